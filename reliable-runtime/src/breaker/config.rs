@@ -1,0 +1,282 @@
+//! Breaker configuration: when to trip, how long to stay open, how to recover.
+
+use crate::clock::Clock;
+use crate::error::ConfigError;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Largest `half_open_max_calls` (the in-flight probe count shares the breaker's state word).
+pub const MAX_HALF_OPEN_CALLS: u32 = (1 << 20) - 1;
+
+/// The calls the failure-rate and slow-call-rate rules look at.
+///
+/// ```
+/// use reliable_runtime::breaker::BreakerWindow;
+/// use std::time::Duration;
+///
+/// assert_eq!(BreakerWindow::default(), BreakerWindow::Calls(100));
+/// let last_minute = BreakerWindow::Time(Duration::from_secs(60));
+/// # let _ = last_minute;
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakerWindow {
+    /// The last N calls. Exact; costs one shared atomic per call, so multi-core hot paths
+    /// prefer [`BreakerWindow::Time`].
+    Calls(u32),
+    /// The calls of the last span, in 10 buckets of `span / 10` (so the rules see between 90%
+    /// and 100% of the span). Sharded per thread: no shared write per call.
+    Time(Duration),
+}
+
+impl Default for BreakerWindow {
+    fn default() -> Self {
+        BreakerWindow::Calls(100)
+    }
+}
+
+/// How a [`CircuitBreaker`](super::CircuitBreaker) trips and recovers.
+///
+/// Three trip rules, each optional; the breaker opens when any one fires:
+///
+/// - **consecutive failures**: `failure_threshold` failures in a row (0 turns the rule off);
+/// - **failure rate**: with `failure_rate_threshold = Some(r)`, when the window holds at least
+///   `minimum_calls` calls and at least a fraction `r` of them failed;
+/// - **slow-call rate**: with `slow_call_rate_threshold = Some(r)`, when at least a fraction `r`
+///   of at least `minimum_calls` calls took `slow_call_duration` or longer.
+///
+/// Open, it rejects calls for `timeout`; each further trip without a full recovery multiplies the
+/// timeout by `timeout_multiplier`, up to `max_timeout`. Then it lets up to
+/// `half_open_max_calls` probes through at once: `success_threshold` successes close it, one
+/// failure reopens it.
+///
+/// `Default` is the reference's CEX breaker: 5 failures, 30 s, 2 successes.
+///
+/// ```
+/// use reliable_runtime::breaker::{BreakerConfig, BreakerWindow};
+/// use std::time::Duration;
+///
+/// let config = BreakerConfig {
+///     failure_threshold: 0, // only the rate rule
+///     failure_rate_threshold: Some(0.5),
+///     window: BreakerWindow::Time(Duration::from_secs(60)),
+///     minimum_calls: 20,
+///     timeout: Duration::from_secs(10),
+///     timeout_multiplier: 2.0,
+///     max_timeout: Duration::from_secs(300),
+///     ..BreakerConfig::default()
+/// };
+/// assert!(config.validate().is_ok());
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BreakerConfig {
+    /// Consecutive failures that open the breaker; 0 disables the rule. Default 5.
+    pub failure_threshold: u32,
+    /// Failure rate (0..=1) over the window that opens the breaker. Default off.
+    pub failure_rate_threshold: Option<f64>,
+    /// Slow-call rate (0..=1) over the window that opens the breaker. Default off.
+    pub slow_call_rate_threshold: Option<f64>,
+    /// A call taking this long or longer is slow. Default 60 s.
+    pub slow_call_duration: Duration,
+    /// The window of the rate rules. Default: the last 100 calls.
+    pub window: BreakerWindow,
+    /// Calls the window must hold before the rate rules judge. Default 10.
+    pub minimum_calls: u32,
+    /// How long the breaker stays open before probing. Default 30 s.
+    pub timeout: Duration,
+    /// Factor applied to the open timeout on each trip that follows a failed probe. Default 1.0.
+    pub timeout_multiplier: f64,
+    /// Cap of the growing open timeout. Default 10 min.
+    pub max_timeout: Duration,
+    /// Successful probes that close the breaker. Default 2.
+    pub success_threshold: u32,
+    /// Probes allowed in flight at once while half-open. Default 1.
+    pub half_open_max_calls: u32,
+    /// The clock (default: [`Clock::system`]; tests pass a manual or tokio clock).
+    #[serde(skip)]
+    pub clock: Clock,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        BreakerConfig::cex()
+    }
+}
+
+impl BreakerConfig {
+    fn preset(failure_threshold: u32, timeout_secs: u64, success_threshold: u32) -> Self {
+        BreakerConfig {
+            failure_threshold,
+            failure_rate_threshold: None,
+            slow_call_rate_threshold: None,
+            slow_call_duration: Duration::from_secs(60),
+            window: BreakerWindow::default(),
+            minimum_calls: 10,
+            timeout: Duration::from_secs(timeout_secs),
+            timeout_multiplier: 1.0,
+            max_timeout: Duration::from_secs(600),
+            success_threshold,
+            half_open_max_calls: 1,
+            clock: Clock::system(),
+        }
+    }
+
+    /// The reference's CEX breaker: 5 failures, 30 s open, 2 successes.
+    pub fn cex() -> Self {
+        BreakerConfig::preset(5, 30, 2)
+    }
+
+    /// The reference's DEX breaker: 10 failures, 60 s open, 3 successes.
+    pub fn dex() -> Self {
+        BreakerConfig::preset(10, 60, 3)
+    }
+
+    /// The reference's Twitter breaker: 3 failures, 120 s open, 1 success.
+    pub fn twitter() -> Self {
+        BreakerConfig::preset(3, 120, 1)
+    }
+
+    /// Whether the rate rules need a window at all.
+    pub(crate) fn uses_window(&self) -> bool {
+        self.failure_rate_threshold.is_some() || self.slow_call_rate_threshold.is_some()
+    }
+
+    /// Whether recording a call needs its latency and end time.
+    pub(crate) fn needs_timing(&self) -> bool {
+        self.slow_call_rate_threshold.is_some()
+            || (self.uses_window() && matches!(self.window, BreakerWindow::Time(_)))
+    }
+
+    /// The open timeout after `trips` trips in a row (1 for the first).
+    pub(crate) fn open_timeout(&self, trips: u32) -> Duration {
+        let growth = self
+            .timeout_multiplier
+            .powi(trips.saturating_sub(1).min(64) as i32);
+        let grown = self.timeout.as_secs_f64() * growth;
+        if grown.is_finite() && grown < self.max_timeout.as_secs_f64() {
+            Duration::from_secs_f64(grown).max(self.timeout.min(self.max_timeout))
+        } else {
+            self.max_timeout.max(self.timeout)
+        }
+    }
+
+    /// Checks every field; the breaker constructors call this.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let rate_ok = |rate: Option<f64>| rate.is_none_or(|r| r > 0.0 && r <= 1.0);
+        if !rate_ok(self.failure_rate_threshold) {
+            return Err(ConfigError::new(
+                "failure_rate_threshold",
+                "must be within (0.0, 1.0]",
+            ));
+        }
+        if !rate_ok(self.slow_call_rate_threshold) {
+            return Err(ConfigError::new(
+                "slow_call_rate_threshold",
+                "must be within (0.0, 1.0]",
+            ));
+        }
+        if self.failure_threshold == 0 && !self.uses_window() {
+            return Err(ConfigError::new(
+                "failure_threshold",
+                "0 turns off the consecutive-failure rule, so set `failure_rate_threshold` or \
+                 `slow_call_rate_threshold`, or the breaker can never open",
+            ));
+        }
+        if self.slow_call_duration.is_zero() {
+            return Err(ConfigError::new("slow_call_duration", "must be above zero"));
+        }
+        match self.window {
+            BreakerWindow::Calls(0) => {
+                return Err(ConfigError::new("window", "must hold at least 1 call"))
+            }
+            BreakerWindow::Calls(n) if n > 1_000_000 => {
+                return Err(ConfigError::new("window", "at most 1000000 calls"))
+            }
+            BreakerWindow::Time(span) if span < Duration::from_millis(10) => {
+                return Err(ConfigError::new("window", "must span at least 10ms"))
+            }
+            _ => {}
+        }
+        if self.minimum_calls == 0 {
+            return Err(ConfigError::new("minimum_calls", "must be at least 1"));
+        }
+        if self.timeout.is_zero() {
+            return Err(ConfigError::new("timeout", "must be above zero"));
+        }
+        if !(self.timeout_multiplier.is_finite() && self.timeout_multiplier >= 1.0) {
+            return Err(ConfigError::new(
+                "timeout_multiplier",
+                "must be a finite number >= 1.0",
+            ));
+        }
+        if self.max_timeout < self.timeout {
+            return Err(ConfigError::new(
+                "max_timeout",
+                "must be at least `timeout`",
+            ));
+        }
+        if self.success_threshold == 0 {
+            return Err(ConfigError::new("success_threshold", "must be at least 1"));
+        }
+        if self.half_open_max_calls == 0 || self.half_open_max_calls > MAX_HALF_OPEN_CALLS {
+            return Err(ConfigError::new(
+                "half_open_max_calls",
+                format!("must be within 1..={MAX_HALF_OPEN_CALLS}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_match_the_reference_table() {
+        let cex = BreakerConfig::cex();
+        assert_eq!(
+            (cex.failure_threshold, cex.timeout, cex.success_threshold),
+            (5, Duration::from_secs(30), 2)
+        );
+        let dex = BreakerConfig::dex();
+        assert_eq!(
+            (dex.failure_threshold, dex.timeout, dex.success_threshold),
+            (10, Duration::from_secs(60), 3)
+        );
+        let twitter = BreakerConfig::twitter();
+        assert_eq!(
+            (twitter.failure_threshold, twitter.timeout, twitter.success_threshold),
+            (3, Duration::from_secs(120), 1)
+        );
+    }
+
+    #[test]
+    fn open_timeout_grows_and_caps() {
+        let config = BreakerConfig {
+            timeout: Duration::from_secs(10),
+            timeout_multiplier: 2.0,
+            max_timeout: Duration::from_secs(50),
+            ..BreakerConfig::default()
+        };
+        let timeouts: Vec<u64> = (1..=5).map(|t| config.open_timeout(t).as_secs()).collect();
+        assert_eq!(timeouts, vec![10, 20, 40, 50, 50]);
+        assert_eq!(BreakerConfig::default().open_timeout(7), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn validate_names_the_bad_field() {
+        let bad = |config: BreakerConfig| config.validate().unwrap_err().field();
+        let base = BreakerConfig::default;
+        assert_eq!(
+            bad(BreakerConfig { failure_rate_threshold: Some(1.5), ..base() }),
+            "failure_rate_threshold"
+        );
+        assert_eq!(bad(BreakerConfig { failure_threshold: 0, ..base() }), "failure_threshold");
+        assert_eq!(bad(BreakerConfig { timeout: Duration::ZERO, ..base() }), "timeout");
+        assert_eq!(bad(BreakerConfig { half_open_max_calls: 0, ..base() }), "half_open_max_calls");
+        assert_eq!(bad(BreakerConfig { timeout_multiplier: 0.5, ..base() }), "timeout_multiplier");
+        assert_eq!(bad(BreakerConfig { window: BreakerWindow::Calls(0), ..base() }), "window");
+    }
+}

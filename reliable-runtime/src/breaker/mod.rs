@@ -1,0 +1,741 @@
+//! Circuit breaker: stop calling a service that keeps failing, probe it, recover.
+//!
+//! ```text
+//! CLOSED --(a trip rule fires)--> OPEN --(timeout passes, next call looks)--> HALF_OPEN
+//!    ^                                                                        |      |
+//!    +--------------------(success_threshold successes)----------------------+      |
+//!                         OPEN <---------------(one failure)-------------------------+
+//! ```
+//!
+//! No timer runs per breaker: an open breaker turns half-open when the next call reads the clock
+//! and finds the timeout over. A call through a closed breaker is one atomic load to admit and
+//! one or two to record; no lock, no allocation.
+//!
+//! ```
+//! use reliable_runtime::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
+//! use reliable_runtime::clock::Clock;
+//! use reliable_runtime::{Failure, Rejected};
+//! use std::time::Duration;
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let (clock, hand) = Clock::manual();
+//! let config = BreakerConfig { failure_threshold: 2, success_threshold: 1, clock, ..BreakerConfig::cex() };
+//! let breaker = CircuitBreaker::new("exchange", config).unwrap();
+//!
+//! for _ in 0..2 {
+//!     let result = breaker.call(async { Err::<(), _>("502") }).await;
+//!     assert_eq!(result, Err(Failure::Inner("502")));
+//! }
+//! assert_eq!(breaker.state(), BreakerState::Open);
+//! let rejected = breaker.call(async { Ok::<_, &str>(1) }).await.unwrap_err();
+//! assert!(matches!(rejected, Failure::Rejected(Rejected::CircuitOpen { .. })));
+//!
+//! hand.advance(Duration::from_secs(30));
+//! assert_eq!(breaker.call(async { Ok::<_, &str>(1) }).await, Ok(1)); // the probe succeeds
+//! assert_eq!(breaker.state(), BreakerState::Closed);
+//! # }
+//! ```
+
+mod config;
+mod state;
+mod window;
+
+pub use config::{BreakerConfig, BreakerWindow, MAX_HALF_OPEN_CALLS};
+pub use state::BreakerState;
+
+use crate::clock::{duration_to_nanos, Timestamp};
+use crate::error::{ConfigError, Failure, Rejected};
+use crate::event::{self, BreakerTransition, Event};
+use crate::shard::ShardedCounter;
+use crossbeam_utils::CachePadded;
+use serde::Serialize;
+use state::{Word, ONE_PROBE};
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+use window::{OutcomeWindow, WindowCounts};
+
+/// A circuit breaker. Share it (`Arc`, the registry, or a `static`) between the calls it guards.
+pub struct CircuitBreaker {
+    name: Arc<str>,
+    group: Option<Arc<str>>,
+    config: BreakerConfig,
+    needs_timing: bool,
+    word: CachePadded<AtomicU64>,
+    consecutive_failures: CachePadded<AtomicU32>,
+    half_open_successes: AtomicU32,
+    /// Clock nanos at which an open breaker may probe.
+    open_until: AtomicU64,
+    window: Option<OutcomeWindow>,
+    not_permitted: ShardedCounter,
+    /// Serializes transitions (rare) so each one's side data is written before its word is
+    /// published; never taken on the call path.
+    transitions: Mutex<Transitions>,
+}
+
+#[derive(Default)]
+struct Transitions {
+    /// Trips since the breaker last closed; grows the open timeout.
+    trips: u32,
+    /// Transitions ever made.
+    total: u64,
+}
+
+impl fmt::Debug for CircuitBreaker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CircuitBreaker")
+            .field("name", &self.name)
+            .field("state", &self.state())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A breaker's counters at one moment, as `get_system_health()` shows them.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BreakerSnapshot {
+    /// The state (`"CLOSED"`, `"OPEN"`, ...).
+    pub state: BreakerState,
+    /// Consecutive failures counted in the current closed period.
+    pub failure_count: u32,
+    /// Failure rate over the window, when a rate rule is configured.
+    pub failure_rate: Option<f64>,
+    /// Slow-call rate over the window, when a rate rule is configured.
+    pub slow_call_rate: Option<f64>,
+    /// Calls in the window, when a rate rule is configured.
+    pub window_calls: Option<u32>,
+    /// Calls rejected since the breaker was created.
+    pub not_permitted_calls: u64,
+    /// Seconds until an open breaker lets a probe through.
+    pub open_remaining: Option<f64>,
+    /// Trips since the breaker last closed.
+    pub trips: u32,
+    /// The group (e.g. an exchange) the breaker belongs to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<Arc<str>>,
+}
+
+/// Admission to make one call through a breaker; report the outcome with
+/// [`success`](Permit::success), [`failure`](Permit::failure) or [`record`](Permit::record).
+///
+/// Dropped without a report (the call was cancelled), it frees its half-open slot and counts
+/// nothing; dropped while the thread panics, it counts a failure.
+///
+/// ```
+/// use reliable_runtime::breaker::{BreakerConfig, CircuitBreaker};
+///
+/// let breaker = CircuitBreaker::new("permit_doc", BreakerConfig::default()).unwrap();
+/// let permit = breaker.try_acquire().expect("closed breakers admit");
+/// permit.failure();
+/// assert_eq!(breaker.snapshot().failure_count, 1);
+/// ```
+#[must_use = "report the call's outcome, or drop the permit to cancel"]
+pub struct Permit<'a> {
+    breaker: &'a CircuitBreaker,
+    word: Word,
+    start: Option<Timestamp>,
+    reported: bool,
+}
+
+impl fmt::Debug for Permit<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Permit")
+            .field("breaker", &self.breaker.name)
+            .field("state", &self.word.state())
+            .finish()
+    }
+}
+
+impl Permit<'_> {
+    /// When the call started, if the breaker read the clock for it (slow-call or time-window
+    /// rules need timing).
+    pub fn started_at(&self) -> Option<Timestamp> {
+        self.start
+    }
+
+    /// The call succeeded.
+    #[inline]
+    pub fn success(self) {
+        self.finish(false, None);
+    }
+
+    /// The call failed.
+    #[inline]
+    pub fn failure(self) {
+        self.finish(true, None);
+    }
+
+    /// The call ended at `end` (on the breaker's clock) after `latency`; used when the caller
+    /// already read the clock (a monitor did), so the breaker does not read it again.
+    #[inline]
+    pub fn record(self, failed: bool, latency: Duration, end: Timestamp) {
+        self.finish(failed, Some((latency, end)));
+    }
+
+    #[inline]
+    fn finish(mut self, failed: bool, timing: Option<(Duration, Timestamp)>) {
+        self.reported = true;
+        let timing = match timing {
+            Some(timing) => Some(timing),
+            None if self.breaker.needs_timing => {
+                let end = self.breaker.config.clock.now();
+                let start = self.start.unwrap_or(end);
+                Some((end.saturating_duration_since(start), end))
+            }
+            None => None,
+        };
+        self.breaker.on_outcome(self.word, failed, timing);
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        if self.reported {
+            return;
+        }
+        if std::thread::panicking() {
+            let end = self.breaker.config.clock.now();
+            let latency = end.saturating_duration_since(self.start.unwrap_or(end));
+            self.breaker.on_outcome(self.word, true, Some((latency, end)));
+        } else if self.word.state() == BreakerState::HalfOpen {
+            self.breaker.release_probe(self.word);
+        }
+    }
+}
+
+impl CircuitBreaker {
+    /// A breaker named `name`, after validating `config`.
+    pub fn new(name: impl Into<Arc<str>>, config: BreakerConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let window = config.uses_window().then(|| OutcomeWindow::new(config.window));
+        Ok(CircuitBreaker {
+            name: name.into(),
+            group: None,
+            needs_timing: config.needs_timing(),
+            config,
+            word: CachePadded::new(AtomicU64::new(Word::INITIAL.0)),
+            consecutive_failures: CachePadded::new(AtomicU32::new(0)),
+            half_open_successes: AtomicU32::new(0),
+            open_until: AtomicU64::new(0),
+            window,
+            not_permitted: ShardedCounter::new(),
+            transitions: Mutex::new(Transitions::default()),
+        })
+    }
+
+    /// Puts the breaker in a group (e.g. an exchange) for per-group health.
+    pub fn with_group(mut self, group: impl Into<Arc<str>>) -> Self {
+        self.group = Some(group.into());
+        self
+    }
+
+    /// The breaker's registry name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The group, if any.
+    pub fn group(&self) -> Option<&str> {
+        self.group.as_deref()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &BreakerConfig {
+        &self.config
+    }
+
+    /// Whether recording an outcome needs the call's latency and end time.
+    pub fn needs_timing(&self) -> bool {
+        self.needs_timing
+    }
+
+    /// The current state. An open breaker whose timeout has passed still reads `Open` until a
+    /// call looks (the transition is lazy).
+    pub fn state(&self) -> BreakerState {
+        self.load().state()
+    }
+
+    #[inline]
+    fn load(&self) -> Word {
+        Word(self.word.load(Ordering::Acquire))
+    }
+
+    /// Asks to make one call now. `Err` means do not call: the breaker is open, forced open, or
+    /// half-open with every probe slot taken.
+    #[inline]
+    pub fn try_acquire(&self) -> Result<Permit<'_>, Rejected> {
+        let start = self.needs_timing.then(|| self.config.clock.now());
+        self.acquire(start)
+    }
+
+    /// Like [`try_acquire`](Self::try_acquire), with the call's start time already read.
+    #[inline]
+    pub fn try_acquire_at(&self, start: Timestamp) -> Result<Permit<'_>, Rejected> {
+        self.acquire(Some(start))
+    }
+
+    #[inline]
+    fn acquire(&self, start: Option<Timestamp>) -> Result<Permit<'_>, Rejected> {
+        let word = self.load();
+        if word.is_closed() {
+            return Ok(self.permit(word, start));
+        }
+        self.acquire_slow(word, start)
+    }
+
+    #[inline]
+    fn permit(&self, word: Word, start: Option<Timestamp>) -> Permit<'_> {
+        Permit {
+            breaker: self,
+            word,
+            start,
+            reported: false,
+        }
+    }
+
+    #[cold]
+    fn acquire_slow(&self, mut word: Word, start: Option<Timestamp>) -> Result<Permit<'_>, Rejected> {
+        loop {
+            match word.state() {
+                BreakerState::Closed | BreakerState::Disabled => {
+                    return Ok(self.permit(word, start))
+                }
+                BreakerState::ForcedOpen => return Err(self.reject(None)),
+                BreakerState::Open => {
+                    let now = self.config.clock.now();
+                    let until = Timestamp::from_nanos(self.open_until.load(Ordering::Acquire));
+                    if now < until {
+                        return Err(self.reject(Some(until.saturating_duration_since(now))));
+                    }
+                    self.transition(word, BreakerState::HalfOpen, "open timeout elapsed");
+                    word = self.load();
+                }
+                BreakerState::HalfOpen => {
+                    if word.in_flight() >= u64::from(self.config.half_open_max_calls) {
+                        return Err(self.reject(None));
+                    }
+                    match self.word.compare_exchange_weak(
+                        word.0,
+                        word.0 + ONE_PROBE,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    ) {
+                        Ok(_) => return Ok(self.permit(word, start)),
+                        Err(current) => word = Word(current),
+                    }
+                }
+            }
+        }
+    }
+
+    #[cold]
+    fn reject(&self, retry_after: Option<Duration>) -> Rejected {
+        self.not_permitted.add(1);
+        Rejected::CircuitOpen {
+            breaker: Arc::clone(&self.name),
+            retry_after,
+        }
+    }
+
+    /// Runs `call` through the breaker; every `Err` counts as a failure.
+    ///
+    /// `call` is not polled when the breaker rejects it.
+    pub async fn call<T, E, F>(&self, call: F) -> Result<T, Failure<E>>
+    where
+        F: Future<Output = Result<T, E>>,
+    {
+        self.call_with(call, |_| true).await
+    }
+
+    /// Runs `call` through the breaker; an `Err` counts as a failure only when
+    /// `is_failure(&error)` says so (e.g. a 404 is the caller's fault, not the service's).
+    ///
+    /// ```
+    /// use reliable_runtime::breaker::{BreakerConfig, CircuitBreaker};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let breaker = CircuitBreaker::new("call_with_doc", BreakerConfig::default()).unwrap();
+    /// let not_found = breaker.call_with(async { Err::<(), u16>(404) }, |status| *status >= 500).await;
+    /// assert!(not_found.is_err());
+    /// assert_eq!(breaker.snapshot().failure_count, 0);
+    /// # }
+    /// ```
+    pub async fn call_with<T, E, F>(
+        &self,
+        call: F,
+        is_failure: impl FnOnce(&E) -> bool,
+    ) -> Result<T, Failure<E>>
+    where
+        F: Future<Output = Result<T, E>>,
+    {
+        let permit = self.try_acquire().map_err(Failure::Rejected)?;
+        let result = call.await;
+        match &result {
+            Ok(_) => permit.success(),
+            Err(error) if is_failure(error) => permit.failure(),
+            Err(_) => permit.success(),
+        }
+        result.map_err(Failure::Inner)
+    }
+
+    /// Runs a blocking `call` through the breaker; every `Err` counts as a failure.
+    ///
+    /// ```
+    /// use reliable_runtime::breaker::{BreakerConfig, CircuitBreaker};
+    ///
+    /// let breaker = CircuitBreaker::new("call_sync_doc", BreakerConfig::default()).unwrap();
+    /// assert_eq!(breaker.call_sync(|| Ok::<_, ()>(3)), Ok(3));
+    /// ```
+    pub fn call_sync<T, E>(&self, call: impl FnOnce() -> Result<T, E>) -> Result<T, Failure<E>> {
+        let permit = self.try_acquire().map_err(Failure::Rejected)?;
+        let result = call();
+        if result.is_ok() {
+            permit.success();
+        } else {
+            permit.failure();
+        }
+        result.map_err(Failure::Inner)
+    }
+
+    #[inline]
+    fn on_outcome(&self, permit: Word, failed: bool, timing: Option<(Duration, Timestamp)>) {
+        let current = self.load();
+        if !current.same_epoch(permit) {
+            // Admitted under an earlier state: its outcome says nothing about this one.
+            if permit.state() == BreakerState::HalfOpen {
+                self.release_probe(permit);
+            }
+            return;
+        }
+        match permit.state() {
+            BreakerState::Closed => self.on_closed_outcome(permit, failed, timing),
+            BreakerState::HalfOpen => self.on_probe_outcome(permit, failed),
+            _ => {}
+        }
+    }
+
+    #[inline]
+    fn on_closed_outcome(&self, permit: Word, failed: bool, timing: Option<(Duration, Timestamp)>) {
+        let slow = self.config.slow_call_rate_threshold.is_some()
+            && timing.is_some_and(|(latency, _)| latency >= self.config.slow_call_duration);
+        if let Some(window) = &self.window {
+            let now = timing.map_or_else(Timestamp::default, |(_, end)| end);
+            window.record(now, failed, slow);
+        }
+        if failed {
+            let consecutive = self.consecutive_failures.fetch_add(1, Ordering::AcqRel) + 1;
+            self.check_trip(permit, consecutive, timing);
+        } else {
+            if self.consecutive_failures.load(Ordering::Relaxed) != 0 {
+                self.consecutive_failures.store(0, Ordering::Relaxed);
+            }
+            if slow {
+                self.check_trip(permit, 0, timing);
+            }
+        }
+    }
+
+    #[cold]
+    fn check_trip(&self, permit: Word, consecutive: u32, timing: Option<(Duration, Timestamp)>) {
+        let threshold = self.config.failure_threshold;
+        if threshold > 0 && consecutive >= threshold {
+            self.transition(permit, BreakerState::Open, "consecutive failures reached the threshold");
+            return;
+        }
+        let Some(window) = &self.window else { return };
+        let now = timing.map_or_else(|| self.config.clock.now(), |(_, end)| end);
+        let counts = window.counts(now);
+        if counts.calls < self.config.minimum_calls {
+            return;
+        }
+        if let (Some(limit), Some(rate)) = (self.config.failure_rate_threshold, counts.failure_rate()) {
+            if rate >= limit {
+                self.transition(permit, BreakerState::Open, "failure rate reached the threshold");
+                return;
+            }
+        }
+        if let (Some(limit), Some(rate)) = (self.config.slow_call_rate_threshold, counts.slow_rate()) {
+            if rate >= limit {
+                self.transition(permit, BreakerState::Open, "slow-call rate reached the threshold");
+            }
+        }
+    }
+
+    #[cold]
+    fn on_probe_outcome(&self, permit: Word, failed: bool) {
+        self.release_probe(permit);
+        if failed {
+            self.transition(permit, BreakerState::Open, "a half-open probe failed");
+            return;
+        }
+        let successes = self.half_open_successes.fetch_add(1, Ordering::AcqRel) + 1;
+        if successes >= self.config.success_threshold {
+            self.transition(permit, BreakerState::Closed, "half-open probes succeeded");
+        }
+    }
+
+    /// Frees the probe slot a half-open permit took, if its generation is still current.
+    fn release_probe(&self, permit: Word) {
+        let mut current = self.load();
+        while current.same_epoch(permit) && current.in_flight() > 0 {
+            match self.word.compare_exchange_weak(
+                current.0,
+                current.0 - ONE_PROBE,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return,
+                Err(now) => current = Word(now),
+            }
+        }
+    }
+
+    /// Moves from the epoch of `from` to `to`; does nothing if another transition got there first.
+    fn transition(&self, from: Word, to: BreakerState, reason: &'static str) -> bool {
+        let mut transitions = self.transitions.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.load();
+        if !current.same_epoch(from) {
+            return false;
+        }
+        self.enter(current, to, reason, &mut transitions);
+        true
+    }
+
+    /// Writes `to`'s side data, then publishes its word. Caller holds the transitions lock.
+    fn enter(&self, current: Word, to: BreakerState, reason: &'static str, transitions: &mut Transitions) {
+        let failure_count = self.consecutive_failures.load(Ordering::Acquire);
+        match to {
+            BreakerState::Open => {
+                // Trips grow the timeout only while the breaker fails to recover.
+                transitions.trips = transitions.trips.saturating_add(1);
+                let timeout = self.config.open_timeout(transitions.trips);
+                let until = self.config.clock.now().as_nanos().saturating_add(duration_to_nanos(timeout));
+                self.open_until.store(until, Ordering::Release);
+            }
+            BreakerState::HalfOpen => self.half_open_successes.store(0, Ordering::Release),
+            BreakerState::Closed => {
+                transitions.trips = 0;
+                self.consecutive_failures.store(0, Ordering::Release);
+                if let Some(window) = &self.window {
+                    window.reset();
+                }
+            }
+            BreakerState::ForcedOpen | BreakerState::Disabled => {}
+        }
+        transitions.total += 1;
+        self.word.store(current.next(to).0, Ordering::Release);
+        let from = current.state();
+        if to == BreakerState::Open || to == BreakerState::ForcedOpen {
+            tracing::warn!(breaker = %self.name, %from, %to, failure_count, reason, "circuit breaker opened");
+        } else {
+            tracing::info!(breaker = %self.name, %from, %to, failure_count, reason, "circuit breaker state changed");
+        }
+        event::publish(Event::BreakerStateChanged(BreakerTransition {
+            breaker: Arc::clone(&self.name),
+            from,
+            to,
+            failure_count,
+            reason,
+            at: SystemTime::now(),
+        }));
+    }
+
+    /// Sets the state by hand, whatever it is now (an event is published if it changes).
+    ///
+    /// `Open` starts a fresh open timeout; `Closed` clears the counters.
+    ///
+    /// ```
+    /// use reliable_runtime::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
+    ///
+    /// let breaker = CircuitBreaker::new("set_state_doc", BreakerConfig::default()).unwrap();
+    /// breaker.set_state(BreakerState::Disabled);
+    /// assert_eq!(breaker.state(), BreakerState::Disabled);
+    /// ```
+    pub fn set_state(&self, to: BreakerState) {
+        let mut transitions = self.transitions.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.load();
+        if current.state() != to {
+            self.enter(current, to, "set by hand", &mut transitions);
+        }
+    }
+
+    /// Rejects every call until [`reset`](Self::reset).
+    pub fn force_open(&self) {
+        self.set_state(BreakerState::ForcedOpen);
+    }
+
+    /// Lets every call through and counts nothing until [`reset`](Self::reset).
+    pub fn disable(&self) {
+        self.set_state(BreakerState::Disabled);
+    }
+
+    /// Back to `Closed` with clear counters.
+    pub fn reset(&self) {
+        self.set_state(BreakerState::Closed);
+    }
+
+    /// The breaker's counters now.
+    pub fn snapshot(&self) -> BreakerSnapshot {
+        let word = self.load();
+        let now = self.config.clock.now();
+        let counts = self
+            .window
+            .as_ref()
+            .map(|window| window.counts(now));
+        let open_remaining = (word.state() == BreakerState::Open).then(|| {
+            Timestamp::from_nanos(self.open_until.load(Ordering::Acquire))
+                .saturating_duration_since(now)
+                .as_secs_f64()
+        });
+        let trips = self
+            .transitions
+            .lock()
+            .map_or(0, |transitions| transitions.trips);
+        BreakerSnapshot {
+            state: word.state(),
+            failure_count: self.consecutive_failures.load(Ordering::Acquire),
+            failure_rate: counts.and_then(|c: WindowCounts| c.failure_rate()),
+            slow_call_rate: counts.and_then(|c| c.slow_rate()),
+            window_calls: counts.map(|c| c.calls),
+            not_permitted_calls: self.not_permitted.sum(),
+            open_remaining,
+            trips,
+            group: self.group.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock, ManualClock};
+
+    fn breaker(config: BreakerConfig) -> (CircuitBreaker, ManualClock) {
+        let (clock, hand) = Clock::manual();
+        let breaker = CircuitBreaker::new("unit", BreakerConfig { clock, ..config }).unwrap();
+        (breaker, hand)
+    }
+
+    #[test]
+    fn consecutive_failures_trip_and_success_resets_them() {
+        let (breaker, _) = breaker(BreakerConfig { failure_threshold: 3, ..BreakerConfig::cex() });
+        breaker.try_acquire().unwrap().failure();
+        breaker.try_acquire().unwrap().failure();
+        breaker.try_acquire().unwrap().success();
+        breaker.try_acquire().unwrap().failure();
+        breaker.try_acquire().unwrap().failure();
+        assert_eq!(breaker.state(), BreakerState::Closed);
+        breaker.try_acquire().unwrap().failure();
+        assert_eq!(breaker.state(), BreakerState::Open);
+        let rejected = breaker.try_acquire().unwrap_err();
+        assert_eq!(rejected.retry_after(), Some(Duration::from_secs(30)));
+        assert_eq!(breaker.snapshot().not_permitted_calls, 1);
+    }
+
+    #[test]
+    fn half_open_admits_the_cap_and_closes_after_successes() {
+        let (breaker, hand) = breaker(BreakerConfig {
+            failure_threshold: 1,
+            half_open_max_calls: 2,
+            success_threshold: 2,
+            ..BreakerConfig::cex()
+        });
+        breaker.try_acquire().unwrap().failure();
+        hand.advance(Duration::from_secs(30));
+        let first = breaker.try_acquire().unwrap();
+        let second = breaker.try_acquire().unwrap();
+        assert!(breaker.try_acquire().is_err(), "a third probe exceeds the cap");
+        assert_eq!(breaker.state(), BreakerState::HalfOpen);
+        first.success();
+        assert_eq!(breaker.state(), BreakerState::HalfOpen);
+        second.success();
+        assert_eq!(breaker.state(), BreakerState::Closed);
+    }
+
+    #[test]
+    fn failed_probe_reopens_with_a_growing_timeout() {
+        let (breaker, hand) = breaker(BreakerConfig {
+            failure_threshold: 1,
+            timeout: Duration::from_secs(10),
+            timeout_multiplier: 2.0,
+            max_timeout: Duration::from_secs(15),
+            ..BreakerConfig::cex()
+        });
+        breaker.try_acquire().unwrap().failure();
+        hand.advance(Duration::from_secs(10));
+        breaker.try_acquire().unwrap().failure();
+        assert_eq!(breaker.state(), BreakerState::Open);
+        assert_eq!(breaker.try_acquire().unwrap_err().retry_after(), Some(Duration::from_secs(15)));
+        assert_eq!(breaker.snapshot().trips, 2);
+    }
+
+    #[test]
+    fn cancelled_probe_frees_its_slot() {
+        let (breaker, hand) = breaker(BreakerConfig { failure_threshold: 1, ..BreakerConfig::cex() });
+        breaker.try_acquire().unwrap().failure();
+        hand.advance(Duration::from_secs(30));
+        drop(breaker.try_acquire().unwrap());
+        assert!(breaker.try_acquire().is_ok());
+    }
+
+    #[test]
+    fn stale_outcomes_are_ignored() {
+        let (breaker, _) = breaker(BreakerConfig { failure_threshold: 1, ..BreakerConfig::cex() });
+        let slow_call = breaker.try_acquire().unwrap();
+        breaker.try_acquire().unwrap().failure();
+        breaker.reset();
+        slow_call.failure(); // admitted before the reset
+        assert_eq!(breaker.state(), BreakerState::Closed);
+    }
+
+    #[test]
+    fn forced_open_and_disabled() {
+        let (breaker, _) = breaker(BreakerConfig::cex());
+        breaker.force_open();
+        assert_eq!(breaker.try_acquire().unwrap_err().retry_after(), None);
+        breaker.disable();
+        for _ in 0..10 {
+            breaker.try_acquire().unwrap().failure();
+        }
+        assert_eq!(breaker.state(), BreakerState::Disabled);
+        breaker.reset();
+        assert_eq!(breaker.state(), BreakerState::Closed);
+    }
+
+    #[test]
+    fn failure_rate_rule_waits_for_minimum_calls() {
+        let (breaker, _) = breaker(BreakerConfig {
+            failure_threshold: 0,
+            failure_rate_threshold: Some(0.5),
+            minimum_calls: 4,
+            window: BreakerWindow::Calls(4),
+            ..BreakerConfig::cex()
+        });
+        breaker.try_acquire().unwrap().failure();
+        breaker.try_acquire().unwrap().failure();
+        breaker.try_acquire().unwrap().success();
+        assert_eq!(breaker.state(), BreakerState::Closed);
+        breaker.try_acquire().unwrap().failure(); // 3 of 4 failed
+        assert_eq!(breaker.state(), BreakerState::Open);
+    }
+
+    #[test]
+    fn slow_calls_trip_the_slow_rate_rule() {
+        let (breaker, hand) = breaker(BreakerConfig {
+            failure_threshold: 0,
+            slow_call_rate_threshold: Some(1.0),
+            slow_call_duration: Duration::from_secs(2),
+            minimum_calls: 2,
+            ..BreakerConfig::cex()
+        });
+        for _ in 0..2 {
+            let permit = breaker.try_acquire().unwrap();
+            hand.advance(Duration::from_secs(3));
+            permit.success();
+        }
+        assert_eq!(breaker.state(), BreakerState::Open);
+        assert_eq!(breaker.snapshot().slow_call_rate, Some(1.0));
+    }
+}

@@ -1,0 +1,206 @@
+//! Errors: why a call was not made ([`Rejected`]), a call's failure ([`Failure`]) and bad
+//! configuration ([`ConfigError`]).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A call that a reliability layer refused to make.
+///
+/// Generated code turns it into the function's own error type through `E: From<Rejected>`:
+///
+/// ```
+/// use reliable_runtime::Rejected;
+///
+/// #[derive(Debug)]
+/// enum ApiError {
+///     Http(u16),
+///     Unavailable(Rejected),
+/// }
+///
+/// impl From<Rejected> for ApiError {
+///     fn from(rejected: Rejected) -> Self {
+///         ApiError::Unavailable(rejected)
+///     }
+/// }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rejected {
+    /// The circuit breaker `breaker` is open (or forced open): the call was not made.
+    CircuitOpen {
+        /// The breaker's registry name.
+        breaker: Arc<str>,
+        /// When the breaker will let a probe through, if it knows (`None` when forced open or
+        /// when half-open probes are all in flight).
+        retry_after: Option<Duration>,
+    },
+}
+
+impl Rejected {
+    /// The name of the breaker or limiter that refused the call.
+    ///
+    /// ```
+    /// use reliable_runtime::Rejected;
+    /// let rejected = Rejected::CircuitOpen { breaker: "binance".into(), retry_after: None };
+    /// assert_eq!(rejected.source_name(), "binance");
+    /// ```
+    pub fn source_name(&self) -> &str {
+        match self {
+            Rejected::CircuitOpen { breaker, .. } => breaker,
+        }
+    }
+
+    /// How long to wait before a retry could succeed, if known.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Rejected::CircuitOpen { retry_after, .. } => *retry_after,
+        }
+    }
+}
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejected::CircuitOpen {
+                breaker,
+                retry_after: Some(after),
+            } => write!(
+                f,
+                "circuit breaker `{breaker}` is open; retry after {:.3}s",
+                after.as_secs_f64()
+            ),
+            Rejected::CircuitOpen { breaker, .. } => {
+                write!(f, "circuit breaker `{breaker}` is open")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Rejected {}
+
+/// The outcome of a guarded call that did not succeed: the call's own error, or a rejection.
+///
+/// ```
+/// use reliable_runtime::{Failure, Rejected};
+///
+/// let failure: Failure<std::io::Error> =
+///     Failure::Rejected(Rejected::CircuitOpen { breaker: "db".into(), retry_after: None });
+/// assert!(failure.is_rejected());
+/// assert!(failure.into_inner().is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure<E> {
+    /// The call ran and returned this error.
+    Inner(E),
+    /// The call was not made.
+    Rejected(Rejected),
+}
+
+impl<E> Failure<E> {
+    /// Whether the call was refused without running.
+    pub fn is_rejected(&self) -> bool {
+        matches!(self, Failure::Rejected(_))
+    }
+
+    /// The call's own error, if it ran.
+    pub fn into_inner(self) -> Option<E> {
+        match self {
+            Failure::Inner(error) => Some(error),
+            Failure::Rejected(_) => None,
+        }
+    }
+
+    /// The rejection, if the call was refused.
+    pub fn rejected(&self) -> Option<&Rejected> {
+        match self {
+            Failure::Rejected(rejected) => Some(rejected),
+            Failure::Inner(_) => None,
+        }
+    }
+
+    /// Turns the failure into `E`, converting a rejection with `E: From<Rejected>`.
+    ///
+    /// ```
+    /// use reliable_runtime::{Failure, Rejected};
+    ///
+    /// #[derive(Debug, PartialEq)]
+    /// struct ApiError(String);
+    /// impl From<Rejected> for ApiError {
+    ///     fn from(r: Rejected) -> Self { ApiError(r.to_string()) }
+    /// }
+    ///
+    /// let failure: Failure<ApiError> =
+    ///     Failure::Rejected(Rejected::CircuitOpen { breaker: "x".into(), retry_after: None });
+    /// assert_eq!(failure.into_error(), ApiError("circuit breaker `x` is open".into()));
+    /// ```
+    pub fn into_error(self) -> E
+    where
+        E: From<Rejected>,
+    {
+        match self {
+            Failure::Inner(error) => error,
+            Failure::Rejected(rejected) => E::from(rejected),
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for Failure<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Inner(error) => error.fmt(f),
+            Failure::Rejected(rejected) => rejected.fmt(f),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for Failure<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Failure::Inner(error) => Some(error),
+            Failure::Rejected(rejected) => Some(rejected),
+        }
+    }
+}
+
+/// A configuration value that cannot work, with the field and the reason.
+///
+/// ```
+/// use reliable_runtime::breaker::BreakerConfig;
+///
+/// let config = BreakerConfig { success_threshold: 0, ..BreakerConfig::default() };
+/// let error = config.validate().unwrap_err();
+/// assert_eq!(error.field(), "success_threshold");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    field: &'static str,
+    reason: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        ConfigError {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    /// The configuration field at fault.
+    pub fn field(&self) -> &'static str {
+        self.field
+    }
+
+    /// Why the value cannot work.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid `{}`: {}", self.field, self.reason)
+    }
+}
+
+impl std::error::Error for ConfigError {}

@@ -1,0 +1,170 @@
+//! One snapshot of everything: [`get_system_health()`].
+
+use crate::breaker::{BreakerSnapshot, BreakerState};
+use crate::registry::{breaker_registry, sla_registry};
+use crate::sla::{SlaMetrics, SlaStatus};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A cache's counters as health shows them (filled once caches exist).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CacheStats {
+    /// Entries held.
+    pub size: u64,
+    /// Hits / lookups (0 when there were none).
+    pub hit_rate: f64,
+}
+
+/// The health of every monitored source, breaker and cache, serializable to the reference's JSON
+/// shape.
+///
+/// `overall_status` is:
+///
+/// - `"FAILED"` when there are monitored sources and every one of them is FAILED;
+/// - `"DEGRADED"` when any source is not HEALTHY, or any breaker is OPEN, HALF_OPEN or
+///   FORCED_OPEN;
+/// - `"HEALTHY"` otherwise.
+///
+/// ```
+/// use reliable_runtime::get_system_health;
+///
+/// let health = get_system_health();
+/// let json = serde_json::to_value(&health).unwrap();
+/// assert!(json["overall_status"].is_string());
+/// assert!(json["data_sources"].is_object());
+/// assert!(json["circuit_breakers"].is_object());
+/// assert!(json["cache_stats"].is_object());
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SystemHealth {
+    /// The worst of it all, by the rules above.
+    pub overall_status: SlaStatus,
+    /// Unix time of the snapshot, in seconds.
+    pub timestamp: f64,
+    /// Per monitored source: status, latency percentiles (seconds), success rate, counts.
+    pub data_sources: BTreeMap<String, SlaMetrics>,
+    /// Per breaker: state, failure count, rates, rejections.
+    pub circuit_breakers: BTreeMap<String, BreakerSnapshot>,
+    /// Per cache: size and hit rate.
+    pub cache_stats: BTreeMap<String, CacheStats>,
+}
+
+impl SystemHealth {
+    /// Names of the sources that are not HEALTHY.
+    pub fn unhealthy_sources(&self) -> Vec<&str> {
+        self.data_sources
+            .iter()
+            .filter(|(_, metrics)| metrics.status != SlaStatus::Healthy)
+            .map(|(name, _)| name.as_str())
+            .collect()
+    }
+}
+
+/// Reads every registry and returns the system's health now.
+///
+/// It computes percentiles for every source, so call it when you need it (a health endpoint, a
+/// dashboard tick), not per request.
+pub fn get_system_health() -> SystemHealth {
+    let data_sources: BTreeMap<String, SlaMetrics> = sla_registry()
+        .all()
+        .iter()
+        .map(|monitor| (monitor.name().to_owned(), monitor.metrics()))
+        .collect();
+    let circuit_breakers: BTreeMap<String, BreakerSnapshot> = breaker_registry()
+        .all()
+        .iter()
+        .map(|breaker| (breaker.name().to_owned(), breaker.snapshot()))
+        .collect();
+    let overall_status = overall_status(&data_sources, &circuit_breakers);
+    SystemHealth {
+        overall_status,
+        timestamp: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |since| since.as_secs_f64()),
+        data_sources,
+        circuit_breakers,
+        cache_stats: BTreeMap::new(),
+    }
+}
+
+fn overall_status(
+    sources: &BTreeMap<String, SlaMetrics>,
+    breakers: &BTreeMap<String, BreakerSnapshot>,
+) -> SlaStatus {
+    if !sources.is_empty() && sources.values().all(|m| m.status == SlaStatus::Failed) {
+        return SlaStatus::Failed;
+    }
+    let source_unhealthy = sources.values().any(|m| m.status != SlaStatus::Healthy);
+    let breaker_open = breakers.values().any(|b| {
+        matches!(
+            b.state,
+            BreakerState::Open | BreakerState::HalfOpen | BreakerState::ForcedOpen
+        )
+    });
+    if source_unhealthy || breaker_open {
+        SlaStatus::Degraded
+    } else {
+        SlaStatus::Healthy
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metrics(status: SlaStatus) -> SlaMetrics {
+        SlaMetrics {
+            status,
+            latency_p50: 0.0,
+            latency_p95: 0.0,
+            latency_p99: 0.0,
+            latency_mean: 0.0,
+            success_rate: 1.0,
+            window_calls: 0,
+            total_calls: 0,
+            total_failures: 0,
+            consecutive_failures: 0,
+        }
+    }
+
+    fn breaker(state: BreakerState) -> BreakerSnapshot {
+        BreakerSnapshot {
+            state,
+            failure_count: 0,
+            failure_rate: None,
+            slow_call_rate: None,
+            window_calls: None,
+            not_permitted_calls: 0,
+            open_remaining: None,
+            trips: 0,
+            group: None,
+        }
+    }
+
+    #[test]
+    fn overall_status_rules() {
+        let sources = |statuses: &[SlaStatus]| -> BTreeMap<String, SlaMetrics> {
+            statuses
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (i.to_string(), metrics(*s)))
+                .collect()
+        };
+        let breakers = |states: &[BreakerState]| -> BTreeMap<String, BreakerSnapshot> {
+            states
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (i.to_string(), breaker(*s)))
+                .collect()
+        };
+        use BreakerState::*;
+        use SlaStatus::*;
+        assert_eq!(overall_status(&sources(&[]), &breakers(&[])), Healthy);
+        assert_eq!(overall_status(&sources(&[Healthy]), &breakers(&[Closed, Disabled])), Healthy);
+        assert_eq!(overall_status(&sources(&[Healthy, Degraded]), &breakers(&[])), Degraded);
+        assert_eq!(overall_status(&sources(&[Healthy, Failed]), &breakers(&[])), Degraded);
+        assert_eq!(overall_status(&sources(&[Healthy]), &breakers(&[HalfOpen])), Degraded);
+        assert_eq!(overall_status(&sources(&[Failed, Failed]), &breakers(&[Open])), Failed);
+    }
+}

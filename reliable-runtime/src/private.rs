@@ -1,0 +1,417 @@
+//! What the attribute macros' generated code calls. Not a public API: it changes without notice.
+//!
+//! The generated code is a thin shell: it keeps each instance in a per-call-site `static`
+//! [`Site`] (so the hot path never touches a registry) and hands the call to one of the pipeline
+//! functions below, which are ordinary generic Rust.
+
+pub use crate::breaker::{BreakerConfig, BreakerWindow, CircuitBreaker};
+pub use crate::error::Rejected;
+pub use crate::sla::{SlaMonitor, SlaThresholds, SlaWindow};
+pub use core::future::Future;
+pub use core::result::Result;
+pub use core::time::Duration;
+pub use core::any::type_name_of_val;
+
+use crate::registry::{breaker_registry, sla_registry};
+use std::sync::{Arc, OnceLock};
+
+/// A call site's instance, looked up in the registry on first use.
+pub struct Site<T> {
+    cell: OnceLock<Arc<T>>,
+}
+
+impl<T> Site<T> {
+    /// An empty site, for a `static`.
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Self {
+        Site {
+            cell: OnceLock::new(),
+        }
+    }
+}
+
+/// The instance name of a call site: the one written in the attribute, or the function's path.
+#[derive(Clone, Copy)]
+pub struct SiteName {
+    explicit: Option<&'static str>,
+    /// `type_name_of_val` of a marker fn defined in the function's body.
+    marker_path: &'static str,
+}
+
+impl SiteName {
+    /// `explicit` if given, else the function's path derived from its marker fn's type name.
+    pub const fn new(explicit: Option<&'static str>, marker_path: &'static str) -> Self {
+        SiteName {
+            explicit,
+            marker_path,
+        }
+    }
+
+    /// Resolves the name (once per call site).
+    pub fn resolve(self) -> String {
+        if let Some(name) = self.explicit {
+            return name.to_owned();
+        }
+        function_path(self.marker_path)
+    }
+}
+
+/// `crate::Type::method::{{closure}}::__reliable_site` -> `crate::Type::method`.
+fn function_path(marker_path: &str) -> String {
+    let mut path = marker_path;
+    if let Some(stripped) = path.rsplit_once("::").map(|(head, _)| head) {
+        path = stripped;
+    }
+    while let Some(stripped) = path.strip_suffix("::{{closure}}") {
+        path = stripped;
+    }
+    path.to_owned()
+}
+
+impl Site<CircuitBreaker> {
+    /// The breaker of this call site, created from `config` on first use unless registered.
+    #[inline]
+    pub fn breaker(
+        &'static self,
+        name: SiteName,
+        config: impl FnOnce() -> BreakerConfig,
+        group: Option<&'static str>,
+    ) -> &'static CircuitBreaker {
+        if let Some(breaker) = self.cell.get() {
+            return breaker;
+        }
+        self.init_breaker(name, config(), group)
+    }
+
+    #[cold]
+    fn init_breaker(
+        &'static self,
+        name: SiteName,
+        config: BreakerConfig,
+        group: Option<&'static str>,
+    ) -> &'static CircuitBreaker {
+        let name = name.resolve();
+        self.cell.get_or_init(|| {
+            breaker_registry()
+                .get_or_try_insert_with(&name, || {
+                    let breaker = CircuitBreaker::new(name.as_str(), config)?;
+                    Ok(match group {
+                        Some(group) => breaker.with_group(group),
+                        None => breaker,
+                    })
+                })
+                .unwrap_or_else(|error| {
+                    // The macro validated every argument at compile time, so this is a bug;
+                    // degrade to the default configuration rather than panic in the caller.
+                    tracing::error!(breaker = %name, %error, "invalid breaker configuration; using defaults");
+                    breaker_registry()
+                        .get_or_try_insert_with(&name, || {
+                            CircuitBreaker::new(name.as_str(), BreakerConfig::default())
+                        })
+                        .expect("the default breaker configuration is valid")
+                })
+        })
+    }
+}
+
+impl Site<SlaMonitor> {
+    /// The monitor of this call site, created on first use unless registered.
+    #[inline]
+    pub fn monitor(
+        &'static self,
+        name: SiteName,
+        thresholds: impl FnOnce() -> SlaThresholds,
+        window: SlaWindow,
+        group: Option<&'static str>,
+    ) -> &'static SlaMonitor {
+        if let Some(monitor) = self.cell.get() {
+            return monitor;
+        }
+        self.init_monitor(name, thresholds(), window, group)
+    }
+
+    #[cold]
+    fn init_monitor(
+        &'static self,
+        name: SiteName,
+        thresholds: SlaThresholds,
+        window: SlaWindow,
+        group: Option<&'static str>,
+    ) -> &'static SlaMonitor {
+        let name = name.resolve();
+        let build = |thresholds: SlaThresholds, window: SlaWindow| {
+            let builder = SlaMonitor::builder(name.as_str())
+                .thresholds(thresholds)
+                .window(window);
+            match group {
+                Some(group) => builder.group(group),
+                None => builder,
+            }
+            .build()
+        };
+        self.cell.get_or_init(|| {
+            sla_registry()
+                .get_or_try_insert_with(&name, || build(thresholds, window))
+                .unwrap_or_else(|error| {
+                    tracing::error!(source = %name, %error, "invalid SLA configuration; using defaults");
+                    sla_registry()
+                        .get_or_try_insert_with(&name, || {
+                            build(SlaThresholds::default(), SlaWindow::default())
+                        })
+                        .expect("the default SLA configuration is valid")
+                })
+        })
+    }
+}
+
+/// Records a failure if the call panics (a cancelled call records nothing).
+struct PanicGuard<'a> {
+    monitor: &'a SlaMonitor,
+    start: crate::clock::Timestamp,
+    armed: bool,
+}
+
+impl Drop for PanicGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed && std::thread::panicking() {
+            self.monitor.finish(self.start, true);
+        }
+    }
+}
+
+/// `#[monitored]` alone, async: measure `call`, classify its output with `failed`.
+#[inline]
+pub async fn monitored<R, F>(monitor: &SlaMonitor, failed: impl FnOnce(&R) -> bool, call: F) -> R
+where
+    F: Future<Output = R>,
+{
+    let mut guard = PanicGuard {
+        monitor,
+        start: monitor.start(),
+        armed: true,
+    };
+    let output = call.await;
+    guard.armed = false;
+    monitor.finish(guard.start, failed(&output));
+    output
+}
+
+/// `#[monitored]` alone, blocking.
+#[inline]
+pub fn monitored_sync<R>(
+    monitor: &SlaMonitor,
+    failed: impl FnOnce(&R) -> bool,
+    call: impl FnOnce() -> R,
+) -> R {
+    let mut guard = PanicGuard {
+        monitor,
+        start: monitor.start(),
+        armed: true,
+    };
+    let output = call();
+    guard.armed = false;
+    monitor.finish(guard.start, failed(&output));
+    output
+}
+
+/// `#[circuit_breaker]`, optionally with `#[monitored]` inside it, async.
+///
+/// At most two clock reads: the monitor's start and end (the breaker reuses them when it needs
+/// timing and reads the same clock); none at all for a breaker alone without slow-call or
+/// time-window rules.
+#[inline]
+pub async fn guarded<T, E, F>(
+    breaker: &CircuitBreaker,
+    monitor: Option<&SlaMonitor>,
+    is_failure: impl FnOnce(&E) -> bool,
+    call: F,
+) -> Result<T, E>
+where
+    F: Future<Output = Result<T, E>>,
+    E: From<Rejected>,
+{
+    let permit = breaker.try_acquire().map_err(E::from)?;
+    let Some(monitor) = monitor else {
+        let result = call.await;
+        match &result {
+            Err(error) if is_failure(error) => permit.failure(),
+            _ => permit.success(),
+        }
+        return result;
+    };
+    let shared_clock = monitor.clock().same_source(&breaker.config().clock);
+    let start = match permit_start(&permit, shared_clock) {
+        Some(start) => start,
+        None => monitor.start(),
+    };
+    let mut guard = PanicGuard {
+        monitor,
+        start,
+        armed: true,
+    };
+    let result = call.await;
+    guard.armed = false;
+    let failed = matches!(&result, Err(error) if is_failure(error));
+    let end = monitor.finish(start, failed);
+    finish_permit(permit, failed, start, end, shared_clock);
+    result
+}
+
+/// `#[circuit_breaker]`, optionally with `#[monitored]` inside it, blocking.
+#[inline]
+pub fn guarded_sync<T, E>(
+    breaker: &CircuitBreaker,
+    monitor: Option<&SlaMonitor>,
+    is_failure: impl FnOnce(&E) -> bool,
+    call: impl FnOnce() -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<Rejected>,
+{
+    let permit = breaker.try_acquire().map_err(E::from)?;
+    let Some(monitor) = monitor else {
+        let result = call();
+        match &result {
+            Err(error) if is_failure(error) => permit.failure(),
+            _ => permit.success(),
+        }
+        return result;
+    };
+    let shared_clock = monitor.clock().same_source(&breaker.config().clock);
+    let start = match permit_start(&permit, shared_clock) {
+        Some(start) => start,
+        None => monitor.start(),
+    };
+    let mut guard = PanicGuard {
+        monitor,
+        start,
+        armed: true,
+    };
+    let result = call();
+    guard.armed = false;
+    let failed = matches!(&result, Err(error) if is_failure(error));
+    let end = monitor.finish(start, failed);
+    finish_permit(permit, failed, start, end, shared_clock);
+    result
+}
+
+#[inline]
+fn permit_start(
+    permit: &crate::breaker::Permit<'_>,
+    shared_clock: bool,
+) -> Option<crate::clock::Timestamp> {
+    if shared_clock {
+        permit.started_at()
+    } else {
+        None
+    }
+}
+
+#[inline]
+fn finish_permit(
+    permit: crate::breaker::Permit<'_>,
+    failed: bool,
+    start: crate::clock::Timestamp,
+    end: crate::clock::Timestamp,
+    shared_clock: bool,
+) {
+    if shared_clock {
+        permit.record(failed, end.saturating_duration_since(start), end);
+    } else if failed {
+        permit.failure();
+    } else {
+        permit.success();
+    }
+}
+
+/// Classifies any output as failed or not: `Err` fails, anything else succeeds.
+///
+/// Autoref specialization: for `output: &R`, `output.__reliable_failed()` finds
+/// [`FailedIfErr`] when `R` is a `Result` and falls back to [`NeverFailed`] otherwise.
+pub trait FailedIfErr {
+    /// Whether the output is an `Err`.
+    fn __reliable_failed(&self) -> bool;
+}
+
+impl<T, E> FailedIfErr for Result<T, E> {
+    #[inline]
+    fn __reliable_failed(&self) -> bool {
+        self.is_err()
+    }
+}
+
+/// The fallback of [`FailedIfErr`]: outputs that are not `Result`s never fail.
+pub trait NeverFailed {
+    /// Always `false`.
+    fn __reliable_failed(&self) -> bool;
+}
+
+impl<T: ?Sized> NeverFailed for &T {
+    #[inline]
+    fn __reliable_failed(&self) -> bool {
+        false
+    }
+}
+
+/// Checks, where the user's return type is written, that `#[circuit_breaker]` can work with it.
+#[diagnostic::on_unimplemented(
+    message = "`#[circuit_breaker]` needs the function to return `Result<T, E>`, not `{Self}`",
+    label = "this must be a `Result<T, E>`",
+    note = "an open breaker answers without calling the function, so it needs an `Err` to return"
+)]
+pub trait BreakerOutput {
+    /// The error type.
+    type Error;
+}
+
+impl<T, E> BreakerOutput for Result<T, E> {
+    type Error = E;
+}
+
+/// Checks that the error type can carry a [`Rejected`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot hold a `reliable_runtime::Rejected`",
+    label = "an open breaker must return this error type",
+    note = "add `impl From<reliable_runtime::Rejected> for {Self}` (e.g. a `Rejected(Rejected)` variant)"
+)]
+pub trait HoldsRejected {}
+
+impl<E: From<Rejected>> HoldsRejected for E {}
+
+/// Compile-time check that `R` is `Result<_, E>` with `E: From<Rejected>`; generated code calls
+/// it with the span of the user's return type so errors point there.
+#[inline(always)]
+pub const fn assert_breaker_output<R>()
+where
+    R: BreakerOutput,
+    R::Error: HoldsRejected,
+{
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn function_path_strips_closures_and_the_marker() {
+        assert_eq!(
+            function_path("app::Client::ticker::{{closure}}::__reliable_site"),
+            "app::Client::ticker"
+        );
+        assert_eq!(function_path("app::fetch::__reliable_site"), "app::fetch");
+        assert_eq!(
+            function_path("<app::Client as app::Api>::get::__reliable_site"),
+            "<app::Client as app::Api>::get"
+        );
+    }
+
+    #[test]
+    fn classification_by_autoref() {
+        let ok: Result<u8, u8> = Ok(1);
+        let err: Result<u8, u8> = Err(1);
+        let plain = 5u32;
+        assert!(!(&ok).__reliable_failed());
+        assert!((&err).__reliable_failed());
+        assert!(!(&plain).__reliable_failed());
+    }
+}

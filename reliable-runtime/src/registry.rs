@@ -1,0 +1,213 @@
+//! Global registries: one instance per name, shared by every call site that names it.
+//!
+//! The attributes look their instance up once per call site (then keep it in a `static`), so the
+//! registries are never on the hot path; [`get_system_health()`](crate::get_system_health) reads
+//! them all.
+//!
+//! The first registration of a name wins: a later `get_or_create` with another configuration
+//! returns the existing instance unchanged. Register an instance yourself before the first call
+//! to configure what an attribute will use (a test clock, a config file's values).
+//!
+//! ```
+//! use reliable_runtime::breaker::BreakerConfig;
+//! use reliable_runtime::registry::breaker_registry;
+//!
+//! let breaker = breaker_registry().get_or_create("bybit_api", BreakerConfig::cex()).unwrap();
+//! let same = breaker_registry().get("bybit_api").unwrap();
+//! assert!(std::sync::Arc::ptr_eq(&breaker, &same));
+//! ```
+
+use crate::breaker::{BreakerConfig, CircuitBreaker};
+use crate::error::ConfigError;
+use crate::sla::{SlaMonitor, SlaStatus, SlaThresholds};
+use dashmap::DashMap;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+/// Something a registry holds: it knows its own name.
+pub trait Named {
+    /// The registry name.
+    fn name(&self) -> &str;
+}
+
+impl Named for CircuitBreaker {
+    fn name(&self) -> &str {
+        CircuitBreaker::name(self)
+    }
+}
+
+impl Named for SlaMonitor {
+    fn name(&self) -> &str {
+        SlaMonitor::name(self)
+    }
+}
+
+/// Instances by name.
+pub struct Registry<T> {
+    instances: DashMap<Arc<str>, Arc<T>>,
+}
+
+impl<T: Named> fmt::Debug for Registry<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("names", &self.names())
+            .finish()
+    }
+}
+
+impl<T: Named> Registry<T> {
+    fn new() -> Self {
+        Registry {
+            instances: DashMap::new(),
+        }
+    }
+
+    /// The instance named `name`, if registered.
+    pub fn get(&self, name: &str) -> Option<Arc<T>> {
+        self.instances.get(name).map(|entry| Arc::clone(entry.value()))
+    }
+
+    /// Registers `instance` unless its name is taken; returns the registered instance either way.
+    pub fn register(&self, instance: T) -> Arc<T> {
+        let key: Arc<str> = instance.name().into();
+        Arc::clone(
+            self.instances
+                .entry(key)
+                .or_insert_with(|| Arc::new(instance))
+                .value(),
+        )
+    }
+
+    /// The instance named `name`, or the one `create` builds (only called if the name is free).
+    pub fn get_or_try_insert_with(
+        &self,
+        name: &str,
+        create: impl FnOnce() -> Result<T, ConfigError>,
+    ) -> Result<Arc<T>, ConfigError> {
+        if let Some(existing) = self.get(name) {
+            return Ok(existing);
+        }
+        let instance = create()?;
+        Ok(self.register(instance))
+    }
+
+    /// Removes the instance named `name` (call sites that already hold it keep using it).
+    pub fn remove(&self, name: &str) -> Option<Arc<T>> {
+        self.instances.remove(name).map(|(_, instance)| instance)
+    }
+
+    /// Every registered name, sorted.
+    pub fn names(&self) -> Vec<Arc<str>> {
+        let mut names: Vec<Arc<str>> = self
+            .instances
+            .iter()
+            .map(|entry| Arc::clone(entry.key()))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Every instance, sorted by name.
+    pub fn all(&self) -> Vec<Arc<T>> {
+        let mut all: Vec<Arc<T>> = self
+            .instances
+            .iter()
+            .map(|entry| Arc::clone(entry.value()))
+            .collect();
+        all.sort_by(|a, b| a.name().cmp(b.name()));
+        all
+    }
+
+    /// Number of registered instances.
+    pub fn len(&self) -> usize {
+        self.instances.len()
+    }
+
+    /// Whether nothing is registered.
+    pub fn is_empty(&self) -> bool {
+        self.instances.is_empty()
+    }
+}
+
+impl Registry<CircuitBreaker> {
+    /// The breaker named `name`, created with `config` if new.
+    pub fn get_or_create(
+        &self,
+        name: &str,
+        config: BreakerConfig,
+    ) -> Result<Arc<CircuitBreaker>, ConfigError> {
+        self.get_or_try_insert_with(name, || CircuitBreaker::new(name, config))
+    }
+}
+
+impl Registry<SlaMonitor> {
+    /// The monitor named `name`, created with `thresholds` (and the default window) if new.
+    pub fn get_or_create(
+        &self,
+        name: &str,
+        thresholds: SlaThresholds,
+    ) -> Result<Arc<SlaMonitor>, ConfigError> {
+        self.get_or_try_insert_with(name, || SlaMonitor::new(name, thresholds))
+    }
+
+    /// Sources whose status is not HEALTHY, with their status, sorted by name.
+    ///
+    /// ```
+    /// use reliable_runtime::registry::sla_registry;
+    /// use reliable_runtime::sla::{SlaStatus, SlaThresholds};
+    /// use std::time::Duration;
+    ///
+    /// let monitor = sla_registry().get_or_create("unhealthy_doc", SlaThresholds::cex()).unwrap();
+    /// for _ in 0..3 {
+    ///     monitor.record_latency(Duration::from_millis(1), true);
+    /// }
+    /// let unhealthy = sla_registry().unhealthy_sources();
+    /// assert!(unhealthy.iter().any(|(name, status)| &**name == "unhealthy_doc" && *status == SlaStatus::Failed));
+    /// ```
+    pub fn unhealthy_sources(&self) -> Vec<(Arc<str>, SlaStatus)> {
+        self.all()
+            .iter()
+            .map(|monitor| (Arc::from(monitor.name()), monitor.status()))
+            .filter(|(_, status)| *status != SlaStatus::Healthy)
+            .collect()
+    }
+}
+
+/// The registry of circuit breakers.
+pub fn breaker_registry() -> &'static Registry<CircuitBreaker> {
+    static REGISTRY: OnceLock<Registry<CircuitBreaker>> = OnceLock::new();
+    REGISTRY.get_or_init(Registry::new)
+}
+
+/// The registry of SLA monitors.
+pub fn sla_registry() -> &'static Registry<SlaMonitor> {
+    static REGISTRY: OnceLock<Registry<SlaMonitor>> = OnceLock::new();
+    REGISTRY.get_or_init(Registry::new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_registration_wins() {
+        let first = breaker_registry()
+            .get_or_create("registry_first_wins", BreakerConfig::cex())
+            .unwrap();
+        let second = breaker_registry()
+            .get_or_create("registry_first_wins", BreakerConfig::twitter())
+            .unwrap();
+        assert!(Arc::ptr_eq(&first, &second));
+        assert_eq!(second.config().failure_threshold, 5);
+    }
+
+    #[test]
+    fn bad_configuration_is_an_error_and_registers_nothing() {
+        let bad = BreakerConfig {
+            success_threshold: 0,
+            ..BreakerConfig::cex()
+        };
+        assert!(breaker_registry().get_or_create("registry_bad", bad).is_err());
+        assert!(breaker_registry().get("registry_bad").is_none());
+    }
+}

@@ -1,0 +1,528 @@
+//! SLA monitoring: latency percentiles, success rate and status per source.
+//!
+//! A [`SlaMonitor`] records each call's latency and outcome into per-thread rings (no lock, no
+//! allocation, no sort on the hot path) and computes p50/p95/p99, the success rate and the
+//! [`SlaStatus`] when read, over a rolling [`SlaWindow`].
+//!
+//! ```
+//! use reliable_runtime::sla::{SlaMonitor, SlaStatus, SlaThresholds};
+//! use std::time::Duration;
+//!
+//! let monitor = SlaMonitor::new("orderbook", SlaThresholds::cex()).unwrap();
+//! for _ in 0..20 {
+//!     monitor.record_latency(Duration::from_millis(40), false);
+//! }
+//! let metrics = monitor.metrics();
+//! assert_eq!(metrics.status, SlaStatus::Healthy);
+//! assert!((metrics.latency_p95 - 0.040).abs() < 1e-9);
+//! ```
+
+mod recorder;
+mod thresholds;
+
+pub use thresholds::{SlaThresholds, FAILED_SUCCESS_FRACTION};
+
+use crate::clock::{duration_to_nanos, Clock, Timestamp};
+use crate::error::ConfigError;
+use crate::event::{self, Event, SlaStatusChange};
+use crate::shard::ShardedCounter;
+use crossbeam_utils::CachePadded;
+use recorder::{quantile, LatencyRecorder};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// Calls a [`SlaWindow::Time`] window keeps per thread shard at most; older ones drop out early.
+pub const TIME_WINDOW_SAMPLES_PER_SHARD: usize = 1024;
+
+/// Health of a monitored source. Serializes as `"HEALTHY"`, `"DEGRADED"`, `"FAILED"`.
+///
+/// ```
+/// use reliable_runtime::sla::SlaStatus;
+/// assert_eq!(serde_json::to_string(&SlaStatus::Degraded).unwrap(), "\"DEGRADED\"");
+/// assert!(SlaStatus::Failed > SlaStatus::Degraded);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SlaStatus {
+    /// Every threshold is met.
+    Healthy,
+    /// A threshold is exceeded; the source still mostly works.
+    Degraded,
+    /// The source is failing.
+    Failed,
+}
+
+impl SlaStatus {
+    /// The status as the reference writes it: `"HEALTHY"`, `"DEGRADED"` or `"FAILED"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SlaStatus::Healthy => "HEALTHY",
+            SlaStatus::Degraded => "DEGRADED",
+            SlaStatus::Failed => "FAILED",
+        }
+    }
+
+    fn from_u8(value: u8) -> Self {
+        match value {
+            1 => SlaStatus::Degraded,
+            2 => SlaStatus::Failed,
+            _ => SlaStatus::Healthy,
+        }
+    }
+}
+
+impl fmt::Display for SlaStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which calls the metrics cover.
+///
+/// ```
+/// use reliable_runtime::sla::SlaWindow;
+/// use std::time::Duration;
+///
+/// assert_eq!(SlaWindow::default(), SlaWindow::Calls(100));
+/// let last_minute = SlaWindow::Time(Duration::from_secs(60));
+/// assert!(last_minute.validate().is_ok());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlaWindow {
+    /// The last N calls (the reference's default: 100).
+    Calls(u32),
+    /// The calls that ended in the last span of time (up to
+    /// [`TIME_WINDOW_SAMPLES_PER_SHARD`] per thread shard).
+    Time(Duration),
+}
+
+impl Default for SlaWindow {
+    fn default() -> Self {
+        SlaWindow::Calls(100)
+    }
+}
+
+impl SlaWindow {
+    /// Checks the window is not empty and not absurdly large (at most 1,000,000 calls).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        match *self {
+            SlaWindow::Calls(0) => Err(ConfigError::new("window", "must hold at least 1 call")),
+            SlaWindow::Calls(n) if n > 1_000_000 => Err(ConfigError::new(
+                "window",
+                format!("at most 1000000 calls, got {n}"),
+            )),
+            SlaWindow::Time(span) if span.is_zero() => {
+                Err(ConfigError::new("window", "must span more than zero time"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A source's metrics over its window, with the status they give. Latencies are in seconds.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SlaMetrics {
+    /// The status the thresholds give these metrics.
+    pub status: SlaStatus,
+    /// Median latency (0 when the window is empty).
+    pub latency_p50: f64,
+    /// 95th percentile latency.
+    pub latency_p95: f64,
+    /// 99th percentile latency.
+    pub latency_p99: f64,
+    /// Mean latency.
+    pub latency_mean: f64,
+    /// Successful calls / calls in the window (1.0 when the window is empty).
+    pub success_rate: f64,
+    /// Calls in the window.
+    pub window_calls: u64,
+    /// Calls ever recorded.
+    pub total_calls: u64,
+    /// Failed calls ever recorded.
+    pub total_failures: u64,
+    /// Failures since the last success.
+    pub consecutive_failures: u64,
+}
+
+/// Tracks one source's latency and outcomes against its [`SlaThresholds`].
+///
+/// Usually created through the [`#[monitored]`](crate::monitored) attribute or
+/// [`sla_registry()`](crate::registry::sla_registry); usable directly:
+///
+/// ```
+/// use reliable_runtime::sla::{SlaMonitor, SlaStatus, SlaThresholds};
+///
+/// let monitor = SlaMonitor::new("twitter_search", SlaThresholds::twitter()).unwrap();
+/// for _ in 0..3 {
+///     let start = monitor.start();
+///     monitor.finish(start, true); // three failures in a row
+/// }
+/// assert_eq!(monitor.status(), SlaStatus::Failed);
+/// ```
+pub struct SlaMonitor {
+    name: Arc<str>,
+    thresholds: SlaThresholds,
+    window: SlaWindow,
+    clock: Clock,
+    group: Option<Arc<str>>,
+    recorder: LatencyRecorder,
+    consecutive_failures: CachePadded<AtomicU64>,
+    failures: ShardedCounter,
+    last_status: AtomicU8,
+}
+
+impl fmt::Debug for SlaMonitor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SlaMonitor")
+            .field("name", &self.name)
+            .field("thresholds", &self.thresholds)
+            .field("window", &self.window)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`SlaMonitor`] with a non-default window or clock.
+///
+/// ```
+/// use reliable_runtime::clock::Clock;
+/// use reliable_runtime::sla::{SlaMonitor, SlaThresholds, SlaWindow};
+/// use std::time::Duration;
+///
+/// let (clock, _hand) = Clock::manual();
+/// let monitor = SlaMonitor::builder("dex_quotes")
+///     .thresholds(SlaThresholds::dex())
+///     .window(SlaWindow::Time(Duration::from_secs(300)))
+///     .clock(clock)
+///     .build()
+///     .unwrap();
+/// assert_eq!(monitor.window(), SlaWindow::Time(Duration::from_secs(300)));
+/// ```
+#[derive(Debug)]
+pub struct SlaMonitorBuilder {
+    name: Arc<str>,
+    thresholds: SlaThresholds,
+    window: SlaWindow,
+    clock: Clock,
+    group: Option<Arc<str>>,
+}
+
+impl SlaMonitorBuilder {
+    /// The thresholds (default: [`SlaThresholds::default`]).
+    pub fn thresholds(mut self, thresholds: SlaThresholds) -> Self {
+        self.thresholds = thresholds;
+        self
+    }
+
+    /// The window (default: the last 100 calls).
+    pub fn window(mut self, window: SlaWindow) -> Self {
+        self.window = window;
+        self
+    }
+
+    /// The clock (default: [`Clock::system`]).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// A group (e.g. one exchange) the source belongs to, for per-group health.
+    pub fn group(mut self, group: impl Into<Arc<str>>) -> Self {
+        self.group = Some(group.into());
+        self
+    }
+
+    /// Validates the configuration and builds the monitor.
+    pub fn build(self) -> Result<SlaMonitor, ConfigError> {
+        self.thresholds.validate()?;
+        self.window.validate()?;
+        let per_shard = match self.window {
+            SlaWindow::Calls(n) => n as usize,
+            SlaWindow::Time(_) => TIME_WINDOW_SAMPLES_PER_SHARD,
+        };
+        Ok(SlaMonitor {
+            name: self.name,
+            thresholds: self.thresholds,
+            window: self.window,
+            clock: self.clock,
+            group: self.group,
+            recorder: LatencyRecorder::new(per_shard),
+            consecutive_failures: CachePadded::new(AtomicU64::new(0)),
+            failures: ShardedCounter::new(),
+            last_status: AtomicU8::new(SlaStatus::Healthy as u8),
+        })
+    }
+}
+
+impl SlaMonitor {
+    /// A monitor with the default window (last 100 calls) on the system clock.
+    pub fn new(name: impl Into<Arc<str>>, thresholds: SlaThresholds) -> Result<Self, ConfigError> {
+        SlaMonitor::builder(name).thresholds(thresholds).build()
+    }
+
+    /// Starts building a monitor named `name`.
+    pub fn builder(name: impl Into<Arc<str>>) -> SlaMonitorBuilder {
+        SlaMonitorBuilder {
+            name: name.into(),
+            thresholds: SlaThresholds::default(),
+            window: SlaWindow::default(),
+            clock: Clock::system(),
+            group: None,
+        }
+    }
+
+    /// The source's registry name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The group the source belongs to, if any.
+    pub fn group(&self) -> Option<&str> {
+        self.group.as_deref()
+    }
+
+    /// The thresholds.
+    pub fn thresholds(&self) -> &SlaThresholds {
+        &self.thresholds
+    }
+
+    /// The window.
+    pub fn window(&self) -> SlaWindow {
+        self.window
+    }
+
+    /// The clock the monitor reads.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Reads the clock at the start of a call; pass the result to [`finish`](Self::finish).
+    #[inline]
+    pub fn start(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Records a call that started at `start` and ends now; returns the end time.
+    #[inline]
+    pub fn finish(&self, start: Timestamp, failed: bool) -> Timestamp {
+        let end = self.clock.now();
+        self.record_at(end, end.saturating_duration_since(start), failed);
+        end
+    }
+
+    /// Records a call whose latency was measured elsewhere, ending now.
+    pub fn record_latency(&self, latency: Duration, failed: bool) {
+        self.record_at(self.clock.now(), latency, failed);
+    }
+
+    /// Records a call that ended at `end` (on this monitor's clock) after `latency`.
+    #[inline]
+    pub fn record_at(&self, end: Timestamp, latency: Duration, failed: bool) {
+        self.recorder
+            .record(end, duration_to_nanos(latency), failed);
+        if failed {
+            self.consecutive_failures.fetch_add(1, Ordering::Relaxed);
+            self.failures.add(1);
+        } else if self.consecutive_failures.load(Ordering::Relaxed) != 0 {
+            // Load first: a success must not write the shared line when there is nothing to reset.
+            self.consecutive_failures.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Measures `call`, recording it as failed when `failed(&output)` says so.
+    ///
+    /// ```
+    /// use reliable_runtime::sla::{SlaMonitor, SlaThresholds};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let monitor = SlaMonitor::new("observe_doc", SlaThresholds::default()).unwrap();
+    /// let value: Result<u32, ()> = monitor.observe(async { Ok(7) }, Result::is_err).await;
+    /// assert_eq!(value, Ok(7));
+    /// assert_eq!(monitor.metrics().total_calls, 1);
+    /// # }
+    /// ```
+    pub async fn observe<F, R>(&self, call: F, failed: impl FnOnce(&R) -> bool) -> R
+    where
+        F: Future<Output = R>,
+    {
+        let start = self.start();
+        let output = call.await;
+        self.finish(start, failed(&output));
+        output
+    }
+
+    /// Calls since the last success.
+    pub fn consecutive_failures(&self) -> u64 {
+        self.consecutive_failures.load(Ordering::Relaxed)
+    }
+
+    /// The metrics over the current window, computed now (sorts the window's latencies).
+    ///
+    /// If the status differs from the one seen at the previous read, an
+    /// [`Event::SlaStatusChanged`] is published.
+    pub fn metrics(&self) -> SlaMetrics {
+        let mut samples = self.recorder.samples();
+        match self.window {
+            SlaWindow::Calls(n) => {
+                let n = n as usize;
+                if samples.len() > n {
+                    // Keep the n most recent calls across shards.
+                    samples.select_nth_unstable_by(n, |a, b| b.end.cmp(&a.end));
+                    samples.truncate(n);
+                }
+            }
+            SlaWindow::Time(span) => {
+                let now = self.clock.now();
+                samples.retain(|sample| now.saturating_duration_since(sample.end) <= span);
+            }
+        }
+        let window_calls = samples.len() as u64;
+        let failed = samples.iter().filter(|sample| sample.failed).count() as u64;
+        let mut latencies: Vec<u64> = samples.iter().map(|s| s.latency_nanos).collect();
+        latencies.sort_unstable();
+        let seconds = |nanos: Option<f64>| nanos.map_or(0.0, |n| n / 1e9);
+        let mean = if latencies.is_empty() {
+            0.0
+        } else {
+            latencies.iter().map(|&n| n as f64).sum::<f64>() / latencies.len() as f64 / 1e9
+        };
+        let mut metrics = SlaMetrics {
+            status: SlaStatus::Healthy,
+            latency_p50: seconds(quantile(&latencies, 0.50)),
+            latency_p95: seconds(quantile(&latencies, 0.95)),
+            latency_p99: seconds(quantile(&latencies, 0.99)),
+            latency_mean: mean,
+            success_rate: if window_calls == 0 {
+                1.0
+            } else {
+                (window_calls - failed) as f64 / window_calls as f64
+            },
+            window_calls,
+            total_calls: self.recorder.total(),
+            total_failures: self.failures.sum(),
+            consecutive_failures: self.consecutive_failures(),
+        };
+        metrics.status = self.thresholds.evaluate(&metrics);
+        self.note_status(metrics.status);
+        metrics
+    }
+
+    /// The current status (computes the metrics).
+    pub fn status(&self) -> SlaStatus {
+        self.metrics().status
+    }
+
+    /// Forgets the window and the consecutive failures (totals stay).
+    pub fn reset(&self) {
+        self.recorder.clear();
+        self.consecutive_failures.store(0, Ordering::Relaxed);
+    }
+
+    fn note_status(&self, status: SlaStatus) {
+        let previous = SlaStatus::from_u8(self.last_status.swap(status as u8, Ordering::AcqRel));
+        if previous != status {
+            tracing::info!(source = %self.name, from = %previous, to = %status, "SLA status changed");
+            event::publish(Event::SlaStatusChanged(SlaStatusChange {
+                source: Arc::clone(&self.name),
+                from: previous,
+                to: status,
+                at: SystemTime::now(),
+            }));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manual_monitor(window: SlaWindow) -> (SlaMonitor, crate::clock::ManualClock) {
+        let (clock, hand) = Clock::manual();
+        let monitor = SlaMonitor::builder("test")
+            .window(window)
+            .clock(clock)
+            .build()
+            .unwrap();
+        (monitor, hand)
+    }
+
+    #[test]
+    fn empty_monitor_is_healthy_with_zero_latency() {
+        let (monitor, _) = manual_monitor(SlaWindow::Calls(100));
+        let metrics = monitor.metrics();
+        assert_eq!(metrics.status, SlaStatus::Healthy);
+        assert_eq!(metrics.window_calls, 0);
+        assert_eq!(metrics.success_rate, 1.0);
+        assert_eq!(metrics.latency_p99, 0.0);
+    }
+
+    #[test]
+    fn count_window_rolls_over_to_the_last_n_calls() {
+        let (monitor, hand) = manual_monitor(SlaWindow::Calls(100));
+        // 100 slow failures, then 100 fast successes: only the successes remain.
+        for _ in 0..100 {
+            hand.advance(Duration::from_millis(1));
+            monitor.record_at(hand.now(), Duration::from_secs(9), true);
+        }
+        assert_eq!(monitor.metrics().success_rate, 0.0);
+        for _ in 0..100 {
+            hand.advance(Duration::from_millis(1));
+            monitor.record_at(hand.now(), Duration::from_millis(10), false);
+        }
+        let metrics = monitor.metrics();
+        assert_eq!(metrics.window_calls, 100);
+        assert_eq!(metrics.success_rate, 1.0);
+        assert!((metrics.latency_p99 - 0.010).abs() < 1e-12);
+        assert_eq!(metrics.total_calls, 200);
+        assert_eq!(metrics.total_failures, 100);
+        assert_eq!(metrics.status, SlaStatus::Healthy);
+    }
+
+    #[test]
+    fn time_window_forgets_old_calls() {
+        let (monitor, hand) = manual_monitor(SlaWindow::Time(Duration::from_secs(60)));
+        monitor.record_at(hand.now(), Duration::from_secs(5), true);
+        hand.advance(Duration::from_secs(30));
+        monitor.record_at(hand.now(), Duration::from_millis(5), false);
+        assert_eq!(monitor.metrics().window_calls, 2);
+        hand.advance(Duration::from_secs(31));
+        let metrics = monitor.metrics();
+        assert_eq!(metrics.window_calls, 1);
+        assert_eq!(metrics.success_rate, 1.0);
+    }
+
+    #[test]
+    fn consecutive_failures_reset_on_success() {
+        let (monitor, hand) = manual_monitor(SlaWindow::Calls(100));
+        for _ in 0..2 {
+            monitor.record_at(hand.now(), Duration::ZERO, true);
+        }
+        assert_eq!(monitor.consecutive_failures(), 2);
+        monitor.record_at(hand.now(), Duration::ZERO, false);
+        assert_eq!(monitor.consecutive_failures(), 0);
+        monitor.record_at(hand.now(), Duration::ZERO, true);
+        assert_eq!(monitor.consecutive_failures(), 1);
+    }
+
+    #[test]
+    fn builder_rejects_bad_configuration() {
+        let error = SlaMonitor::builder("bad")
+            .window(SlaWindow::Calls(0))
+            .build()
+            .unwrap_err();
+        assert_eq!(error.field(), "window");
+        let error = SlaMonitor::new(
+            "bad",
+            SlaThresholds {
+                min_success_rate: 1.5,
+                ..SlaThresholds::default()
+            },
+        )
+        .unwrap_err();
+        assert_eq!(error.field(), "min_success_rate");
+    }
+}

@@ -1,0 +1,173 @@
+//! The latency recorder: per-thread rings of recent samples, merged and sorted only when read.
+//!
+//! Why not `hdrhistogram`: the SLA is defined over a *rolling* window (the last N calls, or the
+//! calls of the last T seconds), and a histogram cannot forget old samples one by one. A ring of
+//! raw samples per shard forgets by overwriting, records with one `fetch_add` and three plain
+//! stores (no lock, no allocation, no sort), and gives *exact* percentiles at read time, where
+//! sorting a window of a few thousand samples costs microseconds.
+//!
+//! Each slot is a tiny seqlock: the writer zeroes the stamp, writes the sample, then publishes the
+//! stamp; a reader keeps a sample only if it saw the same non-zero stamp before and after it.
+
+use crate::clock::Timestamp;
+use crate::shard::{current_shard, shard_count};
+use crossbeam_utils::CachePadded;
+use std::sync::atomic::{fence, AtomicU64, Ordering};
+
+/// One recorded call: when it ended, how long it took, whether it failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Sample {
+    pub(crate) end: Timestamp,
+    pub(crate) latency_nanos: u64,
+    pub(crate) failed: bool,
+}
+
+struct Slot {
+    /// `end + 1` of the sample in `packed`; 0 while empty or being written.
+    stamp: AtomicU64,
+    /// `latency_nanos << 1 | failed`.
+    packed: AtomicU64,
+}
+
+struct Shard {
+    /// Samples ever written to this shard; the next slot is `cursor & mask`.
+    cursor: AtomicU64,
+    slots: Box<[Slot]>,
+}
+
+pub(crate) struct LatencyRecorder {
+    shards: Box<[CachePadded<Shard>]>,
+    mask: u64,
+}
+
+impl LatencyRecorder {
+    /// A recorder keeping at least `per_shard` recent samples in every shard.
+    pub(crate) fn new(per_shard: usize) -> Self {
+        let capacity = per_shard.max(1).next_power_of_two();
+        let shards = (0..shard_count())
+            .map(|_| {
+                CachePadded::new(Shard {
+                    cursor: AtomicU64::new(0),
+                    slots: (0..capacity)
+                        .map(|_| Slot {
+                            stamp: AtomicU64::new(0),
+                            packed: AtomicU64::new(0),
+                        })
+                        .collect(),
+                })
+            })
+            .collect();
+        LatencyRecorder {
+            shards,
+            mask: capacity as u64 - 1,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn record(&self, end: Timestamp, latency_nanos: u64, failed: bool) {
+        let shard = &self.shards[current_shard()];
+        let index = shard.cursor.fetch_add(1, Ordering::Relaxed) & self.mask;
+        // `index <= mask < slots.len()`, so this never panics; the compiler cannot see it.
+        let slot = &shard.slots[index as usize];
+        slot.stamp.store(0, Ordering::Relaxed);
+        fence(Ordering::Release);
+        // Latencies above 2^63 ns (292 years) lose their top bit; nothing real takes that long.
+        slot.packed
+            .store(latency_nanos << 1 | u64::from(failed), Ordering::Relaxed);
+        slot.stamp
+            .store(end.as_nanos().saturating_add(1), Ordering::Release);
+    }
+
+    /// Samples ever recorded (including those the rings have forgotten).
+    pub(crate) fn total(&self) -> u64 {
+        self.shards
+            .iter()
+            .map(|shard| shard.cursor.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Every sample still held, in no particular order.
+    pub(crate) fn samples(&self) -> Vec<Sample> {
+        let mut samples = Vec::with_capacity(self.shards.len() * (self.mask as usize + 1));
+        for shard in self.shards.iter() {
+            for slot in shard.slots.iter() {
+                let before = slot.stamp.load(Ordering::Acquire);
+                if before == 0 {
+                    continue;
+                }
+                let packed = slot.packed.load(Ordering::Relaxed);
+                fence(Ordering::Acquire);
+                let after = slot.stamp.load(Ordering::Relaxed);
+                if before != after {
+                    continue; // overwritten while we read it: it belongs to the next window
+                }
+                samples.push(Sample {
+                    end: Timestamp::from_nanos(before - 1),
+                    latency_nanos: packed >> 1,
+                    failed: packed & 1 == 1,
+                });
+            }
+        }
+        samples
+    }
+
+    /// Forgets every sample (the total stays).
+    pub(crate) fn clear(&self) {
+        for shard in self.shards.iter() {
+            for slot in shard.slots.iter() {
+                slot.stamp.store(0, Ordering::Release);
+            }
+        }
+    }
+}
+
+/// The `q`-quantile (0..=1) of sorted values by linear interpolation between closest ranks
+/// (numpy's default), `None` when empty.
+pub(crate) fn quantile(sorted: &[u64], q: f64) -> Option<f64> {
+    let last = sorted.len().checked_sub(1)?;
+    let rank = q.clamp(0.0, 1.0) * last as f64;
+    let low = rank.floor() as usize;
+    let high = rank.ceil() as usize;
+    let fraction = rank - low as f64;
+    let (low_value, high_value) = (sorted[low] as f64, sorted[high] as f64);
+    Some(low_value + (high_value - low_value) * fraction)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_most_recent_samples_per_shard() {
+        let recorder = LatencyRecorder::new(4);
+        for i in 0..10u64 {
+            recorder.record(Timestamp::from_nanos(i), i * 10, i % 2 == 0);
+        }
+        assert_eq!(recorder.total(), 10);
+        let mut samples = recorder.samples();
+        samples.sort_by_key(|s| s.end);
+        let ends: Vec<u64> = samples.iter().map(|s| s.end.as_nanos()).collect();
+        assert_eq!(ends, vec![6, 7, 8, 9]);
+        assert_eq!(samples[0].latency_nanos, 60);
+        assert!(samples[0].failed);
+        assert!(!samples[1].failed);
+    }
+
+    #[test]
+    fn quantile_interpolates_between_ranks() {
+        assert_eq!(quantile(&[], 0.5), None);
+        assert_eq!(quantile(&[7], 0.99), Some(7.0));
+        assert_eq!(quantile(&[1, 2, 3, 4], 0.5), Some(2.5));
+        assert_eq!(quantile(&[10, 20, 30, 40, 50], 1.0), Some(50.0));
+        assert_eq!(quantile(&[10, 20, 30, 40, 50], 0.0), Some(10.0));
+    }
+
+    #[test]
+    fn clear_forgets_samples_but_not_the_total() {
+        let recorder = LatencyRecorder::new(8);
+        recorder.record(Timestamp::from_nanos(5), 1, false);
+        recorder.clear();
+        assert!(recorder.samples().is_empty());
+        assert_eq!(recorder.total(), 1);
+    }
+}
