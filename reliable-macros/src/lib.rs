@@ -1,7 +1,27 @@
-//! Attribute macros of `reliable`. Use them through `reliable-runtime`, which re-exports them.
+//! Attribute macros of `reliable`. Use them through `reliable-runtime`, which re-exports them
+//! and documents each one.
+//!
+//! Each entry point only hands off: arguments are parsed in `args/`, every reliability attribute
+//! on the fn is gathered into one ordered plan in `plan.rs`, and `expand/` generates the code.
+
+mod args;
+mod errors;
+mod expand;
+mod item;
+mod path;
+mod plan;
+
+use plan::Layer;
 use proc_macro::TokenStream;
 
+/// SLA monitoring of a function; documented in `reliable_runtime`.
 #[proc_macro_attribute]
-pub fn monitored(_args: TokenStream, item: TokenStream) -> TokenStream { item }
+pub fn monitored(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::attribute(Layer::Monitored, args.into(), item.into()).into()
+}
+
+/// A circuit breaker around a function; documented in `reliable_runtime`.
 #[proc_macro_attribute]
-pub fn circuit_breaker(_args: TokenStream, item: TokenStream) -> TokenStream { item }
+pub fn circuit_breaker(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::attribute(Layer::CircuitBreaker, args.into(), item.into()).into()
+}

@@ -1,0 +1,122 @@
+//! Every reliability attribute on one fn becomes one [`Plan`]: the first of ours to expand takes
+//! the others off the fn, so the pipeline order is fixed whatever order they were written in.
+
+use crate::args::{BreakerArgs, MonitoredArgs, RawArgs};
+use crate::errors::Errors;
+use crate::path::RuntimePath;
+use proc_macro2::TokenStream;
+use syn::spanned::Spanned;
+
+/// One of our attributes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Layer {
+    Monitored,
+    CircuitBreaker,
+}
+
+impl Layer {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Layer::Monitored => "monitored",
+            Layer::CircuitBreaker => "circuit_breaker",
+        }
+    }
+
+    /// The layer an attribute path names, if it is one of ours: `monitored`,
+    /// `reliable_runtime::monitored`, `::reliable_runtime::monitored`.
+    fn of(path: &syn::Path) -> Option<Layer> {
+        let last = path.segments.last()?.ident.to_string();
+        let layer = match last.as_str() {
+            "monitored" => Layer::Monitored,
+            "circuit_breaker" => Layer::CircuitBreaker,
+            _ => return None,
+        };
+        let ours = path.segments.len() == 1
+            || path.segments.len() == 2
+                && matches!(
+                    path.segments[0].ident.to_string().as_str(),
+                    "reliable_runtime" | "reliable_macros"
+                );
+        ours.then_some(layer)
+    }
+}
+
+/// The layers of one fn, outermost first: breaker, then monitor (DESIGN.md section 3).
+pub(crate) struct Plan {
+    pub(crate) breaker: Option<BreakerArgs>,
+    pub(crate) monitored: Option<MonitoredArgs>,
+    pub(crate) runtime: RuntimePath,
+}
+
+/// Builds the plan from the expanding attribute (`first`) and the fn's other attributes of ours,
+/// which it removes from `attrs`.
+pub(crate) fn plan(
+    first: Layer,
+    first_args: TokenStream,
+    attrs: &mut Vec<syn::Attribute>,
+    errors: &mut Errors,
+) -> Plan {
+    let mut layers = vec![(first, errors.keep(syn::parse2::<RawArgs>(first_args)))];
+    let mut kept = Vec::with_capacity(attrs.len());
+    for attr in attrs.drain(..) {
+        let Some(layer) = Layer::of(attr.path()) else {
+            kept.push(attr);
+            continue;
+        };
+        if layers.iter().any(|(seen, _)| *seen == layer) {
+            errors.spanned(
+                attr.path(),
+                format!(
+                    "`#[{}]` is given twice on this function; merge the arguments into one attribute",
+                    layer.name()
+                ),
+            );
+            continue;
+        }
+        let raw = match &attr.meta {
+            syn::Meta::Path(_) => Ok(RawArgs(Vec::new())),
+            syn::Meta::List(list) => syn::parse2::<RawArgs>(list.tokens.clone()),
+            syn::Meta::NameValue(name_value) => Err(syn::Error::new(
+                name_value.eq_token.span(),
+                format!("write `#[{}(key = value, ...)]`", layer.name()),
+            )),
+        };
+        layers.push((layer, errors.keep(raw)));
+    }
+    *attrs = kept;
+
+    let mut plan = Plan {
+        breaker: None,
+        monitored: None,
+        runtime: RuntimePath::new(None),
+    };
+    let mut crate_path: Option<syn::Path> = None;
+    for (layer, raw) in layers {
+        let Some(raw) = raw else { continue };
+        let custom = match layer {
+            Layer::Monitored => {
+                let args = MonitoredArgs::parse(raw, errors);
+                let custom = args.crate_path.clone();
+                plan.monitored = Some(args);
+                custom
+            }
+            Layer::CircuitBreaker => {
+                let args = BreakerArgs::parse(raw, errors);
+                let custom = args.crate_path.clone();
+                plan.breaker = Some(args);
+                custom
+            }
+        };
+        if let Some(custom) = custom {
+            match &crate_path {
+                Some(existing) if existing != &custom => errors.spanned(
+                    &custom,
+                    "a different `crate = ...` was given on another attribute of this function",
+                ),
+                _ => crate_path = Some(custom),
+            }
+        }
+    }
+    plan.runtime = RuntimePath::new(crate_path);
+    plan
+}
