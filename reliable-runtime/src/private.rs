@@ -180,8 +180,11 @@ impl Drop for PanicGuard<'_> {
 }
 
 /// `#[monitored]` alone, async: measure `call`, classify its output with `failed`.
+///
+/// `call` comes before `failed` so the output type is known when the classifier closure is
+/// type-checked (closures are checked in argument order).
 #[inline]
-pub async fn monitored<R, F>(monitor: &SlaMonitor, failed: impl FnOnce(&R) -> bool, call: F) -> R
+pub async fn monitored<R, F>(monitor: &SlaMonitor, call: F, failed: impl FnOnce(&R) -> bool) -> R
 where
     F: Future<Output = R>,
 {
@@ -200,8 +203,8 @@ where
 #[inline]
 pub fn monitored_sync<R>(
     monitor: &SlaMonitor,
-    failed: impl FnOnce(&R) -> bool,
     call: impl FnOnce() -> R,
+    failed: impl FnOnce(&R) -> bool,
 ) -> R {
     let mut guard = PanicGuard {
         monitor,

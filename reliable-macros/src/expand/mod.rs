@@ -155,9 +155,9 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
                 }
             };
             if is_async {
-                quote!(#private::monitored(#monitor, #classify, #body).await)
+                quote!(#private::monitored(#monitor, #body, #classify).await)
             } else {
-                quote!(#private::monitored_sync(#monitor, #classify, #body))
+                quote!(#private::monitored_sync(#monitor, #body, #classify))
             }
         }
         (None, None) => unreachable!("a plan has at least the expanding attribute's layer"),
