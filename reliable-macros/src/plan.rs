@@ -43,6 +43,9 @@ impl Layer {
 
 /// The layers of one fn, outermost first: breaker, then monitor (DESIGN.md section 3).
 pub(crate) struct Plan {
+    /// Paths of the sibling attributes taken off the fn: the expansion mentions them so their
+    /// imports count as used (rustc never resolves an attribute that was removed).
+    pub(crate) absorbed: Vec<syn::Path>,
     pub(crate) breaker: Option<BreakerArgs>,
     pub(crate) monitored: Option<MonitoredArgs>,
     pub(crate) runtime: RuntimePath,
@@ -58,6 +61,7 @@ pub(crate) fn plan(
 ) -> Plan {
     let mut layers = vec![(first, errors.keep(syn::parse2::<RawArgs>(first_args)))];
     let mut kept = Vec::with_capacity(attrs.len());
+    let mut absorbed = Vec::new();
     for attr in attrs.drain(..) {
         let Some(layer) = Layer::of(attr.path()) else {
             kept.push(attr);
@@ -82,10 +86,12 @@ pub(crate) fn plan(
             )),
         };
         layers.push((layer, errors.keep(raw)));
+        absorbed.push(attr.path().clone());
     }
     *attrs = kept;
 
     let mut plan = Plan {
+        absorbed,
         breaker: None,
         monitored: None,
         runtime: RuntimePath::new(None),

@@ -222,25 +222,34 @@ pub fn monitored_sync<R>(
 /// At most two clock reads: the monitor's start and end (the breaker reuses them when it needs
 /// timing and reads the same clock); none at all for a breaker alone without slow-call or
 /// time-window rules.
+///
+/// Generic over [`BreakerOutput`] rather than `Result<T, E>` so that a wrong return type fails
+/// one bound with our message, instead of several type mismatches.
 #[inline]
-pub async fn guarded<T, E, F>(
+pub async fn guarded<R, F>(
     breaker: &CircuitBreaker,
     monitor: Option<&SlaMonitor>,
-    is_failure: impl FnOnce(&E) -> bool,
+    is_failure: impl FnOnce(&R::Error) -> bool,
     call: F,
-) -> Result<T, E>
+) -> R
 where
-    F: Future<Output = Result<T, E>>,
-    E: From<Rejected>,
+    F: Future<Output = R>,
+    R: BreakerOutput,
+    R::Error: HoldsRejected,
 {
-    let permit = breaker.try_acquire().map_err(E::from)?;
+    let permit = match breaker.try_acquire() {
+        Ok(permit) => permit,
+        Err(rejected) => return R::from_result(Err(HoldsRejected::from_rejected(rejected))),
+    };
     let Some(monitor) = monitor else {
-        let result = call.await;
-        match &result {
-            Err(error) if is_failure(error) => permit.failure(),
-            _ => permit.success(),
+        let output = call.await;
+        let failed = output.error().is_some_and(is_failure);
+        if failed {
+            permit.failure();
+        } else {
+            permit.success();
         }
-        return result;
+        return output;
     };
     let shared_clock = monitor.clock().same_source(&breaker.config().clock);
     let start = match permit_start(&permit, shared_clock) {
@@ -252,33 +261,39 @@ where
         start,
         armed: true,
     };
-    let result = call.await;
+    let output = call.await;
     guard.armed = false;
-    let failed = matches!(&result, Err(error) if is_failure(error));
+    let failed = output.error().is_some_and(is_failure);
     let end = monitor.finish(start, failed);
     finish_permit(permit, failed, start, end, shared_clock);
-    result
+    output
 }
 
 /// `#[circuit_breaker]`, optionally with `#[monitored]` inside it, blocking.
 #[inline]
-pub fn guarded_sync<T, E>(
+pub fn guarded_sync<R>(
     breaker: &CircuitBreaker,
     monitor: Option<&SlaMonitor>,
-    is_failure: impl FnOnce(&E) -> bool,
-    call: impl FnOnce() -> Result<T, E>,
-) -> Result<T, E>
+    is_failure: impl FnOnce(&R::Error) -> bool,
+    call: impl FnOnce() -> R,
+) -> R
 where
-    E: From<Rejected>,
+    R: BreakerOutput,
+    R::Error: HoldsRejected,
 {
-    let permit = breaker.try_acquire().map_err(E::from)?;
+    let permit = match breaker.try_acquire() {
+        Ok(permit) => permit,
+        Err(rejected) => return R::from_result(Err(HoldsRejected::from_rejected(rejected))),
+    };
     let Some(monitor) = monitor else {
-        let result = call();
-        match &result {
-            Err(error) if is_failure(error) => permit.failure(),
-            _ => permit.success(),
+        let output = call();
+        let failed = output.error().is_some_and(is_failure);
+        if failed {
+            permit.failure();
+        } else {
+            permit.success();
         }
-        return result;
+        return output;
     };
     let shared_clock = monitor.clock().same_source(&breaker.config().clock);
     let start = match permit_start(&permit, shared_clock) {
@@ -290,12 +305,12 @@ where
         start,
         armed: true,
     };
-    let result = call();
+    let output = call();
     guard.armed = false;
-    let failed = matches!(&result, Err(error) if is_failure(error));
+    let failed = output.error().is_some_and(is_failure);
     let end = monitor.finish(start, failed);
     finish_permit(permit, failed, start, end, shared_clock);
-    result
+    output
 }
 
 #[inline]
@@ -356,30 +371,55 @@ impl<T: ?Sized> NeverFailed for &T {
     }
 }
 
-/// Checks, where the user's return type is written, that `#[circuit_breaker]` can work with it.
+/// What `#[circuit_breaker]` needs of a return type: a `Result<T, E>` (or an alias of one).
 #[diagnostic::on_unimplemented(
     message = "`#[circuit_breaker]` needs the function to return `Result<T, E>`, not `{Self}`",
     label = "this must be a `Result<T, E>`",
     note = "an open breaker answers without calling the function, so it needs an `Err` to return"
 )]
-pub trait BreakerOutput {
+pub trait BreakerOutput: Sized {
     /// The error type.
     type Error;
+    /// The error, if the output is one.
+    fn error(&self) -> Option<&Self::Error>;
+    /// Builds the output from a result.
+    fn from_result(result: Result<(), Self::Error>) -> Self;
 }
 
 impl<T, E> BreakerOutput for Result<T, E> {
     type Error = E;
+
+    #[inline]
+    fn error(&self) -> Option<&E> {
+        self.as_ref().err()
+    }
+
+    #[inline]
+    fn from_result(result: Result<(), E>) -> Self {
+        match result {
+            Err(error) => Err(error),
+            Ok(()) => unreachable!("only rejections are built from results"),
+        }
+    }
 }
 
-/// Checks that the error type can carry a [`Rejected`].
+/// What `#[circuit_breaker]` needs of an error type: it can carry a [`Rejected`].
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot hold a `reliable_runtime::Rejected`",
     label = "an open breaker must return this error type",
     note = "add `impl From<reliable_runtime::Rejected> for {Self}` (e.g. a `Rejected(Rejected)` variant)"
 )]
-pub trait HoldsRejected {}
+pub trait HoldsRejected {
+    /// The error an open breaker returns.
+    fn from_rejected(rejected: Rejected) -> Self;
+}
 
-impl<E: From<Rejected>> HoldsRejected for E {}
+impl<E: From<Rejected>> HoldsRejected for E {
+    #[inline]
+    fn from_rejected(rejected: Rejected) -> Self {
+        E::from(rejected)
+    }
+}
 
 /// Compile-time check that `R` is `Result<_, E>` with `E: From<Rejected>`; generated code calls
 /// it with the span of the user's return type so errors point there.
@@ -389,6 +429,15 @@ where
     R: BreakerOutput,
     R::Error: HoldsRejected,
 {
+}
+
+/// Pins a `failure_if` predicate to the fn's error type, so a predicate of the wrong type is an
+/// error at the predicate's path.
+#[inline(always)]
+pub fn failure_predicate<R: BreakerOutput>(
+    predicate: fn(&R::Error) -> bool,
+) -> fn(&R::Error) -> bool {
+    predicate
 }
 
 #[cfg(test)]

@@ -88,9 +88,12 @@ pub(crate) fn setup(
             #group,
         );
     });
-    let classify = match &args.failure_if {
-        Some(path) => quote_spanned!(path.span()=> #path),
-        None => quote!(|_| true),
+    let classify = match (&args.failure_if, item.return_type()) {
+        (Some(path), Some(return_type)) if !item.returns_impl_trait() => {
+            quote_spanned!(path.span()=> #private::failure_predicate::<#return_type>(#path))
+        }
+        (Some(path), _) => quote_spanned!(path.span()=> #path),
+        (None, _) => quote!(|_| true),
     };
     BreakerTokens {
         handle: quote!(__reliable_breaker),

@@ -115,6 +115,12 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
         quote!("")
     };
     let mut setup = TokenStream::new();
+    for path in &plan.absorbed {
+        setup.extend(quote! {
+            #[allow(unused_imports, clippy::single_component_path_imports)]
+            use #path as _;
+        });
+    }
     if needs_marker {
         setup.extend(quote! {
             // Names the instance after this fn's path (module, type, fn) when no `name` is given.

@@ -1,0 +1,18 @@
+#![allow(unused_imports)]
+use reliable_runtime::{circuit_breaker, monitored, Rejected};
+
+#[derive(Debug)]
+pub struct ApiError;
+
+impl From<Rejected> for ApiError {
+    fn from(_: Rejected) -> Self {
+        ApiError
+    }
+}
+
+#[circuit_breaker(timeout = "30 parsecs")]
+async fn fetch() -> Result<(), ApiError> {
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,16 @@
+#![allow(unused_imports)]
+use reliable_runtime::{circuit_breaker, monitored, Rejected};
+
+#[derive(Debug)]
+pub struct ApiError;
+
+impl From<Rejected> for ApiError {
+    fn from(_: Rejected) -> Self {
+        ApiError
+    }
+}
+
+#[monitored]
+struct Orderbook;
+
+fn main() {}
