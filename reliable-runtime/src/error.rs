@@ -2,7 +2,6 @@
 //! configuration ([`ConfigError`]).
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// A call that a reliability layer refused to make.
@@ -29,8 +28,9 @@ use std::time::Duration;
 pub enum Rejected {
     /// The circuit breaker `breaker` is open (or forced open): the call was not made.
     CircuitOpen {
-        /// The breaker's registry name.
-        breaker: Arc<str>,
+        /// The breaker's registry name (breaker names are interned: see
+        /// [`CircuitBreaker::new`](crate::breaker::CircuitBreaker::new)).
+        breaker: &'static str,
         /// When the breaker will let a probe through, if it knows (`None` when forced open or
         /// when half-open probes are all in flight).
         retry_after: Option<Duration>,
@@ -42,7 +42,7 @@ impl Rejected {
     ///
     /// ```
     /// use reliable_runtime::Rejected;
-    /// let rejected = Rejected::CircuitOpen { breaker: "binance".into(), retry_after: None };
+    /// let rejected = Rejected::CircuitOpen { breaker: "binance", retry_after: None };
     /// assert_eq!(rejected.source_name(), "binance");
     /// ```
     pub fn source_name(&self) -> &str {
@@ -85,7 +85,7 @@ impl std::error::Error for Rejected {}
 /// use reliable_runtime::{Failure, Rejected};
 ///
 /// let failure: Failure<std::io::Error> =
-///     Failure::Rejected(Rejected::CircuitOpen { breaker: "db".into(), retry_after: None });
+///     Failure::Rejected(Rejected::CircuitOpen { breaker: "db", retry_after: None });
 /// assert!(failure.is_rejected());
 /// assert!(failure.into_inner().is_none());
 /// ```
@@ -131,7 +131,7 @@ impl<E> Failure<E> {
     /// }
     ///
     /// let failure: Failure<ApiError> =
-    ///     Failure::Rejected(Rejected::CircuitOpen { breaker: "x".into(), retry_after: None });
+    ///     Failure::Rejected(Rejected::CircuitOpen { breaker: "x", retry_after: None });
     /// assert_eq!(failure.into_error(), ApiError("circuit breaker `x` is open".into()));
     /// ```
     pub fn into_error(self) -> E

@@ -46,7 +46,7 @@ pub enum Event {
 #[derive(Clone, Debug, Serialize)]
 pub struct BreakerTransition {
     /// The breaker's registry name.
-    pub breaker: Arc<str>,
+    pub breaker: &'static str,
     /// The state it left.
     pub from: BreakerState,
     /// The state it entered.

@@ -75,12 +75,14 @@ mod error;
 pub mod event;
 pub mod health;
 pub mod registry;
+mod pipeline;
 mod shard;
 pub mod sla;
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+use __private as private;
 
 pub use error::{ConfigError, Failure, Rejected};
 pub use health::{get_system_health, SystemHealth};

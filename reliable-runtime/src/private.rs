@@ -164,40 +164,8 @@ impl Site<SlaMonitor> {
     }
 }
 
-/// Records a failure if the call panics (a cancelled call records nothing).
-struct PanicGuard<'a> {
-    monitor: &'a SlaMonitor,
-    start: crate::clock::Timestamp,
-    armed: bool,
-}
-
-impl Drop for PanicGuard<'_> {
-    fn drop(&mut self) {
-        if self.armed && std::thread::panicking() {
-            self.monitor.finish(self.start, true);
-        }
-    }
-}
-
-/// `#[monitored]` alone, async: measure `call`, classify its output with `failed`.
-///
-/// `call` comes before `failed` so the output type is known when the classifier closure is
-/// type-checked (closures are checked in argument order).
-#[inline]
-pub async fn monitored<R, F>(monitor: &SlaMonitor, call: F, failed: impl FnOnce(&R) -> bool) -> R
-where
-    F: Future<Output = R>,
-{
-    let mut guard = PanicGuard {
-        monitor,
-        start: monitor.start(),
-        armed: true,
-    };
-    let output = call.await;
-    guard.armed = false;
-    monitor.finish(guard.start, failed(&output));
-    output
-}
+pub use crate::pipeline::{guarded, monitored, Guarded, Monitored};
+use crate::pipeline::PanicGuard;
 
 /// `#[monitored]` alone, blocking.
 #[inline]
@@ -214,58 +182,6 @@ pub fn monitored_sync<R>(
     let output = call();
     guard.armed = false;
     monitor.finish(guard.start, failed(&output));
-    output
-}
-
-/// `#[circuit_breaker]`, optionally with `#[monitored]` inside it, async.
-///
-/// At most two clock reads: the monitor's start and end (the breaker reuses them when it needs
-/// timing and reads the same clock); none at all for a breaker alone without slow-call or
-/// time-window rules.
-///
-/// Generic over [`BreakerOutput`] rather than `Result<T, E>` so that a wrong return type fails
-/// one bound with our message, instead of several type mismatches.
-#[inline]
-pub async fn guarded<R, F>(
-    breaker: &CircuitBreaker,
-    monitor: Option<&SlaMonitor>,
-    is_failure: impl FnOnce(&R::Error) -> bool,
-    call: F,
-) -> R
-where
-    F: Future<Output = R>,
-    R: BreakerOutput,
-    R::Error: HoldsRejected,
-{
-    let permit = match breaker.try_acquire() {
-        Ok(permit) => permit,
-        Err(rejected) => return R::from_result(Err(HoldsRejected::from_rejected(rejected))),
-    };
-    let Some(monitor) = monitor else {
-        let output = call.await;
-        let failed = output.error().is_some_and(is_failure);
-        if failed {
-            permit.failure();
-        } else {
-            permit.success();
-        }
-        return output;
-    };
-    let shared_clock = monitor.clock().same_source(&breaker.config().clock);
-    let start = match permit_start(&permit, shared_clock) {
-        Some(start) => start,
-        None => monitor.start(),
-    };
-    let mut guard = PanicGuard {
-        monitor,
-        start,
-        armed: true,
-    };
-    let output = call.await;
-    guard.armed = false;
-    let failed = output.error().is_some_and(is_failure);
-    let end = monitor.finish(start, failed);
-    finish_permit(permit, failed, start, end, shared_clock);
     output
 }
 
@@ -314,7 +230,7 @@ where
 }
 
 #[inline]
-fn permit_start(
+pub(crate) fn permit_start(
     permit: &crate::breaker::Permit<'_>,
     shared_clock: bool,
 ) -> Option<crate::clock::Timestamp> {
@@ -326,7 +242,7 @@ fn permit_start(
 }
 
 #[inline]
-fn finish_permit(
+pub(crate) fn finish_permit(
     permit: crate::breaker::Permit<'_>,
     failed: bool,
     start: crate::clock::Timestamp,

@@ -46,6 +46,7 @@ pub use state::BreakerState;
 use crate::clock::{duration_to_nanos, Timestamp};
 use crate::error::{ConfigError, Failure, Rejected};
 use crate::event::{self, BreakerTransition, Event};
+use crate::registry::intern;
 use crate::shard::ShardedCounter;
 use crossbeam_utils::CachePadded;
 use serde::Serialize;
@@ -59,14 +60,15 @@ use window::{OutcomeWindow, WindowCounts};
 
 /// A circuit breaker. Share it (`Arc`, the registry, or a `static`) between the calls it guards.
 pub struct CircuitBreaker {
-    name: Arc<str>,
+    name: &'static str,
     group: Option<Arc<str>>,
     config: BreakerConfig,
     needs_timing: bool,
     word: CachePadded<AtomicU64>,
     consecutive_failures: CachePadded<AtomicU32>,
     half_open_successes: AtomicU32,
-    /// Clock nanos at which an open breaker may probe.
+    /// When an open breaker may probe, on the clock's coarse timeline (millisecond precision is
+    /// plenty for an open timeout, and the coarse reading makes each rejection cheaper).
     open_until: AtomicU64,
     window: Option<OutcomeWindow>,
     not_permitted: ShardedCounter,
@@ -155,38 +157,48 @@ impl Permit<'_> {
         self.start
     }
 
+    /// Takes the permit apart into plain words, for futures that keep it across polls without
+    /// copying the struct around; [`Permit::from_raw`] puts it back together.
+    #[inline(always)]
+    pub(crate) fn into_raw(mut self) -> (u64, Option<Timestamp>) {
+        self.reported = true; // the parts carry the obligation now
+        (self.word.0, self.start)
+    }
+
+    /// The permit taken apart by [`Permit::into_raw`].
+    #[inline(always)]
+    pub(crate) fn from_raw(breaker: &CircuitBreaker, word: u64, start: Option<Timestamp>) -> Permit<'_> {
+        Permit {
+            breaker,
+            word: Word(word),
+            start,
+            reported: false,
+        }
+    }
+
     /// The call succeeded.
-    #[inline]
+    #[inline(always)]
     pub fn success(self) {
         self.finish(false, None);
     }
 
     /// The call failed.
-    #[inline]
+    #[inline(always)]
     pub fn failure(self) {
         self.finish(true, None);
     }
 
     /// The call ended at `end` (on the breaker's clock) after `latency`; used when the caller
     /// already read the clock (a monitor did), so the breaker does not read it again.
-    #[inline]
+    #[inline(always)]
     pub fn record(self, failed: bool, latency: Duration, end: Timestamp) {
         self.finish(failed, Some((latency, end)));
     }
 
-    #[inline]
+    #[inline(always)]
     fn finish(mut self, failed: bool, timing: Option<(Duration, Timestamp)>) {
         self.reported = true;
-        let timing = match timing {
-            Some(timing) => Some(timing),
-            None if self.breaker.needs_timing => {
-                let end = self.breaker.config.clock.now();
-                let start = self.start.unwrap_or(end);
-                Some((end.saturating_duration_since(start), end))
-            }
-            None => None,
-        };
-        self.breaker.on_outcome(self.word, failed, timing);
+        self.breaker.record_raw(self.word.0, self.start, failed, timing);
     }
 }
 
@@ -207,11 +219,14 @@ impl Drop for Permit<'_> {
 
 impl CircuitBreaker {
     /// A breaker named `name`, after validating `config`.
-    pub fn new(name: impl Into<Arc<str>>, config: BreakerConfig) -> Result<Self, ConfigError> {
+    ///
+    /// Names are interned for the life of the process (each distinct name is stored once), so a
+    /// rejection carries the name as a `&'static str` without touching a reference count.
+    pub fn new(name: impl AsRef<str>, config: BreakerConfig) -> Result<Self, ConfigError> {
         config.validate()?;
         let window = config.uses_window().then(|| OutcomeWindow::new(config.window));
         Ok(CircuitBreaker {
-            name: name.into(),
+            name: intern(name.as_ref()),
             group: None,
             needs_timing: config.needs_timing(),
             config,
@@ -232,8 +247,8 @@ impl CircuitBreaker {
     }
 
     /// The breaker's registry name.
-    pub fn name(&self) -> &str {
-        &self.name
+    pub fn name(&self) -> &'static str {
+        self.name
     }
 
     /// The group, if any.
@@ -257,14 +272,14 @@ impl CircuitBreaker {
         self.load().state()
     }
 
-    #[inline]
+    #[inline(always)]
     fn load(&self) -> Word {
         Word(self.word.load(Ordering::Acquire))
     }
 
     /// Asks to make one call now. `Err` means do not call: the breaker is open, forced open, or
     /// half-open with every probe slot taken.
-    #[inline]
+    #[inline(always)]
     pub fn try_acquire(&self) -> Result<Permit<'_>, Rejected> {
         let start = self.needs_timing.then(|| self.config.clock.now());
         self.acquire(start)
@@ -276,7 +291,37 @@ impl CircuitBreaker {
         self.acquire(Some(start))
     }
 
-    #[inline]
+    /// The closed-state fast path for the pipeline futures: the state word if the breaker is
+    /// closed and needs no timing (so a permit is just that word), `None` to take the full path.
+    #[inline(always)]
+    pub(crate) fn admit_closed(&self) -> Option<u64> {
+        let word = self.load();
+        (word.is_closed() && !self.needs_timing).then_some(word.0)
+    }
+
+    /// Reports the outcome of a call admitted under `word` (a permit taken apart), reading the
+    /// clock only if the breaker needs timing and `timing` was not given.
+    #[inline(always)]
+    pub(crate) fn record_raw(
+        &self,
+        word: u64,
+        start: Option<Timestamp>,
+        failed: bool,
+        timing: Option<(Duration, Timestamp)>,
+    ) {
+        let timing = match timing {
+            Some(timing) => Some(timing),
+            None if self.needs_timing => {
+                let end = self.config.clock.now();
+                let start = start.unwrap_or(end);
+                Some((end.saturating_duration_since(start), end))
+            }
+            None => None,
+        };
+        self.on_outcome(Word(word), failed, timing);
+    }
+
+    #[inline(always)]
     fn acquire(&self, start: Option<Timestamp>) -> Result<Permit<'_>, Rejected> {
         let word = self.load();
         if word.is_closed() {
@@ -285,7 +330,7 @@ impl CircuitBreaker {
         self.acquire_slow(word, start)
     }
 
-    #[inline]
+    #[inline(always)]
     fn permit(&self, word: Word, start: Option<Timestamp>) -> Permit<'_> {
         Permit {
             breaker: self,
@@ -304,7 +349,7 @@ impl CircuitBreaker {
                 }
                 BreakerState::ForcedOpen => return Err(self.reject(None)),
                 BreakerState::Open => {
-                    let now = self.config.clock.now();
+                    let now = self.config.clock.now_coarse();
                     let until = Timestamp::from_nanos(self.open_until.load(Ordering::Acquire));
                     if now < until {
                         return Err(self.reject(Some(until.saturating_duration_since(now))));
@@ -334,7 +379,7 @@ impl CircuitBreaker {
     fn reject(&self, retry_after: Option<Duration>) -> Rejected {
         self.not_permitted.add(1);
         Rejected::CircuitOpen {
-            breaker: Arc::clone(&self.name),
+            breaker: self.name,
             retry_after,
         }
     }
@@ -399,7 +444,7 @@ impl CircuitBreaker {
         result.map_err(Failure::Inner)
     }
 
-    #[inline]
+    #[inline(always)]
     fn on_outcome(&self, permit: Word, failed: bool, timing: Option<(Duration, Timestamp)>) {
         let current = self.load();
         if !current.same_epoch(permit) {
@@ -416,7 +461,7 @@ impl CircuitBreaker {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn on_closed_outcome(&self, permit: Word, failed: bool, timing: Option<(Duration, Timestamp)>) {
         let slow = self.config.slow_call_rate_threshold.is_some()
             && timing.is_some_and(|(latency, _)| latency >= self.config.slow_call_duration);
@@ -511,7 +556,7 @@ impl CircuitBreaker {
                 // Trips grow the timeout only while the breaker fails to recover.
                 transitions.trips = transitions.trips.saturating_add(1);
                 let timeout = self.config.open_timeout(transitions.trips);
-                let until = self.config.clock.now().as_nanos().saturating_add(duration_to_nanos(timeout));
+                let until = self.config.clock.now_coarse().as_nanos().saturating_add(duration_to_nanos(timeout));
                 self.open_until.store(until, Ordering::Release);
             }
             BreakerState::HalfOpen => self.half_open_successes.store(0, Ordering::Release),
@@ -533,7 +578,7 @@ impl CircuitBreaker {
             tracing::info!(breaker = %self.name, %from, %to, failure_count, reason, "circuit breaker state changed");
         }
         event::publish(Event::BreakerStateChanged(BreakerTransition {
-            breaker: Arc::clone(&self.name),
+            breaker: self.name,
             from,
             to,
             failure_count,
@@ -586,7 +631,7 @@ impl CircuitBreaker {
             .map(|window| window.counts(now));
         let open_remaining = (word.state() == BreakerState::Open).then(|| {
             Timestamp::from_nanos(self.open_until.load(Ordering::Acquire))
-                .saturating_duration_since(now)
+                .saturating_duration_since(self.config.clock.now_coarse())
                 .as_secs_f64()
         });
         let trips = self

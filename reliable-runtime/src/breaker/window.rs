@@ -167,7 +167,7 @@ impl TimeWindow {
 
     fn record(&self, now: Timestamp, failed: bool, slow: bool) {
         let epoch = now.as_nanos() / self.bucket_nanos + 1;
-        let bucket = &self.shards[current_shard()][(epoch % TIME_BUCKETS) as usize];
+        let bucket = &self.shards[current_shard().index][(epoch % TIME_BUCKETS) as usize];
         let seen = bucket.epoch.load(Ordering::Acquire);
         if seen != epoch
             && bucket

@@ -1,0 +1,245 @@
+//! One criterion binary: the floor (a hand-written minimal monitored call), ours, and peers, on
+//! the same trivial async fn, so ratios are measured in one run.
+//!
+//! `cargo bench -p reliable-benches` (add `-- --quick` for a short run). Futures are polled by a
+//! minimal `block_on` (no runtime), so only the reliability layer and the fn are measured.
+
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use reliable_runtime::registry::breaker_registry;
+use reliable_runtime::{circuit_breaker, monitored, Rejected};
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Barrier, OnceLock};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let mut context = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct ApiError;
+
+impl From<Rejected> for ApiError {
+    fn from(_: Rejected) -> Self {
+        ApiError
+    }
+}
+
+/// The fn every contender wraps.
+#[inline(never)]
+async fn plain(x: u64) -> Result<u64, ApiError> {
+    Ok(black_box(x).wrapping_mul(31))
+}
+
+#[monitored(name = "bench_ours")]
+#[circuit_breaker(name = "bench_ours")]
+#[inline(never)]
+async fn ours(x: u64) -> Result<u64, ApiError> {
+    Ok(black_box(x).wrapping_mul(31))
+}
+
+#[circuit_breaker(name = "bench_breaker_only")]
+#[inline(never)]
+async fn breaker_only(x: u64) -> Result<u64, ApiError> {
+    Ok(black_box(x).wrapping_mul(31))
+}
+
+#[monitored(name = "bench_rejected")]
+#[circuit_breaker(name = "bench_rejected")]
+#[inline(never)]
+async fn rejected(x: u64) -> Result<u64, ApiError> {
+    Ok(black_box(x).wrapping_mul(31))
+}
+
+/// The floor: what a hand-written monitored call through a breaker costs at minimum: an atomic
+/// state check, two clock reads, and a latency written to a thread-local ring.
+mod floor {
+    use super::*;
+
+    static STATE: AtomicU8 = AtomicU8::new(0);
+
+    thread_local! {
+        static RING: RefCell<[u64; 128]> = const { RefCell::new([0; 128]) };
+        static NEXT: Cell<usize> = const { Cell::new(0) };
+    }
+
+    fn clock() -> &'static quanta::Clock {
+        static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
+        CLOCK.get_or_init(quanta::Clock::new)
+    }
+
+    #[inline(never)]
+    pub(super) async fn call(x: u64) -> Result<u64, ApiError> {
+        if STATE.load(Ordering::Acquire) != 0 {
+            return Err(ApiError);
+        }
+        let clock = clock();
+        let start = clock.raw();
+        let result = plain(x).await;
+        let latency = clock.delta_as_nanos(start, clock.raw());
+        let slot = NEXT.with(|next| {
+            let slot = next.get();
+            next.set((slot + 1) & 127);
+            slot
+        });
+        RING.with(|ring| ring.borrow_mut()[slot] = latency);
+        result
+    }
+}
+
+fn closed_call(c: &mut Criterion) {
+    let failsafe_breaker = failsafe::Config::new().build();
+    let recloser = recloser::AsyncRecloser::from(recloser::Recloser::default());
+    let mut group = c.benchmark_group("closed_call");
+    group.bench_function("unprotected", |b| {
+        let mut x = 0u64;
+        b.iter(|| {
+            x += 1;
+            block_on(plain(x)).unwrap()
+        })
+    });
+    group.bench_function("floor", |b| {
+        let mut x = 0u64;
+        b.iter(|| {
+            x += 1;
+            block_on(floor::call(x)).unwrap()
+        })
+    });
+    group.bench_function("reliable_monitored_breaker", |b| {
+        let mut x = 0u64;
+        b.iter(|| {
+            x += 1;
+            block_on(ours(x)).unwrap()
+        })
+    });
+    group.bench_function("reliable_breaker_only", |b| {
+        let mut x = 0u64;
+        b.iter(|| {
+            x += 1;
+            block_on(breaker_only(x)).unwrap()
+        })
+    });
+    group.bench_function("failsafe", |b| {
+        use failsafe::futures::CircuitBreaker as _;
+        let mut x = 0u64;
+        b.iter(|| {
+            x += 1;
+            block_on(failsafe_breaker.call(plain(x))).unwrap()
+        })
+    });
+    group.bench_function("recloser", |b| {
+        let mut x = 0u64;
+        b.iter(|| {
+            x += 1;
+            block_on(recloser.call(plain(x))).unwrap()
+        })
+    });
+    group.finish();
+}
+
+fn probe(c: &mut Criterion) {
+    block_on(breaker_only(0)).unwrap();
+    let breaker = breaker_registry().get("bench_breaker_only").unwrap();
+    let mut group = c.benchmark_group("probe");
+    let clock = reliable_runtime::clock::Clock::system();
+    group.bench_function("clock_now", |b| b.iter(|| clock.now()));
+    let quanta_clock = quanta::Clock::new();
+    group.bench_function("quanta_raw", |b| b.iter(|| quanta_clock.raw()));
+    group.bench_function("std_instant_now", |b| b.iter(std::time::Instant::now));
+    group.bench_function("clock_now_coarse", |b| b.iter(|| clock.now_coarse()));
+    group.bench_function("acquire_success", |b| b.iter(|| breaker.try_acquire().unwrap().success()));
+    group.bench_function("guarded_direct", |b| {
+        let mut x = 0u64;
+        b.iter(|| {
+            x += 1;
+            block_on(reliable_runtime::__private::guarded(&breaker, None, |_: &ApiError| true, plain(x))).unwrap()
+        })
+    });
+    group.finish();
+}
+
+fn open_rejection(c: &mut Criterion) {
+    block_on(rejected(0)).unwrap();
+    let breaker = breaker_registry().get("bench_rejected").unwrap();
+    // Open (not forced open): the rejection path reads the clock to see if the timeout passed.
+    for _ in 0..5 {
+        if let Ok(permit) = breaker.try_acquire() {
+            permit.failure();
+        }
+    }
+    assert!(breaker.state().is_open());
+    let mut group = c.benchmark_group("open_rejection");
+    group.bench_function("reliable", |b| {
+        let mut x = 0u64;
+        b.iter(|| {
+            x += 1;
+            block_on(rejected(x)).unwrap_err()
+        })
+    });
+    group.bench_function("reliable_try_acquire", |b| b.iter(|| breaker.try_acquire().is_err()));
+    let failsafe_breaker = failsafe::Config::new().build();
+    {
+        use failsafe::futures::CircuitBreaker as _;
+        for _ in 0..10 {
+            let _ = block_on(failsafe_breaker.call(async { Err::<(), ApiError>(ApiError) }));
+        }
+    }
+    group.bench_function("failsafe", |b| {
+        use failsafe::futures::CircuitBreaker as _;
+        let mut x = 0u64;
+        b.iter(|| {
+            x += 1;
+            block_on(failsafe_breaker.call(plain(x))).unwrap_err()
+        })
+    });
+    group.finish();
+}
+
+/// Calls per thread per iteration of the multi-threaded benchmark.
+const CALLS: u64 = 10_000;
+
+fn run_threads(threads: usize, iters: u64) -> Duration {
+    let barrier = Arc::new(Barrier::new(threads + 1));
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                barrier.wait();
+                let mut sum = 0u64;
+                for x in 0..iters * CALLS {
+                    sum = sum.wrapping_add(block_on(ours(x)).unwrap());
+                }
+                black_box(sum);
+            })
+        })
+        .collect();
+    barrier.wait();
+    let start = Instant::now();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    start.elapsed()
+}
+
+fn thread_scaling(c: &mut Criterion) {
+    let mut group = c.benchmark_group("thread_scaling");
+    for threads in [1usize, 2] {
+        group.throughput(Throughput::Elements(CALLS * threads as u64));
+        group.bench_with_input(BenchmarkId::new("reliable_monitored_breaker", threads), &threads, |b, &threads| {
+            b.iter_custom(|iters| run_threads(threads, iters))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, probe, closed_call, open_rejection, thread_scaling);
+criterion_main!(benches);

@@ -1,0 +1,1 @@
+//! Examples live in `examples/`: `cargo run --example breaker_recovery`.
