@@ -156,12 +156,20 @@ fn probe(c: &mut Criterion) {
     group.bench_function("quanta_raw", |b| b.iter(|| quanta_clock.raw()));
     group.bench_function("std_instant_now", |b| b.iter(std::time::Instant::now));
     group.bench_function("clock_now_coarse", |b| b.iter(|| clock.now_coarse()));
-    group.bench_function("acquire_success", |b| b.iter(|| breaker.try_acquire().unwrap().success()));
+    group.bench_function("acquire_success", |b| {
+        b.iter(|| breaker.try_acquire().unwrap().success())
+    });
     group.bench_function("guarded_direct", |b| {
         let mut x = 0u64;
         b.iter(|| {
             x += 1;
-            block_on(reliable_runtime::__private::guarded(&breaker, None, |_: &ApiError| true, plain(x))).unwrap()
+            block_on(reliable_runtime::__private::guarded(
+                &breaker,
+                None,
+                |_: &ApiError| true,
+                plain(x),
+            ))
+            .unwrap()
         })
     });
     group.finish();
@@ -185,7 +193,9 @@ fn open_rejection(c: &mut Criterion) {
             block_on(rejected(x)).unwrap_err()
         })
     });
-    group.bench_function("reliable_try_acquire", |b| b.iter(|| breaker.try_acquire().is_err()));
+    group.bench_function("reliable_try_acquire", |b| {
+        b.iter(|| breaker.try_acquire().is_err())
+    });
     let failsafe_breaker = failsafe::Config::new().build();
     {
         use failsafe::futures::CircuitBreaker as _;
@@ -234,9 +244,11 @@ fn thread_scaling(c: &mut Criterion) {
     let mut group = c.benchmark_group("thread_scaling");
     for threads in [1usize, 2] {
         group.throughput(Throughput::Elements(CALLS * threads as u64));
-        group.bench_with_input(BenchmarkId::new("reliable_monitored_breaker", threads), &threads, |b, &threads| {
-            b.iter_custom(|iters| run_threads(threads, iters))
-        });
+        group.bench_with_input(
+            BenchmarkId::new("reliable_monitored_breaker", threads),
+            &threads,
+            |b, &threads| b.iter_custom(|iters| run_threads(threads, iters)),
+        );
     }
     group.finish();
 }

@@ -26,7 +26,7 @@ pub const EVENT_CAPACITY: usize = 1024;
 /// breaker.force_open();
 /// match events.try_recv().unwrap() {
 ///     Event::BreakerStateChanged(change) => {
-///         assert_eq!(&*change.breaker, "event_doc");
+///         assert_eq!(change.breaker, "event_doc");
 ///         assert_eq!(change.to.as_str(), "FORCED_OPEN");
 ///     }
 ///     other => panic!("unexpected {other:?}"),

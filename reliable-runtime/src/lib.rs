@@ -74,8 +74,8 @@ pub mod clock;
 mod error;
 pub mod event;
 pub mod health;
-pub mod registry;
 mod pipeline;
+pub mod registry;
 mod shard;
 pub mod sla;
 
@@ -87,4 +87,151 @@ use __private as private;
 pub use error::{ConfigError, Failure, Rejected};
 pub use health::{get_system_health, SystemHealth};
 
-pub use reliable_macros::{circuit_breaker, monitored};
+/// Monitors a function's latency and outcomes against an SLA.
+///
+/// Each call's latency and outcome go to the [`SlaMonitor`](sla::SlaMonitor) named `name`
+/// (default: the function's path, e.g. `my_crate::Client::ticker`); an `Err` (or a panic) is a
+/// failure, any other output a success. Works on `async` and blocking functions and methods.
+///
+/// | argument | meaning | default |
+/// |---|---|---|
+/// | `name = "..."` | the monitor's registry name; functions naming the same monitor share it | the function's path |
+/// | `p95 = 1`, `p99 = "2s"` | highest acceptable p95 / p99 latency (seconds, or a string with a unit: `"250ms"`, `"5s"`, `"2m"`) | 1 s / 2 s |
+/// | `min_success_rate = 0.95` | lowest acceptable success rate | 0.95 |
+/// | `max_consecutive_failures = 3` | failures in a row that make the source FAILED | 3 |
+/// | `min_calls = 10` | calls the window needs before rates and latencies are judged | 10 |
+/// | `window = 100` or `window = "60s"` | the last N calls, or the calls of the last span | 100 calls |
+/// | `group = "binance"` | a group for per-group health | none |
+/// | `crate = path` | where the runtime is, if the dependency is renamed | `::reliable_runtime` |
+///
+/// Arguments are checked at compile time: an unknown or repeated argument, a bad duration or a
+/// rate outside `0..=1` is an error at that token. The first registration of a name wins: a
+/// monitor registered before the first call (e.g. with a test clock) is the one used.
+///
+/// ```
+/// use reliable_runtime::monitored;
+/// use reliable_runtime::registry::sla_registry;
+///
+/// #[monitored(name = "dex_quote", p95 = "3s", p99 = "5s", min_success_rate = 0.9, window = "5m")]
+/// async fn quote(pair: &str) -> Result<f64, std::io::Error> {
+///     Ok(if pair == "ETH/USDC" { 3400.0 } else { 1.0 })
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// quote("ETH/USDC").await.unwrap();
+/// let metrics = sla_registry().get("dex_quote").unwrap().metrics();
+/// assert_eq!(metrics.total_calls, 1);
+/// assert_eq!(metrics.status.as_str(), "HEALTHY");
+/// # }
+/// ```
+///
+/// What it expands to, written by hand (the expansion keeps the monitor in a per-call-site
+/// `static`, so the registry is looked up once):
+///
+/// ```
+/// use reliable_runtime::registry::sla_registry;
+/// use reliable_runtime::sla::{SlaThresholds, SlaWindow};
+/// use std::time::Duration;
+///
+/// async fn quote(pair: &str) -> Result<f64, std::io::Error> {
+///     let monitor = sla_registry()
+///         .get_or_try_insert_with("dex_quote_by_hand", || {
+///             reliable_runtime::sla::SlaMonitor::builder("dex_quote_by_hand")
+///                 .thresholds(SlaThresholds { max_latency_p95: Duration::from_secs(3), ..SlaThresholds::dex() })
+///                 .window(SlaWindow::Time(Duration::from_secs(300)))
+///                 .build()
+///         })
+///         .unwrap();
+///     monitor.observe(async move { Ok(if pair == "ETH/USDC" { 3400.0 } else { 1.0 }) }, Result::is_err).await
+/// }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() { quote("x").await.unwrap(); }
+/// ```
+pub use reliable_macros::monitored;
+
+/// Guards a function with a circuit breaker.
+///
+/// While the breaker named `name` (default: the function's path) is open, calls return
+/// `Err(Rejected::CircuitOpen { .. }.into())` at once, without running the body; the function
+/// must return `Result<T, E>` with `E: From<`[`Rejected`]`>` (the compiler says so in plain words
+/// otherwise). Every `Err` counts as a failure unless `failure_if` says otherwise. Together with
+/// [`#[monitored]`](monitored), in either order, the breaker is the outer layer: the monitor only
+/// sees calls that ran.
+///
+/// | argument | meaning | default |
+/// |---|---|---|
+/// | `name = "..."` | the breaker's registry name; functions naming the same breaker share it (one per exchange) | the function's path |
+/// | `failure_threshold = 5` | consecutive failures that open it (0 turns the rule off) | 5 |
+/// | `failure_rate = 0.5` | failure rate over the window that opens it | off |
+/// | `slow_call_rate = 0.8`, `slow_call_duration = "2s"` | slow-call rate that opens it, and what is slow | off, 60 s |
+/// | `window = 100` or `window = "60s"` | the rate rules' window: last N calls or a time span | 100 calls |
+/// | `minimum_calls = 10` | calls the window needs before the rate rules judge | 10 |
+/// | `timeout = 30` | how long it stays open before a probe | 30 s |
+/// | `timeout_multiplier = 2.0`, `max_timeout = "10m"` | growth of the open time on repeated trips, and its cap | 1.0, 10 min |
+/// | `success_threshold = 2` | successful probes that close it | 2 |
+/// | `half_open_max_calls = 1` | probes allowed in flight at once | 1 |
+/// | `failure_if = path` | `fn(&E) -> bool`: which errors count as failures | every `Err` |
+/// | `group = "binance"` | a group for per-group health | none |
+/// | `crate = path` | where the runtime is, if the dependency is renamed | `::reliable_runtime` |
+///
+/// ```
+/// use reliable_runtime::{circuit_breaker, Rejected};
+///
+/// #[derive(Debug)]
+/// enum ApiError {
+///     Status(u16),
+///     Unavailable(Rejected),
+/// }
+///
+/// impl From<Rejected> for ApiError {
+///     fn from(rejected: Rejected) -> Self {
+///         ApiError::Unavailable(rejected)
+///     }
+/// }
+///
+/// fn is_server_error(error: &ApiError) -> bool {
+///     matches!(error, ApiError::Status(500..))
+/// }
+///
+/// struct Bybit;
+///
+/// impl Bybit {
+///     #[circuit_breaker(name = "bybit_api", failure_threshold = 3, timeout = "1m", failure_if = is_server_error)]
+///     async fn balance(&self, account: &str) -> Result<f64, ApiError> {
+///         if account.is_empty() {
+///             return Err(ApiError::Status(400)); // the caller's fault: not counted
+///         }
+///         Err(ApiError::Status(503))
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// for _ in 0..3 {
+///     assert!(matches!(Bybit.balance("main").await, Err(ApiError::Status(503))));
+/// }
+/// // Open: the body does not run.
+/// assert!(matches!(Bybit.balance("main").await, Err(ApiError::Unavailable(Rejected::CircuitOpen { .. }))));
+/// # }
+/// ```
+///
+/// What it expands to, written by hand:
+///
+/// ```
+/// use reliable_runtime::breaker::BreakerConfig;
+/// use reliable_runtime::registry::breaker_registry;
+/// use reliable_runtime::Rejected;
+/// use std::time::Duration;
+///
+/// # #[derive(Debug)] struct ApiError;
+/// # impl From<Rejected> for ApiError { fn from(_: Rejected) -> Self { ApiError } }
+/// async fn balance(account: &str) -> Result<f64, ApiError> {
+///     let breaker = breaker_registry()
+///         .get_or_create("bybit_by_hand", BreakerConfig { failure_threshold: 3, timeout: Duration::from_secs(60), ..BreakerConfig::default() })
+///         .unwrap();
+///     breaker
+///         .call(async move { if account.is_empty() { Err(ApiError) } else { Ok(1.0) } })
+///         .await
+///         .map_err(|failure| failure.into_error())
+/// }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() { balance("main").await.unwrap(); }
+/// ```
+pub use reliable_macros::circuit_breaker;

@@ -221,7 +221,8 @@ where
                 let start = *this.monitor_start;
                 let end = monitor.finish(start, failed);
                 // Reuse the monitor's clock reads when the breaker reads the same clock.
-                this.shared_clock.then(|| (end.saturating_duration_since(start), end))
+                this.shared_clock
+                    .then(|| (end.saturating_duration_since(start), end))
             }
             None => None,
         };

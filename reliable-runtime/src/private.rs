@@ -7,10 +7,10 @@
 pub use crate::breaker::{BreakerConfig, BreakerWindow, CircuitBreaker};
 pub use crate::error::Rejected;
 pub use crate::sla::{SlaMonitor, SlaThresholds, SlaWindow};
+pub use core::any::type_name_of_val;
 pub use core::future::Future;
 pub use core::result::Result;
 pub use core::time::Duration;
-pub use core::any::type_name_of_val;
 
 use crate::registry::{breaker_registry, sla_registry};
 use std::sync::{Arc, OnceLock};
@@ -164,8 +164,8 @@ impl Site<SlaMonitor> {
     }
 }
 
-pub use crate::pipeline::{guarded, monitored, Guarded, Monitored};
 use crate::pipeline::PanicGuard;
+pub use crate::pipeline::{guarded, monitored, Guarded, Monitored};
 
 /// `#[monitored]` alone, blocking.
 #[inline]
@@ -378,8 +378,10 @@ mod tests {
         let ok: Result<u8, u8> = Ok(1);
         let err: Result<u8, u8> = Err(1);
         let plain = 5u32;
-        assert!(!(&ok).__reliable_failed());
-        assert!((&err).__reliable_failed());
-        assert!(!(&plain).__reliable_failed());
+        // Generated code sees the output as `&R`, as here.
+        let (ok, err, plain) = (&ok, &err, &plain);
+        assert!(!ok.__reliable_failed());
+        assert!(err.__reliable_failed());
+        assert!(!plain.__reliable_failed());
     }
 }

@@ -21,8 +21,8 @@ use crate::breaker::{BreakerConfig, CircuitBreaker};
 use crate::error::ConfigError;
 use crate::sla::{SlaMonitor, SlaStatus, SlaThresholds};
 use dashmap::DashMap;
-use std::fmt;
 use std::collections::HashSet;
+use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// The process-wide copy of `name`, stored once per distinct name.
@@ -83,7 +83,9 @@ impl<T: Named> Registry<T> {
 
     /// The instance named `name`, if registered.
     pub fn get(&self, name: &str) -> Option<Arc<T>> {
-        self.instances.get(name).map(|entry| Arc::clone(entry.value()))
+        self.instances
+            .get(name)
+            .map(|entry| Arc::clone(entry.value()))
     }
 
     /// Registers `instance` unless its name is taken; returns the registered instance either way.
@@ -226,7 +228,9 @@ mod tests {
             success_threshold: 0,
             ..BreakerConfig::cex()
         };
-        assert!(breaker_registry().get_or_create("registry_bad", bad).is_err());
+        assert!(breaker_registry()
+            .get_or_create("registry_bad", bad)
+            .is_err());
         assert!(breaker_registry().get("registry_bad").is_none());
     }
 }

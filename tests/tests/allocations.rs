@@ -92,5 +92,9 @@ fn closed_breaker_and_monitor_allocate_nothing_per_call() {
     COUNTING.with(|counting| counting.set(false));
 
     assert!(sum > 0);
-    assert_eq!(ALLOCATIONS.load(Ordering::SeqCst), 0, "allocations on the hot path");
+    assert_eq!(
+        ALLOCATIONS.load(Ordering::SeqCst),
+        0,
+        "allocations on the hot path"
+    );
 }

@@ -44,7 +44,11 @@ fn free_sync(value: u32) -> u32 {
 
 #[circuit_breaker(name = "attributes_sync_breaker", failure_threshold = 2)]
 fn sync_breaker(fail: bool) -> Result<u32, ApiError> {
-    let value = if fail { Err(ApiError::Server(500)) } else { Ok(3) }?;
+    let value = if fail {
+        Err(ApiError::Server(500))
+    } else {
+        Ok(3)
+    }?;
     Ok(value)
 }
 
@@ -152,8 +156,22 @@ async fn every_fn_shape_works_and_keeps_its_behaviour() {
     assert_eq!(client.fetch().await, Ok(7));
     assert_eq!(Arc::new(client).by_arc(10).await, Ok(13));
 
-    assert_eq!(sla_registry().get("attributes_sync").unwrap().metrics().total_calls, 1);
-    assert_eq!(sla_registry().get("attributes_returns_impl").unwrap().metrics().total_calls, 1);
+    assert_eq!(
+        sla_registry()
+            .get("attributes_sync")
+            .unwrap()
+            .metrics()
+            .total_calls,
+        1
+    );
+    assert_eq!(
+        sla_registry()
+            .get("attributes_returns_impl")
+            .unwrap()
+            .metrics()
+            .total_calls,
+        1
+    );
     assert!(breaker_registry().get("attributes_trait_impl").is_some());
 }
 
@@ -163,7 +181,9 @@ async fn default_names_are_the_function_paths() {
     Arc::new(client()).by_arc(1).await.unwrap();
     assert!(sla_registry().get("attributes::free_async").is_some());
     assert!(breaker_registry().get("attributes::free_async").is_some());
-    assert!(breaker_registry().get("attributes::Client::by_arc").is_some());
+    assert!(breaker_registry()
+        .get("attributes::Client::by_arc")
+        .is_some());
     assert!(sla_registry().get("attributes::Client::by_arc").is_some());
 }
 
@@ -179,7 +199,7 @@ async fn failure_if_decides_what_counts() {
     assert_eq!(breaker.state(), BreakerState::Open);
     assert!(matches!(
         client.classified(200).await,
-        Err(ApiError::Rejected(Rejected::CircuitOpen { ref breaker, .. })) if &**breaker == "attributes_classified"
+        Err(ApiError::Rejected(Rejected::CircuitOpen { breaker, .. })) if breaker == "attributes_classified"
     ));
 }
 
@@ -218,12 +238,25 @@ async fn attribute_order_does_not_change_the_pipeline() {
             matches!(order_ba().await, Err(ApiError::Rejected(_))),
         ));
     }
-    assert_eq!(outcomes, vec![(false, false), (false, false), (true, true), (true, true), (true, true)]);
+    assert_eq!(
+        outcomes,
+        vec![
+            (false, false),
+            (false, false),
+            (true, true),
+            (true, true),
+            (true, true)
+        ]
+    );
     assert_eq!(BODY_RUNS_AB.load(Ordering::SeqCst), 2);
     assert_eq!(BODY_RUNS_BA.load(Ordering::SeqCst), 2);
     for name in ["order_ab_monitor", "order_ba_monitor"] {
         let metrics = sla_registry().get(name).unwrap().metrics();
-        assert_eq!((metrics.total_calls, metrics.total_failures), (2, 2), "{name}");
+        assert_eq!(
+            (metrics.total_calls, metrics.total_failures),
+            (2, 2),
+            "{name}"
+        );
     }
 }
 
@@ -253,7 +286,10 @@ async fn a_registered_breaker_with_a_manual_clock_is_used_by_the_attribute() {
         .unwrap();
     preregistered(true).await.unwrap_err();
     assert_eq!(breaker.state(), BreakerState::Open);
-    assert!(matches!(preregistered(false).await, Err(ApiError::Rejected(_))));
+    assert!(matches!(
+        preregistered(false).await,
+        Err(ApiError::Rejected(_))
+    ));
     hand.advance(Duration::from_secs(5));
     assert_eq!(preregistered(false).await, Ok(()));
     assert_eq!(breaker.state(), BreakerState::Closed);

@@ -5,7 +5,9 @@
 //! step the admission decision, the state and the failure count must agree.
 
 use proptest::prelude::*;
-use reliable_runtime::breaker::{BreakerConfig, BreakerState, BreakerWindow, CircuitBreaker, Permit};
+use reliable_runtime::breaker::{
+    BreakerConfig, BreakerState, BreakerWindow, CircuitBreaker, Permit,
+};
 use reliable_runtime::clock::Clock;
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -50,7 +52,8 @@ fn setup() -> impl Strategy<Value = Setup> {
         prop_oneof![Just(200u64), Just(1_000), Just(3_000)],
         prop_oneof![
             (1u32..=8).prop_map(BreakerWindow::Calls),
-            prop_oneof![Just(10u64), Just(60)].prop_map(|s| BreakerWindow::Time(Duration::from_secs(s))),
+            prop_oneof![Just(10u64), Just(60)]
+                .prop_map(|s| BreakerWindow::Time(Duration::from_secs(s))),
         ],
         1u32..=5,
         1u64..=10,
@@ -60,7 +63,19 @@ fn setup() -> impl Strategy<Value = Setup> {
         1u32..=3,
     )
         .prop_map(
-            |(failure_threshold, failure_rate, slow_rate, slow_millis, window, minimum_calls, timeout_secs, multiplier, extra, success_threshold, half_open_max_calls)| {
+            |(
+                failure_threshold,
+                failure_rate,
+                slow_rate,
+                slow_millis,
+                window,
+                minimum_calls,
+                timeout_secs,
+                multiplier,
+                extra,
+                success_threshold,
+                half_open_max_calls,
+            )| {
                 let failure_threshold = if failure_rate.is_none() && slow_rate.is_none() {
                     failure_threshold.max(1)
                 } else {
@@ -134,7 +149,8 @@ impl Model {
         match state {
             ModelState::Open => {
                 self.trips += 1;
-                let grown = self.setup.timeout_secs as f64 * self.setup.multiplier.powi(self.trips as i32 - 1);
+                let grown = self.setup.timeout_secs as f64
+                    * self.setup.multiplier.powi(self.trips as i32 - 1);
                 let timeout = grown.min(self.setup.max_timeout_secs as f64);
                 self.open_until = now + (timeout * 1000.0) as u64;
             }
@@ -163,7 +179,11 @@ impl Model {
             }
             self.in_flight += 1;
         }
-        Some(ModelPermit { generation: self.generation, state: self.state, start: now })
+        Some(ModelPermit {
+            generation: self.generation,
+            state: self.state,
+            start: now,
+        })
     }
 
     fn window_counts(&self, now: u64) -> (u32, u32, u32) {
@@ -191,7 +211,8 @@ impl Model {
         }
         match permit.state {
             ModelState::Closed => {
-                let slow = self.setup.slow_rate.is_some() && now - permit.start >= self.setup.slow_millis;
+                let slow =
+                    self.setup.slow_rate.is_some() && now - permit.start >= self.setup.slow_millis;
                 if self.uses_window() {
                     self.outcomes.push_back((now, failed, slow));
                 }
@@ -203,7 +224,9 @@ impl Model {
                 if !(failed || slow) {
                     return;
                 }
-                if self.setup.failure_threshold > 0 && self.consecutive >= self.setup.failure_threshold {
+                if self.setup.failure_threshold > 0
+                    && self.consecutive >= self.setup.failure_threshold
+                {
                     self.enter(ModelState::Open, now);
                     return;
                 }
@@ -217,7 +240,9 @@ impl Model {
                 let rate_fires = |limit: Option<f64>, count: u32| {
                     limit.is_some_and(|limit| f64::from(count) / f64::from(calls) >= limit)
                 };
-                if rate_fires(self.setup.failure_rate, failures) || rate_fires(self.setup.slow_rate, slow_calls) {
+                if rate_fires(self.setup.failure_rate, failures)
+                    || rate_fires(self.setup.slow_rate, slow_calls)
+                {
                     self.enter(ModelState::Open, now);
                 }
             }
@@ -237,7 +262,10 @@ impl Model {
     }
 
     fn cancel(&mut self, permit: ModelPermit) {
-        if permit.state == ModelState::HalfOpen && permit.generation == self.generation && self.state == ModelState::HalfOpen {
+        if permit.state == ModelState::HalfOpen
+            && permit.generation == self.generation
+            && self.state == ModelState::HalfOpen
+        {
             self.in_flight -= 1;
         }
     }
@@ -277,7 +305,12 @@ fn run(setup: Setup, ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Start => {
                 let real = breaker.try_acquire();
                 let expected = model.start(now);
-                prop_assert_eq!(real.is_ok(), expected.is_some(), "step {}: admission differs", step);
+                prop_assert_eq!(
+                    real.is_ok(),
+                    expected.is_some(),
+                    "step {}: admission differs",
+                    step
+                );
                 if let (Ok(permit), Some(model_permit)) = (real, expected) {
                     in_flight.push((permit, model_permit));
                 }
@@ -302,9 +335,19 @@ fn run(setup: Setup, ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::Finish { .. } | Op::Cancel { .. } => {}
         }
-        prop_assert_eq!(to_model(breaker.state()), model.state, "step {}: state differs", step);
+        prop_assert_eq!(
+            to_model(breaker.state()),
+            model.state,
+            "step {}: state differs",
+            step
+        );
         if model.state == ModelState::Closed {
-            prop_assert_eq!(breaker.snapshot().failure_count, model.consecutive, "step {}: failure count differs", step);
+            prop_assert_eq!(
+                breaker.snapshot().failure_count,
+                model.consecutive,
+                "step {}: failure count differs",
+                step
+            );
         }
     }
     Ok(())

@@ -73,10 +73,19 @@ fn half_open_never_admits_more_than_the_cap() {
         thread.join().unwrap();
     }
     assert_eq!(breaker.state(), BreakerState::HalfOpen);
-    assert!(max_seen.load(Ordering::SeqCst) <= CAP as usize, "saw {} probes in flight", max_seen.load(Ordering::SeqCst));
-    assert!(admitted.load(Ordering::Relaxed) > 1000, "the threads did contend for slots");
+    assert!(
+        max_seen.load(Ordering::SeqCst) <= CAP as usize,
+        "saw {} probes in flight",
+        max_seen.load(Ordering::SeqCst)
+    );
+    assert!(
+        admitted.load(Ordering::Relaxed) > 1000,
+        "the threads did contend for slots"
+    );
     // Every slot came back: the cap is available again.
-    let probes: Vec<_> = (0..CAP).map(|_| breaker.try_acquire().expect("slot freed")).collect();
+    let probes: Vec<_> = (0..CAP)
+        .map(|_| breaker.try_acquire().expect("slot freed"))
+        .collect();
     assert!(breaker.try_acquire().is_err());
     drop(probes);
 }
@@ -84,7 +93,14 @@ fn half_open_never_admits_more_than_the_cap() {
 #[test]
 fn closed_breaker_counts_concurrent_failures_exactly_once_per_trip() {
     let breaker = Arc::new(
-        CircuitBreaker::new("stress_trip", BreakerConfig { failure_threshold: 1000, ..BreakerConfig::cex() }).unwrap(),
+        CircuitBreaker::new(
+            "stress_trip",
+            BreakerConfig {
+                failure_threshold: 1000,
+                ..BreakerConfig::cex()
+            },
+        )
+        .unwrap(),
     );
     let mut events = reliable_runtime::event::subscribe();
     let threads: Vec<_> = (0..2)
@@ -106,10 +122,13 @@ fn closed_breaker_counts_concurrent_failures_exactly_once_per_trip() {
     let mut opened = 0;
     while let Ok(event) = events.try_recv() {
         if let reliable_runtime::event::Event::BreakerStateChanged(change) = event {
-            if &*change.breaker == "stress_trip" && change.to == BreakerState::Open {
+            if change.breaker == "stress_trip" && change.to == BreakerState::Open {
                 opened += 1;
             }
         }
     }
-    assert_eq!(opened, 1, "two racing failures must not open the breaker twice");
+    assert_eq!(
+        opened, 1,
+        "two racing failures must not open the breaker twice"
+    );
 }

@@ -22,8 +22,19 @@ impl From<Rejected> for ExchangeError {
 
 static EXCHANGE_UP: AtomicBool = AtomicBool::new(true);
 
-#[monitored(name = "health_orderbook", p95 = "1s", p99 = "2s", min_success_rate = 0.95, max_consecutive_failures = 3)]
-#[circuit_breaker(name = "health_exchange_api", failure_threshold = 5, timeout = 30, success_threshold = 2)]
+#[monitored(
+    name = "health_orderbook",
+    p95 = "1s",
+    p99 = "2s",
+    min_success_rate = 0.95,
+    max_consecutive_failures = 3
+)]
+#[circuit_breaker(
+    name = "health_exchange_api",
+    failure_threshold = 5,
+    timeout = 30,
+    success_threshold = 2
+)]
 async fn fetch_orderbook(symbol: &str) -> Result<String, ExchangeError> {
     if EXCHANGE_UP.load(Ordering::SeqCst) {
         Ok(format!("book:{symbol}"))
@@ -43,7 +54,13 @@ async fn outage_and_recovery_show_in_health_json() {
     breaker_registry()
         .get_or_create(
             "health_exchange_api",
-            BreakerConfig { failure_threshold: 5, timeout: Duration::from_secs(30), success_threshold: 2, clock, ..BreakerConfig::cex() },
+            BreakerConfig {
+                failure_threshold: 5,
+                timeout: Duration::from_secs(30),
+                success_threshold: 2,
+                clock,
+                ..BreakerConfig::cex()
+            },
         )
         .unwrap();
 
@@ -52,46 +69,96 @@ async fn outage_and_recovery_show_in_health_json() {
     }
     let json = health_json();
     assert_eq!(json["overall_status"], "HEALTHY");
-    assert_eq!(json["data_sources"]["health_orderbook"]["status"], "HEALTHY");
-    assert_eq!(json["data_sources"]["health_orderbook"]["success_rate"], 1.0);
-    assert_eq!(json["circuit_breakers"]["health_exchange_api"]["state"], "CLOSED");
-    assert_eq!(json["circuit_breakers"]["health_exchange_api"]["failure_count"], 0);
-    assert!(json["data_sources"]["health_orderbook"]["latency_p95"].as_f64().unwrap() < 1.0);
+    assert_eq!(
+        json["data_sources"]["health_orderbook"]["status"],
+        "HEALTHY"
+    );
+    assert_eq!(
+        json["data_sources"]["health_orderbook"]["success_rate"],
+        1.0
+    );
+    assert_eq!(
+        json["circuit_breakers"]["health_exchange_api"]["state"],
+        "CLOSED"
+    );
+    assert_eq!(
+        json["circuit_breakers"]["health_exchange_api"]["failure_count"],
+        0
+    );
+    assert!(
+        json["data_sources"]["health_orderbook"]["latency_p95"]
+            .as_f64()
+            .unwrap()
+            < 1.0
+    );
     assert!(json["cache_stats"].as_object().unwrap().is_empty());
 
     // Outage: five failures open the breaker; later calls are rejected without reaching the source.
     EXCHANGE_UP.store(false, Ordering::SeqCst);
     for _ in 0..5 {
-        assert!(matches!(fetch_orderbook("BTCUSDT").await, Err(ExchangeError::Down)));
+        assert!(matches!(
+            fetch_orderbook("BTCUSDT").await,
+            Err(ExchangeError::Down)
+        ));
     }
     for _ in 0..10 {
-        assert!(matches!(fetch_orderbook("BTCUSDT").await, Err(ExchangeError::Unavailable(Rejected::CircuitOpen { .. }))));
+        assert!(matches!(
+            fetch_orderbook("BTCUSDT").await,
+            Err(ExchangeError::Unavailable(Rejected::CircuitOpen { .. }))
+        ));
     }
     let json = health_json();
-    assert_eq!(json["circuit_breakers"]["health_exchange_api"]["state"], "OPEN");
-    assert_eq!(json["circuit_breakers"]["health_exchange_api"]["failure_count"], 5);
-    assert_eq!(json["circuit_breakers"]["health_exchange_api"]["not_permitted_calls"], 10);
+    assert_eq!(
+        json["circuit_breakers"]["health_exchange_api"]["state"],
+        "OPEN"
+    );
+    assert_eq!(
+        json["circuit_breakers"]["health_exchange_api"]["failure_count"],
+        5
+    );
+    assert_eq!(
+        json["circuit_breakers"]["health_exchange_api"]["not_permitted_calls"],
+        10
+    );
     assert_eq!(json["data_sources"]["health_orderbook"]["status"], "FAILED");
-    assert_eq!(json["data_sources"]["health_orderbook"]["consecutive_failures"], 5);
-    assert_eq!(json["data_sources"]["health_orderbook"]["total_calls"], 25, "rejected calls never reach the monitor");
+    assert_eq!(
+        json["data_sources"]["health_orderbook"]["consecutive_failures"],
+        5
+    );
+    assert_eq!(
+        json["data_sources"]["health_orderbook"]["total_calls"], 25,
+        "rejected calls never reach the monitor"
+    );
     assert_ne!(json["overall_status"], "HEALTHY");
 
     // Recovery: after the timeout, two good probes close the breaker.
     EXCHANGE_UP.store(true, Ordering::SeqCst);
     hand.advance(Duration::from_secs(30));
     fetch_orderbook("BTCUSDT").await.unwrap();
-    assert_eq!(health_json()["circuit_breakers"]["health_exchange_api"]["state"], "HALF_OPEN");
+    assert_eq!(
+        health_json()["circuit_breakers"]["health_exchange_api"]["state"],
+        "HALF_OPEN"
+    );
     fetch_orderbook("BTCUSDT").await.unwrap();
     let json = health_json();
-    assert_eq!(json["circuit_breakers"]["health_exchange_api"]["state"], "CLOSED");
+    assert_eq!(
+        json["circuit_breakers"]["health_exchange_api"]["state"],
+        "CLOSED"
+    );
     // 5 failures among the last 27 calls: below 95%, so still DEGRADED...
-    assert_eq!(json["data_sources"]["health_orderbook"]["status"], "DEGRADED");
+    assert_eq!(
+        json["data_sources"]["health_orderbook"]["status"],
+        "DEGRADED"
+    );
     assert_eq!(json["overall_status"], "DEGRADED");
     // ...until the failures leave the 100-call window.
     for _ in 0..100 {
         fetch_orderbook("BTCUSDT").await.unwrap();
     }
     let json = health_json();
-    assert_eq!(json["data_sources"]["health_orderbook"]["status"], "HEALTHY");
+    assert_eq!(
+        json["data_sources"]["health_orderbook"]["status"],
+        "HEALTHY"
+    );
     assert_eq!(json["overall_status"], "HEALTHY");
 }

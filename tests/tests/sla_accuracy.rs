@@ -20,7 +20,11 @@ fn exact_quantile(values: &mut [f64], q: f64) -> f64 {
 
 fn assert_close(actual: f64, expected: f64, what: &str) {
     let relative = ((actual - expected) / expected).abs();
-    assert!(relative <= 0.01, "{what}: {actual} vs exact {expected} ({:.3}% off)", relative * 100.0);
+    assert!(
+        relative <= 0.01,
+        "{what}: {actual} vs exact {expected} ({:.3}% off)",
+        relative * 100.0
+    );
 }
 
 #[test]
@@ -64,9 +68,21 @@ fn percentiles_match_the_exact_window_on_random_data() {
     let mut latencies: Vec<f64> = window.iter().map(|(_, latency, _)| *latency).collect();
     assert_eq!(metrics.window_calls, 1000);
     assert_eq!(metrics.total_calls, 5000);
-    assert_close(metrics.latency_p50, exact_quantile(&mut latencies, 0.50), "p50");
-    assert_close(metrics.latency_p95, exact_quantile(&mut latencies, 0.95), "p95");
-    assert_close(metrics.latency_p99, exact_quantile(&mut latencies, 0.99), "p99");
+    assert_close(
+        metrics.latency_p50,
+        exact_quantile(&mut latencies, 0.50),
+        "p50",
+    );
+    assert_close(
+        metrics.latency_p95,
+        exact_quantile(&mut latencies, 0.95),
+        "p95",
+    );
+    assert_close(
+        metrics.latency_p99,
+        exact_quantile(&mut latencies, 0.99),
+        "p99",
+    );
     let failures = window.iter().filter(|(_, _, failed)| *failed).count();
     assert!((metrics.success_rate - (1000 - failures) as f64 / 1000.0).abs() < 1e-12);
 }
@@ -91,7 +107,11 @@ fn time_window_percentiles_cover_only_recent_calls() {
     let metrics = monitor.metrics();
     assert_eq!(metrics.window_calls, 200);
     assert_eq!(metrics.success_rate, 1.0);
-    assert_close(metrics.latency_p95, exact_quantile(&mut latencies, 0.95), "p95");
+    assert_close(
+        metrics.latency_p95,
+        exact_quantile(&mut latencies, 0.95),
+        "p95",
+    );
 }
 
 fn status_after(thresholds: SlaThresholds, calls: &[(u64, bool)]) -> SlaStatus {
@@ -129,5 +149,8 @@ fn status_rules() {
     assert_eq!(status_after(cex, &slow_tail), SlaStatus::Degraded);
 
     // Fewer calls than min_calls: rates are not judged yet.
-    assert_eq!(status_after(cex, &[(50, true), (50, false)]), SlaStatus::Healthy);
+    assert_eq!(
+        status_after(cex, &[(50, true), (50, false)]),
+        SlaStatus::Healthy
+    );
 }

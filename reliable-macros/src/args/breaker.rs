@@ -65,12 +65,9 @@ impl BreakerArgs {
                     }
                 }
                 "failure_rate" => args.failure_rate = errors.keep(read_rate(&arg, true, "0.5")),
-                "slow_call_rate" => {
-                    args.slow_call_rate = errors.keep(read_rate(&arg, true, "0.8"))
-                }
+                "slow_call_rate" => args.slow_call_rate = errors.keep(read_rate(&arg, true, "0.8")),
                 "slow_call_duration" => {
-                    args.slow_call_duration =
-                        errors.keep(read_positive_duration(&arg, "\"2s\""))
+                    args.slow_call_duration = errors.keep(read_positive_duration(&arg, "\"2s\""))
                 }
                 "window" => args.window = errors.keep(read_window(&arg)),
                 "minimum_calls" => args.minimum_calls = errors.keep(read_u32(&arg, 1, "10")),
@@ -90,9 +87,7 @@ impl BreakerArgs {
                     args.max_timeout = errors.keep(read_positive_duration(&arg, "\"10m\""));
                     max_timeout_span = Some(arg.value.clone());
                 }
-                "success_threshold" => {
-                    args.success_threshold = errors.keep(read_u32(&arg, 1, "2"))
-                }
+                "success_threshold" => args.success_threshold = errors.keep(read_u32(&arg, 1, "2")),
                 "half_open_max_calls" => {
                     let value = errors.keep(read_u32(&arg, 1, "1"));
                     if value.is_some_and(|v| v > MAX_HALF_OPEN_CALLS) {
@@ -104,9 +99,7 @@ impl BreakerArgs {
                         args.half_open_max_calls = value;
                     }
                 }
-                "failure_if" => {
-                    args.failure_if = errors.keep(read_path(&arg, "is_server_error"))
-                }
+                "failure_if" => args.failure_if = errors.keep(read_path(&arg, "is_server_error")),
                 "group" => args.group = errors.keep(read_str(&arg, "\"binance\"")),
                 "crate" => args.crate_path = errors.keep(read_path(&arg, "my_reliable")),
                 _ => unreachable!("known_args only returns known keys"),
@@ -125,7 +118,10 @@ impl BreakerArgs {
             if args.max_timeout.is_some_and(|max| max < timeout) {
                 errors.spanned(span, "`max_timeout` must be at least `timeout`");
             }
-        } else if args.timeout.is_some_and(|timeout| timeout > DEFAULT_MAX_TIMEOUT) {
+        } else if args
+            .timeout
+            .is_some_and(|timeout| timeout > DEFAULT_MAX_TIMEOUT)
+        {
             args.max_timeout = args.timeout;
         }
         args

@@ -96,7 +96,9 @@ fn did_you_mean<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
         .iter()
         .map(|candidate| (edit_distance(key, candidate), *candidate))
         .filter(|(distance, candidate)| {
-            *distance <= 2.max(candidate.len() / 4) || candidate.contains(key) || key.contains(candidate)
+            *distance <= 2.max(candidate.len() / 4)
+                || candidate.contains(key)
+                || key.contains(candidate)
         })
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, candidate)| candidate)
@@ -149,7 +151,10 @@ pub(crate) fn read_u32(arg: &RawArg, min: u32, example: &str) -> syn::Result<u32
                 syn::Error::new_spanned(&arg.value, format!("`{key}` must be a whole number"))
             })?;
             let value = u32::try_from(value).map_err(|_| {
-                syn::Error::new_spanned(&arg.value, format!("`{key}` is too large (at most {})", u32::MAX))
+                syn::Error::new_spanned(
+                    &arg.value,
+                    format!("`{key}` is too large (at most {})", u32::MAX),
+                )
             })?;
             if value < min {
                 return Err(syn::Error::new_spanned(
@@ -198,7 +203,11 @@ pub(crate) fn read_rate(arg: &RawArg, exclusive_low: bool, example: &str) -> syn
         (0.0..=1.0).contains(&value)
     };
     if !valid {
-        let range = if exclusive_low { "above 0.0 and at most 1.0" } else { "within 0.0..=1.0" };
+        let range = if exclusive_low {
+            "above 0.0 and at most 1.0"
+        } else {
+            "within 0.0..=1.0"
+        };
         return Err(syn::Error::new_spanned(
             &arg.value,
             format!("`{key}` is a fraction {range} (0.95 means 95%), like `{key} = {example}`"),
@@ -253,7 +262,7 @@ pub(crate) fn read_duration(arg: &RawArg, example: &str) -> syn::Result<Nanos> {
         Some(Lit::Float(float)) => float
             .base10_parse::<f64>()
             .map_err(|e| e.to_string())
-            .and_then(|secs| Nanos::from_secs_f64(secs)),
+            .and_then(Nanos::from_secs_f64),
         Some(Lit::Str(string)) => duration::parse(&string.value()),
         _ => {
             return Err(syn::Error::new_spanned(
@@ -315,7 +324,8 @@ pub(crate) fn read_window(arg: &RawArg) -> syn::Result<WindowArg> {
 /// Span of the whole `key = value`.
 pub(crate) fn arg_span(arg: &RawArg) -> Span {
     let key = arg.key.span();
-    key.join(syn::spanned::Spanned::span(&arg.value)).unwrap_or(key)
+    key.join(syn::spanned::Spanned::span(&arg.value))
+        .unwrap_or(key)
 }
 
 #[cfg(test)]
@@ -326,7 +336,10 @@ mod tests {
     fn suggests_close_keys_only() {
         let known = ["name", "failure_threshold", "timeout", "success_threshold"];
         assert_eq!(did_you_mean("timout", &known), Some("timeout"));
-        assert_eq!(did_you_mean("failure_treshold", &known), Some("failure_threshold"));
+        assert_eq!(
+            did_you_mean("failure_treshold", &known),
+            Some("failure_threshold")
+        );
         assert_eq!(did_you_mean("threshold", &known), Some("failure_threshold"));
         assert_eq!(did_you_mean("zzz", &known), None);
     }

@@ -1,8 +1,8 @@
 //! `#[monitored(...)]` arguments.
 
 use super::{
-    known_args, read_path, read_positive_duration, read_rate, read_str, read_u32,
-    read_window, Nanos, RawArgs,
+    known_args, read_path, read_positive_duration, read_rate, read_str, read_u32, read_window,
+    Nanos, RawArgs,
 };
 use crate::errors::Errors;
 

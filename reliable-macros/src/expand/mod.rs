@@ -42,7 +42,10 @@ fn parse_fn(layer: Layer, item: TokenStream) -> syn::Result<syn::ItemFn> {
             }
             Err(syn::Error::new(
                 item_span(&other),
-                format!("`#[{attribute}]` applies to functions and methods, not to {}", item_kind(&other)),
+                format!(
+                    "`#[{attribute}]` applies to functions and methods, not to {}",
+                    item_kind(&other)
+                ),
             ))
         }
         Err(_) => {

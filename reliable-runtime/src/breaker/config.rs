@@ -247,7 +247,11 @@ mod tests {
         );
         let twitter = BreakerConfig::twitter();
         assert_eq!(
-            (twitter.failure_threshold, twitter.timeout, twitter.success_threshold),
+            (
+                twitter.failure_threshold,
+                twitter.timeout,
+                twitter.success_threshold
+            ),
             (3, Duration::from_secs(120), 1)
         );
     }
@@ -262,7 +266,10 @@ mod tests {
         };
         let timeouts: Vec<u64> = (1..=5).map(|t| config.open_timeout(t).as_secs()).collect();
         assert_eq!(timeouts, vec![10, 20, 40, 50, 50]);
-        assert_eq!(BreakerConfig::default().open_timeout(7), Duration::from_secs(30));
+        assert_eq!(
+            BreakerConfig::default().open_timeout(7),
+            Duration::from_secs(30)
+        );
     }
 
     #[test]
@@ -270,13 +277,46 @@ mod tests {
         let bad = |config: BreakerConfig| config.validate().unwrap_err().field();
         let base = BreakerConfig::default;
         assert_eq!(
-            bad(BreakerConfig { failure_rate_threshold: Some(1.5), ..base() }),
+            bad(BreakerConfig {
+                failure_rate_threshold: Some(1.5),
+                ..base()
+            }),
             "failure_rate_threshold"
         );
-        assert_eq!(bad(BreakerConfig { failure_threshold: 0, ..base() }), "failure_threshold");
-        assert_eq!(bad(BreakerConfig { timeout: Duration::ZERO, ..base() }), "timeout");
-        assert_eq!(bad(BreakerConfig { half_open_max_calls: 0, ..base() }), "half_open_max_calls");
-        assert_eq!(bad(BreakerConfig { timeout_multiplier: 0.5, ..base() }), "timeout_multiplier");
-        assert_eq!(bad(BreakerConfig { window: BreakerWindow::Calls(0), ..base() }), "window");
+        assert_eq!(
+            bad(BreakerConfig {
+                failure_threshold: 0,
+                ..base()
+            }),
+            "failure_threshold"
+        );
+        assert_eq!(
+            bad(BreakerConfig {
+                timeout: Duration::ZERO,
+                ..base()
+            }),
+            "timeout"
+        );
+        assert_eq!(
+            bad(BreakerConfig {
+                half_open_max_calls: 0,
+                ..base()
+            }),
+            "half_open_max_calls"
+        );
+        assert_eq!(
+            bad(BreakerConfig {
+                timeout_multiplier: 0.5,
+                ..base()
+            }),
+            "timeout_multiplier"
+        );
+        assert_eq!(
+            bad(BreakerConfig {
+                window: BreakerWindow::Calls(0),
+                ..base()
+            }),
+            "window"
+        );
     }
 }

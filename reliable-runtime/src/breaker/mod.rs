@@ -167,7 +167,11 @@ impl Permit<'_> {
 
     /// The permit taken apart by [`Permit::into_raw`].
     #[inline(always)]
-    pub(crate) fn from_raw(breaker: &CircuitBreaker, word: u64, start: Option<Timestamp>) -> Permit<'_> {
+    pub(crate) fn from_raw(
+        breaker: &CircuitBreaker,
+        word: u64,
+        start: Option<Timestamp>,
+    ) -> Permit<'_> {
         Permit {
             breaker,
             word: Word(word),
@@ -198,7 +202,8 @@ impl Permit<'_> {
     #[inline(always)]
     fn finish(mut self, failed: bool, timing: Option<(Duration, Timestamp)>) {
         self.reported = true;
-        self.breaker.record_raw(self.word.0, self.start, failed, timing);
+        self.breaker
+            .record_raw(self.word.0, self.start, failed, timing);
     }
 }
 
@@ -210,7 +215,8 @@ impl Drop for Permit<'_> {
         if std::thread::panicking() {
             let end = self.breaker.config.clock.now();
             let latency = end.saturating_duration_since(self.start.unwrap_or(end));
-            self.breaker.on_outcome(self.word, true, Some((latency, end)));
+            self.breaker
+                .on_outcome(self.word, true, Some((latency, end)));
         } else if self.word.state() == BreakerState::HalfOpen {
             self.breaker.release_probe(self.word);
         }
@@ -224,7 +230,9 @@ impl CircuitBreaker {
     /// rejection carries the name as a `&'static str` without touching a reference count.
     pub fn new(name: impl AsRef<str>, config: BreakerConfig) -> Result<Self, ConfigError> {
         config.validate()?;
-        let window = config.uses_window().then(|| OutcomeWindow::new(config.window));
+        let window = config
+            .uses_window()
+            .then(|| OutcomeWindow::new(config.window));
         Ok(CircuitBreaker {
             name: intern(name.as_ref()),
             group: None,
@@ -341,7 +349,11 @@ impl CircuitBreaker {
     }
 
     #[cold]
-    fn acquire_slow(&self, mut word: Word, start: Option<Timestamp>) -> Result<Permit<'_>, Rejected> {
+    fn acquire_slow(
+        &self,
+        mut word: Word,
+        start: Option<Timestamp>,
+    ) -> Result<Permit<'_>, Rejected> {
         loop {
             match word.state() {
                 BreakerState::Closed | BreakerState::Disabled => {
@@ -486,7 +498,11 @@ impl CircuitBreaker {
     fn check_trip(&self, permit: Word, consecutive: u32, timing: Option<(Duration, Timestamp)>) {
         let threshold = self.config.failure_threshold;
         if threshold > 0 && consecutive >= threshold {
-            self.transition(permit, BreakerState::Open, "consecutive failures reached the threshold");
+            self.transition(
+                permit,
+                BreakerState::Open,
+                "consecutive failures reached the threshold",
+            );
             return;
         }
         let Some(window) = &self.window else { return };
@@ -495,15 +511,27 @@ impl CircuitBreaker {
         if counts.calls < self.config.minimum_calls {
             return;
         }
-        if let (Some(limit), Some(rate)) = (self.config.failure_rate_threshold, counts.failure_rate()) {
+        if let (Some(limit), Some(rate)) =
+            (self.config.failure_rate_threshold, counts.failure_rate())
+        {
             if rate >= limit {
-                self.transition(permit, BreakerState::Open, "failure rate reached the threshold");
+                self.transition(
+                    permit,
+                    BreakerState::Open,
+                    "failure rate reached the threshold",
+                );
                 return;
             }
         }
-        if let (Some(limit), Some(rate)) = (self.config.slow_call_rate_threshold, counts.slow_rate()) {
+        if let (Some(limit), Some(rate)) =
+            (self.config.slow_call_rate_threshold, counts.slow_rate())
+        {
             if rate >= limit {
-                self.transition(permit, BreakerState::Open, "slow-call rate reached the threshold");
+                self.transition(
+                    permit,
+                    BreakerState::Open,
+                    "slow-call rate reached the threshold",
+                );
             }
         }
     }
@@ -549,14 +577,25 @@ impl CircuitBreaker {
     }
 
     /// Writes `to`'s side data, then publishes its word. Caller holds the transitions lock.
-    fn enter(&self, current: Word, to: BreakerState, reason: &'static str, transitions: &mut Transitions) {
+    fn enter(
+        &self,
+        current: Word,
+        to: BreakerState,
+        reason: &'static str,
+        transitions: &mut Transitions,
+    ) {
         let failure_count = self.consecutive_failures.load(Ordering::Acquire);
         match to {
             BreakerState::Open => {
                 // Trips grow the timeout only while the breaker fails to recover.
                 transitions.trips = transitions.trips.saturating_add(1);
                 let timeout = self.config.open_timeout(transitions.trips);
-                let until = self.config.clock.now_coarse().as_nanos().saturating_add(duration_to_nanos(timeout));
+                let until = self
+                    .config
+                    .clock
+                    .now_coarse()
+                    .as_nanos()
+                    .saturating_add(duration_to_nanos(timeout));
                 self.open_until.store(until, Ordering::Release);
             }
             BreakerState::HalfOpen => self.half_open_successes.store(0, Ordering::Release),
@@ -625,10 +664,7 @@ impl CircuitBreaker {
     pub fn snapshot(&self) -> BreakerSnapshot {
         let word = self.load();
         let now = self.config.clock.now();
-        let counts = self
-            .window
-            .as_ref()
-            .map(|window| window.counts(now));
+        let counts = self.window.as_ref().map(|window| window.counts(now));
         let open_remaining = (word.state() == BreakerState::Open).then(|| {
             Timestamp::from_nanos(self.open_until.load(Ordering::Acquire))
                 .saturating_duration_since(self.config.clock.now_coarse())
@@ -665,7 +701,10 @@ mod tests {
 
     #[test]
     fn consecutive_failures_trip_and_success_resets_them() {
-        let (breaker, _) = breaker(BreakerConfig { failure_threshold: 3, ..BreakerConfig::cex() });
+        let (breaker, _) = breaker(BreakerConfig {
+            failure_threshold: 3,
+            ..BreakerConfig::cex()
+        });
         breaker.try_acquire().unwrap().failure();
         breaker.try_acquire().unwrap().failure();
         breaker.try_acquire().unwrap().success();
@@ -691,7 +730,10 @@ mod tests {
         hand.advance(Duration::from_secs(30));
         let first = breaker.try_acquire().unwrap();
         let second = breaker.try_acquire().unwrap();
-        assert!(breaker.try_acquire().is_err(), "a third probe exceeds the cap");
+        assert!(
+            breaker.try_acquire().is_err(),
+            "a third probe exceeds the cap"
+        );
         assert_eq!(breaker.state(), BreakerState::HalfOpen);
         first.success();
         assert_eq!(breaker.state(), BreakerState::HalfOpen);
@@ -712,13 +754,19 @@ mod tests {
         hand.advance(Duration::from_secs(10));
         breaker.try_acquire().unwrap().failure();
         assert_eq!(breaker.state(), BreakerState::Open);
-        assert_eq!(breaker.try_acquire().unwrap_err().retry_after(), Some(Duration::from_secs(15)));
+        assert_eq!(
+            breaker.try_acquire().unwrap_err().retry_after(),
+            Some(Duration::from_secs(15))
+        );
         assert_eq!(breaker.snapshot().trips, 2);
     }
 
     #[test]
     fn cancelled_probe_frees_its_slot() {
-        let (breaker, hand) = breaker(BreakerConfig { failure_threshold: 1, ..BreakerConfig::cex() });
+        let (breaker, hand) = breaker(BreakerConfig {
+            failure_threshold: 1,
+            ..BreakerConfig::cex()
+        });
         breaker.try_acquire().unwrap().failure();
         hand.advance(Duration::from_secs(30));
         drop(breaker.try_acquire().unwrap());
@@ -727,7 +775,10 @@ mod tests {
 
     #[test]
     fn stale_outcomes_are_ignored() {
-        let (breaker, _) = breaker(BreakerConfig { failure_threshold: 1, ..BreakerConfig::cex() });
+        let (breaker, _) = breaker(BreakerConfig {
+            failure_threshold: 1,
+            ..BreakerConfig::cex()
+        });
         let slow_call = breaker.try_acquire().unwrap();
         breaker.try_acquire().unwrap().failure();
         breaker.reset();

@@ -32,14 +32,14 @@ impl WindowCounts {
 }
 
 pub(crate) enum OutcomeWindow {
-    Calls(CountWindow),
+    Calls(Box<CountWindow>),
     Time(TimeWindow),
 }
 
 impl OutcomeWindow {
     pub(crate) fn new(window: BreakerWindow) -> Self {
         match window {
-            BreakerWindow::Calls(n) => OutcomeWindow::Calls(CountWindow::new(n as usize)),
+            BreakerWindow::Calls(n) => OutcomeWindow::Calls(Box::new(CountWindow::new(n as usize))),
             BreakerWindow::Time(span) => OutcomeWindow::Time(TimeWindow::new(span)),
         }
     }
@@ -227,10 +227,24 @@ mod tests {
         for failed in [true, true, true, true] {
             window.record(now, failed, false);
         }
-        assert_eq!(window.counts(now), WindowCounts { calls: 4, failures: 4, slow: 0 });
+        assert_eq!(
+            window.counts(now),
+            WindowCounts {
+                calls: 4,
+                failures: 4,
+                slow: 0
+            }
+        );
         window.record(now, false, true);
         window.record(now, false, false);
-        assert_eq!(window.counts(now), WindowCounts { calls: 4, failures: 2, slow: 1 });
+        assert_eq!(
+            window.counts(now),
+            WindowCounts {
+                calls: 4,
+                failures: 2,
+                slow: 1
+            }
+        );
         window.reset();
         assert_eq!(window.counts(now), WindowCounts::default());
     }
@@ -241,12 +255,33 @@ mod tests {
         let at = |secs: u64| Timestamp::from_nanos(secs * 1_000_000_000);
         window.record(at(0), true, false);
         window.record(at(5), false, true);
-        assert_eq!(window.counts(at(5)), WindowCounts { calls: 2, failures: 1, slow: 1 });
+        assert_eq!(
+            window.counts(at(5)),
+            WindowCounts {
+                calls: 2,
+                failures: 1,
+                slow: 1
+            }
+        );
         // At 10 s the bucket of second 0 has left the window (9 full buckets + the current).
-        assert_eq!(window.counts(at(10)), WindowCounts { calls: 1, failures: 0, slow: 1 });
+        assert_eq!(
+            window.counts(at(10)),
+            WindowCounts {
+                calls: 1,
+                failures: 0,
+                slow: 1
+            }
+        );
         assert_eq!(window.counts(at(15)), WindowCounts::default());
         // A bucket reused for a new epoch starts from zero.
         window.record(at(20), false, false);
-        assert_eq!(window.counts(at(20)), WindowCounts { calls: 1, failures: 0, slow: 0 });
+        assert_eq!(
+            window.counts(at(20)),
+            WindowCounts {
+                calls: 1,
+                failures: 0,
+                slow: 0
+            }
+        );
     }
 }

@@ -161,10 +161,25 @@ mod tests {
         use BreakerState::*;
         use SlaStatus::*;
         assert_eq!(overall_status(&sources(&[]), &breakers(&[])), Healthy);
-        assert_eq!(overall_status(&sources(&[Healthy]), &breakers(&[Closed, Disabled])), Healthy);
-        assert_eq!(overall_status(&sources(&[Healthy, Degraded]), &breakers(&[])), Degraded);
-        assert_eq!(overall_status(&sources(&[Healthy, Failed]), &breakers(&[])), Degraded);
-        assert_eq!(overall_status(&sources(&[Healthy]), &breakers(&[HalfOpen])), Degraded);
-        assert_eq!(overall_status(&sources(&[Failed, Failed]), &breakers(&[Open])), Failed);
+        assert_eq!(
+            overall_status(&sources(&[Healthy]), &breakers(&[Closed, Disabled])),
+            Healthy
+        );
+        assert_eq!(
+            overall_status(&sources(&[Healthy, Degraded]), &breakers(&[])),
+            Degraded
+        );
+        assert_eq!(
+            overall_status(&sources(&[Healthy, Failed]), &breakers(&[])),
+            Degraded
+        );
+        assert_eq!(
+            overall_status(&sources(&[Healthy]), &breakers(&[HalfOpen])),
+            Degraded
+        );
+        assert_eq!(
+            overall_status(&sources(&[Failed, Failed]), &breakers(&[Open])),
+            Failed
+        );
     }
 }
