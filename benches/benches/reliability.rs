@@ -5,6 +5,7 @@
 //! minimal `block_on` (no runtime), so only the reliability layer and the fn are measured.
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use reliable_runtime::breaker::BreakerConfig;
 use reliable_runtime::registry::breaker_registry;
 use reliable_runtime::{circuit_breaker, monitored, Rejected};
 use std::cell::{Cell, RefCell};
@@ -176,8 +177,18 @@ fn probe(c: &mut Criterion) {
 }
 
 fn open_rejection(c: &mut Criterion) {
+    // A long open timeout, so the breaker stays open however long the measurement runs.
+    let breaker = breaker_registry()
+        .get_or_create(
+            "bench_rejected",
+            BreakerConfig {
+                timeout: Duration::from_secs(3600),
+                max_timeout: Duration::from_secs(3600),
+                ..BreakerConfig::cex()
+            },
+        )
+        .unwrap();
     block_on(rejected(0)).unwrap();
-    let breaker = breaker_registry().get("bench_rejected").unwrap();
     // Open (not forced open): the rejection path reads the clock to see if the timeout passed.
     for _ in 0..5 {
         if let Ok(permit) = breaker.try_acquire() {
@@ -196,7 +207,12 @@ fn open_rejection(c: &mut Criterion) {
     group.bench_function("reliable_try_acquire", |b| {
         b.iter(|| breaker.try_acquire().is_err())
     });
-    let failsafe_breaker = failsafe::Config::new().build();
+    let failsafe_breaker = failsafe::Config::new()
+        .failure_policy(failsafe::failure_policy::consecutive_failures(
+            5,
+            failsafe::backoff::constant(Duration::from_secs(3600)),
+        ))
+        .build();
     {
         use failsafe::futures::CircuitBreaker as _;
         for _ in 0..10 {

@@ -85,6 +85,11 @@ pub mod __private;
 use __private as private;
 
 pub use error::{ConfigError, Failure, Rejected};
+
+/// The README's examples, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
 pub use health::{get_system_health, SystemHealth};
 
 /// Monitors a function's latency and outcomes against an SLA.

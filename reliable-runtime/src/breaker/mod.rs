@@ -387,7 +387,8 @@ impl CircuitBreaker {
         }
     }
 
-    #[cold]
+    // Inlined into the (already cold) slow path: rejecting is that path's hot case.
+    #[inline(always)]
     fn reject(&self, retry_after: Option<Duration>) -> Rejected {
         self.not_permitted.add(1);
         Rejected::CircuitOpen {
