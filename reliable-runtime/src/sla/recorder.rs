@@ -163,6 +163,38 @@ mod tests {
         assert_eq!(quantile(&[10, 20, 30, 40, 50], 0.0), Some(10.0));
     }
 
+    /// Readers racing a writer never see a torn sample: every sample read has the latency and
+    /// outcome written with its end time.
+    #[test]
+    fn concurrent_reads_never_see_torn_samples() {
+        use std::sync::atomic::AtomicBool;
+        use std::sync::Arc;
+
+        let recorder = Arc::new(LatencyRecorder::new(16));
+        let done = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let (recorder, done) = (Arc::clone(&recorder), Arc::clone(&done));
+            std::thread::spawn(move || {
+                for end in 1..=300_000u64 {
+                    recorder.record(Timestamp::from_nanos(end), end * 3, end % 2 == 0);
+                }
+                done.store(true, Ordering::Release);
+            })
+        };
+        let mut checked = 0u64;
+        while !done.load(Ordering::Acquire) {
+            for sample in recorder.samples() {
+                let end = sample.end.as_nanos();
+                assert_eq!(sample.latency_nanos, end * 3, "torn sample at {end}");
+                assert_eq!(sample.failed, end % 2 == 0, "torn outcome at {end}");
+                checked += 1;
+            }
+        }
+        writer.join().unwrap();
+        assert!(checked > 0);
+        assert_eq!(recorder.total(), 300_000);
+    }
+
     #[test]
     fn clear_forgets_samples_but_not_the_total() {
         let recorder = LatencyRecorder::new(8);

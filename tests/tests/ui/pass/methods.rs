@@ -49,7 +49,7 @@ impl Client {
     }
 }
 
-pub trait Api {
+trait Api {
     async fn get(&self) -> Result<u32, ApiError>;
 }
 
