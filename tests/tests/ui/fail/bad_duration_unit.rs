@@ -1,17 +1,7 @@
-#![allow(unused_imports)]
-use reliable_runtime::{circuit_breaker, monitored, Rejected};
-
-#[derive(Debug)]
-pub struct ApiError;
-
-impl From<Rejected> for ApiError {
-    fn from(_: Rejected) -> Self {
-        ApiError
-    }
-}
+use reliable_runtime::{circuit_breaker, Rejected};
 
 #[circuit_breaker(timeout = "30 parsecs")]
-async fn fetch() -> Result<(), ApiError> {
+async fn fetch() -> Result<(), Rejected> {
     Ok(())
 }
 

@@ -1,18 +1,8 @@
-#![allow(unused_imports)]
-use reliable_runtime::{circuit_breaker, monitored, Rejected};
-
-#[derive(Debug)]
-pub struct ApiError;
-
-impl From<Rejected> for ApiError {
-    fn from(_: Rejected) -> Self {
-        ApiError
-    }
-}
+use reliable_runtime::{monitored, Rejected};
 
 #[monitored(name = "a")]
 #[monitored(name = "b")]
-async fn fetch() -> Result<(), ApiError> {
+async fn fetch() -> Result<(), Rejected> {
     Ok(())
 }
 

@@ -1,14 +1,4 @@
-#![allow(unused_imports)]
-use reliable_runtime::{circuit_breaker, monitored, Rejected};
-
-#[derive(Debug)]
-pub struct ApiError;
-
-impl From<Rejected> for ApiError {
-    fn from(_: Rejected) -> Self {
-        ApiError
-    }
-}
+use reliable_runtime::circuit_breaker;
 
 #[circuit_breaker]
 async fn fetch() -> Result<u32, String> {

@@ -1,18 +1,8 @@
-#![allow(unused_imports)]
-use reliable_runtime::{circuit_breaker, monitored, Rejected};
-
-#[derive(Debug)]
-pub struct ApiError;
-
-impl From<Rejected> for ApiError {
-    fn from(_: Rejected) -> Self {
-        ApiError
-    }
-}
+use reliable_runtime::{monitored, Rejected};
 
 trait Api {
     #[monitored]
-    async fn fetch(&self) -> Result<(), ApiError>;
+    async fn fetch(&self) -> Result<(), Rejected>;
 }
 
 fn main() {}
