@@ -25,3 +25,15 @@ pub fn monitored(args: TokenStream, item: TokenStream) -> TokenStream {
 pub fn circuit_breaker(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::attribute(Layer::CircuitBreaker, args.into(), item.into()).into()
 }
+
+/// Retries with exponential backoff and jitter; documented in `reliable_runtime`.
+#[proc_macro_attribute]
+pub fn with_backoff(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::attribute(Layer::WithBackoff, args.into(), item.into()).into()
+}
+
+/// A per-attempt timeout; documented in `reliable_runtime`.
+#[proc_macro_attribute]
+pub fn timeout(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::attribute(Layer::Timeout, args.into(), item.into()).into()
+}

@@ -1,10 +1,10 @@
 //! Every reliability attribute on one fn becomes one [`Plan`]: the first of ours to expand takes
 //! the others off the fn, so the pipeline order is fixed whatever order they were written in.
 
-use crate::args::{BreakerArgs, MonitoredArgs, RawArgs};
+use crate::args::{BackoffArgs, BreakerArgs, MonitoredArgs, RawArgs, TimeoutArg};
 use crate::errors::Errors;
 use crate::path::RuntimePath;
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use syn::spanned::Spanned;
 
 /// One of our attributes.
@@ -12,6 +12,8 @@ use syn::spanned::Spanned;
 pub(crate) enum Layer {
     Monitored,
     CircuitBreaker,
+    WithBackoff,
+    Timeout,
 }
 
 impl Layer {
@@ -19,6 +21,8 @@ impl Layer {
         match self {
             Layer::Monitored => "monitored",
             Layer::CircuitBreaker => "circuit_breaker",
+            Layer::WithBackoff => "with_backoff",
+            Layer::Timeout => "timeout",
         }
     }
 
@@ -29,6 +33,8 @@ impl Layer {
         let layer = match last.as_str() {
             "monitored" => Layer::Monitored,
             "circuit_breaker" => Layer::CircuitBreaker,
+            "with_backoff" => Layer::WithBackoff,
+            "timeout" => Layer::Timeout,
             _ => return None,
         };
         let ours = path.segments.len() == 1
@@ -41,8 +47,12 @@ impl Layer {
     }
 }
 
-/// The layers of one fn, outermost first: breaker, then monitor (DESIGN.md section 3).
+/// The layers of one fn, outermost first: retries, breaker, monitor, timeout (DESIGN.md
+/// section 3).
 pub(crate) struct Plan {
+    pub(crate) backoff: Option<BackoffArgs>,
+    /// The per-attempt timeout and the span of its attribute (for errors).
+    pub(crate) timeout: Option<(TimeoutArg, Span)>,
     /// Paths of the sibling attributes taken off the fn: the expansion mentions them so their
     /// imports count as used (rustc never resolves an attribute that was removed).
     pub(crate) absorbed: Vec<syn::Path>,
@@ -59,7 +69,8 @@ pub(crate) fn plan(
     attrs: &mut Vec<syn::Attribute>,
     errors: &mut Errors,
 ) -> Plan {
-    let mut layers = vec![(first, errors.keep(syn::parse2::<RawArgs>(first_args)))];
+    let first_span = Span::call_site();
+    let mut layers = vec![(first, first_span, Some(first_args))];
     let mut kept = Vec::with_capacity(attrs.len());
     let mut absorbed = Vec::new();
     for attr in attrs.drain(..) {
@@ -67,7 +78,7 @@ pub(crate) fn plan(
             kept.push(attr);
             continue;
         };
-        if layers.iter().any(|(seen, _)| *seen == layer) {
+        if layers.iter().any(|(seen, _, _)| *seen == layer) {
             errors.spanned(
                 attr.path(),
                 format!(
@@ -77,28 +88,42 @@ pub(crate) fn plan(
             );
             continue;
         }
-        let raw = match &attr.meta {
-            syn::Meta::Path(_) => Ok(RawArgs(Vec::new())),
-            syn::Meta::List(list) => syn::parse2::<RawArgs>(list.tokens.clone()),
-            syn::Meta::NameValue(name_value) => Err(syn::Error::new(
-                name_value.eq_token.span(),
-                format!("write `#[{}(key = value, ...)]`", layer.name()),
-            )),
+        let tokens = match &attr.meta {
+            syn::Meta::Path(_) => Some(TokenStream::new()),
+            syn::Meta::List(list) => Some(list.tokens.clone()),
+            syn::Meta::NameValue(name_value) => {
+                errors.spanned(
+                    name_value.eq_token,
+                    format!("write `#[{}(...)]`", layer.name()),
+                );
+                None
+            }
         };
-        layers.push((layer, errors.keep(raw)));
+        layers.push((layer, attr.path().span(), tokens));
         absorbed.push(attr.path().clone());
     }
     *attrs = kept;
 
     let mut plan = Plan {
+        backoff: None,
+        timeout: None,
         absorbed,
         breaker: None,
         monitored: None,
         runtime: RuntimePath::new(None),
     };
     let mut crate_path: Option<syn::Path> = None;
-    for (layer, raw) in layers {
-        let Some(raw) = raw else { continue };
+    for (layer, span, tokens) in layers {
+        let Some(tokens) = tokens else { continue };
+        if layer == Layer::Timeout {
+            if let Some(timeout) = errors.keep(TimeoutArg::parse(tokens, span)) {
+                plan.timeout = Some((timeout, span));
+            }
+            continue;
+        }
+        let Some(raw) = errors.keep(syn::parse2::<RawArgs>(tokens)) else {
+            continue;
+        };
         let custom = match layer {
             Layer::Monitored => {
                 let args = MonitoredArgs::parse(raw, errors);
@@ -112,6 +137,13 @@ pub(crate) fn plan(
                 plan.breaker = Some(args);
                 custom
             }
+            Layer::WithBackoff => {
+                let args = BackoffArgs::parse(raw, errors);
+                let custom = args.crate_path.clone();
+                plan.backoff = Some(args);
+                custom
+            }
+            Layer::Timeout => unreachable!("parsed above"),
         };
         if let Some(custom) = custom {
             match &crate_path {

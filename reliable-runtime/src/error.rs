@@ -35,6 +35,23 @@ pub enum Rejected {
         /// when half-open probes are all in flight).
         retry_after: Option<Duration>,
     },
+    /// The attempt took longer than its timeout and was dropped.
+    Timeout {
+        /// The timeout.
+        after: Duration,
+    },
+    /// The rate limiter `limiter` had no slot for the call.
+    RateLimited {
+        /// The limiter's registry name.
+        limiter: &'static str,
+        /// When the next slot frees up.
+        retry_after: Duration,
+    },
+    /// The bulkhead `bulkhead` was full for longer than its `max_wait`.
+    BulkheadFull {
+        /// The bulkhead's registry name.
+        bulkhead: &'static str,
+    },
 }
 
 impl Rejected {
@@ -48,6 +65,9 @@ impl Rejected {
     pub fn source_name(&self) -> &str {
         match self {
             Rejected::CircuitOpen { breaker, .. } => breaker,
+            Rejected::Timeout { .. } => "timeout",
+            Rejected::RateLimited { limiter, .. } => limiter,
+            Rejected::BulkheadFull { bulkhead } => bulkhead,
         }
     }
 
@@ -55,6 +75,8 @@ impl Rejected {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Rejected::CircuitOpen { retry_after, .. } => *retry_after,
+            Rejected::RateLimited { retry_after, .. } => Some(*retry_after),
+            Rejected::Timeout { .. } | Rejected::BulkheadFull { .. } => None,
         }
     }
 }
@@ -73,6 +95,18 @@ impl fmt::Display for Rejected {
             Rejected::CircuitOpen { breaker, .. } => {
                 write!(f, "circuit breaker `{breaker}` is open")
             }
+            Rejected::Timeout { after } => {
+                write!(f, "timed out after {:.3}s", after.as_secs_f64())
+            }
+            Rejected::RateLimited {
+                limiter,
+                retry_after,
+            } => write!(
+                f,
+                "rate limit `{limiter}` reached; next slot in {:.3}s",
+                retry_after.as_secs_f64()
+            ),
+            Rejected::BulkheadFull { bulkhead } => write!(f, "bulkhead `{bulkhead}` is full"),
         }
     }
 }

@@ -40,6 +40,10 @@ pub enum Event {
     BreakerStateChanged(BreakerTransition),
     /// A monitored source's SLA status changed (seen when its metrics were read).
     SlaStatusChanged(SlaStatusChange),
+    /// A retry is about to be made.
+    RetryAttempted(crate::retry::RetryAttempted),
+    /// A retry was refused because the policy's retry budget is spent.
+    RetryBudgetExhausted(crate::retry::RetryBudgetExhausted),
 }
 
 /// A circuit breaker's state change.

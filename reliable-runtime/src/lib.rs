@@ -76,6 +76,7 @@ pub mod event;
 pub mod health;
 mod pipeline;
 pub mod registry;
+pub mod retry;
 mod shard;
 pub mod sla;
 
@@ -240,3 +241,89 @@ pub use reliable_macros::monitored;
 /// # #[tokio::main(flavor = "current_thread")] async fn main() { balance("main").await.unwrap(); }
 /// ```
 pub use reliable_macros::circuit_breaker;
+
+/// Retries a function with exponential backoff, jitter and a retry budget.
+///
+/// Each attempt goes through the rest of the pipeline (breaker, monitor, timeout); a failed
+/// attempt is retried after `initial_delay × multiplier^(n-1)` (capped at `max_delay`, jittered)
+/// until `max_attempts` attempts in all, unless `retry_if` says the error is permanent. A
+/// rejection (open breaker, rate limit, full bulkhead) is never retried; a timeout is, unless
+/// `retry_timeouts = false`. When attempts run out the caller gets the last error itself; the
+/// attempt count is in the events ([`event::Event::RetryAttempted`]) and in health. The policy's
+/// retry budget (on by default: 10% of calls plus 10 retries/s) keeps an outage from
+/// multiplying the load on the failing service.
+///
+/// | argument | meaning | default |
+/// |---|---|---|
+/// | `name = "..."` | the policy's registry name (one budget per name) | the function's path |
+/// | `initial_delay`, `max_delay` | the first delay and the cap of every delay | 1 s, 60 s |
+/// | `multiplier` | growth between retries | 2.0 |
+/// | `max_attempts` | attempts in all, the first included | 5 |
+/// | `jitter` | `"full"`, `"equal"`, `"decorrelated"` or `"none"` | `"full"` |
+/// | `retry_if = path` | `fn(&E) -> bool`: which errors are worth retrying | every `Err` |
+/// | `retry_after = path` | `fn(&E) -> Option<Duration>`: a server's hint (e.g. a 429's Retry-After), capped by `max_delay` | none |
+/// | `on_retry = path` | `fn(u32, Duration, &Failure<E>)`: called before each retry with the attempt about to be made | none |
+/// | `budget = false`, `budget_ratio = 0.1` | turn the budget off, or set its ratio | on, 0.1 |
+/// | `retry_timeouts = false` | do not retry attempts that timed out | `true` |
+///
+/// The body runs once per attempt, borrowing the arguments each time, so it must not move an
+/// argument out (the compiler says "value moved here, in previous iteration of loop"); clone
+/// what it needs to own. Sleeping uses tokio's timer (a tokio runtime is needed; paused time
+/// works); blocking functions sleep the thread.
+///
+/// ```
+/// use reliable_runtime::{with_backoff, Rejected};
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use std::time::Duration;
+///
+/// #[derive(Debug, PartialEq)]
+/// enum ApiError { Status(u16), Rejected(Rejected) }
+/// impl From<Rejected> for ApiError {
+///     fn from(rejected: Rejected) -> Self { ApiError::Rejected(rejected) }
+/// }
+///
+/// fn is_transient(error: &ApiError) -> bool {
+///     matches!(error, ApiError::Status(429 | 500..))
+/// }
+///
+/// static CALLS: AtomicU32 = AtomicU32::new(0);
+///
+/// #[with_backoff(initial_delay = "500ms", max_delay = "10s", max_attempts = 3, jitter = "full", retry_if = is_transient)]
+/// async fn ticker(symbol: &str) -> Result<f64, ApiError> {
+///     if CALLS.fetch_add(1, Ordering::SeqCst) < 2 {
+///         return Err(ApiError::Status(503)); // flaky twice
+///     }
+///     Ok(if symbol == "BTCUSDT" { 97_000.0 } else { 0.0 })
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// assert_eq!(ticker("BTCUSDT").await, Ok(97_000.0));
+/// assert_eq!(CALLS.load(Ordering::SeqCst), 3);
+/// # }
+/// ```
+pub use reliable_macros::with_backoff;
+
+/// Gives each attempt of an `async fn` a deadline: `#[timeout(5)]` (seconds) or
+/// `#[timeout("250ms")]`.
+///
+/// An attempt still running at the deadline is dropped (its future is cancelled) and the
+/// caller gets `E::from(Rejected::Timeout { after })`; the timed-out attempt counts as a failure
+/// for the breaker and the monitor, and [`#[with_backoff]`](with_backoff) retries it unless
+/// `retry_timeouts = false`. On a blocking fn it is a compile error: a blocking call cannot be
+/// stopped midway. Uses tokio's timer.
+///
+/// ```
+/// use reliable_runtime::{timeout, Rejected};
+/// use std::time::Duration;
+///
+/// #[timeout("250ms")]
+/// async fn slow_quote() -> Result<f64, Rejected> {
+///     tokio::time::sleep(Duration::from_secs(10)).await;
+///     Ok(1.0)
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// assert_eq!(slow_quote().await, Err(Rejected::Timeout { after: Duration::from_millis(250) }));
+/// # }
+/// ```
+pub use reliable_macros::timeout;

@@ -7,12 +7,17 @@
 
 use crate::breaker::{CircuitBreaker, Permit};
 use crate::clock::Timestamp;
+use crate::error::{Failure, Rejected};
 use crate::private::{BreakerOutput, HoldsRejected};
+use crate::retry::RetryState;
 use crate::sla::SlaMonitor;
 use pin_project_lite::pin_project;
 use std::future::Future;
+use std::ops::ControlFlow;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 /// Records a failure if the call panics (a cancelled call records nothing).
 pub(crate) struct PanicGuard<'a> {
@@ -229,4 +234,173 @@ where
         breaker.record_raw(*this.permit_word, *this.permit_start, failed, timing);
         Poll::Ready(output)
     }
+}
+
+/// One attempt through the per-attempt layers, in the pipeline's order: breaker, monitor,
+/// timeout, the call. The outcome keeps a rejection apart from the call's own error, so the
+/// retry layer can tell them apart and the breaker does not count its own refusals.
+///
+/// A timed-out attempt is dropped and counts as a failure for the breaker and the monitor.
+pub async fn attempt<R, F, C>(
+    breaker: Option<&CircuitBreaker>,
+    monitor: Option<&SlaMonitor>,
+    timeout: Option<Duration>,
+    is_failure: C,
+    call: F,
+) -> Result<R::Ok, Failure<R::Error>>
+where
+    F: Future<Output = R>,
+    R: BreakerOutput,
+    C: FnOnce(&R::Error) -> bool,
+{
+    let permit = match breaker.map(CircuitBreaker::try_acquire) {
+        Some(Err(rejected)) => return Err(Failure::Rejected(rejected)),
+        Some(Ok(permit)) => Some(permit),
+        None => None,
+    };
+    let mut guard = monitor.map(|monitor| PanicGuard {
+        monitor,
+        start: monitor.start(),
+        armed: true,
+    });
+    let outcome = match timeout {
+        Some(after) => match tokio::time::timeout(after, call).await {
+            Ok(output) => output.into_result().map_err(Failure::Inner),
+            Err(_) => Err(Failure::Rejected(Rejected::Timeout { after })),
+        },
+        None => call.await.into_result().map_err(Failure::Inner),
+    };
+    let failed = match &outcome {
+        Ok(_) => false,
+        Err(Failure::Inner(error)) => is_failure(error),
+        Err(Failure::Rejected(_)) => true,
+    };
+    if let Some(guard) = guard.as_mut() {
+        guard.armed = false;
+        guard.monitor.finish(guard.start, failed);
+    }
+    match permit {
+        Some(permit) if failed => permit.failure(),
+        Some(permit) => permit.success(),
+        None => {}
+    }
+    outcome
+}
+
+/// [`attempt`] for a blocking call (no timeout: a blocking call cannot be dropped midway).
+pub fn attempt_sync<R, G, C>(
+    breaker: Option<&CircuitBreaker>,
+    monitor: Option<&SlaMonitor>,
+    is_failure: C,
+    call: G,
+) -> Result<R::Ok, Failure<R::Error>>
+where
+    R: BreakerOutput,
+    G: FnOnce() -> R,
+    C: FnOnce(&R::Error) -> bool,
+{
+    let permit = match breaker.map(CircuitBreaker::try_acquire) {
+        Some(Err(rejected)) => return Err(Failure::Rejected(rejected)),
+        Some(Ok(permit)) => Some(permit),
+        None => None,
+    };
+    let mut guard = monitor.map(|monitor| PanicGuard {
+        monitor,
+        start: monitor.start(),
+        armed: true,
+    });
+    let outcome = call().into_result().map_err(Failure::Inner);
+    let failed = matches!(&outcome, Err(Failure::Inner(error)) if is_failure(error));
+    if let Some(guard) = guard.as_mut() {
+        guard.armed = false;
+        guard.monitor.finish(guard.start, failed);
+    }
+    match permit {
+        Some(permit) if failed => permit.failure(),
+        Some(permit) => permit.success(),
+        None => {}
+    }
+    outcome
+}
+
+/// After an attempt: `Break(output)` to return it, `Continue(delay)` to retry after `delay`.
+///
+/// `on_retry(attempt, delay, &failure)` runs before each retry (the attempt about to be made,
+/// counting from 1); a panic in it is caught and logged, never propagated to the caller.
+pub fn settle<R, RetryIf, RetryAfter, OnRetry>(
+    outcome: Result<R::Ok, Failure<R::Error>>,
+    retry: &mut RetryState<'_>,
+    retry_if: RetryIf,
+    retry_after: RetryAfter,
+    on_retry: OnRetry,
+) -> ControlFlow<R, Duration>
+where
+    R: BreakerOutput,
+    R::Error: HoldsRejected,
+    RetryIf: FnOnce(&R::Error) -> bool,
+    RetryAfter: FnOnce(&R::Error) -> Option<Duration>,
+    OnRetry: FnOnce(u32, Duration, &Failure<R::Error>),
+{
+    let failure = match outcome {
+        Ok(value) => return ControlFlow::Break(R::from_result(Ok(value))),
+        Err(failure) => failure,
+    };
+    match retry.after_outcome(&failure, retry_if, retry_after) {
+        Some(delay) => {
+            let attempt = retry.attempts() + 1;
+            let callback = AssertUnwindSafe(|| on_retry(attempt, delay, &failure));
+            if std::panic::catch_unwind(callback).is_err() {
+                tracing::error!(attempt, "an `on_retry` callback panicked; retrying anyway");
+            }
+            ControlFlow::Continue(delay)
+        }
+        None => ControlFlow::Break(R::from_result(Err(into_error(failure)))),
+    }
+}
+
+/// The output of a pipeline without retries.
+#[inline]
+pub fn settle_once<R>(outcome: Result<R::Ok, Failure<R::Error>>) -> R
+where
+    R: BreakerOutput,
+    R::Error: HoldsRejected,
+{
+    R::from_result(outcome.map_err(into_error))
+}
+
+fn into_error<E: HoldsRejected>(failure: Failure<E>) -> E {
+    match failure {
+        Failure::Inner(error) => error,
+        Failure::Rejected(rejected) => E::from_rejected(rejected),
+    }
+}
+
+/// Waits before a retry (tokio's clock, so paused time drives it).
+pub async fn sleep(delay: Duration) {
+    tokio::time::sleep(delay).await;
+}
+
+/// Pins a `retry_if` predicate to the fn's error type, so a predicate of the wrong type is an
+/// error at the predicate's path.
+#[inline(always)]
+pub fn retry_predicate<R: BreakerOutput>(
+    predicate: fn(&R::Error) -> bool,
+) -> fn(&R::Error) -> bool {
+    predicate
+}
+
+/// Pins a `retry_after` hint to the fn's error type.
+#[inline(always)]
+pub fn retry_hint<R: BreakerOutput>(
+    hint: fn(&R::Error) -> Option<Duration>,
+) -> fn(&R::Error) -> Option<Duration> {
+    hint
+}
+
+/// Pins an `on_retry` callback to the fn's error type.
+#[inline(always)]
+pub fn retry_callback<R: BreakerOutput>(
+    callback: fn(u32, Duration, &Failure<R::Error>),
+) -> fn(u32, Duration, &Failure<R::Error>) {
+    callback
 }

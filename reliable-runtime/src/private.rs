@@ -12,7 +12,7 @@ pub use core::future::Future;
 pub use core::result::Result;
 pub use core::time::Duration;
 
-use crate::registry::{breaker_registry, sla_registry};
+use crate::registry::{breaker_registry, retry_registry, sla_registry};
 use std::sync::{Arc, OnceLock};
 
 /// A call site's instance, looked up in the registry on first use.
@@ -165,7 +165,44 @@ impl Site<SlaMonitor> {
 }
 
 use crate::pipeline::PanicGuard;
-pub use crate::pipeline::{guarded, monitored, Guarded, Monitored};
+pub use crate::pipeline::{
+    attempt, attempt_sync, guarded, monitored, retry_callback, retry_hint, retry_predicate, settle,
+    settle_once, sleep, Guarded, Monitored,
+};
+pub use crate::retry::{BackoffConfig, Jitter, RetryBudget, RetryConfig, RetryPolicy};
+pub use core::ops::ControlFlow;
+
+impl Site<RetryPolicy> {
+    /// The retry policy of this call site, created on first use unless registered.
+    #[inline]
+    pub fn retry_policy(
+        &'static self,
+        name: SiteName,
+        config: impl FnOnce() -> RetryConfig,
+    ) -> &'static RetryPolicy {
+        if let Some(policy) = self.cell.get() {
+            return policy;
+        }
+        self.init_retry_policy(name, config())
+    }
+
+    #[cold]
+    fn init_retry_policy(
+        &'static self,
+        name: SiteName,
+        config: RetryConfig,
+    ) -> &'static RetryPolicy {
+        let name = name.resolve();
+        self.cell.get_or_init(|| {
+            retry_registry().get_or_create(&name, config).unwrap_or_else(|error| {
+                tracing::error!(policy = %name, %error, "invalid retry configuration; using defaults");
+                retry_registry()
+                    .get_or_create(&name, RetryConfig::default())
+                    .expect("the default retry configuration is valid")
+            })
+        })
+    }
+}
 
 /// `#[monitored]` alone, blocking.
 #[inline]
@@ -287,22 +324,28 @@ impl<T: ?Sized> NeverFailed for &T {
     }
 }
 
-/// What `#[circuit_breaker]` needs of a return type: a `Result<T, E>` (or an alias of one).
+/// What `#[circuit_breaker]`, `#[with_backoff]` and `#[timeout]` need of a return type: a
+/// `Result<T, E>` (or an alias of one).
 #[diagnostic::on_unimplemented(
-    message = "`#[circuit_breaker]` needs the function to return `Result<T, E>`, not `{Self}`",
+    message = "this reliability attribute needs the function to return `Result<T, E>`, not `{Self}`",
     label = "this must be a `Result<T, E>`",
-    note = "an open breaker answers without calling the function, so it needs an `Err` to return"
+    note = "breakers, retries and timeouts answer with an `Err` when the call is refused, retried out or too slow; only `#[monitored]` works on any return type"
 )]
 pub trait BreakerOutput: Sized {
+    /// The success type.
+    type Ok;
     /// The error type.
     type Error;
     /// The error, if the output is one.
     fn error(&self) -> Option<&Self::Error>;
-    /// Builds the output from a result.
-    fn from_result(result: Result<(), Self::Error>) -> Self;
+    /// The output as a `Result`.
+    fn into_result(self) -> Result<Self::Ok, Self::Error>;
+    /// The output from a `Result`.
+    fn from_result(result: Result<Self::Ok, Self::Error>) -> Self;
 }
 
 impl<T, E> BreakerOutput for Result<T, E> {
+    type Ok = T;
     type Error = E;
 
     #[inline]
@@ -311,18 +354,20 @@ impl<T, E> BreakerOutput for Result<T, E> {
     }
 
     #[inline]
-    fn from_result(result: Result<(), E>) -> Self {
-        match result {
-            Err(error) => Err(error),
-            Ok(()) => unreachable!("only rejections are built from results"),
-        }
+    fn into_result(self) -> Result<T, E> {
+        self
+    }
+
+    #[inline]
+    fn from_result(result: Result<T, E>) -> Self {
+        result
     }
 }
 
 /// What `#[circuit_breaker]` needs of an error type: it can carry a [`Rejected`].
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot hold a `reliable_runtime::Rejected`",
-    label = "an open breaker must return this error type",
+    label = "a refused call (open breaker, timeout, rate limit) must return this error type",
     note = "add `impl From<reliable_runtime::Rejected> for {Self}` (e.g. a `Rejected(Rejected)` variant)"
 )]
 pub trait HoldsRejected {

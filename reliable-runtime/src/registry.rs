@@ -19,6 +19,7 @@
 
 use crate::breaker::{BreakerConfig, CircuitBreaker};
 use crate::error::ConfigError;
+use crate::retry::{RetryConfig, RetryPolicy};
 use crate::sla::{SlaMonitor, SlaStatus, SlaThresholds};
 use dashmap::DashMap;
 use std::collections::HashSet;
@@ -52,6 +53,12 @@ pub trait Named {
 impl Named for CircuitBreaker {
     fn name(&self) -> &str {
         CircuitBreaker::name(self)
+    }
+}
+
+impl Named for RetryPolicy {
+    fn name(&self) -> &str {
+        RetryPolicy::name(self)
     }
 }
 
@@ -197,6 +204,23 @@ impl Registry<SlaMonitor> {
 /// The registry of circuit breakers.
 pub fn breaker_registry() -> &'static Registry<CircuitBreaker> {
     static REGISTRY: OnceLock<Registry<CircuitBreaker>> = OnceLock::new();
+    REGISTRY.get_or_init(Registry::new)
+}
+
+impl Registry<RetryPolicy> {
+    /// The retry policy named `name`, created with `config` if new.
+    pub fn get_or_create(
+        &self,
+        name: &str,
+        config: RetryConfig,
+    ) -> Result<Arc<RetryPolicy>, ConfigError> {
+        self.get_or_try_insert_with(name, || RetryPolicy::new(name, config))
+    }
+}
+
+/// The registry of retry policies.
+pub fn retry_registry() -> &'static Registry<RetryPolicy> {
+    static REGISTRY: OnceLock<Registry<RetryPolicy>> = OnceLock::new();
     REGISTRY.get_or_init(Registry::new)
 }
 

@@ -10,7 +10,7 @@
     unsafe_code
 )]
 
-use reliable_runtime::{circuit_breaker, monitored, Rejected};
+use reliable_runtime::{circuit_breaker, monitored, timeout, with_backoff, Rejected};
 
 /// An error.
 #[derive(Debug)]
@@ -60,8 +60,31 @@ pub fn blocking(value: u32) -> Result<u32, LintError> {
     Ok(value)
 }
 
+/// Every per-call layer at once.
+///
+/// # Errors
+/// Never.
+#[with_backoff(max_attempts = 2, initial_delay = "1ms")]
+#[circuit_breaker(name = "lints_full")]
+#[monitored(name = "lints_full")]
+#[timeout("1s")]
+pub async fn full(value: &str) -> Result<usize, LintError> {
+    Ok(value.len())
+}
+
+/// Retried blocking fn.
+///
+/// # Errors
+/// Never.
+#[with_backoff(max_attempts = 2, initial_delay = "1ms", jitter = "none")]
+pub fn blocking_retried(value: u8) -> Result<u8, LintError> {
+    Ok(value)
+}
+
 #[tokio::test]
 async fn strict_lints_hold() {
+    assert_eq!(full("abc").await.unwrap(), 3);
+    assert_eq!(blocking_retried(2).unwrap(), 2);
     assert_eq!(LintClient.method("ab").await.unwrap(), 2);
     LintClient.unit();
     assert_eq!(free(3).await.unwrap(), 3);

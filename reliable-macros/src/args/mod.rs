@@ -1,13 +1,17 @@
 //! Argument parsing shared by every attribute: `key = value, ...`, with precise spans,
 //! did-you-mean for unknown keys, and typed value readers (integers, rates, durations, paths).
 
+mod backoff;
 mod breaker;
 mod duration;
 mod monitored;
+mod timeout;
 
+pub(crate) use backoff::BackoffArgs;
 pub(crate) use breaker::BreakerArgs;
 pub(crate) use duration::Nanos;
 pub(crate) use monitored::{MonitoredArgs, WindowArg};
+pub(crate) use timeout::TimeoutArg;
 
 use crate::errors::Errors;
 use proc_macro2::Span;
@@ -229,6 +233,21 @@ pub(crate) fn read_str(arg: &RawArg, example: &str) -> syn::Result<syn::LitStr> 
             &arg.value,
             format!(
                 "`{key}` expects a string, like `{key} = {example}`, found {}",
+                lit_name(&arg.value)
+            ),
+        )),
+    }
+}
+
+/// A `true` / `false` literal.
+pub(crate) fn read_bool(arg: &RawArg, example: &str) -> syn::Result<bool> {
+    let key = &arg.key;
+    match literal(&arg.value) {
+        Some(Lit::Bool(value)) => Ok(value.value),
+        _ => Err(syn::Error::new_spanned(
+            &arg.value,
+            format!(
+                "`{key}` expects `true` or `false`, like `{key} = {example}`, found {}",
                 lit_name(&arg.value)
             ),
         )),

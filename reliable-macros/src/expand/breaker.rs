@@ -73,13 +73,6 @@ pub(crate) fn setup(
         fields.extend(quote!(half_open_max_calls: #calls,));
     }
 
-    // Point type errors at the user's return type: "needs `Result<T, E>`" or
-    // "`E` cannot hold a `Rejected`".
-    if let (Some(return_type), false) = (item.return_type(), item.returns_impl_trait()) {
-        setup.extend(quote_spanned! {return_type.span()=>
-            #private::assert_breaker_output::<#return_type>();
-        });
-    }
     setup.extend(quote! {
         static __RELIABLE_BREAKER: #private::Site<#private::CircuitBreaker> = #private::Site::new();
         let __reliable_breaker = __RELIABLE_BREAKER.breaker(

@@ -4,6 +4,7 @@
 
 mod breaker;
 mod monitored;
+mod retry;
 
 use crate::errors::{item_with_errors, Errors};
 use crate::item::FnItem;
@@ -97,13 +98,30 @@ fn check_shape(plan: &Plan, item: &FnItem, errors: &mut Errors) {
     if let Some(constness) = &sig.constness {
         errors.spanned(constness, "reliability attributes cannot apply to a `const fn`: it cannot read clocks or shared state");
     }
-    if plan.breaker.is_some() && item.return_type().is_none() {
+    let needs_result = [
+        (plan.breaker.is_some(), "circuit_breaker", "an open breaker"),
+        (
+            plan.backoff.is_some(),
+            "with_backoff",
+            "a call that fails after its retries",
+        ),
+        (plan.timeout.is_some(), "timeout", "a call that times out"),
+    ];
+    if item.return_type().is_none() {
+        if let Some((_, attribute, who)) = needs_result.iter().find(|(used, _, _)| *used) {
+            errors.push(syn::Error::new(
+                sig.paren_token.span.close(),
+                format!(
+                    "`#[{attribute}]` needs the function to return `Result<T, E>`, but `{}` returns `()`; {who} must be able to return an error",
+                    sig.ident
+                ),
+            ));
+        }
+    }
+    if let (Some((_, span)), false) = (&plan.timeout, item.is_async()) {
         errors.push(syn::Error::new(
-            sig.paren_token.span.close(),
-            format!(
-                "`#[circuit_breaker]` needs the function to return `Result<T, E>`, but `{}` returns `()`; an open breaker must be able to return an error",
-                sig.ident
-            ),
+            *span,
+            "`#[timeout]` needs an `async fn`: a blocking call cannot be stopped midway; make the fn async (run blocking work with `tokio::task::spawn_blocking`) or drop `#[timeout]`",
         ));
     }
 }
@@ -111,7 +129,8 @@ fn check_shape(plan: &Plan, item: &FnItem, errors: &mut Errors) {
 fn generate(plan: &Plan, item: FnItem) -> TokenStream {
     let private = plan.runtime.private();
     let needs_marker = plan.breaker.as_ref().is_some_and(|b| b.name.is_none())
-        || plan.monitored.as_ref().is_some_and(|m| m.name.is_none());
+        || plan.monitored.as_ref().is_some_and(|m| m.name.is_none())
+        || plan.backoff.as_ref().is_some_and(|r| r.name.is_none());
     let marker = if needs_marker {
         quote!(#private::type_name_of_val(&__reliable_site))
     } else {
@@ -139,8 +158,21 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
         .as_ref()
         .map(|args| breaker::setup(args, &private, &marker, &item, &mut setup));
 
-    let body = body(&item);
+    let needs_result = plan.breaker.is_some() || plan.backoff.is_some() || plan.timeout.is_some();
+    let nameable = item.return_type().filter(|_| !item.returns_impl_trait());
+    if let (true, Some(return_type)) = (needs_result, nameable) {
+        // Point type errors at the user's return type: "needs `Result<T, E>`" or
+        // "`E` cannot hold a `Rejected`".
+        setup.extend(quote_spanned! {return_type.span()=>
+            #private::assert_breaker_output::<#return_type>();
+        });
+    }
     let is_async = item.is_async();
+    if plan.backoff.is_some() || plan.timeout.is_some() {
+        let call = general(plan, &item, &private, &marker, breaker, monitor, &mut setup);
+        return shell(item, &setup, &call);
+    }
+    let body = body(&item, true);
     let call = match (breaker, monitor) {
         (Some(breaker), monitor) => {
             let monitor = match monitor {
@@ -172,6 +204,11 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
         (None, None) => unreachable!("a plan has at least the expanding attribute's layer"),
     };
 
+    shell(item, &setup, &call)
+}
+
+/// The fn as written, with `setup` and `call` as its body.
+fn shell(item: FnItem, setup: &TokenStream, call: &TokenStream) -> TokenStream {
     let syn::ItemFn {
         attrs,
         vis,
@@ -187,9 +224,84 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
     }
 }
 
+/// The pipeline with retries and/or a timeout: each attempt goes through the breaker, the
+/// monitor and the timeout (the runtime's `attempt`); `settle` decides
+/// whether to retry.
+fn general(
+    plan: &Plan,
+    item: &FnItem,
+    private: &TokenStream,
+    marker: &TokenStream,
+    breaker: Option<breaker::BreakerTokens>,
+    monitor: Option<TokenStream>,
+    setup: &mut TokenStream,
+) -> TokenStream {
+    let nameable = item.return_type().filter(|_| !item.returns_impl_trait());
+    let turbofish = |rest: TokenStream| match nameable {
+        Some(return_type) => quote!(::<#return_type, #rest>),
+        None => TokenStream::new(),
+    };
+    let some_or_none = |value: Option<TokenStream>| match value {
+        Some(value) => quote!(::core::option::Option::Some(#value)),
+        None => quote!(::core::option::Option::None),
+    };
+    let classify = breaker
+        .as_ref()
+        .map_or_else(|| quote!(|_| true), |b| b.classify.clone());
+    let breaker = some_or_none(breaker.map(|b| b.handle));
+    let monitor = some_or_none(monitor);
+    let retrying = plan.backoff.is_some();
+    // Retried bodies borrow the arguments afresh for each attempt; a single attempt may move them.
+    let body = body(item, !retrying);
+    let attempt = if item.is_async() {
+        let timeout = some_or_none(plan.timeout.map(|(timeout, _)| {
+            let nanos = timeout.duration;
+            quote!(#private::Duration::from_nanos(#nanos))
+        }));
+        let types = turbofish(quote!(_, _));
+        quote!(#private::attempt #types (#breaker, #monitor, #timeout, #classify, #body).await)
+    } else {
+        let types = turbofish(quote!(_, _));
+        quote!(#private::attempt_sync #types (#breaker, #monitor, #classify, #body))
+    };
+    let Some(args) = &plan.backoff else {
+        let types = nameable.map(|return_type| quote!(::<#return_type>));
+        return quote!(#private::settle_once #types (#attempt));
+    };
+    let hooks = retry::setup(args, private, marker, nameable, setup);
+    let (retry_if, retry_after, on_retry) = (hooks.retry_if, hooks.retry_after, hooks.on_retry);
+    let types = turbofish(quote!(_, _, _));
+    let wait = if item.is_async() {
+        quote!(#private::sleep(__reliable_delay).await)
+    } else {
+        quote!(::std::thread::sleep(__reliable_delay))
+    };
+    quote! {
+        let mut __reliable_retry = __reliable_policy.start();
+        loop {
+            let __reliable_outcome = #attempt;
+            match #private::settle #types (
+                __reliable_outcome,
+                &mut __reliable_retry,
+                #retry_if,
+                #retry_after,
+                #on_retry,
+            ) {
+                #private::ControlFlow::Break(__reliable_output) => break __reliable_output,
+                #private::ControlFlow::Continue(__reliable_delay) => #wait,
+            }
+        }
+    }
+}
+
 /// The user's body as an `async move` block (async fns) or a `move` closure (blocking fns),
 /// with its output type pinned to the declared return type so `?` and `return` keep working.
-fn body(item: &FnItem) -> TokenStream {
+fn body(item: &FnItem, movable: bool) -> TokenStream {
+    let capture = if movable {
+        quote!(move)
+    } else {
+        TokenStream::new()
+    };
     let block = &item.func.block;
     let stmts = &block.stmts;
     let return_type = match item.return_type() {
@@ -215,15 +327,15 @@ fn body(item: &FnItem) -> TokenStream {
             }
         });
         quote_spanned! {block.span()=>
-            async move {
+            async #capture {
                 #fake_return
                 #(#stmts)*
             }
         }
     } else if pin_type {
-        quote_spanned! {block.span()=> move || -> #return_type { #(#stmts)* } }
+        quote_spanned! {block.span()=> #capture || -> #return_type { #(#stmts)* } }
     } else {
-        quote_spanned! {block.span()=> move || { #(#stmts)* } }
+        quote_spanned! {block.span()=> #capture || { #(#stmts)* } }
     }
 }
 

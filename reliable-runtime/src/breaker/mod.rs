@@ -38,7 +38,7 @@
 
 mod config;
 mod state;
-mod window;
+pub(crate) mod window;
 
 pub use config::{BreakerConfig, BreakerWindow, MAX_HALF_OPEN_CALLS};
 pub use state::BreakerState;

@@ -147,7 +147,7 @@ pub(crate) struct TimeWindow {
 }
 
 impl TimeWindow {
-    fn new(span: std::time::Duration) -> Self {
+    pub(crate) fn new(span: std::time::Duration) -> Self {
         let bucket_nanos = (duration_to_nanos(span) / TIME_BUCKETS).max(1);
         let shards = (0..shard_count())
             .map(|_| {
@@ -165,7 +165,7 @@ impl TimeWindow {
         }
     }
 
-    fn record(&self, now: Timestamp, failed: bool, slow: bool) {
+    pub(crate) fn record(&self, now: Timestamp, failed: bool, slow: bool) {
         let epoch = now.as_nanos() / self.bucket_nanos + 1;
         let bucket = &self.shards[current_shard().index][(epoch % TIME_BUCKETS) as usize];
         let seen = bucket.epoch.load(Ordering::Acquire);
@@ -189,7 +189,7 @@ impl TimeWindow {
         }
     }
 
-    fn counts(&self, now: Timestamp) -> WindowCounts {
+    pub(crate) fn counts(&self, now: Timestamp) -> WindowCounts {
         let current = now.as_nanos() / self.bucket_nanos + 1;
         let oldest = current.saturating_sub(TIME_BUCKETS - 1);
         let mut counts = WindowCounts::default();

@@ -1,7 +1,8 @@
 //! One snapshot of everything: [`get_system_health()`].
 
 use crate::breaker::{BreakerSnapshot, BreakerState};
-use crate::registry::{breaker_registry, sla_registry};
+use crate::registry::{breaker_registry, retry_registry, sla_registry};
+use crate::retry::RetrySnapshot;
 use crate::sla::{SlaMetrics, SlaStatus};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -48,6 +49,8 @@ pub struct SystemHealth {
     pub circuit_breakers: BTreeMap<String, BreakerSnapshot>,
     /// Per cache: size and hit rate.
     pub cache_stats: BTreeMap<String, CacheStats>,
+    /// Per retry policy: calls, retries, give-ups, budget refusals.
+    pub retries: BTreeMap<String, RetrySnapshot>,
 }
 
 impl SystemHealth {
@@ -85,6 +88,11 @@ pub fn get_system_health() -> SystemHealth {
         data_sources,
         circuit_breakers,
         cache_stats: BTreeMap::new(),
+        retries: retry_registry()
+            .all()
+            .iter()
+            .map(|policy| (policy.name().to_owned(), policy.snapshot()))
+            .collect(),
     }
 }
 

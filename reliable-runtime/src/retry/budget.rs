@@ -1,0 +1,104 @@
+//! Retry budget: retries may add at most a fraction of the calls, plus a small floor.
+
+use crate::breaker::window::TimeWindow;
+use crate::clock::Clock;
+use crate::error::ConfigError;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// How many retries a retry policy may make, relative to its calls (the SRE book's and Finagle's
+/// retry budget): over the last `window`, retries stay below
+/// `ratio × calls + min_retries_per_second × window`.
+///
+/// An outage therefore multiplies the load on the failing service by at most `1 + ratio` (plus
+/// the floor), instead of by `max_attempts`. `Default`: 10% of calls plus 10 retries per second,
+/// over 10 s.
+///
+/// ```
+/// use reliable_runtime::retry::RetryBudget;
+///
+/// let budget = RetryBudget::default();
+/// assert_eq!(budget.ratio, 0.1);
+/// assert!(budget.validate().is_ok());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RetryBudget {
+    /// Retries allowed per call made. Default 0.1.
+    pub ratio: f64,
+    /// Retries always allowed per second, so that a quiet service can still retry. Default 10.
+    pub min_retries_per_second: u32,
+    /// How far back calls and retries are counted. Default 10 s.
+    pub window: Duration,
+}
+
+impl Default for RetryBudget {
+    fn default() -> Self {
+        RetryBudget {
+            ratio: 0.1,
+            min_retries_per_second: 10,
+            window: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RetryBudget {
+    /// Checks every field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.ratio.is_finite() && self.ratio >= 0.0) {
+            return Err(ConfigError::new(
+                "budget_ratio",
+                "must be a finite number >= 0.0",
+            ));
+        }
+        if self.window < Duration::from_secs(1) {
+            return Err(ConfigError::new("budget_window", "must be at least 1 s"));
+        }
+        Ok(())
+    }
+
+    /// The most retries this budget allows for `calls` calls in one window.
+    pub fn allowance(&self, calls: u64) -> f64 {
+        self.ratio * calls as f64
+            + f64::from(self.min_retries_per_second) * self.window.as_secs_f64()
+    }
+}
+
+/// The budget's live counts: calls and retries in time buckets, sharded by thread.
+pub(crate) struct BudgetTracker {
+    budget: RetryBudget,
+    calls: TimeWindow,
+    retries: TimeWindow,
+}
+
+impl BudgetTracker {
+    pub(crate) fn new(budget: RetryBudget) -> Self {
+        BudgetTracker {
+            budget,
+            calls: TimeWindow::new(budget.window),
+            retries: TimeWindow::new(budget.window),
+        }
+    }
+
+    /// Counts a call (its first attempt).
+    #[inline]
+    pub(crate) fn deposit(&self, clock: &Clock) {
+        self.calls.record(clock.now_coarse(), false, false);
+    }
+
+    /// Takes a retry from the budget if one is left.
+    pub(crate) fn withdraw(&self, clock: &Clock) -> bool {
+        let now = clock.now_coarse();
+        let calls = u64::from(self.calls.counts(now).calls);
+        let retries = f64::from(self.retries.counts(now).calls);
+        if retries + 1.0 > self.budget.allowance(calls) {
+            return false;
+        }
+        self.retries.record(now, false, false);
+        true
+    }
+
+    pub(crate) fn budget(&self) -> &RetryBudget {
+        &self.budget
+    }
+}

@@ -1,0 +1,436 @@
+//! Retries with exponential backoff, jitter, server hints and a retry budget.
+//!
+//! A [`RetryPolicy`] is a named, shared instance (in [`retry_registry()`](crate::registry::retry_registry)):
+//! its [`BackoffConfig`] says how long to wait, its [`RetryBudget`] how many retries the whole
+//! policy may make. Each call keeps a small [`RetryState`] that decides, after each failed
+//! attempt, whether and when to try again.
+//!
+//! ```
+//! use reliable_runtime::retry::{BackoffConfig, Jitter, RetryConfig, RetryPolicy};
+//! use std::time::Duration;
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+//! let policy = RetryPolicy::new("flaky_feed", RetryConfig {
+//!     backoff: BackoffConfig { initial_delay: Duration::from_millis(100), max_attempts: 3, jitter: Jitter::None, ..BackoffConfig::default() },
+//!     ..RetryConfig::default()
+//! }).unwrap();
+//!
+//! let mut calls = 0;
+//! let price = policy.call(|| { calls += 1; let n = calls; async move { if n < 3 { Err("503") } else { Ok(97_000) } } }).await;
+//! assert_eq!(price.unwrap(), 97_000);
+//!
+//! let error = policy.call(|| async { Err::<(), _>("503") }).await.unwrap_err();
+//! assert_eq!((error.attempts, error.error), (3, "503"));
+//! # }
+//! ```
+
+mod backoff;
+mod budget;
+
+pub use backoff::{BackoffConfig, Jitter};
+pub use budget::RetryBudget;
+
+use crate::clock::Clock;
+use crate::error::{ConfigError, Failure, Rejected};
+use crate::event::{self, Event};
+use crate::registry::intern;
+use crate::shard::ShardedCounter;
+use budget::BudgetTracker;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+/// A retry policy's configuration.
+///
+/// ```
+/// use reliable_runtime::retry::{BackoffConfig, RetryConfig};
+///
+/// let config = RetryConfig { backoff: BackoffConfig::cex(), budget: None, ..RetryConfig::default() };
+/// assert!(config.validate().is_ok());
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RetryConfig {
+    /// Delays and attempts.
+    pub backoff: BackoffConfig,
+    /// The retry budget; `None` turns it off (not recommended: an outage then multiplies load
+    /// by `max_attempts`). Default: [`RetryBudget::default`].
+    pub budget: Option<RetryBudget>,
+    /// Whether an attempt that timed out (`Rejected::Timeout`) is retried. Other rejections
+    /// (open breaker, rate limit, full bulkhead) never are. Default `true`.
+    pub retry_timeouts: bool,
+    /// The clock of the budget's window (default: [`Clock::system`]).
+    #[serde(skip)]
+    pub clock: Clock,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            backoff: BackoffConfig::default(),
+            budget: Some(RetryBudget::default()),
+            retry_timeouts: true,
+            clock: Clock::system(),
+        }
+    }
+}
+
+impl RetryConfig {
+    /// Checks every field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.backoff.validate()?;
+        if let Some(budget) = &self.budget {
+            budget.validate()?;
+        }
+        Ok(())
+    }
+}
+
+/// A named retry policy shared by every call site that names it.
+pub struct RetryPolicy {
+    name: &'static str,
+    config: RetryConfig,
+    budget: Option<BudgetTracker>,
+    calls: ShardedCounter,
+    retries: ShardedCounter,
+    gave_up: ShardedCounter,
+    budget_exhausted: ShardedCounter,
+}
+
+impl fmt::Debug for RetryPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetryPolicy")
+            .field("name", &self.name)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A retry policy's counters, as health shows them.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RetrySnapshot {
+    /// Calls made through the policy (first attempts).
+    pub calls: u64,
+    /// Retries made.
+    pub retries: u64,
+    /// Calls that failed after `max_attempts` attempts.
+    pub gave_up: u64,
+    /// Retries refused because the budget was spent.
+    pub budget_exhausted: u64,
+    /// Attempts in all allowed per call.
+    pub max_attempts: u32,
+}
+
+/// The last error of a call whose retries ran out, with the number of attempts made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetryError<E> {
+    /// The last attempt's error.
+    pub error: E,
+    /// Attempts made, the first included.
+    pub attempts: u32,
+}
+
+impl<E: fmt::Display> fmt::Display for RetryError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (after {} attempts)", self.error, self.attempts)
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for RetryError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl<E> RetryError<E> {
+    /// The last attempt's error.
+    pub fn into_inner(self) -> E {
+        self.error
+    }
+}
+
+impl RetryPolicy {
+    /// A policy named `name`, after validating `config`.
+    pub fn new(name: impl AsRef<str>, config: RetryConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(RetryPolicy {
+            name: intern(name.as_ref()),
+            budget: config.budget.map(BudgetTracker::new),
+            config,
+            calls: ShardedCounter::new(),
+            retries: ShardedCounter::new(),
+            gave_up: ShardedCounter::new(),
+            budget_exhausted: ShardedCounter::new(),
+        })
+    }
+
+    /// The policy's registry name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RetryConfig {
+        &self.config
+    }
+
+    /// The policy's counters now.
+    pub fn snapshot(&self) -> RetrySnapshot {
+        RetrySnapshot {
+            calls: self.calls.sum(),
+            retries: self.retries.sum(),
+            gave_up: self.gave_up.sum(),
+            budget_exhausted: self.budget_exhausted.sum(),
+            max_attempts: self.config.backoff.max_attempts,
+        }
+    }
+
+    /// Starts a call: counts it (and deposits it in the budget).
+    #[inline]
+    pub fn start(&self) -> RetryState<'_> {
+        self.calls.add(1);
+        if let Some(budget) = &self.budget {
+            budget.deposit(&self.config.clock);
+        }
+        RetryState {
+            policy: self,
+            attempts: 0,
+            previous_delay: Duration::ZERO,
+        }
+    }
+
+    /// Runs `op` until it succeeds or retries run out; every `Err` is retryable.
+    ///
+    /// Sleeps with `tokio::time::sleep`, so it needs a tokio runtime (paused time works).
+    pub async fn call<T, E, F, Fut>(&self, op: F) -> Result<T, RetryError<E>>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.call_if(op, |_| true).await
+    }
+
+    /// Runs `op` until it succeeds, fails with an error `retry_if` rejects, or retries run out.
+    ///
+    /// ```
+    /// use reliable_runtime::retry::{RetryConfig, RetryPolicy};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let policy = RetryPolicy::new("call_if_doc", RetryConfig::default()).unwrap();
+    /// let error = policy.call_if(|| async { Err::<(), u16>(404) }, |status| *status >= 500).await.unwrap_err();
+    /// assert_eq!(error.attempts, 1); // a 404 is not retried
+    /// # }
+    /// ```
+    pub async fn call_if<T, E, F, Fut>(
+        &self,
+        mut op: F,
+        retry_if: impl Fn(&E) -> bool,
+    ) -> Result<T, RetryError<E>>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let mut state = self.start();
+        loop {
+            let error = match op().await {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
+            };
+            match state.after_failure(retry_if(&error), None) {
+                Some(delay) => tokio::time::sleep(delay).await,
+                None => {
+                    return Err(RetryError {
+                        error,
+                        attempts: state.attempts(),
+                    })
+                }
+            }
+        }
+    }
+}
+
+/// One call's progress through its retries.
+#[derive(Debug)]
+pub struct RetryState<'a> {
+    policy: &'a RetryPolicy,
+    attempts: u32,
+    previous_delay: Duration,
+}
+
+impl RetryState<'_> {
+    /// Attempts made so far.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// After a failed attempt: the delay before the next one, or `None` to give up (the error
+    /// is not `retryable`, attempts ran out, or the budget is spent). `hint` is a server's
+    /// Retry-After; it replaces the backoff delay, capped by `max_delay`.
+    pub fn after_failure(&mut self, retryable: bool, hint: Option<Duration>) -> Option<Duration> {
+        self.attempts += 1;
+        if !retryable {
+            return None;
+        }
+        let policy = self.policy;
+        let backoff = &policy.config.backoff;
+        if self.attempts >= backoff.max_attempts {
+            policy.gave_up.add(1);
+            return None;
+        }
+        if let Some(budget) = &policy.budget {
+            if !budget.withdraw(&policy.config.clock) {
+                policy.budget_exhausted.add(1);
+                tracing::warn!(policy = policy.name, "retry budget exhausted; not retrying");
+                event::publish(Event::RetryBudgetExhausted(RetryBudgetExhausted {
+                    policy: policy.name,
+                    ratio: budget.budget().ratio,
+                }));
+                return None;
+            }
+        }
+        let delay = match hint {
+            Some(hint) => hint.min(backoff.max_delay),
+            None => backoff.delay(self.attempts, self.previous_delay, rand::rng().random()),
+        };
+        self.previous_delay = delay;
+        policy.retries.add(1);
+        event::publish(Event::RetryAttempted(RetryAttempted {
+            policy: policy.name,
+            attempt: self.attempts + 1,
+            delay,
+        }));
+        Some(delay)
+    }
+
+    /// [`after_failure`](Self::after_failure) for a pipeline outcome: rejections are never
+    /// retried, except timeouts when the policy says so.
+    pub fn after_outcome<E>(
+        &mut self,
+        failure: &Failure<E>,
+        retry_if: impl FnOnce(&E) -> bool,
+        retry_after: impl FnOnce(&E) -> Option<Duration>,
+    ) -> Option<Duration> {
+        match failure {
+            Failure::Inner(error) => {
+                let retryable = retry_if(error);
+                let hint = if retryable { retry_after(error) } else { None };
+                self.after_failure(retryable, hint)
+            }
+            Failure::Rejected(Rejected::Timeout { .. }) => {
+                self.after_failure(self.policy.config.retry_timeouts, None)
+            }
+            Failure::Rejected(_) => self.after_failure(false, None),
+        }
+    }
+}
+
+/// A retry about to be made (an [`Event`]).
+#[derive(Clone, Debug, Serialize)]
+pub struct RetryAttempted {
+    /// The policy's name.
+    pub policy: &'static str,
+    /// The attempt about to be made (2 for the first retry).
+    pub attempt: u32,
+    /// The wait before it.
+    pub delay: Duration,
+}
+
+/// A retry refused because the budget is spent (an [`Event`]).
+#[derive(Clone, Debug, Serialize)]
+pub struct RetryBudgetExhausted {
+    /// The policy's name.
+    pub policy: &'static str,
+    /// The budget's ratio of retries to calls.
+    pub ratio: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(max_attempts: u32, budget: Option<RetryBudget>) -> RetryPolicy {
+        RetryPolicy::new(
+            "unit_retry",
+            RetryConfig {
+                backoff: BackoffConfig {
+                    max_attempts,
+                    jitter: Jitter::None,
+                    ..BackoffConfig::default()
+                },
+                budget,
+                ..RetryConfig::default()
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn gives_up_after_max_attempts() {
+        let policy = policy(3, None);
+        let mut state = policy.start();
+        assert_eq!(
+            state.after_failure(true, None),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(
+            state.after_failure(true, None),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(state.after_failure(true, None), None);
+        assert_eq!(state.attempts(), 3);
+        assert_eq!(policy.snapshot().gave_up, 1);
+        assert_eq!(policy.snapshot().retries, 2);
+    }
+
+    #[test]
+    fn hints_replace_the_backoff_and_are_capped() {
+        let policy = policy(5, None);
+        let mut state = policy.start();
+        assert_eq!(
+            state.after_failure(true, Some(Duration::from_secs(7))),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            state.after_failure(true, Some(Duration::from_secs(600))),
+            Some(Duration::from_secs(60))
+        );
+    }
+
+    #[test]
+    fn rejections_are_not_retried_but_timeouts_are() {
+        let policy = policy(5, None);
+        let mut state = policy.start();
+        let open: Failure<()> = Failure::Rejected(Rejected::CircuitOpen {
+            breaker: "b",
+            retry_after: None,
+        });
+        assert_eq!(state.after_outcome(&open, |_| true, |_| None), None);
+        let mut state = policy.start();
+        let timeout: Failure<()> = Failure::Rejected(Rejected::Timeout {
+            after: Duration::from_secs(1),
+        });
+        assert!(state.after_outcome(&timeout, |_| true, |_| None).is_some());
+    }
+
+    #[test]
+    fn the_budget_bounds_retries() {
+        let budget = RetryBudget {
+            ratio: 0.1,
+            min_retries_per_second: 1,
+            window: Duration::from_secs(10),
+        };
+        let policy = policy(5, Some(budget));
+        let mut retries = 0;
+        for _ in 0..100 {
+            let mut state = policy.start();
+            while state.after_failure(true, None).is_some() {
+                retries += 1;
+            }
+        }
+        // At most 10% of 100 calls plus 1/s over 10 s; the rest were refused.
+        assert!((19..=20).contains(&retries), "{retries} retries");
+        assert!(policy.snapshot().budget_exhausted >= 70);
+    }
+}
