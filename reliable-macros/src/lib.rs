@@ -37,3 +37,15 @@ pub fn with_backoff(args: TokenStream, item: TokenStream) -> TokenStream {
 pub fn timeout(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::attribute(Layer::Timeout, args.into(), item.into()).into()
 }
+
+/// A sliding-window rate limit; documented in `reliable_runtime`.
+#[proc_macro_attribute]
+pub fn rate_limited(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::attribute(Layer::RateLimited, args.into(), item.into()).into()
+}
+
+/// A cap on calls in flight; documented in `reliable_runtime`.
+#[proc_macro_attribute]
+pub fn bulkhead(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::attribute(Layer::Bulkhead, args.into(), item.into()).into()
+}

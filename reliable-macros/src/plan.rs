@@ -1,7 +1,9 @@
 //! Every reliability attribute on one fn becomes one [`Plan`]: the first of ours to expand takes
 //! the others off the fn, so the pipeline order is fixed whatever order they were written in.
 
-use crate::args::{BackoffArgs, BreakerArgs, MonitoredArgs, RawArgs, TimeoutArg};
+use crate::args::{
+    BackoffArgs, BreakerArgs, BulkheadArgs, MonitoredArgs, RateLimitedArgs, RawArgs, TimeoutArg,
+};
 use crate::errors::Errors;
 use crate::path::RuntimePath;
 use proc_macro2::{Span, TokenStream};
@@ -14,6 +16,8 @@ pub(crate) enum Layer {
     CircuitBreaker,
     WithBackoff,
     Timeout,
+    RateLimited,
+    Bulkhead,
 }
 
 impl Layer {
@@ -23,6 +27,8 @@ impl Layer {
             Layer::CircuitBreaker => "circuit_breaker",
             Layer::WithBackoff => "with_backoff",
             Layer::Timeout => "timeout",
+            Layer::RateLimited => "rate_limited",
+            Layer::Bulkhead => "bulkhead",
         }
     }
 
@@ -35,6 +41,8 @@ impl Layer {
             "circuit_breaker" => Layer::CircuitBreaker,
             "with_backoff" => Layer::WithBackoff,
             "timeout" => Layer::Timeout,
+            "rate_limited" => Layer::RateLimited,
+            "bulkhead" => Layer::Bulkhead,
             _ => return None,
         };
         let ours = path.segments.len() == 1
@@ -53,6 +61,8 @@ pub(crate) struct Plan {
     pub(crate) backoff: Option<BackoffArgs>,
     /// The per-attempt timeout and the span of its attribute (for errors).
     pub(crate) timeout: Option<(TimeoutArg, Span)>,
+    pub(crate) rate_limited: Option<RateLimitedArgs>,
+    pub(crate) bulkhead: Option<BulkheadArgs>,
     /// Paths of the sibling attributes taken off the fn: the expansion mentions them so their
     /// imports count as used (rustc never resolves an attribute that was removed).
     pub(crate) absorbed: Vec<syn::Path>,
@@ -107,6 +117,8 @@ pub(crate) fn plan(
     let mut plan = Plan {
         backoff: None,
         timeout: None,
+        rate_limited: None,
+        bulkhead: None,
         absorbed,
         breaker: None,
         monitored: None,
@@ -141,6 +153,18 @@ pub(crate) fn plan(
                 let args = BackoffArgs::parse(raw, errors);
                 let custom = args.crate_path.clone();
                 plan.backoff = Some(args);
+                custom
+            }
+            Layer::RateLimited => {
+                let args = RateLimitedArgs::parse(raw, span, errors);
+                let custom = args.as_ref().and_then(|a| a.crate_path.clone());
+                plan.rate_limited = args;
+                custom
+            }
+            Layer::Bulkhead => {
+                let args = BulkheadArgs::parse(raw, span, errors);
+                let custom = args.as_ref().and_then(|a| a.crate_path.clone());
+                plan.bulkhead = args;
                 custom
             }
             Layer::Timeout => unreachable!("parsed above"),

@@ -44,6 +44,10 @@ pub enum Event {
     RetryAttempted(crate::retry::RetryAttempted),
     /// A retry was refused because the policy's retry budget is spent.
     RetryBudgetExhausted(crate::retry::RetryBudgetExhausted),
+    /// A rate limiter refused calls (published at most once a second per limiter).
+    RateLimited(LimitReached),
+    /// A bulkhead refused calls (published at most once a second per bulkhead).
+    BulkheadFull(LimitReached),
 }
 
 /// A circuit breaker's state change.
@@ -62,6 +66,15 @@ pub struct BreakerTransition {
     /// Wall-clock time of the change.
     #[serde(serialize_with = "unix_seconds")]
     pub at: SystemTime,
+}
+
+/// A limiter or bulkhead that refused a call.
+#[derive(Clone, Debug, Serialize)]
+pub struct LimitReached {
+    /// The limiter's or bulkhead's registry name.
+    pub name: &'static str,
+    /// When a slot frees up, if known.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 /// A monitored source's status change.

@@ -74,6 +74,7 @@ pub mod clock;
 mod error;
 pub mod event;
 pub mod health;
+pub mod limit;
 mod pipeline;
 pub mod registry;
 pub mod retry;
@@ -327,3 +328,54 @@ pub use reliable_macros::with_backoff;
 /// # }
 /// ```
 pub use reliable_macros::timeout;
+
+/// Limits how often a function is called: at most N calls in any sliding window (the
+/// reference's algorithm: 60 per minute per source).
+///
+/// `#[rate_limited(per_minute = 60)]`, or `per_second = 10`; `burst = 10` also caps how many of
+/// them may come in one spike (at most `burst` in any `window × burst / limit`); `name = "..."`
+/// shares one limit between functions (one per exchange). Over the limit, the call is refused at
+/// once with `E::from(Rejected::RateLimited { retry_after, .. })`, or with `wait = true` waits for
+/// the next slot. A refused call does not count for the breaker and is never retried. Give one
+/// of `per_second` and `per_minute`; anything else is a compile error.
+///
+/// ```
+/// use reliable_runtime::{rate_limited, Rejected};
+///
+/// #[rate_limited(name = "doc_exchange", per_second = 2)]
+/// async fn order_status(id: u64) -> Result<u64, Rejected> {
+///     Ok(id)
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// assert!(order_status(1).await.is_ok());
+/// assert!(order_status(2).await.is_ok());
+/// assert!(matches!(order_status(3).await, Err(Rejected::RateLimited { .. })));
+/// # }
+/// ```
+pub use reliable_macros::rate_limited;
+
+/// Caps how many calls of a function are in flight at once.
+///
+/// `#[bulkhead(max_concurrent = 25, max_wait = "100ms")]`: excess calls wait up to `max_wait`
+/// (default 0: refuse at once) for a slot, then get `E::from(Rejected::BulkheadFull { .. })`.
+/// `name = "..."` shares one bulkhead between functions. On a blocking fn the bulkhead refuses
+/// at once (a `max_wait` there is a compile error).
+///
+/// ```
+/// use reliable_runtime::{bulkhead, Rejected};
+/// use std::time::Duration;
+///
+/// #[bulkhead(max_concurrent = 1)]
+/// async fn heavy_report() -> Result<(), Rejected> {
+///     tokio::time::sleep(Duration::from_millis(50)).await;
+///     Ok(())
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let (first, second) = tokio::join!(heavy_report(), heavy_report());
+/// assert!(first.is_ok());
+/// assert!(matches!(second, Err(Rejected::BulkheadFull { .. })));
+/// # }
+/// ```
+pub use reliable_macros::bulkhead;

@@ -8,6 +8,7 @@
 use crate::breaker::{CircuitBreaker, Permit};
 use crate::clock::Timestamp;
 use crate::error::{Failure, Rejected};
+use crate::limit::{Bulkhead, RateLimiter};
 use crate::private::{BreakerOutput, HoldsRejected};
 use crate::retry::RetryState;
 use crate::sla::SlaMonitor;
@@ -236,15 +237,40 @@ where
     }
 }
 
-/// One attempt through the per-attempt layers, in the pipeline's order: breaker, monitor,
-/// timeout, the call. The outcome keeps a rejection apart from the call's own error, so the
-/// retry layer can tell them apart and the breaker does not count its own refusals.
+/// The per-attempt layers of a call site (each optional).
+#[derive(Clone, Copy, Debug)]
+pub struct Layers<'a> {
+    /// The circuit breaker.
+    pub breaker: Option<&'a CircuitBreaker>,
+    /// The rate limiter, and whether to wait for a slot (else refuse at once).
+    pub limiter: Option<(&'a RateLimiter, bool)>,
+    /// The bulkhead.
+    pub bulkhead: Option<&'a Bulkhead>,
+    /// The SLA monitor.
+    pub monitor: Option<&'a SlaMonitor>,
+    /// The per-attempt timeout.
+    pub timeout: Option<Duration>,
+}
+
+impl Layers<'_> {
+    /// No layer at all.
+    pub const NONE: Layers<'static> = Layers {
+        breaker: None,
+        limiter: None,
+        bulkhead: None,
+        monitor: None,
+        timeout: None,
+    };
+}
+
+/// One attempt through the per-attempt layers, in the pipeline's order: breaker, rate limiter,
+/// bulkhead, monitor, timeout, the call. The outcome keeps a rejection apart from the call's
+/// own error, so the retry layer can tell them apart; a call refused by the limiter or the
+/// bulkhead does not count for the breaker.
 ///
 /// A timed-out attempt is dropped and counts as a failure for the breaker and the monitor.
 pub async fn attempt<R, F, C>(
-    breaker: Option<&CircuitBreaker>,
-    monitor: Option<&SlaMonitor>,
-    timeout: Option<Duration>,
+    layers: Layers<'_>,
     is_failure: C,
     call: F,
 ) -> Result<R::Ok, Failure<R::Error>>
@@ -253,17 +279,27 @@ where
     R: BreakerOutput,
     C: FnOnce(&R::Error) -> bool,
 {
-    let permit = match breaker.map(CircuitBreaker::try_acquire) {
+    let permit = match layers.breaker.map(CircuitBreaker::try_acquire) {
         Some(Err(rejected)) => return Err(Failure::Rejected(rejected)),
         Some(Ok(permit)) => Some(permit),
         None => None,
     };
-    let mut guard = monitor.map(|monitor| PanicGuard {
+    // Refusals below release the breaker permit uncounted (dropping it cancels it).
+    match layers.limiter {
+        Some((limiter, true)) => limiter.acquire().await,
+        Some((limiter, false)) => limiter.try_acquire().map_err(Failure::Rejected)?,
+        None => {}
+    }
+    let _slot = match layers.bulkhead {
+        Some(bulkhead) => Some(bulkhead.enter().await.map_err(Failure::Rejected)?),
+        None => None,
+    };
+    let mut guard = layers.monitor.map(|monitor| PanicGuard {
         monitor,
         start: monitor.start(),
         armed: true,
     });
-    let outcome = match timeout {
+    let outcome = match layers.timeout {
         Some(after) => match tokio::time::timeout(after, call).await {
             Ok(output) => output.into_result().map_err(Failure::Inner),
             Err(_) => Err(Failure::Rejected(Rejected::Timeout { after })),
@@ -287,10 +323,10 @@ where
     outcome
 }
 
-/// [`attempt`] for a blocking call (no timeout: a blocking call cannot be dropped midway).
+/// [`attempt`] for a blocking call: no timeout (a blocking call cannot be dropped midway); the
+/// bulkhead refuses at once when full; a waiting rate limiter sleeps the thread.
 pub fn attempt_sync<R, G, C>(
-    breaker: Option<&CircuitBreaker>,
-    monitor: Option<&SlaMonitor>,
+    layers: Layers<'_>,
     is_failure: C,
     call: G,
 ) -> Result<R::Ok, Failure<R::Error>>
@@ -299,12 +335,26 @@ where
     G: FnOnce() -> R,
     C: FnOnce(&R::Error) -> bool,
 {
-    let permit = match breaker.map(CircuitBreaker::try_acquire) {
+    let permit = match layers.breaker.map(CircuitBreaker::try_acquire) {
         Some(Err(rejected)) => return Err(Failure::Rejected(rejected)),
         Some(Ok(permit)) => Some(permit),
         None => None,
     };
-    let mut guard = monitor.map(|monitor| PanicGuard {
+    match layers.limiter {
+        Some((limiter, true)) => {
+            while let Err(rejected) = limiter.try_acquire() {
+                let wait = rejected.retry_after().unwrap_or(Duration::from_millis(1));
+                std::thread::sleep(wait.max(Duration::from_micros(1)));
+            }
+        }
+        Some((limiter, false)) => limiter.try_acquire().map_err(Failure::Rejected)?,
+        None => {}
+    }
+    let _slot = match layers.bulkhead {
+        Some(bulkhead) => Some(bulkhead.try_enter().map_err(Failure::Rejected)?),
+        None => None,
+    };
+    let mut guard = layers.monitor.map(|monitor| PanicGuard {
         monitor,
         start: monitor.start(),
         armed: true,

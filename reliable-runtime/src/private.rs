@@ -12,7 +12,9 @@ pub use core::future::Future;
 pub use core::result::Result;
 pub use core::time::Duration;
 
-use crate::registry::{breaker_registry, retry_registry, sla_registry};
+use crate::registry::{
+    breaker_registry, bulkhead_registry, rate_limiter_registry, retry_registry, sla_registry,
+};
 use std::sync::{Arc, OnceLock};
 
 /// A call site's instance, looked up in the registry on first use.
@@ -164,10 +166,11 @@ impl Site<SlaMonitor> {
     }
 }
 
+pub use crate::limit::{Bulkhead, BulkheadConfig, RateLimit, RateLimiter, RateLimiterConfig};
 use crate::pipeline::PanicGuard;
 pub use crate::pipeline::{
     attempt, attempt_sync, guarded, monitored, retry_callback, retry_hint, retry_predicate, settle,
-    settle_once, sleep, Guarded, Monitored,
+    settle_once, sleep, Guarded, Layers, Monitored,
 };
 pub use crate::retry::{BackoffConfig, Jitter, RetryBudget, RetryConfig, RetryPolicy};
 pub use core::ops::ControlFlow;
@@ -200,6 +203,70 @@ impl Site<RetryPolicy> {
                     .get_or_create(&name, RetryConfig::default())
                     .expect("the default retry configuration is valid")
             })
+        })
+    }
+}
+
+impl Site<RateLimiter> {
+    /// The rate limiter of this call site, created on first use unless registered.
+    #[inline]
+    pub fn rate_limiter(
+        &'static self,
+        name: SiteName,
+        limit: impl FnOnce() -> RateLimit,
+    ) -> &'static RateLimiter {
+        if let Some(limiter) = self.cell.get() {
+            return limiter;
+        }
+        self.init_rate_limiter(name, limit())
+    }
+
+    #[cold]
+    fn init_rate_limiter(&'static self, name: SiteName, limit: RateLimit) -> &'static RateLimiter {
+        let name = name.resolve();
+        self.cell.get_or_init(|| {
+            rate_limiter_registry()
+                .get_or_create(&name, RateLimiterConfig::new(limit))
+                .unwrap_or_else(|error| {
+                    tracing::error!(limiter = %name, %error, "invalid rate limit; using 60 per minute");
+                    rate_limiter_registry()
+                        .get_or_create(&name, RateLimiterConfig::new(RateLimit::per_minute(60)))
+                        .expect("60 per minute is a valid limit")
+                })
+        })
+    }
+}
+
+impl Site<Bulkhead> {
+    /// The bulkhead of this call site, created on first use unless registered.
+    #[inline]
+    pub fn bulkhead(
+        &'static self,
+        name: SiteName,
+        config: impl FnOnce() -> BulkheadConfig,
+    ) -> &'static Bulkhead {
+        if let Some(bulkhead) = self.cell.get() {
+            return bulkhead;
+        }
+        self.init_bulkhead(name, config())
+    }
+
+    #[cold]
+    fn init_bulkhead(&'static self, name: SiteName, config: BulkheadConfig) -> &'static Bulkhead {
+        let name = name.resolve();
+        self.cell.get_or_init(|| {
+            bulkhead_registry()
+                .get_or_create(&name, config)
+                .unwrap_or_else(|error| {
+                    tracing::error!(bulkhead = %name, %error, "invalid bulkhead; using 25 slots");
+                    let fallback = BulkheadConfig {
+                        max_concurrent: 25,
+                        max_wait: Duration::ZERO,
+                    };
+                    bulkhead_registry()
+                        .get_or_create(&name, fallback)
+                        .expect("25 slots is a valid bulkhead")
+                })
         })
     }
 }

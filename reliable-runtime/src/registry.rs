@@ -19,6 +19,7 @@
 
 use crate::breaker::{BreakerConfig, CircuitBreaker};
 use crate::error::ConfigError;
+use crate::limit::{Bulkhead, BulkheadConfig, RateLimiter, RateLimiterConfig};
 use crate::retry::{RetryConfig, RetryPolicy};
 use crate::sla::{SlaMonitor, SlaStatus, SlaThresholds};
 use dashmap::DashMap;
@@ -53,6 +54,18 @@ pub trait Named {
 impl Named for CircuitBreaker {
     fn name(&self) -> &str {
         CircuitBreaker::name(self)
+    }
+}
+
+impl Named for RateLimiter {
+    fn name(&self) -> &str {
+        RateLimiter::name(self)
+    }
+}
+
+impl Named for Bulkhead {
+    fn name(&self) -> &str {
+        Bulkhead::name(self)
     }
 }
 
@@ -216,6 +229,40 @@ impl Registry<RetryPolicy> {
     ) -> Result<Arc<RetryPolicy>, ConfigError> {
         self.get_or_try_insert_with(name, || RetryPolicy::new(name, config))
     }
+}
+
+impl Registry<RateLimiter> {
+    /// The rate limiter named `name`, created with `config` if new.
+    pub fn get_or_create(
+        &self,
+        name: &str,
+        config: RateLimiterConfig,
+    ) -> Result<Arc<RateLimiter>, ConfigError> {
+        self.get_or_try_insert_with(name, || RateLimiter::new(name, config))
+    }
+}
+
+impl Registry<Bulkhead> {
+    /// The bulkhead named `name`, created with `config` if new.
+    pub fn get_or_create(
+        &self,
+        name: &str,
+        config: BulkheadConfig,
+    ) -> Result<Arc<Bulkhead>, ConfigError> {
+        self.get_or_try_insert_with(name, || Bulkhead::new(name, config))
+    }
+}
+
+/// The registry of rate limiters.
+pub fn rate_limiter_registry() -> &'static Registry<RateLimiter> {
+    static REGISTRY: OnceLock<Registry<RateLimiter>> = OnceLock::new();
+    REGISTRY.get_or_init(Registry::new)
+}
+
+/// The registry of bulkheads.
+pub fn bulkhead_registry() -> &'static Registry<Bulkhead> {
+    static REGISTRY: OnceLock<Registry<Bulkhead>> = OnceLock::new();
+    REGISTRY.get_or_init(Registry::new)
 }
 
 /// The registry of retry policies.

@@ -4,12 +4,14 @@
 mod backoff;
 mod breaker;
 mod duration;
+mod limits;
 mod monitored;
 mod timeout;
 
 pub(crate) use backoff::BackoffArgs;
 pub(crate) use breaker::BreakerArgs;
 pub(crate) use duration::Nanos;
+pub(crate) use limits::{BulkheadArgs, RateLimitedArgs};
 pub(crate) use monitored::{MonitoredArgs, WindowArg};
 pub(crate) use timeout::TimeoutArg;
 

@@ -3,6 +3,7 @@
 //! so `self`, `Self`, generics and error spans stay on the user's code.
 
 mod breaker;
+mod limits;
 mod monitored;
 mod retry;
 
@@ -106,6 +107,16 @@ fn check_shape(plan: &Plan, item: &FnItem, errors: &mut Errors) {
             "a call that fails after its retries",
         ),
         (plan.timeout.is_some(), "timeout", "a call that times out"),
+        (
+            plan.rate_limited.is_some(),
+            "rate_limited",
+            "a call over the limit",
+        ),
+        (
+            plan.bulkhead.is_some(),
+            "bulkhead",
+            "a call refused by a full bulkhead",
+        ),
     ];
     if item.return_type().is_none() {
         if let Some((_, attribute, who)) = needs_result.iter().find(|(used, _, _)| *used) {
@@ -115,6 +126,15 @@ fn check_shape(plan: &Plan, item: &FnItem, errors: &mut Errors) {
                     "`#[{attribute}]` needs the function to return `Result<T, E>`, but `{}` returns `()`; {who} must be able to return an error",
                     sig.ident
                 ),
+            ));
+        }
+    }
+    let bulkhead_wait = plan.bulkhead.as_ref().and_then(|b| b.max_wait);
+    if let (Some((wait, span)), false) = (bulkhead_wait, item.is_async()) {
+        if wait.0 > 0 {
+            errors.push(syn::Error::new(
+                span,
+                "`max_wait` needs an `async fn`: a blocking fn refuses at once when the bulkhead is full; remove `max_wait` or make the fn async",
             ));
         }
     }
@@ -130,7 +150,9 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
     let private = plan.runtime.private();
     let needs_marker = plan.breaker.as_ref().is_some_and(|b| b.name.is_none())
         || plan.monitored.as_ref().is_some_and(|m| m.name.is_none())
-        || plan.backoff.as_ref().is_some_and(|r| r.name.is_none());
+        || plan.backoff.as_ref().is_some_and(|r| r.name.is_none())
+        || plan.rate_limited.as_ref().is_some_and(|r| r.name.is_none())
+        || plan.bulkhead.as_ref().is_some_and(|b| b.name.is_none());
     let marker = if needs_marker {
         quote!(#private::type_name_of_val(&__reliable_site))
     } else {
@@ -158,7 +180,11 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
         .as_ref()
         .map(|args| breaker::setup(args, &private, &marker, &item, &mut setup));
 
-    let needs_result = plan.breaker.is_some() || plan.backoff.is_some() || plan.timeout.is_some();
+    let general = plan.backoff.is_some()
+        || plan.timeout.is_some()
+        || plan.rate_limited.is_some()
+        || plan.bulkhead.is_some();
+    let needs_result = plan.breaker.is_some() || general;
     let nameable = item.return_type().filter(|_| !item.returns_impl_trait());
     if let (true, Some(return_type)) = (needs_result, nameable) {
         // Point type errors at the user's return type: "needs `Result<T, E>`" or
@@ -168,8 +194,8 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
         });
     }
     let is_async = item.is_async();
-    if plan.backoff.is_some() || plan.timeout.is_some() {
-        let call = general(plan, &item, &private, &marker, breaker, monitor, &mut setup);
+    if general {
+        let call = general_pipeline(plan, &item, &private, &marker, breaker, monitor, &mut setup);
         return shell(item, &setup, &call);
     }
     let body = body(&item, true);
@@ -224,10 +250,9 @@ fn shell(item: FnItem, setup: &TokenStream, call: &TokenStream) -> TokenStream {
     }
 }
 
-/// The pipeline with retries and/or a timeout: each attempt goes through the breaker, the
-/// monitor and the timeout (the runtime's `attempt`); `settle` decides
-/// whether to retry.
-fn general(
+/// The full pipeline: each attempt goes through the breaker, the rate limiter, the bulkhead,
+/// the monitor and the timeout (the runtime's `attempt`); `settle` decides whether to retry.
+fn general_pipeline(
     plan: &Plan,
     item: &FnItem,
     private: &TokenStream,
@@ -250,19 +275,37 @@ fn general(
         .map_or_else(|| quote!(|_| true), |b| b.classify.clone());
     let breaker = some_or_none(breaker.map(|b| b.handle));
     let monitor = some_or_none(monitor);
+    let limiter = some_or_none(
+        plan.rate_limited
+            .as_ref()
+            .map(|args| limits::rate_limiter(args, private, marker, setup)),
+    );
+    let bulkhead = some_or_none(
+        plan.bulkhead
+            .as_ref()
+            .map(|args| limits::bulkhead(args, private, marker, setup)),
+    );
+    let timeout = some_or_none(plan.timeout.map(|(timeout, _)| {
+        let nanos = timeout.duration;
+        quote!(#private::Duration::from_nanos(#nanos))
+    }));
+    let layers = quote! {
+        #private::Layers {
+            breaker: #breaker,
+            limiter: #limiter,
+            bulkhead: #bulkhead,
+            monitor: #monitor,
+            timeout: #timeout,
+        }
+    };
     let retrying = plan.backoff.is_some();
     // Retried bodies borrow the arguments afresh for each attempt; a single attempt may move them.
     let body = body(item, !retrying);
+    let types = turbofish(quote!(_, _));
     let attempt = if item.is_async() {
-        let timeout = some_or_none(plan.timeout.map(|(timeout, _)| {
-            let nanos = timeout.duration;
-            quote!(#private::Duration::from_nanos(#nanos))
-        }));
-        let types = turbofish(quote!(_, _));
-        quote!(#private::attempt #types (#breaker, #monitor, #timeout, #classify, #body).await)
+        quote!(#private::attempt #types (#layers, #classify, #body).await)
     } else {
-        let types = turbofish(quote!(_, _));
-        quote!(#private::attempt_sync #types (#breaker, #monitor, #classify, #body))
+        quote!(#private::attempt_sync #types (#layers, #classify, #body))
     };
     let Some(args) = &plan.backoff else {
         let types = nameable.map(|return_type| quote!(::<#return_type>));

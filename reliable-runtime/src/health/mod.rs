@@ -1,7 +1,10 @@
 //! One snapshot of everything: [`get_system_health()`].
 
 use crate::breaker::{BreakerSnapshot, BreakerState};
-use crate::registry::{breaker_registry, retry_registry, sla_registry};
+use crate::limit::{BulkheadSnapshot, RateLimiterSnapshot};
+use crate::registry::{
+    breaker_registry, bulkhead_registry, rate_limiter_registry, retry_registry, sla_registry,
+};
 use crate::retry::RetrySnapshot;
 use crate::sla::{SlaMetrics, SlaStatus};
 use serde::Serialize;
@@ -51,6 +54,10 @@ pub struct SystemHealth {
     pub cache_stats: BTreeMap<String, CacheStats>,
     /// Per retry policy: calls, retries, give-ups, budget refusals.
     pub retries: BTreeMap<String, RetrySnapshot>,
+    /// Per rate limiter: limit, admitted, limited, next slot.
+    pub rate_limiters: BTreeMap<String, RateLimiterSnapshot>,
+    /// Per bulkhead: capacity, in flight, admitted, rejected.
+    pub bulkheads: BTreeMap<String, BulkheadSnapshot>,
 }
 
 impl SystemHealth {
@@ -92,6 +99,16 @@ pub fn get_system_health() -> SystemHealth {
             .all()
             .iter()
             .map(|policy| (policy.name().to_owned(), policy.snapshot()))
+            .collect(),
+        rate_limiters: rate_limiter_registry()
+            .all()
+            .iter()
+            .map(|limiter| (limiter.name().to_owned(), limiter.snapshot()))
+            .collect(),
+        bulkheads: bulkhead_registry()
+            .all()
+            .iter()
+            .map(|bulkhead| (bulkhead.name().to_owned(), bulkhead.snapshot()))
             .collect(),
     }
 }

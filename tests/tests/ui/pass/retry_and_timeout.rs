@@ -56,9 +56,26 @@ impl Client {
 }
 
 fn main() {
+    let _ = (limits::both(), limits::blocking());
     let mut client = Client { calls: 0 };
     let _ = client.blocking();
     let _ = client.full_stack("x");
     let _ = client.by_mut();
     let _ = Client { calls: 0 }.by_value(String::new());
+}
+
+mod limits {
+    use reliable_runtime::{bulkhead, rate_limited, Rejected};
+
+    #[rate_limited(name = "ui_exchange", per_minute = 1200, burst = 50, wait = true)]
+    #[bulkhead(max_concurrent = 25, max_wait = "100ms")]
+    pub async fn both() -> Result<(), Rejected> {
+        Ok(())
+    }
+
+    #[rate_limited(per_second = 5)]
+    #[bulkhead(max_concurrent = 2)]
+    pub fn blocking() -> Result<(), Rejected> {
+        Ok(())
+    }
 }

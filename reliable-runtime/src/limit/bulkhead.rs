@@ -1,0 +1,178 @@
+//! Bulkhead: at most N calls in flight; the rest wait up to `max_wait`, then are refused.
+//!
+//! Built on `tokio::sync::Semaphore` (fair, FIFO waiters, an atomic fast path); the permit is
+//! released when the call's future completes or is dropped.
+
+use crate::clock::Clock;
+use crate::error::{ConfigError, Rejected};
+use crate::registry::intern;
+use crate::shard::ShardedCounter;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+/// A bulkhead's configuration.
+///
+/// ```
+/// use reliable_runtime::limit::BulkheadConfig;
+/// use std::time::Duration;
+///
+/// let config = BulkheadConfig { max_concurrent: 25, max_wait: Duration::from_millis(100) };
+/// assert!(config.validate().is_ok());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BulkheadConfig {
+    /// Calls allowed in flight at once.
+    pub max_concurrent: u32,
+    /// How long an excess call waits for a slot before `Rejected::BulkheadFull` (zero: refuse
+    /// at once).
+    pub max_wait: Duration,
+}
+
+impl BulkheadConfig {
+    /// Checks every field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_concurrent == 0 || self.max_concurrent as usize > Semaphore::MAX_PERMITS {
+            return Err(ConfigError::new("max_concurrent", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// Limits concurrent calls to a source.
+///
+/// ```
+/// use reliable_runtime::limit::{Bulkhead, BulkheadConfig};
+/// use std::time::Duration;
+///
+/// let bulkhead = Bulkhead::new("doc_bulkhead", BulkheadConfig { max_concurrent: 1, max_wait: Duration::ZERO }).unwrap();
+/// let slot = bulkhead.try_enter().unwrap();
+/// assert!(bulkhead.try_enter().is_err());
+/// drop(slot);
+/// assert!(bulkhead.try_enter().is_ok());
+/// ```
+pub struct Bulkhead {
+    name: &'static str,
+    config: BulkheadConfig,
+    semaphore: Semaphore,
+    admitted: ShardedCounter,
+    rejected: ShardedCounter,
+    last_event: AtomicU64,
+    clock: Clock,
+}
+
+impl fmt::Debug for Bulkhead {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bulkhead")
+            .field("name", &self.name)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A bulkhead's counters, as health shows them.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BulkheadSnapshot {
+    /// Calls allowed in flight at once.
+    pub max_concurrent: u32,
+    /// Calls in flight now.
+    pub in_flight: u32,
+    /// Calls admitted since creation.
+    pub admitted: u64,
+    /// Calls refused since creation.
+    pub rejected: u64,
+}
+
+/// A slot in a bulkhead, freed when dropped.
+#[derive(Debug)]
+pub struct BulkheadSlot<'a> {
+    _permit: SemaphorePermit<'a>,
+}
+
+impl Bulkhead {
+    /// A bulkhead named `name`, after validating `config`.
+    pub fn new(name: impl AsRef<str>, config: BulkheadConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Bulkhead {
+            name: intern(name.as_ref()),
+            semaphore: Semaphore::new(config.max_concurrent as usize),
+            config,
+            admitted: ShardedCounter::new(),
+            rejected: ShardedCounter::new(),
+            last_event: AtomicU64::new(0),
+            clock: Clock::system(),
+        })
+    }
+
+    /// The bulkhead's registry name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &BulkheadConfig {
+        &self.config
+    }
+
+    /// Takes a slot now, or refuses.
+    #[inline]
+    pub fn try_enter(&self) -> Result<BulkheadSlot<'_>, Rejected> {
+        match self.semaphore.try_acquire() {
+            Ok(permit) => {
+                self.admitted.add(1);
+                Ok(BulkheadSlot { _permit: permit })
+            }
+            Err(_) => Err(self.full()),
+        }
+    }
+
+    /// Takes a slot, waiting up to `max_wait` for one.
+    pub async fn enter(&self) -> Result<BulkheadSlot<'_>, Rejected> {
+        if let Ok(permit) = self.semaphore.try_acquire() {
+            self.admitted.add(1);
+            return Ok(BulkheadSlot { _permit: permit });
+        }
+        if self.config.max_wait.is_zero() {
+            return Err(self.full());
+        }
+        match tokio::time::timeout(self.config.max_wait, self.semaphore.acquire()).await {
+            Ok(Ok(permit)) => {
+                self.admitted.add(1);
+                Ok(BulkheadSlot { _permit: permit })
+            }
+            _ => Err(self.full()),
+        }
+    }
+
+    #[cold]
+    fn full(&self) -> Rejected {
+        self.rejected.add(1);
+        let now = self.clock.now_coarse().as_nanos();
+        let last = self.last_event.load(Ordering::Relaxed);
+        if last == 0 || now.saturating_sub(last) >= 1_000_000_000 {
+            self.last_event.store(now.max(1), Ordering::Relaxed);
+            crate::event::publish(crate::event::Event::BulkheadFull(
+                crate::event::LimitReached {
+                    name: self.name,
+                    retry_after: None,
+                },
+            ));
+        }
+        Rejected::BulkheadFull {
+            bulkhead: self.name,
+        }
+    }
+
+    /// The bulkhead's counters now.
+    pub fn snapshot(&self) -> BulkheadSnapshot {
+        let available = self.semaphore.available_permits() as u32;
+        BulkheadSnapshot {
+            max_concurrent: self.config.max_concurrent,
+            in_flight: self.config.max_concurrent.saturating_sub(available),
+            admitted: self.admitted.sum(),
+            rejected: self.rejected.sum(),
+        }
+    }
+}
