@@ -7,7 +7,7 @@
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use reliable_runtime::breaker::BreakerConfig;
 use reliable_runtime::registry::breaker_registry;
-use reliable_runtime::{circuit_breaker, monitored, Rejected};
+use reliable_runtime::{circuit_breaker, monitored, rate_limited, timeout, with_backoff, Rejected};
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::pin;
@@ -28,6 +28,14 @@ fn block_on<F: Future>(future: F) -> F::Output {
 
 #[derive(Debug)]
 pub struct ApiError;
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("api error")
+    }
+}
+
+impl std::error::Error for ApiError {}
 
 impl From<Rejected> for ApiError {
     fn from(_: Rejected) -> Self {
@@ -269,5 +277,214 @@ fn thread_scaling(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, probe, closed_call, open_rejection, thread_scaling);
+#[with_backoff(name = "bench_retry", max_attempts = 3)]
+#[inline(never)]
+async fn retried(x: u64) -> Result<u64, ApiError> {
+    Ok(black_box(x).wrapping_mul(31))
+}
+
+#[timeout("1s")]
+#[inline(never)]
+async fn timed(x: u64) -> Result<u64, ApiError> {
+    Ok(black_box(x).wrapping_mul(31))
+}
+
+#[rate_limited(name = "bench_limited", per_second = 1_000_000)]
+#[inline(never)]
+async fn limited(x: u64) -> Result<u64, ApiError> {
+    Ok(black_box(x).wrapping_mul(31))
+}
+
+#[with_backoff(name = "bench_full", max_attempts = 3)]
+#[circuit_breaker(name = "bench_full")]
+#[rate_limited(name = "bench_full", per_second = 1_000_000)]
+#[monitored(name = "bench_full")]
+#[timeout("1s")]
+#[inline(never)]
+async fn full_stack(x: u64) -> Result<u64, ApiError> {
+    Ok(black_box(x).wrapping_mul(31))
+}
+
+/// A runtime context for `tokio::time` (timeouts and sleeps need its timer), while futures are
+/// still polled by `block_on` so the runtime's scheduler is not measured.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap()
+}
+
+fn retry_first_try(c: &mut Criterion) {
+    use backon::Retryable;
+    let rt = runtime();
+    let _context = rt.enter();
+    let mut group = c.benchmark_group("retry_first_try");
+    group.bench_function("floor", |b| {
+        let mut x = 0u64;
+        b.iter(|| {
+            x += 1;
+            block_on(async {
+                for _attempt in 0..3 {
+                    if let Ok(value) = plain(x).await {
+                        return Ok(value);
+                    }
+                }
+                Err(ApiError)
+            })
+            .unwrap()
+        })
+    });
+    group.bench_function("reliable_with_backoff", |b| {
+        let mut x = 0u64;
+        b.iter(|| {
+            x += 1;
+            block_on(retried(x)).unwrap()
+        })
+    });
+    group.bench_function("backon", |b| {
+        let mut x = 0u64;
+        b.iter(|| {
+            x += 1;
+            let value = x;
+            block_on(
+                (|| plain(value)).retry(backon::ExponentialBuilder::default().with_max_times(2)),
+            )
+            .unwrap()
+        })
+    });
+    group.finish();
+}
+
+fn timeout_call(c: &mut Criterion) {
+    use tower::{Service, ServiceExt};
+    let rt = runtime();
+    let _context = rt.enter();
+    let mut group = c.benchmark_group("timeout");
+    group.bench_function("floor_tokio_timeout", |b| {
+        let mut x = 0u64;
+        b.iter(|| {
+            x += 1;
+            block_on(tokio::time::timeout(Duration::from_secs(1), plain(x)))
+                .unwrap()
+                .unwrap()
+        })
+    });
+    group.bench_function("reliable_timeout", |b| {
+        let mut x = 0u64;
+        b.iter(|| {
+            x += 1;
+            block_on(timed(x)).unwrap()
+        })
+    });
+    let mut service =
+        tower::timeout::Timeout::new(tower::service_fn(plain), Duration::from_secs(1));
+    group.bench_function("tower_timeout", |b| {
+        let mut x = 0u64;
+        b.iter(|| {
+            x += 1;
+            block_on(async {
+                service.ready().await.unwrap();
+                service.call(x).await
+            })
+            .unwrap()
+        })
+    });
+    group.finish();
+}
+
+fn rate_limit_check(c: &mut Criterion) {
+    use reliable_runtime::limit::{RateLimit, RateLimiter, RateLimiterConfig};
+    // Limits far above the benchmark's call rate, so every check admits.
+    let ours = RateLimiter::new(
+        "bench_rate_direct",
+        RateLimiterConfig::new(RateLimit {
+            limit: 1_000_000,
+            window: Duration::from_millis(1),
+            burst: None,
+        }),
+    )
+    .unwrap();
+    let governor =
+        governor::RateLimiter::direct(governor::Quota::per_second(std::num::NonZeroU32::MAX));
+    let mut group = c.benchmark_group("rate_limit_check");
+    group.bench_function("reliable_try_acquire", |b| {
+        b.iter(|| ours.try_acquire().unwrap())
+    });
+    group.bench_function("governor_check", |b| b.iter(|| governor.check().unwrap()));
+    reliable_runtime::registry::rate_limiter_registry()
+        .get_or_create(
+            "bench_limited",
+            RateLimiterConfig::new(RateLimit {
+                limit: 1_000_000,
+                window: Duration::from_millis(1),
+                burst: None,
+            }),
+        )
+        .unwrap();
+    group.bench_function("reliable_rate_limited_fn", |b| {
+        let mut x = 0u64;
+        b.iter(|| {
+            x += 1;
+            block_on(limited(x)).unwrap()
+        })
+    });
+    group.finish();
+}
+
+fn full_stack_call(c: &mut Criterion) {
+    use reliable_runtime::limit::{RateLimit, RateLimiterConfig};
+    let rt = runtime();
+    let _context = rt.enter();
+    reliable_runtime::registry::rate_limiter_registry()
+        .get_or_create(
+            "bench_full",
+            RateLimiterConfig::new(RateLimit {
+                limit: 1_000_000,
+                window: Duration::from_millis(1),
+                burst: None,
+            }),
+        )
+        .unwrap();
+    let governor =
+        governor::RateLimiter::direct(governor::Quota::per_second(std::num::NonZeroU32::MAX));
+    let mut group = c.benchmark_group("full_stack");
+    group.bench_function("floor", |b| {
+        let mut x = 0u64;
+        b.iter(|| {
+            x += 1;
+            block_on(async {
+                for _attempt in 0..3 {
+                    governor.check().map_err(|_| ApiError)?;
+                    if let Ok(Ok(value)) =
+                        tokio::time::timeout(Duration::from_secs(1), floor::call(x)).await
+                    {
+                        return Ok(value);
+                    }
+                }
+                Err(ApiError)
+            })
+            .unwrap()
+        })
+    });
+    group.bench_function("reliable", |b| {
+        let mut x = 0u64;
+        b.iter(|| {
+            x += 1;
+            block_on(full_stack(x)).unwrap()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    probe,
+    closed_call,
+    open_rejection,
+    thread_scaling,
+    retry_first_try,
+    timeout_call,
+    rate_limit_check,
+    full_stack_call
+);
 criterion_main!(benches);

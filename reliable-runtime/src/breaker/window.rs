@@ -165,9 +165,11 @@ impl TimeWindow {
         }
     }
 
+    #[inline]
     pub(crate) fn record(&self, now: Timestamp, failed: bool, slow: bool) {
         let epoch = now.as_nanos() / self.bucket_nanos + 1;
-        let bucket = &self.shards[current_shard().index][(epoch % TIME_BUCKETS) as usize];
+        let shard = current_shard();
+        let bucket = &self.shards[shard.index][(epoch % TIME_BUCKETS) as usize];
         let seen = bucket.epoch.load(Ordering::Acquire);
         if seen != epoch
             && bucket
@@ -180,12 +182,23 @@ impl TimeWindow {
             bucket.failures.store(0, Ordering::Relaxed);
             bucket.slow.store(0, Ordering::Relaxed);
         }
-        bucket.calls.fetch_add(1, Ordering::Relaxed);
+        // A thread-owned shard is written with plain stores (see `shard.rs`).
+        let add = |counter: &AtomicU32| {
+            if shard.exclusive {
+                counter.store(
+                    counter.load(Ordering::Relaxed).wrapping_add(1),
+                    Ordering::Relaxed,
+                );
+            } else {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        };
+        add(&bucket.calls);
         if failed {
-            bucket.failures.fetch_add(1, Ordering::Relaxed);
+            add(&bucket.failures);
         }
         if slow {
-            bucket.slow.fetch_add(1, Ordering::Relaxed);
+            add(&bucket.slow);
         }
     }
 
