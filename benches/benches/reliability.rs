@@ -105,38 +105,33 @@ mod floor {
     }
 }
 
+/// Benchmarks `call(x)` for increasing `x`, polled to completion.
+fn bench_calls<F, Fut, T, E>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    mut call: F,
+) where
+    F: FnMut(u64) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: std::fmt::Debug,
+{
+    group.bench_function(name, |b| {
+        let mut x = 0u64;
+        b.iter(|| {
+            x += 1;
+            block_on(call(x)).unwrap()
+        })
+    });
+}
+
 fn closed_call(c: &mut Criterion) {
     let failsafe_breaker = failsafe::Config::new().build();
     let recloser = recloser::AsyncRecloser::from(recloser::Recloser::default());
     let mut group = c.benchmark_group("closed_call");
-    group.bench_function("unprotected", |b| {
-        let mut x = 0u64;
-        b.iter(|| {
-            x += 1;
-            block_on(plain(x)).unwrap()
-        })
-    });
-    group.bench_function("floor", |b| {
-        let mut x = 0u64;
-        b.iter(|| {
-            x += 1;
-            block_on(floor::call(x)).unwrap()
-        })
-    });
-    group.bench_function("reliable_monitored_breaker", |b| {
-        let mut x = 0u64;
-        b.iter(|| {
-            x += 1;
-            block_on(ours(x)).unwrap()
-        })
-    });
-    group.bench_function("reliable_breaker_only", |b| {
-        let mut x = 0u64;
-        b.iter(|| {
-            x += 1;
-            block_on(breaker_only(x)).unwrap()
-        })
-    });
+    bench_calls(&mut group, "unprotected", plain);
+    bench_calls(&mut group, "floor", floor::call);
+    bench_calls(&mut group, "reliable_monitored_breaker", ours);
+    bench_calls(&mut group, "reliable_breaker_only", breaker_only);
     group.bench_function("failsafe", |b| {
         use failsafe::futures::CircuitBreaker as _;
         let mut x = 0u64;
@@ -334,13 +329,7 @@ fn retry_first_try(c: &mut Criterion) {
             .unwrap()
         })
     });
-    group.bench_function("reliable_with_backoff", |b| {
-        let mut x = 0u64;
-        b.iter(|| {
-            x += 1;
-            block_on(retried(x)).unwrap()
-        })
-    });
+    bench_calls(&mut group, "reliable_with_backoff", retried);
     group.bench_function("backon", |b| {
         let mut x = 0u64;
         b.iter(|| {
@@ -369,13 +358,7 @@ fn timeout_call(c: &mut Criterion) {
                 .unwrap()
         })
     });
-    group.bench_function("reliable_timeout", |b| {
-        let mut x = 0u64;
-        b.iter(|| {
-            x += 1;
-            block_on(timed(x)).unwrap()
-        })
-    });
+    bench_calls(&mut group, "reliable_timeout", timed);
     let mut service =
         tower::timeout::Timeout::new(tower::service_fn(plain), Duration::from_secs(1));
     group.bench_function("tower_timeout", |b| {
@@ -421,13 +404,7 @@ fn rate_limit_check(c: &mut Criterion) {
             }),
         )
         .unwrap();
-    group.bench_function("reliable_rate_limited_fn", |b| {
-        let mut x = 0u64;
-        b.iter(|| {
-            x += 1;
-            block_on(limited(x)).unwrap()
-        })
-    });
+    bench_calls(&mut group, "reliable_rate_limited_fn", limited);
     group.finish();
 }
 
@@ -466,13 +443,7 @@ fn full_stack_call(c: &mut Criterion) {
             .unwrap()
         })
     });
-    group.bench_function("reliable", |b| {
-        let mut x = 0u64;
-        b.iter(|| {
-            x += 1;
-            block_on(full_stack(x)).unwrap()
-        })
-    });
+    bench_calls(&mut group, "reliable", full_stack);
     group.finish();
 }
 

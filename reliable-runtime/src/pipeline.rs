@@ -294,11 +294,7 @@ where
         Some(bulkhead) => Some(bulkhead.enter().await.map_err(Failure::Rejected)?),
         None => None,
     };
-    let mut guard = layers.monitor.map(|monitor| PanicGuard {
-        monitor,
-        start: monitor.start(),
-        armed: true,
-    });
+    let guard = start_monitor(layers.monitor);
     let outcome = match layers.timeout {
         Some(after) => match tokio::time::timeout(after, call).await {
             Ok(output) => output.into_result().map_err(Failure::Inner),
@@ -311,15 +307,7 @@ where
         Err(Failure::Inner(error)) => is_failure(error),
         Err(Failure::Rejected(_)) => true,
     };
-    if let Some(guard) = guard.as_mut() {
-        guard.armed = false;
-        guard.monitor.finish(guard.start, failed);
-    }
-    match permit {
-        Some(permit) if failed => permit.failure(),
-        Some(permit) => permit.success(),
-        None => {}
-    }
+    report(guard, permit, failed);
     outcome
 }
 
@@ -354,14 +342,25 @@ where
         Some(bulkhead) => Some(bulkhead.try_enter().map_err(Failure::Rejected)?),
         None => None,
     };
-    let mut guard = layers.monitor.map(|monitor| PanicGuard {
+    let guard = start_monitor(layers.monitor);
+    let outcome = call().into_result().map_err(Failure::Inner);
+    let failed = matches!(&outcome, Err(Failure::Inner(error)) if is_failure(error));
+    report(guard, permit, failed);
+    outcome
+}
+
+/// Starts the monitor's measurement of an attempt (a panic in the call records a failure).
+fn start_monitor(monitor: Option<&SlaMonitor>) -> Option<PanicGuard<'_>> {
+    monitor.map(|monitor| PanicGuard {
         monitor,
         start: monitor.start(),
         armed: true,
-    });
-    let outcome = call().into_result().map_err(Failure::Inner);
-    let failed = matches!(&outcome, Err(Failure::Inner(error)) if is_failure(error));
-    if let Some(guard) = guard.as_mut() {
+    })
+}
+
+/// Reports an attempt's outcome to the monitor and the breaker.
+fn report(guard: Option<PanicGuard<'_>>, permit: Option<Permit<'_>>, failed: bool) {
+    if let Some(mut guard) = guard {
         guard.armed = false;
         guard.monitor.finish(guard.start, failed);
     }
@@ -370,7 +369,6 @@ where
         Some(permit) => permit.success(),
         None => {}
     }
-    outcome
 }
 
 /// After an attempt: `Break(output)` to return it, `Continue(delay)` to retry after `delay`.
