@@ -48,6 +48,8 @@ pub enum Event {
     RateLimited(LimitReached),
     /// A bulkhead refused calls (published at most once a second per bulkhead).
     BulkheadFull(LimitReached),
+    /// Attempts timed out (published at most once a second per timeout policy).
+    TimedOut(LimitReached),
 }
 
 /// A circuit breaker's state change.
@@ -68,10 +70,10 @@ pub struct BreakerTransition {
     pub at: SystemTime,
 }
 
-/// A limiter or bulkhead that refused a call.
+/// A limiter, bulkhead or timeout that refused or dropped a call.
 #[derive(Clone, Debug, Serialize)]
 pub struct LimitReached {
-    /// The limiter's or bulkhead's registry name.
+    /// The limiter's, bulkhead's or timeout's registry name.
     pub name: &'static str,
     /// When a slot frees up, if known.
     pub retry_after: Option<std::time::Duration>,

@@ -8,7 +8,7 @@
 use crate::breaker::{CircuitBreaker, Permit};
 use crate::clock::Timestamp;
 use crate::error::{Failure, Rejected};
-use crate::limit::{Bulkhead, RateLimiter};
+use crate::limit::{Bulkhead, BulkheadSlot, RateLimiter, TimeoutPolicy};
 use crate::private::{BreakerOutput, HoldsRejected};
 use crate::retry::RetryState;
 use crate::sla::SlaMonitor;
@@ -248,8 +248,6 @@ pub struct Layers<'a> {
     pub bulkhead: Option<&'a Bulkhead>,
     /// The SLA monitor.
     pub monitor: Option<&'a SlaMonitor>,
-    /// The per-attempt timeout.
-    pub timeout: Option<Duration>,
 }
 
 impl Layers<'_> {
@@ -259,25 +257,24 @@ impl Layers<'_> {
         limiter: None,
         bulkhead: None,
         monitor: None,
-        timeout: None,
     };
 }
 
 /// One attempt through the per-attempt layers, in the pipeline's order: breaker, rate limiter,
-/// bulkhead, monitor, timeout, the call. The outcome keeps a rejection apart from the call's
+/// bulkhead, monitor, then `call`: the user's call wrapped by [`outcome`] or, with a timeout,
+/// [`timed_outcome`]. The outcome keeps a rejection apart from the call's
 /// own error, so the retry layer can tell them apart; a call refused by the limiter or the
 /// bulkhead does not count for the breaker.
 ///
 /// A timed-out attempt is dropped and counts as a failure for the breaker and the monitor.
-pub async fn attempt<R, F, C>(
+pub async fn attempt<T, E, F, C>(
     layers: Layers<'_>,
     is_failure: C,
     call: F,
-) -> Result<R::Ok, Failure<R::Error>>
+) -> Result<T, Failure<E>>
 where
-    F: Future<Output = R>,
-    R: BreakerOutput,
-    C: FnOnce(&R::Error) -> bool,
+    F: Future<Output = Result<T, Failure<E>>>,
+    C: FnOnce(&E) -> bool,
 {
     let permit = match layers.breaker.map(CircuitBreaker::try_acquire) {
         Some(Err(rejected)) => return Err(Failure::Rejected(rejected)),
@@ -295,13 +292,7 @@ where
         None => None,
     };
     let guard = start_monitor(layers.monitor);
-    let outcome = match layers.timeout {
-        Some(after) => match tokio::time::timeout(after, call).await {
-            Ok(output) => output.into_result().map_err(Failure::Inner),
-            Err(_) => Err(Failure::Rejected(Rejected::Timeout { after })),
-        },
-        None => call.await.into_result().map_err(Failure::Inner),
-    };
+    let outcome = call.await;
     let failed = match &outcome {
         Ok(_) => false,
         Err(Failure::Inner(error)) => is_failure(error),
@@ -309,6 +300,91 @@ where
     };
     report(guard, permit, failed);
     outcome
+}
+
+pin_project! {
+    /// The user's call with its output as a pipeline outcome (no timeout).
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Outcome<F> {
+        #[pin]
+        call: F,
+    }
+}
+
+/// Wraps the user's call for [`attempt`], without a timeout.
+#[inline]
+pub fn outcome<F>(call: F) -> Outcome<F>
+where
+    F: Future,
+    F::Output: BreakerOutput,
+{
+    Outcome { call }
+}
+
+impl<F> Future for Outcome<F>
+where
+    F: Future,
+    F::Output: BreakerOutput,
+{
+    type Output =
+        Result<<F::Output as BreakerOutput>::Ok, Failure<<F::Output as BreakerOutput>::Error>>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().call.poll(cx) {
+            Poll::Ready(output) => Poll::Ready(output.into_result().map_err(Failure::Inner)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+pin_project! {
+    /// The user's call under a per-attempt timeout.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct TimedOutcome<'a, F> {
+        policy: &'a TimeoutPolicy,
+        #[pin]
+        call: tokio::time::Timeout<F>,
+    }
+}
+
+/// Wraps the user's call for [`attempt`], dropping it at the policy's deadline with
+/// `Rejected::Timeout`.
+#[inline]
+pub fn timed_outcome<F>(policy: &TimeoutPolicy, call: F) -> TimedOutcome<'_, F>
+where
+    F: Future,
+    F::Output: BreakerOutput,
+{
+    policy.started();
+    TimedOutcome {
+        policy,
+        call: tokio::time::timeout(policy.after(), call),
+    }
+}
+
+impl<F> Future for TimedOutcome<'_, F>
+where
+    F: Future,
+    F::Output: BreakerOutput,
+{
+    type Output =
+        Result<<F::Output as BreakerOutput>::Ok, Failure<<F::Output as BreakerOutput>::Error>>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        match this.call.poll(cx) {
+            Poll::Ready(Ok(output)) => Poll::Ready(output.into_result().map_err(Failure::Inner)),
+            Poll::Ready(Err(_)) => {
+                this.policy.timed_out();
+                Poll::Ready(Err(Failure::Rejected(Rejected::Timeout {
+                    after: this.policy.after(),
+                })))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 /// [`attempt`] for a blocking call: no timeout (a blocking call cannot be dropped midway); the
@@ -451,4 +527,137 @@ pub fn retry_callback<R: BreakerOutput>(
     callback: fn(u32, Duration, &Failure<R::Error>),
 ) -> fn(u32, Duration, &Failure<R::Error>) {
     callback
+}
+
+pin_project! {
+    /// [`attempt`] as a hand-written future, for call sites whose limiter and bulkhead never
+    /// wait (admission is decided on the first poll): no `async fn` state to copy around.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct AttemptNow<'a, F, C> {
+        layers: Layers<'a>,
+        is_failure: Option<C>,
+        stage: Stage,
+        permit_word: u64,
+        permit_start: Option<Timestamp>,
+        monitor_start: Timestamp,
+        slot: Option<BulkheadSlot<'a>>,
+        #[pin]
+        call: F,
+    }
+
+    impl<F, C> PinnedDrop for AttemptNow<'_, F, C> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if *this.stage != Stage::Running {
+                return;
+            }
+            if let (Some(monitor), true) = (this.layers.monitor, std::thread::panicking()) {
+                monitor.finish(*this.monitor_start, true);
+            }
+            if let Some(breaker) = this.layers.breaker {
+                drop(Permit::from_raw(breaker, *this.permit_word, *this.permit_start));
+            }
+        }
+    }
+}
+
+/// [`attempt`] for layers that never wait: the limiter refuses at once (`wait = false`) and the
+/// bulkhead has no `max_wait`.
+#[inline]
+pub fn attempt_now<'a, T, E, F, C>(
+    layers: Layers<'a>,
+    is_failure: C,
+    call: F,
+) -> AttemptNow<'a, F, C>
+where
+    F: Future<Output = Result<T, Failure<E>>>,
+    C: FnOnce(&E) -> bool,
+{
+    AttemptNow {
+        layers,
+        is_failure: Some(is_failure),
+        stage: Stage::Idle,
+        permit_word: 0,
+        permit_start: None,
+        monitor_start: Timestamp::default(),
+        slot: None,
+        call,
+    }
+}
+
+impl<T, E, F, C> Future for AttemptNow<'_, F, C>
+where
+    F: Future<Output = Result<T, Failure<E>>>,
+    C: FnOnce(&E) -> bool,
+{
+    type Output = Result<T, Failure<E>>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let layers = *this.layers;
+        match *this.stage {
+            Stage::Running => {}
+            Stage::Done => panic!("{COMPLETED}"),
+            Stage::Idle => {
+                *this.stage = Stage::Done;
+                if let Some(breaker) = layers.breaker {
+                    if let Some(word) = breaker.admit_closed() {
+                        *this.permit_word = word;
+                    } else {
+                        match breaker.try_acquire() {
+                            Ok(permit) => {
+                                (*this.permit_word, *this.permit_start) = permit.into_raw()
+                            }
+                            Err(rejected) => return Poll::Ready(Err(Failure::Rejected(rejected))),
+                        }
+                    }
+                }
+                // A refusal below cancels the breaker permit: it does not count.
+                let cancel = |word: u64, start: Option<Timestamp>| {
+                    if let Some(breaker) = layers.breaker {
+                        drop(Permit::from_raw(breaker, word, start));
+                    }
+                };
+                if let Some((limiter, _)) = layers.limiter {
+                    if let Err(rejected) = limiter.try_acquire() {
+                        cancel(*this.permit_word, *this.permit_start);
+                        return Poll::Ready(Err(Failure::Rejected(rejected)));
+                    }
+                }
+                if let Some(bulkhead) = layers.bulkhead {
+                    match bulkhead.try_enter() {
+                        Ok(slot) => *this.slot = Some(slot),
+                        Err(rejected) => {
+                            cancel(*this.permit_word, *this.permit_start);
+                            return Poll::Ready(Err(Failure::Rejected(rejected)));
+                        }
+                    }
+                }
+                if let Some(monitor) = layers.monitor {
+                    *this.monitor_start = monitor.start();
+                }
+                *this.stage = Stage::Running;
+            }
+        }
+        let outcome = match this.call.poll(cx) {
+            Poll::Ready(outcome) => outcome,
+            Poll::Pending => return Poll::Pending,
+        };
+        *this.stage = Stage::Done;
+        *this.slot = None;
+        let is_failure = this.is_failure.take().expect(COMPLETED);
+        let failed = match &outcome {
+            Ok(_) => false,
+            Err(Failure::Inner(error)) => is_failure(error),
+            Err(Failure::Rejected(_)) => true,
+        };
+        if let Some(monitor) = layers.monitor {
+            monitor.finish(*this.monitor_start, failed);
+        }
+        if let Some(breaker) = layers.breaker {
+            breaker.record_raw(*this.permit_word, *this.permit_start, failed, None);
+        }
+        Poll::Ready(outcome)
+    }
 }

@@ -14,6 +14,7 @@ pub use core::time::Duration;
 
 use crate::registry::{
     breaker_registry, bulkhead_registry, rate_limiter_registry, retry_registry, sla_registry,
+    timeout_registry,
 };
 use std::sync::{Arc, OnceLock};
 
@@ -166,11 +167,13 @@ impl Site<SlaMonitor> {
     }
 }
 
-pub use crate::limit::{Bulkhead, BulkheadConfig, RateLimit, RateLimiter, RateLimiterConfig};
+pub use crate::limit::{
+    Bulkhead, BulkheadConfig, RateLimit, RateLimiter, RateLimiterConfig, TimeoutPolicy,
+};
 use crate::pipeline::PanicGuard;
 pub use crate::pipeline::{
-    attempt, attempt_sync, guarded, monitored, retry_callback, retry_hint, retry_predicate, settle,
-    settle_once, sleep, Guarded, Layers, Monitored,
+    attempt, attempt_now, attempt_sync, guarded, monitored, outcome, retry_callback, retry_hint,
+    retry_predicate, settle, settle_once, sleep, timed_outcome, Guarded, Layers, Monitored,
 };
 pub use crate::retry::{BackoffConfig, Jitter, RetryBudget, RetryConfig, RetryPolicy};
 pub use core::ops::ControlFlow;
@@ -266,6 +269,40 @@ impl Site<Bulkhead> {
                     bulkhead_registry()
                         .get_or_create(&name, fallback)
                         .expect("25 slots is a valid bulkhead")
+                })
+        })
+    }
+}
+
+impl Site<TimeoutPolicy> {
+    /// The timeout policy of this call site, created on first use unless registered.
+    #[inline]
+    pub fn timeout_policy(
+        &'static self,
+        name: SiteName,
+        after: Duration,
+    ) -> &'static TimeoutPolicy {
+        if let Some(policy) = self.cell.get() {
+            return policy;
+        }
+        self.init_timeout_policy(name, after)
+    }
+
+    #[cold]
+    fn init_timeout_policy(
+        &'static self,
+        name: SiteName,
+        after: Duration,
+    ) -> &'static TimeoutPolicy {
+        let name = name.resolve();
+        self.cell.get_or_init(|| {
+            timeout_registry()
+                .get_or_create(&name, after)
+                .unwrap_or_else(|error| {
+                    tracing::error!(timeout = %name, %error, "invalid timeout; using 30 s");
+                    timeout_registry()
+                        .get_or_create(&name, Duration::from_secs(30))
+                        .expect("30 s is a valid timeout")
                 })
         })
     }

@@ -19,7 +19,7 @@
 
 use crate::breaker::{BreakerConfig, CircuitBreaker};
 use crate::error::ConfigError;
-use crate::limit::{Bulkhead, BulkheadConfig, RateLimiter, RateLimiterConfig};
+use crate::limit::{Bulkhead, BulkheadConfig, RateLimiter, RateLimiterConfig, TimeoutPolicy};
 use crate::retry::{RetryConfig, RetryPolicy};
 use crate::sla::{SlaMonitor, SlaStatus, SlaThresholds};
 use dashmap::DashMap;
@@ -60,6 +60,12 @@ impl Named for CircuitBreaker {
 impl Named for RateLimiter {
     fn name(&self) -> &str {
         RateLimiter::name(self)
+    }
+}
+
+impl Named for TimeoutPolicy {
+    fn name(&self) -> &str {
+        TimeoutPolicy::name(self)
     }
 }
 
@@ -251,6 +257,23 @@ impl Registry<Bulkhead> {
     ) -> Result<Arc<Bulkhead>, ConfigError> {
         self.get_or_try_insert_with(name, || Bulkhead::new(name, config))
     }
+}
+
+impl Registry<TimeoutPolicy> {
+    /// The timeout policy named `name`, created with deadline `after` if new.
+    pub fn get_or_create(
+        &self,
+        name: &str,
+        after: std::time::Duration,
+    ) -> Result<Arc<TimeoutPolicy>, ConfigError> {
+        self.get_or_try_insert_with(name, || TimeoutPolicy::new(name, after))
+    }
+}
+
+/// The registry of per-attempt timeouts.
+pub fn timeout_registry() -> &'static Registry<TimeoutPolicy> {
+    static REGISTRY: OnceLock<Registry<TimeoutPolicy>> = OnceLock::new();
+    REGISTRY.get_or_init(Registry::new)
 }
 
 /// The registry of rate limiters.

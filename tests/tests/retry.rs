@@ -1,7 +1,9 @@
 //! Retries and timeouts through the attributes, on tokio's paused clock (no real sleeping).
 
 use reliable_runtime::breaker::BreakerState;
-use reliable_runtime::registry::{breaker_registry, retry_registry, sla_registry};
+use reliable_runtime::registry::{
+    breaker_registry, retry_registry, sla_registry, timeout_registry,
+};
 use reliable_runtime::retry::{BackoffConfig, Jitter};
 use reliable_runtime::{circuit_breaker, monitored, timeout, with_backoff, Failure, Rejected};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -295,6 +297,10 @@ async fn a_timed_out_attempt_fails_for_the_breaker_and_the_monitor() {
     );
     let metrics = sla_registry().get("timeout_monitor").unwrap().metrics();
     assert_eq!((metrics.total_calls, metrics.total_failures), (2, 1));
+    let timeouts = timeout_registry().get("retry::slow").unwrap().snapshot();
+    assert_eq!((timeouts.attempts, timeouts.timeouts), (2, 1));
+    let health = serde_json::to_value(reliable_runtime::get_system_health()).unwrap();
+    assert_eq!(health["timeouts"]["retry::slow"]["timeouts"], 1);
 }
 
 static SLOW_ATTEMPTS: AtomicU32 = AtomicU32::new(0);

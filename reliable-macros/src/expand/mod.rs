@@ -152,7 +152,8 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
         || plan.monitored.as_ref().is_some_and(|m| m.name.is_none())
         || plan.backoff.as_ref().is_some_and(|r| r.name.is_none())
         || plan.rate_limited.as_ref().is_some_and(|r| r.name.is_none())
-        || plan.bulkhead.as_ref().is_some_and(|b| b.name.is_none());
+        || plan.bulkhead.as_ref().is_some_and(|b| b.name.is_none())
+        || plan.timeout.is_some();
     let marker = if needs_marker {
         quote!(#private::type_name_of_val(&__reliable_site))
     } else {
@@ -285,17 +286,12 @@ fn general_pipeline(
             .as_ref()
             .map(|args| limits::bulkhead(args, private, marker, setup)),
     );
-    let timeout = some_or_none(plan.timeout.map(|(timeout, _)| {
-        let nanos = timeout.duration;
-        quote!(#private::Duration::from_nanos(#nanos))
-    }));
     let layers = quote! {
         #private::Layers {
             breaker: #breaker,
             limiter: #limiter,
             bulkhead: #bulkhead,
             monitor: #monitor,
-            timeout: #timeout,
         }
     };
     let retrying = plan.backoff.is_some();
@@ -303,7 +299,31 @@ fn general_pipeline(
     let body = body(item, !retrying);
     let types = turbofish(quote!(_, _));
     let attempt = if item.is_async() {
-        quote!(#private::attempt #types (#layers, #classify, #body).await)
+        let call = match plan.timeout {
+            Some((timeout, _)) => {
+                let nanos = timeout.duration;
+                setup.extend(quote! {
+                    static __RELIABLE_TIMEOUT: #private::Site<#private::TimeoutPolicy> = #private::Site::new();
+                    let __reliable_timeout = __RELIABLE_TIMEOUT.timeout_policy(
+                        #private::SiteName::new(::core::option::Option::None, #marker),
+                        #private::Duration::from_nanos(#nanos),
+                    );
+                });
+                quote!(#private::timed_outcome(__reliable_timeout, #body))
+            }
+            None => quote!(#private::outcome(#body)),
+        };
+        let waits = plan.rate_limited.as_ref().is_some_and(|limit| limit.wait)
+            || plan
+                .bulkhead
+                .as_ref()
+                .is_some_and(|bulkhead| bulkhead.max_wait.is_some_and(|(wait, _)| wait.0 > 0));
+        let function = if waits {
+            quote!(attempt)
+        } else {
+            quote!(attempt_now)
+        };
+        quote!(#private::#function(#layers, #classify, #call).await)
     } else {
         quote!(#private::attempt_sync #types (#layers, #classify, #body))
     };

@@ -1,9 +1,10 @@
 //! One snapshot of everything: [`get_system_health()`].
 
 use crate::breaker::{BreakerSnapshot, BreakerState};
-use crate::limit::{BulkheadSnapshot, RateLimiterSnapshot};
+use crate::limit::{BulkheadSnapshot, RateLimiterSnapshot, TimeoutSnapshot};
 use crate::registry::{
     breaker_registry, bulkhead_registry, rate_limiter_registry, retry_registry, sla_registry,
+    timeout_registry,
 };
 use crate::retry::RetrySnapshot;
 use crate::sla::{SlaMetrics, SlaStatus};
@@ -58,6 +59,8 @@ pub struct SystemHealth {
     pub rate_limiters: BTreeMap<String, RateLimiterSnapshot>,
     /// Per bulkhead: capacity, in flight, admitted, rejected.
     pub bulkheads: BTreeMap<String, BulkheadSnapshot>,
+    /// Per timeout: deadline, attempts, timeouts.
+    pub timeouts: BTreeMap<String, TimeoutSnapshot>,
 }
 
 impl SystemHealth {
@@ -109,6 +112,11 @@ pub fn get_system_health() -> SystemHealth {
             .all()
             .iter()
             .map(|bulkhead| (bulkhead.name().to_owned(), bulkhead.snapshot()))
+            .collect(),
+        timeouts: timeout_registry()
+            .all()
+            .iter()
+            .map(|policy| (policy.name().to_owned(), policy.snapshot()))
             .collect(),
     }
 }

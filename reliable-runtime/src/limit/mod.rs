@@ -1,8 +1,10 @@
-//! Limits on when and how much a source is called: rate limits and bulkheads (timeouts are
-//! applied per attempt by the pipeline: see [`#[timeout]`](crate::timeout)).
+//! Limits on when and how much a source is called: rate limits, bulkheads and per-attempt
+//! timeouts.
 
 mod bulkhead;
 mod rate;
+mod timeout;
 
 pub use bulkhead::{Bulkhead, BulkheadConfig, BulkheadSlot, BulkheadSnapshot};
 pub use rate::{RateLimit, RateLimiter, RateLimiterConfig, RateLimiterSnapshot};
+pub use timeout::{TimeoutPolicy, TimeoutSnapshot};

@@ -1,9 +1,11 @@
 //! Retry budget: retries may add at most a fraction of the calls, plus a small floor.
 
 use crate::breaker::window::TimeWindow;
-use crate::clock::Clock;
+use crate::clock::{duration_to_nanos, Clock};
 use crate::error::ConfigError;
 use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// How many retries a retry policy may make, relative to its calls (the SRE book's and Finagle's
@@ -64,34 +66,48 @@ impl RetryBudget {
     }
 }
 
-/// The budget's live counts: calls and retries in time buckets, sharded by thread.
+/// The budget's live counts.
+///
+/// Calls are counted by the policy's own thread-sharded total (one plain store per call, no
+/// clock read); the budget keeps, on the retry path only, marks of that total over time, and
+/// takes the calls of the last window as the total now minus the total at the window's start.
+/// Retries are counted in time buckets.
 pub(crate) struct BudgetTracker {
     budget: RetryBudget,
-    calls: TimeWindow,
     retries: TimeWindow,
+    /// `(clock nanos, calls so far)`, oldest first, at most one per tenth of the window.
+    marks: Mutex<VecDeque<(u64, u64)>>,
 }
 
 impl BudgetTracker {
-    pub(crate) fn new(budget: RetryBudget) -> Self {
+    pub(crate) fn new(budget: RetryBudget, clock: &Clock) -> Self {
+        let mut marks = VecDeque::with_capacity(16);
+        marks.push_back((clock.now_coarse().as_nanos(), 0));
         BudgetTracker {
             budget,
-            calls: TimeWindow::new(budget.window),
             retries: TimeWindow::new(budget.window),
+            marks: Mutex::new(marks),
         }
     }
 
-    /// Counts a call (its first attempt).
-    #[inline]
-    pub(crate) fn deposit(&self, clock: &Clock) {
-        self.calls.record(clock.now_coarse(), false, false);
-    }
-
-    /// Takes a retry from the budget if one is left.
-    pub(crate) fn withdraw(&self, clock: &Clock) -> bool {
+    /// Takes a retry from the budget if one is left; `calls` is the policy's call total.
+    pub(crate) fn withdraw(&self, clock: &Clock, calls: u64) -> bool {
         let now = clock.now_coarse();
-        let calls = u64::from(self.calls.counts(now).calls);
+        let window = duration_to_nanos(self.budget.window);
+        let calls_in_window = {
+            let mut marks = self.marks.lock().unwrap_or_else(|e| e.into_inner());
+            let newest = marks.back().map_or(0, |&(at, _)| at);
+            if now.as_nanos().saturating_sub(newest) >= window / 10 {
+                marks.push_back((now.as_nanos(), calls));
+            }
+            // Keep one mark at or before the window's start as the baseline.
+            while marks.len() > 1 && now.as_nanos().saturating_sub(marks[1].0) >= window {
+                marks.pop_front();
+            }
+            calls.saturating_sub(marks.front().map_or(0, |&(_, total)| total))
+        };
         let retries = f64::from(self.retries.counts(now).calls);
-        if retries + 1.0 > self.budget.allowance(calls) {
+        if retries + 1.0 > self.budget.allowance(calls_in_window) {
             return false;
         }
         self.retries.record(now, false, false);

@@ -157,7 +157,9 @@ impl RetryPolicy {
         config.validate()?;
         Ok(RetryPolicy {
             name: intern(name.as_ref()),
-            budget: config.budget.map(BudgetTracker::new),
+            budget: config
+                .budget
+                .map(|budget| BudgetTracker::new(budget, &config.clock)),
             config,
             calls: ShardedCounter::new(),
             retries: ShardedCounter::new(),
@@ -187,13 +189,10 @@ impl RetryPolicy {
         }
     }
 
-    /// Starts a call: counts it (and deposits it in the budget).
+    /// Starts a call: counts it (the budget's calls are this count).
     #[inline]
     pub fn start(&self) -> RetryState<'_> {
         self.calls.add(1);
-        if let Some(budget) = &self.budget {
-            budget.deposit(&self.config.clock);
-        }
         RetryState {
             policy: self,
             attempts: 0,
@@ -280,7 +279,7 @@ impl RetryState<'_> {
             return None;
         }
         if let Some(budget) = &policy.budget {
-            if !budget.withdraw(&policy.config.clock) {
+            if !budget.withdraw(&policy.config.clock, policy.calls.sum()) {
                 policy.budget_exhausted.add(1);
                 tracing::warn!(policy = policy.name, "retry budget exhausted; not retrying");
                 event::publish(Event::RetryBudgetExhausted(RetryBudgetExhausted {
