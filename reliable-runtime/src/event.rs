@@ -50,6 +50,8 @@ pub enum Event {
     BulkheadFull(LimitReached),
     /// Attempts timed out (published at most once a second per timeout policy).
     TimedOut(LimitReached),
+    /// A cache served a stale value because its refresh failed.
+    StaleServed(crate::cache::StaleServed),
 }
 
 /// A circuit breaker's state change.

@@ -70,6 +70,7 @@
 #![warn(rustdoc::broken_intra_doc_links)]
 
 pub mod breaker;
+pub mod cache;
 pub mod clock;
 mod error;
 pub mod event;

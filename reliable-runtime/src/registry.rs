@@ -18,6 +18,7 @@
 //! ```
 
 use crate::breaker::{BreakerConfig, CircuitBreaker};
+use crate::cache::{CacheSnapshot, CacheStats};
 use crate::error::ConfigError;
 use crate::limit::{Bulkhead, BulkheadConfig, RateLimiter, RateLimiterConfig, TimeoutPolicy};
 use crate::retry::{RetryConfig, RetryPolicy};
@@ -268,6 +269,67 @@ impl Registry<TimeoutPolicy> {
     ) -> Result<Arc<TimeoutPolicy>, ConfigError> {
         self.get_or_try_insert_with(name, || TimeoutPolicy::new(name, after))
     }
+}
+
+/// Caches by name, whatever their key and value types (health reads their counters).
+#[derive(Default)]
+pub struct CacheRegistry {
+    caches: DashMap<Arc<str>, Arc<dyn CacheStats>>,
+}
+
+impl fmt::Debug for CacheRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CacheRegistry")
+            .field("caches", &self.caches.len())
+            .finish()
+    }
+}
+
+impl CacheRegistry {
+    /// Registers `cache` unless its name is taken; returns whether it was registered.
+    ///
+    /// ```
+    /// use reliable_runtime::cache::{Cache, CacheConfig};
+    /// use reliable_runtime::registry::cache_registry;
+    /// use std::sync::Arc;
+    ///
+    /// let cache: Arc<Cache<String, u64>> = Arc::new(Cache::new("doc_registered", CacheConfig::default()).unwrap());
+    /// assert!(cache_registry().register(cache.clone()));
+    /// assert_eq!(cache_registry().snapshot("doc_registered").unwrap().size, 0);
+    /// ```
+    pub fn register(&self, cache: Arc<dyn CacheStats>) -> bool {
+        let name: Arc<str> = cache.name().into();
+        let mut registered = false;
+        self.caches.entry(name).or_insert_with(|| {
+            registered = true;
+            cache
+        });
+        registered
+    }
+
+    /// The counters of the cache named `name`.
+    pub fn snapshot(&self, name: &str) -> Option<CacheSnapshot> {
+        self.caches.get(name).map(|cache| cache.snapshot())
+    }
+
+    /// Every cache's counters, by name.
+    pub fn snapshots(&self) -> std::collections::BTreeMap<String, CacheSnapshot> {
+        self.caches
+            .iter()
+            .map(|entry| (entry.key().to_string(), entry.value().snapshot()))
+            .collect()
+    }
+
+    /// Removes the cache named `name` from health.
+    pub fn remove(&self, name: &str) -> bool {
+        self.caches.remove(name).is_some()
+    }
+}
+
+/// The registry of caches.
+pub fn cache_registry() -> &'static CacheRegistry {
+    static REGISTRY: OnceLock<CacheRegistry> = OnceLock::new();
+    REGISTRY.get_or_init(CacheRegistry::default)
 }
 
 /// The registry of per-attempt timeouts.

@@ -1,25 +1,17 @@
 //! One snapshot of everything: [`get_system_health()`].
 
 use crate::breaker::{BreakerSnapshot, BreakerState};
+use crate::cache::CacheSnapshot;
 use crate::limit::{BulkheadSnapshot, RateLimiterSnapshot, TimeoutSnapshot};
 use crate::registry::{
-    breaker_registry, bulkhead_registry, rate_limiter_registry, retry_registry, sla_registry,
-    timeout_registry,
+    breaker_registry, bulkhead_registry, cache_registry, rate_limiter_registry, retry_registry,
+    sla_registry, timeout_registry,
 };
 use crate::retry::RetrySnapshot;
 use crate::sla::{SlaMetrics, SlaStatus};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
-
-/// A cache's counters as health shows them (filled once caches exist).
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct CacheStats {
-    /// Entries held.
-    pub size: u64,
-    /// Hits / lookups (0 when there were none).
-    pub hit_rate: f64,
-}
 
 /// The health of every monitored source, breaker and cache, serializable to the reference's JSON
 /// shape.
@@ -51,8 +43,8 @@ pub struct SystemHealth {
     pub data_sources: BTreeMap<String, SlaMetrics>,
     /// Per breaker: state, failure count, rates, rejections.
     pub circuit_breakers: BTreeMap<String, BreakerSnapshot>,
-    /// Per cache: size and hit rate.
-    pub cache_stats: BTreeMap<String, CacheStats>,
+    /// Per cache: size, hit rate and the other counters.
+    pub cache_stats: BTreeMap<String, CacheSnapshot>,
     /// Per retry policy: calls, retries, give-ups, budget refusals.
     pub retries: BTreeMap<String, RetrySnapshot>,
     /// Per rate limiter: limit, admitted, limited, next slot.
@@ -97,7 +89,7 @@ pub fn get_system_health() -> SystemHealth {
             .map_or(0.0, |since| since.as_secs_f64()),
         data_sources,
         circuit_breakers,
-        cache_stats: BTreeMap::new(),
+        cache_stats: cache_registry().snapshots(),
         retries: retry_registry()
             .all()
             .iter()

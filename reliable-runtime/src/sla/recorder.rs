@@ -167,22 +167,34 @@ mod tests {
     /// outcome written with its end time.
     #[test]
     fn concurrent_reads_never_see_torn_samples() {
-        use std::sync::atomic::AtomicBool;
+        use std::sync::atomic::{AtomicBool, AtomicU64};
         use std::sync::Arc;
 
         let recorder = Arc::new(LatencyRecorder::new(16));
-        let done = Arc::new(AtomicBool::new(false));
+        // The writer keeps writing until the reader has finished its reads, so they overlap
+        // however fast either side runs.
+        let reading = Arc::new(AtomicBool::new(true));
+        let written = Arc::new(AtomicU64::new(0));
         let writer = {
-            let (recorder, done) = (Arc::clone(&recorder), Arc::clone(&done));
+            let (recorder, reading, written) = (
+                Arc::clone(&recorder),
+                Arc::clone(&reading),
+                Arc::clone(&written),
+            );
             std::thread::spawn(move || {
-                for end in 1..=300_000u64 {
+                let mut end = 0u64;
+                while reading.load(Ordering::Acquire) {
+                    end += 1;
                     recorder.record(Timestamp::from_nanos(end), end * 3, end % 2 == 0);
+                    written.store(end, Ordering::Release);
                 }
-                done.store(true, Ordering::Release);
             })
         };
+        while written.load(Ordering::Acquire) < 1_000 {
+            std::hint::spin_loop();
+        }
         let mut checked = 0u64;
-        while !done.load(Ordering::Acquire) {
+        for _ in 0..2_000 {
             for sample in recorder.samples() {
                 let end = sample.end.as_nanos();
                 assert_eq!(sample.latency_nanos, end * 3, "torn sample at {end}");
@@ -190,9 +202,10 @@ mod tests {
                 checked += 1;
             }
         }
+        reading.store(false, Ordering::Release);
         writer.join().unwrap();
         assert!(checked > 0);
-        assert_eq!(recorder.total(), 300_000);
+        assert_eq!(recorder.total(), written.load(Ordering::Acquire));
     }
 
     #[test]

@@ -1,0 +1,165 @@
+//! Cache configuration: policy, TTLs, size, stale window, jitter.
+
+use crate::clock::Clock;
+use crate::error::ConfigError;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// How a cache chooses what to evict when full, and how its TTL behaves.
+///
+/// ```
+/// use reliable_runtime::cache::CachePolicy;
+/// assert_eq!("adaptive".parse::<CachePolicy>(), Ok(CachePolicy::Adaptive));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CachePolicy {
+    /// Fixed TTL; when full, the entries closest to expiry go first.
+    #[default]
+    Ttl,
+    /// Fixed TTL; when full, the least recently used entries go first.
+    Lru,
+    /// Fixed TTL; when full, the least frequently used entries go first.
+    Lfu,
+    /// The TTL moves with the hit rate (×1.2 per hit, ×0.8 per miss, within
+    /// `min_ttl..=max_ttl`); when full, the least recently used entries go first.
+    Adaptive,
+}
+
+impl std::str::FromStr for CachePolicy {
+    type Err = ConfigError;
+
+    fn from_str(name: &str) -> Result<Self, ConfigError> {
+        match name {
+            "ttl" => Ok(CachePolicy::Ttl),
+            "lru" => Ok(CachePolicy::Lru),
+            "lfu" => Ok(CachePolicy::Lfu),
+            "adaptive" => Ok(CachePolicy::Adaptive),
+            other => Err(ConfigError::new(
+                "policy",
+                format!("unknown policy `{other}`; expected `ttl`, `lru`, `lfu` or `adaptive`"),
+            )),
+        }
+    }
+}
+
+/// A cache's configuration. `Default`: TTL policy, 5 s TTL (the reference's order books),
+/// 10,000 entries, 10% evicted at once when full, a stale window equal to the TTL (so a value
+/// may be served up to 2× TTL after it was loaded), no TTL jitter.
+///
+/// ```
+/// use reliable_runtime::cache::{CacheConfig, CachePolicy};
+/// use std::time::Duration;
+///
+/// let orderbooks = CacheConfig {
+///     policy: CachePolicy::Adaptive,
+///     ttl: Duration::from_secs(5),
+///     min_ttl: Duration::from_secs(2),
+///     max_ttl: Duration::from_secs(15),
+///     ..CacheConfig::default()
+/// };
+/// assert!(orderbooks.validate().is_ok());
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CacheConfig {
+    /// Eviction and TTL policy.
+    pub policy: CachePolicy,
+    /// How long an entry is fresh (the starting TTL for `Adaptive`).
+    pub ttl: Duration,
+    /// Lowest adaptive TTL.
+    pub min_ttl: Duration,
+    /// Highest adaptive TTL.
+    pub max_ttl: Duration,
+    /// Entries held at most (concurrent inserts may overshoot by a few until the next eviction).
+    pub max_entries: usize,
+    /// Fraction of `max_entries` evicted at once when full (the reference's eviction ratio).
+    pub eviction_ratio: f64,
+    /// How long after expiry an entry may still be served stale (while it is refreshed, or
+    /// when the refresh fails).
+    pub stale: Duration,
+    /// Random spread of each entry's TTL, as a fraction (0.1: ±10%), so entries written together
+    /// do not expire together.
+    pub ttl_jitter: f64,
+    /// The clock (default: [`Clock::system`]).
+    #[serde(skip)]
+    pub clock: Clock,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            policy: CachePolicy::Ttl,
+            ttl: Duration::from_secs(5),
+            min_ttl: Duration::from_secs(2),
+            max_ttl: Duration::from_secs(15),
+            max_entries: 10_000,
+            eviction_ratio: 0.1,
+            stale: Duration::from_secs(5),
+            ttl_jitter: 0.0,
+            clock: Clock::system(),
+        }
+    }
+}
+
+impl CacheConfig {
+    /// The reference's order-book cache: 5 s (2..15 s), adaptive.
+    pub fn orderbooks() -> Self {
+        CacheConfig {
+            policy: CachePolicy::Adaptive,
+            ..CacheConfig::default()
+        }
+    }
+
+    /// The reference's DEX liquidity cache: 30 s (10..120 s), adaptive.
+    pub fn dex_liquidity() -> Self {
+        CacheConfig {
+            policy: CachePolicy::Adaptive,
+            ttl: Duration::from_secs(30),
+            min_ttl: Duration::from_secs(10),
+            max_ttl: Duration::from_secs(120),
+            stale: Duration::from_secs(30),
+            ..CacheConfig::default()
+        }
+    }
+
+    /// The reference's Twitter cache: 300 s (60..900 s), adaptive.
+    pub fn twitter() -> Self {
+        CacheConfig {
+            policy: CachePolicy::Adaptive,
+            ttl: Duration::from_secs(300),
+            min_ttl: Duration::from_secs(60),
+            max_ttl: Duration::from_secs(900),
+            stale: Duration::from_secs(300),
+            ..CacheConfig::default()
+        }
+    }
+
+    /// Checks every field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.ttl.is_zero() {
+            return Err(ConfigError::new("ttl", "must be above zero"));
+        }
+        if self.policy == CachePolicy::Adaptive
+            && !(self.min_ttl <= self.ttl && self.ttl <= self.max_ttl && !self.min_ttl.is_zero())
+        {
+            return Err(ConfigError::new(
+                "ttl",
+                "an adaptive cache needs 0 < min_ttl <= ttl <= max_ttl",
+            ));
+        }
+        if self.max_entries == 0 {
+            return Err(ConfigError::new("max_entries", "must be at least 1"));
+        }
+        if !(self.eviction_ratio > 0.0 && self.eviction_ratio <= 1.0) {
+            return Err(ConfigError::new(
+                "eviction_ratio",
+                "must be within (0.0, 1.0]",
+            ));
+        }
+        if !(0.0..0.5).contains(&self.ttl_jitter) {
+            return Err(ConfigError::new("ttl_jitter", "must be within 0.0..0.5"));
+        }
+        Ok(())
+    }
+}

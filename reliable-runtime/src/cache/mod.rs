@@ -1,0 +1,596 @@
+//! A concurrent cache with TTL/LRU/LFU/adaptive policies, stale-while-revalidate,
+//! stale-if-error and single-flight loads.
+//!
+//! The store is `scc`'s `HashIndex`, whose reads take no lock and write no shared memory. Chosen
+//! by measurement on a hot key (2-core VM, `&str` lookups of a `String` key): scc 18.2 ns per
+//! hit and 1.96× from 1 to 2 threads; papaya 16.3 ns, 1.93×, but its table grew without bound
+//! (14 GB) under a steady insert/evict churn whose evictions hit recent keys; dashmap 18.6 ns but
+//! 0.43× (its shard `RwLock` bounces between cores); quick_cache 14.2 ns but 0.35× for the same
+//! reason; moka was measured at 240–580 ns. Eviction, TTLs and stale windows are ours: the
+//! map only stores.
+//!
+//! ```
+//! use reliable_runtime::cache::{Cache, CacheConfig, Lookup};
+//! use std::time::Duration;
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let cache: Cache<String, f64> = Cache::new("doc_prices", CacheConfig::default()).unwrap();
+//! let price = cache.get_or_load("BTCUSDT".to_string(), || async { Ok::<_, std::io::Error>(97_000.0) }).await;
+//! assert_eq!(price.unwrap(), 97_000.0);
+//! assert!(matches!(cache.lookup("BTCUSDT"), Lookup::Fresh(97_000.0)));
+//! assert_eq!(cache.snapshot().loads, 1);
+//! # }
+//! ```
+
+mod config;
+
+pub use config::{CacheConfig, CachePolicy};
+
+use crate::clock::duration_to_nanos;
+use crate::error::ConfigError;
+use crate::event::{self, Event};
+use crate::registry::intern;
+use crate::shard::ShardedCounter;
+use rand::Rng;
+use serde::Serialize;
+use std::fmt;
+use std::future::Future;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+use tokio::sync::Notify;
+
+/// What a lookup found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Lookup<V> {
+    /// A value within its TTL.
+    Fresh(V),
+    /// A value past its TTL but within the stale window, and how old it is.
+    Stale {
+        /// The value.
+        value: V,
+        /// Time since it was loaded.
+        age: Duration,
+    },
+    /// Nothing usable.
+    Miss,
+}
+
+/// A cache's counters, as `get_system_health()` shows them (`cache_stats`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CacheSnapshot {
+    /// Entries held.
+    pub size: u64,
+    /// Lookups that found a fresh value / all lookups (0 when there were none).
+    pub hit_rate: f64,
+    /// Lookups that found a fresh value.
+    pub hits: u64,
+    /// Lookups that found nothing usable.
+    pub misses: u64,
+    /// Stale values served (while refreshing, or because the refresh failed).
+    pub stale_hits: u64,
+    /// Stale values served because the load failed.
+    pub stale_if_error: u64,
+    /// Loads run.
+    pub loads: u64,
+    /// Loads that failed (errors are never cached).
+    pub load_errors: u64,
+    /// Entries evicted to stay within `max_entries`.
+    pub evictions: u64,
+    /// The TTL new entries get now (moves for adaptive caches), in seconds.
+    pub ttl_seconds: f64,
+}
+
+/// A stale value served because its refresh failed (an [`Event`]).
+#[derive(Clone, Debug, Serialize)]
+pub struct StaleServed {
+    /// The cache's name.
+    pub cache: &'static str,
+    /// How old the served value is.
+    pub age: Duration,
+    /// Wall-clock time.
+    #[serde(skip)]
+    pub at: SystemTime,
+}
+
+/// Values in a `HashIndex` are immutable once published; only the access metadata changes,
+/// through atomics. `Clone` copies a snapshot of them (the index clones on update).
+struct Entry<V> {
+    value: V,
+    loaded_at: u64,
+    fresh_until: u64,
+    stale_until: u64,
+    /// Coarse clock nanos of the last hit (LRU), written at most once a millisecond.
+    last_access: AtomicU64,
+    /// Sampled hit count (LFU): one in [`LFU_SAMPLE`] hits is counted.
+    hits: AtomicU32,
+}
+
+impl<V: Clone> Clone for Entry<V> {
+    fn clone(&self) -> Self {
+        Entry {
+            value: self.value.clone(),
+            loaded_at: self.loaded_at,
+            fresh_until: self.fresh_until,
+            stale_until: self.stale_until,
+            last_access: AtomicU64::new(self.last_access.load(Ordering::Relaxed)),
+            hits: AtomicU32::new(self.hits.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+/// One hit in this many is counted for LFU, so a hot entry's counter is not written per hit.
+const LFU_SAMPLE: u32 = 8;
+/// LRU timestamps are refreshed at most this often per entry.
+const LRU_RESOLUTION_NANOS: u64 = 1_000_000;
+
+/// A load in flight, that other callers for the same key wait for.
+#[derive(Default)]
+struct Flight {
+    finished: AtomicBool,
+    done: Notify,
+}
+
+/// Marks a flight finished (and wakes its followers) when the leader completes or is dropped.
+struct FlightGuard<'a, K: Hash + Eq + Clone + Send + Sync + 'static> {
+    flights: &'a scc::HashIndex<K, Arc<Flight>>,
+    key: K,
+    flight: Arc<Flight>,
+}
+
+impl<K: Hash + Eq + Clone + Send + Sync + 'static> Drop for FlightGuard<'_, K> {
+    fn drop(&mut self) {
+        self.flights.remove_sync(&self.key);
+        self.flight.finished.store(true, Ordering::Release);
+        self.flight.done.notify_waiters();
+    }
+}
+
+enum Role<'a, K: Hash + Eq + Clone + Send + Sync + 'static> {
+    Leader(FlightGuard<'a, K>),
+    Follower(Arc<Flight>),
+}
+
+/// A concurrent cache. Keys: `Hash + Eq + Clone + Send + Sync + 'static`; values: `Clone +
+/// Send + Sync + 'static` (a hit returns a clone: wrap big values in `Arc`).
+pub struct Cache<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    name: &'static str,
+    config: CacheConfig,
+    map: scc::HashIndex<K, Entry<V>>,
+    flights: scc::HashIndex<K, Arc<Flight>>,
+    ttl_nanos: AtomicU64,
+    /// Entries held (the index's own `len` scans its buckets).
+    size: AtomicUsize,
+    /// Hits already applied to the adaptive TTL.
+    adapted_hits: Mutex<u64>,
+    evicting: Mutex<()>,
+    hits: ShardedCounter,
+    misses: ShardedCounter,
+    stale_hits: ShardedCounter,
+    stale_if_error: ShardedCounter,
+    loads: ShardedCounter,
+    load_errors: ShardedCounter,
+    evictions: ShardedCounter,
+}
+
+impl<K, V> fmt::Debug for Cache<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cache")
+            .field("name", &self.name)
+            .field("config", &self.config)
+            .field("size", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, V> Cache<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// A cache named `name`, after validating `config`.
+    pub fn new(name: impl AsRef<str>, config: CacheConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Cache {
+            name: intern(name.as_ref()),
+            ttl_nanos: AtomicU64::new(duration_to_nanos(config.ttl)),
+            size: AtomicUsize::new(0),
+            config,
+            map: scc::HashIndex::new(),
+            flights: scc::HashIndex::new(),
+            adapted_hits: Mutex::new(0),
+            evicting: Mutex::new(()),
+            hits: ShardedCounter::new(),
+            misses: ShardedCounter::new(),
+            stale_hits: ShardedCounter::new(),
+            stale_if_error: ShardedCounter::new(),
+            loads: ShardedCounter::new(),
+            load_errors: ShardedCounter::new(),
+            evictions: ShardedCounter::new(),
+        })
+    }
+
+    /// The cache's registry name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &CacheConfig {
+        &self.config
+    }
+
+    /// Entries held.
+    pub fn len(&self) -> usize {
+        self.size.load(Ordering::Relaxed)
+    }
+
+    /// Whether the cache holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The TTL new entries get now.
+    pub fn current_ttl(&self) -> Duration {
+        Duration::from_nanos(self.ttl_nanos.load(Ordering::Relaxed))
+    }
+
+    /// What the cache holds for `key` now (counts a hit, a stale hit or a miss).
+    #[inline]
+    pub fn lookup<Q>(&self, key: &Q) -> Lookup<V>
+    where
+        Q: scc::Equivalent<K> + Hash + ?Sized,
+    {
+        let now = self.config.clock.now_coarse().as_nanos();
+        let found = self.map.peek_with(key, |_, entry| {
+            if now < entry.fresh_until {
+                self.touch(entry, now);
+                Lookup::Fresh(entry.value.clone())
+            } else if now < entry.stale_until {
+                Lookup::Stale {
+                    value: entry.value.clone(),
+                    age: Duration::from_nanos(now.saturating_sub(entry.loaded_at)),
+                }
+            } else {
+                Lookup::Miss
+            }
+        });
+        match found {
+            Some(fresh @ Lookup::Fresh(_)) => {
+                self.hits.add(1);
+                fresh
+            }
+            Some(other) => {
+                self.on_miss();
+                other
+            }
+            None => {
+                self.on_miss();
+                Lookup::Miss
+            }
+        }
+    }
+
+    /// The fresh value for `key`, if any.
+    #[inline]
+    pub fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        Q: scc::Equivalent<K> + Hash + ?Sized,
+    {
+        match self.lookup(key) {
+            Lookup::Fresh(value) => Some(value),
+            _ => None,
+        }
+    }
+
+    #[inline]
+    fn touch(&self, entry: &Entry<V>, now: u64) {
+        match self.config.policy {
+            CachePolicy::Lru | CachePolicy::Adaptive => {
+                // Written at most once a millisecond: a hot entry is read, not written.
+                if now.saturating_sub(entry.last_access.load(Ordering::Relaxed))
+                    >= LRU_RESOLUTION_NANOS
+                {
+                    entry.last_access.store(now, Ordering::Relaxed);
+                }
+            }
+            CachePolicy::Lfu => {
+                if rand::rng().random_ratio(1, LFU_SAMPLE) {
+                    entry.hits.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            CachePolicy::Ttl => {}
+        }
+    }
+
+    #[cold]
+    fn on_miss(&self) {
+        self.misses.add(1);
+        if self.config.policy == CachePolicy::Adaptive {
+            self.adapt();
+        }
+    }
+
+    /// Applies the hits since the last miss (×1.2 each, capped at `max_ttl`), then this miss
+    /// (×0.8, floored at `min_ttl`). Between two misses every event is a hit, so applying them
+    /// together here gives exactly the step-by-step result, without writing on the hit path.
+    fn adapt(&self) {
+        let mut adapted = self
+            .adapted_hits
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let hits = self.hits.sum();
+        let new_hits = hits.saturating_sub(*adapted);
+        *adapted = hits;
+        let (min, max) = (
+            self.config.min_ttl.as_secs_f64(),
+            self.config.max_ttl.as_secs_f64(),
+        );
+        let ttl = self.current_ttl().as_secs_f64();
+        let grown = (ttl * 1.2f64.powi(new_hits.min(1_000) as i32)).min(max);
+        let shrunk = (grown * 0.8).max(min);
+        self.ttl_nanos.store(
+            duration_to_nanos(Duration::from_secs_f64(shrunk)),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Stores `value` for `key` with the current TTL (jittered if configured).
+    pub fn insert(&self, key: K, value: V) {
+        let now = self.config.clock.now_coarse().as_nanos();
+        let mut ttl = self.ttl_nanos.load(Ordering::Relaxed);
+        if self.config.ttl_jitter > 0.0 {
+            let spread = rand::rng().random_range(-self.config.ttl_jitter..self.config.ttl_jitter);
+            ttl = (ttl as f64 * (1.0 + spread)) as u64;
+        }
+        let fresh_until = now.saturating_add(ttl);
+        let entry = Entry {
+            value,
+            loaded_at: now,
+            fresh_until,
+            stale_until: fresh_until.saturating_add(duration_to_nanos(self.config.stale)),
+            last_access: AtomicU64::new(now),
+            hits: AtomicU32::new(0),
+        };
+        match self.map.entry_sync(key) {
+            scc::hash_index::Entry::Occupied(mut occupied) => occupied.update(entry),
+            scc::hash_index::Entry::Vacant(vacant) => {
+                vacant.insert_entry(entry);
+                self.size.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if self.len() > self.config.max_entries {
+            self.evict(now);
+        }
+    }
+
+    /// Removes `key`'s entry; returns whether there was one.
+    pub fn remove<Q>(&self, key: &Q) -> bool
+    where
+        Q: scc::Equivalent<K> + Hash + ?Sized,
+    {
+        let removed = self.map.remove_sync(key);
+        if removed {
+            self.size.fetch_sub(1, Ordering::Relaxed);
+        }
+        removed
+    }
+
+    /// Removes every entry.
+    pub fn clear(&self) {
+        self.map.clear_sync();
+        self.size.store(0, Ordering::Relaxed);
+    }
+
+    /// Evicts down to `max_entries × (1 − eviction_ratio)`: expired entries first, then by
+    /// policy. One thread evicts at a time; the others go on (the documented slack).
+    #[cold]
+    fn evict(&self, now: u64) {
+        let Ok(_evicting) = self.evicting.try_lock() else {
+            return;
+        };
+        let keep = ((self.config.max_entries as f64) * (1.0 - self.config.eviction_ratio)) as usize;
+        if self.len() <= keep {
+            return;
+        }
+        // Ties are broken at random: evicting tied entries in the index's bucket order would
+        // empty whole bucket ranges and skew the table (measured: inserts slowed 200×).
+        let mut rng = rand::rng();
+        let mut scored: Vec<((u64, u32), K)> = Vec::with_capacity(self.len());
+        self.map.iter_sync(|key, entry| {
+            let score = if now >= entry.stale_until {
+                0
+            } else {
+                match self.config.policy {
+                    CachePolicy::Ttl => entry.fresh_until,
+                    CachePolicy::Lru | CachePolicy::Adaptive => {
+                        entry.last_access.load(Ordering::Relaxed)
+                    }
+                    CachePolicy::Lfu => u64::from(entry.hits.load(Ordering::Relaxed)),
+                }
+            };
+            scored.push(((score, rng.random()), key.clone()));
+            true
+        });
+        let excess = scored.len().saturating_sub(keep);
+        if excess == 0 {
+            return;
+        }
+        if excess < scored.len() {
+            scored.select_nth_unstable_by_key(excess, |(score, _)| *score);
+        }
+        for (_, key) in scored.iter().take(excess) {
+            if self.remove(key) {
+                self.evictions.add(1);
+            }
+        }
+    }
+
+    fn join_flight(&self, key: &K) -> Role<'_, K> {
+        loop {
+            let flight = Arc::new(Flight::default());
+            if self
+                .flights
+                .insert_sync(key.clone(), Arc::clone(&flight))
+                .is_ok()
+            {
+                return Role::Leader(FlightGuard {
+                    flights: &self.flights,
+                    key: key.clone(),
+                    flight,
+                });
+            }
+            if let Some(existing) = self.flights.peek_with(key, |_, flight| Arc::clone(flight)) {
+                return Role::Follower(existing);
+            }
+            // The leader finished between the two calls: try to lead again.
+        }
+    }
+
+    /// The value for `key`: fresh from the cache, or loaded by `load` (one load per key at a
+    /// time: concurrent callers wait for it and share its result).
+    ///
+    /// - Stale while revalidating: past its TTL but within the stale window, the value is
+    ///   returned at once to every caller while one caller refreshes it (that caller waits for
+    ///   its load).
+    /// - Stale if error: when the load fails and a stale value exists, the stale value is
+    ///   returned and a [`StaleServed`] event published.
+    /// - Errors are never cached.
+    pub async fn get_or_load<E, F, Fut>(&self, key: K, load: F) -> Result<V, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        let mut load = Some(load);
+        loop {
+            let stale = match self.lookup(&key) {
+                Lookup::Fresh(value) => return Ok(value),
+                Lookup::Stale { value, age } => Some((value, age)),
+                Lookup::Miss => None,
+            };
+            let flight = match self.join_flight(&key) {
+                Role::Leader(flight) => flight,
+                Role::Follower(flight) => {
+                    if let Some((value, _)) = stale {
+                        self.stale_hits.add(1);
+                        return Ok(value);
+                    }
+                    let notified = flight.done.notified();
+                    tokio::pin!(notified);
+                    notified.as_mut().enable();
+                    if !flight.finished.load(Ordering::Acquire) {
+                        notified.await;
+                    }
+                    continue;
+                }
+            };
+            // A caller leads at most once: leading always returns below.
+            let Some(load) = load.take() else {
+                unreachable!("a caller leads at most one load")
+            };
+            self.loads.add(1);
+            let result = load().await;
+            return match result {
+                Ok(value) => {
+                    self.insert(key, value.clone());
+                    drop(flight);
+                    Ok(value)
+                }
+                Err(error) => {
+                    self.load_errors.add(1);
+                    drop(flight);
+                    match stale {
+                        Some((value, age)) => {
+                            self.stale_hits.add(1);
+                            self.stale_if_error.add(1);
+                            tracing::warn!(
+                                cache = self.name,
+                                ?age,
+                                "load failed; serving a stale value"
+                            );
+                            event::publish(Event::StaleServed(StaleServed {
+                                cache: self.name,
+                                age,
+                                at: SystemTime::now(),
+                            }));
+                            Ok(value)
+                        }
+                        None => Err(error),
+                    }
+                }
+            };
+        }
+    }
+
+    /// Loads `keys` ahead of traffic with `load`; returns how many loaded.
+    pub async fn warmup<E, F, Fut>(&self, keys: impl IntoIterator<Item = K>, mut load: F) -> usize
+    where
+        F: FnMut(&K) -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        let mut loaded = 0;
+        for key in keys {
+            self.loads.add(1);
+            match load(&key).await {
+                Ok(value) => {
+                    self.insert(key, value);
+                    loaded += 1;
+                }
+                Err(_) => self.load_errors.add(1),
+            }
+        }
+        loaded
+    }
+
+    /// The cache's counters now.
+    pub fn snapshot(&self) -> CacheSnapshot {
+        let (hits, misses) = (self.hits.sum(), self.misses.sum());
+        CacheSnapshot {
+            size: self.len() as u64,
+            hit_rate: if hits + misses == 0 {
+                0.0
+            } else {
+                hits as f64 / (hits + misses) as f64
+            },
+            hits,
+            misses,
+            stale_hits: self.stale_hits.sum(),
+            stale_if_error: self.stale_if_error.sum(),
+            loads: self.loads.sum(),
+            load_errors: self.load_errors.sum(),
+            evictions: self.evictions.sum(),
+            ttl_seconds: self.current_ttl().as_secs_f64(),
+        }
+    }
+}
+
+/// What health needs of any cache, whatever its key and value types.
+pub trait CacheStats: Send + Sync {
+    /// The cache's registry name.
+    fn name(&self) -> &str;
+    /// Its counters now.
+    fn snapshot(&self) -> CacheSnapshot;
+}
+
+impl<K, V> CacheStats for Cache<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn snapshot(&self) -> CacheSnapshot {
+        Cache::snapshot(self)
+    }
+}
