@@ -49,3 +49,9 @@ pub fn rate_limited(args: TokenStream, item: TokenStream) -> TokenStream {
 pub fn bulkhead(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::attribute(Layer::Bulkhead, args.into(), item.into()).into()
 }
+
+/// Caches a function's results; documented in `reliable_runtime`.
+#[proc_macro_attribute]
+pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::attribute(Layer::Cached, args.into(), item.into()).into()
+}

@@ -2,7 +2,8 @@
 //! the others off the fn, so the pipeline order is fixed whatever order they were written in.
 
 use crate::args::{
-    BackoffArgs, BreakerArgs, BulkheadArgs, MonitoredArgs, RateLimitedArgs, RawArgs, TimeoutArg,
+    BackoffArgs, BreakerArgs, BulkheadArgs, CachedArgs, MonitoredArgs, RateLimitedArgs, RawArgs,
+    TimeoutArg,
 };
 use crate::errors::Errors;
 use crate::path::RuntimePath;
@@ -18,6 +19,7 @@ pub(crate) enum Layer {
     Timeout,
     RateLimited,
     Bulkhead,
+    Cached,
 }
 
 impl Layer {
@@ -29,6 +31,7 @@ impl Layer {
             Layer::Timeout => "timeout",
             Layer::RateLimited => "rate_limited",
             Layer::Bulkhead => "bulkhead",
+            Layer::Cached => "cached",
         }
     }
 
@@ -43,6 +46,7 @@ impl Layer {
             "timeout" => Layer::Timeout,
             "rate_limited" => Layer::RateLimited,
             "bulkhead" => Layer::Bulkhead,
+            "cached" => Layer::Cached,
             _ => return None,
         };
         let ours = path.segments.len() == 1
@@ -63,6 +67,8 @@ pub(crate) struct Plan {
     pub(crate) timeout: Option<(TimeoutArg, Span)>,
     pub(crate) rate_limited: Option<RateLimitedArgs>,
     pub(crate) bulkhead: Option<BulkheadArgs>,
+    /// The cache and the span of its attribute.
+    pub(crate) cached: Option<(CachedArgs, Span)>,
     /// Paths of the sibling attributes taken off the fn: the expansion mentions them so their
     /// imports count as used (rustc never resolves an attribute that was removed).
     pub(crate) absorbed: Vec<syn::Path>,
@@ -119,6 +125,7 @@ pub(crate) fn plan(
         timeout: None,
         rate_limited: None,
         bulkhead: None,
+        cached: None,
         absorbed,
         breaker: None,
         monitored: None,
@@ -165,6 +172,12 @@ pub(crate) fn plan(
                 let args = BulkheadArgs::parse(raw, span, errors);
                 let custom = args.as_ref().and_then(|a| a.crate_path.clone());
                 plan.bulkhead = args;
+                custom
+            }
+            Layer::Cached => {
+                let args = CachedArgs::parse(raw, errors);
+                let custom = args.crate_path.clone();
+                plan.cached = Some((args, span));
                 custom
             }
             Layer::Timeout => unreachable!("parsed above"),

@@ -380,3 +380,38 @@ pub use reliable_macros::rate_limited;
 /// # }
 /// ```
 pub use reliable_macros::bulkhead;
+
+/// Caches a function's successful results (the `Ok` of a `Result`, the `Some` of an `Option`).
+///
+/// `#[cached(ttl = 5, key = format!("binance:{}", symbol), policy = "adaptive", max_entries =
+/// 10_000, stale = "10s", name = "orderbook")]`. Without `key`, the key is the tuple of the
+/// arguments, borrowed ones made owned (`&str` → `String`); on a method `key` is required, so
+/// the cache never silently ignores `self`: key per instance with something from `self`
+/// (`key = (self.exchange.clone(), symbol.to_owned())`) or share across instances without it.
+/// The key must be `Hash + Eq + Clone + Send + Sync + 'static` and the value `Clone`; the
+/// compiler says so at the key or the return type otherwise.
+///
+/// Concurrent misses on a key run one load (async fns); past its TTL a value is still served
+/// for `stale` (default: the TTL) while one caller refreshes it, and when the refresh fails
+/// (stale-if-error). Errors are never cached. It is the outermost layer: a hit calls nothing
+/// else. See [`cache::Cache`] for the engine and its policies.
+///
+/// ```
+/// use reliable_runtime::cached;
+/// use std::sync::atomic::{AtomicU32, Ordering};
+///
+/// static LOADS: AtomicU32 = AtomicU32::new(0);
+///
+/// #[cached(ttl = 5, key = format!("binance:{}", symbol))]
+/// async fn price(symbol: &str) -> Result<f64, std::io::Error> {
+///     LOADS.fetch_add(1, Ordering::SeqCst);
+///     Ok(97_000.0)
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// assert_eq!(price("BTCUSDT").await.unwrap(), 97_000.0);
+/// assert_eq!(price("BTCUSDT").await.unwrap(), 97_000.0);
+/// assert_eq!(LOADS.load(Ordering::SeqCst), 1);
+/// # }
+/// ```
+pub use reliable_macros::cached;

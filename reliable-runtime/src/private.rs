@@ -5,6 +5,7 @@
 //! functions below, which are ordinary generic Rust.
 
 pub use crate::breaker::{BreakerConfig, BreakerWindow, CircuitBreaker};
+pub use crate::cache::{Cache, CacheConfig, CachePolicy};
 pub use crate::error::Rejected;
 pub use crate::sla::{SlaMonitor, SlaThresholds, SlaWindow};
 pub use core::any::type_name_of_val;
@@ -13,8 +14,8 @@ pub use core::result::Result;
 pub use core::time::Duration;
 
 use crate::registry::{
-    breaker_registry, bulkhead_registry, rate_limiter_registry, retry_registry, sla_registry,
-    timeout_registry,
+    breaker_registry, bulkhead_registry, cache_registry, rate_limiter_registry, retry_registry,
+    sla_registry, timeout_registry,
 };
 use std::sync::{Arc, OnceLock};
 
@@ -305,6 +306,169 @@ impl Site<TimeoutPolicy> {
                         .expect("30 s is a valid timeout")
                 })
         })
+    }
+}
+
+/// A call site's cache, whose key and value types only the compiler knows (a `static` cannot
+/// name the type of a `key = ...` expression), stored as `Any` and downcast on each call.
+pub struct CacheSite {
+    cell: OnceLock<Option<Arc<dyn std::any::Any + Send + Sync>>>,
+}
+
+impl CacheSite {
+    /// An empty site, for a `static`.
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Self {
+        CacheSite {
+            cell: OnceLock::new(),
+        }
+    }
+
+    #[inline]
+    fn cache<K, V>(
+        &'static self,
+        name: SiteName,
+        config: impl FnOnce() -> CacheConfig,
+    ) -> Option<&'static Cache<K, V>>
+    where
+        K: CacheKey,
+        V: CacheValue,
+    {
+        let any = self.cell.get_or_init(|| {
+            let name = name.resolve();
+            match cache_registry().get_or_create::<K, V>(&name, config()) {
+                Ok(Some(cache)) => Some(cache as Arc<dyn std::any::Any + Send + Sync>),
+                Ok(None) => {
+                    tracing::error!(cache = %name, "a cache of this name has other key or value types; calls are not cached");
+                    None
+                }
+                Err(error) => {
+                    tracing::error!(cache = %name, %error, "invalid cache configuration; calls are not cached");
+                    None
+                }
+            }
+        });
+        // A generic fn whose key type varies shares one static: such calls are not cached.
+        any.as_ref()?.downcast_ref::<Cache<K, V>>()
+    }
+}
+
+/// What `#[cached]` needs of a return type: a `Result` (caches `Ok`) or an `Option` (caches `Some`).
+#[diagnostic::on_unimplemented(
+    message = "`#[cached]` caches the `Ok` value of a `Result` or the `Some` value of an `Option`; `{Self}` is neither",
+    label = "return a `Result<T, E>` or an `Option<T>`"
+)]
+pub trait CacheOutput: Sized {
+    /// What is cached.
+    type Value;
+    /// What is not (errors, `None`).
+    type Miss;
+    /// Splits the output.
+    fn split(self) -> Result<Self::Value, Self::Miss>;
+    /// Joins it back.
+    fn join(result: Result<Self::Value, Self::Miss>) -> Self;
+}
+
+impl<T, E> CacheOutput for Result<T, E> {
+    type Value = T;
+    type Miss = E;
+    #[inline]
+    fn split(self) -> Result<T, E> {
+        self
+    }
+    #[inline]
+    fn join(result: Result<T, E>) -> Self {
+        result
+    }
+}
+
+impl<T> CacheOutput for Option<T> {
+    type Value = T;
+    type Miss = ();
+    #[inline]
+    fn split(self) -> Result<T, ()> {
+        self.ok_or(())
+    }
+    #[inline]
+    fn join(result: Result<T, ()>) -> Self {
+        result.ok()
+    }
+}
+
+/// What `#[cached]` needs of a cached value.
+#[diagnostic::on_unimplemented(
+    message = "`#[cached]` returns cached values by cloning them: `{Self}` must be `Clone + Send + Sync + 'static`",
+    note = "derive `Clone` for it, or return an `Arc` of it"
+)]
+pub trait CacheValue: Clone + Send + Sync + 'static {}
+
+impl<T: Clone + Send + Sync + 'static> CacheValue for T {}
+
+/// What `#[cached]` needs of a key.
+#[diagnostic::on_unimplemented(
+    message = "a cache key must be `Hash + Eq + Clone + Send + Sync + 'static`; `{Self}` is not",
+    label = "this key",
+    note = "build the key from owned data: `key = symbol.to_owned()`, `key = format!(..)`, or a tuple of owned values"
+)]
+pub trait CacheKey: std::hash::Hash + Eq + Clone + Send + Sync + 'static {}
+
+impl<T: std::hash::Hash + Eq + Clone + Send + Sync + 'static> CacheKey for T {}
+
+/// Compile-time check of a key, spanned at the user's key expression.
+#[inline(always)]
+pub fn assert_cache_key<K: CacheKey>(_key: &K) {}
+
+/// Compile-time check of the return type, spanned at it.
+#[inline(always)]
+pub const fn assert_cache_output<R>()
+where
+    R: CacheOutput,
+    R::Value: CacheValue,
+{
+}
+
+/// `#[cached]`, async: the cached value for `key`, or `call`'s (single-flight, stale handling).
+#[inline]
+pub async fn cached<R, K, F>(
+    site: &'static CacheSite,
+    name: SiteName,
+    config: impl FnOnce() -> CacheConfig,
+    key: K,
+    call: F,
+) -> R
+where
+    R: CacheOutput,
+    R::Value: CacheValue,
+    K: CacheKey,
+    F: Future<Output = R>,
+{
+    match site.cache::<K, R::Value>(name, config) {
+        Some(cache) => R::join(
+            cache
+                .get_or_load_future(key, async move { call.await.split() })
+                .await,
+        ),
+        None => call.await,
+    }
+}
+
+/// `#[cached]`, blocking.
+#[inline]
+pub fn cached_sync<R, K>(
+    site: &'static CacheSite,
+    name: SiteName,
+    config: impl FnOnce() -> CacheConfig,
+    key: K,
+    call: impl FnOnce() -> R,
+) -> R
+where
+    R: CacheOutput,
+    R::Value: CacheValue,
+    K: CacheKey,
+{
+    match site.cache::<K, R::Value>(name, config) {
+        Some(cache) => R::join(cache.get_or_load_sync(key, || call().split())),
+        None => call(),
     }
 }
 

@@ -275,6 +275,8 @@ impl Registry<TimeoutPolicy> {
 #[derive(Default)]
 pub struct CacheRegistry {
     caches: DashMap<Arc<str>, Arc<dyn CacheStats>>,
+    /// The same caches as `Any`, so call sites naming one can get it back with its types.
+    typed: DashMap<Arc<str>, Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 impl fmt::Debug for CacheRegistry {
@@ -305,6 +307,28 @@ impl CacheRegistry {
             cache
         });
         registered
+    }
+
+    /// The cache named `name` with keys `K` and values `V`, created with `config` if new.
+    ///
+    /// `Ok(None)` if a cache of that name exists with other key or value types.
+    pub fn get_or_create<K, V>(
+        &self,
+        name: &str,
+        config: crate::cache::CacheConfig,
+    ) -> Result<Option<Arc<crate::cache::Cache<K, V>>>, ConfigError>
+    where
+        K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+    {
+        if let Some(existing) = self.typed.get(name) {
+            return Ok(Arc::clone(existing.value()).downcast().ok());
+        }
+        let cache = Arc::new(crate::cache::Cache::<K, V>::new(name, config)?);
+        let any: Arc<dyn std::any::Any + Send + Sync> = cache.clone();
+        let stored = Arc::clone(self.typed.entry(name.into()).or_insert(any).value());
+        self.register(cache);
+        Ok(stored.downcast().ok())
     }
 
     /// The counters of the cache named `name`.

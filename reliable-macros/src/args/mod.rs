@@ -3,6 +3,7 @@
 
 mod backoff;
 mod breaker;
+mod cached;
 mod duration;
 mod limits;
 mod monitored;
@@ -10,6 +11,7 @@ mod timeout;
 
 pub(crate) use backoff::BackoffArgs;
 pub(crate) use breaker::BreakerArgs;
+pub(crate) use cached::CachedArgs;
 pub(crate) use duration::Nanos;
 pub(crate) use limits::{BulkheadArgs, RateLimitedArgs};
 pub(crate) use monitored::{MonitoredArgs, WindowArg};

@@ -3,6 +3,7 @@
 //! so `self`, `Self`, generics and error spans stay on the user's code.
 
 mod breaker;
+mod cached;
 mod limits;
 mod monitored;
 mod retry;
@@ -153,7 +154,8 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
         || plan.backoff.as_ref().is_some_and(|r| r.name.is_none())
         || plan.rate_limited.as_ref().is_some_and(|r| r.name.is_none())
         || plan.bulkhead.as_ref().is_some_and(|b| b.name.is_none())
-        || plan.timeout.is_some();
+        || plan.timeout.is_some()
+        || plan.cached.as_ref().is_some_and(|(c, _)| c.name.is_none());
     let marker = if needs_marker {
         quote!(#private::type_name_of_val(&__reliable_site))
     } else {
@@ -197,6 +199,7 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
     let is_async = item.is_async();
     if general {
         let call = general_pipeline(plan, &item, &private, &marker, breaker, monitor, &mut setup);
+        let call = cache_around(plan, &item, &private, &marker, call, &mut setup);
         return shell(item, &setup, &call);
     }
     let body = body(&item, true);
@@ -228,10 +231,35 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
                 quote!(#private::monitored_sync(#monitor, #body, #classify))
             }
         }
-        (None, None) => unreachable!("a plan has at least the expanding attribute's layer"),
+        // Only `#[cached]`: the body itself is what the cache wraps.
+        (None, None) if is_async => quote!(#body.await),
+        (None, None) => quote!((#body)()),
     };
 
+    let call = cache_around(plan, &item, &private, &marker, call, &mut setup);
     shell(item, &setup, &call)
+}
+
+/// `call` inside the cache, when the plan has one (the outermost layer but degradation).
+fn cache_around(
+    plan: &Plan,
+    item: &FnItem,
+    private: &TokenStream,
+    marker: &TokenStream,
+    call: TokenStream,
+    setup: &mut TokenStream,
+) -> TokenStream {
+    let Some((args, span)) = &plan.cached else {
+        return call;
+    };
+    let mut errors = Errors::default();
+    match cached::key(args, item, *span, &mut errors) {
+        Some(key) => cached::wrap(args, key, private, marker, item, call, setup),
+        None => errors
+            .finish()
+            .err()
+            .map_or(call, |error| error.to_compile_error()),
+    }
 }
 
 /// The fn as written, with `setup` and `call` as its body.

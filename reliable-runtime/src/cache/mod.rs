@@ -470,6 +470,16 @@ where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<V, E>>,
     {
+        // The async block calls `load` on its first poll: only when the cache misses.
+        self.get_or_load_future(key, async move { load().await })
+            .await
+    }
+
+    /// [`get_or_load`](Self::get_or_load) with the load as a future (polled only if needed).
+    pub async fn get_or_load_future<E, Fut>(&self, key: K, load: Fut) -> Result<V, E>
+    where
+        Fut: Future<Output = Result<V, E>>,
+    {
         let mut load = Some(load);
         loop {
             let stale = match self.lookup(&key) {
@@ -498,7 +508,7 @@ where
                 unreachable!("a caller leads at most one load")
             };
             self.loads.add(1);
-            let result = load().await;
+            let result = load.await;
             return match result {
                 Ok(value) => {
                     self.insert(key, value.clone());
@@ -529,6 +539,48 @@ where
                 }
             };
         }
+    }
+
+    /// The value for `key` in a blocking fn: fresh from the cache, or loaded by `load`, with
+    /// stale-if-error. Blocking callers do not share loads (no single-flight).
+    pub fn get_or_load_sync<E>(&self, key: K, load: impl FnOnce() -> Result<V, E>) -> Result<V, E> {
+        let stale = match self.lookup(&key) {
+            Lookup::Fresh(value) => return Ok(value),
+            Lookup::Stale { value, age } => Some((value, age)),
+            Lookup::Miss => None,
+        };
+        self.loads.add(1);
+        match load() {
+            Ok(value) => {
+                self.insert(key, value.clone());
+                Ok(value)
+            }
+            Err(error) => {
+                self.load_errors.add(1);
+                match stale {
+                    Some((value, age)) => {
+                        self.serve_stale_after_error(age);
+                        Ok(value)
+                    }
+                    None => Err(error),
+                }
+            }
+        }
+    }
+
+    fn serve_stale_after_error(&self, age: Duration) {
+        self.stale_hits.add(1);
+        self.stale_if_error.add(1);
+        tracing::warn!(
+            cache = self.name,
+            ?age,
+            "load failed; serving a stale value"
+        );
+        event::publish(Event::StaleServed(StaleServed {
+            cache: self.name,
+            age,
+            at: SystemTime::now(),
+        }));
     }
 
     /// Loads `keys` ahead of traffic with `load`; returns how many loaded.

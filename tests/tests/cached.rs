@@ -1,0 +1,153 @@
+//! `#[cached]` on every fn shape, with the rest of the pipeline, and serving stale data
+//! through an outage.
+
+use reliable_runtime::cache::CacheConfig;
+use reliable_runtime::clock::Clock;
+use reliable_runtime::registry::cache_registry;
+use reliable_runtime::{cached, circuit_breaker, with_backoff, Rejected};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
+
+#[derive(Debug, PartialEq)]
+enum ApiError {
+    Down,
+    Rejected(Rejected),
+}
+
+impl From<Rejected> for ApiError {
+    fn from(rejected: Rejected) -> Self {
+        ApiError::Rejected(rejected)
+    }
+}
+
+static FREE_LOADS: AtomicU32 = AtomicU32::new(0);
+
+#[cached(ttl = 60)]
+async fn default_key(symbol: &str, depth: u32) -> Result<String, ApiError> {
+    FREE_LOADS.fetch_add(1, Ordering::SeqCst);
+    Ok(format!("{symbol}:{depth}"))
+}
+
+#[tokio::test]
+async fn default_key_is_the_arguments() {
+    assert_eq!(default_key("BTC", 5).await.unwrap(), "BTC:5");
+    assert_eq!(default_key("BTC", 5).await.unwrap(), "BTC:5");
+    assert_eq!(default_key("BTC", 10).await.unwrap(), "BTC:10");
+    assert_eq!(FREE_LOADS.load(Ordering::SeqCst), 2);
+    let stats = cache_registry().snapshot("cached::default_key").unwrap();
+    assert_eq!((stats.hits, stats.size), (1, 2));
+}
+
+struct Exchange {
+    name: &'static str,
+    loads: AtomicU32,
+}
+
+impl Exchange {
+    #[cached(ttl = 60, key = (self.name, symbol.to_owned()), name = "cached_per_instance")]
+    async fn ticker(&self, symbol: &str) -> Result<u64, ApiError> {
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        Ok(symbol.len() as u64)
+    }
+
+    #[cached(ttl = 60, key = symbol.to_owned())]
+    fn blocking(&self, symbol: &str) -> Option<usize> {
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        (!symbol.is_empty()).then_some(symbol.len())
+    }
+}
+
+#[tokio::test]
+async fn methods_key_per_instance_when_told() {
+    let binance = Exchange {
+        name: "binance",
+        loads: AtomicU32::new(0),
+    };
+    let bybit = Exchange {
+        name: "bybit",
+        loads: AtomicU32::new(0),
+    };
+    assert_eq!(binance.ticker("BTC").await, Ok(3));
+    assert_eq!(binance.ticker("BTC").await, Ok(3));
+    assert_eq!(bybit.ticker("BTC").await, Ok(3));
+    assert_eq!(binance.loads.load(Ordering::SeqCst), 1);
+    assert_eq!(bybit.loads.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn blocking_fns_cache_some_but_not_none() {
+    let exchange = Exchange {
+        name: "x",
+        loads: AtomicU32::new(0),
+    };
+    assert_eq!(exchange.blocking("ETH"), Some(3));
+    assert_eq!(exchange.blocking("ETH"), Some(3));
+    assert_eq!(exchange.blocking(""), None);
+    assert_eq!(exchange.blocking(""), None);
+    assert_eq!(
+        exchange.loads.load(Ordering::SeqCst),
+        3,
+        "None is not cached"
+    );
+}
+
+static SOURCE_UP: AtomicBool = AtomicBool::new(true);
+static SOURCE_CALLS: AtomicU32 = AtomicU32::new(0);
+
+#[cached(ttl = 5, key = symbol.to_owned(), name = "cached_outage")]
+#[with_backoff(
+    max_attempts = 2,
+    initial_delay = "10ms",
+    jitter = "none",
+    budget = false
+)]
+#[circuit_breaker(name = "cached_outage", failure_threshold = 4)]
+async fn orderbook(symbol: &str) -> Result<u64, ApiError> {
+    SOURCE_CALLS.fetch_add(1, Ordering::SeqCst);
+    if SOURCE_UP.load(Ordering::SeqCst) {
+        Ok(symbol.len() as u64 * 100)
+    } else {
+        Err(ApiError::Down)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn stale_data_flows_through_an_outage() {
+    cache_registry()
+        .get_or_create::<String, u64>(
+            "cached_outage",
+            CacheConfig {
+                ttl: std::time::Duration::from_secs(5),
+                stale: Duration::from_secs(60),
+                clock: Clock::tokio(),
+                ..CacheConfig::default()
+            },
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(orderbook("BTC").await, Ok(300));
+    assert_eq!(orderbook("BTC").await, Ok(300), "a hit calls nothing");
+    assert_eq!(SOURCE_CALLS.load(Ordering::SeqCst), 1);
+
+    SOURCE_UP.store(false, Ordering::SeqCst);
+    tokio::time::advance(Duration::from_secs(10)).await;
+    // Stale, the refresh fails after its retries: the stale value is served.
+    assert_eq!(orderbook("BTC").await, Ok(300));
+    assert_eq!(SOURCE_CALLS.load(Ordering::SeqCst), 3);
+    assert_eq!(orderbook("BTC").await, Ok(300));
+    // The breaker opened after 4 failed attempts: the next refresh is rejected, still stale.
+    assert_eq!(orderbook("BTC").await, Ok(300));
+    assert_eq!(SOURCE_CALLS.load(Ordering::SeqCst), 5);
+    let stats = cache_registry().snapshot("cached_outage").unwrap();
+    assert!(stats.stale_if_error >= 3, "{stats:?}");
+    // A key never loaded has nothing stale to fall back on.
+    assert!(matches!(orderbook("ETH").await, Err(ApiError::Rejected(_))));
+
+    SOURCE_UP.store(true, Ordering::SeqCst);
+    reliable_runtime::registry::breaker_registry()
+        .get("cached_outage")
+        .unwrap()
+        .reset();
+    assert_eq!(orderbook("BTC").await, Ok(300));
+    assert_eq!(orderbook("ETH").await, Ok(300));
+}

@@ -1,0 +1,8 @@
+use reliable_runtime::cached;
+
+#[cached(key = symbol)]
+async fn book(symbol: String) -> Result<usize, String> {
+    Ok(symbol.len())
+}
+
+fn main() {}
