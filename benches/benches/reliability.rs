@@ -7,7 +7,9 @@
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use reliable_runtime::breaker::BreakerConfig;
 use reliable_runtime::registry::breaker_registry;
-use reliable_runtime::{circuit_breaker, monitored, rate_limited, timeout, with_backoff, Rejected};
+use reliable_runtime::{
+    cached, circuit_breaker, monitored, rate_limited, timeout, with_backoff, Rejected,
+};
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::pin;
@@ -447,8 +449,95 @@ fn full_stack_call(c: &mut Criterion) {
     group.finish();
 }
 
+#[cached(ttl = 3600, key = symbol, name = "bench_cache")]
+#[inline(never)]
+async fn cached_ticker(symbol: u64) -> Result<u64, ApiError> {
+    Ok(black_box(symbol).wrapping_mul(31))
+}
+
+#[cached::proc_macro::cached(time = 3600)]
+async fn peer_cached_ticker(symbol: u64) -> u64 {
+    black_box(symbol).wrapping_mul(31)
+}
+
+fn cache_hit(c: &mut Criterion) {
+    let rt = runtime();
+    let _context = rt.enter();
+    let clock = reliable_runtime::clock::Clock::system();
+    let floor: scc::HashIndex<u64, (u64, u64)> = scc::HashIndex::new();
+    let _ = floor.insert_sync(1, (31, u64::MAX));
+    let moka: moka::future::Cache<u64, u64> = moka::future::Cache::new(10_000);
+    for symbol in 0..1024u64 {
+        block_on(cached_ticker(symbol)).unwrap();
+        block_on(peer_cached_ticker(symbol));
+        block_on(moka.insert(symbol, symbol * 31));
+    }
+    let mut group = c.benchmark_group("cache_hit");
+    group.bench_function("floor_map_lookup_and_ttl_check", |b| {
+        b.iter(|| {
+            let now = clock.now_coarse().as_nanos();
+            floor
+                .peek_with(&black_box(1), |_, &(value, expires)| {
+                    (now < expires).then_some(value)
+                })
+                .flatten()
+                .unwrap()
+        })
+    });
+    group.bench_function("reliable_cached", |b| {
+        b.iter(|| block_on(cached_ticker(black_box(1))).unwrap())
+    });
+    group.bench_function("cached_crate_async", |b| {
+        b.iter(|| block_on(peer_cached_ticker(black_box(1))))
+    });
+    group.bench_function("moka_future_get", |b| {
+        b.iter(|| block_on(moka.get(&black_box(1))).unwrap())
+    });
+    for (label, distinct) in [("hot_key", false), ("distinct_keys", true)] {
+        for threads in [1usize, 2] {
+            group.throughput(Throughput::Elements(CALLS * threads as u64));
+            group.bench_with_input(
+                BenchmarkId::new(format!("reliable_cached_{label}"), threads),
+                &threads,
+                |b, &threads| {
+                    b.iter_custom(|iters| {
+                        let barrier = Arc::new(Barrier::new(threads + 1));
+                        let handles: Vec<_> = (0..threads)
+                            .map(|thread| {
+                                let barrier = Arc::clone(&barrier);
+                                std::thread::spawn(move || {
+                                    barrier.wait();
+                                    let mut sum = 0u64;
+                                    for i in 0..iters * CALLS {
+                                        let key = if distinct {
+                                            (i + thread as u64 * 512) % 1024
+                                        } else {
+                                            1
+                                        };
+                                        sum =
+                                            sum.wrapping_add(block_on(cached_ticker(key)).unwrap());
+                                    }
+                                    black_box(sum);
+                                })
+                            })
+                            .collect();
+                        barrier.wait();
+                        let start = Instant::now();
+                        for handle in handles {
+                            handle.join().unwrap();
+                        }
+                        start.elapsed()
+                    })
+                },
+            );
+        }
+    }
+    group.finish();
+}
+
 criterion_group!(
     benches,
+    cache_hit,
     probe,
     closed_call,
     open_rejection,

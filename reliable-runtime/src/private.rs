@@ -427,6 +427,23 @@ where
 {
 }
 
+/// `#[cached]`'s hit path, before any future is built: the fresh value for `key`, if any.
+#[inline]
+pub fn cache_hit<R, K>(
+    site: &'static CacheSite,
+    name: SiteName,
+    config: impl FnOnce() -> CacheConfig,
+    key: &K,
+) -> Option<R>
+where
+    R: CacheOutput,
+    R::Value: CacheValue,
+    K: CacheKey,
+{
+    let value = site.cache::<K, R::Value>(name, config)?.get_fresh(key)?;
+    Some(R::join(Ok(value)))
+}
+
 /// `#[cached]`, async: the cached value for `key`, or `call`'s (single-flight, stale handling).
 #[inline]
 pub async fn cached<R, K, F>(

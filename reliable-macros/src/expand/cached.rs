@@ -131,8 +131,20 @@ pub(crate) fn wrap(
     });
     let config = quote!(|| #private::CacheConfig { #fields ..#private::CacheConfig::default() });
     let site_name = quote!(#private::SiteName::new(#name, #marker));
+    // The hit path returns before any future is built (when the return type can be named).
+    if let (Some(return_type), false) = (item.return_type(), item.returns_impl_trait()) {
+        setup.extend(quote! {
+            if let ::core::option::Option::Some(__reliable_hit) = #private::cache_hit::<#return_type, _>(
+                &__RELIABLE_CACHE, #site_name, #config, &__reliable_key,
+            ) {
+                return __reliable_hit;
+            }
+        });
+    }
     if item.is_async() {
-        quote!(#private::cached(&__RELIABLE_CACHE, #site_name, #config, __reliable_key, async move { #call }).await)
+        // The miss path is boxed: it is the large part of the fn's future, and keeping it out of
+        // line keeps the hit path's future small (a hit builds and moves no big state).
+        quote!(::std::boxed::Box::pin(#private::cached(&__RELIABLE_CACHE, #site_name, #config, __reliable_key, async move { #call })).await)
     } else {
         quote!(#private::cached_sync(&__RELIABLE_CACHE, #site_name, #config, __reliable_key, move || { #call }))
     }

@@ -280,6 +280,24 @@ where
         }
     }
 
+    /// The fresh value for `key`, counting a hit if there is one and nothing otherwise (a
+    /// caller that then falls back to [`get_or_load`](Self::get_or_load) counts its miss there).
+    #[inline]
+    pub fn get_fresh<Q>(&self, key: &Q) -> Option<V>
+    where
+        Q: scc::Equivalent<K> + Hash + ?Sized,
+    {
+        let now = self.config.clock.now_coarse().as_nanos();
+        let value = self.map.peek_with(key, |_, entry| {
+            (now < entry.fresh_until).then(|| {
+                self.touch(entry, now);
+                entry.value.clone()
+            })
+        })??;
+        self.hits.add(1);
+        Some(value)
+    }
+
     /// The fresh value for `key`, if any.
     #[inline]
     pub fn get<Q>(&self, key: &Q) -> Option<V>
