@@ -238,18 +238,15 @@ fn open_rejection(c: &mut Criterion) {
 /// Calls per thread per iteration of the multi-threaded benchmark.
 const CALLS: u64 = 10_000;
 
-fn run_threads(threads: usize, iters: u64) -> Duration {
+/// Runs `work(thread, iters)` on `threads` threads started together; the wall time of all.
+fn run_threads(threads: usize, iters: u64, work: fn(usize, u64)) -> Duration {
     let barrier = Arc::new(Barrier::new(threads + 1));
     let handles: Vec<_> = (0..threads)
-        .map(|_| {
+        .map(|thread| {
             let barrier = Arc::clone(&barrier);
             std::thread::spawn(move || {
                 barrier.wait();
-                let mut sum = 0u64;
-                for x in 0..iters * CALLS {
-                    sum = sum.wrapping_add(block_on(ours(x)).unwrap());
-                }
-                black_box(sum);
+                work(thread, iters);
             })
         })
         .collect();
@@ -261,6 +258,31 @@ fn run_threads(threads: usize, iters: u64) -> Duration {
     start.elapsed()
 }
 
+fn monitored_breaker_calls(_thread: usize, iters: u64) {
+    let mut sum = 0u64;
+    for x in 0..iters * CALLS {
+        sum = sum.wrapping_add(block_on(ours(x)).unwrap());
+    }
+    black_box(sum);
+}
+
+fn cache_hits_hot_key(_thread: usize, iters: u64) {
+    let mut sum = 0u64;
+    for _ in 0..iters * CALLS {
+        sum = sum.wrapping_add(block_on(cached_ticker(1)).unwrap());
+    }
+    black_box(sum);
+}
+
+fn cache_hits_distinct_keys(thread: usize, iters: u64) {
+    let mut sum = 0u64;
+    for i in 0..iters * CALLS {
+        let key = (i + thread as u64 * 512) % 1024;
+        sum = sum.wrapping_add(block_on(cached_ticker(key)).unwrap());
+    }
+    black_box(sum);
+}
+
 fn thread_scaling(c: &mut Criterion) {
     let mut group = c.benchmark_group("thread_scaling");
     for threads in [1usize, 2] {
@@ -268,7 +290,9 @@ fn thread_scaling(c: &mut Criterion) {
         group.bench_with_input(
             BenchmarkId::new("reliable_monitored_breaker", threads),
             &threads,
-            |b, &threads| b.iter_custom(|iters| run_threads(threads, iters)),
+            |b, &threads| {
+                b.iter_custom(|iters| run_threads(threads, iters, monitored_breaker_calls))
+            },
         );
     }
     group.finish();
@@ -493,42 +517,16 @@ fn cache_hit(c: &mut Criterion) {
     group.bench_function("moka_future_get", |b| {
         b.iter(|| block_on(moka.get(&black_box(1))).unwrap())
     });
-    for (label, distinct) in [("hot_key", false), ("distinct_keys", true)] {
+    for (label, work) in [
+        ("hot_key", cache_hits_hot_key as fn(usize, u64)),
+        ("distinct_keys", cache_hits_distinct_keys),
+    ] {
         for threads in [1usize, 2] {
             group.throughput(Throughput::Elements(CALLS * threads as u64));
             group.bench_with_input(
                 BenchmarkId::new(format!("reliable_cached_{label}"), threads),
                 &threads,
-                |b, &threads| {
-                    b.iter_custom(|iters| {
-                        let barrier = Arc::new(Barrier::new(threads + 1));
-                        let handles: Vec<_> = (0..threads)
-                            .map(|thread| {
-                                let barrier = Arc::clone(&barrier);
-                                std::thread::spawn(move || {
-                                    barrier.wait();
-                                    let mut sum = 0u64;
-                                    for i in 0..iters * CALLS {
-                                        let key = if distinct {
-                                            (i + thread as u64 * 512) % 1024
-                                        } else {
-                                            1
-                                        };
-                                        sum =
-                                            sum.wrapping_add(block_on(cached_ticker(key)).unwrap());
-                                    }
-                                    black_box(sum);
-                                })
-                            })
-                            .collect();
-                        barrier.wait();
-                        let start = Instant::now();
-                        for handle in handles {
-                            handle.join().unwrap();
-                        }
-                        start.elapsed()
-                    })
-                },
+                |b, &threads| b.iter_custom(|iters| run_threads(threads, iters, work)),
             );
         }
     }

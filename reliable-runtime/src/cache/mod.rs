@@ -538,18 +538,7 @@ where
                     drop(flight);
                     match stale {
                         Some((value, age)) => {
-                            self.stale_hits.add(1);
-                            self.stale_if_error.add(1);
-                            tracing::warn!(
-                                cache = self.name,
-                                ?age,
-                                "load failed; serving a stale value"
-                            );
-                            event::publish(Event::StaleServed(StaleServed {
-                                cache: self.name,
-                                age,
-                                at: SystemTime::now(),
-                            }));
+                            self.serve_stale_after_error(age);
                             Ok(value)
                         }
                         None => Err(error),
