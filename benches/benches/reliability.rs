@@ -488,7 +488,8 @@ fn cache_hit(c: &mut Criterion) {
     let rt = runtime();
     let _context = rt.enter();
     let clock = reliable_runtime::clock::Clock::system();
-    let floor: scc::HashIndex<u64, (u64, u64)> = scc::HashIndex::new();
+    let floor: scc::HashIndex<u64, (u64, u64), foldhash::fast::RandomState> =
+        scc::HashIndex::with_hasher(foldhash::fast::RandomState::default());
     let _ = floor.insert_sync(1, (31, u64::MAX));
     let moka: moka::future::Cache<u64, u64> = moka::future::Cache::new(10_000);
     for symbol in 0..1024u64 {

@@ -87,7 +87,7 @@ pub(crate) fn current_shard() -> Shard {
     CLAIM
         .try_with(|claim| claim.0)
         // Thread-local storage already destroyed (a call from another TLS destructor): share.
-        .unwrap_or(Shard {
+        .unwrap_or_else(|_| Shard {
             index: exclusive_shards(),
             exclusive: false,
         })
