@@ -165,19 +165,6 @@ fn probe(c: &mut Criterion) {
     group.bench_function("acquire_success", |b| {
         b.iter(|| breaker.try_acquire().unwrap().success())
     });
-    group.bench_function("guarded_direct", |b| {
-        let mut x = 0u64;
-        b.iter(|| {
-            x += 1;
-            block_on(reliable_runtime::__private::guarded(
-                &breaker,
-                None,
-                |_: &ApiError| true,
-                plain(x),
-            ))
-            .unwrap()
-        })
-    });
     group.finish();
 }
 

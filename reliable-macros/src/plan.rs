@@ -195,3 +195,27 @@ pub(crate) fn plan(
     plan.runtime = RuntimePath::new(crate_path);
     plan
 }
+
+impl Plan {
+    /// Whether a layer needs the fn to return a `Result` (all but `#[monitored]` and
+    /// `#[cached]`, which also take `Option`).
+    pub(crate) fn needs_result(&self) -> bool {
+        self.breaker.is_some()
+            || self.backoff.is_some()
+            || self.timeout.is_some()
+            || self.rate_limited.is_some()
+            || self.bulkhead.is_some()
+    }
+
+    /// Whether a layer takes its instance name from the fn's path (no `name = ...`; a timeout
+    /// always does).
+    pub(crate) fn has_unnamed_layer(&self) -> bool {
+        self.breaker.as_ref().is_some_and(|b| b.name.is_none())
+            || self.monitored.as_ref().is_some_and(|m| m.name.is_none())
+            || self.backoff.as_ref().is_some_and(|r| r.name.is_none())
+            || self.rate_limited.as_ref().is_some_and(|r| r.name.is_none())
+            || self.bulkhead.as_ref().is_some_and(|b| b.name.is_none())
+            || self.timeout.is_some()
+            || self.cached.as_ref().is_some_and(|(c, _)| c.name.is_none())
+    }
+}

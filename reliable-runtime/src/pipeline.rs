@@ -1,12 +1,15 @@
-//! The async pipeline as hand-written futures.
+//! The per-attempt pipeline: breaker, rate limiter, bulkhead, monitor, timeout, the call.
 //!
-//! Why not `async fn`: an `async fn` stores its arguments and then moves the awaited future into
-//! a second slot of its state, so wrapping a call doubled its size and cost a `memmove` per call
-//! (measured: +16 ns on a trivial call). These futures hold the wrapped call once, pinned in
-//! place, with a few words of state beside it.
+//! One mechanism serves every shape: [`AttemptState`] admits an attempt through the layers,
+//! starts and finishes its measurement, and settles the breaker permit, reading the clock at
+//! most twice (one reading is shared by every layer on the same clock at admission, one at the
+//! end). The futures around it are hand-written rather than `async fn`s: an `async fn` stores
+//! its arguments and then moves the awaited future into a second slot of its state, and the
+//! copies of that state (and of a `Permit` struct kept across polls) cost store-forwarding
+//! stalls and a `memmove` per call; these hold the call once, pinned, with plain words beside.
 
 use crate::breaker::{CircuitBreaker, Permit};
-use crate::clock::Timestamp;
+use crate::clock::{Clock, Timestamp};
 use crate::error::{Failure, Rejected};
 use crate::limit::{Bulkhead, BulkheadSlot, RateLimiter, TimeoutPolicy};
 use crate::private::{BreakerOutput, HoldsRejected};
@@ -20,29 +23,277 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-/// Records a failure if the call panics (a cancelled call records nothing).
-pub(crate) struct PanicGuard<'a> {
-    pub(crate) monitor: &'a SlaMonitor,
-    pub(crate) start: Timestamp,
-    pub(crate) armed: bool,
+const COMPLETED: &str = "a reliability pipeline future was polled after it completed";
+
+/// The per-attempt layers of a call site (each optional).
+#[derive(Clone, Copy, Debug)]
+pub struct Layers<'a> {
+    /// The circuit breaker.
+    pub breaker: Option<&'a CircuitBreaker>,
+    /// The rate limiter, and whether to wait for a slot (else refuse at once).
+    pub limiter: Option<(&'a RateLimiter, bool)>,
+    /// The bulkhead.
+    pub bulkhead: Option<&'a Bulkhead>,
+    /// The SLA monitor.
+    pub monitor: Option<&'a SlaMonitor>,
+    /// The breaker and the monitor read the same clock, so the breaker reuses the monitor's
+    /// readings; set by [`Layers::ready`].
+    pub shared_clock: bool,
 }
 
-impl Drop for PanicGuard<'_> {
-    fn drop(&mut self) {
-        if self.armed && std::thread::panicking() {
-            self.monitor.finish(self.start, true);
+impl Layers<'_> {
+    /// No layer at all.
+    pub const NONE: Layers<'static> = Layers {
+        breaker: None,
+        limiter: None,
+        bulkhead: None,
+        monitor: None,
+        shared_clock: false,
+    };
+
+    /// The layers with the facts derived from them filled in (done once per call site).
+    pub fn ready(mut self) -> Self {
+        self.shared_clock = match (self.breaker, self.monitor) {
+            (Some(breaker), Some(monitor)) => breaker.config().clock.same_source(monitor.clock()),
+            _ => false,
+        };
+        self
+    }
+}
+
+/// A clock reading taken during admission, reused by later layers on the same clock.
+#[derive(Clone, Copy)]
+struct Reading<'a> {
+    at: Timestamp,
+    clock: &'a Clock,
+}
+
+/// Reuses `reading` if it comes from `clock`'s source, else reads `clock`.
+#[inline]
+fn read<'a>(reading: &mut Option<Reading<'a>>, clock: &'a Clock) -> Timestamp {
+    match reading {
+        Some(reading) if reading.clock.same_source(clock) => reading.at,
+        _ => {
+            let at = clock.now();
+            *reading = Some(Reading { at, clock });
+            at
         }
     }
 }
 
-const COMPLETED: &str = "a reliability pipeline future was polled after it completed";
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Nothing taken yet.
+    Idle,
+    /// A breaker permit is held (as plain words); the call has not started.
+    Admitted,
+    /// The call runs and is being measured.
+    Running,
+    /// Reported, refused or cancelled.
+    Done,
+}
+
+/// One attempt's passage through the layers, kept as plain words so the futures holding it
+/// across polls copy nothing. Dropped mid-call it reports a panic as a failure and otherwise
+/// releases what it took (a half-open probe slot) without counting anything.
+pub(crate) struct AttemptState<'a> {
+    /// By reference: the futures holding this state are moved into place, and every word
+    /// counts (at 40 bytes by value the move became a `memmove` call: +8 ns per call).
+    layers: &'a Layers<'a>,
+    stage: Stage,
+    permit_word: u64,
+    permit_start: Option<Timestamp>,
+    monitor_start: Timestamp,
+    slot: Option<BulkheadSlot<'a>>,
+}
+
+impl<'a> AttemptState<'a> {
+    /// An attempt through `layers`, not admitted yet.
+    #[inline]
+    pub(crate) fn new(layers: &'a Layers<'a>) -> Self {
+        AttemptState {
+            layers,
+            stage: Stage::Idle,
+            permit_word: 0,
+            permit_start: None,
+            monitor_start: Timestamp::default(),
+            slot: None,
+        }
+    }
+
+    /// Takes a breaker permit, if there is a breaker.
+    #[inline(always)]
+    fn admit_breaker(&mut self) -> Result<(), Rejected> {
+        if let Some(breaker) = self.layers.breaker {
+            match breaker.admit_closed() {
+                Some(word) => self.permit_word = word,
+                None => (self.permit_word, self.permit_start) = breaker.try_acquire()?.into_raw(),
+            }
+        }
+        self.stage = Stage::Admitted;
+        Ok(())
+    }
+
+    /// Releases the permit uncounted (a later layer refused the call).
+    fn refuse(&mut self, rejected: Rejected) -> Rejected {
+        self.release();
+        rejected
+    }
+
+    fn release(&mut self) {
+        if let (Stage::Admitted | Stage::Running, Some(breaker)) = (self.stage, self.layers.breaker)
+        {
+            // Not panicking: the permit's drop frees a half-open slot and counts nothing.
+            drop(Permit::from_raw(
+                breaker,
+                self.permit_word,
+                self.permit_start,
+            ));
+        }
+        self.stage = Stage::Done;
+    }
+
+    /// Admits the attempt through every layer that decides at once (breaker, a non-waiting
+    /// limiter, the bulkhead without waiting), then starts the measurement.
+    #[inline(always)]
+    pub(crate) fn admit_now(&mut self) -> Result<(), Rejected> {
+        self.admit_breaker()?;
+        let mut reading = self.breaker_reading();
+        if let Some((limiter, _)) = self.layers.limiter {
+            let now = read(&mut reading, &limiter.config().clock);
+            if let Err(rejected) = limiter.try_acquire_at(now) {
+                return Err(self.refuse(rejected));
+            }
+        }
+        if let Some(bulkhead) = self.layers.bulkhead {
+            match bulkhead.try_enter() {
+                Ok(slot) => self.slot = Some(slot),
+                Err(rejected) => return Err(self.refuse(rejected)),
+            }
+        }
+        self.start(reading);
+        Ok(())
+    }
+
+    /// [`admit_now`](Self::admit_now) for layers that may wait: for a rate-limit slot
+    /// (`wait = true`) and a bulkhead slot (`max_wait`).
+    pub(crate) async fn admit(&mut self) -> Result<(), Rejected> {
+        self.admit_breaker()?;
+        match self.layers.limiter {
+            Some((limiter, true)) => limiter.acquire().await,
+            Some((limiter, false)) => {
+                if let Err(rejected) = limiter.try_acquire() {
+                    return Err(self.refuse(rejected));
+                }
+            }
+            None => {}
+        }
+        if let Some(bulkhead) = self.layers.bulkhead {
+            match bulkhead.enter().await {
+                Ok(slot) => self.slot = Some(slot),
+                Err(rejected) => return Err(self.refuse(rejected)),
+            }
+        }
+        let reading = self.breaker_reading();
+        self.start(reading);
+        Ok(())
+    }
+
+    /// [`admit_now`](Self::admit_now) for a blocking call: a waiting limiter sleeps the thread;
+    /// the bulkhead refuses at once when full.
+    pub(crate) fn admit_blocking(&mut self) -> Result<(), Rejected> {
+        self.admit_breaker()?;
+        match self.layers.limiter {
+            Some((limiter, true)) => {
+                while let Err(rejected) = limiter.try_acquire() {
+                    let wait = rejected.retry_after().unwrap_or(Duration::from_millis(1));
+                    std::thread::sleep(wait.max(Duration::from_micros(1)));
+                }
+            }
+            Some((limiter, false)) => {
+                if let Err(rejected) = limiter.try_acquire() {
+                    return Err(self.refuse(rejected));
+                }
+            }
+            None => {}
+        }
+        if let Some(bulkhead) = self.layers.bulkhead {
+            match bulkhead.try_enter() {
+                Ok(slot) => self.slot = Some(slot),
+                Err(rejected) => return Err(self.refuse(rejected)),
+            }
+        }
+        let reading = self.breaker_reading();
+        self.start(reading);
+        Ok(())
+    }
+
+    /// The breaker's start time, if it read the clock for this attempt.
+    #[inline(always)]
+    fn breaker_reading(&self) -> Option<Reading<'a>> {
+        let breaker = self.layers.breaker?;
+        Some(Reading {
+            at: self.permit_start?,
+            clock: &breaker.config().clock,
+        })
+    }
+
+    /// Starts measuring, reusing an admission reading of the monitor's clock.
+    #[inline(always)]
+    fn start(&mut self, mut reading: Option<Reading<'a>>) {
+        if let Some(monitor) = self.layers.monitor {
+            self.monitor_start = read(&mut reading, monitor.clock());
+        }
+        self.stage = Stage::Running;
+    }
+
+    /// Reports the attempt's outcome to the monitor and the breaker and frees its slot.
+    #[inline(always)]
+    pub(crate) fn finish(&mut self, failed: bool) {
+        if self.stage != Stage::Running {
+            return;
+        }
+        self.stage = Stage::Done;
+        self.slot = None;
+        let mut timing = None;
+        if let Some(monitor) = self.layers.monitor {
+            let end = monitor.finish(self.monitor_start, failed);
+            if self.layers.shared_clock {
+                timing = Some((end.saturating_duration_since(self.monitor_start), end));
+            }
+        }
+        if let Some(breaker) = self.layers.breaker {
+            breaker.record_raw(self.permit_word, self.permit_start, failed, timing);
+        }
+    }
+}
+
+impl Drop for AttemptState<'_> {
+    fn drop(&mut self) {
+        match self.stage {
+            Stage::Running if std::thread::panicking() => self.finish(true),
+            Stage::Admitted | Stage::Running => self.release(),
+            Stage::Idle | Stage::Done => {}
+        }
+    }
+}
+
+/// Whether an attempt's outcome counts as a failure: the call's own error by `is_failure`, and
+/// every rejection that reached it (a timeout).
+#[inline]
+fn failed<T, E>(outcome: &Result<T, Failure<E>>, is_failure: impl FnOnce(&E) -> bool) -> bool {
+    match outcome {
+        Ok(_) => false,
+        Err(Failure::Inner(error)) => is_failure(error),
+        Err(Failure::Rejected(_)) => true,
+    }
+}
 
 pin_project! {
-    /// The future of `#[monitored]` alone: measures `call`.
+    /// The future of `#[monitored]` alone: measures `call`, whatever it returns.
     #[must_use = "futures do nothing unless polled"]
     pub struct Monitored<'a, F, C> {
-        guard: Option<PanicGuard<'a>>,
-        monitor: &'a SlaMonitor,
+        state: AttemptState<'a>,
         failed: Option<C>,
         #[pin]
         call: F,
@@ -54,14 +305,13 @@ pin_project! {
 /// `call` comes before `failed` so the output type is known when the classifier closure is
 /// type-checked (closures are checked in argument order).
 #[inline]
-pub fn monitored<'a, F, C>(monitor: &'a SlaMonitor, call: F, failed: C) -> Monitored<'a, F, C>
+pub fn monitored<'a, F, C>(layers: &'a Layers<'a>, call: F, failed: C) -> Monitored<'a, F, C>
 where
     F: Future,
     C: FnOnce(&F::Output) -> bool,
 {
     Monitored {
-        guard: None,
-        monitor,
+        state: AttemptState::new(layers),
         failed: Some(failed),
         call,
     }
@@ -77,198 +327,97 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        if this.guard.is_none() {
-            *this.guard = Some(PanicGuard {
-                monitor: this.monitor,
-                start: this.monitor.start(),
-                armed: true,
-            });
+        if this.state.stage == Stage::Idle {
+            this.state.start(None);
         }
         let output = match this.call.poll(cx) {
             Poll::Ready(output) => output,
             Poll::Pending => return Poll::Pending,
         };
         let failed = this.failed.take().expect(COMPLETED);
-        if let Some(guard) = this.guard.as_mut() {
-            guard.armed = false;
-            this.monitor.finish(guard.start, failed(&output));
-        }
+        this.state.finish(failed(&output));
         Poll::Ready(output)
     }
 }
 
-/// Where a [`Guarded`] call stands.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Stage {
-    /// Not polled yet: no permit.
-    Idle,
-    /// Admitted and running: the future holds a permit (as plain words).
-    Running,
-    /// Finished or rejected.
-    Done,
+/// `#[monitored]` alone, blocking.
+#[inline]
+pub fn monitored_sync<R>(
+    layers: &Layers<'_>,
+    call: impl FnOnce() -> R,
+    failed: impl FnOnce(&R) -> bool,
+) -> R {
+    let mut state = AttemptState::new(layers);
+    state.start(None);
+    let output = call();
+    state.finish(failed(&output));
+    output
 }
 
 pin_project! {
-    /// The future of `#[circuit_breaker]`, optionally with `#[monitored]` inside it.
-    ///
-    /// The permit is kept as plain words rather than a [`Permit`] struct: copying an aggregate
-    /// in and out of an `Option` between polls cost store-forwarding stalls on the hot path.
+    /// One attempt through layers that decide at once (a limiter that refuses rather than
+    /// waits, a bulkhead without `max_wait`): admitted on the first poll.
     #[must_use = "futures do nothing unless polled"]
-    pub struct Guarded<'a, F, C> {
-        breaker: &'a CircuitBreaker,
-        monitor: Option<&'a SlaMonitor>,
+    pub struct AttemptNow<'a, F, C> {
+        state: AttemptState<'a>,
         is_failure: Option<C>,
-        stage: Stage,
-        shared_clock: bool,
-        permit_word: u64,
-        permit_start: Option<Timestamp>,
-        monitor_start: Timestamp,
         #[pin]
         call: F,
     }
-
-    impl<F, C> PinnedDrop for Guarded<'_, F, C> {
-        fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
-            if *this.stage != Stage::Running {
-                return;
-            }
-            // Dropped mid-call: cancelled, or unwinding from a panic in the call.
-            if let (Some(monitor), true) = (*this.monitor, std::thread::panicking()) {
-                monitor.finish(*this.monitor_start, true);
-            }
-            // The permit's own drop releases a probe slot (cancel) or counts a failure (panic).
-            drop(Permit::from_raw(this.breaker, *this.permit_word, *this.permit_start));
-        }
-    }
 }
 
-/// `#[circuit_breaker]`, optionally with `#[monitored]` inside it, async.
-///
-/// At most two clock reads: the monitor's start and end (the breaker reuses them when it needs
-/// timing and reads the same clock); none at all for a breaker alone without slow-call or
-/// time-window rules. `call` is not polled when the breaker rejects it.
+/// One attempt through `layers` around `call` (the user's call wrapped by [`outcome`] or
+/// [`timed_outcome`]), for layers that never wait.
 #[inline]
-pub fn guarded<'a, F, C>(
-    breaker: &'a CircuitBreaker,
-    monitor: Option<&'a SlaMonitor>,
+pub fn attempt_now<'a, T, E, F, C>(
+    layers: &'a Layers<'a>,
     is_failure: C,
     call: F,
-) -> Guarded<'a, F, C>
+) -> AttemptNow<'a, F, C>
 where
-    F: Future,
-    F::Output: BreakerOutput,
-    <F::Output as BreakerOutput>::Error: HoldsRejected,
-    C: FnOnce(&<F::Output as BreakerOutput>::Error) -> bool,
+    F: Future<Output = Result<T, Failure<E>>>,
+    C: FnOnce(&E) -> bool,
 {
-    Guarded {
-        breaker,
-        monitor,
+    AttemptNow {
+        state: AttemptState::new(layers),
         is_failure: Some(is_failure),
-        stage: Stage::Idle,
-        shared_clock: false,
-        permit_word: 0,
-        permit_start: None,
-        monitor_start: Timestamp::default(),
         call,
     }
 }
 
-impl<F, C> Future for Guarded<'_, F, C>
+impl<T, E, F, C> Future for AttemptNow<'_, F, C>
 where
-    F: Future,
-    F::Output: BreakerOutput,
-    <F::Output as BreakerOutput>::Error: HoldsRejected,
-    C: FnOnce(&<F::Output as BreakerOutput>::Error) -> bool,
+    F: Future<Output = Result<T, Failure<E>>>,
+    C: FnOnce(&E) -> bool,
 {
-    type Output = F::Output;
+    type Output = Result<T, Failure<E>>;
 
     #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let breaker: &CircuitBreaker = this.breaker;
-        match *this.stage {
+        match this.state.stage {
             Stage::Running => {}
-            Stage::Done => panic!("{COMPLETED}"),
             Stage::Idle => {
-                if let Some(word) = breaker.admit_closed() {
-                    *this.permit_word = word;
-                    *this.permit_start = None;
-                } else {
-                    match breaker.try_acquire() {
-                        Ok(permit) => (*this.permit_word, *this.permit_start) = permit.into_raw(),
-                        Err(rejected) => {
-                            *this.stage = Stage::Done;
-                            return Poll::Ready(F::Output::from_result(Err(
-                                HoldsRejected::from_rejected(rejected),
-                            )));
-                        }
-                    }
+                if let Err(rejected) = this.state.admit_now() {
+                    this.is_failure.take();
+                    return Poll::Ready(Err(Failure::Rejected(rejected)));
                 }
-                if let Some(monitor) = *this.monitor {
-                    *this.shared_clock = monitor.clock().same_source(&breaker.config().clock);
-                    *this.monitor_start = match (*this.shared_clock, *this.permit_start) {
-                        (true, Some(start)) => start,
-                        _ => monitor.start(),
-                    };
-                }
-                *this.stage = Stage::Running;
             }
+            Stage::Admitted | Stage::Done => panic!("{COMPLETED}"),
         }
-        let output = match this.call.poll(cx) {
-            Poll::Ready(output) => output,
+        let outcome = match this.call.poll(cx) {
+            Poll::Ready(outcome) => outcome,
             Poll::Pending => return Poll::Pending,
         };
-        *this.stage = Stage::Done;
         let is_failure = this.is_failure.take().expect(COMPLETED);
-        let failed = output.error().is_some_and(is_failure);
-        let timing = match *this.monitor {
-            Some(monitor) => {
-                let start = *this.monitor_start;
-                let end = monitor.finish(start, failed);
-                // Reuse the monitor's clock reads when the breaker reads the same clock.
-                this.shared_clock
-                    .then(|| (end.saturating_duration_since(start), end))
-            }
-            None => None,
-        };
-        breaker.record_raw(*this.permit_word, *this.permit_start, failed, timing);
-        Poll::Ready(output)
+        this.state.finish(failed(&outcome, is_failure));
+        Poll::Ready(outcome)
     }
 }
 
-/// The per-attempt layers of a call site (each optional).
-#[derive(Clone, Copy, Debug)]
-pub struct Layers<'a> {
-    /// The circuit breaker.
-    pub breaker: Option<&'a CircuitBreaker>,
-    /// The rate limiter, and whether to wait for a slot (else refuse at once).
-    pub limiter: Option<(&'a RateLimiter, bool)>,
-    /// The bulkhead.
-    pub bulkhead: Option<&'a Bulkhead>,
-    /// The SLA monitor.
-    pub monitor: Option<&'a SlaMonitor>,
-}
-
-impl Layers<'_> {
-    /// No layer at all.
-    pub const NONE: Layers<'static> = Layers {
-        breaker: None,
-        limiter: None,
-        bulkhead: None,
-        monitor: None,
-    };
-}
-
-/// One attempt through the per-attempt layers, in the pipeline's order: breaker, rate limiter,
-/// bulkhead, monitor, then `call`: the user's call wrapped by [`outcome`] or, with a timeout,
-/// [`timed_outcome`]. The outcome keeps a rejection apart from the call's
-/// own error, so the retry layer can tell them apart; a call refused by the limiter or the
-/// bulkhead does not count for the breaker.
-///
-/// A timed-out attempt is dropped and counts as a failure for the breaker and the monitor.
+/// One attempt through `layers` that may wait for a rate-limit or bulkhead slot.
 pub async fn attempt<T, E, F, C>(
-    layers: Layers<'_>,
+    layers: &Layers<'_>,
     is_failure: C,
     call: F,
 ) -> Result<T, Failure<E>>
@@ -276,29 +425,29 @@ where
     F: Future<Output = Result<T, Failure<E>>>,
     C: FnOnce(&E) -> bool,
 {
-    let permit = match layers.breaker.map(CircuitBreaker::try_acquire) {
-        Some(Err(rejected)) => return Err(Failure::Rejected(rejected)),
-        Some(Ok(permit)) => Some(permit),
-        None => None,
-    };
-    // Refusals below release the breaker permit uncounted (dropping it cancels it).
-    match layers.limiter {
-        Some((limiter, true)) => limiter.acquire().await,
-        Some((limiter, false)) => limiter.try_acquire().map_err(Failure::Rejected)?,
-        None => {}
-    }
-    let _slot = match layers.bulkhead {
-        Some(bulkhead) => Some(bulkhead.enter().await.map_err(Failure::Rejected)?),
-        None => None,
-    };
-    let guard = start_monitor(layers.monitor);
+    let mut state = AttemptState::new(layers);
+    state.admit().await.map_err(Failure::Rejected)?;
     let outcome = call.await;
-    let failed = match &outcome {
-        Ok(_) => false,
-        Err(Failure::Inner(error)) => is_failure(error),
-        Err(Failure::Rejected(_)) => true,
-    };
-    report(guard, permit, failed);
+    state.finish(failed(&outcome, is_failure));
+    outcome
+}
+
+/// One attempt of a blocking call through `layers` (no timeout: a blocking call cannot be
+/// stopped midway).
+pub fn attempt_sync<R, G, C>(
+    layers: &Layers<'_>,
+    is_failure: C,
+    call: G,
+) -> Result<R::Ok, Failure<R::Error>>
+where
+    R: BreakerOutput,
+    G: FnOnce() -> R,
+    C: FnOnce(&R::Error) -> bool,
+{
+    let mut state = AttemptState::new(layers);
+    state.admit_blocking().map_err(Failure::Rejected)?;
+    let outcome = call().into_result().map_err(Failure::Inner);
+    state.finish(failed(&outcome, is_failure));
     outcome
 }
 
@@ -387,66 +536,6 @@ where
     }
 }
 
-/// [`attempt`] for a blocking call: no timeout (a blocking call cannot be dropped midway); the
-/// bulkhead refuses at once when full; a waiting rate limiter sleeps the thread.
-pub fn attempt_sync<R, G, C>(
-    layers: Layers<'_>,
-    is_failure: C,
-    call: G,
-) -> Result<R::Ok, Failure<R::Error>>
-where
-    R: BreakerOutput,
-    G: FnOnce() -> R,
-    C: FnOnce(&R::Error) -> bool,
-{
-    let permit = match layers.breaker.map(CircuitBreaker::try_acquire) {
-        Some(Err(rejected)) => return Err(Failure::Rejected(rejected)),
-        Some(Ok(permit)) => Some(permit),
-        None => None,
-    };
-    match layers.limiter {
-        Some((limiter, true)) => {
-            while let Err(rejected) = limiter.try_acquire() {
-                let wait = rejected.retry_after().unwrap_or(Duration::from_millis(1));
-                std::thread::sleep(wait.max(Duration::from_micros(1)));
-            }
-        }
-        Some((limiter, false)) => limiter.try_acquire().map_err(Failure::Rejected)?,
-        None => {}
-    }
-    let _slot = match layers.bulkhead {
-        Some(bulkhead) => Some(bulkhead.try_enter().map_err(Failure::Rejected)?),
-        None => None,
-    };
-    let guard = start_monitor(layers.monitor);
-    let outcome = call().into_result().map_err(Failure::Inner);
-    let failed = matches!(&outcome, Err(Failure::Inner(error)) if is_failure(error));
-    report(guard, permit, failed);
-    outcome
-}
-
-/// Starts the monitor's measurement of an attempt (a panic in the call records a failure).
-fn start_monitor(monitor: Option<&SlaMonitor>) -> Option<PanicGuard<'_>> {
-    monitor.map(|monitor| PanicGuard {
-        monitor,
-        start: monitor.start(),
-        armed: true,
-    })
-}
-
-/// Reports an attempt's outcome to the monitor and the breaker.
-fn report(guard: Option<PanicGuard<'_>>, permit: Option<Permit<'_>>, failed: bool) {
-    if let Some(mut guard) = guard {
-        guard.armed = false;
-        guard.monitor.finish(guard.start, failed);
-    }
-    match permit {
-        Some(permit) if failed => permit.failure(),
-        Some(permit) => permit.success(),
-        None => {}
-    }
-}
-
 /// After an attempt: `Break(output)` to return it, `Continue(delay)` to retry after `delay`.
 ///
 /// `on_retry(attempt, delay, &failure)` runs before each retry (the attempt about to be made,
@@ -527,137 +616,4 @@ pub fn retry_callback<R: BreakerOutput>(
     callback: fn(u32, Duration, &Failure<R::Error>),
 ) -> fn(u32, Duration, &Failure<R::Error>) {
     callback
-}
-
-pin_project! {
-    /// [`attempt`] as a hand-written future, for call sites whose limiter and bulkhead never
-    /// wait (admission is decided on the first poll): no `async fn` state to copy around.
-    #[must_use = "futures do nothing unless polled"]
-    pub struct AttemptNow<'a, F, C> {
-        layers: Layers<'a>,
-        is_failure: Option<C>,
-        stage: Stage,
-        permit_word: u64,
-        permit_start: Option<Timestamp>,
-        monitor_start: Timestamp,
-        slot: Option<BulkheadSlot<'a>>,
-        #[pin]
-        call: F,
-    }
-
-    impl<F, C> PinnedDrop for AttemptNow<'_, F, C> {
-        fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
-            if *this.stage != Stage::Running {
-                return;
-            }
-            if let (Some(monitor), true) = (this.layers.monitor, std::thread::panicking()) {
-                monitor.finish(*this.monitor_start, true);
-            }
-            if let Some(breaker) = this.layers.breaker {
-                drop(Permit::from_raw(breaker, *this.permit_word, *this.permit_start));
-            }
-        }
-    }
-}
-
-/// [`attempt`] for layers that never wait: the limiter refuses at once (`wait = false`) and the
-/// bulkhead has no `max_wait`.
-#[inline]
-pub fn attempt_now<'a, T, E, F, C>(
-    layers: Layers<'a>,
-    is_failure: C,
-    call: F,
-) -> AttemptNow<'a, F, C>
-where
-    F: Future<Output = Result<T, Failure<E>>>,
-    C: FnOnce(&E) -> bool,
-{
-    AttemptNow {
-        layers,
-        is_failure: Some(is_failure),
-        stage: Stage::Idle,
-        permit_word: 0,
-        permit_start: None,
-        monitor_start: Timestamp::default(),
-        slot: None,
-        call,
-    }
-}
-
-impl<T, E, F, C> Future for AttemptNow<'_, F, C>
-where
-    F: Future<Output = Result<T, Failure<E>>>,
-    C: FnOnce(&E) -> bool,
-{
-    type Output = Result<T, Failure<E>>;
-
-    #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let layers = *this.layers;
-        match *this.stage {
-            Stage::Running => {}
-            Stage::Done => panic!("{COMPLETED}"),
-            Stage::Idle => {
-                *this.stage = Stage::Done;
-                if let Some(breaker) = layers.breaker {
-                    if let Some(word) = breaker.admit_closed() {
-                        *this.permit_word = word;
-                    } else {
-                        match breaker.try_acquire() {
-                            Ok(permit) => {
-                                (*this.permit_word, *this.permit_start) = permit.into_raw()
-                            }
-                            Err(rejected) => return Poll::Ready(Err(Failure::Rejected(rejected))),
-                        }
-                    }
-                }
-                // A refusal below cancels the breaker permit: it does not count.
-                let cancel = |word: u64, start: Option<Timestamp>| {
-                    if let Some(breaker) = layers.breaker {
-                        drop(Permit::from_raw(breaker, word, start));
-                    }
-                };
-                if let Some((limiter, _)) = layers.limiter {
-                    if let Err(rejected) = limiter.try_acquire() {
-                        cancel(*this.permit_word, *this.permit_start);
-                        return Poll::Ready(Err(Failure::Rejected(rejected)));
-                    }
-                }
-                if let Some(bulkhead) = layers.bulkhead {
-                    match bulkhead.try_enter() {
-                        Ok(slot) => *this.slot = Some(slot),
-                        Err(rejected) => {
-                            cancel(*this.permit_word, *this.permit_start);
-                            return Poll::Ready(Err(Failure::Rejected(rejected)));
-                        }
-                    }
-                }
-                if let Some(monitor) = layers.monitor {
-                    *this.monitor_start = monitor.start();
-                }
-                *this.stage = Stage::Running;
-            }
-        }
-        let outcome = match this.call.poll(cx) {
-            Poll::Ready(outcome) => outcome,
-            Poll::Pending => return Poll::Pending,
-        };
-        *this.stage = Stage::Done;
-        *this.slot = None;
-        let is_failure = this.is_failure.take().expect(COMPLETED);
-        let failed = match &outcome {
-            Ok(_) => false,
-            Err(Failure::Inner(error)) => is_failure(error),
-            Err(Failure::Rejected(_)) => true,
-        };
-        if let Some(monitor) = layers.monitor {
-            monitor.finish(*this.monitor_start, failed);
-        }
-        if let Some(breaker) = layers.breaker {
-            breaker.record_raw(*this.permit_word, *this.permit_start, failed, None);
-        }
-        Poll::Ready(outcome)
-    }
 }

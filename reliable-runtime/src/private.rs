@@ -34,6 +34,27 @@ impl<T> Site<T> {
     }
 }
 
+/// A call site's per-attempt layers, built once from its instances.
+pub struct LayersSite {
+    cell: OnceLock<Layers<'static>>,
+}
+
+impl LayersSite {
+    /// An empty site, for a `static`.
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Self {
+        LayersSite {
+            cell: OnceLock::new(),
+        }
+    }
+
+    /// The layers, built by `build` on the first call.
+    #[inline]
+    pub fn get(&'static self, build: impl FnOnce() -> Layers<'static>) -> &'static Layers<'static> {
+        self.cell.get_or_init(|| build().ready())
+    }
+}
+
 /// The instance name of a call site: the one written in the attribute, or the function's path.
 #[derive(Clone, Copy)]
 pub struct SiteName {
@@ -171,10 +192,10 @@ impl Site<SlaMonitor> {
 pub use crate::limit::{
     Bulkhead, BulkheadConfig, RateLimit, RateLimiter, RateLimiterConfig, TimeoutPolicy,
 };
-use crate::pipeline::PanicGuard;
 pub use crate::pipeline::{
-    attempt, attempt_now, attempt_sync, guarded, monitored, outcome, retry_callback, retry_hint,
-    retry_predicate, settle, settle_once, sleep, timed_outcome, Guarded, Layers, Monitored,
+    attempt, attempt_now, attempt_sync, monitored, monitored_sync, outcome, retry_callback,
+    retry_hint, retry_predicate, settle, settle_once, sleep, timed_outcome, AttemptNow, Layers,
+    Monitored,
 };
 pub use crate::retry::{BackoffConfig, Jitter, RetryBudget, RetryConfig, RetryPolicy};
 pub use core::ops::ControlFlow;
@@ -486,97 +507,6 @@ where
     match site.cache::<K, R::Value>(name, config) {
         Some(cache) => R::join(cache.get_or_load_sync(key, || call().split())),
         None => call(),
-    }
-}
-
-/// `#[monitored]` alone, blocking.
-#[inline]
-pub fn monitored_sync<R>(
-    monitor: &SlaMonitor,
-    call: impl FnOnce() -> R,
-    failed: impl FnOnce(&R) -> bool,
-) -> R {
-    let mut guard = PanicGuard {
-        monitor,
-        start: monitor.start(),
-        armed: true,
-    };
-    let output = call();
-    guard.armed = false;
-    monitor.finish(guard.start, failed(&output));
-    output
-}
-
-/// `#[circuit_breaker]`, optionally with `#[monitored]` inside it, blocking.
-#[inline]
-pub fn guarded_sync<R>(
-    breaker: &CircuitBreaker,
-    monitor: Option<&SlaMonitor>,
-    is_failure: impl FnOnce(&R::Error) -> bool,
-    call: impl FnOnce() -> R,
-) -> R
-where
-    R: BreakerOutput,
-    R::Error: HoldsRejected,
-{
-    let permit = match breaker.try_acquire() {
-        Ok(permit) => permit,
-        Err(rejected) => return R::from_result(Err(HoldsRejected::from_rejected(rejected))),
-    };
-    let Some(monitor) = monitor else {
-        let output = call();
-        let failed = output.error().is_some_and(is_failure);
-        if failed {
-            permit.failure();
-        } else {
-            permit.success();
-        }
-        return output;
-    };
-    let shared_clock = monitor.clock().same_source(&breaker.config().clock);
-    let start = match permit_start(&permit, shared_clock) {
-        Some(start) => start,
-        None => monitor.start(),
-    };
-    let mut guard = PanicGuard {
-        monitor,
-        start,
-        armed: true,
-    };
-    let output = call();
-    guard.armed = false;
-    let failed = output.error().is_some_and(is_failure);
-    let end = monitor.finish(start, failed);
-    finish_permit(permit, failed, start, end, shared_clock);
-    output
-}
-
-#[inline]
-pub(crate) fn permit_start(
-    permit: &crate::breaker::Permit<'_>,
-    shared_clock: bool,
-) -> Option<crate::clock::Timestamp> {
-    if shared_clock {
-        permit.started_at()
-    } else {
-        None
-    }
-}
-
-#[inline]
-pub(crate) fn finish_permit(
-    permit: crate::breaker::Permit<'_>,
-    failed: bool,
-    start: crate::clock::Timestamp,
-    end: crate::clock::Timestamp,
-    shared_clock: bool,
-) {
-    if shared_clock {
-        permit.record(failed, end.saturating_duration_since(start), end);
-    } else if failed {
-        permit.failure();
-    } else {
-        permit.success();
     }
 }
 

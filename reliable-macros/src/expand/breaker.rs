@@ -8,13 +8,13 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
 pub(crate) struct BreakerTokens {
-    /// The expression naming the breaker.
+    /// The expression looking the breaker up (evaluated once, when the site's layers are built).
     pub(crate) handle: TokenStream,
     /// The `FnOnce(&E) -> bool` deciding which errors count.
     pub(crate) classify: TokenStream,
 }
 
-/// Adds the breaker's `static`, lookup and type check to `setup`.
+/// Adds the breaker's `static` to `setup`; the handle is the (once-per-site) lookup.
 pub(crate) fn setup(
     args: &BreakerArgs,
     private: &TokenStream,
@@ -75,12 +75,14 @@ pub(crate) fn setup(
 
     setup.extend(quote! {
         static __RELIABLE_BREAKER: #private::Site<#private::CircuitBreaker> = #private::Site::new();
-        let __reliable_breaker = __RELIABLE_BREAKER.breaker(
+    });
+    let lookup = quote! {
+        __RELIABLE_BREAKER.breaker(
             #private::SiteName::new(#name, #marker),
             || #private::BreakerConfig { #fields ..#private::BreakerConfig::default() },
             #group,
-        );
-    });
+        )
+    };
     let classify = match (&args.failure_if, item.return_type()) {
         (Some(path), Some(return_type)) if !item.returns_impl_trait() => {
             quote_spanned!(path.span()=> #private::failure_predicate::<#return_type>(#path))
@@ -89,7 +91,7 @@ pub(crate) fn setup(
         (None, _) => quote!(|_| true),
     };
     BreakerTokens {
-        handle: quote!(__reliable_breaker),
+        handle: lookup,
         classify,
     }
 }

@@ -5,7 +5,7 @@ use crate::expand::option_str;
 use proc_macro2::TokenStream;
 use quote::quote;
 
-/// Adds the limiter's `static` and lookup to `setup`; returns `(limiter, wait)` for `Layers`.
+/// Adds the limiter's `static` to `setup`; returns `(lookup, wait)` for `Layers`.
 pub(crate) fn rate_limiter(
     args: &RateLimitedArgs,
     private: &TokenStream,
@@ -20,19 +20,21 @@ pub(crate) fn rate_limiter(
     };
     setup.extend(quote! {
         static __RELIABLE_LIMITER: #private::Site<#private::RateLimiter> = #private::Site::new();
-        let __reliable_limiter = __RELIABLE_LIMITER.rate_limiter(
+    });
+    let lookup = quote! {
+        __RELIABLE_LIMITER.rate_limiter(
             #private::SiteName::new(#name, #marker),
             || #private::RateLimit {
                 limit: #limit,
                 window: #private::Duration::from_nanos(#window),
                 burst: #burst,
             },
-        );
-    });
-    quote!((__reliable_limiter, #wait))
+        )
+    };
+    quote!((#lookup, #wait))
 }
 
-/// Adds the bulkhead's `static` and lookup to `setup`; returns the expression naming it.
+/// Adds the bulkhead's `static` to `setup`; returns its lookup.
 pub(crate) fn bulkhead(
     args: &BulkheadArgs,
     private: &TokenStream,
@@ -44,13 +46,15 @@ pub(crate) fn bulkhead(
     let max_wait = args.max_wait.map_or(0, |(wait, _)| wait.0);
     setup.extend(quote! {
         static __RELIABLE_BULKHEAD: #private::Site<#private::Bulkhead> = #private::Site::new();
-        let __reliable_bulkhead = __RELIABLE_BULKHEAD.bulkhead(
+    });
+    let lookup = quote! {
+        __RELIABLE_BULKHEAD.bulkhead(
             #private::SiteName::new(#name, #marker),
             || #private::BulkheadConfig {
                 max_concurrent: #max_concurrent,
                 max_wait: #private::Duration::from_nanos(#max_wait),
             },
-        );
-    });
-    quote!(__reliable_bulkhead)
+        )
+    };
+    lookup
 }

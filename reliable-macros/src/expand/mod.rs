@@ -149,13 +149,7 @@ fn check_shape(plan: &Plan, item: &FnItem, errors: &mut Errors) {
 
 fn generate(plan: &Plan, item: FnItem) -> TokenStream {
     let private = plan.runtime.private();
-    let needs_marker = plan.breaker.as_ref().is_some_and(|b| b.name.is_none())
-        || plan.monitored.as_ref().is_some_and(|m| m.name.is_none())
-        || plan.backoff.as_ref().is_some_and(|r| r.name.is_none())
-        || plan.rate_limited.as_ref().is_some_and(|r| r.name.is_none())
-        || plan.bulkhead.as_ref().is_some_and(|b| b.name.is_none())
-        || plan.timeout.is_some()
-        || plan.cached.as_ref().is_some_and(|(c, _)| c.name.is_none());
+    let needs_marker = plan.has_unnamed_layer();
     let marker = if needs_marker {
         quote!(#private::type_name_of_val(&__reliable_site))
     } else {
@@ -183,61 +177,56 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
         .as_ref()
         .map(|args| breaker::setup(args, &private, &marker, &item, &mut setup));
 
-    let general = plan.backoff.is_some()
-        || plan.timeout.is_some()
-        || plan.rate_limited.is_some()
-        || plan.bulkhead.is_some();
-    let needs_result = plan.breaker.is_some() || general;
     let nameable = item.return_type().filter(|_| !item.returns_impl_trait());
-    if let (true, Some(return_type)) = (needs_result, nameable) {
+    if let (true, Some(return_type)) = (plan.needs_result(), nameable) {
         // Point type errors at the user's return type: "needs `Result<T, E>`" or
         // "`E` cannot hold a `Rejected`".
         setup.extend(quote_spanned! {return_type.span()=>
             #private::assert_breaker_output::<#return_type>();
         });
     }
-    let is_async = item.is_async();
-    if general {
-        let call = general_pipeline(plan, &item, &private, &marker, breaker, monitor, &mut setup);
-        let call = cache_around(plan, &item, &private, &marker, call, &mut setup);
-        return shell(item, &setup, &call);
-    }
-    let body = body(&item, true);
-    let call = match (breaker, monitor) {
-        (Some(breaker), monitor) => {
-            let monitor = match monitor {
-                Some(monitor) => quote!(::core::option::Option::Some(#monitor)),
-                None => quote!(::core::option::Option::None),
-            };
-            let classify = breaker.classify;
-            let handle = breaker.handle;
-            if is_async {
-                quote!(#private::guarded(#handle, #monitor, #classify, #body).await)
-            } else {
-                quote!(#private::guarded_sync(#handle, #monitor, #classify, #body))
-            }
-        }
-        (None, Some(monitor)) => {
-            let classify = quote! {
-                |__reliable_output| {
-                    #[allow(unused_imports)]
-                    use #private::{FailedIfErr as _, NeverFailed as _};
-                    __reliable_output.__reliable_failed()
+    let call = if plan.needs_result() {
+        pipeline(plan, &item, &private, &marker, breaker, monitor, &mut setup)
+    } else {
+        // `#[monitored]` and/or `#[cached]` alone: any return type (a `Result`'s `Err` fails).
+        let body = body(&item, true);
+        match (monitor, item.is_async()) {
+            (Some(monitor), is_async) => {
+                let classify = quote! {
+                    |__reliable_output| {
+                        #[allow(unused_imports)]
+                        use #private::{FailedIfErr as _, NeverFailed as _};
+                        __reliable_output.__reliable_failed()
+                    }
+                };
+                let layers = layers_site(
+                    &private,
+                    quote!(#private::Layers { monitor: ::core::option::Option::Some(#monitor), ..#private::Layers::NONE }),
+                    &mut setup,
+                );
+                if is_async {
+                    quote!(#private::monitored(#layers, #body, #classify).await)
+                } else {
+                    quote!(#private::monitored_sync(#layers, #body, #classify))
                 }
-            };
-            if is_async {
-                quote!(#private::monitored(#monitor, #body, #classify).await)
-            } else {
-                quote!(#private::monitored_sync(#monitor, #body, #classify))
             }
+            (None, true) => quote!(#body.await),
+            (None, false) => quote!((#body)()),
         }
-        // Only `#[cached]`: the body itself is what the cache wraps.
-        (None, None) if is_async => quote!(#body.await),
-        (None, None) => quote!((#body)()),
     };
-
     let call = cache_around(plan, &item, &private, &marker, call, &mut setup);
     shell(item, &setup, &call)
+}
+
+/// Keeps the call site's layers in one `static`, built on the first call: each call then
+/// checks one `OnceLock` instead of one per layer, and the call's future holds a reference to
+/// them rather than a copy.
+fn layers_site(private: &TokenStream, layers: TokenStream, setup: &mut TokenStream) -> TokenStream {
+    setup.extend(quote! {
+        static __RELIABLE_LAYERS: #private::LayersSite = #private::LayersSite::new();
+        let __reliable_layers = __RELIABLE_LAYERS.get(|| #layers);
+    });
+    quote!(__reliable_layers)
 }
 
 /// `call` inside the cache, when the plan has one (the outermost layer but degradation).
@@ -279,9 +268,10 @@ fn shell(item: FnItem, setup: &TokenStream, call: &TokenStream) -> TokenStream {
     }
 }
 
-/// The full pipeline: each attempt goes through the breaker, the rate limiter, the bulkhead,
-/// the monitor and the timeout (the runtime's `attempt`); `settle` decides whether to retry.
-fn general_pipeline(
+/// The pipeline of a `Result`-returning fn: each attempt goes through the breaker, the rate
+/// limiter, the bulkhead, the monitor and the timeout (the runtime's `AttemptState`);
+/// `settle` decides whether to retry.
+fn pipeline(
     plan: &Plan,
     item: &FnItem,
     private: &TokenStream,
@@ -314,14 +304,19 @@ fn general_pipeline(
             .as_ref()
             .map(|args| limits::bulkhead(args, private, marker, setup)),
     );
-    let layers = quote! {
-        #private::Layers {
-            breaker: #breaker,
-            limiter: #limiter,
-            bulkhead: #bulkhead,
-            monitor: #monitor,
-        }
-    };
+    let layers = layers_site(
+        private,
+        quote! {
+            #private::Layers {
+                breaker: #breaker,
+                limiter: #limiter,
+                bulkhead: #bulkhead,
+                monitor: #monitor,
+                ..#private::Layers::NONE
+            }
+        },
+        setup,
+    );
     let retrying = plan.backoff.is_some();
     // Retried bodies borrow the arguments afresh for each attempt; a single attempt may move them.
     let body = body(item, !retrying);

@@ -5,7 +5,7 @@ use crate::expand::option_str;
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
-/// Adds the monitor's `static` and lookup to `setup`; returns the expression naming it.
+/// Adds the monitor's `static` to `setup`; returns its lookup.
 pub(crate) fn setup(
     args: &MonitoredArgs,
     private: &TokenStream,
@@ -40,12 +40,14 @@ pub(crate) fn setup(
     };
     setup.extend(quote! {
         static __RELIABLE_MONITOR: #private::Site<#private::SlaMonitor> = #private::Site::new();
-        let __reliable_monitor = __RELIABLE_MONITOR.monitor(
+    });
+    let lookup = quote! {
+        __RELIABLE_MONITOR.monitor(
             #private::SiteName::new(#name, #marker),
             || #private::SlaThresholds { #fields ..#private::SlaThresholds::default() },
             #window,
             #group,
-        );
-    });
-    quote!(__reliable_monitor)
+        )
+    };
+    lookup
 }

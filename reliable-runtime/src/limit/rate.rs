@@ -251,7 +251,13 @@ impl RateLimiter {
     /// Admits one call now, or refuses with `Rejected::RateLimited { retry_after }`.
     #[inline]
     pub fn try_acquire(&self) -> Result<(), Rejected> {
-        let now = self.config.clock.now();
+        self.try_acquire_at(self.config.clock.now())
+    }
+
+    /// [`try_acquire`](Self::try_acquire) at `now`, a reading of this limiter's clock taken by
+    /// the caller (the pipeline shares one reading between its layers).
+    #[inline]
+    pub fn try_acquire_at(&self, now: Timestamp) -> Result<(), Rejected> {
         let burst_wait = self
             .burst
             .as_ref()
