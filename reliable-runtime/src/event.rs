@@ -114,6 +114,31 @@ pub fn subscribe() -> broadcast::Receiver<Event> {
     channel().subscribe()
 }
 
+/// Lets through at most one event a second for one source, so that a limiter refusing
+/// thousands of calls a second publishes one event, not thousands.
+#[derive(Debug, Default)]
+pub(crate) struct Throttle {
+    /// Coarse system-clock nanos of the last event let through (0: none yet).
+    last: std::sync::atomic::AtomicU64,
+}
+
+impl Throttle {
+    pub(crate) fn new() -> Self {
+        Throttle::default()
+    }
+
+    /// Publishes `event()` unless one was published less than a second ago.
+    pub(crate) fn publish(&self, event: impl FnOnce() -> Event) {
+        use std::sync::atomic::Ordering;
+        let now = crate::clock::Clock::system().now_coarse().as_nanos().max(1);
+        let last = self.last.load(Ordering::Relaxed);
+        if last == 0 || now.saturating_sub(last) >= 1_000_000_000 {
+            self.last.store(now, Ordering::Relaxed);
+            publish(event());
+        }
+    }
+}
+
 /// Publishes an event; a no-op when nobody listens.
 pub(crate) fn publish(event: Event) {
     let sender = channel();

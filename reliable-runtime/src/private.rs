@@ -13,10 +13,12 @@ pub use core::future::Future;
 pub use core::result::Result;
 pub use core::time::Duration;
 
+use crate::error::ConfigError;
 use crate::registry::{
     breaker_registry, bulkhead_registry, cache_registry, rate_limiter_registry, retry_registry,
     sla_registry, timeout_registry,
 };
+use crate::registry::{Named, Registry};
 use std::sync::{Arc, OnceLock};
 
 /// A call site's instance, looked up in the registry on first use.
@@ -93,6 +95,47 @@ fn function_path(marker_path: &str) -> String {
     path.to_owned()
 }
 
+impl<T: Named> Site<T> {
+    /// The site's instance: the one registered under its name, or a new one made by `create`
+    /// from the attribute's configuration. The macro validated that configuration at compile
+    /// time, so if it is refused anyway (a bug) the error is logged and `defaults` makes the
+    /// instance instead: the caller is never panicked on.
+    #[inline]
+    fn get_or_create(
+        &'static self,
+        name: SiteName,
+        registry: &'static Registry<T>,
+        create: impl FnOnce(&str) -> Result<T, ConfigError>,
+        defaults: impl FnOnce(&str) -> Result<T, ConfigError>,
+    ) -> &'static T {
+        if let Some(instance) = self.cell.get() {
+            return instance;
+        }
+        self.init(name, registry, create, defaults)
+    }
+
+    #[cold]
+    fn init(
+        &'static self,
+        name: SiteName,
+        registry: &'static Registry<T>,
+        create: impl FnOnce(&str) -> Result<T, ConfigError>,
+        defaults: impl FnOnce(&str) -> Result<T, ConfigError>,
+    ) -> &'static T {
+        let name = name.resolve();
+        self.cell.get_or_init(|| {
+            registry
+                .get_or_try_insert_with(&name, || create(&name))
+                .unwrap_or_else(|error| {
+                    tracing::error!(instance = %name, %error, "invalid configuration; using the defaults");
+                    registry
+                        .get_or_try_insert_with(&name, || defaults(&name))
+                        .expect("the default configuration is valid")
+                })
+        })
+    }
+}
+
 impl Site<CircuitBreaker> {
     /// The breaker of this call site, created from `config` on first use unless registered.
     #[inline]
@@ -102,40 +145,16 @@ impl Site<CircuitBreaker> {
         config: impl FnOnce() -> BreakerConfig,
         group: Option<&'static str>,
     ) -> &'static CircuitBreaker {
-        if let Some(breaker) = self.cell.get() {
-            return breaker;
-        }
-        self.init_breaker(name, config(), group)
-    }
-
-    #[cold]
-    fn init_breaker(
-        &'static self,
-        name: SiteName,
-        config: BreakerConfig,
-        group: Option<&'static str>,
-    ) -> &'static CircuitBreaker {
-        let name = name.resolve();
-        self.cell.get_or_init(|| {
-            breaker_registry()
-                .get_or_try_insert_with(&name, || {
-                    let breaker = CircuitBreaker::new(name.as_str(), config)?;
-                    Ok(match group {
-                        Some(group) => breaker.with_group(group),
-                        None => breaker,
-                    })
-                })
-                .unwrap_or_else(|error| {
-                    // The macro validated every argument at compile time, so this is a bug;
-                    // degrade to the default configuration rather than panic in the caller.
-                    tracing::error!(breaker = %name, %error, "invalid breaker configuration; using defaults");
-                    breaker_registry()
-                        .get_or_try_insert_with(&name, || {
-                            CircuitBreaker::new(name.as_str(), BreakerConfig::default())
-                        })
-                        .expect("the default breaker configuration is valid")
-                })
-        })
+        let grouped = move |breaker: CircuitBreaker| match group {
+            Some(group) => breaker.with_group(group),
+            None => breaker,
+        };
+        self.get_or_create(
+            name,
+            breaker_registry(),
+            |name| CircuitBreaker::new(name, config()).map(grouped),
+            |name| CircuitBreaker::new(name, BreakerConfig::default()).map(grouped),
+        )
     }
 }
 
@@ -149,23 +168,8 @@ impl Site<SlaMonitor> {
         window: SlaWindow,
         group: Option<&'static str>,
     ) -> &'static SlaMonitor {
-        if let Some(monitor) = self.cell.get() {
-            return monitor;
-        }
-        self.init_monitor(name, thresholds(), window, group)
-    }
-
-    #[cold]
-    fn init_monitor(
-        &'static self,
-        name: SiteName,
-        thresholds: SlaThresholds,
-        window: SlaWindow,
-        group: Option<&'static str>,
-    ) -> &'static SlaMonitor {
-        let name = name.resolve();
-        let build = |thresholds: SlaThresholds, window: SlaWindow| {
-            let builder = SlaMonitor::builder(name.as_str())
+        let build = move |name: &str, thresholds: SlaThresholds, window: SlaWindow| {
+            let builder = SlaMonitor::builder(name)
                 .thresholds(thresholds)
                 .window(window);
             match group {
@@ -174,18 +178,12 @@ impl Site<SlaMonitor> {
             }
             .build()
         };
-        self.cell.get_or_init(|| {
-            sla_registry()
-                .get_or_try_insert_with(&name, || build(thresholds, window))
-                .unwrap_or_else(|error| {
-                    tracing::error!(source = %name, %error, "invalid SLA configuration; using defaults");
-                    sla_registry()
-                        .get_or_try_insert_with(&name, || {
-                            build(SlaThresholds::default(), SlaWindow::default())
-                        })
-                        .expect("the default SLA configuration is valid")
-                })
-        })
+        self.get_or_create(
+            name,
+            sla_registry(),
+            |name| build(name, thresholds(), window),
+            |name| build(name, SlaThresholds::default(), SlaWindow::default()),
+        )
     }
 }
 
@@ -208,27 +206,12 @@ impl Site<RetryPolicy> {
         name: SiteName,
         config: impl FnOnce() -> RetryConfig,
     ) -> &'static RetryPolicy {
-        if let Some(policy) = self.cell.get() {
-            return policy;
-        }
-        self.init_retry_policy(name, config())
-    }
-
-    #[cold]
-    fn init_retry_policy(
-        &'static self,
-        name: SiteName,
-        config: RetryConfig,
-    ) -> &'static RetryPolicy {
-        let name = name.resolve();
-        self.cell.get_or_init(|| {
-            retry_registry().get_or_create(&name, config).unwrap_or_else(|error| {
-                tracing::error!(policy = %name, %error, "invalid retry configuration; using defaults");
-                retry_registry()
-                    .get_or_create(&name, RetryConfig::default())
-                    .expect("the default retry configuration is valid")
-            })
-        })
+        self.get_or_create(
+            name,
+            retry_registry(),
+            |name| RetryPolicy::new(name, config()),
+            |name| RetryPolicy::new(name, RetryConfig::default()),
+        )
     }
 }
 
@@ -240,25 +223,12 @@ impl Site<RateLimiter> {
         name: SiteName,
         limit: impl FnOnce() -> RateLimit,
     ) -> &'static RateLimiter {
-        if let Some(limiter) = self.cell.get() {
-            return limiter;
-        }
-        self.init_rate_limiter(name, limit())
-    }
-
-    #[cold]
-    fn init_rate_limiter(&'static self, name: SiteName, limit: RateLimit) -> &'static RateLimiter {
-        let name = name.resolve();
-        self.cell.get_or_init(|| {
-            rate_limiter_registry()
-                .get_or_create(&name, RateLimiterConfig::new(limit))
-                .unwrap_or_else(|error| {
-                    tracing::error!(limiter = %name, %error, "invalid rate limit; using 60 per minute");
-                    rate_limiter_registry()
-                        .get_or_create(&name, RateLimiterConfig::new(RateLimit::per_minute(60)))
-                        .expect("60 per minute is a valid limit")
-                })
-        })
+        self.get_or_create(
+            name,
+            rate_limiter_registry(),
+            |name| RateLimiter::new(name, RateLimiterConfig::new(limit())),
+            |name| RateLimiter::new(name, RateLimiterConfig::new(RateLimit::per_minute(60))),
+        )
     }
 }
 
@@ -270,29 +240,16 @@ impl Site<Bulkhead> {
         name: SiteName,
         config: impl FnOnce() -> BulkheadConfig,
     ) -> &'static Bulkhead {
-        if let Some(bulkhead) = self.cell.get() {
-            return bulkhead;
-        }
-        self.init_bulkhead(name, config())
-    }
-
-    #[cold]
-    fn init_bulkhead(&'static self, name: SiteName, config: BulkheadConfig) -> &'static Bulkhead {
-        let name = name.resolve();
-        self.cell.get_or_init(|| {
-            bulkhead_registry()
-                .get_or_create(&name, config)
-                .unwrap_or_else(|error| {
-                    tracing::error!(bulkhead = %name, %error, "invalid bulkhead; using 25 slots");
-                    let fallback = BulkheadConfig {
-                        max_concurrent: 25,
-                        max_wait: Duration::ZERO,
-                    };
-                    bulkhead_registry()
-                        .get_or_create(&name, fallback)
-                        .expect("25 slots is a valid bulkhead")
-                })
-        })
+        let defaults = BulkheadConfig {
+            max_concurrent: 25,
+            max_wait: Duration::ZERO,
+        };
+        self.get_or_create(
+            name,
+            bulkhead_registry(),
+            |name| Bulkhead::new(name, config()),
+            |name| Bulkhead::new(name, defaults),
+        )
     }
 }
 
@@ -304,29 +261,12 @@ impl Site<TimeoutPolicy> {
         name: SiteName,
         after: Duration,
     ) -> &'static TimeoutPolicy {
-        if let Some(policy) = self.cell.get() {
-            return policy;
-        }
-        self.init_timeout_policy(name, after)
-    }
-
-    #[cold]
-    fn init_timeout_policy(
-        &'static self,
-        name: SiteName,
-        after: Duration,
-    ) -> &'static TimeoutPolicy {
-        let name = name.resolve();
-        self.cell.get_or_init(|| {
-            timeout_registry()
-                .get_or_create(&name, after)
-                .unwrap_or_else(|error| {
-                    tracing::error!(timeout = %name, %error, "invalid timeout; using 30 s");
-                    timeout_registry()
-                        .get_or_create(&name, Duration::from_secs(30))
-                        .expect("30 s is a valid timeout")
-                })
-        })
+        self.get_or_create(
+            name,
+            timeout_registry(),
+            |name| TimeoutPolicy::new(name, after),
+            |name| TimeoutPolicy::new(name, Duration::from_secs(30)),
+        )
     }
 }
 

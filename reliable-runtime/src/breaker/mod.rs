@@ -293,12 +293,6 @@ impl CircuitBreaker {
         self.acquire(start)
     }
 
-    /// Like [`try_acquire`](Self::try_acquire), with the call's start time already read.
-    #[inline]
-    pub fn try_acquire_at(&self, start: Timestamp) -> Result<Permit<'_>, Rejected> {
-        self.acquire(Some(start))
-    }
-
     /// The closed-state fast path for the pipeline futures: the state word if the breaker is
     /// closed and needs no timing (so a permit is just that word), `None` to take the full path.
     #[inline(always)]

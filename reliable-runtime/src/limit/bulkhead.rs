@@ -3,13 +3,12 @@
 //! Built on `tokio::sync::Semaphore` (fair, FIFO waiters, an atomic fast path); the permit is
 //! released when the call's future completes or is dropped.
 
-use crate::clock::Clock;
 use crate::error::{ConfigError, Rejected};
+use crate::event::Throttle;
 use crate::registry::intern;
 use crate::shard::ShardedCounter;
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
@@ -59,8 +58,7 @@ pub struct Bulkhead {
     semaphore: Semaphore,
     admitted: ShardedCounter,
     rejected: ShardedCounter,
-    last_event: AtomicU64,
-    clock: Clock,
+    events: Throttle,
 }
 
 impl fmt::Debug for Bulkhead {
@@ -101,8 +99,7 @@ impl Bulkhead {
             config,
             admitted: ShardedCounter::new(),
             rejected: ShardedCounter::new(),
-            last_event: AtomicU64::new(0),
-            clock: Clock::system(),
+            events: Throttle::new(),
         })
     }
 
@@ -149,17 +146,12 @@ impl Bulkhead {
     #[cold]
     fn full(&self) -> Rejected {
         self.rejected.add(1);
-        let now = self.clock.now_coarse().as_nanos();
-        let last = self.last_event.load(Ordering::Relaxed);
-        if last == 0 || now.saturating_sub(last) >= 1_000_000_000 {
-            self.last_event.store(now.max(1), Ordering::Relaxed);
-            crate::event::publish(crate::event::Event::BulkheadFull(
-                crate::event::LimitReached {
-                    name: self.name,
-                    retry_after: None,
-                },
-            ));
-        }
+        self.events.publish(|| {
+            crate::event::Event::BulkheadFull(crate::event::LimitReached {
+                name: self.name,
+                retry_after: None,
+            })
+        });
         Rejected::BulkheadFull {
             bulkhead: self.name,
         }

@@ -10,6 +10,7 @@
 
 use crate::clock::{duration_to_nanos, Clock, Timestamp};
 use crate::error::{ConfigError, Rejected};
+use crate::event::{Event, LimitReached, Throttle};
 use crate::registry::intern;
 use crate::shard::ShardedCounter;
 use crossbeam_utils::CachePadded;
@@ -188,8 +189,7 @@ pub struct RateLimiter {
     burst: Option<SlidingLog>,
     admitted: ShardedCounter,
     limited: ShardedCounter,
-    /// Clock nanos of the last `RateLimited` event, to publish at most one a second.
-    last_event: AtomicU64,
+    events: Throttle,
 }
 
 impl fmt::Debug for RateLimiter {
@@ -234,7 +234,7 @@ impl RateLimiter {
             config,
             admitted: ShardedCounter::new(),
             limited: ShardedCounter::new(),
-            last_event: AtomicU64::new(0),
+            events: Throttle::new(),
         })
     }
 
@@ -275,7 +275,7 @@ impl RateLimiter {
                 self.admitted.add(1);
                 Ok(())
             }
-            Err(retry_after) => Err(self.limited(now, retry_after)),
+            Err(retry_after) => Err(self.limited(retry_after)),
         }
     }
 
@@ -288,20 +288,15 @@ impl RateLimiter {
     }
 
     #[cold]
-    fn limited(&self, now: Timestamp, retry_after: Duration) -> Rejected {
+    fn limited(&self, retry_after: Duration) -> Rejected {
         self.limited.add(1);
-        let last = self.last_event.load(Ordering::Relaxed);
-        if now.as_nanos().saturating_sub(last) >= 1_000_000_000 || last == 0 {
-            self.last_event
-                .store(now.as_nanos().max(1), Ordering::Relaxed);
+        self.events.publish(|| {
             tracing::debug!(limiter = self.name, ?retry_after, "rate limited");
-            crate::event::publish(crate::event::Event::RateLimited(
-                crate::event::LimitReached {
-                    name: self.name,
-                    retry_after: Some(retry_after),
-                },
-            ));
-        }
+            Event::RateLimited(LimitReached {
+                name: self.name,
+                retry_after: Some(retry_after),
+            })
+        });
         Rejected::RateLimited {
             limiter: self.name,
             retry_after,

@@ -1,12 +1,11 @@
 //! Per-attempt timeouts: a named policy per call site, counting its timeouts for health.
 
-use crate::clock::Clock;
 use crate::error::ConfigError;
+use crate::event::Throttle;
 use crate::registry::intern;
 use crate::shard::ShardedCounter;
 use serde::Serialize;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// A per-attempt deadline, registered by name (the fn's path for `#[timeout]`).
@@ -24,8 +23,7 @@ pub struct TimeoutPolicy {
     after: Duration,
     attempts: ShardedCounter,
     timeouts: ShardedCounter,
-    last_event: AtomicU64,
-    clock: Clock,
+    events: Throttle,
 }
 
 impl fmt::Debug for TimeoutPolicy {
@@ -59,8 +57,7 @@ impl TimeoutPolicy {
             after,
             attempts: ShardedCounter::new(),
             timeouts: ShardedCounter::new(),
-            last_event: AtomicU64::new(0),
-            clock: Clock::system(),
+            events: Throttle::new(),
         })
     }
 
@@ -82,16 +79,13 @@ impl TimeoutPolicy {
     #[cold]
     pub(crate) fn timed_out(&self) {
         self.timeouts.add(1);
-        let now = self.clock.now_coarse().as_nanos();
-        let last = self.last_event.load(Ordering::Relaxed);
-        if last == 0 || now.saturating_sub(last) >= 1_000_000_000 {
-            self.last_event.store(now.max(1), Ordering::Relaxed);
+        self.events.publish(|| {
             tracing::debug!(timeout = self.name, after = ?self.after, "attempt timed out");
-            crate::event::publish(crate::event::Event::TimedOut(crate::event::LimitReached {
+            crate::event::Event::TimedOut(crate::event::LimitReached {
                 name: self.name,
                 retry_after: None,
-            }));
-        }
+            })
+        });
     }
 
     /// The policy's counters now.
