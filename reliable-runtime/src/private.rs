@@ -18,7 +18,7 @@ use crate::registry::{
     breaker_registry, bulkhead_registry, cache_registry, rate_limiter_registry, retry_registry,
     sla_registry, timeout_registry,
 };
-use crate::registry::{Named, Registry};
+use crate::registry::{Registered, Registry};
 use std::sync::{Arc, OnceLock};
 
 /// A call site's instance, looked up in the registry on first use.
@@ -95,7 +95,7 @@ fn function_path(marker_path: &str) -> String {
     path.to_owned()
 }
 
-impl<T: Named> Site<T> {
+impl<T: Registered> Site<T> {
     /// The site's instance: the one registered under its name, or a new one made by `create`
     /// from the attribute's configuration. The macro validated that configuration at compile
     /// time, so if it is refused anyway (a bug) the error is logged and `defaults` makes the

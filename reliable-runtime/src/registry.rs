@@ -46,46 +46,37 @@ pub(crate) fn intern(name: &str) -> &'static str {
     interned
 }
 
-/// Something a registry holds: it knows its own name.
-pub trait Named {
+/// Something a registry holds: it knows its own name and how it is made from a configuration.
+pub trait Registered: Sized {
+    /// What [`Registry::get_or_create`] needs to make one.
+    type Config;
     /// The registry name.
     fn name(&self) -> &str;
+    /// A new instance named `name`, after validating `config`.
+    fn create(name: &str, config: Self::Config) -> Result<Self, ConfigError>;
 }
 
-impl Named for CircuitBreaker {
-    fn name(&self) -> &str {
-        CircuitBreaker::name(self)
-    }
+macro_rules! registered {
+    ($($kind:ty => $config:ty),* $(,)?) => {$(
+        impl Registered for $kind {
+            type Config = $config;
+            fn name(&self) -> &str {
+                <$kind>::name(self)
+            }
+            fn create(name: &str, config: $config) -> Result<Self, ConfigError> {
+                <$kind>::new(name, config)
+            }
+        }
+    )*};
 }
 
-impl Named for RateLimiter {
-    fn name(&self) -> &str {
-        RateLimiter::name(self)
-    }
-}
-
-impl Named for TimeoutPolicy {
-    fn name(&self) -> &str {
-        TimeoutPolicy::name(self)
-    }
-}
-
-impl Named for Bulkhead {
-    fn name(&self) -> &str {
-        Bulkhead::name(self)
-    }
-}
-
-impl Named for RetryPolicy {
-    fn name(&self) -> &str {
-        RetryPolicy::name(self)
-    }
-}
-
-impl Named for SlaMonitor {
-    fn name(&self) -> &str {
-        SlaMonitor::name(self)
-    }
+registered! {
+    CircuitBreaker => BreakerConfig,
+    SlaMonitor => SlaThresholds,
+    RetryPolicy => RetryConfig,
+    RateLimiter => RateLimiterConfig,
+    Bulkhead => BulkheadConfig,
+    TimeoutPolicy => std::time::Duration,
 }
 
 /// Instances by name.
@@ -93,7 +84,7 @@ pub struct Registry<T> {
     instances: DashMap<Arc<str>, Arc<T>>,
 }
 
-impl<T: Named> fmt::Debug for Registry<T> {
+impl<T: Registered> fmt::Debug for Registry<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Registry")
             .field("names", &self.names())
@@ -101,7 +92,7 @@ impl<T: Named> fmt::Debug for Registry<T> {
     }
 }
 
-impl<T: Named> Registry<T> {
+impl<T: Registered> Registry<T> {
     fn new() -> Self {
         Registry {
             instances: DashMap::new(),
@@ -113,6 +104,12 @@ impl<T: Named> Registry<T> {
         self.instances
             .get(name)
             .map(|entry| Arc::clone(entry.value()))
+    }
+
+    /// The instance named `name`, created from `config` if new (a monitor's config is its
+    /// thresholds, with the default window; a timeout's is its deadline).
+    pub fn get_or_create(&self, name: &str, config: T::Config) -> Result<Arc<T>, ConfigError> {
+        self.get_or_try_insert_with(name, || T::create(name, config))
     }
 
     /// Registers `instance` unless its name is taken; returns the registered instance either way.
@@ -177,27 +174,7 @@ impl<T: Named> Registry<T> {
     }
 }
 
-impl Registry<CircuitBreaker> {
-    /// The breaker named `name`, created with `config` if new.
-    pub fn get_or_create(
-        &self,
-        name: &str,
-        config: BreakerConfig,
-    ) -> Result<Arc<CircuitBreaker>, ConfigError> {
-        self.get_or_try_insert_with(name, || CircuitBreaker::new(name, config))
-    }
-}
-
 impl Registry<SlaMonitor> {
-    /// The monitor named `name`, created with `thresholds` (and the default window) if new.
-    pub fn get_or_create(
-        &self,
-        name: &str,
-        thresholds: SlaThresholds,
-    ) -> Result<Arc<SlaMonitor>, ConfigError> {
-        self.get_or_try_insert_with(name, || SlaMonitor::new(name, thresholds))
-    }
-
     /// Sources whose status is not HEALTHY, with their status, sorted by name.
     ///
     /// ```
@@ -225,50 +202,6 @@ impl Registry<SlaMonitor> {
 pub fn breaker_registry() -> &'static Registry<CircuitBreaker> {
     static REGISTRY: OnceLock<Registry<CircuitBreaker>> = OnceLock::new();
     REGISTRY.get_or_init(Registry::new)
-}
-
-impl Registry<RetryPolicy> {
-    /// The retry policy named `name`, created with `config` if new.
-    pub fn get_or_create(
-        &self,
-        name: &str,
-        config: RetryConfig,
-    ) -> Result<Arc<RetryPolicy>, ConfigError> {
-        self.get_or_try_insert_with(name, || RetryPolicy::new(name, config))
-    }
-}
-
-impl Registry<RateLimiter> {
-    /// The rate limiter named `name`, created with `config` if new.
-    pub fn get_or_create(
-        &self,
-        name: &str,
-        config: RateLimiterConfig,
-    ) -> Result<Arc<RateLimiter>, ConfigError> {
-        self.get_or_try_insert_with(name, || RateLimiter::new(name, config))
-    }
-}
-
-impl Registry<Bulkhead> {
-    /// The bulkhead named `name`, created with `config` if new.
-    pub fn get_or_create(
-        &self,
-        name: &str,
-        config: BulkheadConfig,
-    ) -> Result<Arc<Bulkhead>, ConfigError> {
-        self.get_or_try_insert_with(name, || Bulkhead::new(name, config))
-    }
-}
-
-impl Registry<TimeoutPolicy> {
-    /// The timeout policy named `name`, created with deadline `after` if new.
-    pub fn get_or_create(
-        &self,
-        name: &str,
-        after: std::time::Duration,
-    ) -> Result<Arc<TimeoutPolicy>, ConfigError> {
-        self.get_or_try_insert_with(name, || TimeoutPolicy::new(name, after))
-    }
 }
 
 /// Caches by name, whatever their key and value types (health reads their counters).
