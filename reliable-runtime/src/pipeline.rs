@@ -81,7 +81,10 @@ fn read<'a>(reading: &mut Option<Reading<'a>>, clock: &'a Clock) -> Timestamp {
     }
 }
 
+/// Word-sized: a byte-sized field written when the future is built and then copied as part of
+/// a word when the future is moved stalls the copy (a failed store-to-load forward).
 #[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(u64)]
 enum Stage {
     /// Nothing taken yet.
     Idle,
@@ -97,8 +100,8 @@ enum Stage {
 /// across polls copy nothing. Dropped mid-call it reports a panic as a failure and otherwise
 /// releases what it took (a half-open probe slot) without counting anything.
 pub(crate) struct AttemptState<'a> {
-    /// By reference: the futures holding this state are moved into place, and every word
-    /// counts (at 40 bytes by value the move became a `memmove` call: +8 ns per call).
+    /// By reference to the call site's `static` layers: the futures holding this state are
+    /// moved into place, and a larger state turns that move into a `memmove` call.
     layers: &'a Layers<'a>,
     stage: Stage,
     permit_word: u64,
@@ -140,6 +143,7 @@ impl<'a> AttemptState<'a> {
         rejected
     }
 
+    #[cold]
     fn release(&mut self) {
         if let (Stage::Admitted | Stage::Running, Some(breaker)) = (self.stage, self.layers.breaker)
         {
@@ -269,6 +273,8 @@ impl<'a> AttemptState<'a> {
 }
 
 impl Drop for AttemptState<'_> {
+    // Inlined: on every completed call it is one comparison, not worth a call.
+    #[inline(always)]
     fn drop(&mut self) {
         match self.stage {
             Stage::Running if std::thread::panicking() => self.finish(true),
@@ -360,7 +366,7 @@ pin_project! {
     #[must_use = "futures do nothing unless polled"]
     pub struct AttemptNow<'a, F, C> {
         state: AttemptState<'a>,
-        is_failure: Option<C>,
+        is_failure: C,
         #[pin]
         call: F,
     }
@@ -376,11 +382,11 @@ pub fn attempt_now<'a, T, E, F, C>(
 ) -> AttemptNow<'a, F, C>
 where
     F: Future<Output = Result<T, Failure<E>>>,
-    C: FnOnce(&E) -> bool,
+    C: Fn(&E) -> bool,
 {
     AttemptNow {
         state: AttemptState::new(layers),
-        is_failure: Some(is_failure),
+        is_failure,
         call,
     }
 }
@@ -388,7 +394,7 @@ where
 impl<T, E, F, C> Future for AttemptNow<'_, F, C>
 where
     F: Future<Output = Result<T, Failure<E>>>,
-    C: FnOnce(&E) -> bool,
+    C: Fn(&E) -> bool,
 {
     type Output = Result<T, Failure<E>>;
 
@@ -399,7 +405,6 @@ where
             Stage::Running => {}
             Stage::Idle => {
                 if let Err(rejected) = this.state.admit_now() {
-                    this.is_failure.take();
                     return Poll::Ready(Err(Failure::Rejected(rejected)));
                 }
             }
@@ -409,8 +414,7 @@ where
             Poll::Ready(outcome) => outcome,
             Poll::Pending => return Poll::Pending,
         };
-        let is_failure = this.is_failure.take().expect(COMPLETED);
-        this.state.finish(failed(&outcome, is_failure));
+        this.state.finish(failed(&outcome, this.is_failure));
         Poll::Ready(outcome)
     }
 }

@@ -1,13 +1,12 @@
 //! A concurrent cache with TTL/LRU/LFU/adaptive policies, stale-while-revalidate,
 //! stale-if-error and single-flight loads.
 //!
-//! The store is `scc`'s `HashIndex`, whose reads take no lock and write no shared memory. Chosen
-//! by measurement on a hot key (2-core VM, `&str` lookups of a `String` key): scc 18.2 ns per
-//! hit and 1.96× from 1 to 2 threads; papaya 16.3 ns, 1.93×, but its table grew without bound
-//! (14 GB) under a steady insert/evict churn whose evictions hit recent keys; dashmap 18.6 ns but
-//! 0.43× (its shard `RwLock` bounces between cores); quick_cache 14.2 ns but 0.35× for the same
-//! reason; moka was measured at 240–580 ns. Eviction, TTLs and stale windows are ours: the
-//! map only stores.
+//! The store is `scc`'s `HashIndex`, whose reads take no lock and write no shared memory, so
+//! readers of one hot key scale across cores (the `cache_hit` bench group measures 1 and 2
+//! threads). Maps that guard a shard with a `RwLock` (dashmap, quick_cache) make every reader
+//! of a hot key write that lock's cache line; papaya, also lock-free, kept growing its table
+//! under this cache's insert/evict churn. moka, measured in the same group, is several times
+//! slower per hit. Eviction, TTLs and stale windows are ours: the map only stores.
 //!
 //! ```
 //! use reliable_runtime::cache::{Cache, CacheConfig, Lookup};
@@ -423,7 +422,8 @@ where
             return;
         }
         // Ties are broken at random: evicting tied entries in the index's bucket order would
-        // empty whole bucket ranges and skew the table (measured: inserts slowed 200×).
+        // empty whole bucket ranges and skew the table: the million-key test in
+        // tests/cache.rs, whose entries all tie on a manual clock, then took minutes.
         let mut rng = rand::rng();
         let mut scored: Vec<((u64, u32), K)> = Vec::with_capacity(self.len());
         self.map.iter_sync(|key, entry| {
