@@ -1,4 +1,10 @@
 //! Bytes a cache entry costs beyond its key and value, measured with a counting allocator.
+//!
+//! The index grows by doubling, so the cost per entry swings by up to 2× with the fill level, and
+//! where exactly a doubling happens depends on the per-process hash seed. The test therefore
+//! follows the live bytes through a whole doubling cycle and asserts on the fullest point (the
+//! table's real per-entry cost) and on the emptiest (right after a doubling), not on one
+//! arbitrary entry count.
 
 use reliable_runtime::cache::{Cache, CacheConfig};
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -28,7 +34,9 @@ static GLOBAL: CountingAllocator = CountingAllocator;
 
 #[test]
 fn overhead_per_entry_beyond_key_and_value() {
-    const ENTRIES: u64 = 100_000;
+    // Two full doubling cycles above 50 000 entries, whatever the seed.
+    const FROM: u64 = 50_000;
+    const TO: u64 = 250_000;
     let cache: Cache<u64, u64> = Cache::new(
         "cache_memory",
         CacheConfig {
@@ -37,21 +45,30 @@ fn overhead_per_entry_beyond_key_and_value() {
         },
     )
     .unwrap();
-    cache.insert(0, 0); // the first insert allocates the table's first array
     let before = LIVE_BYTES.load(Ordering::SeqCst);
-    for key in 1..=ENTRIES {
-        cache.insert(key, key);
-    }
-    let after = LIVE_BYTES.load(Ordering::SeqCst);
-    let per_entry = (after - before) as f64 / ENTRIES as f64;
     let key_and_value = (2 * std::mem::size_of::<u64>()) as f64;
-    let overhead = per_entry - key_and_value;
-    println!("{per_entry:.1} bytes per entry, {overhead:.1} beyond key and value");
-    // Entry metadata (load time, expiry, stale limit, LRU stamp, LFU count: 36 bytes) plus the
-    // index's slot and link. Measured 2026-11-23; a regression past this bound fails.
-    assert!(
-        overhead <= 100.0,
-        "{overhead:.1} bytes of overhead per entry"
+    let (mut fullest, mut emptiest) = (f64::INFINITY, 0.0_f64);
+    for key in 1..=TO {
+        cache.insert(key, key);
+        if key >= FROM {
+            let live = (LIVE_BYTES.load(Ordering::SeqCst) - before) as f64;
+            let overhead = live / key as f64 - key_and_value;
+            fullest = fullest.min(overhead);
+            emptiest = emptiest.max(overhead);
+        }
+    }
+    println!(
+        "overhead beyond key and value: {fullest:.1} bytes per entry with the table at its \
+         fullest, {emptiest:.1} right after it doubled"
     );
-    assert_eq!(cache.len() as u64, ENTRIES + 1);
+    // Entry metadata (load time, expiry, stale limit, LRU stamp, LFU count: 36 bytes) plus the
+    // index's slot and link. Measured 2026-11-23 over 15 runs: 46-50 at the fullest, 176-198 right
+    // after a doubling, while the old array waits for its epoch to be reclaimed. A regression past
+    // these bounds fails; the second one has headroom for the reclamation's timing.
+    assert!(fullest <= 80.0, "{fullest:.1} bytes of overhead per entry");
+    assert!(
+        emptiest <= 320.0,
+        "{emptiest:.1} bytes of overhead per entry"
+    );
+    assert_eq!(cache.len() as u64, TO);
 }
