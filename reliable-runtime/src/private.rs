@@ -271,10 +271,27 @@ impl Site<TimeoutPolicy> {
 }
 
 /// A call site's cache, whose key and value types only the compiler knows (a `static` cannot
-/// name the type of a `key = ...` expression), stored as `Any` and downcast on each call.
+/// name the type of a `key = ...` expression).
+///
+/// The site keeps the cache alive in its registry and remembers it as a thin pointer plus the
+/// `TypeId` it was created with: each call compares that id with a constant and casts, where
+/// `dyn Any::downcast_ref` would make a virtual call for the id (the `cache_hit` bench group).
 pub struct CacheSite {
-    cell: OnceLock<Option<Arc<dyn std::any::Any + Send + Sync>>>,
+    cell: OnceLock<Option<TypedCache>>,
 }
+
+struct TypedCache {
+    type_id: std::any::TypeId,
+    /// Points into `_owner`, which keeps it alive as long as the site (a `static`) lives.
+    cache: std::ptr::NonNull<()>,
+    _owner: Arc<dyn std::any::Any + Send + Sync>,
+}
+
+// SAFETY: `cache` points into `_owner`, which is `Send + Sync`; the pointer itself is only read
+// back as `&Cache<K, V>` for the `K, V` that `type_id` names.
+unsafe impl Send for TypedCache {}
+// SAFETY: as above.
+unsafe impl Sync for TypedCache {}
 
 impl CacheSite {
     /// An empty site, for a `static`.
@@ -295,22 +312,34 @@ impl CacheSite {
         K: CacheKey,
         V: CacheValue,
     {
-        let any = self.cell.get_or_init(|| {
-            let name = name.resolve();
-            match cache_registry().get_or_create::<K, V>(&name, config()) {
-                Ok(Some(cache)) => Some(cache as Arc<dyn std::any::Any + Send + Sync>),
-                Ok(None) => {
-                    tracing::error!(cache = %name, "a cache of this name has other key or value types; calls are not cached");
-                    None
+        let typed = self
+            .cell
+            .get_or_init(|| {
+                let name = name.resolve();
+                match cache_registry().get_or_create::<K, V>(&name, config()) {
+                    Ok(Some(cache)) => Some(TypedCache {
+                        type_id: std::any::TypeId::of::<Cache<K, V>>(),
+                        cache: std::ptr::NonNull::from(&*cache).cast(),
+                        _owner: cache,
+                    }),
+                    Ok(None) => {
+                        tracing::error!(cache = %name, "a cache of this name has other key or value types; calls are not cached");
+                        None
+                    }
+                    Err(error) => {
+                        tracing::error!(cache = %name, %error, "invalid cache configuration; calls are not cached");
+                        None
+                    }
                 }
-                Err(error) => {
-                    tracing::error!(cache = %name, %error, "invalid cache configuration; calls are not cached");
-                    None
-                }
-            }
-        });
+            })
+            .as_ref()?;
         // A generic fn whose key type varies shares one static: such calls are not cached.
-        any.as_ref()?.downcast_ref::<Cache<K, V>>()
+        if typed.type_id != std::any::TypeId::of::<Cache<K, V>>() {
+            return None;
+        }
+        // SAFETY: the id matches, so `cache` points to a `Cache<K, V>`, owned by `_owner`,
+        // which lives as long as the `'static` site.
+        Some(unsafe { typed.cache.cast::<Cache<K, V>>().as_ref() })
     }
 }
 

@@ -1,0 +1,136 @@
+//! `#[cached]` on every fn shape: free and associated fns, every receiver, sync and async,
+//! `Result` and `Option`, default keys over owned and borrowed arguments, generics, trait impls,
+//! and stacked with the other layers.
+
+use reliable_runtime::{cached, circuit_breaker, monitored, with_backoff, Rejected};
+use std::sync::Arc;
+
+#[derive(Debug)]
+pub struct ApiError;
+
+impl From<Rejected> for ApiError {
+    fn from(_: Rejected) -> Self {
+        ApiError
+    }
+}
+
+#[cached]
+async fn no_arguments() -> Result<u64, ApiError> {
+    Ok(1)
+}
+
+#[cached(ttl = 5)]
+async fn default_key_owned_and_borrowed(exchange: String, symbol: &str, depth: u32) -> Result<Vec<u64>, ApiError> {
+    Ok(vec![exchange.len() as u64, symbol.len() as u64, u64::from(depth)])
+}
+
+#[cached(ttl = "500ms", key = format!("binance:{symbol}"))]
+async fn format_key(symbol: &str) -> Option<String> {
+    Some(symbol.to_owned())
+}
+
+#[cached(key = symbol.to_owned(), policy = "lru", max_entries = 100)]
+fn blocking(symbol: &str) -> Result<usize, ApiError> {
+    Ok(symbol.len())
+}
+
+#[cached(key = (), policy = "adaptive", min_ttl = "1s", max_ttl = "10s")]
+fn blocking_option() -> Option<Arc<[u8]>> {
+    None
+}
+
+#[cached(key = id)]
+async fn generic<T: Clone + Send + Sync + 'static>(id: u64, value: T) -> Result<T, ApiError> {
+    let _ = id;
+    Ok(value)
+}
+
+#[cached(key = symbol.to_string())]
+async fn impl_trait_argument(symbol: impl ToString, _extra: impl Send) -> Result<u8, ApiError> {
+    let _ = symbol.to_string();
+    Ok(0)
+}
+
+#[with_backoff(max_attempts = 2, initial_delay = "1ms")]
+#[circuit_breaker]
+#[monitored]
+#[cached(ttl = 5, stale = "10s", key = symbol.to_owned())]
+async fn stacked(symbol: &str) -> Result<u64, ApiError> {
+    Ok(symbol.len() as u64)
+}
+
+pub struct Client {
+    exchange: String,
+}
+
+impl Client {
+    #[cached(key = (self.exchange.clone(), symbol.to_owned()))]
+    pub async fn per_instance(&self, symbol: &str) -> Result<u64, ApiError> {
+        Ok(symbol.len() as u64)
+    }
+
+    #[cached(key = symbol.to_owned())]
+    async fn shared_across_instances(&mut self, symbol: &str) -> Result<u64, ApiError> {
+        self.exchange.push_str(symbol);
+        Ok(1)
+    }
+
+    #[cached(key = self.exchange.clone())]
+    async fn by_value(self) -> Option<String> {
+        Some(self.exchange)
+    }
+
+    #[cached(key = self.exchange.clone())]
+    async fn by_arc(self: Arc<Self>) -> Result<usize, ApiError> {
+        Ok(self.exchange.len())
+    }
+
+    #[cached(key = symbol)]
+    fn associated(symbol: u32) -> Result<Self, ApiError>
+    where
+        Self: Clone,
+    {
+        Ok(Client { exchange: symbol.to_string() })
+    }
+
+    #[cached(key = self.exchange.clone())]
+    fn sync_by_ref(&self) -> Result<String, ApiError> {
+        Ok(self.exchange.clone())
+    }
+}
+
+impl Clone for Client {
+    fn clone(&self) -> Self {
+        Client { exchange: self.exchange.clone() }
+    }
+}
+
+trait Api {
+    async fn ticker(&self, symbol: &str) -> Result<u64, ApiError>;
+}
+
+impl Api for Client {
+    #[cached(key = symbol.to_owned(), ttl = 1)]
+    async fn ticker(&self, symbol: &str) -> Result<u64, ApiError> {
+        Ok(symbol.len() as u64)
+    }
+}
+
+fn main() {
+    let mut client = Client { exchange: "binance".into() };
+    let _ = no_arguments();
+    let _ = default_key_owned_and_borrowed(String::new(), "BTC", 5);
+    let _ = format_key("BTC");
+    let _ = blocking("BTC");
+    let _ = blocking_option();
+    let _ = generic(1, "x");
+    let _ = impl_trait_argument("BTC", ());
+    let _ = stacked("BTC");
+    let _ = client.per_instance("BTC");
+    let _ = client.shared_across_instances("BTC");
+    let _ = client.sync_by_ref();
+    let _ = client.ticker("BTC");
+    let _ = Client::associated(1);
+    let _ = Arc::new(client.clone()).by_arc();
+    let _ = client.by_value();
+}
