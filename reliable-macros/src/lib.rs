@@ -55,3 +55,49 @@ pub fn bulkhead(args: TokenStream, item: TokenStream) -> TokenStream {
 pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::attribute(Layer::Cached, args.into(), item.into()).into()
 }
+
+/// A fallback when a call fails; documented in `reliable_runtime`.
+#[proc_macro_attribute]
+pub fn graceful_degradation(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::attribute(Layer::GracefulDegradation, args.into(), item.into()).into()
+}
+
+/// Monitoring, breaker, retries and cache from a preset; documented in `reliable_runtime`.
+#[proc_macro_attribute]
+pub fn reliable(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::attribute(Layer::Reliable, args.into(), item.into()).into()
+}
+
+/// `#[reliable(preset = reliable_runtime::preset::CEX, ...)]`; documented in `reliable_runtime`.
+#[proc_macro_attribute]
+pub fn reliable_cex_call(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::attribute(
+        Layer::BuiltinPreset("reliable_cex_call", "CEX"),
+        args.into(),
+        item.into(),
+    )
+    .into()
+}
+
+/// `#[reliable(preset = reliable_runtime::preset::DEX, ...)]`; documented in `reliable_runtime`.
+#[proc_macro_attribute]
+pub fn reliable_dex_call(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::attribute(
+        Layer::BuiltinPreset("reliable_dex_call", "DEX"),
+        args.into(),
+        item.into(),
+    )
+    .into()
+}
+
+/// `#[reliable(preset = reliable_runtime::preset::TWITTER, ...)]`; documented in
+/// `reliable_runtime`.
+#[proc_macro_attribute]
+pub fn reliable_twitter_call(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::attribute(
+        Layer::BuiltinPreset("reliable_twitter_call", "TWITTER"),
+        args.into(),
+        item.into(),
+    )
+    .into()
+}

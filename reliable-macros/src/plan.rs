@@ -2,8 +2,8 @@
 //! the others off the fn, so the pipeline order is fixed whatever order they were written in.
 
 use crate::args::{
-    BackoffArgs, BreakerArgs, BulkheadArgs, CachedArgs, MonitoredArgs, RateLimitedArgs, RawArgs,
-    TimeoutArg,
+    BackoffArgs, BreakerArgs, BulkheadArgs, CachedArgs, DegradationArgs, MonitoredArgs,
+    PresetSplit, RateLimitedArgs, RawArg, RawArgs, TimeoutArg,
 };
 use crate::errors::Errors;
 use crate::path::RuntimePath;
@@ -20,7 +20,20 @@ pub(crate) enum Layer {
     RateLimited,
     Bulkhead,
     Cached,
+    GracefulDegradation,
+    /// `#[reliable(preset = ...)]`.
+    Reliable,
+    /// A built-in preset attribute: `#[reliable_cex_call]` and the like, which name the
+    /// runtime's preset const of that name.
+    BuiltinPreset(&'static str, &'static str),
 }
+
+/// The built-in preset attributes and the runtime consts they apply.
+pub(crate) const BUILTIN_PRESETS: &[(&str, &str)] = &[
+    ("reliable_cex_call", "CEX"),
+    ("reliable_dex_call", "DEX"),
+    ("reliable_twitter_call", "TWITTER"),
+];
 
 impl Layer {
     pub(crate) fn name(self) -> &'static str {
@@ -32,6 +45,9 @@ impl Layer {
             Layer::RateLimited => "rate_limited",
             Layer::Bulkhead => "bulkhead",
             Layer::Cached => "cached",
+            Layer::GracefulDegradation => "graceful_degradation",
+            Layer::Reliable => "reliable",
+            Layer::BuiltinPreset(attribute, _) => attribute,
         }
     }
 
@@ -47,7 +63,12 @@ impl Layer {
             "rate_limited" => Layer::RateLimited,
             "bulkhead" => Layer::Bulkhead,
             "cached" => Layer::Cached,
-            _ => return None,
+            "graceful_degradation" => Layer::GracefulDegradation,
+            "reliable" => Layer::Reliable,
+            other => {
+                let (attribute, preset) = BUILTIN_PRESETS.iter().find(|(a, _)| *a == other)?;
+                Layer::BuiltinPreset(attribute, preset)
+            }
         };
         let ours = path.segments.len() == 1
             || path.segments.len() == 2
@@ -74,7 +95,19 @@ pub(crate) struct Plan {
     pub(crate) absorbed: Vec<syn::Path>,
     pub(crate) breaker: Option<BreakerArgs>,
     pub(crate) monitored: Option<MonitoredArgs>,
+    /// The fallback and the span of its attribute.
+    pub(crate) degradation: Option<(DegradationArgs, Span)>,
+    /// The preset whose configurations are the layers' defaults.
+    pub(crate) preset: Option<PresetSource>,
     pub(crate) runtime: RuntimePath,
+}
+
+/// Where a preset comes from.
+pub(crate) enum PresetSource {
+    /// `preset = <expr>`: a `Preset` value or a registered name.
+    Expr(syn::Expr),
+    /// A built-in attribute: the runtime's `preset::<NAME>` const.
+    Builtin(&'static str),
 }
 
 /// Builds the plan from the expanding attribute (`first`) and the fn's other attributes of ours,
@@ -129,11 +162,83 @@ pub(crate) fn plan(
         absorbed,
         breaker: None,
         monitored: None,
+        degradation: None,
+        preset: None,
         runtime: RuntimePath::new(None),
     };
     let mut crate_path: Option<syn::Path> = None;
+    // A preset attribute stands for several layers: share its arguments out first.
+    let mut parsed: Vec<(Layer, Span, Parsed)> = Vec::new();
     for (layer, span, tokens) in layers {
         let Some(tokens) = tokens else { continue };
+        let builtin = match layer {
+            Layer::Reliable => None,
+            Layer::BuiltinPreset(_, preset) => Some(preset),
+            _ => {
+                parsed.push((layer, span, Parsed::Tokens(tokens)));
+                continue;
+            }
+        };
+        let Some(raw) = errors.keep(syn::parse2::<RawArgs>(tokens)) else {
+            continue;
+        };
+        if plan.preset.is_some() {
+            errors.push(syn::Error::new(
+                span,
+                "only one preset attribute per function; merge their arguments",
+            ));
+            continue;
+        }
+        let split = PresetSplit::parse(raw, layer.name(), builtin.is_none(), span, errors);
+        plan.preset = match builtin {
+            Some(name) => Some(PresetSource::Builtin(name)),
+            None => split.preset.map(PresetSource::Expr),
+        };
+        parsed.push((Layer::Monitored, span, Parsed::Args(split.monitored)));
+        parsed.push((Layer::CircuitBreaker, span, Parsed::Args(split.breaker)));
+        parsed.push((Layer::WithBackoff, span, Parsed::Args(split.backoff)));
+        if let Some(cached) = split.cached {
+            parsed.push((Layer::Cached, span, Parsed::Args(cached)));
+        }
+        if let Some(timeout) = split.timeout {
+            parsed.push((Layer::Timeout, span, Parsed::Timeout(timeout)));
+        }
+        if split.degradation.iter().any(|arg| arg.key == "fallback") {
+            parsed.push((
+                Layer::GracefulDegradation,
+                span,
+                Parsed::Args(split.degradation),
+            ));
+        }
+    }
+    let mut seen: Vec<(Layer, Span)> = Vec::new();
+    for (layer, span, parsed) in parsed {
+        if seen.iter().any(|(seen, _)| *seen == layer) {
+            errors.push(syn::Error::new(
+                span,
+                format!(
+                    "`#[{}]` is given twice on this function (a preset attribute includes it); give its arguments in the preset attribute",
+                    layer.name()
+                ),
+            ));
+            continue;
+        }
+        seen.push((layer, span));
+        let tokens = match parsed {
+            Parsed::Tokens(tokens) => tokens,
+            Parsed::Timeout(arg) => {
+                if let Some(timeout) = errors.keep(TimeoutArg::from_arg(&arg)) {
+                    plan.timeout = Some((timeout, span));
+                }
+                continue;
+            }
+            Parsed::Args(args) => {
+                let raw = RawArgs(args);
+                let custom = plan.add(layer, raw, span, errors);
+                merge_crate_path(&mut crate_path, custom, errors);
+                continue;
+            }
+        };
         if layer == Layer::Timeout {
             if let Some(timeout) = errors.keep(TimeoutArg::parse(tokens, span)) {
                 plan.timeout = Some((timeout, span));
@@ -143,60 +248,102 @@ pub(crate) fn plan(
         let Some(raw) = errors.keep(syn::parse2::<RawArgs>(tokens)) else {
             continue;
         };
-        let custom = match layer {
-            Layer::Monitored => {
-                let args = MonitoredArgs::parse(raw, errors);
-                let custom = args.crate_path.clone();
-                plan.monitored = Some(args);
-                custom
-            }
-            Layer::CircuitBreaker => {
-                let args = BreakerArgs::parse(raw, errors);
-                let custom = args.crate_path.clone();
-                plan.breaker = Some(args);
-                custom
-            }
-            Layer::WithBackoff => {
-                let args = BackoffArgs::parse(raw, errors);
-                let custom = args.crate_path.clone();
-                plan.backoff = Some(args);
-                custom
-            }
-            Layer::RateLimited => {
-                let args = RateLimitedArgs::parse(raw, span, errors);
-                let custom = args.as_ref().and_then(|a| a.crate_path.clone());
-                plan.rate_limited = args;
-                custom
-            }
-            Layer::Bulkhead => {
-                let args = BulkheadArgs::parse(raw, span, errors);
-                let custom = args.as_ref().and_then(|a| a.crate_path.clone());
-                plan.bulkhead = args;
-                custom
-            }
-            Layer::Cached => {
-                let args = CachedArgs::parse(raw, errors);
-                let custom = args.crate_path.clone();
-                plan.cached = Some((args, span));
-                custom
-            }
-            Layer::Timeout => unreachable!("parsed above"),
-        };
-        if let Some(custom) = custom {
-            match &crate_path {
-                Some(existing) if existing != &custom => errors.spanned(
-                    &custom,
-                    "a different `crate = ...` was given on another attribute of this function",
-                ),
-                _ => crate_path = Some(custom),
-            }
-        }
+        let custom = plan.add(layer, raw, span, errors);
+        merge_crate_path(&mut crate_path, custom, errors);
     }
     plan.runtime = RuntimePath::new(crate_path);
     plan
 }
 
+/// A layer's arguments: its attribute's tokens, or its share of a preset attribute's.
+enum Parsed {
+    Tokens(TokenStream),
+    Args(Vec<RawArg>),
+    Timeout(RawArg),
+}
+
+fn merge_crate_path(
+    crate_path: &mut Option<syn::Path>,
+    custom: Option<syn::Path>,
+    errors: &mut Errors,
+) {
+    if let Some(custom) = custom {
+        match crate_path {
+            Some(existing) if *existing != custom => errors.spanned(
+                &custom,
+                "a different `crate = ...` was given on another attribute of this function",
+            ),
+            _ => *crate_path = Some(custom),
+        }
+    }
+}
+
 impl Plan {
+    /// Parses one layer's arguments into the plan; returns its `crate = ...`, if any.
+    fn add(
+        &mut self,
+        layer: Layer,
+        raw: RawArgs,
+        span: Span,
+        errors: &mut Errors,
+    ) -> Option<syn::Path> {
+        match layer {
+            Layer::Monitored => {
+                let args = MonitoredArgs::parse(raw, errors);
+                let custom = args.crate_path.clone();
+                self.monitored = Some(args);
+                custom
+            }
+            Layer::CircuitBreaker => {
+                let args = BreakerArgs::parse(raw, errors);
+                let custom = args.crate_path.clone();
+                self.breaker = Some(args);
+                custom
+            }
+            Layer::WithBackoff => {
+                let args = BackoffArgs::parse(raw, errors);
+                let custom = args.crate_path.clone();
+                self.backoff = Some(args);
+                custom
+            }
+            Layer::RateLimited => {
+                let args = RateLimitedArgs::parse(raw, span, errors);
+                let custom = args.as_ref().and_then(|a| a.crate_path.clone());
+                self.rate_limited = args;
+                custom
+            }
+            Layer::Bulkhead => {
+                let args = BulkheadArgs::parse(raw, span, errors);
+                let custom = args.as_ref().and_then(|a| a.crate_path.clone());
+                self.bulkhead = args;
+                custom
+            }
+            Layer::Cached => {
+                let args = CachedArgs::parse(raw, errors);
+                let custom = args.crate_path.clone();
+                self.cached = Some((args, span));
+                custom
+            }
+            Layer::GracefulDegradation => {
+                let args = DegradationArgs::parse(raw, span, errors)?;
+                let custom = args.crate_path.clone();
+                self.degradation = Some((args, span));
+                custom
+            }
+            Layer::Timeout | Layer::Reliable | Layer::BuiltinPreset(..) => {
+                unreachable!("parsed before")
+            }
+        }
+    }
+
+    /// Whether a layer can refuse a call (its error type must then hold a `Rejected`).
+    pub(crate) fn rejects(&self) -> bool {
+        self.breaker.is_some()
+            || self.timeout.is_some()
+            || self.rate_limited.is_some()
+            || self.bulkhead.is_some()
+    }
+
     /// Whether a layer needs the fn to return a `Result` (all but `#[monitored]` and
     /// `#[cached]`, which also take `Option`).
     pub(crate) fn needs_result(&self) -> bool {
@@ -217,5 +364,9 @@ impl Plan {
             || self.bulkhead.as_ref().is_some_and(|b| b.name.is_none())
             || self.timeout.is_some()
             || self.cached.as_ref().is_some_and(|(c, _)| c.name.is_none())
+            || self
+                .degradation
+                .as_ref()
+                .is_some_and(|(d, _)| d.name.is_none())
     }
 }

@@ -64,19 +64,24 @@
 //! - [`registry`]: the global registries by name.
 //! - [`health`]: [`get_system_health()`] and its serde shapes.
 //! - [`event`]: typed state-change events to subscribe to.
+//! - [`alert`]: the global [`alert_manager()`](alert::alert_manager): breaker and SLA alerts
+//!   for log, webhook and email handlers.
 //! - [`clock`]: the clock every pattern reads, mockable in tests.
 
 #![deny(missing_docs)]
 #![warn(rustdoc::broken_intra_doc_links)]
 
+pub mod alert;
 pub mod breaker;
 pub mod cache;
 pub mod clock;
+pub mod degrade;
 mod error;
 pub mod event;
 pub mod health;
 pub mod limit;
 mod pipeline;
+pub mod preset;
 pub mod registry;
 pub mod retry;
 mod shard;
@@ -415,3 +420,164 @@ pub use reliable_macros::bulkhead;
 /// # }
 /// ```
 pub use reliable_macros::cached;
+
+/// A fallback when a call fails: the outermost layer.
+///
+/// `fallback = value` answers with a value of the fn's return type (evaluated only when the
+/// call failed); `fallback = path` calls a fn with the fn's arguments by shared reference
+/// (`&self` first for methods; `&str` stays `&str`, an owned `T` becomes `&T`) and, if it takes
+/// one more, the cause: a [`&Failure<E>`](Failure), the fn's own error or the [`Rejected`]
+/// that an open breaker, timeout, rate limit or full bulkhead gave. For an async fn the fallback
+/// may be async (without the cause argument: its future may not borrow it).
+///
+/// A stale cache value is preferred to the fallback: with `#[cached]`, a failed refresh serves
+/// the stale value (stale-if-error) and the fallback runs only when there is none. A fallback
+/// that panics is caught: the caller gets the original error, and the panic is counted.
+/// Fallbacks are counted per fn in [`degrade::degradation_registry`] and in
+/// `get_system_health()`'s `degradation`. The body must not move its arguments (the fallback
+/// borrows them after the call), as with `#[with_backoff]`.
+///
+/// ```
+/// use reliable_runtime::{circuit_breaker, graceful_degradation, Failure, Rejected};
+///
+/// #[derive(Debug, PartialEq)]
+/// enum ApiError { Down, Rejected(Rejected) }
+/// impl From<Rejected> for ApiError {
+///     fn from(rejected: Rejected) -> Self { ApiError::Rejected(rejected) }
+/// }
+///
+/// struct Client;
+///
+/// impl Client {
+///     fn empty_book(&self, symbol: &str, cause: &Failure<ApiError>) -> Result<Vec<f64>, ApiError> {
+///         assert_eq!(symbol, "BTCUSDT");
+///         assert!(cause.rejected().is_none()); // the call ran and failed
+///         Ok(Vec::new())
+///     }
+///
+///     #[graceful_degradation(fallback = Self::empty_book)]
+///     #[circuit_breaker(failure_threshold = 3)]
+///     async fn orderbook(&self, symbol: &str) -> Result<Vec<f64>, ApiError> {
+///         Err(ApiError::Down)
+///     }
+/// }
+///
+/// #[graceful_degradation(fallback = Ok(0.0))]
+/// fn price() -> Result<f64, ApiError> {
+///     Err(ApiError::Down)
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// assert_eq!(Client.orderbook("BTCUSDT").await, Ok(Vec::new()));
+/// assert_eq!(price(), Ok(0.0));
+/// # }
+/// ```
+pub use reliable_macros::graceful_degradation;
+
+/// Monitoring, circuit breaker, retries and cache in one attribute, configured by a
+/// [`preset::Preset`].
+///
+/// `preset = CONST` takes a `Preset` value ([`preset::CEX`], your own const); `preset = "name"`
+/// one registered with [`preset::register_preset`]. Every number can be overridden: the
+/// arguments are those of the single attributes, with the cache's and breaker's prefixed where
+/// they would clash: `name`, `group`, `key`, `cache_ttl`, `cache_stale`, `cache_policy`,
+/// `min_ttl`, `max_ttl`, `max_entries`, `eviction_ratio`, `ttl_jitter`, `cache = false`,
+/// `p95`, `p99`, `min_success_rate`, `max_consecutive_failures`, `min_calls`, `sla_window`,
+/// `failure_threshold`, `failure_rate`, `slow_call_rate`, `slow_call_duration`,
+/// `minimum_calls`, `breaker_window`, `breaker_timeout`, `timeout_multiplier`, `max_timeout`,
+/// `success_threshold`, `half_open_max_calls`, `failure_if`, `max_attempts`, `initial_delay`,
+/// `max_delay`, `multiplier`, `jitter`, `retry_if`, `retry_after`, `on_retry`, `budget`,
+/// `budget_ratio`, `retry_timeouts`, plus `timeout = "2s"` (adds a per-attempt timeout) and
+/// `fallback = ...` (adds [`graceful_degradation`]).
+///
+/// ```
+/// use reliable_runtime::{reliable, Rejected};
+///
+/// #[derive(Debug)]
+/// struct ApiError;
+/// impl From<Rejected> for ApiError {
+///     fn from(_: Rejected) -> Self { ApiError }
+/// }
+///
+/// #[reliable(preset = reliable_runtime::preset::DEX, key = pair.to_owned(), cache_ttl = 10, failure_threshold = 4)]
+/// async fn liquidity(pair: &str) -> Result<f64, ApiError> {
+///     Ok(1_250_000.0)
+/// }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// assert_eq!(liquidity("SOL/USDC").await.unwrap(), 1_250_000.0);
+/// # }
+/// ```
+pub use reliable_macros::reliable;
+
+/// [`reliable`] with [`preset::CEX`]: the reference's numbers for centralised exchanges (SLA
+/// p95 1 s, p99 2 s, 95% success, 3 failures; breaker 5 failures, open 30 s, 2 successes;
+/// adaptive cache 5 s within 2..15 s; CEX backoff), every one overridable.
+///
+/// ```
+/// use reliable_runtime::{reliable_cex_call, Rejected};
+///
+/// #[derive(Debug)]
+/// struct ApiError;
+/// impl From<Rejected> for ApiError {
+///     fn from(_: Rejected) -> Self { ApiError }
+/// }
+///
+/// struct Binance;
+///
+/// impl Binance {
+///     #[reliable_cex_call(cache_ttl = 5, key = format!("binance:{}", symbol), group = "binance")]
+///     async fn fetch_orderbook(&self, symbol: &str) -> Result<Vec<(f64, f64)>, ApiError> {
+///         Ok(vec![(97_000.0, 1.5)])
+///     }
+/// }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// assert_eq!(Binance.fetch_orderbook("BTCUSDT").await.unwrap().len(), 1);
+/// # }
+/// ```
+pub use reliable_macros::reliable_cex_call;
+
+/// [`reliable`] with [`preset::DEX`]: the reference's numbers for DEX aggregators (SLA p95 3 s,
+/// p99 5 s, 90% success, 5 failures; breaker 10 failures, open 60 s, 3 successes; adaptive
+/// cache 30 s within 10..120 s; DEX backoff), every one overridable.
+///
+/// ```
+/// use reliable_runtime::{reliable_dex_call, Rejected};
+///
+/// #[derive(Debug)]
+/// struct ApiError;
+/// impl From<Rejected> for ApiError {
+///     fn from(_: Rejected) -> Self { ApiError }
+/// }
+///
+/// #[reliable_dex_call(key = token.to_owned())]
+/// async fn price_usd(token: &str) -> Result<f64, ApiError> {
+///     Ok(1.0)
+/// }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// assert_eq!(price_usd("USDC").await.unwrap(), 1.0);
+/// # }
+/// ```
+pub use reliable_macros::reliable_dex_call;
+
+/// [`reliable`] with [`preset::TWITTER`]: the reference's numbers for social APIs (SLA p95
+/// 5 s, p99 10 s, 85% success, 3 failures; breaker 3 failures, open 120 s, 1 success;
+/// adaptive cache 300 s within 60..900 s; Twitter backoff), every one overridable.
+///
+/// ```
+/// use reliable_runtime::{reliable_twitter_call, Rejected};
+///
+/// #[derive(Debug)]
+/// struct ApiError;
+/// impl From<Rejected> for ApiError {
+///     fn from(_: Rejected) -> Self { ApiError }
+/// }
+///
+/// #[reliable_twitter_call(cache = false, max_attempts = 2)]
+/// async fn search(query: &str) -> Result<Vec<String>, ApiError> {
+///     Ok(vec![format!("{query} to the moon")])
+/// }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// assert_eq!(search("$SOL").await.unwrap().len(), 1);
+/// # }
+/// ```
+pub use reliable_macros::reliable_twitter_call;

@@ -544,6 +544,7 @@ where
 ///
 /// `on_retry(attempt, delay, &failure)` runs before each retry (the attempt about to be made,
 /// counting from 1); a panic in it is caught and logged, never propagated to the caller.
+#[inline]
 pub fn settle<R, RetryIf, RetryAfter, OnRetry>(
     outcome: Result<R::Ok, Failure<R::Error>>,
     retry: &mut RetryState<'_>,
@@ -558,8 +559,27 @@ where
     RetryAfter: FnOnce(&R::Error) -> Option<Duration>,
     OnRetry: FnOnce(u32, Duration, &Failure<R::Error>),
 {
+    settle_outcome::<R, _, _, _>(outcome, retry, retry_if, retry_after, on_retry)
+        .map_break(|outcome| R::from_result(outcome.map_err(into_error)))
+}
+
+/// [`settle`] for a fn with a fallback: gives up with the failure itself, so the fallback sees
+/// whether the call failed or was refused.
+pub fn settle_outcome<R, RetryIf, RetryAfter, OnRetry>(
+    outcome: Result<R::Ok, Failure<R::Error>>,
+    retry: &mut RetryState<'_>,
+    retry_if: RetryIf,
+    retry_after: RetryAfter,
+    on_retry: OnRetry,
+) -> ControlFlow<Result<R::Ok, Failure<R::Error>>, Duration>
+where
+    R: BreakerOutput,
+    RetryIf: FnOnce(&R::Error) -> bool,
+    RetryAfter: FnOnce(&R::Error) -> Option<Duration>,
+    OnRetry: FnOnce(u32, Duration, &Failure<R::Error>),
+{
     let failure = match outcome {
-        Ok(value) => return ControlFlow::Break(R::from_result(Ok(value))),
+        Ok(value) => return ControlFlow::Break(Ok(value)),
         Err(failure) => failure,
     };
     match retry.after_outcome(&failure, retry_if, retry_after) {
@@ -571,7 +591,7 @@ where
             }
             ControlFlow::Continue(delay)
         }
-        None => ControlFlow::Break(R::from_result(Err(into_error(failure)))),
+        None => ControlFlow::Break(Err(failure)),
     }
 }
 
@@ -585,7 +605,8 @@ where
     R::from_result(outcome.map_err(into_error))
 }
 
-fn into_error<E: HoldsRejected>(failure: Failure<E>) -> E {
+/// The error a caller gets for a failure: its own, or a rejection converted into it.
+pub fn into_error<E: HoldsRejected>(failure: Failure<E>) -> E {
     match failure {
         Failure::Inner(error) => error,
         Failure::Rejected(rejected) => E::from_rejected(rejected),

@@ -187,14 +187,17 @@ impl Site<SlaMonitor> {
     }
 }
 
+pub use crate::degrade::Degradation;
+pub use crate::error::Failure;
 pub use crate::limit::{
     Bulkhead, BulkheadConfig, RateLimit, RateLimiter, RateLimiterConfig, TimeoutPolicy,
 };
 pub use crate::pipeline::{
-    attempt, attempt_now, attempt_sync, monitored, monitored_sync, outcome, retry_callback,
-    retry_hint, retry_predicate, settle, settle_once, sleep, timed_outcome, AttemptNow, Layers,
-    Monitored,
+    attempt, attempt_now, attempt_sync, into_error, monitored, monitored_sync, outcome,
+    retry_callback, retry_hint, retry_predicate, settle, settle_once, settle_outcome, sleep,
+    timed_outcome, AttemptNow, Layers, Monitored,
 };
+pub use crate::preset::{IntoPreset, Preset};
 pub use crate::retry::{BackoffConfig, Jitter, RetryBudget, RetryConfig, RetryPolicy};
 pub use core::ops::ControlFlow;
 
@@ -612,5 +615,294 @@ mod tests {
         assert!(!ok.__reliable_failed());
         assert!(err.__reliable_failed());
         assert!(!plain.__reliable_failed());
+    }
+}
+
+/// Compile-time check that a fn with a fallback returns a `Result`, spanned at its return type.
+#[inline(always)]
+pub const fn assert_result<R: BreakerOutput>() {}
+
+/// Resolves a preset (a value or a registered name) once per call site.
+#[inline]
+pub fn preset(preset: impl IntoPreset) -> Preset {
+    preset.into_preset()
+}
+
+impl Site<Degradation> {
+    /// The fallback counters of this call site.
+    #[inline]
+    pub fn degradation(&'static self, name: SiteName) -> &'static Degradation {
+        self.get_or_create(
+            name,
+            crate::registry::degradation_registry(),
+            |name| Degradation::new(name, ()),
+            |name| Degradation::new(name, ()),
+        )
+    }
+}
+
+/// A fn's output taken apart for its fallback: the success, or the failure with its cause.
+pub type Outcome<R> = Result<<R as BreakerOutput>::Ok, Failure<<R as BreakerOutput>::Error>>;
+
+/// The outcome of a call with no layer that can refuse it.
+#[inline]
+pub fn into_outcome<R: BreakerOutput>(output: R) -> Outcome<R> {
+    output.into_result().map_err(Failure::Inner)
+}
+
+/// The error for a failure of a fn none of whose layers refuses calls.
+pub fn inner_error<E>(failure: Failure<E>) -> E {
+    match failure {
+        Failure::Inner(error) => error,
+        // Only generated for plans without breaker, limiter, bulkhead or timeout.
+        Failure::Rejected(rejected) => {
+            unreachable!("no layer of this fn refuses calls, yet it was refused: {rejected}")
+        }
+    }
+}
+
+/// `#[cached]` around an outcome (a fn with a fallback): a failed load keeps its cause.
+#[inline]
+pub async fn cached_outcome<R, K, F>(
+    site: &'static CacheSite,
+    name: SiteName,
+    config: impl FnOnce() -> CacheConfig,
+    key: K,
+    call: F,
+) -> Outcome<R>
+where
+    R: BreakerOutput,
+    R::Ok: CacheValue,
+    K: CacheKey,
+    F: Future<Output = Outcome<R>>,
+{
+    match site.cache::<K, R::Ok>(name, config) {
+        Some(cache) => cache.get_or_load_future(key, call).await,
+        None => call.await,
+    }
+}
+
+/// [`cached_outcome`], blocking.
+#[inline]
+pub fn cached_outcome_sync<R, K>(
+    site: &'static CacheSite,
+    name: SiteName,
+    config: impl FnOnce() -> CacheConfig,
+    key: K,
+    call: impl FnOnce() -> Outcome<R>,
+) -> Outcome<R>
+where
+    R: BreakerOutput,
+    R::Ok: CacheValue,
+    K: CacheKey,
+{
+    match site.cache::<K, R::Ok>(name, config) {
+        Some(cache) => cache.get_or_load_sync(key, call),
+        None => call(),
+    }
+}
+
+/// Marks a fallback given as a value of the fn's return type.
+pub struct FallbackValue;
+/// Marks a fallback fn taking the fn's arguments.
+pub struct FallbackFn;
+/// Marks a fallback fn taking the fn's arguments and the cause.
+pub struct FallbackFnWithCause;
+/// Marks an async fallback fn taking the fn's arguments.
+pub struct FallbackAsyncFn;
+
+/// What `fallback = ...` may be for a blocking fn returning `R` with arguments `Args` (a tuple
+/// of references to them) and failure `Cause`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be this function's fallback",
+    label = "not a fallback for a function returning `{R}`",
+    note = "give a value of the function's return type (`fallback = Ok(Vec::new())`), or a fn that takes the function's arguments by reference (`&self` included), optionally followed by `&reliable_runtime::Failure<E>`, and returns `{R}`"
+)]
+pub trait Fallback<Args, Cause, R, Marker> {
+    /// Answers for a failed call.
+    fn answer(self, args: Args, cause: &Cause) -> R;
+}
+
+impl<Args, Cause, R> Fallback<Args, Cause, R, FallbackValue> for R {
+    #[inline]
+    fn answer(self, _args: Args, _cause: &Cause) -> R {
+        self
+    }
+}
+
+/// What `fallback = ...` may be for an async fn: also a fn returning a future of `R`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be this function's fallback",
+    label = "not a fallback for a function returning `{R}`",
+    note = "give a value of the function's return type (`fallback = Ok(Vec::new())`), or a fn (sync or async) that takes the function's arguments by reference (`&self` included), optionally followed by `&reliable_runtime::Failure<E>`, and returns `{R}`"
+)]
+pub trait AsyncFallback<Args, Cause, R, Marker> {
+    /// The answer's future.
+    type Answer: Future<Output = R>;
+    /// Answers for a failed call.
+    fn answer(self, args: Args, cause: &Cause) -> Self::Answer;
+}
+
+impl<Args, Cause, R> AsyncFallback<Args, Cause, R, FallbackValue> for R {
+    type Answer = core::future::Ready<R>;
+    #[inline]
+    fn answer(self, _args: Args, _cause: &Cause) -> Self::Answer {
+        core::future::ready(self)
+    }
+}
+
+macro_rules! fallback_fns {
+    ($(($($arg:ident),*)),* $(,)?) => {$(
+        impl<F, Cause, R, $($arg),*> Fallback<($($arg,)*), Cause, R, FallbackFn> for F
+        where
+            F: FnOnce($($arg),*) -> R,
+        {
+            #[inline]
+            #[allow(non_snake_case)]
+            fn answer(self, ($($arg,)*): ($($arg,)*), _cause: &Cause) -> R {
+                self($($arg),*)
+            }
+        }
+
+        impl<F, Cause, R, $($arg),*> Fallback<($($arg,)*), Cause, R, FallbackFnWithCause> for F
+        where
+            F: FnOnce($($arg,)* &Cause) -> R,
+        {
+            #[inline]
+            #[allow(non_snake_case)]
+            fn answer(self, ($($arg,)*): ($($arg,)*), cause: &Cause) -> R {
+                self($($arg,)* cause)
+            }
+        }
+
+        impl<F, Cause, R, $($arg),*> AsyncFallback<($($arg,)*), Cause, R, FallbackFn> for F
+        where
+            F: FnOnce($($arg),*) -> R,
+        {
+            type Answer = core::future::Ready<R>;
+            #[inline]
+            #[allow(non_snake_case)]
+            fn answer(self, ($($arg,)*): ($($arg,)*), _cause: &Cause) -> Self::Answer {
+                core::future::ready(self($($arg),*))
+            }
+        }
+
+        impl<F, Cause, R, $($arg),*> AsyncFallback<($($arg,)*), Cause, R, FallbackFnWithCause> for F
+        where
+            F: FnOnce($($arg,)* &Cause) -> R,
+        {
+            type Answer = core::future::Ready<R>;
+            #[inline]
+            #[allow(non_snake_case)]
+            fn answer(self, ($($arg,)*): ($($arg,)*), cause: &Cause) -> Self::Answer {
+                core::future::ready(self($($arg,)* cause))
+            }
+        }
+
+        impl<F, Fut, Cause, R, $($arg),*> AsyncFallback<($($arg,)*), Cause, R, FallbackAsyncFn> for F
+        where
+            F: FnOnce($($arg),*) -> Fut,
+            Fut: Future<Output = R>,
+        {
+            type Answer = Fut;
+            #[inline]
+            #[allow(non_snake_case)]
+            fn answer(self, ($($arg,)*): ($($arg,)*), _cause: &Cause) -> Fut {
+                self($($arg),*)
+            }
+        }
+    )*};
+}
+
+fallback_fns! {
+    (),
+    (A1),
+    (A1, A2),
+    (A1, A2, A3),
+    (A1, A2, A3, A4),
+    (A1, A2, A3, A4, A5),
+    (A1, A2, A3, A4, A5, A6),
+    (A1, A2, A3, A4, A5, A6, A7),
+    (A1, A2, A3, A4, A5, A6, A7, A8),
+}
+
+/// Answers a failed blocking call with `fallback`; a panicking fallback gives the original error.
+#[inline]
+pub fn degrade<R: BreakerOutput>(
+    site: &Degradation,
+    failure: Failure<R::Error>,
+    fallback: impl FnOnce(&Failure<R::Error>) -> R,
+    into_error: fn(Failure<R::Error>) -> R::Error,
+) -> R {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fallback(&failure))) {
+        Ok(answer) => {
+            site.record_fallback();
+            answer
+        }
+        Err(_) => fallback_panicked(site, failure, into_error),
+    }
+}
+
+#[cold]
+fn fallback_panicked<R: BreakerOutput>(
+    site: &Degradation,
+    failure: Failure<R::Error>,
+    into_error: fn(Failure<R::Error>) -> R::Error,
+) -> R {
+    site.record_panic();
+    tracing::error!(
+        site = site.name(),
+        "a fallback panicked; the caller gets the original error"
+    );
+    R::from_result(Err(into_error(failure)))
+}
+
+/// Builds a fallback's future, catching a panic while it is built.
+#[inline]
+pub fn start_fallback<Fut>(build: impl FnOnce() -> Fut) -> Option<CatchUnwind<Fut>> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(build))
+        .ok()
+        .map(|future| CatchUnwind { future })
+}
+
+/// The answer of an async fallback, or the original error if it panicked.
+#[inline]
+pub fn finish_fallback<R: BreakerOutput>(
+    site: &Degradation,
+    answer: Option<R>,
+    failure: Failure<R::Error>,
+    into_error: fn(Failure<R::Error>) -> R::Error,
+) -> R {
+    match answer {
+        Some(answer) => {
+            site.record_fallback();
+            answer
+        }
+        None => fallback_panicked(site, failure, into_error),
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future that turns a panic while polling into `None` (the fallback's future: a panic in
+    /// it must not reach the caller).
+    pub struct CatchUnwind<F> {
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Option<F::Output>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let future = self.project().future;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| future.poll(context))) {
+            Ok(std::task::Poll::Ready(output)) => std::task::Poll::Ready(Some(output)),
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Err(_) => std::task::Poll::Ready(None),
+        }
     }
 }

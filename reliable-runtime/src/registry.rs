@@ -77,6 +77,7 @@ registered! {
     RateLimiter => RateLimiterConfig,
     Bulkhead => BulkheadConfig,
     TimeoutPolicy => std::time::Duration,
+    crate::degrade::Degradation => (),
 }
 
 /// Instances by name.
@@ -292,6 +293,12 @@ pub fn cache_registry() -> &'static CacheRegistry {
 /// The registry of per-attempt timeouts.
 pub fn timeout_registry() -> &'static Registry<TimeoutPolicy> {
     static REGISTRY: OnceLock<Registry<TimeoutPolicy>> = OnceLock::new();
+    REGISTRY.get_or_init(Registry::new)
+}
+
+/// The registry of graceful-degradation counters (one per `#[graceful_degradation]` site).
+pub fn degradation_registry() -> &'static Registry<crate::degrade::Degradation> {
+    static REGISTRY: OnceLock<Registry<crate::degrade::Degradation>> = OnceLock::new();
     REGISTRY.get_or_init(Registry::new)
 }
 

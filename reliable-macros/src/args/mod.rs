@@ -4,17 +4,21 @@
 mod backoff;
 mod breaker;
 mod cached;
+mod degradation;
 mod duration;
 mod limits;
 mod monitored;
+mod preset;
 mod timeout;
 
 pub(crate) use backoff::BackoffArgs;
 pub(crate) use breaker::BreakerArgs;
 pub(crate) use cached::CachedArgs;
+pub(crate) use degradation::DegradationArgs;
 pub(crate) use duration::Nanos;
 pub(crate) use limits::{BulkheadArgs, RateLimitedArgs};
 pub(crate) use monitored::{MonitoredArgs, WindowArg};
+pub(crate) use preset::PresetSplit;
 pub(crate) use timeout::TimeoutArg;
 
 use crate::errors::Errors;

@@ -23,7 +23,12 @@ impl TimeoutArg {
             key: syn::Ident::new("timeout", attribute_span),
             value,
         };
-        let duration = read_positive_duration(&arg, "\"250ms\"")?;
+        Self::from_arg(&arg)
+    }
+
+    /// Reads `timeout = ...` given in a preset attribute.
+    pub(crate) fn from_arg(arg: &RawArg) -> syn::Result<Self> {
+        let duration = read_positive_duration(arg, "\"250ms\"")?;
         Ok(TimeoutArg { duration })
     }
 }

@@ -20,6 +20,7 @@ pub(crate) fn setup(
     private: &TokenStream,
     marker: &TokenStream,
     item: &FnItem,
+    preset: Option<&TokenStream>,
     setup: &mut TokenStream,
 ) -> BreakerTokens {
     let name = option_str(args.name.as_ref());
@@ -73,13 +74,17 @@ pub(crate) fn setup(
         fields.extend(quote!(half_open_max_calls: #calls,));
     }
 
+    let defaults = match preset {
+        Some(preset) => quote!((#preset.breaker)()),
+        None => quote!(#private::BreakerConfig::default()),
+    };
     setup.extend(quote! {
         static __RELIABLE_BREAKER: #private::Site<#private::CircuitBreaker> = #private::Site::new();
     });
     let lookup = quote! {
         __RELIABLE_BREAKER.breaker(
             #private::SiteName::new(#name, #marker),
-            || #private::BreakerConfig { #fields ..#private::BreakerConfig::default() },
+            || #private::BreakerConfig { #fields ..#defaults },
             #group,
         )
     };

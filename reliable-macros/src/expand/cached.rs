@@ -63,12 +63,13 @@ fn duration(private: &TokenStream, nanos: Nanos) -> TokenStream {
 pub(crate) fn wrap(
     args: &CachedArgs,
     key: TokenStream,
-    private: &TokenStream,
-    marker: &TokenStream,
+    site: &crate::expand::SiteTokens<'_>,
     item: &FnItem,
+    degrading: bool,
     call: TokenStream,
     setup: &mut TokenStream,
 ) -> TokenStream {
+    let (private, marker, preset) = (site.private, site.marker, site.preset);
     let name = option_str(args.name.as_ref());
     let mut fields = TokenStream::new();
     if let Some(ttl) = args.ttl {
@@ -129,7 +130,11 @@ pub(crate) fn wrap(
     setup.extend(quote! {
         static __RELIABLE_CACHE: #private::CacheSite = #private::CacheSite::new();
     });
-    let config = quote!(|| #private::CacheConfig { #fields ..#private::CacheConfig::default() });
+    let defaults = match preset {
+        Some(preset) => quote!((#preset.cache)()),
+        None => quote!(#private::CacheConfig::default()),
+    };
+    let config = quote!(|| #private::CacheConfig { #fields ..#defaults });
     let site_name = quote!(#private::SiteName::new(#name, #marker));
     // The hit path returns before any future is built (when the return type can be named).
     if let (Some(return_type), false) = (item.return_type(), item.returns_impl_trait()) {
@@ -140,6 +145,16 @@ pub(crate) fn wrap(
                 return __reliable_hit;
             }
         });
+    }
+    if degrading {
+        // `call` is the outcome (success, or failure with its cause) and borrows the arguments,
+        // which the fallback needs after it.
+        let return_type = item.return_type();
+        return if item.is_async() {
+            quote!(::std::boxed::Box::pin(#private::cached_outcome::<#return_type, _, _>(&__RELIABLE_CACHE, #site_name, #config, __reliable_key, async { #call })).await)
+        } else {
+            quote!(#private::cached_outcome_sync::<#return_type, _>(&__RELIABLE_CACHE, #site_name, #config, __reliable_key, || { #call }))
+        };
     }
     if item.is_async() {
         // The miss path is boxed: it is the large part of the fn's future, and keeping it out of

@@ -8,9 +8,10 @@ mod limits;
 mod monitored;
 mod retry;
 
+use crate::args::DegradationArgs;
 use crate::errors::{item_with_errors, Errors};
 use crate::item::FnItem;
-use crate::plan::{plan, Layer, Plan};
+use crate::plan::{plan, Layer, Plan, PresetSource};
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
@@ -118,6 +119,11 @@ fn check_shape(plan: &Plan, item: &FnItem, errors: &mut Errors) {
             "bulkhead",
             "a call refused by a full bulkhead",
         ),
+        (
+            plan.degradation.is_some(),
+            "graceful_degradation",
+            "a failed call",
+        ),
     ];
     if item.return_type().is_none() {
         if let Some((_, attribute, who)) = needs_result.iter().find(|(used, _, _)| *used) {
@@ -128,6 +134,38 @@ fn check_shape(plan: &Plan, item: &FnItem, errors: &mut Errors) {
                     sig.ident
                 ),
             ));
+        }
+    }
+    if let Some((_, span)) = &plan.degradation {
+        // Obvious non-`Result` types get one clear error instead of the type checker's cascade.
+        if let Some(syn::Type::Path(path)) = item.return_type() {
+            let last = path.path.segments.last().map(|s| s.ident.to_string());
+            const NOT_RESULTS: &[&str] = &[
+                "Option", "Vec", "String", "bool", "char", "f32", "f64", "u8", "u16", "u32", "u64",
+                "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize",
+            ];
+            if let Some(last) = last.filter(|last| NOT_RESULTS.contains(&last.as_str())) {
+                errors.spanned(
+                    path,
+                    format!("`#[graceful_degradation]` needs the function to return `Result<T, E>`, not `{last}`: the fallback answers a call that returned `Err`"),
+                );
+            }
+        }
+        if item.returns_impl_trait() {
+            errors.push(syn::Error::new(
+                *span,
+                "`#[graceful_degradation]` needs a nameable return type `Result<T, E>`, not `impl Trait`",
+            ));
+        }
+        for input in &sig.inputs {
+            if let syn::FnArg::Typed(typed) = input {
+                if !matches!(&*typed.pat, syn::Pat::Ident(_)) {
+                    errors.spanned(
+                        &typed.pat,
+                        "`#[graceful_degradation]` passes the arguments to the fallback by name; bind this argument to a name and destructure it in the body",
+                    );
+                }
+            }
         }
     }
     let bulkhead_wait = plan.bulkhead.as_ref().and_then(|b| b.max_wait);
@@ -168,14 +206,17 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
             fn __reliable_site() {}
         });
     }
+    let preset = preset_tokens(plan, &private);
+    let preset = preset.as_ref();
     let monitor = plan
         .monitored
         .as_ref()
-        .map(|args| monitored::setup(args, &private, &marker, &mut setup));
+        .map(|args| monitored::setup(args, &private, &marker, preset, &mut setup));
     let breaker = plan
         .breaker
         .as_ref()
-        .map(|args| breaker::setup(args, &private, &marker, &item, &mut setup));
+        .map(|args| breaker::setup(args, &private, &marker, &item, preset, &mut setup));
+    let degrading = plan.degradation.is_some();
 
     let nameable = item.return_type().filter(|_| !item.returns_impl_trait());
     if let (true, Some(return_type)) = (plan.needs_result(), nameable) {
@@ -185,11 +226,21 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
             #private::assert_breaker_output::<#return_type>();
         });
     }
+    if let (true, Some(return_type)) = (degrading, nameable) {
+        setup.extend(quote_spanned! {return_type.span()=>
+            #private::assert_result::<#return_type>();
+        });
+    }
+    let site = SiteTokens {
+        private: &private,
+        marker: &marker,
+        preset,
+    };
     let call = if plan.needs_result() {
-        pipeline(plan, &item, &private, &marker, breaker, monitor, &mut setup)
+        pipeline(plan, &item, &site, breaker, monitor, &mut setup)
     } else {
         // `#[monitored]` and/or `#[cached]` alone: any return type (a `Result`'s `Err` fails).
-        let body = body(&item, true);
+        let body = body(&item, !degrading);
         match (monitor, item.is_async()) {
             (Some(monitor), is_async) => {
                 let classify = quote! {
@@ -214,8 +265,122 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
             (None, false) => quote!((#body)()),
         }
     };
-    let call = cache_around(plan, &item, &private, &marker, call, &mut setup);
+    // With a fallback, the layers inside it hand over the outcome (the failure keeps its cause).
+    let call = match (degrading, plan.needs_result()) {
+        (true, false) => {
+            let return_type = item.return_type();
+            quote!(#private::into_outcome::<#return_type>(#call))
+        }
+        _ => call,
+    };
+    let call = cache_around(plan, &item, &site, call, &mut setup);
+    let call = match &plan.degradation {
+        Some((args, _)) => degrade_around(plan, args, &item, &private, &marker, call, &mut setup),
+        None => call,
+    };
     shell(item, &setup, &call)
+}
+
+/// The preset the layers start from: `None` for the single attributes (their own defaults).
+fn preset_tokens(plan: &Plan, private: &TokenStream) -> Option<TokenStream> {
+    let runtime = &plan.runtime;
+    match plan.preset.as_ref()? {
+        PresetSource::Expr(expr) => Some(quote_spanned!(expr.span()=> #private::preset(#expr))),
+        PresetSource::Builtin(name) => {
+            let name = syn::Ident::new(name, Span::call_site());
+            Some(quote!(#private::preset(#runtime::preset::#name)))
+        }
+    }
+}
+
+/// The outermost layer: the outcome of the layers inside, or the fallback's answer.
+fn degrade_around(
+    plan: &Plan,
+    args: &DegradationArgs,
+    item: &FnItem,
+    private: &TokenStream,
+    marker: &TokenStream,
+    call: TokenStream,
+    setup: &mut TokenStream,
+) -> TokenStream {
+    let name = option_str(args.name.as_ref());
+    let return_type = item.return_type();
+    let fallback = &args.fallback;
+    let arguments = fallback_arguments(item);
+    let into_error = if plan.rejects() {
+        quote!(#private::into_error)
+    } else {
+        quote!(#private::inner_error)
+    };
+    setup.extend(quote! {
+        static __RELIABLE_DEGRADATION: #private::Site<#private::Degradation> = #private::Site::new();
+    });
+    let site = quote! {
+        __RELIABLE_DEGRADATION.degradation(#private::SiteName::new(#name, #marker))
+    };
+    // Spanned at the fallback, so a fallback of the wrong type is an error there.
+    let failed = if item.is_async() {
+        let answer = quote_spanned! {fallback.span()=>
+            #private::AsyncFallback::<_, _, #return_type, _>::answer(#fallback, (#(#arguments,)*), &__reliable_failure)
+        };
+        quote! {
+            let __reliable_answer = match #private::start_fallback(|| #answer) {
+                ::core::option::Option::Some(__reliable_answer) => __reliable_answer.await,
+                ::core::option::Option::None => ::core::option::Option::None,
+            };
+            #private::finish_fallback::<#return_type>(#site, __reliable_answer, __reliable_failure, #into_error)
+        }
+    } else {
+        let answer = quote_spanned! {fallback.span()=>
+            #private::Fallback::<_, _, #return_type, _>::answer(#fallback, (#(#arguments,)*), __reliable_cause)
+        };
+        quote! {
+            #private::degrade::<#return_type>(#site, __reliable_failure, |__reliable_cause| #answer, #into_error)
+        }
+    };
+    quote! {
+        match { #call } {
+            ::core::result::Result::Ok(__reliable_value) => ::core::result::Result::Ok(__reliable_value),
+            ::core::result::Result::Err(__reliable_failure) => { #failed }
+        }
+    }
+}
+
+/// The fn's arguments as the fallback gets them: by shared reference (`&self` included).
+fn fallback_arguments(item: &FnItem) -> Vec<TokenStream> {
+    item.func
+        .sig
+        .inputs
+        .iter()
+        .filter_map(|input| match input {
+            syn::FnArg::Receiver(receiver) => {
+                Some(match (&receiver.reference, &receiver.colon_token) {
+                    (Some(_), _) => quote!(&*self),
+                    (None, _) => quote!(&self),
+                })
+            }
+            syn::FnArg::Typed(typed) => {
+                let syn::Pat::Ident(ident) = &*typed.pat else {
+                    return None;
+                };
+                let name = &ident.ident;
+                Some(match &*typed.ty {
+                    syn::Type::Reference(_) => quote!(&*#name),
+                    _ => quote!(&#name),
+                })
+            }
+        })
+        .collect()
+}
+
+/// What every layer's code generation needs to know of the call site.
+pub(crate) struct SiteTokens<'a> {
+    /// `<runtime>::__private`.
+    pub(crate) private: &'a TokenStream,
+    /// The fn's path marker (for default instance names).
+    pub(crate) marker: &'a TokenStream,
+    /// The preset the layers start from, if any.
+    pub(crate) preset: Option<&'a TokenStream>,
 }
 
 /// Keeps the call site's layers in one `static`, built on the first call: each call then
@@ -233,8 +398,7 @@ fn layers_site(private: &TokenStream, layers: TokenStream, setup: &mut TokenStre
 fn cache_around(
     plan: &Plan,
     item: &FnItem,
-    private: &TokenStream,
-    marker: &TokenStream,
+    site: &SiteTokens<'_>,
     call: TokenStream,
     setup: &mut TokenStream,
 ) -> TokenStream {
@@ -243,7 +407,15 @@ fn cache_around(
     };
     let mut errors = Errors::default();
     match cached::key(args, item, *span, &mut errors) {
-        Some(key) => cached::wrap(args, key, private, marker, item, call, setup),
+        Some(key) => cached::wrap(
+            args,
+            key,
+            site,
+            item,
+            plan.degradation.is_some(),
+            call,
+            setup,
+        ),
         None => errors
             .finish()
             .err()
@@ -274,12 +446,12 @@ fn shell(item: FnItem, setup: &TokenStream, call: &TokenStream) -> TokenStream {
 fn pipeline(
     plan: &Plan,
     item: &FnItem,
-    private: &TokenStream,
-    marker: &TokenStream,
+    site: &SiteTokens<'_>,
     breaker: Option<breaker::BreakerTokens>,
     monitor: Option<TokenStream>,
     setup: &mut TokenStream,
 ) -> TokenStream {
+    let (private, marker, preset) = (site.private, site.marker, site.preset);
     let nameable = item.return_type().filter(|_| !item.returns_impl_trait());
     let turbofish = |rest: TokenStream| match nameable {
         Some(return_type) => quote!(::<#return_type, #rest>),
@@ -318,8 +490,10 @@ fn pipeline(
         setup,
     );
     let retrying = plan.backoff.is_some();
-    // Retried bodies borrow the arguments afresh for each attempt; a single attempt may move them.
-    let body = body(item, !retrying);
+    let degrading = plan.degradation.is_some();
+    // Retried bodies borrow the arguments afresh for each attempt, and a fallback needs them
+    // after the call; otherwise a single attempt may move them.
+    let body = body(item, !retrying && !degrading);
     let types = turbofish(quote!(_, _));
     let attempt = if item.is_async() {
         let call = match plan.timeout {
@@ -351,12 +525,21 @@ fn pipeline(
         quote!(#private::attempt_sync #types (#layers, #classify, #body))
     };
     let Some(args) = &plan.backoff else {
+        if degrading {
+            // The outcome as it is: the fallback sees a refusal as a refusal.
+            return attempt;
+        }
         let types = nameable.map(|return_type| quote!(::<#return_type>));
         return quote!(#private::settle_once #types (#attempt));
     };
-    let hooks = retry::setup(args, private, marker, nameable, setup);
+    let hooks = retry::setup(args, private, marker, nameable, preset, setup);
     let (retry_if, retry_after, on_retry) = (hooks.retry_if, hooks.retry_after, hooks.on_retry);
     let types = turbofish(quote!(_, _, _));
+    let settle = if degrading {
+        quote!(settle_outcome)
+    } else {
+        quote!(settle)
+    };
     let wait = if item.is_async() {
         quote!(#private::sleep(__reliable_delay).await)
     } else {
@@ -366,7 +549,7 @@ fn pipeline(
         let mut __reliable_retry = __reliable_policy.start();
         loop {
             let __reliable_outcome = #attempt;
-            match #private::settle #types (
+            match #private::#settle #types (
                 __reliable_outcome,
                 &mut __reliable_retry,
                 #retry_if,

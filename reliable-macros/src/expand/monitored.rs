@@ -10,6 +10,7 @@ pub(crate) fn setup(
     args: &MonitoredArgs,
     private: &TokenStream,
     marker: &TokenStream,
+    preset: Option<&TokenStream>,
     setup: &mut TokenStream,
 ) -> TokenStream {
     let name = option_str(args.name.as_ref());
@@ -38,13 +39,17 @@ pub(crate) fn setup(
             quote!(#private::SlaWindow::Time(#private::Duration::from_nanos(#span)))
         }
     };
+    let defaults = match preset {
+        Some(preset) => quote!((#preset.sla)()),
+        None => quote!(#private::SlaThresholds::default()),
+    };
     setup.extend(quote! {
         static __RELIABLE_MONITOR: #private::Site<#private::SlaMonitor> = #private::Site::new();
     });
     let lookup = quote! {
         __RELIABLE_MONITOR.monitor(
             #private::SiteName::new(#name, #marker),
-            || #private::SlaThresholds { #fields ..#private::SlaThresholds::default() },
+            || #private::SlaThresholds { #fields ..#defaults },
             #window,
             #group,
         )

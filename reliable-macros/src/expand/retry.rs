@@ -19,6 +19,7 @@ pub(crate) fn setup(
     private: &TokenStream,
     marker: &TokenStream,
     return_type: Option<&syn::Type>,
+    preset: Option<&TokenStream>,
     setup: &mut TokenStream,
 ) -> RetryTokens {
     let name = option_str(args.name.as_ref());
@@ -60,12 +61,16 @@ pub(crate) fn setup(
     if let Some(retry_timeouts) = args.retry_timeouts {
         fields.extend(quote!(retry_timeouts: #retry_timeouts,));
     }
+    let defaults = match preset {
+        Some(preset) => quote!((#preset.backoff)()),
+        None => quote!(#private::BackoffConfig::default()),
+    };
     setup.extend(quote! {
         static __RELIABLE_RETRY: #private::Site<#private::RetryPolicy> = #private::Site::new();
         let __reliable_policy = __RELIABLE_RETRY.retry_policy(
             #private::SiteName::new(#name, #marker),
             || #private::RetryConfig {
-                backoff: #private::BackoffConfig { #backoff ..#private::BackoffConfig::default() },
+                backoff: #private::BackoffConfig { #backoff ..#defaults },
                 #fields
                 ..#private::RetryConfig::default()
             },

@@ -1,7 +1,12 @@
 //! One snapshot of everything: [`get_system_health()`].
 
+mod groups;
+
+pub use groups::{group_health, DegradationLevel, GroupHealth, GroupSource};
+
 use crate::breaker::{BreakerSnapshot, BreakerState};
 use crate::cache::CacheSnapshot;
+use crate::degrade::{degradation_registry, DegradationSnapshot};
 use crate::limit::{BulkheadSnapshot, RateLimiterSnapshot, TimeoutSnapshot};
 use crate::registry::{
     breaker_registry, bulkhead_registry, cache_registry, rate_limiter_registry, retry_registry,
@@ -53,6 +58,11 @@ pub struct SystemHealth {
     pub bulkheads: BTreeMap<String, BulkheadSnapshot>,
     /// Per timeout: deadline, attempts, timeouts.
     pub timeouts: BTreeMap<String, TimeoutSnapshot>,
+    /// Per `#[graceful_degradation]` site: fallbacks served, fallbacks that panicked.
+    pub degradation: BTreeMap<String, DegradationSnapshot>,
+    /// Per group (`group = "binance"` on sources and breakers): the reference's per-exchange
+    /// section with its degradation score (see [`GroupHealth`]).
+    pub per_exchange_degradation: BTreeMap<String, GroupHealth>,
 }
 
 impl SystemHealth {
@@ -71,15 +81,27 @@ impl SystemHealth {
 /// It computes percentiles for every source, so call it when you need it (a health endpoint, a
 /// dashboard tick), not per request.
 pub fn get_system_health() -> SystemHealth {
-    let data_sources: BTreeMap<String, SlaMetrics> = sla_registry()
+    let monitors: Vec<(String, SlaMetrics, Option<String>)> = sla_registry()
         .all()
         .iter()
-        .map(|monitor| (monitor.name().to_owned(), monitor.metrics()))
+        .map(|monitor| {
+            let group = monitor.group().map(str::to_owned);
+            (monitor.name().to_owned(), monitor.metrics(), group)
+        })
         .collect();
     let circuit_breakers: BTreeMap<String, BreakerSnapshot> = breaker_registry()
         .all()
         .iter()
         .map(|breaker| (breaker.name().to_owned(), breaker.snapshot()))
+        .collect();
+    let breakers: Vec<(String, BreakerSnapshot)> = circuit_breakers
+        .iter()
+        .map(|(name, snapshot)| (name.clone(), snapshot.clone()))
+        .collect();
+    let per_exchange_degradation = group_health(&monitors, &breakers);
+    let data_sources: BTreeMap<String, SlaMetrics> = monitors
+        .into_iter()
+        .map(|(name, metrics, _)| (name, metrics))
         .collect();
     let overall_status = overall_status(&data_sources, &circuit_breakers);
     SystemHealth {
@@ -110,6 +132,12 @@ pub fn get_system_health() -> SystemHealth {
             .iter()
             .map(|policy| (policy.name().to_owned(), policy.snapshot()))
             .collect(),
+        degradation: degradation_registry()
+            .all()
+            .iter()
+            .map(|site| (site.name().to_owned(), site.snapshot()))
+            .collect(),
+        per_exchange_degradation,
     }
 }
 

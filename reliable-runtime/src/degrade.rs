@@ -1,0 +1,97 @@
+//! Graceful degradation: what a call answers when it fails, and how often that happened.
+//!
+//! `#[graceful_degradation(fallback = ...)]` is the outermost layer of a fn: when the call
+//! fails (its own error, or a [`Rejected`](crate::Rejected) from an open breaker, a timeout, a
+//! rate limit or a full bulkhead) and the cache has no stale value to serve, the fallback
+//! answers. Each call site counts its fallbacks in a [`Degradation`] registered under the fn's
+//! name; `get_system_health()` shows them as `degradation`.
+//!
+//! ```
+//! use reliable_runtime::{graceful_degradation, Failure};
+//!
+//! #[derive(Debug)]
+//! struct ApiError;
+//!
+//! fn last_known_price(symbol: &str, cause: &Failure<ApiError>) -> Result<f64, ApiError> {
+//!     assert!(!cause.is_rejected());
+//!     Ok(if symbol == "BTCUSDT" { 97_000.0 } else { 0.0 })
+//! }
+//!
+//! #[graceful_degradation(fallback = last_known_price, name = "degrade_doc")]
+//! fn price(symbol: &str) -> Result<f64, ApiError> {
+//!     Err(ApiError)
+//! }
+//!
+//! assert_eq!(price("BTCUSDT").unwrap(), 97_000.0);
+//! let stats = reliable_runtime::degrade::degradation_registry().get("degrade_doc").unwrap();
+//! assert_eq!(stats.snapshot().fallbacks, 1);
+//! ```
+
+use crate::error::ConfigError;
+use serde::Serialize;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub use crate::registry::degradation_registry;
+
+/// The fallback counters of one call site (or of any code that degrades by hand).
+#[derive(Debug)]
+pub struct Degradation {
+    name: &'static str,
+    fallbacks: AtomicU64,
+    fallback_panics: AtomicU64,
+}
+
+/// A [`Degradation`]'s counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DegradationSnapshot {
+    /// Failed calls answered by the fallback.
+    pub fallbacks: u64,
+    /// Fallbacks that panicked (the caller got the original error instead).
+    pub fallback_panics: u64,
+}
+
+impl Degradation {
+    /// New counters named `name`.
+    ///
+    /// ```
+    /// use reliable_runtime::degrade::Degradation;
+    ///
+    /// let degradation = Degradation::new("degradation_new_doc", ()).unwrap();
+    /// degradation.record_fallback();
+    /// assert_eq!(degradation.snapshot().fallbacks, 1);
+    /// ```
+    pub fn new(name: &str, _config: ()) -> Result<Self, ConfigError> {
+        if name.is_empty() {
+            return Err(ConfigError::new("name", "must not be empty"));
+        }
+        Ok(Degradation {
+            name: crate::registry::intern(name),
+            fallbacks: AtomicU64::new(0),
+            fallback_panics: AtomicU64::new(0),
+        })
+    }
+
+    /// The registry name.
+    pub fn name(&self) -> &str {
+        self.name
+    }
+
+    /// Counts a failed call answered by the fallback. Failures are the cold path, so one shared
+    /// atomic is enough here.
+    pub fn record_fallback(&self) {
+        self.fallbacks.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a fallback that panicked.
+    pub fn record_panic(&self) {
+        self.fallback_panics.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counters now.
+    pub fn snapshot(&self) -> DegradationSnapshot {
+        DegradationSnapshot {
+            fallbacks: self.fallbacks.load(Ordering::Relaxed),
+            fallback_panics: self.fallback_panics.load(Ordering::Relaxed),
+        }
+    }
+}
