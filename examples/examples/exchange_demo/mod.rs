@@ -1,0 +1,345 @@
+//! The exchange demo's logic, shared by the example's `main` and its integration test
+//! (`tests/demo.rs` includes this module with `#[path]` and calls [`run`]).
+//!
+//! - `exchange`: the simulated exchange and its fault script;
+//! - `client`: the app's client, reliable through attributes, with its fallbacks;
+//! - `dashboard`: alerts, the table printed each second;
+//! - `options`: the command line.
+
+mod client;
+mod dashboard;
+mod exchange;
+mod options;
+
+pub(crate) use options::{parse_args, usage, Command, Options};
+
+use client::{BinanceClient, Source};
+use dashboard::{watch_breakers, Alerts, Board, Table};
+use exchange::{Exchange, ExchangeStats, Phase, Timeline};
+use reliable_runtime::{event, get_system_health};
+use std::error::Error;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinSet;
+use tokio::time::{Instant, MissedTickBehavior};
+
+/// How often each consumer asks for a symbol's order book and ticker.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Consumers per symbol (say, a strategy and a UI): concurrent callers of one key are what
+/// single-flight loads and stale-while-revalidate are for.
+const CONSUMERS_PER_SYMBOL: u32 = 2;
+
+/// How long calls in flight at the end may take to finish. The slowest possible call is three
+/// attempts of 800 ms with up to 1 s between them (4.4 s); at the end of the script the exchange
+/// is calm, so this is only a bound against a stuck run.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// What a run did, from the app's side and the exchange's.
+#[derive(Clone, Debug)]
+pub(crate) struct Summary {
+    pub(crate) options: Options,
+    /// From start to the last call finished.
+    pub(crate) elapsed: Duration,
+    /// Calls the app made (order books and tickers).
+    pub(crate) app_calls: u64,
+    /// What reached the exchange, retries included, counted by the exchange.
+    pub(crate) exchange: ExchangeStats,
+    /// Calls answered by a fresh cached value.
+    pub(crate) cache_hits: u64,
+    /// Calls answered by a value past its TTL: while another caller refreshed it, or because
+    /// the refresh failed.
+    pub(crate) stale_serves: u64,
+    /// Of those, the ones served because the refresh failed (stale-if-error).
+    pub(crate) stale_after_errors: u64,
+    /// Calls answered by a fallback (empty book, last price seen): degraded answers.
+    pub(crate) fallbacks: u64,
+    /// Retries made, and calls whose retries ran out.
+    pub(crate) retries: u64,
+    pub(crate) gave_up: u64,
+    /// Breaker state changes (alerts), and how many of them opened a breaker.
+    pub(crate) alerts: u64,
+    pub(crate) breaker_trips: u64,
+    /// Events the alert watcher missed because it fell behind (should be 0).
+    pub(crate) missed_events: u64,
+    /// Critical alerts the runtime's alert manager raised for the client's sources.
+    pub(crate) critical_alerts: u64,
+    /// The `binance` group's degradation score at the end (0 healthy .. 1).
+    pub(crate) degradation_score: f64,
+}
+
+/// Runs the demo: starts the exchange, polls it for `options.duration`, and returns what
+/// happened. Prints the table and alerts unless `options.quiet`; the summary is the caller's to
+/// print.
+///
+/// The runtime's registries are process-wide, so one process should make one run: a second
+/// run would start with the first one's breakers, caches and counters.
+pub(crate) async fn run(options: &Options) -> Result<Summary, Box<dyn Error + Send + Sync>> {
+    // Subscribe, and start the alert manager, before the first call, so that no breaker change
+    // goes uncounted.
+    let events = event::subscribe();
+    reliable_runtime::alert::alert_manager();
+    let timeline = Timeline::start(options.duration);
+    let exchange = Exchange::start(timeline, options.seed).await?;
+    let client = Arc::new(BinanceClient::new(exchange.base_url())?);
+    let alerts = Arc::new(Alerts::default());
+    let (stop_watching, stop) = oneshot::channel();
+    let watcher = tokio::spawn(watch_breakers(
+        events,
+        Arc::clone(&alerts),
+        timeline,
+        options.quiet,
+        stop,
+    ));
+    if !options.quiet {
+        print_intro(options, &exchange, &timeline);
+    }
+
+    let start = Instant::from_std(timeline.started());
+    let deadline = start + options.duration;
+    let board = Arc::new(Board::default());
+    let mut pollers = JoinSet::new();
+    let consumers = options.symbols.len() as u32 * CONSUMERS_PER_SYMBOL;
+    for (index, symbol) in options.symbols.iter().enumerate() {
+        for consumer in 0..CONSUMERS_PER_SYMBOL {
+            // Spread the consumers over the interval instead of calling all at once.
+            let slot = consumer * options.symbols.len() as u32 + index as u32;
+            let first = start + POLL_INTERVAL * slot / consumers;
+            pollers.spawn(poll(
+                Arc::clone(&client),
+                Arc::clone(&board),
+                symbol.clone(),
+                first,
+                deadline,
+            ));
+        }
+    }
+
+    let table = |exchange: &Exchange| Table {
+        timeline: &timeline,
+        client: &client,
+        exchange: exchange.stats(),
+        alerts: &alerts,
+        board: &board,
+        symbols: &options.symbols,
+    };
+    let finished = async {
+        while let Some(joined) = pollers.join_next().await {
+            if let Err(error) = joined {
+                if error.is_panic() {
+                    std::panic::resume_unwind(error.into_panic());
+                }
+            }
+        }
+    };
+    let dashboard = async {
+        let mut every =
+            tokio::time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
+        loop {
+            // The table after the run is printed below, whatever the length of the run.
+            if every.tick().await + Duration::from_millis(200) >= deadline {
+                std::future::pending::<()>().await;
+            }
+            if !options.quiet {
+                println!("{}", table(&exchange));
+            }
+        }
+    };
+    tokio::select! {
+        () = finished => {}
+        () = dashboard => {}
+        () = tokio::time::sleep_until(deadline + SHUTDOWN_GRACE) => {
+            eprintln!("exchange_demo: calls still running {SHUTDOWN_GRACE:?} after the end; stopping them");
+        }
+    }
+    // Pollers still running (only after the grace period) are cancelled here.
+    drop(pollers);
+    let elapsed = timeline.elapsed();
+
+    // An error only means the watcher already ended (the event channel closed).
+    let _ = stop_watching.send(());
+    watcher.await?;
+    if !options.quiet {
+        println!("{}", table(&exchange));
+    }
+    Ok(summarize(
+        options,
+        elapsed,
+        &client,
+        exchange.stats(),
+        &alerts,
+    ))
+}
+
+/// One consumer of `symbol`: order book and ticker together, every [`POLL_INTERVAL`], until
+/// `deadline`.
+async fn poll(
+    client: Arc<BinanceClient>,
+    board: Arc<Board>,
+    symbol: String,
+    first: Instant,
+    deadline: Instant,
+) {
+    let mut ticks = tokio::time::interval_at(first, POLL_INTERVAL);
+    // A slow call delays this consumer's next poll; it does not make it burst to catch up.
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        if ticks.tick().await >= deadline {
+            return;
+        }
+        let (book, ticker) = tokio::join!(client.order_book(&symbol), client.ticker(&symbol));
+        board.update(&symbol, book, ticker);
+    }
+}
+
+fn print_intro(options: &Options, exchange: &Exchange, timeline: &Timeline) {
+    println!(
+        "exchange_demo: simulated exchange at {}, {:.1} s, seed {}",
+        exchange.base_url(),
+        options.duration.as_secs_f64(),
+        options.seed
+    );
+    println!(
+        "polling {} with {CONSUMERS_PER_SYMBOL} consumers each, every {} ms (order book + ticker)",
+        options.symbols.join(", "),
+        POLL_INTERVAL.as_millis()
+    );
+    let script: Vec<String> = Phase::ALL
+        .into_iter()
+        .map(|phase| {
+            format!(
+                "{:.1}s {}",
+                timeline.phase_start(phase).as_secs_f64(),
+                phase.describe()
+            )
+        })
+        .collect();
+    println!("script: {}", script.join(" | "));
+    println!();
+}
+
+fn summarize(
+    options: &Options,
+    elapsed: Duration,
+    client: &BinanceClient,
+    exchange: ExchangeStats,
+    alerts: &Alerts,
+) -> Summary {
+    let health = get_system_health();
+    let mut summary = Summary {
+        options: options.clone(),
+        elapsed,
+        app_calls: 0,
+        exchange,
+        cache_hits: 0,
+        stale_serves: 0,
+        stale_after_errors: 0,
+        fallbacks: 0,
+        retries: 0,
+        gave_up: 0,
+        alerts: alerts.total(),
+        breaker_trips: alerts.opened(),
+        missed_events: alerts.missed(),
+        critical_alerts: reliable_runtime::alert::alert_manager()
+            .history()
+            .iter()
+            .filter(|alert| {
+                alert.severity == reliable_runtime::alert::Severity::Critical
+                    && Source::ALL
+                        .iter()
+                        .any(|source| alert.source == source.registry_name())
+            })
+            .count() as u64,
+        degradation_score: health
+            .per_exchange_degradation
+            .get("binance")
+            .map_or(0.0, |group| group.degradation_score),
+    };
+    for source in Source::ALL {
+        let name = source.registry_name();
+        summary.app_calls += client.calls(source);
+        summary.fallbacks += client.fallbacks(source);
+        if let Some(cache) = health.cache_stats.get(name) {
+            summary.cache_hits += cache.hits;
+            summary.stale_serves += cache.stale_hits;
+            summary.stale_after_errors += cache.stale_if_error;
+        }
+        if let Some(retry) = health.retries.get(name) {
+            summary.retries += retry.retries;
+            summary.gave_up += retry.gave_up;
+        }
+    }
+    summary
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let exchange = &self.exchange;
+        writeln!(
+            f,
+            "summary: {:.1} s, seed {}, {}",
+            self.elapsed.as_secs_f64(),
+            self.options.seed,
+            self.options.symbols.join(", ")
+        )?;
+        writeln!(
+            f,
+            "  calls made by the app            {:>7}",
+            self.app_calls
+        )?;
+        writeln!(
+            f,
+            "  requests that reached exchange   {:>7}   200: {}, 429: {}, 5xx: {}, 503 in the outage: {}{}",
+            exchange.requests,
+            exchange.ok,
+            exchange.throttled,
+            exchange.server_errors,
+            exchange.unavailable,
+            match exchange.client_errors {
+                0 => String::new(),
+                n => format!(", 4xx: {n}"),
+            }
+        )?;
+        let per_phase: Vec<String> = Phase::ALL
+            .into_iter()
+            .zip(exchange.per_phase)
+            .map(|(phase, requests)| format!("{} {requests}", phase.name()))
+            .collect();
+        writeln!(f, "    by phase: {}", per_phase.join(", "))?;
+        writeln!(
+            f,
+            "  served from cache (fresh)        {:>7}",
+            self.cache_hits
+        )?;
+        writeln!(
+            f,
+            "  served stale                     {:>7}   {} of them because the exchange failed",
+            self.stale_serves, self.stale_after_errors
+        )?;
+        writeln!(
+            f,
+            "  fell back (degraded answers)     {:>7}",
+            self.fallbacks
+        )?;
+        writeln!(
+            f,
+            "  retries                          {:>7}   gave up after every attempt: {}",
+            self.retries, self.gave_up
+        )?;
+        write!(
+            f,
+            "  alerts (breaker state changes)   {:>7}   breakers opened {} times",
+            self.alerts, self.breaker_trips
+        )?;
+        if self.missed_events > 0 {
+            write!(f, " ({} events missed)", self.missed_events)?;
+        }
+        write!(
+            f,
+            "\n  critical alerts (alert manager)  {:>7}\n  binance degradation score at the end  {:.2}",
+            self.critical_alerts, self.degradation_score
+        )
+    }
+}
