@@ -388,18 +388,18 @@ fn timeout_call(c: &mut Criterion) {
     group.finish();
 }
 
+/// A limit far above the benchmark's call rate, so every check admits.
+fn never_limiting() -> reliable_runtime::limit::RateLimiterConfig {
+    reliable_runtime::limit::RateLimiterConfig::new(reliable_runtime::limit::RateLimit {
+        limit: 1_000_000,
+        window: Duration::from_millis(1),
+        burst: None,
+    })
+}
+
 fn rate_limit_check(c: &mut Criterion) {
-    use reliable_runtime::limit::{RateLimit, RateLimiter, RateLimiterConfig};
-    // Limits far above the benchmark's call rate, so every check admits.
-    let ours = RateLimiter::new(
-        "bench_rate_direct",
-        RateLimiterConfig::new(RateLimit {
-            limit: 1_000_000,
-            window: Duration::from_millis(1),
-            burst: None,
-        }),
-    )
-    .unwrap();
+    use reliable_runtime::limit::RateLimiter;
+    let ours = RateLimiter::new("bench_rate_direct", never_limiting()).unwrap();
     let governor =
         governor::RateLimiter::direct(governor::Quota::per_second(std::num::NonZeroU32::MAX));
     let mut group = c.benchmark_group("rate_limit_check");
@@ -408,32 +408,17 @@ fn rate_limit_check(c: &mut Criterion) {
     });
     group.bench_function("governor_check", |b| b.iter(|| governor.check().unwrap()));
     reliable_runtime::registry::rate_limiter_registry()
-        .get_or_create(
-            "bench_limited",
-            RateLimiterConfig::new(RateLimit {
-                limit: 1_000_000,
-                window: Duration::from_millis(1),
-                burst: None,
-            }),
-        )
+        .get_or_create("bench_limited", never_limiting())
         .unwrap();
     bench_calls(&mut group, "reliable_rate_limited_fn", limited);
     group.finish();
 }
 
 fn full_stack_call(c: &mut Criterion) {
-    use reliable_runtime::limit::{RateLimit, RateLimiterConfig};
     let rt = runtime();
     let _context = rt.enter();
     reliable_runtime::registry::rate_limiter_registry()
-        .get_or_create(
-            "bench_full",
-            RateLimiterConfig::new(RateLimit {
-                limit: 1_000_000,
-                window: Duration::from_millis(1),
-                burst: None,
-            }),
-        )
+        .get_or_create("bench_full", never_limiting())
         .unwrap();
     let governor =
         governor::RateLimiter::direct(governor::Quota::per_second(std::num::NonZeroU32::MAX));

@@ -71,23 +71,13 @@ pub fn reliable(args: TokenStream, item: TokenStream) -> TokenStream {
 /// `#[reliable(preset = reliable_runtime::preset::CEX, ...)]`; documented in `reliable_runtime`.
 #[proc_macro_attribute]
 pub fn reliable_cex_call(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::attribute(
-        Layer::BuiltinPreset("reliable_cex_call", "CEX"),
-        args.into(),
-        item.into(),
-    )
-    .into()
+    expand::attribute(preset_layer("reliable_cex_call"), args.into(), item.into()).into()
 }
 
 /// `#[reliable(preset = reliable_runtime::preset::DEX, ...)]`; documented in `reliable_runtime`.
 #[proc_macro_attribute]
 pub fn reliable_dex_call(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::attribute(
-        Layer::BuiltinPreset("reliable_dex_call", "DEX"),
-        args.into(),
-        item.into(),
-    )
-    .into()
+    expand::attribute(preset_layer("reliable_dex_call"), args.into(), item.into()).into()
 }
 
 /// `#[reliable(preset = reliable_runtime::preset::TWITTER, ...)]`; documented in
@@ -95,9 +85,13 @@ pub fn reliable_dex_call(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn reliable_twitter_call(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::attribute(
-        Layer::BuiltinPreset("reliable_twitter_call", "TWITTER"),
+        preset_layer("reliable_twitter_call"),
         args.into(),
         item.into(),
     )
     .into()
+}
+
+fn preset_layer(attribute: &str) -> Layer {
+    Layer::builtin_preset(attribute).expect("every preset attribute is in `plan::BUILTIN_PRESETS`")
 }

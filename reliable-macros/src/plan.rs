@@ -51,6 +51,12 @@ impl Layer {
         }
     }
 
+    /// The built-in preset attribute named `attribute`, if it is one.
+    pub(crate) fn builtin_preset(attribute: &str) -> Option<Layer> {
+        let (attribute, preset) = BUILTIN_PRESETS.iter().find(|(a, _)| *a == attribute)?;
+        Some(Layer::BuiltinPreset(attribute, preset))
+    }
+
     /// The layer an attribute path names, if it is one of ours: `monitored`,
     /// `reliable_runtime::monitored`, `::reliable_runtime::monitored`.
     fn of(path: &syn::Path) -> Option<Layer> {
@@ -65,10 +71,7 @@ impl Layer {
             "cached" => Layer::Cached,
             "graceful_degradation" => Layer::GracefulDegradation,
             "reliable" => Layer::Reliable,
-            other => {
-                let (attribute, preset) = BUILTIN_PRESETS.iter().find(|(a, _)| *a == other)?;
-                Layer::BuiltinPreset(attribute, preset)
-            }
+            other => Layer::builtin_preset(other)?,
         };
         let ours = path.segments.len() == 1
             || path.segments.len() == 2

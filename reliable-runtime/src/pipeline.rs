@@ -438,11 +438,7 @@ where
 
 /// One attempt of a blocking call through `layers` (no timeout: a blocking call cannot be
 /// stopped midway).
-pub fn attempt_sync<R, G, C>(
-    layers: &Layers<'_>,
-    is_failure: C,
-    call: G,
-) -> Result<R::Ok, Failure<R::Error>>
+pub fn attempt_sync<R, G, C>(layers: &Layers<'_>, is_failure: C, call: G) -> AttemptResult<R>
 where
     R: BreakerOutput,
     G: FnOnce() -> R,
@@ -450,7 +446,7 @@ where
 {
     let mut state = AttemptState::new(layers);
     state.admit_blocking().map_err(Failure::Rejected)?;
-    let outcome = call().into_result().map_err(Failure::Inner);
+    let outcome = attempt_result(call());
     state.finish(failed(&outcome, is_failure));
     outcome
 }
@@ -462,6 +458,16 @@ pin_project! {
         #[pin]
         call: F,
     }
+}
+
+/// What an attempt gives the layers around it: the success, or the failure with its cause (the
+/// call's own error, or the refusal of a layer).
+pub type AttemptResult<R> = Result<<R as BreakerOutput>::Ok, Failure<<R as BreakerOutput>::Error>>;
+
+/// The attempt result of a call that ran.
+#[inline]
+pub fn attempt_result<R: BreakerOutput>(output: R) -> AttemptResult<R> {
+    output.into_result().map_err(Failure::Inner)
 }
 
 /// Wraps the user's call for [`attempt`], without a timeout.
@@ -479,13 +485,12 @@ where
     F: Future,
     F::Output: BreakerOutput,
 {
-    type Output =
-        Result<<F::Output as BreakerOutput>::Ok, Failure<<F::Output as BreakerOutput>::Error>>;
+    type Output = AttemptResult<F::Output>;
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().call.poll(cx) {
-            Poll::Ready(output) => Poll::Ready(output.into_result().map_err(Failure::Inner)),
+            Poll::Ready(output) => Poll::Ready(attempt_result(output)),
             Poll::Pending => Poll::Pending,
         }
     }
@@ -521,14 +526,13 @@ where
     F: Future,
     F::Output: BreakerOutput,
 {
-    type Output =
-        Result<<F::Output as BreakerOutput>::Ok, Failure<<F::Output as BreakerOutput>::Error>>;
+    type Output = AttemptResult<F::Output>;
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         match this.call.poll(cx) {
-            Poll::Ready(Ok(output)) => Poll::Ready(output.into_result().map_err(Failure::Inner)),
+            Poll::Ready(Ok(output)) => Poll::Ready(attempt_result(output)),
             Poll::Ready(Err(_)) => {
                 this.policy.timed_out();
                 Poll::Ready(Err(Failure::Rejected(Rejected::Timeout {
@@ -546,7 +550,7 @@ where
 /// counting from 1); a panic in it is caught and logged, never propagated to the caller.
 #[inline]
 pub fn settle<R, RetryIf, RetryAfter, OnRetry>(
-    outcome: Result<R::Ok, Failure<R::Error>>,
+    outcome: AttemptResult<R>,
     retry: &mut RetryState<'_>,
     retry_if: RetryIf,
     retry_after: RetryAfter,
@@ -566,12 +570,12 @@ where
 /// [`settle`] for a fn with a fallback: gives up with the failure itself, so the fallback sees
 /// whether the call failed or was refused.
 pub fn settle_outcome<R, RetryIf, RetryAfter, OnRetry>(
-    outcome: Result<R::Ok, Failure<R::Error>>,
+    outcome: AttemptResult<R>,
     retry: &mut RetryState<'_>,
     retry_if: RetryIf,
     retry_after: RetryAfter,
     on_retry: OnRetry,
-) -> ControlFlow<Result<R::Ok, Failure<R::Error>>, Duration>
+) -> ControlFlow<AttemptResult<R>, Duration>
 where
     R: BreakerOutput,
     RetryIf: FnOnce(&R::Error) -> bool,
@@ -597,7 +601,7 @@ where
 
 /// The output of a pipeline without retries.
 #[inline]
-pub fn settle_once<R>(outcome: Result<R::Ok, Failure<R::Error>>) -> R
+pub fn settle_once<R>(outcome: AttemptResult<R>) -> R
 where
     R: BreakerOutput,
     R::Error: HoldsRejected,

@@ -193,9 +193,9 @@ pub use crate::limit::{
     Bulkhead, BulkheadConfig, RateLimit, RateLimiter, RateLimiterConfig, TimeoutPolicy,
 };
 pub use crate::pipeline::{
-    attempt, attempt_now, attempt_sync, into_error, monitored, monitored_sync, outcome,
-    retry_callback, retry_hint, retry_predicate, settle, settle_once, settle_outcome, sleep,
-    timed_outcome, AttemptNow, Layers, Monitored,
+    attempt, attempt_now, attempt_result, attempt_sync, into_error, monitored, monitored_sync,
+    outcome, retry_callback, retry_hint, retry_predicate, settle, settle_once, settle_outcome,
+    sleep, timed_outcome, AttemptNow, AttemptResult, Layers, Monitored,
 };
 pub use crate::preset::{IntoPreset, Preset};
 pub use crate::retry::{BackoffConfig, Jitter, RetryBudget, RetryConfig, RetryPolicy};
@@ -641,13 +641,10 @@ impl Site<Degradation> {
     }
 }
 
-/// A fn's output taken apart for its fallback: the success, or the failure with its cause.
-pub type Outcome<R> = Result<<R as BreakerOutput>::Ok, Failure<<R as BreakerOutput>::Error>>;
-
-/// The outcome of a call with no layer that can refuse it.
+/// The output of a call that succeeded, or its failure for the fallback.
 #[inline]
-pub fn into_outcome<R: BreakerOutput>(output: R) -> Outcome<R> {
-    output.into_result().map_err(Failure::Inner)
+pub fn split_outcome<R: BreakerOutput>(outcome: AttemptResult<R>) -> Result<R, Failure<R::Error>> {
+    outcome.map(|value| R::from_result(Ok(value)))
 }
 
 /// The error for a failure of a fn none of whose layers refuses calls.
@@ -669,12 +666,12 @@ pub async fn cached_outcome<R, K, F>(
     config: impl FnOnce() -> CacheConfig,
     key: K,
     call: F,
-) -> Outcome<R>
+) -> AttemptResult<R>
 where
     R: BreakerOutput,
     R::Ok: CacheValue,
     K: CacheKey,
-    F: Future<Output = Outcome<R>>,
+    F: Future<Output = AttemptResult<R>>,
 {
     match site.cache::<K, R::Ok>(name, config) {
         Some(cache) => cache.get_or_load_future(key, call).await,
@@ -689,8 +686,8 @@ pub fn cached_outcome_sync<R, K>(
     name: SiteName,
     config: impl FnOnce() -> CacheConfig,
     key: K,
-    call: impl FnOnce() -> Outcome<R>,
-) -> Outcome<R>
+    call: impl FnOnce() -> AttemptResult<R>,
+) -> AttemptResult<R>
 where
     R: BreakerOutput,
     R::Ok: CacheValue,

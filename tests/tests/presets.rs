@@ -219,6 +219,20 @@ fn metrics(status: SlaStatus, p95: f64, success_rate: f64) -> SlaMetrics {
     }
 }
 
+type Sources = [(String, SlaMetrics, Option<String>)];
+
+fn groups(
+    sources: &Sources,
+    breakers: &[reliable_runtime::breaker::BreakerSnapshot],
+) -> std::collections::BTreeMap<String, reliable_runtime::health::GroupHealth> {
+    group_health(
+        sources
+            .iter()
+            .map(|(name, metrics, group)| (name.as_str(), metrics, group.as_deref())),
+        breakers,
+    )
+}
+
 #[test]
 fn degradation_score_matches_hand_computed_cases() {
     use reliable_runtime::breaker::BreakerState;
@@ -240,7 +254,7 @@ fn degradation_score_matches_hand_computed_cases() {
             None,
         ),
     ];
-    let healthy = &group_health(&sources, &[])["binance"];
+    let healthy = &groups(&sources, &[])["binance"];
     // (1 − 0.99) × 0.1
     assert!(
         (healthy.degradation_score - 0.001).abs() < 1e-9,
@@ -282,10 +296,10 @@ fn degradation_score_matches_hand_computed_cases() {
         .snapshot();
         snapshot.state = state;
         snapshot.group = Some("binance".into());
-        ("b".to_owned(), snapshot)
+        snapshot
     };
     let breakers = [breaker(BreakerState::Open), breaker(BreakerState::Closed)];
-    let moderate = &group_health(&sources, &breakers)["binance"];
+    let moderate = &groups(&sources, &breakers)["binance"];
     assert!(
         (moderate.degradation_score - 0.33).abs() < 1e-9,
         "{moderate:?}"
@@ -300,13 +314,13 @@ fn degradation_score_matches_hand_computed_cases() {
         metrics(SlaStatus::Failed, 0.0, 0.0),
         group.clone(),
     )];
-    let severe = &group_health(&sources, &[breaker(BreakerState::Open)])["binance"];
+    let severe = &groups(&sources, &[breaker(BreakerState::Open)])["binance"];
     assert!((severe.degradation_score - 0.8).abs() < 1e-9);
     assert_eq!(severe.degradation_level, DegradationLevel::Severe);
     assert_eq!(severe.overall_status, SlaStatus::Failed);
 
     // A half-open breaker alone: 0.5 × 0.2 = 0.1, minor.
-    let minor = &group_health(&[], &[breaker(BreakerState::HalfOpen)])["binance"];
+    let minor = &groups(&[], &[breaker(BreakerState::HalfOpen)])["binance"];
     assert!((minor.degradation_score - 0.1).abs() < 1e-9);
     assert_eq!(minor.degradation_level, DegradationLevel::Minor);
     assert_eq!(minor.circuit_breaker_state, "HALF_OPEN");

@@ -1,13 +1,20 @@
 //! The app's exchange client: plain HTTP calls made reliable by attributes.
 //!
-//! Each endpoint has two methods. `fetch_*` is the HTTP call under one `#[reliable_cex_call]`:
-//! the CEX preset's monitor, breaker, retries and cache, with the demo's shorter timings given as
-//! overrides, a per-attempt timeout and a fallback. The public method is what the app calls and
+//! Each endpoint has two methods. `fetch_*` is the HTTP call under one
+//! `#[reliable(preset = DEMO_EXCHANGE, ...)]`: the CEX preset's monitor, breaker, retries and
+//! cache with the demo's shorter timings (a user-defined preset), each endpoint's cache TTL, a
+//! per-attempt timeout and a fallback. The public method is what the app calls and
 //! counts: it never fails, because a call that fails after every layer (and has no stale value
 //! left) is answered by `*_fallback`, which also gets why (`Failure`: the exchange's error, or
 //! a refusal such as an open breaker).
 
-use reliable_runtime::{reliable_cex_call, Failure, Rejected};
+use reliable_runtime::breaker::{BreakerConfig, BreakerWindow};
+use reliable_runtime::cache::{CacheConfig, CachePolicy};
+use reliable_runtime::degrade::degradation_registry;
+use reliable_runtime::preset::Preset;
+use reliable_runtime::retry::{BackoffConfig, Jitter};
+use reliable_runtime::sla::SlaThresholds;
+use reliable_runtime::{reliable, Failure, Rejected};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -15,6 +22,45 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+/// The CEX preset with the demo's timings, short enough that a 30 s run (or a 4 s test) goes
+/// through every state:
+///
+/// - retries: transient errors twice more, full jitter, 50 ms growing to 1 s (a 429's
+///   Retry-After replaces the delay, up to 1 s);
+/// - breaker: 5 failures in a row, or half of the last 20 calls, open it for 1 s, doubling on
+///   each failed probe up to 4 s, so a long outage raises a few alerts, not one a second;
+/// - monitor: p95 250 ms, p99 800 ms;
+/// - cache: plain TTL (each endpoint gives its own), not the preset's adaptive one.
+const DEMO_EXCHANGE: Preset = Preset {
+    sla: || SlaThresholds {
+        max_latency_p95: Duration::from_millis(250),
+        max_latency_p99: Duration::from_millis(800),
+        ..SlaThresholds::cex()
+    },
+    breaker: || BreakerConfig {
+        failure_threshold: 5,
+        failure_rate_threshold: Some(0.5),
+        window: BreakerWindow::Calls(20),
+        minimum_calls: 10,
+        timeout: Duration::from_secs(1),
+        timeout_multiplier: 2.0,
+        max_timeout: Duration::from_secs(4),
+        success_threshold: 2,
+        ..BreakerConfig::cex()
+    },
+    backoff: || BackoffConfig {
+        initial_delay: Duration::from_millis(50),
+        max_delay: Duration::from_secs(1),
+        max_attempts: 3,
+        jitter: Jitter::Full,
+        ..BackoffConfig::cex()
+    },
+    cache: || CacheConfig {
+        policy: CachePolicy::Ttl,
+        ..CacheConfig::orderbooks()
+    },
+};
 
 /// What the app asks the exchange for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -155,7 +201,6 @@ struct PriceBody {
 #[derive(Default)]
 struct SourceCounters {
     calls: AtomicU64,
-    fallbacks: AtomicU64,
     /// When and why it last fell back.
     last_fallback: Mutex<Option<(Instant, String)>>,
 }
@@ -222,9 +267,10 @@ impl BinanceClient {
 
     /// Calls to `source` answered by its fallback.
     pub(crate) fn fallbacks(&self, source: Source) -> u64 {
-        self.counters[source.index()]
-            .fallbacks
-            .load(Ordering::Relaxed)
+        // The runtime counts them per `#[graceful_degradation]` site (registered at the first).
+        degradation_registry()
+            .get(source.registry_name())
+            .map_or(0, |site| site.snapshot().fallbacks)
     }
 
     /// When and why `source` last fell back, if it did.
@@ -236,38 +282,21 @@ impl BinanceClient {
             .clone()
     }
 
-    // The attribute stacks. Order books go stale fast (fresh 250 ms, usable 500 ms more);
-    // tickers ride out longer trouble (fresh 1 s, stale 2 s). Both retry transient errors twice
-    // with full jitter and honour a 429's Retry-After up to 1 s. Each endpoint has its own
-    // breaker in the `binance` group: 5 failures in a row, or half of the last 20 calls, open it
-    // for 1 s, doubling on each failed probe up to 4 s, so a long outage raises a few alerts,
-    // not one a second. The monitors judge the last 10 s, so the table follows the exchange.
-    // The `name`s must match `Source::registry_name`.
+    // Order books go stale fast (fresh 250 ms, usable 500 ms more); tickers ride out longer
+    // trouble (fresh 1 s, stale 2 s). The rest of each stack is the `DEMO_EXCHANGE` preset. The
+    // monitors judge the last 10 s, so the table follows the exchange. The `name`s must match
+    // `Source::registry_name`.
 
-    #[reliable_cex_call(
+    #[reliable(
+        preset = DEMO_EXCHANGE,
         name = "binance_orderbook",
         group = "binance",
         key = symbol.to_owned(),
         cache_ttl = "250ms",
         cache_stale = "500ms",
-        cache_policy = "ttl",
-        initial_delay = "50ms",
-        max_delay = "1s",
-        max_attempts = 3,
-        jitter = "full",
         retry_if = is_transient,
         retry_after = retry_after_hint,
-        failure_threshold = 5,
-        failure_rate = 0.5,
-        breaker_window = 20,
-        minimum_calls = 10,
-        breaker_timeout = "1s",
-        timeout_multiplier = 2.0,
-        max_timeout = "4s",
-        success_threshold = 2,
         failure_if = is_exchange_failure,
-        p95 = "250ms",
-        p99 = "800ms",
         sla_window = "10s",
         timeout = "800ms",
         fallback = Self::order_book_fallback
@@ -281,30 +310,16 @@ impl BinanceClient {
         })
     }
 
-    #[reliable_cex_call(
+    #[reliable(
+        preset = DEMO_EXCHANGE,
         name = "binance_ticker",
         group = "binance",
         key = symbol.to_owned(),
         cache_ttl = "1s",
         cache_stale = "2s",
-        cache_policy = "ttl",
-        initial_delay = "50ms",
-        max_delay = "1s",
-        max_attempts = 3,
-        jitter = "full",
         retry_if = is_transient,
         retry_after = retry_after_hint,
-        failure_threshold = 5,
-        failure_rate = 0.5,
-        breaker_window = 20,
-        minimum_calls = 10,
-        breaker_timeout = "1s",
-        timeout_multiplier = 2.0,
-        max_timeout = "4s",
-        success_threshold = 2,
         failure_if = is_exchange_failure,
-        p95 = "250ms",
-        p99 = "800ms",
         sla_window = "10s",
         timeout = "800ms",
         fallback = Self::ticker_fallback
@@ -352,16 +367,10 @@ impl BinanceClient {
     }
 
     fn fell_back(&self, source: Source, cause: &Failure<ExchangeError>) {
-        let why = match cause {
-            Failure::Inner(error) => error.to_string(),
-            Failure::Rejected(rejected) => rejected.to_string(),
-        };
-        let counters = &self.counters[source.index()];
-        counters.fallbacks.fetch_add(1, Ordering::Relaxed);
-        *counters
+        *self.counters[source.index()]
             .last_fallback
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), why));
+            .unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), cause.to_string()));
     }
 
     fn lock_last_prices(&self) -> std::sync::MutexGuard<'_, HashMap<String, f64>> {

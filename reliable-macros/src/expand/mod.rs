@@ -137,20 +137,6 @@ fn check_shape(plan: &Plan, item: &FnItem, errors: &mut Errors) {
         }
     }
     if let Some((_, span)) = &plan.degradation {
-        // Obvious non-`Result` types get one clear error instead of the type checker's cascade.
-        if let Some(syn::Type::Path(path)) = item.return_type() {
-            let last = path.path.segments.last().map(|s| s.ident.to_string());
-            const NOT_RESULTS: &[&str] = &[
-                "Option", "Vec", "String", "bool", "char", "f32", "f64", "u8", "u16", "u32", "u64",
-                "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize",
-            ];
-            if let Some(last) = last.filter(|last| NOT_RESULTS.contains(&last.as_str())) {
-                errors.spanned(
-                    path,
-                    format!("`#[graceful_degradation]` needs the function to return `Result<T, E>`, not `{last}`: the fallback answers a call that returned `Err`"),
-                );
-            }
-        }
         if item.returns_impl_trait() {
             errors.push(syn::Error::new(
                 *span,
@@ -268,8 +254,11 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
     // With a fallback, the layers inside it hand over the outcome (the failure keeps its cause).
     let call = match (degrading, plan.needs_result()) {
         (true, false) => {
-            let return_type = item.return_type();
-            quote!(#private::into_outcome::<#return_type>(#call))
+            // `check_shape` refused a fn without a return type.
+            let return_type = item.return_type().expect("a fallback needs a return type");
+            let into =
+                quote_spanned!(return_type.span()=> #private::attempt_result::<#return_type>);
+            quote!(#into(#call))
         }
         _ => call,
     };
@@ -304,7 +293,9 @@ fn degrade_around(
     setup: &mut TokenStream,
 ) -> TokenStream {
     let name = option_str(args.name.as_ref());
-    let return_type = item.return_type();
+    let return_type = item
+        .return_type()
+        .expect("`check_shape` refused a fallback on a fn without a return type");
     let fallback = &args.fallback;
     let arguments = fallback_arguments(item);
     let into_error = if plan.rejects() {
@@ -318,6 +309,8 @@ fn degrade_around(
     let site = quote! {
         __RELIABLE_DEGRADATION.degradation(#private::SiteName::new(#name, #marker))
     };
+    let finish = quote_spanned!(return_type.span()=> #private::finish_fallback::<#return_type>);
+    let degrade = quote_spanned!(return_type.span()=> #private::degrade::<#return_type>);
     // Spanned at the fallback, so a fallback of the wrong type is an error there.
     let failed = if item.is_async() {
         let answer = quote_spanned! {fallback.span()=>
@@ -328,19 +321,22 @@ fn degrade_around(
                 ::core::option::Option::Some(__reliable_answer) => __reliable_answer.await,
                 ::core::option::Option::None => ::core::option::Option::None,
             };
-            #private::finish_fallback::<#return_type>(#site, __reliable_answer, __reliable_failure, #into_error)
+            #finish(#site, __reliable_answer, __reliable_failure, #into_error)
         }
     } else {
         let answer = quote_spanned! {fallback.span()=>
             #private::Fallback::<_, _, #return_type, _>::answer(#fallback, (#(#arguments,)*), __reliable_cause)
         };
         quote! {
-            #private::degrade::<#return_type>(#site, __reliable_failure, |__reliable_cause| #answer, #into_error)
+            #degrade(#site, __reliable_failure, |__reliable_cause| #answer, #into_error)
         }
     };
+    // Through a runtime fn typed by the return type: a return type that is not a `Result` is one
+    // trait error at it, not a cascade of mismatched `Ok`/`Err` patterns.
+    let split = quote_spanned!(return_type.span()=> #private::split_outcome::<#return_type>);
     quote! {
-        match { #call } {
-            ::core::result::Result::Ok(__reliable_value) => ::core::result::Result::Ok(__reliable_value),
+        match #split({ #call }) {
+            ::core::result::Result::Ok(__reliable_output) => __reliable_output,
             ::core::result::Result::Err(__reliable_failure) => { #failed }
         }
     }

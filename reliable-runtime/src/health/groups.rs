@@ -43,7 +43,8 @@ pub struct GroupSource {
 ///     .build()
 ///     .unwrap();
 /// monitor.record_latency(std::time::Duration::from_millis(40), false);
-/// let groups = group_health(&[("group_doc_orderbook".into(), monitor.metrics(), Some("group_doc_exchange".into()))], &[]);
+/// let metrics = monitor.metrics();
+/// let groups = group_health([("group_doc_orderbook", &metrics, monitor.group())], []);
 /// let exchange = &groups["group_doc_exchange"];
 /// assert_eq!(exchange.degradation_score, 0.0);
 /// assert_eq!(exchange.degradation_level, DegradationLevel::None);
@@ -107,28 +108,28 @@ impl DegradationLevel {
     }
 }
 
-/// Groups sources (`(name, metrics, group)`) and breakers (`(name, snapshot)`, grouped by
-/// their snapshot's `group`) and scores each group. Ungrouped ones are left out.
-pub fn group_health(
-    sources: &[(String, SlaMetrics, Option<String>)],
-    breakers: &[(String, BreakerSnapshot)],
+/// Groups sources (`(name, metrics, group)`) and breakers (by their snapshot's `group`) and
+/// scores each group. Ungrouped ones are left out.
+pub fn group_health<'a>(
+    sources: impl IntoIterator<Item = (&'a str, &'a SlaMetrics, Option<&'a str>)>,
+    breakers: impl IntoIterator<Item = &'a BreakerSnapshot>,
 ) -> BTreeMap<String, GroupHealth> {
     let mut groups: BTreeMap<String, (Vec<GroupSource>, Vec<BreakerState>)> = BTreeMap::new();
     for (name, metrics, group) in sources {
         if let Some(group) = group {
             groups
-                .entry(group.clone())
+                .entry(group.to_owned())
                 .or_default()
                 .0
                 .push(GroupSource {
-                    name: name.clone(),
+                    name: name.to_owned(),
                     status: metrics.status,
                     latency_p95: metrics.latency_p95,
                     success_rate: metrics.success_rate,
                 });
         }
     }
-    for (_, snapshot) in breakers {
+    for snapshot in breakers {
         if let Some(group) = &snapshot.group {
             groups
                 .entry(group.to_string())

@@ -81,27 +81,24 @@ impl SystemHealth {
 /// It computes percentiles for every source, so call it when you need it (a health endpoint, a
 /// dashboard tick), not per request.
 pub fn get_system_health() -> SystemHealth {
-    let monitors: Vec<(String, SlaMetrics, Option<String>)> = sla_registry()
-        .all()
-        .iter()
-        .map(|monitor| {
-            let group = monitor.group().map(str::to_owned);
-            (monitor.name().to_owned(), monitor.metrics(), group)
-        })
-        .collect();
+    let monitors = sla_registry().all();
+    let metrics: Vec<SlaMetrics> = monitors.iter().map(|monitor| monitor.metrics()).collect();
     let circuit_breakers: BTreeMap<String, BreakerSnapshot> = breaker_registry()
         .all()
         .iter()
         .map(|breaker| (breaker.name().to_owned(), breaker.snapshot()))
         .collect();
-    let breakers: Vec<(String, BreakerSnapshot)> = circuit_breakers
-        .iter()
-        .map(|(name, snapshot)| (name.clone(), snapshot.clone()))
-        .collect();
-    let per_exchange_degradation = group_health(&monitors, &breakers);
+    let per_exchange_degradation = group_health(
+        monitors
+            .iter()
+            .zip(&metrics)
+            .map(|(monitor, metrics)| (monitor.name(), metrics, monitor.group())),
+        circuit_breakers.values(),
+    );
     let data_sources: BTreeMap<String, SlaMetrics> = monitors
-        .into_iter()
-        .map(|(name, metrics, _)| (name, metrics))
+        .iter()
+        .zip(metrics)
+        .map(|(monitor, metrics)| (monitor.name().to_owned(), metrics))
         .collect();
     let overall_status = overall_status(&data_sources, &circuit_breakers);
     SystemHealth {
