@@ -14,7 +14,7 @@ use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Barrier, OnceLock};
+use std::sync::{Barrier, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -226,23 +226,22 @@ fn open_rejection(c: &mut Criterion) {
 const CALLS: u64 = 10_000;
 
 /// Runs `work(thread, iters)` on `threads` threads started together; the wall time of all.
-fn run_threads(threads: usize, iters: u64, work: fn(usize, u64)) -> Duration {
-    let barrier = Arc::new(Barrier::new(threads + 1));
-    let handles: Vec<_> = (0..threads)
-        .map(|thread| {
-            let barrier = Arc::clone(&barrier);
-            std::thread::spawn(move || {
+fn run_threads(threads: usize, iters: u64, work: &(dyn Fn(usize, u64) + Sync)) -> Duration {
+    let barrier = Barrier::new(threads + 1);
+    std::thread::scope(|scope| {
+        for thread in 0..threads {
+            let barrier = &barrier;
+            scope.spawn(move || {
                 barrier.wait();
                 work(thread, iters);
-            })
-        })
-        .collect();
-    barrier.wait();
-    let start = Instant::now();
-    for handle in handles {
-        handle.join().unwrap();
-    }
-    start.elapsed()
+            });
+        }
+        barrier.wait();
+        let start = Instant::now();
+        // Leaving the scope joins every thread.
+        start
+    })
+    .elapsed()
 }
 
 fn monitored_breaker_calls(_thread: usize, iters: u64) {
@@ -253,10 +252,46 @@ fn monitored_breaker_calls(_thread: usize, iters: u64) {
     black_box(sum);
 }
 
-fn cache_hits_hot_key(_thread: usize, iters: u64) {
+/// The floor's map: the keys `cached_ticker` is warmed with, fresh for good.
+fn floor_index() -> &'static FloorIndex {
+    static INDEX: OnceLock<FloorIndex> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let index = FloorIndex::with_hasher(foldhash::fast::RandomState::default());
+        for symbol in 0..1024u64 {
+            let _ = index.insert_sync(symbol, (symbol.wrapping_mul(31), u64::MAX));
+        }
+        index
+    })
+}
+
+type FloorIndex = scc::HashIndex<u64, (u64, u64), foldhash::fast::RandomState>;
+
+/// Thread scaling of the floor, for the same keys: what the map and the machine allow.
+fn floor_hits(key_of: fn(usize, u64) -> u64) -> impl Fn(usize, u64) {
+    move |thread, iters| {
+        let (index, clock) = (floor_index(), reliable_runtime::clock::Clock::system());
+        let mut sum = 0u64;
+        for i in 0..iters * CALLS {
+            let key = key_of(thread, i);
+            sum = sum.wrapping_add(block_on(floor_cached_ticker(index, &clock, key)).unwrap());
+        }
+        black_box(sum);
+    }
+}
+
+fn hot_key(_thread: usize, _call: u64) -> u64 {
+    1
+}
+
+/// Each thread cycles through its own 512 of the 1024 warm keys.
+fn distinct_key(thread: usize, call: u64) -> u64 {
+    (call + thread as u64 * 512) % 1024
+}
+
+fn cache_hits_hot_key(thread: usize, iters: u64) {
     let mut sum = 0u64;
-    for _ in 0..iters * CALLS {
-        sum = sum.wrapping_add(block_on(cached_ticker(1)).unwrap());
+    for i in 0..iters * CALLS {
+        sum = sum.wrapping_add(block_on(cached_ticker(hot_key(thread, i))).unwrap());
     }
     black_box(sum);
 }
@@ -264,8 +299,7 @@ fn cache_hits_hot_key(_thread: usize, iters: u64) {
 fn cache_hits_distinct_keys(thread: usize, iters: u64) {
     let mut sum = 0u64;
     for i in 0..iters * CALLS {
-        let key = (i + thread as u64 * 512) % 1024;
-        sum = sum.wrapping_add(block_on(cached_ticker(key)).unwrap());
+        sum = sum.wrapping_add(block_on(cached_ticker(distinct_key(thread, i))).unwrap());
     }
     black_box(sum);
 }
@@ -278,7 +312,7 @@ fn thread_scaling(c: &mut Criterion) {
             BenchmarkId::new("reliable_monitored_breaker", threads),
             &threads,
             |b, &threads| {
-                b.iter_custom(|iters| run_threads(threads, iters, monitored_breaker_calls))
+                b.iter_custom(|iters| run_threads(threads, iters, &monitored_breaker_calls))
             },
         );
     }
@@ -455,7 +489,7 @@ async fn cached_ticker(symbol: u64) -> Result<u64, ApiError> {
 /// polled the same way, so both sides pay for building and polling a future.
 #[inline(never)]
 async fn floor_cached_ticker(
-    floor: &scc::HashIndex<u64, (u64, u64), foldhash::fast::RandomState>,
+    floor: &FloorIndex,
     clock: &reliable_runtime::clock::Clock,
     symbol: u64,
 ) -> Result<u64, ApiError> {
@@ -480,9 +514,7 @@ fn cache_hit(c: &mut Criterion) {
     let rt = runtime();
     let _context = rt.enter();
     let clock = reliable_runtime::clock::Clock::system();
-    let floor: scc::HashIndex<u64, (u64, u64), foldhash::fast::RandomState> =
-        scc::HashIndex::with_hasher(foldhash::fast::RandomState::default());
-    let _ = floor.insert_sync(1, (31, u64::MAX));
+    let floor = floor_index();
     let moka: moka::future::Cache<u64, u64> = moka::future::Cache::new(10_000);
     for symbol in 0..1024u64 {
         block_on(cached_ticker(symbol)).unwrap();
@@ -502,7 +534,7 @@ fn cache_hit(c: &mut Criterion) {
         })
     });
     group.bench_function("floor_async_fn", |b| {
-        b.iter(|| block_on(floor_cached_ticker(&floor, &clock, black_box(1))).unwrap())
+        b.iter(|| block_on(floor_cached_ticker(floor, &clock, black_box(1))).unwrap())
     });
     group.bench_function("reliable_cached", |b| {
         b.iter(|| block_on(cached_ticker(black_box(1))).unwrap())
@@ -513,17 +545,19 @@ fn cache_hit(c: &mut Criterion) {
     group.bench_function("moka_future_get", |b| {
         b.iter(|| block_on(moka.get(&black_box(1))).unwrap())
     });
+    let floor_hot = floor_hits(hot_key);
+    let floor_distinct = floor_hits(distinct_key);
     for (label, work) in [
-        ("hot_key", cache_hits_hot_key as fn(usize, u64)),
-        ("distinct_keys", cache_hits_distinct_keys),
+        ("floor_hot_key", &floor_hot as &(dyn Fn(usize, u64) + Sync)),
+        ("reliable_cached_hot_key", &cache_hits_hot_key),
+        ("floor_distinct_keys", &floor_distinct),
+        ("reliable_cached_distinct_keys", &cache_hits_distinct_keys),
     ] {
         for threads in [1usize, 2] {
             group.throughput(Throughput::Elements(CALLS * threads as u64));
-            group.bench_with_input(
-                BenchmarkId::new(format!("reliable_cached_{label}"), threads),
-                &threads,
-                |b, &threads| b.iter_custom(|iters| run_threads(threads, iters, work)),
-            );
+            group.bench_with_input(BenchmarkId::new(label, threads), &threads, |b, &threads| {
+                b.iter_custom(|iters| run_threads(threads, iters, work))
+            });
         }
     }
     group.finish();

@@ -118,10 +118,10 @@ pub(crate) fn wrap(
         .key
         .as_ref()
         .map_or_else(Span::call_site, Spanned::span);
-    setup.extend(quote_spanned! {key_span=>
+    let key = quote_spanned! {key_span=>
         let __reliable_key = #key;
         #private::assert_cache_key(&__reliable_key);
-    });
+    };
     if let (Some(return_type), false) = (item.return_type(), item.returns_impl_trait()) {
         setup.extend(quote_spanned! {return_type.span()=>
             #private::assert_cache_output::<#return_type>();
@@ -137,30 +137,44 @@ pub(crate) fn wrap(
     let config = quote!(|| #private::CacheConfig { #fields ..#defaults });
     let site_name = quote!(#private::SiteName::new(#name, #marker));
     // The hit path returns before any future is built (when the return type can be named).
-    if let (Some(return_type), false) = (item.return_type(), item.returns_impl_trait()) {
-        setup.extend(quote! {
+    let hit = match (item.return_type(), item.returns_impl_trait()) {
+        (Some(return_type), false) => quote! {
             if let ::core::option::Option::Some(__reliable_hit) = #private::cache_hit::<#return_type, _>(
                 &__RELIABLE_CACHE, #site_name, #config, &__reliable_key,
             ) {
                 return __reliable_hit;
             }
-        });
-    }
-    if degrading {
-        // `call` is the outcome (success, or failure with its cause) and borrows the arguments,
-        // which the fallback needs after it.
-        let return_type = item.return_type();
-        return if item.is_async() {
-            quote!(::std::boxed::Box::pin(#private::cached_outcome::<#return_type, _, _>(&__RELIABLE_CACHE, #site_name, #config, __reliable_key, async { #call })).await)
-        } else {
+        },
+        _ => TokenStream::new(),
+    };
+    if !item.is_async() {
+        let call = if degrading {
+            // `call` is the outcome (success, or failure with its cause) and borrows the
+            // arguments, which the fallback needs after it.
+            let return_type = item.return_type();
             quote!(#private::cached_outcome_sync::<#return_type, _>(&__RELIABLE_CACHE, #site_name, #config, __reliable_key, || { #call }))
+        } else {
+            quote!(#private::cached_sync(&__RELIABLE_CACHE, #site_name, #config, __reliable_key, move || { #call }))
         };
+        setup.extend(key);
+        setup.extend(hit);
+        return call;
     }
-    if item.is_async() {
-        // The miss path is boxed: it is the large part of the fn's future, and keeping it out of
-        // line keeps the hit path's future small (a hit builds and moves no big state).
-        quote!(::std::boxed::Box::pin(#private::cached(&__RELIABLE_CACHE, #site_name, #config, __reliable_key, async move { #call })).await)
+    // The miss path is boxed and polled out of line: it is the large part of the fn's future,
+    // and keeping it out keeps the hit path's future small. The key lives in a block that ends
+    // before the `.await`, so the future does not keep a slot for it either.
+    let miss = if degrading {
+        let return_type = item.return_type();
+        quote!(#private::cached_outcome::<#return_type, _, _>(&__RELIABLE_CACHE, #site_name, #config, __reliable_key, async { #call }))
     } else {
-        quote!(#private::cached_sync(&__RELIABLE_CACHE, #site_name, #config, __reliable_key, move || { #call }))
-    }
+        quote!(#private::cached(&__RELIABLE_CACHE, #site_name, #config, __reliable_key, async move { #call }))
+    };
+    quote! {{
+        let __reliable_miss = {
+            #key
+            #hit
+            #private::out_of_line(#miss)
+        };
+        __reliable_miss.await
+    }}
 }
