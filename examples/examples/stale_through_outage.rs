@@ -30,7 +30,7 @@ struct Exchange {
 }
 
 impl Exchange {
-    #[cached(ttl = "200ms", stale = "2s", key = symbol.to_owned(), name = "orderbooks")]
+    #[cached(ttl = "200ms", stale = "2s", key = symbol, name = "orderbooks")]
     async fn best_bid(&self, symbol: &str) -> Result<(f64, u32), ExchangeError> {
         let request = self.requests.fetch_add(1, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(5)).await;

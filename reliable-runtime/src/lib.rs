@@ -392,9 +392,13 @@ pub use reliable_macros::bulkhead;
 /// 10_000, stale = "10s", name = "orderbook")]`. Without `key`, the key is the tuple of the
 /// arguments, borrowed ones made owned (`&str` → `String`); on a method `key` is required, so
 /// the cache never silently ignores `self`: key per instance with something from `self`
-/// (`key = (self.exchange.clone(), symbol.to_owned())`) or share across instances without it.
+/// (`key = (self.exchange_id, symbol)`) or share across instances without it (`key = symbol`).
 /// The key must be `Hash + Eq + Clone + Send + Sync + 'static` and the value `Clone`; the
 /// compiler says so at the key or the return type otherwise.
+///
+/// A key of arguments (the default key, an argument, or a tuple with arguments among its
+/// parts) is looked up borrowed: the owned key (`String` for a `&str`) is built only on a miss,
+/// so a hit allocates nothing. Any other key expression is evaluated before the lookup.
 ///
 /// Concurrent misses on a key run one load (async fns); past its TTL a value is still served
 /// for `stale` (default: the TTL) while one caller refreshes it, and when the refresh fails

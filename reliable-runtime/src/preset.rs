@@ -30,7 +30,7 @@
 //!     fn from(_: Rejected) -> Self { ApiError }
 //! }
 //!
-//! #[reliable(preset = TOUCHY_CEX, key = symbol.to_owned(), cache_ttl = 1)]
+//! #[reliable(preset = TOUCHY_CEX, key = symbol, cache_ttl = 1)]
 //! async fn ticker(symbol: &str) -> Result<f64, ApiError> {
 //!     Ok(97_000.0)
 //! }

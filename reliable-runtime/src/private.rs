@@ -401,7 +401,7 @@ impl<T: Clone + Send + Sync + 'static> CacheValue for T {}
 #[diagnostic::on_unimplemented(
     message = "a cache key must be `Hash + Eq + Clone + Send + Sync + 'static`; `{Self}` is not",
     label = "this key",
-    note = "build the key from owned data: `key = symbol.to_owned()`, `key = format!(..)`, or a tuple of owned values"
+    note = "key on the arguments themselves (`key = symbol`, `key = (symbol, depth)`: looked up borrowed, owned on a miss), or build an owned key (`key = format!(..)`, `key = symbol.to_uppercase()`)"
 )]
 pub trait CacheKey: std::hash::Hash + Eq + Clone + Send + Sync + 'static {}
 
@@ -435,6 +435,81 @@ where
 {
     let value = site.cache::<K, R::Value>(name, config)?.get_fresh(key)?;
     Some(R::join(Ok(value)))
+}
+
+/// `#[cached]`'s hit path for a key of arguments, looked up borrowed. `owned_key` is never
+/// called: it names the type of the owned key, which is built only on a miss.
+#[inline]
+pub fn cache_hit_borrowed<R, K, Q>(
+    site: &'static CacheSite,
+    name: SiteName,
+    config: impl FnOnce() -> CacheConfig,
+    key: &Q,
+    _owned_key: impl FnOnce() -> K,
+) -> Option<R>
+where
+    R: CacheOutput,
+    R::Value: CacheValue,
+    K: CacheKey,
+    Q: LookupKey<K> + ?Sized,
+{
+    let value = site.cache::<K, R::Value>(name, config)?.get_fresh(key)?;
+    Some(R::join(Ok(value)))
+}
+
+/// What a key of arguments is looked up with: its borrowed form, which hashes and compares like
+/// the owned key `K`.
+#[diagnostic::on_unimplemented(
+    message = "a cache key must be `Hash + Eq + Clone + Send + Sync + 'static`; `{Self}` is not",
+    label = "this key",
+    note = "key on the arguments themselves (`key = symbol`, `key = (symbol, depth)`: looked up borrowed, owned on a miss), or build an owned key (`key = format!(..)`, `key = symbol.to_uppercase()`)"
+)]
+pub trait LookupKey<K>: scc::Equivalent<K> + std::hash::Hash {}
+
+impl<K: CacheKey, Q: scc::Equivalent<K> + std::hash::Hash + ?Sized> LookupKey<K> for Q {}
+
+/// A key of the fn's arguments, borrowed: a tuple of references that hashes and compares like
+/// the tuple of owned values the cache keeps, so a hit needs no owned key.
+///
+/// The hashes agree because a tuple hashes its fields in order, a reference hashes what it
+/// points to, and `Borrow` requires the owned and the borrowed form to hash alike.
+pub struct BorrowedKey<T>(pub T);
+
+macro_rules! borrowed_key_tuples {
+    ($(($($borrowed:ident $owned:ident $index:tt),+))+) => {$(
+        impl<'a, $($borrowed: ?Sized + std::hash::Hash),+> std::hash::Hash
+            for BorrowedKey<($(&'a $borrowed,)+)>
+        {
+            #[inline]
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                $(self.0.$index.hash(state);)+
+            }
+        }
+
+        impl<'a, $($borrowed: ?Sized + Eq, $owned: std::borrow::Borrow<$borrowed>),+>
+            scc::Equivalent<($($owned,)+)> for BorrowedKey<($(&'a $borrowed,)+)>
+        {
+            #[inline]
+            fn equivalent(&self, key: &($($owned,)+)) -> bool {
+                $(*self.0.$index == *key.$index.borrow())&&+
+            }
+        }
+    )+};
+}
+
+borrowed_key_tuples! {
+    (A0 O0 0)
+    (A0 O0 0, A1 O1 1)
+    (A0 O0 0, A1 O1 1, A2 O2 2)
+    (A0 O0 0, A1 O1 1, A2 O2 2, A3 O3 3)
+    (A0 O0 0, A1 O1 1, A2 O2 2, A3 O3 3, A4 O4 4)
+    (A0 O0 0, A1 O1 1, A2 O2 2, A3 O3 3, A4 O4 4, A5 O5 5)
+    (A0 O0 0, A1 O1 1, A2 O2 2, A3 O3 3, A4 O4 4, A5 O5 5, A6 O6 6)
+    (A0 O0 0, A1 O1 1, A2 O2 2, A3 O3 3, A4 O4 4, A5 O5 5, A6 O6 6, A7 O7 7)
+    (A0 O0 0, A1 O1 1, A2 O2 2, A3 O3 3, A4 O4 4, A5 O5 5, A6 O6 6, A7 O7 7, A8 O8 8)
+    (A0 O0 0, A1 O1 1, A2 O2 2, A3 O3 3, A4 O4 4, A5 O5 5, A6 O6 6, A7 O7 7, A8 O8 8, A9 O9 9)
+    (A0 O0 0, A1 O1 1, A2 O2 2, A3 O3 3, A4 O4 4, A5 O5 5, A6 O6 6, A7 O7 7, A8 O8 8, A9 O9 9, A10 O10 10)
+    (A0 O0 0, A1 O1 1, A2 O2 2, A3 O3 3, A4 O4 4, A5 O5 5, A6 O6 6, A7 O7 7, A8 O8 8, A9 O9 9, A10 O10 10, A11 O11 11)
 }
 
 /// `#[cached]`'s miss path, boxed and polled out of line.
@@ -641,6 +716,30 @@ pub fn failure_predicate<R: BreakerOutput>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn borrowed_keys_hash_and_compare_like_the_owned_tuples() {
+        use scc::Equivalent;
+        use std::hash::BuildHasher;
+        let hasher = foldhash::fast::RandomState::default();
+        let owned = ("BTC".to_owned(), 5u32, vec![1u8, 2]);
+        let borrowed = BorrowedKey(("BTC", &5u32, &[1u8, 2][..]));
+        assert_eq!(hasher.hash_one(&borrowed), hasher.hash_one(&owned));
+        assert!(borrowed.equivalent(&owned));
+        assert!(!BorrowedKey(("BTC", &6u32, &[1u8, 2][..])).equivalent(&owned));
+        assert!(!BorrowedKey(("ETH", &5u32, &[1u8, 2][..])).equivalent(&owned));
+        let one = BorrowedKey(("BTC",));
+        assert_eq!(hasher.hash_one(&one), hasher.hash_one(("BTC".to_owned(),)));
+        assert!(one.equivalent(&("BTC".to_owned(),)));
+        // Twelve parts, the most a key of arguments has here.
+        let owned: (u8, u8, u8, u8, u8, u8, u8, u8, u8, u8, u8, String) =
+            (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, "x".to_owned());
+        let borrowed = BorrowedKey((
+            &0u8, &1u8, &2u8, &3u8, &4u8, &5u8, &6u8, &7u8, &8u8, &9u8, &10u8, "x",
+        ));
+        assert_eq!(hasher.hash_one(&borrowed), hasher.hash_one(&owned));
+        assert!(borrowed.equivalent(&owned));
+    }
 
     #[test]
     fn function_path_strips_closures_and_the_marker() {

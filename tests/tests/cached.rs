@@ -44,13 +44,14 @@ struct Exchange {
 }
 
 impl Exchange {
-    #[cached(ttl = 60, key = (self.name, symbol.to_owned()), name = "cached_per_instance")]
+    // `self.name` is evaluated as written; `symbol`, an argument, is looked up borrowed.
+    #[cached(ttl = 60, key = (self.name, symbol), name = "cached_per_instance")]
     async fn ticker(&self, symbol: &str) -> Result<u64, ApiError> {
         self.loads.fetch_add(1, Ordering::SeqCst);
         Ok(symbol.len() as u64)
     }
 
-    #[cached(ttl = 60, key = symbol.to_owned())]
+    #[cached(ttl = 60, key = symbol)]
     fn blocking(&self, symbol: &str) -> Option<usize> {
         self.loads.fetch_add(1, Ordering::SeqCst);
         (!symbol.is_empty()).then_some(symbol.len())

@@ -8,25 +8,95 @@ use proc_macro2::{Literal, Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
-/// The key expression: the one written, or the tuple of the arguments (borrowed ones owned).
+/// A call's cache key, as tokens.
+pub(crate) struct Key {
+    /// Builds the owned key the cache keeps.
+    owned: TokenStream,
+    /// For a key made of the fn's arguments, the same key borrowed from them, to look up with:
+    /// a hit then builds no owned key (no `String` per call for a `&str` argument), and the
+    /// owned key is built on a miss only.
+    borrowed: Option<BorrowedKey>,
+}
+
+struct BorrowedKey {
+    /// Evaluates the parts of the key that are not arguments, once.
+    setup: TokenStream,
+    /// What hashes and compares like the owned key.
+    lookup: Lookup,
+    /// Builds an owned key without consuming anything: never called, it names the owned key's
+    /// type for the lookup.
+    witness: TokenStream,
+}
+
+enum Lookup {
+    /// A reference to one argument (or into it: `&*symbol`).
+    One(TokenStream),
+    /// A tuple of references, for `BorrowedKey`.
+    Tuple(TokenStream),
+}
+
+/// One part of a key: borrowed for the lookup, owned for the cache, and owned without
+/// consuming anything (for the witness).
+struct KeyPart {
+    setup: TokenStream,
+    borrowed: TokenStream,
+    owned: TokenStream,
+    witness: TokenStream,
+}
+
+impl KeyPart {
+    /// The argument `name: ty`, spanned at `span`: a reference is owned through `ToOwned`
+    /// (`&str` → `String`), any other type is cloned.
+    fn argument(name: &syn::Ident, ty: &syn::Type, span: Span) -> KeyPart {
+        let (borrowed, owned) = match ty {
+            syn::Type::Reference(_) => (
+                quote_spanned!(span=> &*#name),
+                quote_spanned!(span=> ::std::borrow::ToOwned::to_owned(#name)),
+            ),
+            _ => (
+                quote_spanned!(span=> &#name),
+                quote_spanned!(span=> ::core::clone::Clone::clone(&#name)),
+            ),
+        };
+        KeyPart {
+            setup: TokenStream::new(),
+            borrowed,
+            witness: owned.clone(),
+            owned,
+        }
+    }
+
+    /// Any other expression, the `index`th of the key: evaluated once, before the lookup.
+    fn expression(expr: &syn::Expr, index: usize) -> KeyPart {
+        let span = expr.span();
+        let local = syn::Ident::new(&format!("__reliable_key_{index}"), Span::mixed_site());
+        KeyPart {
+            setup: quote_spanned!(span=> let #local = #expr;),
+            borrowed: quote_spanned!(span=> &#local),
+            owned: quote_spanned!(span=> #local),
+            witness: quote_spanned!(span=> ::core::clone::Clone::clone(&#local)),
+        }
+    }
+}
+
+/// The key: the one written, or the tuple of the arguments (borrowed ones owned).
 pub(crate) fn key(
     args: &CachedArgs,
     item: &FnItem,
     span: Span,
     errors: &mut Errors,
-) -> Option<TokenStream> {
+) -> Option<Key> {
     if let Some(key) = &args.key {
-        return Some(quote_spanned!(key.span()=> #key));
+        return Some(written_key(key, item));
     }
     let mut parts = Vec::new();
     for input in &item.func.sig.inputs {
         match input {
-            syn::FnArg::Receiver(receiver) => {
+            syn::FnArg::Receiver(_) => {
                 errors.push(syn::Error::new(
                     span,
-                    "`#[cached]` on a method needs `key = ...`: one cache serves every instance, so say what the key is, e.g. `key = (self.exchange.clone(), symbol.to_owned())` to key per instance, or `key = symbol.to_owned()` to share across instances",
+                    "`#[cached]` on a method needs `key = ...`: one cache serves every instance, so say what the key is, e.g. `key = (self.exchange_id, symbol)` to key per instance, or `key = symbol` to share across instances",
                 ));
-                let _ = receiver;
                 return None;
             }
             syn::FnArg::Typed(typed) => {
@@ -34,25 +104,91 @@ pub(crate) fn key(
                     errors.spanned(&typed.pat, "`#[cached]` builds its default key from named arguments; give `key = ...` for a destructured argument");
                     return None;
                 };
-                let name = &ident.ident;
-                match &*typed.ty {
-                    syn::Type::Reference(_) => parts.push(
-                        quote_spanned!(typed.span()=> ::std::borrow::ToOwned::to_owned(#name)),
-                    ),
-                    syn::Type::ImplTrait(_) => {
-                        errors.spanned(
-                            &typed.ty,
-                            "`#[cached]` cannot key on an `impl Trait` argument; give `key = ...`",
-                        );
-                        return None;
-                    }
-                    _ => parts
-                        .push(quote_spanned!(typed.span()=> ::core::clone::Clone::clone(&#name))),
+                if let syn::Type::ImplTrait(_) = &*typed.ty {
+                    errors.spanned(
+                        &typed.ty,
+                        "`#[cached]` cannot key on an `impl Trait` argument; give `key = ...`",
+                    );
+                    return None;
                 }
+                parts.push(KeyPart::argument(&ident.ident, &typed.ty, typed.span()));
             }
         }
     }
-    Some(quote!((#(#parts,)*)))
+    Some(tuple_key(parts))
+}
+
+/// A written key. An argument, or a tuple with arguments among its parts, is looked up
+/// borrowed; anything else is evaluated as written.
+fn written_key(key: &syn::Expr, item: &FnItem) -> Key {
+    let argument = |expr: &syn::Expr| -> Option<KeyPart> {
+        let syn::Expr::Path(path) = expr else {
+            return None;
+        };
+        let name = path.path.get_ident().filter(|_| path.qself.is_none())?;
+        item.func.sig.inputs.iter().find_map(|input| match input {
+            syn::FnArg::Typed(typed) => match (&*typed.pat, &*typed.ty) {
+                (_, syn::Type::ImplTrait(_)) => None,
+                (syn::Pat::Ident(ident), ty) if ident.ident == *name => {
+                    Some(KeyPart::argument(name, ty, expr.span()))
+                }
+                _ => None,
+            },
+            syn::FnArg::Receiver(_) => None,
+        })
+    };
+    let mut inner = key;
+    while let syn::Expr::Paren(paren) = inner {
+        inner = &paren.expr;
+    }
+    if let Some(part) = argument(inner) {
+        return Key {
+            owned: part.owned,
+            borrowed: Some(BorrowedKey {
+                setup: part.setup,
+                lookup: Lookup::One(part.borrowed),
+                witness: part.witness,
+            }),
+        };
+    }
+    if let syn::Expr::Tuple(tuple) = inner {
+        let parts: Vec<_> = tuple
+            .elems
+            .iter()
+            .enumerate()
+            .map(|(index, elem)| argument(elem).unwrap_or_else(|| KeyPart::expression(elem, index)))
+            .collect();
+        if tuple.elems.iter().any(|elem| argument(elem).is_some()) {
+            return tuple_key(parts);
+        }
+    }
+    Key {
+        owned: quote_spanned!(key.span()=> #key),
+        borrowed: None,
+    }
+}
+
+fn tuple_key(parts: Vec<KeyPart>) -> Key {
+    let owned = parts.iter().map(|part| &part.owned);
+    let owned = quote!((#(#owned,)*));
+    // `BorrowedKey` is implemented for tuples of 1 to 12 parts, like std's tuple traits.
+    if parts.is_empty() || parts.len() > 12 {
+        return Key {
+            owned,
+            borrowed: None,
+        };
+    }
+    let setup = parts.iter().map(|part| &part.setup);
+    let borrowed = parts.iter().map(|part| &part.borrowed);
+    let witness = parts.iter().map(|part| &part.witness);
+    Key {
+        owned,
+        borrowed: Some(BorrowedKey {
+            setup: quote!(#(#setup)*),
+            lookup: Lookup::Tuple(quote!((#(#borrowed,)*))),
+            witness: quote!((#(#witness,)*)),
+        }),
+    }
 }
 
 fn duration(private: &TokenStream, nanos: Nanos) -> TokenStream {
@@ -62,7 +198,7 @@ fn duration(private: &TokenStream, nanos: Nanos) -> TokenStream {
 /// Wraps `call` (an expression or statements producing the fn's output) in the cache.
 pub(crate) fn wrap(
     args: &CachedArgs,
-    key: TokenStream,
+    key: Key,
     site: &crate::expand::SiteTokens<'_>,
     item: &FnItem,
     degrading: bool,
@@ -118,8 +254,9 @@ pub(crate) fn wrap(
         .key
         .as_ref()
         .map_or_else(Span::call_site, Spanned::span);
-    let key = quote_spanned! {key_span=>
-        let __reliable_key = #key;
+    let owned_key = key.owned;
+    let owned_key = quote_spanned! {key_span=>
+        let __reliable_key = #owned_key;
         #private::assert_cache_key(&__reliable_key);
     };
     if let (Some(return_type), false) = (item.return_type(), item.returns_impl_trait()) {
@@ -137,42 +274,70 @@ pub(crate) fn wrap(
     let config = quote!(|| #private::CacheConfig { #fields ..#defaults });
     let site_name = quote!(#private::SiteName::new(#name, #marker));
     // The hit path returns before any future is built (when the return type can be named).
-    let hit = match (item.return_type(), item.returns_impl_trait()) {
-        (Some(return_type), false) => quote! {
-            if let ::core::option::Option::Some(__reliable_hit) = #private::cache_hit::<#return_type, _>(
-                &__RELIABLE_CACHE, #site_name, #config, &__reliable_key,
-            ) {
+    let hit = |lookup: TokenStream| match (item.return_type(), item.returns_impl_trait()) {
+        (Some(_), false) => quote! {
+            if let ::core::option::Option::Some(__reliable_hit) = #lookup {
                 return __reliable_hit;
             }
         },
         _ => TokenStream::new(),
     };
+    let return_type = item.return_type();
+    // A key of arguments is looked up borrowed, before the owned key is built; any other key
+    // is built first.
+    let prelude = match key.borrowed {
+        Some(BorrowedKey {
+            setup,
+            lookup,
+            witness,
+        }) => {
+            let lookup = match lookup {
+                Lookup::One(lookup) => lookup,
+                Lookup::Tuple(parts) => quote!(&#private::BorrowedKey(#parts)),
+            };
+            let witness = quote_spanned!(key_span=> || #witness);
+            let mut prelude = setup;
+            // Spanned at the key: an unfit key's errors point at it.
+            prelude.extend(hit(quote_spanned! {key_span=>
+                #private::cache_hit_borrowed::<#return_type, _, _>(
+                    &__RELIABLE_CACHE, #site_name, #config, #lookup, #witness,
+                )
+            }));
+            prelude.extend(owned_key);
+            prelude
+        }
+        None => {
+            let mut prelude = owned_key;
+            prelude.extend(hit(quote_spanned! {key_span=>
+                #private::cache_hit::<#return_type, _>(
+                    &__RELIABLE_CACHE, #site_name, #config, &__reliable_key,
+                )
+            }));
+            prelude
+        }
+    };
     if !item.is_async() {
         let call = if degrading {
             // `call` is the outcome (success, or failure with its cause) and borrows the
             // arguments, which the fallback needs after it.
-            let return_type = item.return_type();
             quote!(#private::cached_outcome_sync::<#return_type, _>(&__RELIABLE_CACHE, #site_name, #config, __reliable_key, || { #call }))
         } else {
             quote!(#private::cached_sync(&__RELIABLE_CACHE, #site_name, #config, __reliable_key, move || { #call }))
         };
-        setup.extend(key);
-        setup.extend(hit);
+        setup.extend(prelude);
         return call;
     }
     // The miss path is boxed and polled out of line: it is the large part of the fn's future,
     // and keeping it out keeps the hit path's future small. The key lives in a block that ends
     // before the `.await`, so the future does not keep a slot for it either.
     let miss = if degrading {
-        let return_type = item.return_type();
         quote!(#private::cached_outcome::<#return_type, _, _>(&__RELIABLE_CACHE, #site_name, #config, __reliable_key, async { #call }))
     } else {
         quote!(#private::cached(&__RELIABLE_CACHE, #site_name, #config, __reliable_key, async move { #call }))
     };
     quote! {{
         let __reliable_miss = {
-            #key
-            #hit
+            #prelude
             #private::out_of_line(#miss)
         };
         __reliable_miss.await

@@ -1,6 +1,6 @@
 use reliable_runtime::cached;
 
-#[cached(key = symbol)]
+#[cached(key = symbol.trim())]
 async fn quote(symbol: &str) -> Result<usize, String> {
     Ok(symbol.len())
 }

@@ -1,6 +1,6 @@
 use reliable_runtime::cached;
 
-#[cached(key = symbol)]
+#[cached(key = Some(symbol))]
 async fn book(symbol: String) -> Result<usize, String> {
     Ok(symbol.len())
 }

@@ -1,6 +1,6 @@
 //! `#[cached]` on every fn shape: free and associated fns, every receiver, sync and async,
-//! `Result` and `Option`, default keys over owned and borrowed arguments, generics, trait impls,
-//! and stacked with the other layers.
+//! `Result` and `Option`, default keys over owned and borrowed arguments, keys of arguments
+//! looked up borrowed, generics, trait impls, and stacked with the other layers.
 
 use reliable_runtime::{cached, circuit_breaker, monitored, with_backoff, Rejected};
 use std::sync::Arc;
@@ -59,6 +59,22 @@ async fn stacked(symbol: &str) -> Result<u64, ApiError> {
     Ok(symbol.len() as u64)
 }
 
+#[cached(key = symbol)]
+async fn borrowed_argument(symbol: &str) -> Result<u64, ApiError> {
+    Ok(symbol.len() as u64)
+}
+
+#[cached(key = (symbol, depth))]
+fn borrowed_tuple(symbol: &mut String, depth: u8) -> Option<u8> {
+    symbol.push('!');
+    Some(depth)
+}
+
+#[cached(key = ((value)))]
+async fn borrowed_generic<T: std::hash::Hash + Eq + Clone + Send + Sync + 'static>(value: &T) -> Result<T, ApiError> {
+    Ok(value.clone())
+}
+
 pub struct Client {
     exchange: String,
 }
@@ -69,7 +85,12 @@ impl Client {
         Ok(symbol.len() as u64)
     }
 
-    #[cached(key = symbol.to_owned())]
+    #[cached(key = (self.exchange.clone(), symbol))]
+    pub async fn per_instance_borrowed(&self, symbol: &str) -> Result<u64, ApiError> {
+        Ok(symbol.len() as u64)
+    }
+
+    #[cached(key = symbol)]
     async fn shared_across_instances(&mut self, symbol: &str) -> Result<u64, ApiError> {
         self.exchange.push_str(symbol);
         Ok(1)
@@ -126,6 +147,10 @@ fn main() {
     let _ = generic(1, "x");
     let _ = impl_trait_argument("BTC", ());
     let _ = stacked("BTC");
+    let _ = borrowed_argument("BTC");
+    let _ = borrowed_tuple(&mut String::new(), 1);
+    let _ = borrowed_generic(&5u8);
+    let _ = client.per_instance_borrowed("BTC");
     let _ = client.per_instance("BTC");
     let _ = client.shared_across_instances("BTC");
     let _ = client.sync_by_ref();
