@@ -485,6 +485,13 @@ async fn cached_ticker(symbol: u64) -> Result<u64, ApiError> {
     Ok(black_box(symbol).wrapping_mul(31))
 }
 
+/// A string key, the common case: the default key `(String,)`, looked up as `(&str,)`.
+#[cached(ttl = 3600, name = "bench_cache_str")]
+#[inline(never)]
+async fn cached_quote(symbol: &str) -> Result<u64, ApiError> {
+    Ok(symbol.len() as u64)
+}
+
 /// The floor of a cached async fn: the same lookup and TTL check, hand-written in an `async fn`
 /// polled the same way, so both sides pay for building and polling a future.
 #[inline(never)]
@@ -521,6 +528,9 @@ fn cache_hit(c: &mut Criterion) {
         block_on(peer_cached_ticker(symbol));
         block_on(moka.insert(symbol, symbol * 31));
     }
+    let moka_str: moka::future::Cache<String, u64> = moka::future::Cache::new(10_000);
+    block_on(cached_quote("BTCUSDT")).unwrap();
+    block_on(moka_str.insert("BTCUSDT".to_owned(), 7));
     let mut group = c.benchmark_group("cache_hit");
     group.bench_function("floor_map_lookup_and_ttl_check", |b| {
         b.iter(|| {
@@ -547,6 +557,12 @@ fn cache_hit(c: &mut Criterion) {
     });
     let floor_hot = floor_hits(hot_key);
     let floor_distinct = floor_hits(distinct_key);
+    group.bench_function("reliable_cached_str_key", |b| {
+        b.iter(|| block_on(cached_quote(black_box("BTCUSDT"))).unwrap())
+    });
+    group.bench_function("moka_future_get_str_key", |b| {
+        b.iter(|| block_on(moka_str.get(black_box("BTCUSDT"))).unwrap())
+    });
     for (label, work) in [
         ("floor_hot_key", &floor_hot as &(dyn Fn(usize, u64) + Sync)),
         ("reliable_cached_hot_key", &cache_hits_hot_key),
