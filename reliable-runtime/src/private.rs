@@ -433,8 +433,7 @@ where
     R::Value: CacheValue,
     K: CacheKey,
 {
-    let value = site.cache::<K, R::Value>(name, config)?.get_fresh(key)?;
-    Some(R::join(Ok(value)))
+    fresh_value::<R, K, K>(site, name, config, key)
 }
 
 /// `#[cached]`'s hit path for a key of arguments, looked up borrowed. `owned_key` is never
@@ -446,6 +445,22 @@ pub fn cache_hit_borrowed<R, K, Q>(
     config: impl FnOnce() -> CacheConfig,
     key: &Q,
     _owned_key: impl FnOnce() -> K,
+) -> Option<R>
+where
+    R: CacheOutput,
+    R::Value: CacheValue,
+    K: CacheKey,
+    Q: LookupKey<K> + ?Sized,
+{
+    fresh_value::<R, K, Q>(site, name, config, key)
+}
+
+#[inline]
+fn fresh_value<R, K, Q>(
+    site: &'static CacheSite,
+    name: SiteName,
+    config: impl FnOnce() -> CacheConfig,
+    key: &Q,
 ) -> Option<R>
 where
     R: CacheOutput,
@@ -577,14 +592,7 @@ where
     K: CacheKey,
     F: Future<Output = R>,
 {
-    match site.cache::<K, R::Value>(name, config) {
-        Some(cache) => R::join(
-            cache
-                .get_or_load_future(key, async move { call.await.split() })
-                .await,
-        ),
-        None => call.await,
-    }
+    R::join(cached_result(site, name, config, key, async move { call.await.split() }).await)
 }
 
 /// `#[cached]`, blocking.
@@ -601,8 +609,44 @@ where
     R::Value: CacheValue,
     K: CacheKey,
 {
-    match site.cache::<K, R::Value>(name, config) {
-        Some(cache) => R::join(cache.get_or_load_sync(key, || call().split())),
+    R::join(cached_result_sync(site, name, config, key, || {
+        call().split()
+    }))
+}
+
+/// The cached `Ok` for `key`, or `call`'s result; `call` alone when the site has no cache.
+async fn cached_result<V, E, K, F>(
+    site: &'static CacheSite,
+    name: SiteName,
+    config: impl FnOnce() -> CacheConfig,
+    key: K,
+    call: F,
+) -> Result<V, E>
+where
+    V: CacheValue,
+    K: CacheKey,
+    F: Future<Output = Result<V, E>>,
+{
+    match site.cache::<K, V>(name, config) {
+        Some(cache) => cache.get_or_load_future(key, call).await,
+        None => call.await,
+    }
+}
+
+/// [`cached_result`], blocking.
+fn cached_result_sync<V, E, K>(
+    site: &'static CacheSite,
+    name: SiteName,
+    config: impl FnOnce() -> CacheConfig,
+    key: K,
+    call: impl FnOnce() -> Result<V, E>,
+) -> Result<V, E>
+where
+    V: CacheValue,
+    K: CacheKey,
+{
+    match site.cache::<K, V>(name, config) {
+        Some(cache) => cache.get_or_load_sync(key, call),
         None => call(),
     }
 }
@@ -822,10 +866,7 @@ where
     K: CacheKey,
     F: Future<Output = AttemptResult<R>>,
 {
-    match site.cache::<K, R::Ok>(name, config) {
-        Some(cache) => cache.get_or_load_future(key, call).await,
-        None => call.await,
-    }
+    cached_result(site, name, config, key, call).await
 }
 
 /// [`cached_outcome`], blocking.
@@ -842,10 +883,7 @@ where
     R::Ok: CacheValue,
     K: CacheKey,
 {
-    match site.cache::<K, R::Ok>(name, config) {
-        Some(cache) => cache.get_or_load_sync(key, call),
-        None => call(),
-    }
+    cached_result_sync(site, name, config, key, call)
 }
 
 /// Marks a fallback given as a value of the fn's return type.

@@ -152,13 +152,16 @@ fn written_key(key: &syn::Expr, item: &FnItem) -> Key {
         };
     }
     if let syn::Expr::Tuple(tuple) = inner {
-        let parts: Vec<_> = tuple
-            .elems
-            .iter()
-            .enumerate()
-            .map(|(index, elem)| argument(elem).unwrap_or_else(|| KeyPart::expression(elem, index)))
-            .collect();
-        if tuple.elems.iter().any(|elem| argument(elem).is_some()) {
+        let parts: Vec<_> = tuple.elems.iter().map(argument).collect();
+        if parts.iter().any(Option::is_some) {
+            let parts = parts
+                .into_iter()
+                .zip(&tuple.elems)
+                .enumerate()
+                .map(|(index, (part, elem))| {
+                    part.unwrap_or_else(|| KeyPart::expression(elem, index))
+                })
+                .collect();
             return tuple_key(parts);
         }
     }
