@@ -55,6 +55,12 @@ pub(crate) fn duration_to_nanos(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
+/// `seconds` as a `Duration`, saturating: negative or NaN is zero, too large is
+/// `Duration::MAX` (where `Duration::from_secs_f64` would panic).
+pub(crate) fn saturating_secs_f64(seconds: f64) -> Duration {
+    Duration::try_from_secs_f64(seconds.max(0.0)).unwrap_or(Duration::MAX)
+}
+
 /// A source of [`Timestamp`]s: the system clock, a manual clock for tests, or tokio's clock.
 ///
 /// Cloning is cheap; clones read the same time.

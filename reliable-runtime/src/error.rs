@@ -52,6 +52,13 @@ pub enum Rejected {
         /// The bulkhead's registry name.
         bulkhead: &'static str,
     },
+    /// The cache `cache` was already loading the key for another caller, this caller waited
+    /// for that load, and it failed: one failing request answers every caller that waited,
+    /// instead of each sending its own (the leader gets the load's own error).
+    LoadFailed {
+        /// The cache's registry name.
+        cache: &'static str,
+    },
 }
 
 impl Rejected {
@@ -68,6 +75,7 @@ impl Rejected {
             Rejected::Timeout { .. } => "timeout",
             Rejected::RateLimited { limiter, .. } => limiter,
             Rejected::BulkheadFull { bulkhead } => bulkhead,
+            Rejected::LoadFailed { cache } => cache,
         }
     }
 
@@ -76,7 +84,9 @@ impl Rejected {
         match self {
             Rejected::CircuitOpen { retry_after, .. } => *retry_after,
             Rejected::RateLimited { retry_after, .. } => Some(*retry_after),
-            Rejected::Timeout { .. } | Rejected::BulkheadFull { .. } => None,
+            Rejected::Timeout { .. }
+            | Rejected::BulkheadFull { .. }
+            | Rejected::LoadFailed { .. } => None,
         }
     }
 }
@@ -107,6 +117,10 @@ impl fmt::Display for Rejected {
                 retry_after.as_secs_f64()
             ),
             Rejected::BulkheadFull { bulkhead } => write!(f, "bulkhead `{bulkhead}` is full"),
+            Rejected::LoadFailed { cache } => write!(
+                f,
+                "the load this call waited for in cache `{cache}` failed"
+            ),
         }
     }
 }
@@ -129,6 +143,12 @@ pub enum Failure<E> {
     Inner(E),
     /// The call was not made.
     Rejected(Rejected),
+}
+
+impl<E> From<Rejected> for Failure<E> {
+    fn from(rejected: Rejected) -> Self {
+        Failure::Rejected(rejected)
+    }
 }
 
 impl<E> Failure<E> {
@@ -238,3 +258,16 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// Runs the user callback `what` (a `retry_if`, `retry_after`, `failure_if` or `on_retry`)
+/// under the one rule for callbacks: a panic never reaches the caller. It is logged, and the
+/// call goes on with `default`, the answer the layer gives without a callback.
+pub(crate) fn catch_callback<T>(what: &'static str, default: T, callback: impl FnOnce() -> T) -> T {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(callback)) {
+        Ok(answer) => answer,
+        Err(_) => {
+            tracing::error!(callback = what, "a callback panicked; going on with its default");
+            default
+        }
+    }
+}

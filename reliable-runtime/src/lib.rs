@@ -85,6 +85,7 @@ pub mod preset;
 pub mod registry;
 pub mod retry;
 mod shard;
+mod sync;
 pub mod sla;
 
 #[doc(hidden)]
@@ -400,10 +401,14 @@ pub use reliable_macros::bulkhead;
 /// parts) is looked up borrowed: the owned key (`String` for a `&str`) is built only on a miss,
 /// so a hit allocates nothing. Any other key expression is evaluated before the lookup.
 ///
-/// Concurrent misses on a key run one load (async fns); past its TTL a value is still served
-/// for `stale` (default: the TTL) while one caller refreshes it, and when the refresh fails
-/// (stale-if-error). Errors are never cached. It is the outermost layer: a hit calls nothing
-/// else. See [`cache::Cache`] for the engine and its policies.
+/// Concurrent misses on a key run one load (async fns), and the callers that waited for it
+/// share its outcome: its value, or, when it fails, a clone of its error if the error type is
+/// `Clone + Send + Sync + 'static`; otherwise [`Rejected::LoadFailed`] if a breaker, limiter,
+/// bulkhead or timeout on the fn makes its error hold a `Rejected`; otherwise each waiting
+/// caller loads on its own, all at once (an `std::io::Error`, say). Past its TTL a value is
+/// still served for `stale` (default: the TTL) while one caller refreshes it, and when the
+/// refresh fails (stale-if-error). Errors are never cached. It is the outermost layer: a hit
+/// calls nothing else. See [`cache::Cache`] for the engine and its policies.
 ///
 /// ```
 /// use reliable_runtime::cached;

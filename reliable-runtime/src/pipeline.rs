@@ -10,7 +10,7 @@
 
 use crate::breaker::{CircuitBreaker, Permit};
 use crate::clock::{Clock, Timestamp};
-use crate::error::{Failure, Rejected};
+use crate::error::{catch_callback, Failure, Rejected};
 use crate::limit::{Bulkhead, BulkheadSlot, RateLimiter, TimeoutPolicy};
 use crate::private::{BreakerOutput, HoldsRejected};
 use crate::retry::RetryState;
@@ -18,7 +18,6 @@ use crate::sla::SlaMonitor;
 use pin_project_lite::pin_project;
 use std::future::Future;
 use std::ops::ControlFlow;
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -290,7 +289,7 @@ impl Drop for AttemptState<'_> {
 fn failed<T, E>(outcome: &Result<T, Failure<E>>, is_failure: impl FnOnce(&E) -> bool) -> bool {
     match outcome {
         Ok(_) => false,
-        Err(Failure::Inner(error)) => is_failure(error),
+        Err(Failure::Inner(error)) => catch_callback("failure_if", true, || is_failure(error)),
         Err(Failure::Rejected(_)) => true,
     }
 }
@@ -502,22 +501,26 @@ pin_project! {
     pub struct TimedOutcome<'a, F> {
         policy: &'a TimeoutPolicy,
         #[pin]
-        call: tokio::time::Timeout<F>,
+        call: F,
+        // Armed on the first poll: an attempt that a breaker or limiter refuses is never
+        // polled, so it neither counts as a timeout attempt nor spends its deadline waiting.
+        #[pin]
+        deadline: Option<tokio::time::Sleep>,
     }
 }
 
 /// Wraps the user's call for [`attempt`], dropping it at the policy's deadline with
-/// `Rejected::Timeout`.
+/// `Rejected::Timeout`. The deadline starts, and the attempt counts, when it is first polled.
 #[inline]
 pub fn timed_outcome<F>(policy: &TimeoutPolicy, call: F) -> TimedOutcome<'_, F>
 where
     F: Future,
     F::Output: BreakerOutput,
 {
-    policy.started();
     TimedOutcome {
         policy,
-        call: tokio::time::timeout(policy.after(), call),
+        call,
+        deadline: None,
     }
 }
 
@@ -530,16 +533,24 @@ where
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        match this.call.poll(cx) {
-            Poll::Ready(Ok(output)) => Poll::Ready(attempt_result(output)),
-            Poll::Ready(Err(_)) => {
+        let mut this = self.project();
+        if this.deadline.is_none() {
+            this.policy.started();
+            this.deadline
+                .set(Some(tokio::time::sleep(this.policy.after())));
+        }
+        // The call first, as tokio's `Timeout` does: an answer ready at the deadline wins.
+        if let Poll::Ready(output) = this.call.poll(cx) {
+            return Poll::Ready(attempt_result(output));
+        }
+        match this.deadline.as_pin_mut().map(|deadline| deadline.poll(cx)) {
+            Some(Poll::Ready(())) => {
                 this.policy.timed_out();
                 Poll::Ready(Err(Failure::Rejected(Rejected::Timeout {
                     after: this.policy.after(),
                 })))
             }
-            Poll::Pending => Poll::Pending,
+            _ => Poll::Pending,
         }
     }
 }
@@ -589,10 +600,7 @@ where
     match retry.after_outcome(&failure, retry_if, retry_after) {
         Some(delay) => {
             let attempt = retry.attempts() + 1;
-            let callback = AssertUnwindSafe(|| on_retry(attempt, delay, &failure));
-            if std::panic::catch_unwind(callback).is_err() {
-                tracing::error!(attempt, "an `on_retry` callback panicked; retrying anyway");
-            }
+            catch_callback("on_retry", (), || on_retry(attempt, delay, &failure));
             ControlFlow::Continue(delay)
         }
         None => ControlFlow::Break(Err(failure)),

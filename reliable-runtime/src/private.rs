@@ -6,6 +6,8 @@
 
 pub use crate::breaker::{BreakerConfig, BreakerWindow, CircuitBreaker};
 pub use crate::cache::{Cache, CacheConfig, CachePolicy};
+pub use crate::cache::{AsRejected, ByClone, LoadAlone};
+use crate::cache::{ShareFailure, SharedError};
 pub use crate::error::Rejected;
 pub use crate::sla::{SlaMonitor, SlaThresholds, SlaWindow};
 pub use core::any::type_name_of_val;
@@ -19,6 +21,7 @@ use crate::registry::{
     sla_registry, timeout_registry,
 };
 use crate::registry::{Registered, Registry};
+use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock};
 
 /// A call site's instance, looked up in the registry on first use.
@@ -577,22 +580,73 @@ fn drop_out_of_line<F>(future: std::pin::Pin<Box<F>>) {
     drop(future);
 }
 
-/// `#[cached]`, async: the cached value for `key`, or `call`'s (single-flight, stale handling).
+/// `#[cached]`, async: the cached value for `key`, or `call`'s (single-flight, stale handling);
+/// the callers that waited for a failed load get their error as `share` says (see
+/// [`ShareProbe`]).
 #[inline]
-pub async fn cached<R, K, F>(
+pub async fn cached<R, K, F, S>(
     site: &'static CacheSite,
     name: SiteName,
     config: impl FnOnce() -> CacheConfig,
     key: K,
     call: F,
+    _share: S,
 ) -> R
 where
     R: CacheOutput,
     R::Value: CacheValue,
     K: CacheKey,
     F: Future<Output = R>,
+    S: ShareFailure<R::Miss>,
 {
-    R::join(cached_result(site, name, config, key, async move { call.await.split() }).await)
+    let call = async move { call.await.split() };
+    R::join(cached_result::<_, _, _, _, S>(site, name, config, key, call).await)
+}
+
+/// Picks how `#[cached]` shares a failed load with the callers that waited for it, by
+/// autoref specialization on the fn's return type `R`: `(&ShareProbe::<R, Otherwise>::NEW)
+/// .__reliable_share()` is [`ByClone`] when `R` is a `Result` whose error is `Clone + Send +
+/// Sync + 'static`, or an `Option` ([`ShareByClone`]), and `Otherwise` (`AsRejected` or
+/// `LoadAlone`) for any other type ([`ShareOtherwise`]), which never fails to resolve: a return
+/// type that cannot be cached is reported once, by the cache's own bounds.
+pub struct ShareProbe<R, Otherwise>(PhantomData<(fn() -> R, Otherwise)>);
+
+impl<R, Otherwise> ShareProbe<R, Otherwise> {
+    /// The probe.
+    pub const NEW: Self = ShareProbe(PhantomData);
+}
+
+/// The preferred case of [`ShareProbe`]: followers get a clone of the leader's error.
+pub trait ShareByClone {
+    /// [`ByClone`].
+    fn __reliable_share(&self) -> ByClone;
+}
+
+impl<T, E: SharedError, Otherwise> ShareByClone for ShareProbe<Result<T, E>, Otherwise> {
+    #[inline]
+    fn __reliable_share(&self) -> ByClone {
+        ByClone
+    }
+}
+
+impl<T, Otherwise> ShareByClone for ShareProbe<Option<T>, Otherwise> {
+    #[inline]
+    fn __reliable_share(&self) -> ByClone {
+        ByClone
+    }
+}
+
+/// The fallback of [`ShareProbe`] for error types that cannot be cloned.
+pub trait ShareOtherwise<Otherwise> {
+    /// `Otherwise`.
+    fn __reliable_share(&self) -> Otherwise;
+}
+
+impl<R, Otherwise: Default> ShareOtherwise<Otherwise> for &ShareProbe<R, Otherwise> {
+    #[inline]
+    fn __reliable_share(&self) -> Otherwise {
+        Otherwise::default()
+    }
 }
 
 /// `#[cached]`, blocking.
@@ -615,7 +669,7 @@ where
 }
 
 /// The cached `Ok` for `key`, or `call`'s result; `call` alone when the site has no cache.
-async fn cached_result<V, E, K, F>(
+async fn cached_result<V, E, K, F, S>(
     site: &'static CacheSite,
     name: SiteName,
     config: impl FnOnce() -> CacheConfig,
@@ -626,9 +680,10 @@ where
     V: CacheValue,
     K: CacheKey,
     F: Future<Output = Result<V, E>>,
+    S: ShareFailure<E>,
 {
     match site.cache::<K, V>(name, config) {
-        Some(cache) => cache.get_or_load_future(key, call).await,
+        Some(cache) => cache.get_or_load_sharing::<E, F, S>(key, call).await,
         None => call.await,
     }
 }
@@ -851,22 +906,25 @@ pub fn inner_error<E>(failure: Failure<E>) -> E {
     }
 }
 
-/// `#[cached]` around an outcome (a fn with a fallback): a failed load keeps its cause.
+/// `#[cached]` around an outcome (a fn with a fallback): a failed load keeps its cause; the
+/// callers that waited for it get theirs as `share` says.
 #[inline]
-pub async fn cached_outcome<R, K, F>(
+pub async fn cached_outcome<R, K, F, S>(
     site: &'static CacheSite,
     name: SiteName,
     config: impl FnOnce() -> CacheConfig,
     key: K,
     call: F,
+    _share: S,
 ) -> AttemptResult<R>
 where
     R: BreakerOutput,
     R::Ok: CacheValue,
     K: CacheKey,
     F: Future<Output = AttemptResult<R>>,
+    S: ShareFailure<Failure<R::Error>>,
 {
-    cached_result(site, name, config, key, call).await
+    cached_result::<_, _, _, _, S>(site, name, config, key, call).await
 }
 
 /// [`cached_outcome`], blocking.

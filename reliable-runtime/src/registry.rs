@@ -205,12 +205,11 @@ pub fn breaker_registry() -> &'static Registry<CircuitBreaker> {
     REGISTRY.get_or_init(Registry::new)
 }
 
-/// Caches by name, whatever their key and value types (health reads their counters).
+/// Caches by name, whatever their key and value types (health reads their counters; call sites
+/// get theirs back with its types through [`CacheStats::into_any`]).
 #[derive(Default)]
 pub struct CacheRegistry {
     caches: DashMap<Arc<str>, Arc<dyn CacheStats>>,
-    /// The same caches as `Any`, so call sites naming one can get it back with its types.
-    typed: DashMap<Arc<str>, Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 impl fmt::Debug for CacheRegistry {
@@ -255,14 +254,18 @@ impl CacheRegistry {
         K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
         V: Clone + Send + Sync + 'static,
     {
-        if let Some(existing) = self.typed.get(name) {
-            return Ok(Arc::clone(existing.value()).downcast().ok());
+        let typed = |cache: &Arc<dyn CacheStats>| {
+            Arc::clone(cache)
+                .into_any()
+                .and_then(|any| any.downcast().ok())
+        };
+        if let Some(existing) = self.caches.get(name) {
+            return Ok(typed(existing.value()));
         }
-        let cache = Arc::new(crate::cache::Cache::<K, V>::new(name, config)?);
-        let any: Arc<dyn std::any::Any + Send + Sync> = cache.clone();
-        let stored = Arc::clone(self.typed.entry(name.into()).or_insert(any).value());
-        self.register(cache);
-        Ok(stored.downcast().ok())
+        let created: Arc<dyn CacheStats> =
+            Arc::new(crate::cache::Cache::<K, V>::new(name, config)?);
+        let stored = self.caches.entry(name.into()).or_insert(created);
+        Ok(typed(stored.value()))
     }
 
     /// The counters of the cache named `name`.
@@ -278,7 +281,8 @@ impl CacheRegistry {
             .collect()
     }
 
-    /// Removes the cache named `name` from health.
+    /// Removes the cache named `name`: health no longer shows it, the next `get_or_create` of
+    /// the name makes a new one, and its memory is freed once no call site holds it.
     pub fn remove(&self, name: &str) -> bool {
         self.caches.remove(name).is_some()
     }

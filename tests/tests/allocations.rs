@@ -57,7 +57,7 @@ unsafe impl GlobalAlloc for CountingAllocator {
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct ApiError;
 
 impl From<Rejected> for ApiError {

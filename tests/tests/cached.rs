@@ -8,7 +8,7 @@ use reliable_runtime::{cached, circuit_breaker, with_backoff, Rejected};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-#[derive(Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 enum ApiError {
     Down,
     Rejected(Rejected),
@@ -151,4 +151,109 @@ async fn stale_data_flows_through_an_outage() {
         .reset();
     assert_eq!(orderbook("BTC").await, Ok(300));
     assert_eq!(orderbook("ETH").await, Ok(300));
+}
+
+/// Loads counted per test fn, each failing after 20 ms (paused time).
+static CLONE_LOADS: AtomicU32 = AtomicU32::new(0);
+static REJECTING_LOADS: AtomicU32 = AtomicU32::new(0);
+static ALONE_LOADS: AtomicU32 = AtomicU32::new(0);
+
+async fn fail_after_20ms(loads: &AtomicU32) {
+    loads.fetch_add(1, Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+}
+
+/// `Clone`: the waiting callers get a clone of the one load's error.
+#[cached(ttl = 5, key = symbol, name = "cached_shared_clone")]
+async fn shared_clone(symbol: &str) -> Result<u64, ApiError> {
+    let _ = symbol;
+    fail_after_20ms(&CLONE_LOADS).await;
+    Err(ApiError::Down)
+}
+
+/// Not `Clone`, but holds a `Rejected` (a breaker is on the fn): the waiting callers get
+/// `Rejected::LoadFailed`.
+#[derive(Debug)]
+enum TransportError {
+    Io(std::io::Error),
+    Rejected(Rejected),
+}
+
+impl From<Rejected> for TransportError {
+    fn from(rejected: Rejected) -> Self {
+        TransportError::Rejected(rejected)
+    }
+}
+
+#[circuit_breaker(name = "cached_shared_rejecting", failure_threshold = 1000)]
+#[cached(ttl = 5, key = symbol, name = "cached_shared_rejecting")]
+async fn shared_rejecting(symbol: &str) -> Result<u64, TransportError> {
+    let _ = symbol;
+    fail_after_20ms(&REJECTING_LOADS).await;
+    Err(TransportError::Io(std::io::ErrorKind::ConnectionReset.into()))
+}
+
+/// Neither: the waiting callers load on their own, all at once rather than one after another.
+#[cached(ttl = 5, key = symbol, name = "cached_load_alone")]
+async fn load_alone(symbol: &str) -> Result<u64, std::io::Error> {
+    let _ = symbol;
+    fail_after_20ms(&ALONE_LOADS).await;
+    Err(std::io::ErrorKind::ConnectionReset.into())
+}
+
+/// Runs `calls` (callers of one key) at once; their results and when each finished.
+async fn all_at_once<T, F>(calls: impl Iterator<Item = F>) -> Vec<(T, Duration)>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = T> + Send + 'static,
+{
+    let start = tokio::time::Instant::now();
+    let tasks: Vec<_> = calls
+        .map(|call| tokio::spawn(async move { (call.await, start.elapsed()) }))
+        .collect();
+    let mut finished = Vec::new();
+    for task in tasks {
+        finished.push(task.await.unwrap());
+    }
+    finished
+}
+
+#[tokio::test(start_paused = true)]
+async fn waiting_callers_share_a_failed_load_by_the_error_type() {
+    let cloned = all_at_once((0..10).map(|_| shared_clone("BTC"))).await;
+    assert_eq!(CLONE_LOADS.load(Ordering::Relaxed), 1);
+    for (result, at) in cloned {
+        assert_eq!(result, Err(ApiError::Down));
+        assert_eq!(at, Duration::from_millis(20));
+    }
+
+    let rejecting = all_at_once((0..10).map(|_| shared_rejecting("BTC"))).await;
+    assert_eq!(REJECTING_LOADS.load(Ordering::Relaxed), 1);
+    let load_failed = rejecting
+        .iter()
+        .filter(|(result, _)| {
+            matches!(
+                result,
+                Err(TransportError::Rejected(Rejected::LoadFailed {
+                    cache: "cached_shared_rejecting"
+                }))
+            )
+        })
+        .count();
+    assert_eq!(load_failed, 9);
+    let own_error = rejecting
+        .iter()
+        .filter(|(result, _)| {
+            matches!(result, Err(TransportError::Io(error)) if error.kind() == std::io::ErrorKind::ConnectionReset)
+        })
+        .count();
+    assert_eq!(own_error, 1, "the leader gets the load's own error");
+    assert!(rejecting
+        .iter()
+        .all(|(_, at)| *at == Duration::from_millis(20)));
+
+    let alone = all_at_once((0..10).map(|_| load_alone("BTC"))).await;
+    assert_eq!(ALONE_LOADS.load(Ordering::Relaxed), 10);
+    // Once the first load failed, the nine others ran together: 40 ms, not 200.
+    assert!(alone.iter().all(|(result, at)| result.is_err() && *at <= Duration::from_millis(40)));
 }

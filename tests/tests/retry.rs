@@ -428,3 +428,138 @@ fn sync_flaky() -> Result<u32, ApiError> {
 fn blocking_functions_retry_too() {
     assert_eq!(sync_flaky(), Ok(3));
 }
+
+/// An outage at `rate` calls per second for a minute, every attempt failing: the requests the
+/// failing service sees per second, over the last 30 s.
+fn outage_requests_per_second(name: &str, budget: reliable_runtime::retry::RetryBudget, rate: u32) -> f64 {
+    use reliable_runtime::clock::Clock;
+    use reliable_runtime::retry::{RetryConfig, RetryPolicy};
+    let (clock, hand) = Clock::manual();
+    let policy = RetryPolicy::new(
+        name,
+        RetryConfig {
+            backoff: BackoffConfig {
+                max_attempts: 10,
+                ..BackoffConfig::default()
+            },
+            budget: Some(budget),
+            clock,
+            ..RetryConfig::default()
+        },
+    )
+    .unwrap();
+    let mut requests = 0u64;
+    for second in 0..60 {
+        for _ in 0..rate {
+            let mut state = policy.start();
+            let mut attempts = 1;
+            while state.after_failure(true, None).is_some() {
+                attempts += 1;
+            }
+            if second >= 30 {
+                requests += attempts;
+            }
+        }
+        hand.advance(Duration::from_secs(1));
+    }
+    requests as f64 / 30.0
+}
+
+/// The documented bound: at most `rate × (1 + ratio) + min_retries_per_second` requests per
+/// second in an outage; the floor dominates at low rates, and `min_retries_per_second = 0`
+/// leaves the ratio alone.
+#[test]
+fn the_retry_budget_bounds_an_outage_as_documented() {
+    use reliable_runtime::retry::RetryBudget;
+    let default = RetryBudget::default();
+    let with_floor = outage_requests_per_second("budget_bound_floor", default, 10);
+    assert!(with_floor <= 10.0 * 1.1 + 10.0 + 0.5, "{with_floor}/s");
+    assert!(with_floor > 15.0, "the floor lets most retries through: {with_floor}/s");
+    let without_floor = outage_requests_per_second(
+        "budget_bound_ratio",
+        RetryBudget {
+            min_retries_per_second: 0,
+            ..default
+        },
+        10,
+    );
+    assert!(without_floor <= 10.0 * 1.1 + 0.5, "{without_floor}/s");
+    assert!(without_floor >= 10.5, "the ratio still allows retries: {without_floor}/s");
+}
+
+/// The one rule for user callbacks: a panic never reaches the caller. It is logged, and the
+/// call goes on as without the callback's answer: `retry_if` → not retried, `retry_after` → the
+/// backoff's delay, `failure_if` → counted as a failure, `on_retry` → retried anyway.
+fn panicking_retry_if(_: &ApiError) -> bool {
+    panic!("retry_if bug")
+}
+
+fn panicking_retry_after(_: &ApiError) -> Option<Duration> {
+    panic!("retry_after bug")
+}
+
+fn panicking_failure_if(_: &ApiError) -> bool {
+    panic!("failure_if bug")
+}
+
+static PANICKING_CALLS: AtomicU32 = AtomicU32::new(0);
+
+#[with_backoff(max_attempts = 3, retry_if = panicking_retry_if, budget = false)]
+async fn retry_if_panics() -> Result<(), ApiError> {
+    PANICKING_CALLS.fetch_add(1, Ordering::SeqCst);
+    Err(ApiError::Status(503))
+}
+
+static HINT_CALLS: AtomicU32 = AtomicU32::new(0);
+
+#[with_backoff(initial_delay = "1s", jitter = "none", max_attempts = 2, retry_after = panicking_retry_after, budget = false)]
+async fn retry_after_panics() -> Result<(), ApiError> {
+    HINT_CALLS.fetch_add(1, Ordering::SeqCst);
+    Err(ApiError::Status(503))
+}
+
+#[circuit_breaker(name = "failure_if_panics", failure_threshold = 2, failure_if = panicking_failure_if)]
+async fn failure_if_panics() -> Result<(), ApiError> {
+    Err(ApiError::Status(404))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_callback_never_reaches_the_caller() {
+    assert_eq!(retry_if_panics().await, Err(ApiError::Status(503)));
+    assert_eq!(PANICKING_CALLS.load(Ordering::SeqCst), 1, "not retried");
+
+    let start = Instant::now();
+    assert_eq!(retry_after_panics().await, Err(ApiError::Status(503)));
+    assert_eq!(HINT_CALLS.load(Ordering::SeqCst), 2, "retried");
+    assert_eq!(start.elapsed(), Duration::from_secs(1), "after the backoff's delay");
+
+    for _ in 0..2 {
+        assert_eq!(failure_if_panics().await, Err(ApiError::Status(404)));
+    }
+    let breaker = breaker_registry().get("failure_if_panics").unwrap();
+    assert_eq!(breaker.state(), BreakerState::Open, "counted as failures");
+}
+
+static REFUSED_OR_RAN: AtomicU32 = AtomicU32::new(0);
+
+#[reliable_runtime::rate_limited(name = "timeout_attempts_limit", per_minute = 50)]
+#[timeout("1s")]
+async fn limited_and_timed() -> Result<(), ApiError> {
+    REFUSED_OR_RAN.fetch_add(1, Ordering::SeqCst);
+    Ok(())
+}
+
+/// A timeout counts the attempts that reached it, not those a limiter refused first.
+#[tokio::test(start_paused = true)]
+async fn timeout_attempts_count_only_attempts_that_ran() {
+    let mut refused = 0;
+    for _ in 0..60 {
+        if limited_and_timed().await.is_err() {
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 10);
+    assert_eq!(REFUSED_OR_RAN.load(Ordering::SeqCst), 50);
+    let timeout = timeout_registry().get("retry::limited_and_timed").unwrap();
+    assert_eq!(timeout.snapshot().attempts, 50);
+}

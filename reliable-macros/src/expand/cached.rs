@@ -205,6 +205,7 @@ pub(crate) fn wrap(
     site: &crate::expand::SiteTokens<'_>,
     item: &FnItem,
     degrading: bool,
+    rejects: bool,
     call: TokenStream,
     setup: &mut TokenStream,
 ) -> TokenStream {
@@ -333,10 +334,27 @@ pub(crate) fn wrap(
     // The miss path is boxed and polled out of line: it is the large part of the fn's future,
     // and keeping it out keeps the hit path's future small. The key lives in a block that ends
     // before the `.await`, so the future does not keep a slot for it either.
-    let miss = if degrading {
-        quote!(#private::cached_outcome::<#return_type, _, _>(&__RELIABLE_CACHE, #site_name, #config, __reliable_key, async { #call }))
+    // How the callers that waited for a failed load get their error: a clone of it if the
+    // error type can be cloned (picked by autoref specialization on the type), else
+    // `Rejected::LoadFailed` if a layer already makes the error hold a `Rejected`, else each
+    // loads on its own.
+    let otherwise = if rejects {
+        quote!(#private::AsRejected)
     } else {
-        quote!(#private::cached(&__RELIABLE_CACHE, #site_name, #config, __reliable_key, async move { #call }))
+        quote!(#private::LoadAlone)
+    };
+    let share = match (return_type, item.returns_impl_trait()) {
+        (Some(return_type), false) => quote! {{
+            #[allow(unused_imports)]
+            use #private::{ShareByClone as _, ShareOtherwise as _};
+            (&#private::ShareProbe::<#return_type, #otherwise>::NEW).__reliable_share()
+        }},
+        _ => quote!(<#otherwise as ::core::default::Default>::default()),
+    };
+    let miss = if degrading {
+        quote!(#private::cached_outcome::<#return_type, _, _, _>(&__RELIABLE_CACHE, #site_name, #config, __reliable_key, async { #call }, #share))
+    } else {
+        quote!(#private::cached(&__RELIABLE_CACHE, #site_name, #config, __reliable_key, async move { #call }, #share))
     };
     quote! {{
         let __reliable_miss = {

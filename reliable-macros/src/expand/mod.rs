@@ -409,6 +409,7 @@ fn cache_around(
             site,
             item,
             plan.degradation.is_some(),
+            plan.rejects(),
             call,
             setup,
         ),

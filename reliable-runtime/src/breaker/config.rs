@@ -1,6 +1,6 @@
 //! Breaker configuration: when to trip, how long to stay open, how to recover.
 
-use crate::clock::Clock;
+use crate::clock::{saturating_secs_f64, Clock};
 use crate::error::ConfigError;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -155,7 +155,7 @@ impl BreakerConfig {
             .powi(trips.saturating_sub(1).min(64) as i32);
         let grown = self.timeout.as_secs_f64() * growth;
         if grown.is_finite() && grown < self.max_timeout.as_secs_f64() {
-            Duration::from_secs_f64(grown).max(self.timeout.min(self.max_timeout))
+            saturating_secs_f64(grown).max(self.timeout.min(self.max_timeout))
         } else {
             self.max_timeout.max(self.timeout)
         }

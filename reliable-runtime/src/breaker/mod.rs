@@ -44,7 +44,7 @@ pub use config::{BreakerConfig, BreakerWindow, MAX_HALF_OPEN_CALLS};
 pub use state::BreakerState;
 
 use crate::clock::{duration_to_nanos, Timestamp};
-use crate::error::{ConfigError, Failure, Rejected};
+use crate::error::{catch_callback, ConfigError, Failure, Rejected};
 use crate::event::{self, BreakerTransition, Event};
 use crate::registry::intern;
 use crate::shard::ShardedCounter;
@@ -53,8 +53,9 @@ use serde::Serialize;
 use state::{Word, ONE_PROBE};
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use crate::sync::{AtomicU32, AtomicU64, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use window::{OutcomeWindow, WindowCounts};
 
@@ -66,7 +67,9 @@ pub struct CircuitBreaker {
     needs_timing: bool,
     word: CachePadded<AtomicU64>,
     consecutive_failures: CachePadded<AtomicU32>,
-    half_open_successes: AtomicU32,
+    /// Successful probes of the current half-open period: the period's generation in the high
+    /// 32 bits (see [`successes_tag`]), the count in the low 32.
+    half_open_successes: AtomicU64,
     /// When an open breaker may probe, on the clock's coarse timeline (millisecond precision is
     /// plenty for an open timeout, and the coarse reading makes each rejection cheaper).
     open_until: AtomicU64,
@@ -240,7 +243,7 @@ impl CircuitBreaker {
             config,
             word: CachePadded::new(AtomicU64::new(Word::INITIAL.0)),
             consecutive_failures: CachePadded::new(AtomicU32::new(0)),
-            half_open_successes: AtomicU32::new(0),
+            half_open_successes: AtomicU64::new(0),
             open_until: AtomicU64::new(0),
             window,
             not_permitted: ShardedCounter::new(),
@@ -426,7 +429,9 @@ impl CircuitBreaker {
         let result = call.await;
         match &result {
             Ok(_) => permit.success(),
-            Err(error) if is_failure(error) => permit.failure(),
+            Err(error) if catch_callback("failure_if", true, || is_failure(error)) => {
+                permit.failure()
+            }
             Err(_) => permit.success(),
         }
         result.map_err(Failure::Inner)
@@ -455,10 +460,8 @@ impl CircuitBreaker {
     fn on_outcome(&self, permit: Word, failed: bool, timing: Option<(Duration, Timestamp)>) {
         let current = self.load();
         if !current.same_epoch(permit) {
-            // Admitted under an earlier state: its outcome says nothing about this one.
-            if permit.state() == BreakerState::HalfOpen {
-                self.release_probe(permit);
-            }
+            // Admitted under an earlier state: its outcome says nothing about this one (and
+            // its probe slot, if any, went with that state).
             return;
         }
         match permit.state() {
@@ -533,14 +536,43 @@ impl CircuitBreaker {
 
     #[cold]
     fn on_probe_outcome(&self, permit: Word, failed: bool) {
-        self.release_probe(permit);
         if failed {
+            // Reopen while this probe still holds its slot: freeing the slot first would let
+            // another caller probe the failing service in the same half-open period.
             self.transition(permit, BreakerState::Open, "a half-open probe failed");
             return;
         }
-        let successes = self.half_open_successes.fetch_add(1, Ordering::AcqRel) + 1;
-        if successes >= self.config.success_threshold {
-            self.transition(permit, BreakerState::Closed, "half-open probes succeeded");
+        match self.count_probe_success(permit) {
+            Some(successes) if successes >= self.config.success_threshold => {
+                // The new generation starts with every slot free.
+                self.transition(permit, BreakerState::Closed, "half-open probes succeeded");
+            }
+            Some(_) => self.release_probe(permit),
+            None => {} // the half-open period of this probe is over
+        }
+    }
+
+    /// Counts a successful probe of `permit`'s half-open period; `None` if that period is over.
+    ///
+    /// The counter carries the period's generation, so a success that arrives after the breaker
+    /// left the period (and perhaps entered a new half-open one) is never counted in another.
+    fn count_probe_success(&self, permit: Word) -> Option<u32> {
+        let tag = successes_tag(permit);
+        let mut current = self.half_open_successes.load(Ordering::Acquire);
+        loop {
+            if current & !SUCCESS_COUNT_MASK != tag {
+                return None;
+            }
+            let next = current + 1;
+            match self.half_open_successes.compare_exchange_weak(
+                current,
+                next,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Some((next & SUCCESS_COUNT_MASK) as u32),
+                Err(now) => current = now,
+            }
         }
     }
 
@@ -593,7 +625,9 @@ impl CircuitBreaker {
                     .saturating_add(duration_to_nanos(timeout));
                 self.open_until.store(until, Ordering::Release);
             }
-            BreakerState::HalfOpen => self.half_open_successes.store(0, Ordering::Release),
+            BreakerState::HalfOpen => self
+                .half_open_successes
+                .store(successes_tag(current.next(to)), Ordering::Release),
             BreakerState::Closed => {
                 transitions.trips = 0;
                 self.consecutive_failures.store(0, Ordering::Release);
@@ -681,6 +715,14 @@ impl CircuitBreaker {
             group: self.group.clone(),
         }
     }
+}
+
+const SUCCESS_COUNT_MASK: u64 = u32::MAX as u64;
+
+/// The half-open success counter's value at the start of `word`'s period: its generation (low
+/// 32 bits of it: a period is never confused with one 2^32 transitions away) and no successes.
+fn successes_tag(word: Word) -> u64 {
+    (word.generation() & SUCCESS_COUNT_MASK) << 32
 }
 
 #[cfg(test)]
@@ -828,5 +870,109 @@ mod tests {
         }
         assert_eq!(breaker.state(), BreakerState::Open);
         assert_eq!(breaker.snapshot().slow_call_rate, Some(1.0));
+    }
+}
+
+/// Model checks of half-open admission and the transitions out of it, over every interleaving
+/// (`--cfg reliable_loom`, see `src/sync.rs`).
+#[cfg(all(test, reliable_loom))]
+mod loom_models {
+    use super::*;
+    use crate::clock::{Clock, ManualClock};
+    use loom::sync::atomic::AtomicUsize;
+    use loom::sync::Arc;
+
+    /// An open breaker whose timeout has passed, with `config` otherwise.
+    fn ready_to_probe(config: BreakerConfig) -> (Arc<CircuitBreaker>, ManualClock) {
+        let (clock, hand) = Clock::manual();
+        let breaker = CircuitBreaker::new(
+            "loom",
+            BreakerConfig {
+                failure_threshold: 1,
+                timeout_multiplier: 1.0,
+                clock,
+                ..config
+            },
+        )
+        .unwrap();
+        breaker.try_acquire().unwrap().failure();
+        hand.advance(breaker.config().timeout);
+        (Arc::new(breaker), hand)
+    }
+
+    /// One probe slot, probes that fail: exactly one caller probes; its failure reopens the
+    /// breaker before any other caller can take the slot.
+    #[test]
+    fn a_failed_probe_reopens_before_another_probe() {
+        loom::model(|| {
+            let (breaker, _hand) = ready_to_probe(BreakerConfig {
+                half_open_max_calls: 1,
+                ..BreakerConfig::cex()
+            });
+            let probes = Arc::new(AtomicUsize::new(0));
+            let callers: Vec<_> = (0..2)
+                .map(|_| {
+                    let (breaker, probes) = (Arc::clone(&breaker), Arc::clone(&probes));
+                    loom::thread::spawn(move || {
+                        if let Ok(permit) = breaker.try_acquire() {
+                            probes.fetch_add(1, Ordering::Relaxed);
+                            permit.failure();
+                        }
+                    })
+                })
+                .collect();
+            for caller in callers {
+                caller.join().unwrap();
+            }
+            assert_eq!(probes.load(Ordering::Relaxed), 1);
+            assert_eq!(breaker.state(), BreakerState::Open);
+            assert_eq!(breaker.snapshot().trips, 2, "the probe's failure reopened it");
+        });
+    }
+
+    /// Two probe slots, two successes needed, probes racing: the breaker closes.
+    #[test]
+    fn concurrent_successful_probes_close_the_breaker() {
+        loom::model(|| {
+            let (breaker, _hand) = ready_to_probe(BreakerConfig {
+                half_open_max_calls: 2,
+                success_threshold: 2,
+                ..BreakerConfig::cex()
+            });
+            let first = breaker.try_acquire().unwrap(); // turns it half-open
+            let other = {
+                let breaker = Arc::clone(&breaker);
+                loom::thread::spawn(move || breaker.try_acquire().map(Permit::success).is_ok())
+            };
+            first.success();
+            assert!(other.join().unwrap(), "a second slot was free");
+            assert_eq!(breaker.state(), BreakerState::Closed);
+        });
+    }
+
+    /// A probe's success that arrives after its half-open period ended (another probe failed
+    /// and reopened the breaker, and a new period began) is not counted in the new period.
+    #[test]
+    fn a_late_success_is_not_counted_in_a_later_period() {
+        loom::model(|| {
+            let (breaker, hand) = ready_to_probe(BreakerConfig {
+                half_open_max_calls: 2,
+                success_threshold: 2,
+                ..BreakerConfig::cex()
+            });
+            let failing = breaker.try_acquire().unwrap();
+            let (word, start) = breaker.try_acquire().unwrap().into_raw();
+            let late = {
+                let breaker = Arc::clone(&breaker);
+                loom::thread::spawn(move || Permit::from_raw(&breaker, word, start).success())
+            };
+            failing.failure();
+            hand.advance(breaker.config().timeout);
+            let probe = breaker.try_acquire();
+            late.join().unwrap();
+            probe.expect("the new period has free slots").success();
+            // One success of the two the new period needs.
+            assert_eq!(breaker.state(), BreakerState::HalfOpen);
+        });
     }
 }

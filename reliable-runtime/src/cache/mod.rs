@@ -14,7 +14,7 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let cache: Cache<String, f64> = Cache::new("doc_prices", CacheConfig::default()).unwrap();
-//! let price = cache.get_or_load("BTCUSDT".to_string(), || async { Ok::<_, std::io::Error>(97_000.0) }).await;
+//! let price = cache.get_or_load("BTCUSDT".to_string(), || async { Ok::<_, String>(97_000.0) }).await;
 //! assert_eq!(price.unwrap(), 97_000.0);
 //! assert!(matches!(cache.lookup("BTCUSDT"), Lookup::Fresh(97_000.0)));
 //! assert_eq!(cache.snapshot().loads, 1);
@@ -22,10 +22,14 @@
 //! ```
 
 mod config;
+mod flight;
 
 pub use config::{CacheConfig, CachePolicy};
+pub use flight::{AsRejected, ByClone, LoadAlone, ShareFailure, SharedError};
 
-use crate::clock::duration_to_nanos;
+use flight::{Flights, Outcome, Role};
+
+use crate::clock::{duration_to_nanos, saturating_secs_f64};
 use crate::error::ConfigError;
 use crate::event::{self, Event};
 use crate::registry::intern;
@@ -35,10 +39,9 @@ use serde::Serialize;
 use std::fmt;
 use std::future::Future;
 use std::hash::Hash;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
-use tokio::sync::Notify;
 
 /// What a lookup found.
 #[derive(Clone, Debug, PartialEq)]
@@ -124,33 +127,6 @@ const LFU_SAMPLE: u32 = 8;
 /// LRU timestamps are refreshed at most this often per entry.
 const LRU_RESOLUTION_NANOS: u64 = 1_000_000;
 
-/// A load in flight, that other callers for the same key wait for.
-#[derive(Default)]
-struct Flight {
-    finished: AtomicBool,
-    done: Notify,
-}
-
-/// Marks a flight finished (and wakes its followers) when the leader completes or is dropped.
-struct FlightGuard<'a, K: Hash + Eq + Clone + Send + Sync + 'static> {
-    flights: &'a scc::HashIndex<K, Arc<Flight>, foldhash::fast::RandomState>,
-    key: K,
-    flight: Arc<Flight>,
-}
-
-impl<K: Hash + Eq + Clone + Send + Sync + 'static> Drop for FlightGuard<'_, K> {
-    fn drop(&mut self) {
-        self.flights.remove_sync(&self.key);
-        self.flight.finished.store(true, Ordering::Release);
-        self.flight.done.notify_waiters();
-    }
-}
-
-enum Role<'a, K: Hash + Eq + Clone + Send + Sync + 'static> {
-    Leader(FlightGuard<'a, K>),
-    Follower(Arc<Flight>),
-}
-
 /// A concurrent cache. Keys: `Hash + Eq + Clone + Send + Sync + 'static`; values: `Clone +
 /// Send + Sync + 'static` (a hit returns a clone: wrap big values in `Arc`).
 pub struct Cache<K, V>
@@ -163,7 +139,7 @@ where
     /// foldhash instead of std's SipHash: a third of a hit's time went to hashing the key, and
     /// foldhash's per-process random seed keeps collision attacks impractical.
     map: scc::HashIndex<K, Entry<V>, foldhash::fast::RandomState>,
-    flights: scc::HashIndex<K, Arc<Flight>, foldhash::fast::RandomState>,
+    flights: Flights<K, V>,
     ttl_nanos: AtomicU64,
     /// Entries held (the index's own `len` scans its buckets).
     size: AtomicUsize,
@@ -207,7 +183,7 @@ where
             size: AtomicUsize::new(0),
             config,
             map: scc::HashIndex::with_hasher(foldhash::fast::RandomState::default()),
-            flights: scc::HashIndex::with_hasher(foldhash::fast::RandomState::default()),
+            flights: Flights::new(),
             adapted_hits: Mutex::new(0),
             evicting: Mutex::new(()),
             hits: ShardedCounter::new(),
@@ -299,6 +275,16 @@ where
         Some(value)
     }
 
+    /// The fresh value for `key`, counting nothing.
+    fn peek_fresh(&self, key: &K) -> Option<V> {
+        let now = self.config.clock.now_coarse().as_nanos();
+        self.map
+            .peek_with(key, |_, entry| {
+                (now < entry.fresh_until).then(|| entry.value.clone())
+            })
+            .flatten()
+    }
+
     /// The fresh value for `key`, if any.
     #[inline]
     pub fn get<Q>(&self, key: &Q) -> Option<V>
@@ -358,7 +344,7 @@ where
         let grown = (ttl * 1.2f64.powi(new_hits.min(1_000) as i32)).min(max);
         let shrunk = (grown * 0.8).max(min);
         self.ttl_nanos.store(
-            duration_to_nanos(Duration::from_secs_f64(shrunk)),
+            duration_to_nanos(saturating_secs_f64(shrunk)),
             Ordering::Relaxed,
         );
     }
@@ -455,38 +441,40 @@ where
         }
     }
 
-    fn join_flight(&self, key: &K) -> Role<'_, K> {
-        loop {
-            let flight = Arc::new(Flight::default());
-            if self
-                .flights
-                .insert_sync(key.clone(), Arc::clone(&flight))
-                .is_ok()
-            {
-                return Role::Leader(FlightGuard {
-                    flights: &self.flights,
-                    key: key.clone(),
-                    flight,
-                });
-            }
-            if let Some(existing) = self.flights.peek_with(key, |_, flight| Arc::clone(flight)) {
-                return Role::Follower(existing);
-            }
-            // The leader finished between the two calls: try to lead again.
-        }
-    }
-
-    /// The value for `key`: fresh from the cache, or loaded by `load` (one load per key at a
-    /// time: concurrent callers wait for it and share its result).
+    /// The value for `key`: fresh from the cache, or loaded by `load`.
     ///
+    /// - Single flight: one load per key at a time. Callers that miss while it runs wait for
+    ///   it and share its outcome: its value, or a clone of its error (so an outage costs one
+    ///   request per key, not one per caller). A caller that missed just as a load finished
+    ///   finds that load's value instead of loading again. A leader that is cancelled hands
+    ///   the load to one of its followers.
     /// - Stale while revalidating: past its TTL but within the stale window, the value is
     ///   returned at once to every caller while one caller refreshes it (that caller waits for
     ///   its load).
     /// - Stale if error: when the load fails and a stale value exists, the stale value is
     ///   returned and a [`StaleServed`] event published.
-    /// - Errors are never cached.
+    /// - Errors are never cached: the next caller after a failed load loads again.
+    ///
+    /// ```
+    /// use reliable_runtime::cache::{Cache, CacheConfig};
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cache: Cache<&str, u32> = Cache::new("doc_single_flight", CacheConfig::default()).unwrap();
+    /// let loads = AtomicU32::new(0);
+    /// let load = || async {
+    ///     loads.fetch_add(1, Ordering::Relaxed);
+    ///     tokio::task::yield_now().await;
+    ///     Err::<u32, &str>("503")
+    /// };
+    /// let (a, b) = tokio::join!(cache.get_or_load("BTC", load), cache.get_or_load("BTC", load));
+    /// assert_eq!((a, b), (Err("503"), Err("503")));
+    /// assert_eq!(loads.load(Ordering::Relaxed), 1, "the second caller shared the first's failure");
+    /// # }
+    /// ```
     pub async fn get_or_load<E, F, Fut>(&self, key: K, load: F) -> Result<V, E>
     where
+        E: SharedError,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<V, E>>,
     {
@@ -498,7 +486,49 @@ where
     /// [`get_or_load`](Self::get_or_load) with the load as a future (polled only if needed).
     pub async fn get_or_load_future<E, Fut>(&self, key: K, load: Fut) -> Result<V, E>
     where
+        E: SharedError,
         Fut: Future<Output = Result<V, E>>,
+    {
+        self.get_or_load_sharing::<E, Fut, ByClone>(key, load).await
+    }
+
+    /// [`get_or_load_future`](Self::get_or_load_future), with the callers that waited for a
+    /// failed load getting their error as `S` says (e.g. [`AsRejected`] for an error type that
+    /// holds a [`Rejected`](crate::Rejected) but is not `Clone`).
+    ///
+    /// ```
+    /// use reliable_runtime::cache::{AsRejected, Cache, CacheConfig};
+    /// use reliable_runtime::Rejected;
+    ///
+    /// #[derive(Debug)]
+    /// enum ApiError {
+    ///     Io(std::io::Error), // not `Clone`
+    ///     Rejected(Rejected),
+    /// }
+    /// impl From<Rejected> for ApiError {
+    ///     fn from(rejected: Rejected) -> Self {
+    ///         ApiError::Rejected(rejected)
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cache: Cache<&str, u32> = Cache::new("doc_as_rejected", CacheConfig::default()).unwrap();
+    /// let load = || async {
+    ///     tokio::task::yield_now().await;
+    ///     Err::<u32, _>(ApiError::Io(std::io::ErrorKind::ConnectionReset.into()))
+    /// };
+    /// let (leader, follower) = tokio::join!(
+    ///     cache.get_or_load_sharing::<_, _, AsRejected>("BTC", load()),
+    ///     cache.get_or_load_sharing::<_, _, AsRejected>("BTC", load()),
+    /// );
+    /// assert!(matches!(leader, Err(ApiError::Io(_))));
+    /// assert!(matches!(follower, Err(ApiError::Rejected(Rejected::LoadFailed { .. }))));
+    /// # }
+    /// ```
+    pub async fn get_or_load_sharing<E, Fut, S>(&self, key: K, load: Fut) -> Result<V, E>
+    where
+        Fut: Future<Output = Result<V, E>>,
+        S: ShareFailure<E>,
     {
         let mut load = Some(load);
         loop {
@@ -507,37 +537,50 @@ where
                 Lookup::Stale { value, age } => Some((value, age)),
                 Lookup::Miss => None,
             };
-            let flight = match self.join_flight(&key) {
-                Role::Leader(flight) => flight,
+            let leader = match self.flights.join(&key) {
+                Role::Leader(leader) => {
+                    // A load that finished between our lookup and our lead inserted its value
+                    // before it let go of the key: look again before loading twice.
+                    if let Some(value) = self.peek_fresh(&key) {
+                        leader.finish(Outcome::Loaded(value.clone()));
+                        return Ok(value);
+                    }
+                    Some(leader)
+                }
                 Role::Follower(flight) => {
                     if let Some((value, _)) = stale {
                         self.stale_hits.add(1);
                         return Ok(value);
                     }
-                    let notified = flight.done.notified();
-                    tokio::pin!(notified);
-                    notified.as_mut().enable();
-                    if !flight.finished.load(Ordering::Acquire) {
-                        notified.await;
+                    match flight.outcome().await {
+                        Some(Outcome::Loaded(value)) => return Ok(value),
+                        Some(Outcome::Failed(kept)) => match S::give(&*kept, self.name) {
+                            Some(error) => return Err(error),
+                            // The failure cannot be shared with us: load on our own.
+                            None => None,
+                        },
+                        None => continue, // the leader was cancelled: someone leads anew
                     }
-                    continue;
                 }
             };
-            // A caller leads at most once: leading always returns below.
+            // A caller loads at most once: loading always returns below.
             let Some(load) = load.take() else {
-                unreachable!("a caller leads at most one load")
+                unreachable!("a caller loads at most once")
             };
             self.loads.add(1);
-            let result = load.await;
-            return match result {
+            return match load.await {
                 Ok(value) => {
                     self.insert(key, value.clone());
-                    drop(flight);
+                    if let Some(leader) = leader {
+                        leader.finish(Outcome::Loaded(value.clone()));
+                    }
                     Ok(value)
                 }
                 Err(error) => {
                     self.load_errors.add(1);
-                    drop(flight);
+                    if let Some(leader) = leader {
+                        leader.finish(Outcome::Failed(S::keep(&error)));
+                    }
                     match stale {
                         Some((value, age)) => {
                             self.serve_stale_after_error(age);
@@ -640,6 +683,11 @@ pub trait CacheStats: Send + Sync {
     fn name(&self) -> &str;
     /// Its counters now.
     fn snapshot(&self) -> CacheSnapshot;
+    /// The cache as `Any`, so the registry can give it back with its types; `None` (the
+    /// default) for caches that are not a [`Cache`].
+    fn into_any(self: Arc<Self>) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
+        None
+    }
 }
 
 impl<K, V> CacheStats for Cache<K, V>
@@ -653,5 +701,87 @@ where
 
     fn snapshot(&self) -> CacheSnapshot {
         Cache::snapshot(self)
+    }
+
+    fn into_any(self: Arc<Self>) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
+        Some(self)
+    }
+}
+
+/// Model checks of single-flight (join, lead, publish, follow; see `flight.rs`) over every
+/// interleaving (`--cfg reliable_loom`, see `src/sync.rs`).
+#[cfg(all(test, reliable_loom))]
+mod loom_models {
+    use super::*;
+    use crate::clock::Clock;
+    use loom::sync::atomic::AtomicUsize;
+    use loom::sync::Arc;
+
+    fn cache() -> Arc<Cache<u8, u32>> {
+        let (clock, _hand) = Clock::manual();
+        Arc::new(
+            Cache::new(
+                "loom",
+                CacheConfig {
+                    clock,
+                    ..CacheConfig::default()
+                },
+            )
+            .unwrap(),
+        )
+    }
+
+    /// Callers of one key, racing: `fails` says whether loads fail; each caller's result and
+    /// the number of loads. A load yields to the other callers once while it runs and checks
+    /// that no other load of the key runs with it.
+    fn race(callers: usize, fails: bool) -> (Vec<Result<u32, &'static str>>, usize) {
+        let cache = cache();
+        let loads = Arc::new(AtomicUsize::new(0));
+        let running = Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = (0..callers)
+            .map(|_| {
+                let (cache, loads, running) =
+                    (Arc::clone(&cache), Arc::clone(&loads), Arc::clone(&running));
+                loom::thread::spawn(move || {
+                    loom::future::block_on(cache.get_or_load(7, || async move {
+                        loads.fetch_add(1, Ordering::Relaxed);
+                        assert_eq!(running.fetch_add(1, Ordering::AcqRel), 0, "two loads at once");
+                        loom::thread::yield_now();
+                        running.fetch_sub(1, Ordering::AcqRel);
+                        if fails {
+                            Err("503")
+                        } else {
+                            Ok(42)
+                        }
+                    }))
+                })
+            })
+            .collect();
+        let results = threads
+            .into_iter()
+            .map(|thread| thread.join().unwrap())
+            .collect();
+        (results, loads.load(Ordering::Relaxed))
+    }
+
+    /// However the callers interleave, the key is loaded once and every caller gets the value.
+    #[test]
+    fn a_key_is_loaded_once() {
+        loom::model(|| {
+            let (results, loads) = race(2, false);
+            assert_eq!(results, [Ok(42), Ok(42)]);
+            assert_eq!(loads, 1);
+        });
+    }
+
+    /// A failed load is never run twice at once, and a caller that waited for it gets its
+    /// error (a caller that came after it may load again: errors are not cached).
+    #[test]
+    fn a_failed_load_is_shared_or_retried_but_never_run_twice_at_once() {
+        loom::model(|| {
+            let (results, loads) = race(2, true);
+            assert_eq!(results, [Err("503"), Err("503")]);
+            assert!((1..=2).contains(&loads), "{loads} loads");
+        });
     }
 }

@@ -6,5 +6,5 @@ mod rate;
 mod timeout;
 
 pub use bulkhead::{Bulkhead, BulkheadConfig, BulkheadSlot, BulkheadSnapshot};
-pub use rate::{RateLimit, RateLimiter, RateLimiterConfig, RateLimiterSnapshot};
+pub use rate::{RateLimit, RateLimiter, RateLimiterConfig, RateLimiterSnapshot, MAX_RATE_LIMIT};
 pub use timeout::{TimeoutPolicy, TimeoutSnapshot};

@@ -16,8 +16,13 @@ use crate::shard::ShardedCounter;
 use crossbeam_utils::CachePadded;
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::AtomicU64;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
+
+/// The largest `limit` a [`RateLimit`] may have: the limiter keeps the time of each of the last
+/// `limit` admissions (8 bytes each), so this bounds one limiter at 8 MB.
+pub const MAX_RATE_LIMIT: u32 = 1_000_000;
 
 /// How many calls a [`RateLimiter`] admits.
 ///
@@ -67,8 +72,11 @@ impl RateLimit {
 
     /// Checks every field.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.limit == 0 || self.limit > 10_000_000 {
-            return Err(ConfigError::new("limit", "must be within 1..=10000000"));
+        if self.limit == 0 || self.limit > MAX_RATE_LIMIT {
+            return Err(ConfigError::new(
+                "limit",
+                "must be within 1..=1000000 (the limiter keeps 8 bytes per permit)",
+            ));
         }
         if self.window.is_zero() {
             return Err(ConfigError::new("window", "must be above zero"));
@@ -101,68 +109,116 @@ impl RateLimiterConfig {
     }
 }
 
-/// The last admission times, oldest overwritten first.
+/// The times of the last `limit` admissions: a ring with one slot per admission *position*
+/// (the n-th admission ever is position n, in slot `n % limit`).
+///
+/// Position `n` may be admitted only when the admission `limit` positions back, which the slot
+/// still holds, has left the window. The admission is claimed by one compare-and-swap on the
+/// slot, which writes its time in the same step, so no reader can find a claimed slot with a
+/// time not yet written. `head` (the next position) then moves on; a caller that finds the slot
+/// at `head` already claimed for `head` moves it on itself, so a claimer stalled before its
+/// second step delays nobody.
+///
+/// Each slot carries the parity of its position's lap (`n / limit`): with `head` read the same
+/// before and after the slot, the slot holds either position `head − limit` (the other parity)
+/// or `head` itself (same parity), and nothing else; `loom_models` below checks this protocol.
 struct SlidingLog {
     window_nanos: u64,
+    limit: u64,
     head: CachePadded<AtomicU64>,
-    /// Admission time + 1 (0: never used).
+    /// `(admission nanos + 1) << 1 | lap parity`; [`EMPTY`] before the slot's first admission.
     slots: Box<[AtomicU64]>,
 }
+
+/// A slot before its first admission: no time (always outside the window), parity of lap −1.
+const EMPTY: u64 = 1;
+
+/// Slot times saturate here (146 years after the clock's origin), so encoding never wraps.
+const MAX_SLOT_NANOS: u64 = (u64::MAX >> 1) - 1;
 
 impl SlidingLog {
     fn new(limit: u32, window: Duration) -> Self {
         SlidingLog {
             window_nanos: duration_to_nanos(window).max(1),
+            limit: u64::from(limit.max(1)),
             head: CachePadded::new(AtomicU64::new(0)),
-            slots: (0..limit).map(|_| AtomicU64::new(0)).collect(),
+            slots: (0..limit.max(1)).map(|_| AtomicU64::new(EMPTY)).collect(),
         }
     }
 
+    #[inline]
     fn slot(&self, position: u64) -> &AtomicU64 {
-        &self.slots[(position % self.slots.len() as u64) as usize]
+        &self.slots[(position % self.limit) as usize]
     }
 
-    /// How long until the oldest logged admission leaves the window (zero: a call fits now).
+    #[inline]
+    fn lap_parity(&self, position: u64) -> u64 {
+        (position / self.limit) & 1
+    }
+
+    /// How long until a call would fit (zero: one fits now). Approximate under contention; for
+    /// snapshots only.
     fn wait(&self, now: Timestamp) -> Duration {
-        let oldest = self
-            .slot(self.head.load(Ordering::Acquire))
-            .load(Ordering::Acquire);
-        self.free_in(oldest, now)
+        let head = self.head.load(Ordering::Acquire);
+        let seen = self.slot(head).load(Ordering::Acquire);
+        if seen & 1 == self.lap_parity(head) {
+            return Duration::ZERO; // claimed just now; the next slot decides
+        }
+        self.free_in(seen, now)
     }
 
-    fn free_in(&self, oldest: u64, now: Timestamp) -> Duration {
-        if oldest == 0 {
+    /// How long until the admission in slot word `seen` leaves the window.
+    #[inline]
+    fn free_in(&self, seen: u64, now: Timestamp) -> Duration {
+        let stamp = seen >> 1;
+        if stamp == 0 {
             return Duration::ZERO;
         }
-        let free_at = (oldest - 1).saturating_add(self.window_nanos);
+        let free_at = (stamp - 1).saturating_add(self.window_nanos);
         Duration::from_nanos(free_at.saturating_sub(now.as_nanos()))
     }
 
     /// Admits a call at `now`, or says how long until one fits.
+    #[inline]
     fn try_admit(&self, now: Timestamp) -> Result<(), Duration> {
         loop {
             let head = self.head.load(Ordering::Acquire);
-            let wait = self.free_in(self.slot(head).load(Ordering::Acquire), now);
+            let slot = self.slot(head);
+            let seen = slot.load(Ordering::Acquire);
+            if self.head.load(Ordering::Acquire) != head {
+                continue; // the slot may belong to a later lap: start again
+            }
+            let parity = self.lap_parity(head);
+            if seen & 1 == parity {
+                // Position `head` is claimed and its claimer has not moved `head` yet.
+                let _ = self.head.compare_exchange(
+                    head,
+                    head + 1,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                );
+                continue;
+            }
+            let wait = self.free_in(seen, now);
             if !wait.is_zero() {
                 return Err(wait);
             }
-            if self
-                .head
-                .compare_exchange_weak(head, head + 1, Ordering::AcqRel, Ordering::Acquire)
+            let stamp = now.as_nanos().min(MAX_SLOT_NANOS) + 1;
+            // A slot's times only grow (each admission comes a window after the one before it
+            // in the slot), so an unchanged word means position `head` is still unclaimed.
+            if slot
+                .compare_exchange(seen, stamp << 1 | parity, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
             {
-                self.slot(head)
-                    .store(now.as_nanos().saturating_add(1), Ordering::Release);
+                let _ = self.head.compare_exchange(
+                    head,
+                    head + 1,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                );
                 return Ok(());
             }
         }
-    }
-
-    /// Logs an admission without checking (the burst log follows the main one).
-    fn record(&self, now: Timestamp) {
-        let head = self.head.fetch_add(1, Ordering::AcqRel);
-        self.slot(head)
-            .store(now.as_nanos().saturating_add(1), Ordering::Release);
     }
 }
 
@@ -258,20 +314,16 @@ impl RateLimiter {
     /// the caller (the pipeline shares one reading between its layers).
     #[inline]
     pub fn try_acquire_at(&self, now: Timestamp) -> Result<(), Rejected> {
-        let burst_wait = self
-            .burst
-            .as_ref()
-            .map_or(Duration::ZERO, |burst| burst.wait(now));
-        let admitted = if burst_wait.is_zero() {
-            self.log.try_admit(now)
-        } else {
-            Err(burst_wait)
-        };
-        match admitted {
+        // The burst log first: when the main log then refuses, the burst log keeps an
+        // admission that did not happen, which can only make it stricter for one burst span;
+        // the other order would keep one in the main log for a whole window.
+        if let Some(burst) = &self.burst {
+            if let Err(retry_after) = burst.try_admit(now) {
+                return Err(self.limited(retry_after));
+            }
+        }
+        match self.log.try_admit(now) {
             Ok(()) => {
-                if let Some(burst) = &self.burst {
-                    burst.record(now);
-                }
                 self.admitted.add(1);
                 Ok(())
             }
@@ -379,5 +431,67 @@ mod tests {
                 .field(),
             "burst"
         );
+    }
+}
+
+/// Model checks of the sliding log's claim protocol over every interleaving (`--cfg
+/// reliable_loom`, see `src/sync.rs`).
+#[cfg(all(test, reliable_loom))]
+mod loom_models {
+    use super::*;
+    use loom::sync::Arc;
+
+    const WINDOW: Duration = Duration::from_secs(1);
+
+    fn at(seconds: u64) -> Timestamp {
+        Timestamp::from_nanos(seconds * 1_000_000_000)
+    }
+
+    /// Callers at `times` racing on a log of `limit` (after `before` admissions): the sorted
+    /// admission times.
+    fn race(limit: u32, before: &[u64], times: &'static [u64]) -> Vec<u64> {
+        let log = Arc::new(SlidingLog::new(limit, WINDOW));
+        for &time in before {
+            log.try_admit(at(time)).unwrap();
+        }
+        let callers: Vec<_> = times
+            .iter()
+            .map(|&time| {
+                let log = Arc::clone(&log);
+                loom::thread::spawn(move || log.try_admit(at(time)).is_ok().then_some(time))
+            })
+            .collect();
+        let mut admitted: Vec<u64> = callers
+            .into_iter()
+            .filter_map(|caller| caller.join().unwrap())
+            .collect();
+        admitted.sort_unstable();
+        admitted
+    }
+
+    /// Callers in one window get exactly the limit: never more, never fewer.
+    #[test]
+    fn one_window_admits_exactly_the_limit() {
+        loom::model(|| assert_eq!(race(1, &[], &[0, 0, 0]).len(), 1));
+        loom::model(|| assert_eq!(race(2, &[], &[0, 0, 0]).len(), 2));
+    }
+
+    /// Callers lapping a full ring: a slot is reused only by a caller a window later than the
+    /// admission it replaces, and a caller never takes a slot of a later lap for the oldest.
+    #[test]
+    fn lapping_the_ring_keeps_the_limit_in_every_window() {
+        loom::model(|| {
+            // Limit 1, admitted at 0: one of the two callers at 1 gets in; the caller at 2 gets
+            // in unless a caller at 1 came after it (then that one is refused).
+            let admitted = race(1, &[0], &[1, 1, 2]);
+            assert!(
+                admitted == [1, 2] || admitted == [2],
+                "admitted at {admitted:?}"
+            );
+        });
+        loom::model(|| {
+            // Limit 2, full at 0: both callers at 1 fit, as the two admissions at 0 left.
+            assert_eq!(race(2, &[0, 0], &[1, 1]), [1, 1]);
+        });
     }
 }

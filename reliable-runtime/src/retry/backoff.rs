@@ -1,5 +1,6 @@
 //! Backoff: how long to wait before each retry.
 
+use crate::clock::saturating_secs_f64;
 use crate::error::ConfigError;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -145,7 +146,7 @@ impl BackoffConfig {
             .powi(retry.saturating_sub(1).min(1024) as i32);
         let seconds = self.initial_delay.as_secs_f64() * growth;
         if seconds.is_finite() && seconds < self.max_delay.as_secs_f64() {
-            Duration::from_secs_f64(seconds)
+            saturating_secs_f64(seconds)
         } else {
             self.max_delay
         }
@@ -163,7 +164,7 @@ impl BackoffConfig {
             Jitter::Decorrelated => {
                 let low = self.initial_delay.as_secs_f64();
                 let high = (previous.max(self.initial_delay).as_secs_f64() * 3.0).max(low);
-                Duration::from_secs_f64(low + (high - low) * unit)
+                saturating_secs_f64(low + (high - low) * unit)
             }
         };
         delay.min(self.max_delay)

@@ -12,9 +12,17 @@ use std::time::Duration;
 /// retry budget): over the last `window`, retries stay below
 /// `ratio × calls + min_retries_per_second × window`.
 ///
-/// An outage therefore multiplies the load on the failing service by at most `1 + ratio` (plus
-/// the floor), instead of by `max_attempts`. `Default`: 10% of calls plus 10 retries per second,
-/// over 10 s.
+/// The real bound, in an outage where every attempt fails: at a call rate of `r` calls per
+/// second, the failing service sees at most `r × (1 + ratio) + min_retries_per_second` requests
+/// per second (and never more than `r × max_attempts`). The floor lets a quiet service retry at
+/// all, but at low rates it dominates: with the defaults, 10 calls/s in an outage become up to
+/// 21 requests/s, where the ratio alone would allow 11. A service that must never see more than
+/// `1 + ratio` times its load sets `min_retries_per_second = 0` (then a caller retries only once
+/// `1 / ratio` calls were made in the window). The floor is deliberately not scaled with the
+/// call rate: that would make it a second ratio, and take away the one thing it is for.
+/// `tests/retry.rs` checks both bounds.
+///
+/// `Default`: 10% of calls plus 10 retries per second, over 10 s.
 ///
 /// ```
 /// use reliable_runtime::retry::RetryBudget;

@@ -31,7 +31,7 @@ pub use backoff::{BackoffConfig, Jitter};
 pub use budget::RetryBudget;
 
 use crate::clock::Clock;
-use crate::error::{ConfigError, Failure, Rejected};
+use crate::error::{catch_callback, ConfigError, Failure, Rejected};
 use crate::event::{self, Event};
 use crate::registry::intern;
 use crate::shard::ShardedCounter;
@@ -237,7 +237,8 @@ impl RetryPolicy {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
             };
-            match state.after_failure(retry_if(&error), None) {
+            let retryable = catch_callback("retry_if", false, || retry_if(&error));
+            match state.after_failure(retryable, None) {
                 Some(delay) => tokio::time::sleep(delay).await,
                 None => {
                     return Err(RetryError {
@@ -313,8 +314,12 @@ impl RetryState<'_> {
     ) -> Option<Duration> {
         match failure {
             Failure::Inner(error) => {
-                let retryable = retry_if(error);
-                let hint = if retryable { retry_after(error) } else { None };
+                let retryable = catch_callback("retry_if", false, || retry_if(error));
+                let hint = if retryable {
+                    catch_callback("retry_after", None, || retry_after(error))
+                } else {
+                    None
+                };
                 self.after_failure(retryable, hint)
             }
             Failure::Rejected(Rejected::Timeout { .. }) => {

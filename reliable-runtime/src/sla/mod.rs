@@ -25,7 +25,6 @@ pub use thresholds::{SlaThresholds, FAILED_SUCCESS_FRACTION};
 use crate::clock::{duration_to_nanos, Clock, Timestamp};
 use crate::error::ConfigError;
 use crate::event::{self, Event, SlaStatusChange};
-use crate::shard::ShardedCounter;
 use crossbeam_utils::CachePadded;
 use recorder::{quantile, LatencyRecorder};
 use serde::{Deserialize, Serialize};
@@ -172,7 +171,6 @@ pub struct SlaMonitor {
     group: Option<Arc<str>>,
     recorder: LatencyRecorder,
     consecutive_failures: CachePadded<AtomicU64>,
-    failures: ShardedCounter,
     last_status: AtomicU8,
 }
 
@@ -252,7 +250,6 @@ impl SlaMonitorBuilder {
             group: self.group,
             recorder: LatencyRecorder::new(per_shard),
             consecutive_failures: CachePadded::new(AtomicU64::new(0)),
-            failures: ShardedCounter::new(),
             last_status: AtomicU8::new(SlaStatus::Healthy as u8),
         })
     }
@@ -326,7 +323,6 @@ impl SlaMonitor {
             .record(end, duration_to_nanos(latency), failed);
         if failed {
             self.consecutive_failures.fetch_add(1, Ordering::Relaxed);
-            self.failures.add(1);
         } else if self.consecutive_failures.load(Ordering::Relaxed) != 0 {
             // Load first: a success must not write the shared line when there is nothing to reset.
             self.consecutive_failures.store(0, Ordering::Relaxed);
@@ -403,7 +399,7 @@ impl SlaMonitor {
             },
             window_calls,
             total_calls: self.recorder.total(),
-            total_failures: self.failures.sum(),
+            total_failures: self.recorder.failures(),
             consecutive_failures: self.consecutive_failures(),
         };
         metrics.status = self.thresholds.evaluate(&metrics);

@@ -12,7 +12,7 @@
 use crate::clock::Timestamp;
 use crate::shard::{add_to, current_shard, shard_count};
 use crossbeam_utils::CachePadded;
-use std::sync::atomic::{fence, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicPtr, AtomicU64, Ordering};
 
 /// One recorded call: when it ended, how long it took, whether it failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,36 +29,65 @@ struct Slot {
     packed: AtomicU64,
 }
 
-struct Shard {
-    /// Samples ever written to this shard; the next slot is `cursor & mask`.
-    cursor: AtomicU64,
+/// One shard's ring, allocated when a thread first records into the shard.
+struct Ring {
+    totals: CachePadded<Totals>,
     slots: Box<[Slot]>,
 }
 
+/// A ring's running totals, written by the shard's thread with its samples.
+struct Totals {
+    /// Samples ever written to this ring; the next slot is `cursor & mask`.
+    cursor: AtomicU64,
+    /// Failed samples ever written.
+    failures: AtomicU64,
+}
+
+impl Ring {
+    fn new(capacity: usize) -> Self {
+        Ring {
+            totals: CachePadded::new(Totals {
+                cursor: AtomicU64::new(0),
+                failures: AtomicU64::new(0),
+            }),
+            slots: (0..capacity)
+                .map(|_| Slot {
+                    stamp: AtomicU64::new(0),
+                    packed: AtomicU64::new(0),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A ring per shard, each allocated on the shard's first record: an idle monitor costs a
+/// pointer per shard, and only threads that record pay for a ring.
 pub(crate) struct LatencyRecorder {
-    shards: Box<[CachePadded<Shard>]>,
+    /// Null until the shard's first record; then never changes until the recorder drops.
+    rings: Box<[AtomicPtr<Ring>]>,
     mask: u64,
+}
+
+impl Drop for LatencyRecorder {
+    fn drop(&mut self) {
+        for ring in self.rings.iter_mut() {
+            let ring = *ring.get_mut();
+            if !ring.is_null() {
+                // SAFETY: made by `Box::into_raw` in `ring_for`, freed only here.
+                drop(unsafe { Box::from_raw(ring) });
+            }
+        }
+    }
 }
 
 impl LatencyRecorder {
     /// A recorder keeping at least `per_shard` recent samples in every shard.
     pub(crate) fn new(per_shard: usize) -> Self {
         let capacity = per_shard.max(1).next_power_of_two();
-        let shards = (0..shard_count())
-            .map(|_| {
-                CachePadded::new(Shard {
-                    cursor: AtomicU64::new(0),
-                    slots: (0..capacity)
-                        .map(|_| Slot {
-                            stamp: AtomicU64::new(0),
-                            packed: AtomicU64::new(0),
-                        })
-                        .collect(),
-                })
-            })
-            .collect();
         LatencyRecorder {
-            shards,
+            rings: (0..shard_count())
+                .map(|_| AtomicPtr::new(std::ptr::null_mut()))
+                .collect(),
             mask: capacity as u64 - 1,
         }
     }
@@ -66,10 +95,13 @@ impl LatencyRecorder {
     #[inline]
     pub(crate) fn record(&self, end: Timestamp, latency_nanos: u64, failed: bool) {
         let owner = current_shard();
-        let shard = &self.shards[owner.index];
-        let index = add_to(&shard.cursor, owner, 1) & self.mask;
+        let ring = self.ring_for(owner.index);
+        let index = add_to(&ring.totals.cursor, owner, 1) & self.mask;
+        if failed {
+            add_to(&ring.totals.failures, owner, 1);
+        }
         // `index <= mask < slots.len()`, so this never panics; the compiler cannot see it.
-        let slot = &shard.slots[index as usize];
+        let slot = &ring.slots[index as usize];
         slot.stamp.store(0, Ordering::Relaxed);
         fence(Ordering::Release);
         // Latencies above 2^63 ns (292 years) lose their top bit; nothing real takes that long.
@@ -79,19 +111,66 @@ impl LatencyRecorder {
             .store(end.as_nanos().saturating_add(1), Ordering::Release);
     }
 
+    /// The ring of shard `index`, allocated now if this is the shard's first record.
+    #[inline]
+    fn ring_for(&self, index: usize) -> &Ring {
+        let ring = self.rings[index].load(Ordering::Acquire);
+        if ring.is_null() {
+            return self.allocate_ring(index);
+        }
+        // SAFETY: a published ring lives until the recorder drops.
+        unsafe { &*ring }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn allocate_ring(&self, index: usize) -> &Ring {
+        let fresh = Box::into_raw(Box::new(Ring::new(self.mask as usize + 1)));
+        let ring = match self.rings[index].compare_exchange(
+            std::ptr::null_mut(),
+            fresh,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => fresh,
+            Err(published) => {
+                // Another thread sharing this shard got there first.
+                // SAFETY: `fresh` was never published.
+                drop(unsafe { Box::from_raw(fresh) });
+                published
+            }
+        };
+        // SAFETY: a published ring lives until the recorder drops.
+        unsafe { &*ring }
+    }
+
+    /// The rings allocated so far.
+    fn rings(&self) -> impl Iterator<Item = &Ring> {
+        self.rings.iter().filter_map(|ring| {
+            // SAFETY: a published ring lives until the recorder drops.
+            unsafe { ring.load(Ordering::Acquire).as_ref() }
+        })
+    }
+
     /// Samples ever recorded (including those the rings have forgotten).
     pub(crate) fn total(&self) -> u64 {
-        self.shards
-            .iter()
-            .map(|shard| shard.cursor.load(Ordering::Relaxed))
+        self.rings()
+            .map(|ring| ring.totals.cursor.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Failed samples ever recorded.
+    pub(crate) fn failures(&self) -> u64 {
+        self.rings()
+            .map(|ring| ring.totals.failures.load(Ordering::Relaxed))
             .sum()
     }
 
     /// Every sample still held, in no particular order.
     pub(crate) fn samples(&self) -> Vec<Sample> {
-        let mut samples = Vec::with_capacity(self.shards.len() * (self.mask as usize + 1));
-        for shard in self.shards.iter() {
-            for slot in shard.slots.iter() {
+        let mut samples = Vec::with_capacity(self.rings().count() * (self.mask as usize + 1));
+        for ring in self.rings() {
+            for slot in ring.slots.iter() {
                 let before = slot.stamp.load(Ordering::Acquire);
                 if before == 0 {
                     continue;
@@ -114,8 +193,8 @@ impl LatencyRecorder {
 
     /// Forgets every sample (the total stays).
     pub(crate) fn clear(&self) {
-        for shard in self.shards.iter() {
-            for slot in shard.slots.iter() {
+        for ring in self.rings() {
+            for slot in ring.slots.iter() {
                 slot.stamp.store(0, Ordering::Release);
             }
         }

@@ -5,8 +5,31 @@
 use reliable_runtime::{cached, circuit_breaker, monitored, with_backoff, Rejected};
 use std::sync::Arc;
 
-#[derive(Debug)]
+/// Callers that waited for a failed load get a clone of its error.
+#[derive(Clone, Debug)]
 pub struct ApiError;
+
+/// Not `Clone`: fine with a layer that refuses calls, whose `Rejected` the waiting callers get.
+#[derive(Debug)]
+pub enum TransportError {
+    Io(std::io::Error),
+    Rejected(Rejected),
+}
+
+impl From<Rejected> for TransportError {
+    fn from(rejected: Rejected) -> Self {
+        TransportError::Rejected(rejected)
+    }
+}
+
+#[circuit_breaker]
+#[cached(ttl = 5, key = symbol)]
+async fn error_not_clone(symbol: &str) -> Result<u64, TransportError> {
+    if symbol.is_empty() {
+        return Err(TransportError::Io(std::io::ErrorKind::InvalidInput.into()));
+    }
+    Ok(symbol.len() as u64)
+}
 
 impl From<Rejected> for ApiError {
     fn from(_: Rejected) -> Self {
@@ -138,6 +161,7 @@ impl Api for Client {
 }
 
 fn main() {
+    let _ = error_not_clone("BTC");
     let mut client = Client { exchange: "binance".into() };
     let _ = no_arguments();
     let _ = default_key_owned_and_borrowed(String::new(), "BTC", 5);

@@ -1,0 +1,17 @@
+//! The atomics and locks of the lock-free protocols (breaker admission, the rate limiter's
+//! ring, single-flight), swapped for `loom`'s under `--cfg reliable_loom` so that the models in
+//! each module's `loom_models` explore every interleaving of the real code.
+//!
+//! Run the models with:
+//! `RUSTFLAGS="--cfg reliable_loom" cargo test -p reliable-runtime --release --lib loom_models`
+
+#[cfg(reliable_loom)]
+pub(crate) use loom::sync::{
+    atomic::{AtomicBool, AtomicU32, AtomicU64},
+    Mutex,
+};
+#[cfg(not(reliable_loom))]
+pub(crate) use std::sync::{
+    atomic::{AtomicBool, AtomicU32, AtomicU64},
+    Mutex,
+};

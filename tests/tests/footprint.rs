@@ -1,0 +1,195 @@
+//! What instances cost in memory, measured with a counting allocator: an idle SLA monitor, a
+//! thread recording into it, a rate limiter per permit, and caches removed from the registry.
+//! README quotes these figures.
+
+use reliable_runtime::cache::{Cache, CacheConfig};
+use reliable_runtime::limit::{RateLimit, RateLimiter, RateLimiterConfig, MAX_RATE_LIMIT};
+use reliable_runtime::registry::cache_registry;
+use reliable_runtime::sla::{SlaMonitor, SlaThresholds, SlaWindow};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::Duration;
+
+struct CountingAllocator;
+
+static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
+
+thread_local! {
+    /// Allocations made by this thread (the process-wide count also sees the test harness).
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: defers every operation to the system allocator; only counts live bytes.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::SeqCst);
+        let _ = ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE_BYTES.fetch_sub(layout.size() as isize, Ordering::SeqCst);
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator;
+
+/// The tests measure one process-wide count: one at a time.
+static MEASURING: Mutex<()> = Mutex::new(());
+
+fn live() -> isize {
+    LIVE_BYTES.load(Ordering::SeqCst)
+}
+
+fn monitor() -> SlaMonitor {
+    SlaMonitor::builder("footprint_monitor")
+        .thresholds(SlaThresholds::cex())
+        .window(SlaWindow::Calls(100))
+        .build()
+        .unwrap()
+}
+
+/// An idle monitor costs its struct, its name and a pointer per shard, not a ring per shard:
+/// under 500 bytes on two cores, under 1 KB on 32 (shards are twice the cores, at least 4,
+/// plus two).
+#[test]
+fn an_idle_monitor_allocates_no_rings() {
+    let _one_at_a_time = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
+    drop(monitor()); // the name's first use is interned for good: leave it out
+    let before = live();
+    let monitors: Vec<_> = (0..100).map(|_| monitor()).collect();
+    let per_monitor = (live() - before) / 100;
+    let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
+    let shards = (2 * cores).clamp(4, 64) + 2;
+    println!("an idle monitor: {per_monitor} bytes ({shards} shards)");
+    assert!(
+        per_monitor as usize <= std::mem::size_of::<SlaMonitor>() + 64 + 8 * shards,
+        "{per_monitor} bytes per idle monitor"
+    );
+    drop(monitors);
+}
+
+/// A thread that records pays for one ring (a 100-call window: 128 samples of 16 bytes and its
+/// totals, about 2.3 KB), once; the calls after the first allocate nothing. (Threads beyond
+/// the exclusive shards share rings, so a ring per thread is the most it costs.)
+#[test]
+fn each_recording_thread_costs_one_ring() {
+    let _one_at_a_time = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
+    let monitor = Arc::new(monitor());
+    const THREADS: usize = 4;
+    let first_recorded = Arc::new(Barrier::new(THREADS + 1));
+    let measured = Arc::new(Barrier::new(THREADS + 1));
+    let before = live();
+    let threads: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let (monitor, first_recorded, measured) = (
+                Arc::clone(&monitor),
+                Arc::clone(&first_recorded),
+                Arc::clone(&measured),
+            );
+            std::thread::spawn(move || {
+                monitor.record_latency(Duration::from_millis(5), false);
+                first_recorded.wait();
+                // Every thread has its ring now, and nothing else allocates until `measured`.
+                let after_first = ALLOCATIONS.with(Cell::get);
+                for _ in 0..1_000 {
+                    monitor.record_latency(Duration::from_millis(5), true);
+                }
+                let grew = ALLOCATIONS.with(Cell::get) - after_first;
+                measured.wait(); // all alive at once: each holds its own shard
+                grew
+            })
+        })
+        .collect();
+    first_recorded.wait();
+    let rings = live() - before;
+    measured.wait();
+    for thread in threads {
+        let grew = thread.join().unwrap();
+        assert_eq!(grew, 0, "calls after the first allocated {grew} times");
+    }
+    let ring = 128 * 16 + 128;
+    println!("{THREADS} recording threads: {rings} bytes (a ring is {ring})");
+    // At least one ring, at most one per thread (each with the thread's own spawn overhead).
+    assert!(
+        (ring as isize..THREADS as isize * (ring as isize + 1_024)).contains(&rings),
+        "{rings} bytes for {THREADS} recording threads"
+    );
+    assert_eq!(monitor.metrics().total_failures, THREADS as u64 * 1_000);
+}
+
+/// A rate limiter keeps 8 bytes per permit of its limit, so its limit is capped at a million
+/// (8 MB).
+#[test]
+fn a_rate_limiter_costs_eight_bytes_per_permit() {
+    let _one_at_a_time = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
+    let limiter = |limit| {
+        RateLimiter::new(
+            "footprint_limiter",
+            RateLimiterConfig::new(RateLimit::per_minute(limit)),
+        )
+    };
+    drop(limiter(1));
+    let before = live();
+    let big = limiter(100_000).unwrap();
+    let bytes = live() - before;
+    // The ring, and a few cache lines of counters.
+    assert!((800_000..804_096).contains(&bytes), "{bytes} bytes");
+    drop(big);
+    let too_big = limiter(MAX_RATE_LIMIT + 1).unwrap_err();
+    assert_eq!(too_big.field(), "limit");
+}
+
+/// Caches created under names made at run time and removed again free their memory: only
+/// the interned name stays (names are interned for the life of the process).
+#[test]
+fn removed_caches_free_their_memory() {
+    let _one_at_a_time = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
+    const CACHES: usize = 10_000;
+    let config = || CacheConfig {
+        max_entries: 1_000,
+        ..CacheConfig::default()
+    };
+    let cycle = |i: usize| {
+        let name = format!("footprint_cache_{i}");
+        let cache = cache_registry()
+            .get_or_create::<u64, u64>(&name, config())
+            .unwrap()
+            .unwrap();
+        cache.insert(1, 1);
+        assert!(cache_registry().remove(&name));
+    };
+    cycle(0);
+    let before = live();
+    for i in 1..=CACHES {
+        cycle(i);
+    }
+    let per_cache = (live() - before) / CACHES as isize;
+    println!("a created and removed cache leaves {per_cache} bytes");
+    assert!(per_cache < 200, "{per_cache} bytes stay per removed cache");
+    // And the registry forgets it: a new cache of the same name starts empty.
+    let name = "footprint_cache_1";
+    let again = cache_registry()
+        .get_or_create::<u64, u64>(name, config())
+        .unwrap()
+        .unwrap();
+    assert!(again.get(&1).is_none());
+    assert_eq!(cache_registry().snapshot(name).unwrap().size, 0);
+    let by_hand: Arc<Cache<u64, u64>> = Arc::new(Cache::new("footprint_by_hand", config()).unwrap());
+    assert!(cache_registry().register(by_hand.clone()));
+    let found = cache_registry()
+        .get_or_create::<u64, u64>("footprint_by_hand", config())
+        .unwrap()
+        .unwrap();
+    assert!(Arc::ptr_eq(&by_hand, &found), "a cache registered by hand is the one used");
+    assert!(cache_registry()
+        .get_or_create::<String, u64>("footprint_by_hand", config())
+        .unwrap()
+        .is_none());
+}
