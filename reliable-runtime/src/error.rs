@@ -117,10 +117,9 @@ impl fmt::Display for Rejected {
                 retry_after.as_secs_f64()
             ),
             Rejected::BulkheadFull { bulkhead } => write!(f, "bulkhead `{bulkhead}` is full"),
-            Rejected::LoadFailed { cache } => write!(
-                f,
-                "the load this call waited for in cache `{cache}` failed"
-            ),
+            Rejected::LoadFailed { cache } => {
+                write!(f, "the load this call waited for in cache `{cache}` failed")
+            }
         }
     }
 }
@@ -266,7 +265,10 @@ pub(crate) fn catch_callback<T>(what: &'static str, default: T, callback: impl F
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(callback)) {
         Ok(answer) => answer,
         Err(_) => {
-            tracing::error!(callback = what, "a callback panicked; going on with its default");
+            tracing::error!(
+                callback = what,
+                "a callback panicked; going on with its default"
+            );
             default
         }
     }

@@ -85,8 +85,8 @@ pub mod preset;
 pub mod registry;
 pub mod retry;
 mod shard;
-mod sync;
 pub mod sla;
+mod sync;
 
 #[doc(hidden)]
 #[path = "private.rs"]

@@ -5,8 +5,8 @@
 //! functions below, which are ordinary generic Rust.
 
 pub use crate::breaker::{BreakerConfig, BreakerWindow, CircuitBreaker};
-pub use crate::cache::{Cache, CacheConfig, CachePolicy};
 pub use crate::cache::{AsRejected, ByClone, LoadAlone};
+pub use crate::cache::{Cache, CacheConfig, CachePolicy};
 use crate::cache::{ShareFailure, SharedError};
 pub use crate::error::Rejected;
 pub use crate::sla::{SlaMonitor, SlaThresholds, SlaWindow};

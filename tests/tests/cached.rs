@@ -190,7 +190,9 @@ impl From<Rejected> for TransportError {
 async fn shared_rejecting(symbol: &str) -> Result<u64, TransportError> {
     let _ = symbol;
     fail_after_20ms(&REJECTING_LOADS).await;
-    Err(TransportError::Io(std::io::ErrorKind::ConnectionReset.into()))
+    Err(TransportError::Io(
+        std::io::ErrorKind::ConnectionReset.into(),
+    ))
 }
 
 /// Neither: the waiting callers load on their own, all at once rather than one after another.
@@ -255,5 +257,7 @@ async fn waiting_callers_share_a_failed_load_by_the_error_type() {
     let alone = all_at_once((0..10).map(|_| load_alone("BTC"))).await;
     assert_eq!(ALONE_LOADS.load(Ordering::Relaxed), 10);
     // Once the first load failed, the nine others ran together: 40 ms, not 200.
-    assert!(alone.iter().all(|(result, at)| result.is_err() && *at <= Duration::from_millis(40)));
+    assert!(alone
+        .iter()
+        .all(|(result, at)| result.is_err() && *at <= Duration::from_millis(40)));
 }

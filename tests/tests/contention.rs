@@ -279,7 +279,11 @@ fn concurrent_misses_of_a_key_run_one_load() {
             }
         });
     }
-    assert_eq!(loads.load(Ordering::Relaxed), KEYS, "a key was loaded twice");
+    assert_eq!(
+        loads.load(Ordering::Relaxed),
+        KEYS,
+        "a key was loaded twice"
+    );
     assert_eq!(cache.snapshot().loads, KEYS);
 }
 

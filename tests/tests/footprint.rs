@@ -181,13 +181,17 @@ fn removed_caches_free_their_memory() {
         .unwrap();
     assert!(again.get(&1).is_none());
     assert_eq!(cache_registry().snapshot(name).unwrap().size, 0);
-    let by_hand: Arc<Cache<u64, u64>> = Arc::new(Cache::new("footprint_by_hand", config()).unwrap());
+    let by_hand: Arc<Cache<u64, u64>> =
+        Arc::new(Cache::new("footprint_by_hand", config()).unwrap());
     assert!(cache_registry().register(by_hand.clone()));
     let found = cache_registry()
         .get_or_create::<u64, u64>("footprint_by_hand", config())
         .unwrap()
         .unwrap();
-    assert!(Arc::ptr_eq(&by_hand, &found), "a cache registered by hand is the one used");
+    assert!(
+        Arc::ptr_eq(&by_hand, &found),
+        "a cache registered by hand is the one used"
+    );
     assert!(cache_registry()
         .get_or_create::<String, u64>("footprint_by_hand", config())
         .unwrap()

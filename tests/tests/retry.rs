@@ -431,7 +431,11 @@ fn blocking_functions_retry_too() {
 
 /// An outage at `rate` calls per second for a minute, every attempt failing: the requests the
 /// failing service sees per second, over the last 30 s.
-fn outage_requests_per_second(name: &str, budget: reliable_runtime::retry::RetryBudget, rate: u32) -> f64 {
+fn outage_requests_per_second(
+    name: &str,
+    budget: reliable_runtime::retry::RetryBudget,
+    rate: u32,
+) -> f64 {
     use reliable_runtime::clock::Clock;
     use reliable_runtime::retry::{RetryConfig, RetryPolicy};
     let (clock, hand) = Clock::manual();
@@ -474,7 +478,10 @@ fn the_retry_budget_bounds_an_outage_as_documented() {
     let default = RetryBudget::default();
     let with_floor = outage_requests_per_second("budget_bound_floor", default, 10);
     assert!(with_floor <= 10.0 * 1.1 + 10.0 + 0.5, "{with_floor}/s");
-    assert!(with_floor > 15.0, "the floor lets most retries through: {with_floor}/s");
+    assert!(
+        with_floor > 15.0,
+        "the floor lets most retries through: {with_floor}/s"
+    );
     let without_floor = outage_requests_per_second(
         "budget_bound_ratio",
         RetryBudget {
@@ -484,7 +491,10 @@ fn the_retry_budget_bounds_an_outage_as_documented() {
         10,
     );
     assert!(without_floor <= 10.0 * 1.1 + 0.5, "{without_floor}/s");
-    assert!(without_floor >= 10.5, "the ratio still allows retries: {without_floor}/s");
+    assert!(
+        without_floor >= 10.5,
+        "the ratio still allows retries: {without_floor}/s"
+    );
 }
 
 /// The one rule for user callbacks: a panic never reaches the caller. It is logged, and the
@@ -531,7 +541,11 @@ async fn a_panicking_callback_never_reaches_the_caller() {
     let start = Instant::now();
     assert_eq!(retry_after_panics().await, Err(ApiError::Status(503)));
     assert_eq!(HINT_CALLS.load(Ordering::SeqCst), 2, "retried");
-    assert_eq!(start.elapsed(), Duration::from_secs(1), "after the backoff's delay");
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_secs(1),
+        "after the backoff's delay"
+    );
 
     for _ in 0..2 {
         assert_eq!(failure_if_panics().await, Err(ApiError::Status(404)));

@@ -204,12 +204,12 @@ pub(crate) fn wrap(
     key: Key,
     site: &crate::expand::SiteTokens<'_>,
     item: &FnItem,
-    degrading: bool,
-    rejects: bool,
+    plan: &crate::plan::Plan,
     call: TokenStream,
     setup: &mut TokenStream,
 ) -> TokenStream {
     let (private, marker, preset) = (site.private, site.marker, site.preset);
+    let (degrading, rejects) = (plan.degradation.is_some(), plan.rejects());
     let name = option_str(args.name.as_ref());
     let mut fields = TokenStream::new();
     if let Some(ttl) = args.ttl {

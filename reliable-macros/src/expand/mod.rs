@@ -403,16 +403,7 @@ fn cache_around(
     };
     let mut errors = Errors::default();
     match cached::key(args, item, *span, &mut errors) {
-        Some(key) => cached::wrap(
-            args,
-            key,
-            site,
-            item,
-            plan.degradation.is_some(),
-            plan.rejects(),
-            call,
-            setup,
-        ),
+        Some(key) => cached::wrap(args, key, site, item, plan, call, setup),
         None => errors
             .finish()
             .err()

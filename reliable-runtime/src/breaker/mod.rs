@@ -48,12 +48,12 @@ use crate::error::{catch_callback, ConfigError, Failure, Rejected};
 use crate::event::{self, BreakerTransition, Event};
 use crate::registry::intern;
 use crate::shard::ShardedCounter;
+use crate::sync::{AtomicU32, AtomicU64, Mutex};
 use crossbeam_utils::CachePadded;
 use serde::Serialize;
 use state::{Word, ONE_PROBE};
 use std::fmt;
 use std::future::Future;
-use crate::sync::{AtomicU32, AtomicU64, Mutex};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -638,7 +638,18 @@ impl CircuitBreaker {
             BreakerState::ForcedOpen | BreakerState::Disabled => {}
         }
         transitions.total += 1;
-        self.word.store(current.next(to).0, Ordering::Release);
+        // Swapped in, not stored: probe slots are taken and freed without the lock, and a plain
+        // store could be ordered before such a change and be lost to it (the model check in
+        // `loom_models` found this). The generation moves only under the lock, so `next`
+        // stays right whatever the probe count is when the swap lands.
+        let next = current.next(to);
+        let mut seen = current;
+        while let Err(now) =
+            self.word
+                .compare_exchange_weak(seen.0, next.0, Ordering::AcqRel, Ordering::Acquire)
+        {
+            seen = Word(now);
+        }
         let from = current.state();
         if to == BreakerState::Open || to == BreakerState::ForcedOpen {
             tracing::warn!(breaker = %self.name, %from, %to, failure_count, reason, "circuit breaker opened");
@@ -926,7 +937,11 @@ mod loom_models {
             }
             assert_eq!(probes.load(Ordering::Relaxed), 1);
             assert_eq!(breaker.state(), BreakerState::Open);
-            assert_eq!(breaker.snapshot().trips, 2, "the probe's failure reopened it");
+            assert_eq!(
+                breaker.snapshot().trips,
+                2,
+                "the probe's failure reopened it"
+            );
         });
     }
 

@@ -165,7 +165,71 @@ impl<V: Clone> Flight<V> {
 
 /// The flights of one cache, by key.
 pub(super) struct Flights<K, V> {
-    map: scc::HashIndex<K, Arc<Flight<V>>, foldhash::fast::RandomState>,
+    map: FlightMap<K, V>,
+}
+
+#[cfg(all(test, reliable_loom))]
+impl<K: Hash + Eq, V> Flights<K, V> {
+    /// How many hold the flight for `key` (the map, its leader, its followers), if there is one.
+    pub(super) fn holders(&self, key: &K) -> Option<usize> {
+        self.map
+            .get(key)
+            .map(|flight| Arc::strong_count(&flight) - 1)
+    }
+}
+
+/// The index of flights: `scc`'s lock-free `HashIndex`. Under the model checker, a map behind
+/// loom's mutex stands in for it: loom can only see causality that flows through its own
+/// primitives, and the index is linearizable, which is all the protocol relies on.
+#[cfg(not(reliable_loom))]
+struct FlightMap<K, V>(scc::HashIndex<K, Arc<Flight<V>>, foldhash::fast::RandomState>);
+
+#[cfg(not(reliable_loom))]
+impl<K: Hash + Eq + Send + Sync + 'static, V: 'static> FlightMap<K, V> {
+    fn new() -> Self {
+        FlightMap(scc::HashIndex::with_hasher(
+            foldhash::fast::RandomState::default(),
+        ))
+    }
+
+    fn insert(&self, key: K, flight: Arc<Flight<V>>) -> bool {
+        self.0.insert_sync(key, flight).is_ok()
+    }
+
+    fn get(&self, key: &K) -> Option<Arc<Flight<V>>> {
+        self.0.peek_with(key, |_, flight| Arc::clone(flight))
+    }
+
+    fn remove(&self, key: &K) {
+        self.0.remove_sync(key);
+    }
+}
+
+#[cfg(reliable_loom)]
+struct FlightMap<K, V>(Mutex<std::collections::HashMap<K, Arc<Flight<V>>>>);
+
+#[cfg(reliable_loom)]
+impl<K: Hash + Eq, V> FlightMap<K, V> {
+    fn new() -> Self {
+        FlightMap(Mutex::new(std::collections::HashMap::new()))
+    }
+
+    fn insert(&self, key: K, flight: Arc<Flight<V>>) -> bool {
+        let mut map = self.0.lock().unwrap();
+        if map.contains_key(&key) {
+            return false;
+        }
+        map.insert(key, flight);
+        true
+    }
+
+    fn get(&self, key: &K) -> Option<Arc<Flight<V>>> {
+        self.0.lock().unwrap().get(key).cloned()
+    }
+
+    fn remove(&self, key: &K) {
+        self.0.lock().unwrap().remove(key);
+    }
 }
 
 /// A caller's part in the flight for its key.
@@ -183,7 +247,7 @@ where
 {
     pub(super) fn new() -> Self {
         Flights {
-            map: scc::HashIndex::with_hasher(foldhash::fast::RandomState::default()),
+            map: FlightMap::new(),
         }
     }
 
@@ -191,18 +255,14 @@ where
     pub(super) fn join(&self, key: &K) -> Role<'_, K, V> {
         loop {
             let flight = Arc::new(Flight::new());
-            if self
-                .map
-                .insert_sync(key.clone(), Arc::clone(&flight))
-                .is_ok()
-            {
+            if self.map.insert(key.clone(), Arc::clone(&flight)) {
                 return Role::Leader(Leader {
                     flights: self,
                     key: key.clone(),
                     flight,
                 });
             }
-            if let Some(existing) = self.map.peek_with(key, |_, flight| Arc::clone(flight)) {
+            if let Some(existing) = self.map.get(key) {
                 return Role::Follower(existing);
             }
             // That flight finished between the two steps: try to lead again.
@@ -244,7 +304,7 @@ where
     V: Clone + 'static,
 {
     fn drop(&mut self) {
-        self.flights.map.remove_sync(&self.key);
+        self.flights.map.remove(&self.key);
         self.flight.finished.store(true, Ordering::Release);
         self.flight.done.notify_waiters();
     }

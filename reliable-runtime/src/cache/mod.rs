@@ -745,7 +745,11 @@ mod loom_models {
                 loom::thread::spawn(move || {
                     loom::future::block_on(cache.get_or_load(7, || async move {
                         loads.fetch_add(1, Ordering::Relaxed);
-                        assert_eq!(running.fetch_add(1, Ordering::AcqRel), 0, "two loads at once");
+                        assert_eq!(
+                            running.fetch_add(1, Ordering::AcqRel),
+                            0,
+                            "two loads at once"
+                        );
                         loom::thread::yield_now();
                         running.fetch_sub(1, Ordering::AcqRel);
                         if fails {
@@ -771,6 +775,36 @@ mod loom_models {
             let (results, loads) = race(2, false);
             assert_eq!(results, [Ok(42), Ok(42)]);
             assert_eq!(loads, 1);
+        });
+    }
+
+    /// A caller that follows a flight whose load fails gets the load's error, and does not
+    /// load again: the load waits until the other caller has joined its flight.
+    #[test]
+    fn a_failed_load_is_shared_with_its_follower() {
+        loom::model(|| {
+            let cache = cache();
+            let loads = Arc::new(AtomicUsize::new(0));
+            let callers: Vec<_> = (0..2)
+                .map(|_| {
+                    let (cache, loads) = (Arc::clone(&cache), Arc::clone(&loads));
+                    loom::thread::spawn(move || {
+                        let inner = Arc::clone(&cache);
+                        loom::future::block_on(cache.get_or_load(7, || async move {
+                            loads.fetch_add(1, Ordering::Relaxed);
+                            // The map, this leader and a follower hold the flight.
+                            while inner.flights.holders(&7).is_none_or(|holders| holders < 3) {
+                                loom::thread::yield_now();
+                            }
+                            Err::<u32, _>("503")
+                        }))
+                    })
+                })
+                .collect();
+            for caller in callers {
+                assert_eq!(caller.join().unwrap(), Err("503"));
+            }
+            assert_eq!(loads.load(Ordering::Relaxed), 1);
         });
     }
 
