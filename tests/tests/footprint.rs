@@ -1,6 +1,6 @@
 //! What instances cost in memory, measured with a counting allocator: an idle SLA monitor, a
-//! thread recording into it, a rate limiter per permit, and caches removed from the registry.
-//! README quotes these figures.
+//! thread recording into it, a rate limiter per permit, a cache entry, and caches removed from
+//! the registry. README and BENCHMARKS.md quote these figures.
 
 use reliable_runtime::cache::{Cache, CacheConfig};
 use reliable_runtime::limit::{RateLimit, RateLimiter, RateLimiterConfig, MAX_RATE_LIMIT};
@@ -196,4 +196,53 @@ fn removed_caches_free_their_memory() {
         .get_or_create::<String, u64>("footprint_by_hand", config())
         .unwrap()
         .is_none());
+}
+
+/// Bytes a cache entry costs beyond its key and value, measured with a counting allocator.
+///
+/// The index grows by doubling, so the cost per entry swings by up to 2× with the fill level, and
+/// where exactly a doubling happens depends on the per-process hash seed. The test therefore
+/// follows the live bytes through a whole doubling cycle and asserts on the fullest point (the
+/// table's real per-entry cost) and on the emptiest (right after a doubling), not on one
+/// arbitrary entry count.
+#[test]
+fn a_cache_entry_costs_under_80_bytes_beyond_key_and_value() {
+    let _one_at_a_time = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
+    // Two full doubling cycles above 50 000 entries, whatever the seed.
+    const FROM: u64 = 50_000;
+    const TO: u64 = 250_000;
+    let cache: Cache<u64, u64> = Cache::new(
+        "footprint_entries",
+        CacheConfig {
+            max_entries: 1_000_000,
+            ..CacheConfig::default()
+        },
+    )
+    .unwrap();
+    let before = live();
+    let key_and_value = (2 * std::mem::size_of::<u64>()) as f64;
+    let (mut fullest, mut emptiest) = (f64::INFINITY, 0.0_f64);
+    for key in 1..=TO {
+        cache.insert(key, key);
+        if key >= FROM {
+            let live = (live() - before) as f64;
+            let overhead = live / key as f64 - key_and_value;
+            fullest = fullest.min(overhead);
+            emptiest = emptiest.max(overhead);
+        }
+    }
+    println!(
+        "overhead beyond key and value: {fullest:.1} bytes per entry with the table at its \
+         fullest, {emptiest:.1} right after it doubled"
+    );
+    // Entry metadata (load time, expiry, stale limit, LRU stamp, LFU count: 36 bytes) plus the
+    // index's slot and link. Measured 2026-11-23 over 15 runs: 46-50 at the fullest, 176-198 right
+    // after a doubling, while the old array waits for its epoch to be reclaimed. A regression past
+    // these bounds fails; the second one has headroom for the reclamation's timing.
+    assert!(fullest <= 80.0, "{fullest:.1} bytes of overhead per entry");
+    assert!(
+        emptiest <= 320.0,
+        "{emptiest:.1} bytes of overhead per entry"
+    );
+    assert_eq!(cache.len() as u64, TO);
 }
