@@ -160,7 +160,27 @@ impl Api for Client {
     }
 }
 
+/// A generic error without `Clone`: waiting callers load on their own.
+#[cached(ttl = 5)]
+async fn generic_error<E: Send + 'static>(id: u64, fail: fn() -> E) -> Result<u64, E> {
+    if id == 0 {
+        return Err(fail());
+    }
+    Ok(id)
+}
+
+/// A generic error bound to be shared: waiting callers get a clone.
+#[cached(ttl = 5)]
+async fn generic_shared_error<E: Clone + Send + Sync + 'static>(id: u64, fail: fn() -> E) -> Result<u64, E> {
+    if id == 0 {
+        return Err(fail());
+    }
+    Ok(id)
+}
+
 fn main() {
+    let _ = generic_error::<std::io::Error>(1, || std::io::ErrorKind::Other.into());
+    let _ = generic_shared_error::<String>(1, String::new);
     let _ = error_not_clone("BTC");
     let mut client = Client { exchange: "binance".into() };
     let _ = no_arguments();
