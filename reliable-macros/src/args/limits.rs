@@ -41,6 +41,13 @@ impl RateLimitedArgs {
                             "conflicting limits: give one of `per_second` and `per_minute`",
                         ));
                     } else if let Some(limit) = errors.keep(read_u32(&arg, 1, "60")) {
+                        // The runtime's `MAX_RATE_LIMIT`: the limiter keeps 8 bytes per permit.
+                        if limit > 1_000_000 {
+                            errors.push(syn::Error::new_spanned(
+                                &arg.value,
+                                format!("`{key}` is at most 1000000 (the limiter keeps the time of each of the last `{key}` calls, 8 bytes each)"),
+                            ));
+                        }
                         rate = Some((limit, window, arg_span(&arg)));
                     }
                 }
