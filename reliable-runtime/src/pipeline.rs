@@ -298,10 +298,11 @@ pin_project! {
     /// The future of `#[monitored]` alone: measures `call`, whatever it returns.
     #[must_use = "futures do nothing unless polled"]
     pub struct Monitored<'a, F, C> {
-        state: AttemptState<'a>,
-        failed: Option<C>,
+        // Declared first, so dropped first: a cancelled call ends before its layers let go.
         #[pin]
         call: F,
+        state: AttemptState<'a>,
+        failed: Option<C>,
     }
 }
 
@@ -364,10 +365,12 @@ pin_project! {
     /// waits, a bulkhead without `max_wait`): admitted on the first poll.
     #[must_use = "futures do nothing unless polled"]
     pub struct AttemptNow<'a, F, C> {
-        state: AttemptState<'a>,
-        is_failure: C,
+        // Declared first, so dropped first: a cancelled call ends (its drop code runs) before
+        // its probe or bulkhead slot frees for the next caller.
         #[pin]
         call: F,
+        state: AttemptState<'a>,
+        is_failure: C,
     }
 }
 

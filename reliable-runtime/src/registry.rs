@@ -282,7 +282,8 @@ impl CacheRegistry {
     }
 
     /// Removes the cache named `name`: health no longer shows it, the next `get_or_create` of
-    /// the name makes a new one, and its memory is freed once no call site holds it.
+    /// the name makes a new one, and its memory is freed once nothing holds it (a `#[cached]`
+    /// fn that already used it keeps it).
     pub fn remove(&self, name: &str) -> bool {
         self.caches.remove(name).is_some()
     }

@@ -47,6 +47,12 @@ fn live() -> isize {
     LIVE_BYTES.load(Ordering::SeqCst)
 }
 
+/// The runtime's shards: twice the cores, at least 4 and at most 64, plus 2 shared ones.
+fn shards() -> usize {
+    let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
+    (2 * cores).clamp(4, 64) + 2
+}
+
 fn monitor() -> SlaMonitor {
     SlaMonitor::builder("footprint_monitor")
         .thresholds(SlaThresholds::cex())
@@ -55,9 +61,9 @@ fn monitor() -> SlaMonitor {
         .unwrap()
 }
 
-/// An idle monitor costs its struct, its name and a pointer per shard, not a ring per shard:
-/// under 500 bytes on two cores, under 1 KB on 32 (shards are twice the cores, at least 4,
-/// plus two).
+/// An idle monitor costs its struct, its name and a cache line of totals per shard, not a ring
+/// per shard: about 1.2 KB on two cores, 9 KB on 32 (shards are twice the cores, at least 4,
+/// plus two), where a ring of 100 samples per shard would cost 14 KB and 140 KB.
 #[test]
 fn an_idle_monitor_allocates_no_rings() {
     let _one_at_a_time = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
@@ -65,18 +71,17 @@ fn an_idle_monitor_allocates_no_rings() {
     let before = live();
     let monitors: Vec<_> = (0..100).map(|_| monitor()).collect();
     let per_monitor = (live() - before) / 100;
-    let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
-    let shards = (2 * cores).clamp(4, 64) + 2;
+    let shards = shards();
     println!("an idle monitor: {per_monitor} bytes ({shards} shards)");
     assert!(
-        per_monitor as usize <= std::mem::size_of::<SlaMonitor>() + 64 + 8 * shards,
+        per_monitor as usize <= std::mem::size_of::<SlaMonitor>() + 64 + 128 * shards,
         "{per_monitor} bytes per idle monitor"
     );
     drop(monitors);
 }
 
-/// A thread that records pays for one ring (a 100-call window: 128 samples of 16 bytes and its
-/// totals, about 2.3 KB), once; the calls after the first allocate nothing. (Threads beyond
+/// A thread that records pays for one ring (a 100-call window: 128 samples of 16 bytes, 2 KB),
+/// once; the calls after the first allocate nothing. (Threads beyond
 /// the exclusive shards share rings, so a ring per thread is the most it costs.)
 #[test]
 fn each_recording_thread_costs_one_ring() {
@@ -114,7 +119,7 @@ fn each_recording_thread_costs_one_ring() {
         let grew = thread.join().unwrap();
         assert_eq!(grew, 0, "calls after the first allocated {grew} times");
     }
-    let ring = 128 * 16 + 128;
+    let ring = 128 * 16;
     println!("{THREADS} recording threads: {rings} bytes (a ring is {ring})");
     // At least one ring, at most one per thread (each with the thread's own spawn overhead).
     assert!(
@@ -139,8 +144,13 @@ fn a_rate_limiter_costs_eight_bytes_per_permit() {
     let before = live();
     let big = limiter(100_000).unwrap();
     let bytes = live() - before;
-    // The ring, and a few cache lines of counters.
-    assert!((800_000..804_096).contains(&bytes), "{bytes} bytes");
+    // The ring, and the admitted and refused counters (a cache line per shard each); the
+    // count is process-wide, so the test harness's own allocations may land in it.
+    let counters = 2 * 128 * shards() as isize;
+    assert!(
+        (800_000..800_000 + counters + 4_096).contains(&bytes),
+        "{bytes} bytes"
+    );
     drop(big);
     let too_big = limiter(MAX_RATE_LIMIT + 1).unwrap_err();
     assert_eq!(too_big.field(), "limit");

@@ -160,3 +160,37 @@ async fn without_max_wait_a_full_bulkhead_refuses_at_once() {
         }))
     );
 }
+
+/// Whether the bulkhead slot was still held when the cancelled body's drop code ran.
+static SLOT_HELD_WHILE_DROPPING: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+struct CheckSlotOnDrop;
+
+impl Drop for CheckSlotOnDrop {
+    fn drop(&mut self) {
+        let bulkhead = bulkhead_registry().get("limits_drop_order").unwrap();
+        SLOT_HELD_WHILE_DROPPING.store(bulkhead.snapshot().in_flight == 1, Ordering::SeqCst);
+    }
+}
+
+#[bulkhead(name = "limits_drop_order", max_concurrent = 1)]
+async fn holds_a_connection() -> Result<(), ApiError> {
+    let _connection = CheckSlotOnDrop;
+    tokio::task::yield_now().await;
+    Ok(())
+}
+
+/// A cancelled call ends (its drop code runs, closing what it opened) before its slot frees
+/// for the next caller, so the two never overlap.
+#[test]
+fn a_cancelled_call_ends_before_its_slot_frees() {
+    let mut call = Box::pin(holds_a_connection());
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    let first = std::future::Future::poll(call.as_mut(), &mut context);
+    assert!(first.is_pending(), "inside the body");
+    drop(call);
+    assert!(SLOT_HELD_WHILE_DROPPING.load(Ordering::SeqCst));
+    let bulkhead = bulkhead_registry().get("limits_drop_order").unwrap();
+    assert_eq!(bulkhead.snapshot().in_flight, 0, "and then it frees");
+}

@@ -143,7 +143,7 @@ const SLOT_MASK: u64 = u32::MAX as u64;
 /// A position's lap, in the high bits of `head`.
 const LAP_SHIFT: u32 = 32;
 
-/// Slot times saturate here (146 years after the clock's origin), so encoding never wraps.
+/// Slot times saturate here (292 years after the clock's origin), so encoding never wraps.
 const MAX_SLOT_NANOS: u64 = (u64::MAX >> 1) - 1;
 
 impl SlidingLog {

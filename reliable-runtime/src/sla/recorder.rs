@@ -29,52 +29,36 @@ struct Slot {
     packed: AtomicU64,
 }
 
-/// One shard's ring, allocated when a thread first records into the shard.
-struct Ring {
-    totals: CachePadded<Totals>,
-    slots: Box<[Slot]>,
-}
-
-/// A ring's running totals, written by the shard's thread with its samples.
-struct Totals {
-    /// Samples ever written to this ring; the next slot is `cursor & mask`.
+/// One shard: its running totals and its ring of samples, the ring allocated when a thread
+/// first records into the shard.
+///
+/// The totals and the ring's pointer sit inline, padded to a cache line per shard, so a record
+/// reaches its slot through as many dependent loads as with an eager ring; only the samples
+/// (the bulk: 16 bytes each) wait for a thread to use the shard.
+struct Shard {
+    /// Samples ever written to this shard; the next slot is `cursor & mask`.
     cursor: AtomicU64,
     /// Failed samples ever written.
     failures: AtomicU64,
+    /// The first of `mask + 1` slots; null until the shard's first record, then fixed until
+    /// the recorder drops.
+    slots: AtomicPtr<Slot>,
 }
 
-impl Ring {
-    fn new(capacity: usize) -> Self {
-        Ring {
-            totals: CachePadded::new(Totals {
-                cursor: AtomicU64::new(0),
-                failures: AtomicU64::new(0),
-            }),
-            slots: (0..capacity)
-                .map(|_| Slot {
-                    stamp: AtomicU64::new(0),
-                    packed: AtomicU64::new(0),
-                })
-                .collect(),
-        }
-    }
-}
-
-/// A ring per shard, each allocated on the shard's first record: an idle monitor costs a
-/// pointer per shard, and only threads that record pay for a ring.
 pub(crate) struct LatencyRecorder {
-    /// Null until the shard's first record; then never changes until the recorder drops.
-    rings: Box<[AtomicPtr<Ring>]>,
+    shards: Box<[CachePadded<Shard>]>,
     mask: u64,
 }
 
 impl Drop for LatencyRecorder {
     fn drop(&mut self) {
-        for ring in self.rings.iter_mut() {
-            let ring = *ring.get_mut();
-            if !ring.is_null() {
-                // SAFETY: made by `Box::into_raw` in `ring_for`, freed only here.
-                drop(unsafe { Box::from_raw(ring) });
+        let capacity = self.capacity();
+        for shard in self.shards.iter_mut() {
+            let slots = *shard.slots.get_mut();
+            if !slots.is_null() {
+                // SAFETY: made from a boxed slice of `capacity` slots in `allocate_slots`, and
+                // freed only here.
+                drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(slots, capacity)) });
             }
         }
     }
@@ -85,23 +69,38 @@ impl LatencyRecorder {
     pub(crate) fn new(per_shard: usize) -> Self {
         let capacity = per_shard.max(1).next_power_of_two();
         LatencyRecorder {
-            rings: (0..shard_count())
-                .map(|_| AtomicPtr::new(std::ptr::null_mut()))
+            shards: (0..shard_count())
+                .map(|_| {
+                    CachePadded::new(Shard {
+                        cursor: AtomicU64::new(0),
+                        failures: AtomicU64::new(0),
+                        slots: AtomicPtr::new(std::ptr::null_mut()),
+                    })
+                })
                 .collect(),
             mask: capacity as u64 - 1,
         }
     }
 
+    fn capacity(&self) -> usize {
+        self.mask as usize + 1
+    }
+
     #[inline]
     pub(crate) fn record(&self, end: Timestamp, latency_nanos: u64, failed: bool) {
         let owner = current_shard();
-        let ring = self.ring_for(owner.index);
-        let index = add_to(&ring.totals.cursor, owner, 1) & self.mask;
-        if failed {
-            add_to(&ring.totals.failures, owner, 1);
+        let shard = &self.shards[owner.index];
+        let mut slots = shard.slots.load(Ordering::Acquire);
+        if slots.is_null() {
+            slots = self.allocate_slots(shard);
         }
-        // `index <= mask < slots.len()`, so this never panics; the compiler cannot see it.
-        let slot = &ring.slots[index as usize];
+        let index = add_to(&shard.cursor, owner, 1) & self.mask;
+        if failed {
+            add_to(&shard.failures, owner, 1);
+        }
+        // SAFETY: `slots` points at `mask + 1` slots that live until the recorder drops, and
+        // `index <= mask`.
+        let slot = unsafe { &*slots.add(index as usize) };
         slot.stamp.store(0, Ordering::Relaxed);
         fence(Ordering::Release);
         // Latencies above 2^63 ns (292 years) lose their top bit; nothing real takes that long.
@@ -111,22 +110,19 @@ impl LatencyRecorder {
             .store(end.as_nanos().saturating_add(1), Ordering::Release);
     }
 
-    /// The ring of shard `index`, allocated now if this is the shard's first record.
-    #[inline]
-    fn ring_for(&self, index: usize) -> &Ring {
-        let ring = self.rings[index].load(Ordering::Acquire);
-        if ring.is_null() {
-            return self.allocate_ring(index);
-        }
-        // SAFETY: a published ring lives until the recorder drops.
-        unsafe { &*ring }
-    }
-
+    /// Allocates `shard`'s slots on its first record; another thread sharing the shard may
+    /// get there first, and then its slots are used.
     #[cold]
     #[inline(never)]
-    fn allocate_ring(&self, index: usize) -> &Ring {
-        let fresh = Box::into_raw(Box::new(Ring::new(self.mask as usize + 1)));
-        let ring = match self.rings[index].compare_exchange(
+    fn allocate_slots(&self, shard: &Shard) -> *mut Slot {
+        let fresh: Box<[Slot]> = (0..self.capacity())
+            .map(|_| Slot {
+                stamp: AtomicU64::new(0),
+                packed: AtomicU64::new(0),
+            })
+            .collect();
+        let fresh = Box::into_raw(fresh).cast::<Slot>();
+        match shard.slots.compare_exchange(
             std::ptr::null_mut(),
             fresh,
             Ordering::AcqRel,
@@ -134,43 +130,47 @@ impl LatencyRecorder {
         ) {
             Ok(_) => fresh,
             Err(published) => {
-                // Another thread sharing this shard got there first.
-                // SAFETY: `fresh` was never published.
-                drop(unsafe { Box::from_raw(fresh) });
+                // SAFETY: `fresh` was made just above from a boxed slice of `capacity` slots
+                // and never published.
+                drop(unsafe {
+                    Box::from_raw(std::ptr::slice_from_raw_parts_mut(fresh, self.capacity()))
+                });
                 published
             }
-        };
-        // SAFETY: a published ring lives until the recorder drops.
-        unsafe { &*ring }
+        }
     }
 
-    /// The rings allocated so far.
-    fn rings(&self) -> impl Iterator<Item = &Ring> {
-        self.rings.iter().filter_map(|ring| {
-            // SAFETY: a published ring lives until the recorder drops.
-            unsafe { ring.load(Ordering::Acquire).as_ref() }
+    /// The slots of every shard that has any.
+    fn rings(&self) -> impl Iterator<Item = &[Slot]> {
+        let capacity = self.capacity();
+        self.shards.iter().filter_map(move |shard| {
+            let slots = shard.slots.load(Ordering::Acquire);
+            // SAFETY: published slots are `capacity` long and live until the recorder drops.
+            (!slots.is_null()).then(|| unsafe { std::slice::from_raw_parts(slots, capacity) })
         })
     }
 
     /// Samples ever recorded (including those the rings have forgotten).
     pub(crate) fn total(&self) -> u64 {
-        self.rings()
-            .map(|ring| ring.totals.cursor.load(Ordering::Relaxed))
+        self.shards
+            .iter()
+            .map(|shard| shard.cursor.load(Ordering::Relaxed))
             .sum()
     }
 
     /// Failed samples ever recorded.
     pub(crate) fn failures(&self) -> u64 {
-        self.rings()
-            .map(|ring| ring.totals.failures.load(Ordering::Relaxed))
+        self.shards
+            .iter()
+            .map(|shard| shard.failures.load(Ordering::Relaxed))
             .sum()
     }
 
     /// Every sample still held, in no particular order.
     pub(crate) fn samples(&self) -> Vec<Sample> {
-        let mut samples = Vec::with_capacity(self.rings().count() * (self.mask as usize + 1));
+        let mut samples = Vec::with_capacity(self.rings().count() * self.capacity());
         for ring in self.rings() {
-            for slot in ring.slots.iter() {
+            for slot in ring {
                 let before = slot.stamp.load(Ordering::Acquire);
                 if before == 0 {
                     continue;
@@ -194,7 +194,7 @@ impl LatencyRecorder {
     /// Forgets every sample (the total stays).
     pub(crate) fn clear(&self) {
         for ring in self.rings() {
-            for slot in ring.slots.iter() {
+            for slot in ring {
                 slot.stamp.store(0, Ordering::Release);
             }
         }
