@@ -287,6 +287,40 @@ mod tests {
         assert_eq!(recorder.total(), written.load(Ordering::Acquire));
     }
 
+    /// More threads than shards record into fresh recorders at once, so threads that share a
+    /// shard race to allocate its ring on their first record: one allocation wins, and no
+    /// sample is written to a ring that then loses (every sample is still there).
+    #[test]
+    fn threads_racing_for_a_fresh_shard_share_one_ring() {
+        use std::sync::{Arc, Barrier};
+
+        const CALLS: u64 = 100;
+        let threads = shard_count() + 16;
+        for round in 0..200 {
+            let recorder = Arc::new(LatencyRecorder::new(8_192));
+            let start = Arc::new(Barrier::new(threads));
+            let writers: Vec<_> = (0..threads)
+                .map(|_| {
+                    let (recorder, start) = (Arc::clone(&recorder), Arc::clone(&start));
+                    std::thread::spawn(move || {
+                        start.wait();
+                        for call in 1..=CALLS {
+                            recorder.record(Timestamp::from_nanos(call), call, call % 2 == 0);
+                        }
+                    })
+                })
+                .collect();
+            for writer in writers {
+                writer.join().unwrap();
+            }
+            let expected = threads as u64 * CALLS;
+            assert_eq!(recorder.total(), expected, "round {round}");
+            assert_eq!(recorder.failures(), expected / 2, "round {round}");
+            // A shard holds at most `threads × CALLS` samples, within its 8,192 slots.
+            assert_eq!(recorder.samples().len() as u64, expected, "round {round}");
+        }
+    }
+
     #[test]
     fn clear_forgets_samples_but_not_the_total() {
         let recorder = LatencyRecorder::new(8);
