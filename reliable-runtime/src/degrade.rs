@@ -64,11 +64,16 @@ impl Degradation {
         if name.is_empty() {
             return Err(ConfigError::new("name", "must not be empty"));
         }
-        Ok(Degradation {
+        Ok(Degradation::named(name))
+    }
+
+    /// New counters named `name`, which the caller checked is not empty.
+    pub(crate) fn named(name: &str) -> Self {
+        Degradation {
             name: crate::registry::intern(name),
             fallbacks: AtomicU64::new(0),
             fallback_panics: AtomicU64::new(0),
-        })
+        }
     }
 
     /// The registry name.

@@ -229,6 +229,9 @@ impl<E: std::error::Error + 'static> std::error::Error for Failure<E> {
 pub struct ConfigError {
     field: &'static str,
     reason: String,
+    /// The layer of a [`Policy`](crate::Policy) whose configuration this is, e.g.
+    /// "breaker `binance_api`".
+    layer: Option<String>,
 }
 
 impl ConfigError {
@@ -236,7 +239,20 @@ impl ConfigError {
         ConfigError {
             field,
             reason: reason.into(),
+            layer: None,
         }
+    }
+
+    /// The same error, said of the `kind` layer named `name` (a policy builds several).
+    pub(crate) fn in_layer(mut self, kind: &str, name: &str) -> Self {
+        self.layer = Some(format!("{kind} `{name}`"));
+        self
+    }
+
+    /// The layer of a [`Policy`](crate::Policy) at fault, e.g. "breaker `binance_api`", when the
+    /// error came from building one.
+    pub fn layer(&self) -> Option<&str> {
+        self.layer.as_deref()
     }
 
     /// The configuration field at fault.
@@ -252,6 +268,9 @@ impl ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(layer) = &self.layer {
+            write!(f, "{layer}: ")?;
+        }
         write!(f, "invalid `{}`: {}", self.field, self.reason)
     }
 }

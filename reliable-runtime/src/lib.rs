@@ -75,12 +75,14 @@ pub mod alert;
 pub mod breaker;
 pub mod cache;
 pub mod clock;
+mod common;
 pub mod degrade;
 mod error;
 pub mod event;
 pub mod health;
 pub mod limit;
 mod pipeline;
+mod policy;
 pub mod preset;
 pub mod registry;
 pub mod retry;
@@ -94,6 +96,7 @@ pub mod __private;
 use __private as private;
 
 pub use error::{ConfigError, Failure, Rejected};
+pub use policy::{Policy, PolicyBuilder};
 
 /// The README's examples, compiled and run as doctests so they stay true.
 #[cfg(doctest)]

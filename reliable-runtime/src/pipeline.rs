@@ -19,32 +19,39 @@ use pin_project_lite::pin_project;
 use std::future::Future;
 use std::ops::ControlFlow;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 const COMPLETED: &str = "a reliability pipeline future was polled after it completed";
 
-/// The per-attempt layers of a call site (each optional).
-#[derive(Clone, Copy, Debug)]
-pub struct Layers<'a> {
+/// The per-attempt layers of a call site or [`Policy`](crate::Policy) (each optional).
+///
+/// Owned (`Arc`s of the registered instances), so a `Policy` can be built, cloned and dropped
+/// like any value; an attempt borrows them, so the hot path takes no reference count.
+#[derive(Clone, Debug, Default)]
+pub struct Layers {
     /// The circuit breaker.
-    pub breaker: Option<&'a CircuitBreaker>,
-    /// The rate limiter, and whether to wait for a slot (else refuse at once).
-    pub limiter: Option<(&'a RateLimiter, bool)>,
+    pub breaker: Option<Arc<CircuitBreaker>>,
+    /// The rate limiter.
+    pub limiter: Option<Arc<RateLimiter>>,
+    /// Whether to wait for a rate-limit slot (else refuse at once).
+    pub limiter_waits: bool,
     /// The bulkhead.
-    pub bulkhead: Option<&'a Bulkhead>,
+    pub bulkhead: Option<Arc<Bulkhead>>,
     /// The SLA monitor.
-    pub monitor: Option<&'a SlaMonitor>,
+    pub monitor: Option<Arc<SlaMonitor>>,
     /// The breaker and the monitor read the same clock, so the breaker reuses the monitor's
     /// readings; set by [`Layers::ready`].
     pub shared_clock: bool,
 }
 
-impl Layers<'_> {
+impl Layers {
     /// No layer at all.
-    pub const NONE: Layers<'static> = Layers {
+    pub const NONE: Layers = Layers {
         breaker: None,
         limiter: None,
+        limiter_waits: false,
         bulkhead: None,
         monitor: None,
         shared_clock: false,
@@ -52,11 +59,21 @@ impl Layers<'_> {
 
     /// The layers with the facts derived from them filled in (done once per call site).
     pub fn ready(mut self) -> Self {
-        self.shared_clock = match (self.breaker, self.monitor) {
+        self.shared_clock = match (&self.breaker, &self.monitor) {
             (Some(breaker), Some(monitor)) => breaker.config().clock.same_source(monitor.clock()),
             _ => false,
         };
         self
+    }
+
+    /// Whether an admission may wait (for a rate-limit slot, or a bulkhead slot within its
+    /// `max_wait`): such attempts are admitted by an `async` path.
+    pub(crate) fn may_wait(&self) -> bool {
+        (self.limiter.is_some() && self.limiter_waits)
+            || self
+                .bulkhead
+                .as_ref()
+                .is_some_and(|bulkhead| !bulkhead.config().max_wait.is_zero())
     }
 }
 
@@ -101,7 +118,7 @@ enum Stage {
 pub(crate) struct AttemptState<'a> {
     /// By reference to the call site's `static` layers: the futures holding this state are
     /// moved into place, and a larger state turns that move into a `memmove` call.
-    layers: &'a Layers<'a>,
+    layers: &'a Layers,
     stage: Stage,
     permit_word: u64,
     permit_start: Option<Timestamp>,
@@ -112,7 +129,7 @@ pub(crate) struct AttemptState<'a> {
 impl<'a> AttemptState<'a> {
     /// An attempt through `layers`, not admitted yet.
     #[inline]
-    pub(crate) fn new(layers: &'a Layers<'a>) -> Self {
+    pub(crate) fn new(layers: &'a Layers) -> Self {
         AttemptState {
             layers,
             stage: Stage::Idle,
@@ -123,10 +140,16 @@ impl<'a> AttemptState<'a> {
         }
     }
 
+    /// Whether nothing was taken yet (the attempt is not admitted).
+    #[inline(always)]
+    pub(crate) fn is_idle(&self) -> bool {
+        self.stage == Stage::Idle
+    }
+
     /// Takes a breaker permit, if there is a breaker.
     #[inline(always)]
     fn admit_breaker(&mut self) -> Result<(), Rejected> {
-        if let Some(breaker) = self.layers.breaker {
+        if let Some(breaker) = self.layers.breaker.as_deref() {
             match breaker.admit_closed() {
                 Some(word) => self.permit_word = word,
                 None => (self.permit_word, self.permit_start) = breaker.try_acquire()?.into_raw(),
@@ -144,7 +167,8 @@ impl<'a> AttemptState<'a> {
 
     #[cold]
     fn release(&mut self) {
-        if let (Stage::Admitted | Stage::Running, Some(breaker)) = (self.stage, self.layers.breaker)
+        if let (Stage::Admitted | Stage::Running, Some(breaker)) =
+            (self.stage, self.layers.breaker.as_deref())
         {
             // Not panicking: the permit's drop frees a half-open slot and counts nothing.
             drop(Permit::from_raw(
@@ -162,13 +186,13 @@ impl<'a> AttemptState<'a> {
     pub(crate) fn admit_now(&mut self) -> Result<(), Rejected> {
         self.admit_breaker()?;
         let mut reading = self.breaker_reading();
-        if let Some((limiter, _)) = self.layers.limiter {
+        if let Some(limiter) = self.layers.limiter.as_deref() {
             let now = read(&mut reading, &limiter.config().clock);
             if let Err(rejected) = limiter.try_acquire_at(now) {
                 return Err(self.refuse(rejected));
             }
         }
-        if let Some(bulkhead) = self.layers.bulkhead {
+        if let Some(bulkhead) = self.layers.bulkhead.as_deref() {
             match bulkhead.try_enter() {
                 Ok(slot) => self.slot = Some(slot),
                 Err(rejected) => return Err(self.refuse(rejected)),
@@ -182,16 +206,16 @@ impl<'a> AttemptState<'a> {
     /// (`wait = true`) and a bulkhead slot (`max_wait`).
     pub(crate) async fn admit(&mut self) -> Result<(), Rejected> {
         self.admit_breaker()?;
-        match self.layers.limiter {
-            Some((limiter, true)) => limiter.acquire().await,
-            Some((limiter, false)) => {
+        match (self.layers.limiter.as_deref(), self.layers.limiter_waits) {
+            (Some(limiter), true) => limiter.acquire().await,
+            (Some(limiter), false) => {
                 if let Err(rejected) = limiter.try_acquire() {
                     return Err(self.refuse(rejected));
                 }
             }
-            None => {}
+            (None, _) => {}
         }
-        if let Some(bulkhead) = self.layers.bulkhead {
+        if let Some(bulkhead) = self.layers.bulkhead.as_deref() {
             match bulkhead.enter().await {
                 Ok(slot) => self.slot = Some(slot),
                 Err(rejected) => return Err(self.refuse(rejected)),
@@ -206,21 +230,21 @@ impl<'a> AttemptState<'a> {
     /// the bulkhead refuses at once when full.
     pub(crate) fn admit_blocking(&mut self) -> Result<(), Rejected> {
         self.admit_breaker()?;
-        match self.layers.limiter {
-            Some((limiter, true)) => {
+        match (self.layers.limiter.as_deref(), self.layers.limiter_waits) {
+            (Some(limiter), true) => {
                 while let Err(rejected) = limiter.try_acquire() {
                     let wait = rejected.retry_after().unwrap_or(Duration::from_millis(1));
                     std::thread::sleep(wait.max(Duration::from_micros(1)));
                 }
             }
-            Some((limiter, false)) => {
+            (Some(limiter), false) => {
                 if let Err(rejected) = limiter.try_acquire() {
                     return Err(self.refuse(rejected));
                 }
             }
-            None => {}
+            (None, _) => {}
         }
-        if let Some(bulkhead) = self.layers.bulkhead {
+        if let Some(bulkhead) = self.layers.bulkhead.as_deref() {
             match bulkhead.try_enter() {
                 Ok(slot) => self.slot = Some(slot),
                 Err(rejected) => return Err(self.refuse(rejected)),
@@ -234,7 +258,7 @@ impl<'a> AttemptState<'a> {
     /// The breaker's start time, if it read the clock for this attempt.
     #[inline(always)]
     fn breaker_reading(&self) -> Option<Reading<'a>> {
-        let breaker = self.layers.breaker?;
+        let breaker = self.layers.breaker.as_deref()?;
         Some(Reading {
             at: self.permit_start?,
             clock: &breaker.config().clock,
@@ -244,7 +268,7 @@ impl<'a> AttemptState<'a> {
     /// Starts measuring, reusing an admission reading of the monitor's clock.
     #[inline(always)]
     fn start(&mut self, mut reading: Option<Reading<'a>>) {
-        if let Some(monitor) = self.layers.monitor {
+        if let Some(monitor) = self.layers.monitor.as_deref() {
             self.monitor_start = read(&mut reading, monitor.clock());
         }
         self.stage = Stage::Running;
@@ -259,13 +283,13 @@ impl<'a> AttemptState<'a> {
         self.stage = Stage::Done;
         self.slot = None;
         let mut timing = None;
-        if let Some(monitor) = self.layers.monitor {
+        if let Some(monitor) = self.layers.monitor.as_deref() {
             let end = monitor.finish(self.monitor_start, failed);
             if self.layers.shared_clock {
                 timing = Some((end.saturating_duration_since(self.monitor_start), end));
             }
         }
-        if let Some(breaker) = self.layers.breaker {
+        if let Some(breaker) = self.layers.breaker.as_deref() {
             breaker.record_raw(self.permit_word, self.permit_start, failed, timing);
         }
     }
@@ -286,7 +310,10 @@ impl Drop for AttemptState<'_> {
 /// Whether an attempt's outcome counts as a failure: the call's own error by `is_failure`, and
 /// every rejection that reached it (a timeout).
 #[inline]
-fn failed<T, E>(outcome: &Result<T, Failure<E>>, is_failure: impl FnOnce(&E) -> bool) -> bool {
+pub(crate) fn failed<T, E>(
+    outcome: &Result<T, Failure<E>>,
+    is_failure: impl FnOnce(&E) -> bool,
+) -> bool {
     match outcome {
         Ok(_) => false,
         Err(Failure::Inner(error)) => catch_callback("failure_if", true, || is_failure(error)),
@@ -311,7 +338,7 @@ pin_project! {
 /// `call` comes before `failed` so the output type is known when the classifier closure is
 /// type-checked (closures are checked in argument order).
 #[inline]
-pub fn monitored<'a, F, C>(layers: &'a Layers<'a>, call: F, failed: C) -> Monitored<'a, F, C>
+pub fn monitored<'a, F, C>(layers: &'a Layers, call: F, failed: C) -> Monitored<'a, F, C>
 where
     F: Future,
     C: FnOnce(&F::Output) -> bool,
@@ -349,7 +376,7 @@ where
 /// `#[monitored]` alone, blocking.
 #[inline]
 pub fn monitored_sync<R>(
-    layers: &Layers<'_>,
+    layers: &Layers,
     call: impl FnOnce() -> R,
     failed: impl FnOnce(&R) -> bool,
 ) -> R {
@@ -378,7 +405,7 @@ pin_project! {
 /// [`timed_outcome`]), for layers that never wait.
 #[inline]
 pub fn attempt_now<'a, T, E, F, C>(
-    layers: &'a Layers<'a>,
+    layers: &'a Layers,
     is_failure: C,
     call: F,
 ) -> AttemptNow<'a, F, C>
@@ -422,11 +449,7 @@ where
 }
 
 /// One attempt through `layers` that may wait for a rate-limit or bulkhead slot.
-pub async fn attempt<T, E, F, C>(
-    layers: &Layers<'_>,
-    is_failure: C,
-    call: F,
-) -> Result<T, Failure<E>>
+pub async fn attempt<T, E, F, C>(layers: &Layers, is_failure: C, call: F) -> Result<T, Failure<E>>
 where
     F: Future<Output = Result<T, Failure<E>>>,
     C: FnOnce(&E) -> bool,
@@ -440,7 +463,7 @@ where
 
 /// One attempt of a blocking call through `layers` (no timeout: a blocking call cannot be
 /// stopped midway).
-pub fn attempt_sync<R, G, C>(layers: &Layers<'_>, is_failure: C, call: G) -> AttemptResult<R>
+pub fn attempt_sync<R, G, C>(layers: &Layers, is_failure: C, call: G) -> AttemptResult<R>
 where
     R: BreakerOutput,
     G: FnOnce() -> R,

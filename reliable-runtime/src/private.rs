@@ -41,7 +41,7 @@ impl<T> Site<T> {
 
 /// A call site's per-attempt layers, built once from its instances.
 pub struct LayersSite {
-    cell: OnceLock<Layers<'static>>,
+    cell: OnceLock<Layers>,
 }
 
 impl LayersSite {
@@ -55,7 +55,7 @@ impl LayersSite {
 
     /// The layers, built by `build` on the first call.
     #[inline]
-    pub fn get(&'static self, build: impl FnOnce() -> Layers<'static>) -> &'static Layers<'static> {
+    pub fn get(&'static self, build: impl FnOnce() -> Layers) -> &'static Layers {
         self.cell.get_or_init(|| build().ready())
     }
 }
@@ -110,7 +110,7 @@ impl<T: Registered> Site<T> {
         registry: &'static Registry<T>,
         create: impl FnOnce(&str) -> Result<T, ConfigError>,
         defaults: impl FnOnce(&str) -> Result<T, ConfigError>,
-    ) -> &'static T {
+    ) -> &'static Arc<T> {
         if let Some(instance) = self.cell.get() {
             return instance;
         }
@@ -124,7 +124,7 @@ impl<T: Registered> Site<T> {
         registry: &'static Registry<T>,
         create: impl FnOnce(&str) -> Result<T, ConfigError>,
         defaults: impl FnOnce(&str) -> Result<T, ConfigError>,
-    ) -> &'static T {
+    ) -> &'static Arc<T> {
         let name = name.resolve();
         self.cell.get_or_init(|| {
             registry
@@ -147,17 +147,17 @@ impl Site<CircuitBreaker> {
         name: SiteName,
         config: impl FnOnce() -> BreakerConfig,
         group: Option<&'static str>,
-    ) -> &'static CircuitBreaker {
+    ) -> Arc<CircuitBreaker> {
         let grouped = move |breaker: CircuitBreaker| match group {
             Some(group) => breaker.with_group(group),
             None => breaker,
         };
-        self.get_or_create(
+        Arc::clone(self.get_or_create(
             name,
             breaker_registry(),
             |name| CircuitBreaker::new(name, config()).map(grouped),
             |name| CircuitBreaker::new(name, BreakerConfig::default()).map(grouped),
-        )
+        ))
     }
 }
 
@@ -170,7 +170,7 @@ impl Site<SlaMonitor> {
         thresholds: impl FnOnce() -> SlaThresholds,
         window: SlaWindow,
         group: Option<&'static str>,
-    ) -> &'static SlaMonitor {
+    ) -> Arc<SlaMonitor> {
         let build = move |name: &str, thresholds: SlaThresholds, window: SlaWindow| {
             let builder = SlaMonitor::builder(name)
                 .thresholds(thresholds)
@@ -181,12 +181,12 @@ impl Site<SlaMonitor> {
             }
             .build()
         };
-        self.get_or_create(
+        Arc::clone(self.get_or_create(
             name,
             sla_registry(),
             |name| build(name, thresholds(), window),
             |name| build(name, SlaThresholds::default(), SlaWindow::default()),
-        )
+        ))
     }
 }
 
@@ -228,13 +228,13 @@ impl Site<RateLimiter> {
         &'static self,
         name: SiteName,
         limit: impl FnOnce() -> RateLimit,
-    ) -> &'static RateLimiter {
-        self.get_or_create(
+    ) -> Arc<RateLimiter> {
+        Arc::clone(self.get_or_create(
             name,
             rate_limiter_registry(),
             |name| RateLimiter::new(name, RateLimiterConfig::new(limit())),
             |name| RateLimiter::new(name, RateLimiterConfig::new(RateLimit::per_minute(60))),
-        )
+        ))
     }
 }
 
@@ -245,17 +245,17 @@ impl Site<Bulkhead> {
         &'static self,
         name: SiteName,
         config: impl FnOnce() -> BulkheadConfig,
-    ) -> &'static Bulkhead {
+    ) -> Arc<Bulkhead> {
         let defaults = BulkheadConfig {
             max_concurrent: 25,
             max_wait: Duration::ZERO,
         };
-        self.get_or_create(
+        Arc::clone(self.get_or_create(
             name,
             bulkhead_registry(),
             |name| Bulkhead::new(name, config()),
             |name| Bulkhead::new(name, defaults),
-        )
+        ))
     }
 }
 

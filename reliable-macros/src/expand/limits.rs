@@ -5,7 +5,7 @@ use crate::expand::option_str;
 use proc_macro2::TokenStream;
 use quote::quote;
 
-/// Adds the limiter's `static` to `setup`; returns `(lookup, wait)` for `Layers`.
+/// Adds the limiter's `static` to `setup`; returns its lookup.
 pub(crate) fn rate_limiter(
     args: &RateLimitedArgs,
     private: &TokenStream,
@@ -13,7 +13,7 @@ pub(crate) fn rate_limiter(
     setup: &mut TokenStream,
 ) -> TokenStream {
     let name = option_str(args.name.as_ref());
-    let (limit, window, wait) = (args.limit, args.window, args.wait);
+    let (limit, window) = (args.limit, args.window);
     let burst = match args.burst {
         Some(burst) => quote!(::core::option::Option::Some(#burst)),
         None => quote!(::core::option::Option::None),
@@ -31,7 +31,7 @@ pub(crate) fn rate_limiter(
             },
         )
     };
-    quote!((#lookup, #wait))
+    lookup
 }
 
 /// Adds the bulkhead's `static` to `setup`; returns its lookup.

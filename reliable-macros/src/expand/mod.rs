@@ -459,6 +459,7 @@ fn pipeline(
             .as_ref()
             .map(|args| limits::rate_limiter(args, private, marker, setup)),
     );
+    let limiter_waits = plan.rate_limited.as_ref().is_some_and(|limit| limit.wait);
     let bulkhead = some_or_none(
         plan.bulkhead
             .as_ref()
@@ -470,6 +471,7 @@ fn pipeline(
             #private::Layers {
                 breaker: #breaker,
                 limiter: #limiter,
+                limiter_waits: #limiter_waits,
                 bulkhead: #bulkhead,
                 monitor: #monitor,
                 ..#private::Layers::NONE

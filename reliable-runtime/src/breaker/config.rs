@@ -320,3 +320,18 @@ mod tests {
         );
     }
 }
+
+crate::common::setters::setters! { BreakerConfig {
+    failure_threshold: u32,
+    failure_rate_threshold: f64 => Some,
+    slow_call_rate_threshold: f64 => Some,
+    slow_call_duration: Duration,
+    window: BreakerWindow,
+    minimum_calls: u32,
+    timeout: Duration,
+    timeout_multiplier: f64,
+    max_timeout: Duration,
+    success_threshold: u32,
+    half_open_max_calls: u32,
+    clock: Clock,
+}}

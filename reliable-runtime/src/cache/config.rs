@@ -163,3 +163,38 @@ impl CacheConfig {
         Ok(())
     }
 }
+
+crate::common::setters::setters! { CacheConfig {
+    policy: CachePolicy,
+    min_ttl: Duration,
+    max_ttl: Duration,
+    max_entries: usize,
+    eviction_ratio: f64,
+    stale: Duration,
+    ttl_jitter: f64,
+    clock: Clock,
+}}
+
+impl CacheConfig {
+    /// Sets the TTL, and with it what follows from it: the adaptive range (0.4× to 3× the TTL,
+    /// as `#[cached(ttl = ..)]` does) and the stale period (1× the TTL). Set `min_ttl`,
+    /// `max_ttl` or `stale` after it to choose them yourself.
+    ///
+    /// ```
+    /// use reliable_runtime::cache::CacheConfig;
+    /// use std::time::Duration;
+    ///
+    /// let config = CacheConfig::default().ttl(Duration::from_secs(10));
+    /// assert_eq!(config.min_ttl, Duration::from_secs(4));
+    /// assert_eq!(config.max_ttl, Duration::from_secs(30));
+    /// assert_eq!(config.stale, Duration::from_secs(10));
+    /// ```
+    #[must_use]
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self.min_ttl = ttl.mul_f64(0.4);
+        self.max_ttl = ttl.saturating_mul(3);
+        self.stale = ttl;
+        self
+    }
+}

@@ -30,6 +30,16 @@ pub struct BulkheadConfig {
     pub max_wait: Duration,
 }
 
+impl Default for BulkheadConfig {
+    /// 25 calls at once, refused at once when full.
+    fn default() -> Self {
+        BulkheadConfig {
+            max_concurrent: 25,
+            max_wait: Duration::ZERO,
+        }
+    }
+}
+
 impl BulkheadConfig {
     /// Checks every field.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -168,3 +178,8 @@ impl Bulkhead {
         }
     }
 }
+
+crate::common::setters::setters! { BulkheadConfig {
+    max_concurrent: u32,
+    max_wait: Duration,
+}}

@@ -231,3 +231,11 @@ mod tests {
         assert!("fuzzy".parse::<Jitter>().is_err());
     }
 }
+
+crate::common::setters::setters! { BackoffConfig {
+    initial_delay: Duration,
+    max_delay: Duration,
+    multiplier: f64,
+    max_attempts: u32,
+    jitter: Jitter,
+}}

@@ -438,3 +438,47 @@ mod tests {
         assert!(policy.snapshot().budget_exhausted >= 70);
     }
 }
+
+crate::common::setters::setters! { RetryConfig {
+    backoff: BackoffConfig,
+    budget: Option<RetryBudget>,
+    retry_timeouts: bool,
+    clock: Clock,
+}}
+
+impl RetryConfig {
+    /// Sets the backoff's `max_attempts`: attempts in all, the first call included.
+    #[must_use]
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.backoff.max_attempts = attempts;
+        self
+    }
+
+    /// Sets the backoff's `initial_delay`.
+    #[must_use]
+    pub fn initial_delay(mut self, delay: Duration) -> Self {
+        self.backoff.initial_delay = delay;
+        self
+    }
+
+    /// Sets the backoff's `max_delay`.
+    #[must_use]
+    pub fn max_delay(mut self, delay: Duration) -> Self {
+        self.backoff.max_delay = delay;
+        self
+    }
+
+    /// Sets the backoff's `multiplier`.
+    #[must_use]
+    pub fn multiplier(mut self, multiplier: f64) -> Self {
+        self.backoff.multiplier = multiplier;
+        self
+    }
+
+    /// Sets the backoff's `jitter`.
+    #[must_use]
+    pub fn jitter(mut self, jitter: Jitter) -> Self {
+        self.backoff.jitter = jitter;
+        self
+    }
+}

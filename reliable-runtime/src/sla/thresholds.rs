@@ -129,3 +129,11 @@ impl SlaThresholds {
         SlaStatus::Healthy
     }
 }
+
+crate::common::setters::setters! { SlaThresholds {
+    max_latency_p95: Duration,
+    max_latency_p99: Duration,
+    min_success_rate: f64,
+    max_consecutive_failures: u32,
+    min_calls: u32,
+}}

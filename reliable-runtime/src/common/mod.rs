@@ -1,0 +1,3 @@
+//! Primitives the patterns share.
+
+pub(crate) mod setters;

@@ -1,0 +1,205 @@
+//! [`Policy`]: the whole reliability pipeline of one call site as a value.
+//!
+//! A policy holds the layers of a call, each optional and each a registered instance that
+//! health shows under its name, in one fixed order:
+//!
+//! ```text
+//! caller -> fallback -> cache -> retry (budget) -> breaker -> rate limit -> bulkhead -> monitor -> timeout -> call
+//! ```
+//!
+//! The attributes build one per function; anything else (an HTTP client, a consumer, a job)
+//! builds its own with [`Policy::builder`] and calls through it:
+//!
+//! ```
+//! use reliable_runtime::preset::CEX;
+//! use reliable_runtime::{Policy, Rejected};
+//! use std::time::Duration;
+//!
+//! #[derive(Debug)]
+//! enum ApiError {
+//!     Http(u16),
+//!     Unavailable(Rejected),
+//! }
+//! impl From<Rejected> for ApiError {
+//!     fn from(rejected: Rejected) -> Self {
+//!         ApiError::Unavailable(rejected)
+//!     }
+//! }
+//!
+//! async fn fetch_orderbook(symbol: &str) -> Result<Vec<(f64, f64)>, ApiError> {
+//!     if symbol.is_empty() { return Err(ApiError::Http(400)); }
+//!     Ok(vec![(97_000.0, 1.5)])
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let policy = Policy::builder("policy_doc_orderbook")
+//!     .preset(CEX)
+//!     .breaker("policy_doc_binance", |breaker| breaker.failure_threshold(3))
+//!     .timeout(Duration::from_secs(2))
+//!     .build()?;
+//! let book = policy.call(|| fetch_orderbook("BTCUSDT")).await.unwrap();
+//! assert_eq!(book.len(), 1);
+//! assert_eq!(policy.monitor().unwrap().metrics().total_calls, 1);
+//! # Ok(()) }
+//! ```
+
+mod builder;
+mod cached;
+mod call;
+mod hooks;
+
+pub use builder::PolicyBuilder;
+
+use crate::breaker::CircuitBreaker;
+use crate::degrade::Degradation;
+use crate::limit::{Bulkhead, RateLimiter, TimeoutPolicy};
+use crate::pipeline::Layers;
+use crate::registry::{degradation_registry, intern};
+use crate::retry::RetryPolicy;
+use crate::sla::SlaMonitor;
+use cached::CacheLayer;
+use hooks::ErrorHooks;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+/// The layers of one call site, built once by [`Policy::builder`] and called through many
+/// times (`&self`: share it in a `static`, an `Arc` or a struct field).
+///
+/// Calls: [`call`](Self::call) and [`try_call`](Self::try_call) (async, retried),
+/// [`call_once`](Self::call_once) (a body that can run only once),
+/// [`call_blocking`](Self::call_blocking), [`cached`](Self::cached),
+/// [`call_or_else`](Self::call_or_else) (a fallback), [`measure`](Self::measure) (the monitor
+/// alone, any output).
+///
+/// The error contract: `call` gives the call's own error type, so it needs
+/// `E: From<Rejected>` for the calls a layer refuses (an open breaker, a timeout, a rate
+/// limit, a full bulkhead); `try_call` gives [`Failure<E>`](crate::Failure) for any `E`.
+pub struct Policy {
+    name: &'static str,
+    layers: Layers,
+    /// The monitor alone, for [`measure`](Self::measure).
+    monitor_only: Layers,
+    /// Whether an admission may wait (an async path then admits).
+    waits: bool,
+    timeout: Option<Arc<TimeoutPolicy>>,
+    retry: Option<Arc<RetryPolicy>>,
+    cache: Option<CacheLayer>,
+    fallback: FallbackLayer,
+    hooks: ErrorHooks,
+}
+
+/// The fallback counters, registered on the first fallback.
+struct FallbackLayer {
+    name: &'static str,
+    counters: OnceLock<Arc<Degradation>>,
+}
+
+impl FallbackLayer {
+    fn new(name: &str) -> Self {
+        FallbackLayer {
+            name: intern(name),
+            counters: OnceLock::new(),
+        }
+    }
+
+    fn counters(&self) -> &Degradation {
+        self.counters.get_or_init(|| {
+            degradation_registry()
+                .get(self.name)
+                .unwrap_or_else(|| degradation_registry().register(Degradation::named(self.name)))
+        })
+    }
+}
+
+impl Policy {
+    /// A builder for the policy `name` (also the default name of each layer).
+    pub fn builder(name: impl Into<String>) -> PolicyBuilder {
+        PolicyBuilder::new(name)
+    }
+
+    /// The policy's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The circuit breaker, if the policy has one.
+    pub fn breaker(&self) -> Option<&Arc<CircuitBreaker>> {
+        self.layers.breaker.as_ref()
+    }
+
+    /// The SLA monitor, if any.
+    pub fn monitor(&self) -> Option<&Arc<SlaMonitor>> {
+        self.layers.monitor.as_ref()
+    }
+
+    /// The retry policy, if any.
+    pub fn retry(&self) -> Option<&Arc<RetryPolicy>> {
+        self.retry.as_ref()
+    }
+
+    /// The rate limiter, if any.
+    pub fn rate_limiter(&self) -> Option<&Arc<RateLimiter>> {
+        self.layers.limiter.as_ref()
+    }
+
+    /// The bulkhead, if any.
+    pub fn bulkhead(&self) -> Option<&Arc<Bulkhead>> {
+        self.layers.bulkhead.as_ref()
+    }
+
+    /// The per-attempt timeout, if any.
+    pub fn timeout(&self) -> Option<&Arc<TimeoutPolicy>> {
+        self.timeout.as_ref()
+    }
+
+    /// The fallback counters (registered on the first fallback of
+    /// [`call_or_else`](Self::call_or_else)).
+    pub fn degradation(&self) -> Option<&Arc<Degradation>> {
+        self.fallback.counters.get()
+    }
+
+    /// Whether the policy has a cache (see [`cached`](Self::cached)).
+    pub fn has_cache(&self) -> bool {
+        self.cache.is_some()
+    }
+
+    /// Whether a layer can refuse a call (its error type must then hold a `Rejected`).
+    pub fn rejects(&self) -> bool {
+        self.layers.breaker.is_some()
+            || self.layers.limiter.is_some()
+            || self.layers.bulkhead.is_some()
+            || self.timeout.is_some()
+    }
+}
+
+impl fmt::Debug for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = |layer: Option<&str>| layer.map(str::to_owned);
+        f.debug_struct("Policy")
+            .field("name", &self.name)
+            .field(
+                "monitor",
+                &name(self.layers.monitor.as_deref().map(SlaMonitor::name)),
+            )
+            .field(
+                "breaker",
+                &name(self.layers.breaker.as_deref().map(CircuitBreaker::name)),
+            )
+            .field("retry", &name(self.retry.as_deref().map(RetryPolicy::name)))
+            .field(
+                "rate_limiter",
+                &name(self.layers.limiter.as_deref().map(RateLimiter::name)),
+            )
+            .field(
+                "bulkhead",
+                &name(self.layers.bulkhead.as_deref().map(Bulkhead::name)),
+            )
+            .field(
+                "timeout",
+                &self.timeout.as_deref().map(TimeoutPolicy::after),
+            )
+            .field("cache", &self.cache.as_ref().map(CacheLayer::name))
+            .field("hooks", &self.hooks)
+            .finish()
+    }
+}
