@@ -8,7 +8,7 @@ use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criteri
 use reliable_runtime::breaker::BreakerConfig;
 use reliable_runtime::registry::breaker_registry;
 use reliable_runtime::{
-    cached, circuit_breaker, monitored, rate_limited, timeout, with_backoff, Rejected,
+    cached, circuit_breaker, monitored, rate_limited, timeout, with_backoff, Policy, Rejected,
 };
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -28,7 +28,7 @@ fn block_on<F: Future>(future: F) -> F::Output {
     }
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ApiError;
 
 impl std::fmt::Display for ApiError {
@@ -69,6 +69,48 @@ async fn breaker_only(x: u64) -> Result<u64, ApiError> {
 #[inline(never)]
 async fn rejected(x: u64) -> Result<u64, ApiError> {
     Ok(black_box(x).wrapping_mul(31))
+}
+
+/// The programmatic form of `ours`: a `Policy` in a `static`, called with the same body.
+fn closed_policy() -> &'static Policy {
+    static POLICY: OnceLock<Policy> = OnceLock::new();
+    POLICY.get_or_init(|| {
+        Policy::builder("bench_policy")
+            .monitor("bench_policy", |sla| sla)
+            .breaker("bench_policy", |breaker| breaker)
+            .build()
+            .unwrap()
+    })
+}
+
+#[inline(never)]
+async fn through_policy(x: u64) -> Result<u64, ApiError> {
+    closed_policy()
+        .call(|| async move { Ok(black_box(x).wrapping_mul(31)) })
+        .await
+}
+
+/// The programmatic form of `rejected`, on a breaker kept open.
+fn open_policy() -> &'static Policy {
+    static POLICY: OnceLock<Policy> = OnceLock::new();
+    POLICY.get_or_init(|| {
+        Policy::builder("bench_policy_rejected")
+            .monitor("bench_policy_rejected", |sla| sla)
+            .breaker("bench_policy_rejected", |breaker| {
+                breaker
+                    .timeout(Duration::from_secs(3600))
+                    .max_timeout(Duration::from_secs(3600))
+            })
+            .build()
+            .unwrap()
+    })
+}
+
+#[inline(never)]
+async fn rejected_by_policy(x: u64) -> Result<u64, ApiError> {
+    open_policy()
+        .call(|| async move { Ok(black_box(x).wrapping_mul(31)) })
+        .await
 }
 
 /// The floor: what a hand-written monitored call through a breaker costs at minimum: an atomic
@@ -134,6 +176,7 @@ fn closed_call(c: &mut Criterion) {
     bench_calls(&mut group, "floor", floor::call);
     bench_calls(&mut group, "reliable_monitored_breaker", ours);
     bench_calls(&mut group, "reliable_breaker_only", breaker_only);
+    bench_calls(&mut group, "policy_monitored_breaker", through_policy);
     group.bench_function("failsafe", |b| {
         use failsafe::futures::CircuitBreaker as _;
         let mut x = 0u64;
@@ -198,6 +241,20 @@ fn open_rejection(c: &mut Criterion) {
     });
     group.bench_function("reliable_try_acquire", |b| {
         b.iter(|| breaker.try_acquire().is_err())
+    });
+    let policy_breaker = open_policy().breaker().unwrap();
+    for _ in 0..5 {
+        if let Ok(permit) = policy_breaker.try_acquire() {
+            permit.failure();
+        }
+    }
+    assert!(policy_breaker.state().is_open());
+    group.bench_function("policy", |b| {
+        let mut x = 0u64;
+        b.iter(|| {
+            x += 1;
+            block_on(rejected_by_policy(x)).unwrap_err()
+        })
     });
     let failsafe_breaker = failsafe::Config::new()
         .failure_policy(failsafe::failure_policy::consecutive_failures(
@@ -512,6 +569,28 @@ async fn floor_cached_ticker(
     }
 }
 
+fn cache_policy() -> &'static Policy {
+    static POLICY: OnceLock<Policy> = OnceLock::new();
+    POLICY.get_or_init(|| {
+        Policy::builder("bench_policy_cache")
+            .cache("bench_policy_cache", |cache| {
+                cache.ttl(Duration::from_secs(3600))
+            })
+            .build()
+            .unwrap()
+    })
+}
+
+#[inline(never)]
+async fn policy_cached_ticker(symbol: u64) -> Result<u64, ApiError> {
+    cache_policy()
+        .cached(
+            symbol,
+            || async move { Ok(black_box(symbol).wrapping_mul(31)) },
+        )
+        .await
+}
+
 #[cached::proc_macro::cached(time = 3600)]
 async fn peer_cached_ticker(symbol: u64) -> u64 {
     black_box(symbol).wrapping_mul(31)
@@ -525,6 +604,7 @@ fn cache_hit(c: &mut Criterion) {
     let moka: moka::future::Cache<u64, u64> = moka::future::Cache::new(10_000);
     for symbol in 0..1024u64 {
         block_on(cached_ticker(symbol)).unwrap();
+        block_on(policy_cached_ticker(symbol)).unwrap();
         block_on(peer_cached_ticker(symbol));
         block_on(moka.insert(symbol, symbol * 31));
     }
@@ -548,6 +628,9 @@ fn cache_hit(c: &mut Criterion) {
     });
     group.bench_function("reliable_cached", |b| {
         b.iter(|| block_on(cached_ticker(black_box(1))).unwrap())
+    });
+    group.bench_function("policy_cached", |b| {
+        b.iter(|| block_on(policy_cached_ticker(black_box(1))).unwrap())
     });
     group.bench_function("cached_crate_async", |b| {
         b.iter(|| block_on(peer_cached_ticker(black_box(1))))

@@ -82,7 +82,7 @@ pub mod event;
 pub mod health;
 pub mod limit;
 mod pipeline;
-mod policy;
+pub mod policy;
 pub mod preset;
 pub mod registry;
 pub mod retry;

@@ -11,9 +11,10 @@
 use crate::breaker::{CircuitBreaker, Permit};
 use crate::clock::{Clock, Timestamp};
 use crate::error::{catch_callback, Failure, Rejected};
-use crate::limit::{Bulkhead, BulkheadSlot, RateLimiter, TimeoutPolicy};
+use crate::limit::{Bulkhead, RateLimiter, TimeoutPolicy};
+use crate::policy::hooks::ErrorHooks;
 use crate::private::{BreakerOutput, HoldsRejected};
-use crate::retry::RetryState;
+use crate::retry::{RetryPolicy, RetryState};
 use crate::sla::SlaMonitor;
 use pin_project_lite::pin_project;
 use std::future::Future;
@@ -41,9 +42,25 @@ pub struct Layers {
     pub bulkhead: Option<Arc<Bulkhead>>,
     /// The SLA monitor.
     pub monitor: Option<Arc<SlaMonitor>>,
+    /// The per-attempt timeout.
+    pub timeout: Option<Arc<TimeoutPolicy>>,
+    /// The retry policy around the attempts.
+    pub retry: Option<Arc<RetryPolicy>>,
     /// The breaker and the monitor read the same clock, so the breaker reuses the monitor's
     /// readings; set by [`Layers::ready`].
     pub shared_clock: bool,
+    /// What only the runtime sets.
+    pub internal: LayersInternal,
+}
+
+/// The parts of [`Layers`] only the runtime sets.
+#[derive(Clone, Debug, Default)]
+pub struct LayersInternal {
+    /// The error-typed callbacks (`failure_if`, `retry_if`, ...).
+    pub(crate) hooks: ErrorHooks,
+    /// An admission may wait (a rate-limit slot, a bulkhead's `max_wait`); set by
+    /// [`Layers::ready`].
+    pub(crate) waits: bool,
 }
 
 impl Layers {
@@ -54,7 +71,13 @@ impl Layers {
         limiter_waits: false,
         bulkhead: None,
         monitor: None,
+        timeout: None,
+        retry: None,
         shared_clock: false,
+        internal: LayersInternal {
+            hooks: ErrorHooks::NONE,
+            waits: false,
+        },
     };
 
     /// The layers with the facts derived from them filled in (done once per call site).
@@ -63,19 +86,17 @@ impl Layers {
             (Some(breaker), Some(monitor)) => breaker.config().clock.same_source(monitor.clock()),
             _ => false,
         };
-        self
-    }
-
-    /// Whether an admission may wait (for a rate-limit slot, or a bulkhead slot within its
-    /// `max_wait`): such attempts are admitted by an `async` path.
-    pub(crate) fn may_wait(&self) -> bool {
-        (self.limiter.is_some() && self.limiter_waits)
+        self.internal.waits = (self.limiter.is_some() && self.limiter_waits)
             || self
                 .bulkhead
                 .as_ref()
-                .is_some_and(|bulkhead| !bulkhead.config().max_wait.is_zero())
+                .is_some_and(|bulkhead| !bulkhead.config().max_wait.is_zero());
+        self
     }
 }
+
+/// `AttemptState::permit_start` when the breaker took no reading.
+const NO_READING: u64 = u64::MAX;
 
 /// A clock reading taken during admission, reused by later layers on the same clock.
 #[derive(Clone, Copy)]
@@ -97,10 +118,11 @@ fn read<'a>(reading: &mut Option<Reading<'a>>, clock: &'a Clock) -> Timestamp {
     }
 }
 
-/// Word-sized: a byte-sized field written when the future is built and then copied as part of
-/// a word when the future is moved stalls the copy (a failed store-to-load forward).
+/// Half a word, with `AttemptState::holds_slot` as the other half: a byte-sized field written
+/// when the future is built and then copied as part of a word when the future is moved stalls
+/// the copy (a failed store-to-load forward).
 #[derive(Clone, Copy, PartialEq, Eq)]
-#[repr(u64)]
+#[repr(u32)]
 enum Stage {
     /// Nothing taken yet.
     Idle,
@@ -121,9 +143,13 @@ pub(crate) struct AttemptState<'a> {
     layers: &'a Layers,
     stage: Stage,
     permit_word: u64,
-    permit_start: Option<Timestamp>,
+    /// The breaker's start reading, or [`NO_READING`] (a word, where an `Option` would take
+    /// two and grow every call's future).
+    permit_start: u64,
     monitor_start: Timestamp,
-    slot: Option<BulkheadSlot<'a>>,
+    /// Whether the attempt holds a bulkhead slot (a flag beside `stage`, where the permit
+    /// itself would take two more words of every call's future).
+    holds_slot: u32,
 }
 
 impl<'a> AttemptState<'a> {
@@ -134,16 +160,22 @@ impl<'a> AttemptState<'a> {
             layers,
             stage: Stage::Idle,
             permit_word: 0,
-            permit_start: None,
+            permit_start: NO_READING,
             monitor_start: Timestamp::default(),
-            slot: None,
+            holds_slot: 0,
         }
     }
 
-    /// Whether nothing was taken yet (the attempt is not admitted).
+    /// The breaker's start reading, if it took one.
     #[inline(always)]
-    pub(crate) fn is_idle(&self) -> bool {
-        self.stage == Stage::Idle
+    fn permit_start(&self) -> Option<Timestamp> {
+        (self.permit_start != NO_READING).then_some(Timestamp::from_nanos(self.permit_start))
+    }
+
+    /// The layers this attempt goes through.
+    #[inline(always)]
+    pub(crate) fn layers(&self) -> &'a Layers {
+        self.layers
     }
 
     /// Takes a breaker permit, if there is a breaker.
@@ -152,7 +184,11 @@ impl<'a> AttemptState<'a> {
         if let Some(breaker) = self.layers.breaker.as_deref() {
             match breaker.admit_closed() {
                 Some(word) => self.permit_word = word,
-                None => (self.permit_word, self.permit_start) = breaker.try_acquire()?.into_raw(),
+                None => {
+                    let (word, start) = breaker.admit_raw()?;
+                    self.permit_word = word;
+                    self.permit_start = start.map_or(NO_READING, Timestamp::as_nanos);
+                }
             }
         }
         self.stage = Stage::Admitted;
@@ -165,8 +201,20 @@ impl<'a> AttemptState<'a> {
         rejected
     }
 
+    /// Frees the bulkhead slot, if the attempt holds one.
+    #[inline(always)]
+    fn give_back_slot(&mut self) {
+        if self.holds_slot != 0 {
+            self.holds_slot = 0;
+            if let Some(bulkhead) = self.layers.bulkhead.as_deref() {
+                bulkhead.give_back();
+            }
+        }
+    }
+
     #[cold]
     fn release(&mut self) {
+        self.give_back_slot();
         if let (Stage::Admitted | Stage::Running, Some(breaker)) =
             (self.stage, self.layers.breaker.as_deref())
         {
@@ -174,7 +222,7 @@ impl<'a> AttemptState<'a> {
             drop(Permit::from_raw(
                 breaker,
                 self.permit_word,
-                self.permit_start,
+                self.permit_start(),
             ));
         }
         self.stage = Stage::Done;
@@ -193,8 +241,8 @@ impl<'a> AttemptState<'a> {
             }
         }
         if let Some(bulkhead) = self.layers.bulkhead.as_deref() {
-            match bulkhead.try_enter() {
-                Ok(slot) => self.slot = Some(slot),
+            match bulkhead.try_take() {
+                Ok(()) => self.holds_slot = 1,
                 Err(rejected) => return Err(self.refuse(rejected)),
             }
         }
@@ -216,8 +264,8 @@ impl<'a> AttemptState<'a> {
             (None, _) => {}
         }
         if let Some(bulkhead) = self.layers.bulkhead.as_deref() {
-            match bulkhead.enter().await {
-                Ok(slot) => self.slot = Some(slot),
+            match bulkhead.take().await {
+                Ok(()) => self.holds_slot = 1,
                 Err(rejected) => return Err(self.refuse(rejected)),
             }
         }
@@ -245,8 +293,8 @@ impl<'a> AttemptState<'a> {
             (None, _) => {}
         }
         if let Some(bulkhead) = self.layers.bulkhead.as_deref() {
-            match bulkhead.try_enter() {
-                Ok(slot) => self.slot = Some(slot),
+            match bulkhead.try_take() {
+                Ok(()) => self.holds_slot = 1,
                 Err(rejected) => return Err(self.refuse(rejected)),
             }
         }
@@ -260,7 +308,7 @@ impl<'a> AttemptState<'a> {
     fn breaker_reading(&self) -> Option<Reading<'a>> {
         let breaker = self.layers.breaker.as_deref()?;
         Some(Reading {
-            at: self.permit_start?,
+            at: self.permit_start()?,
             clock: &breaker.config().clock,
         })
     }
@@ -281,7 +329,7 @@ impl<'a> AttemptState<'a> {
             return;
         }
         self.stage = Stage::Done;
-        self.slot = None;
+        self.give_back_slot();
         let mut timing = None;
         if let Some(monitor) = self.layers.monitor.as_deref() {
             let end = monitor.finish(self.monitor_start, failed);
@@ -290,7 +338,7 @@ impl<'a> AttemptState<'a> {
             }
         }
         if let Some(breaker) = self.layers.breaker.as_deref() {
-            breaker.record_raw(self.permit_word, self.permit_start, failed, timing);
+            breaker.record_raw(self.permit_word, self.permit_start(), failed, timing);
         }
     }
 }

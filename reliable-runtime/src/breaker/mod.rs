@@ -160,15 +160,7 @@ impl Permit<'_> {
         self.start
     }
 
-    /// Takes the permit apart into plain words, for futures that keep it across polls without
-    /// copying the struct around; [`Permit::from_raw`] puts it back together.
-    #[inline(always)]
-    pub(crate) fn into_raw(mut self) -> (u64, Option<Timestamp>) {
-        self.reported = true; // the parts carry the obligation now
-        (self.word.0, self.start)
-    }
-
-    /// The permit taken apart by [`Permit::into_raw`].
+    /// A permit from its plain words (kept by a pipeline future across polls).
     #[inline(always)]
     pub(crate) fn from_raw(
         breaker: &CircuitBreaker,
@@ -346,29 +338,53 @@ impl CircuitBreaker {
     }
 
     #[cold]
-    fn acquire_slow(
-        &self,
-        mut word: Word,
-        start: Option<Timestamp>,
-    ) -> Result<Permit<'_>, Rejected> {
+    fn acquire_slow(&self, word: Word, start: Option<Timestamp>) -> Result<Permit<'_>, Rejected> {
+        match self.acquire_word_slow(word) {
+            Ok(word) => Ok(self.permit(Word(word), start)),
+            Err(retry_after) => Err(self.rejection(retry_after)),
+        }
+    }
+
+    /// Admission for the pipeline: the state word of the permit and the start reading, or
+    /// the rejection. Its slow path answers in two registers (a `Result<u64, u64>`), where a
+    /// `Result<Permit, Rejected>` would go through memory and stall the caller that reads it
+    /// back (the `open_rejection` bench group).
+    #[inline(always)]
+    pub(crate) fn admit_raw(&self) -> Result<(u64, Option<Timestamp>), Rejected> {
+        let start = self.needs_timing.then(|| self.config.clock.now());
+        let word = self.load();
+        if word.is_closed() {
+            return Ok((word.0, start));
+        }
+        match self.acquire_word_slow(word) {
+            Ok(word) => Ok((word, start)),
+            Err(retry_after) => Err(self.rejection(retry_after)),
+        }
+    }
+
+    /// The slow path of an admission: the state word the permit was taken under, or the
+    /// rejection's retry-after in nanoseconds ([`NO_RETRY_AFTER`] for none). Counts the
+    /// rejection.
+    #[cold]
+    #[inline(never)]
+    fn acquire_word_slow(&self, mut word: Word) -> Result<u64, u64> {
         loop {
             match word.state() {
-                BreakerState::Closed | BreakerState::Disabled => {
-                    return Ok(self.permit(word, start))
-                }
-                BreakerState::ForcedOpen => return Err(self.reject(None)),
+                BreakerState::Closed | BreakerState::Disabled => return Ok(word.0),
+                BreakerState::ForcedOpen => return Err(self.reject(NO_RETRY_AFTER)),
                 BreakerState::Open => {
                     let now = self.config.clock.now_coarse();
                     let until = Timestamp::from_nanos(self.open_until.load(Ordering::Acquire));
                     if now < until {
-                        return Err(self.reject(Some(until.saturating_duration_since(now))));
+                        let remaining = until.as_nanos().saturating_sub(now.as_nanos());
+                        return Err(self.reject(remaining.min(NO_RETRY_AFTER - 1)));
                     }
                     self.transition(word, BreakerState::HalfOpen, "open timeout elapsed");
                     word = self.load();
                 }
                 BreakerState::HalfOpen => {
                     if word.in_flight() >= u64::from(self.config.half_open_max_calls) {
-                        return Err(self.reject(None));
+                        return Err(self.reject(NO_RETRY_AFTER));
                     }
                     match self.word.compare_exchange_weak(
                         word.0,
@@ -376,7 +392,7 @@ impl CircuitBreaker {
                         Ordering::AcqRel,
                         Ordering::Acquire,
                     ) {
-                        Ok(_) => return Ok(self.permit(word, start)),
+                        Ok(_) => return Ok(word.0),
                         Err(current) => word = Word(current),
                     }
                 }
@@ -386,11 +402,17 @@ impl CircuitBreaker {
 
     // Inlined into the (already cold) slow path: rejecting is that path's hot case.
     #[inline(always)]
-    fn reject(&self, retry_after: Option<Duration>) -> Rejected {
+    fn reject(&self, retry_after: u64) -> u64 {
         self.not_permitted.add(1);
+        retry_after
+    }
+
+    /// The rejection of a call, with its retry-after in nanoseconds (or [`NO_RETRY_AFTER`]).
+    #[inline(always)]
+    fn rejection(&self, retry_after: u64) -> Rejected {
         Rejected::CircuitOpen {
             breaker: self.name,
-            retry_after,
+            retry_after: (retry_after != NO_RETRY_AFTER).then(|| Duration::from_nanos(retry_after)),
         }
     }
 
@@ -730,6 +752,9 @@ impl CircuitBreaker {
 
 const SUCCESS_COUNT_MASK: u64 = u32::MAX as u64;
 
+/// A rejection without a retry-after, in `acquire_word_slow`'s answer.
+const NO_RETRY_AFTER: u64 = u64::MAX;
+
 /// The half-open success counter's value at the start of `word`'s period: its generation (low
 /// 32 bits of it: a period is never confused with one 2^32 transitions away) and no successes.
 fn successes_tag(word: Word) -> u64 {
@@ -976,7 +1001,7 @@ mod loom_models {
                 ..BreakerConfig::cex()
             });
             let failing = breaker.try_acquire().unwrap();
-            let (word, start) = breaker.try_acquire().unwrap().into_raw();
+            let (word, start) = breaker.admit_raw().unwrap();
             let late = {
                 let breaker = Arc::clone(&breaker);
                 loom::thread::spawn(move || Permit::from_raw(&breaker, word, start).success())

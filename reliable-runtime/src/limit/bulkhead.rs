@@ -153,6 +153,25 @@ impl Bulkhead {
         }
     }
 
+    /// [`try_enter`](Self::try_enter) for the pipeline, which keeps the slot as a flag (a
+    /// smaller future than one holding the permit) and frees it with
+    /// [`give_back`](Self::give_back).
+    #[inline]
+    pub(crate) fn try_take(&self) -> Result<(), Rejected> {
+        self.try_enter().map(|slot| slot._permit.forget())
+    }
+
+    /// [`enter`](Self::enter) for the pipeline; see [`try_take`](Self::try_take).
+    pub(crate) async fn take(&self) -> Result<(), Rejected> {
+        self.enter().await.map(|slot| slot._permit.forget())
+    }
+
+    /// Frees a slot taken by [`try_take`](Self::try_take) or [`take`](Self::take).
+    #[inline]
+    pub(crate) fn give_back(&self) {
+        self.semaphore.add_permits(1);
+    }
+
     #[cold]
     fn full(&self) -> Rejected {
         self.rejected.add(1);

@@ -10,7 +10,7 @@ use crate::error::{ConfigError, Failure};
 use crate::limit::{
     Bulkhead, BulkheadConfig, RateLimit, RateLimiter, RateLimiterConfig, TimeoutPolicy,
 };
-use crate::pipeline::Layers;
+use crate::pipeline::{Layers, LayersInternal};
 use crate::preset::{IntoPreset, Preset, DEFAULT};
 use crate::registry::{
     breaker_registry, bulkhead_registry, intern, rate_limiter_registry, retry_registry,
@@ -411,7 +411,13 @@ impl PolicyBuilder {
             limiter_waits: self.wait_for_rate_limit,
             bulkhead: bulkhead.map(Pending::register),
             monitor: monitor.map(Pending::register),
-            shared_clock: false,
+            timeout: timeout.map(Pending::register),
+            retry: retry.map(Pending::register),
+            internal: LayersInternal {
+                hooks: self.hooks,
+                ..LayersInternal::default()
+            },
+            ..Layers::NONE
         }
         .ready();
         let monitor_only = Layers {
@@ -420,14 +426,10 @@ impl PolicyBuilder {
         };
         Ok(Policy {
             name: intern(name),
-            waits: layers.may_wait(),
             layers,
             monitor_only,
-            timeout: timeout.map(Pending::register),
-            retry: retry.map(Pending::register),
             cache,
             fallback: FallbackLayer::new(self.fallback.as_deref().unwrap_or(name)),
-            hooks: self.hooks,
         })
     }
 }

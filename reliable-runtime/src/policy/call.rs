@@ -4,11 +4,13 @@
 use super::Policy;
 use crate::degrade::Degradation;
 use crate::error::{Failure, Rejected};
-use crate::pipeline::{failed, monitored, settle_outcome, AttemptState};
+use crate::pipeline::{failed, monitored, settle_outcome, AttemptState, Layers};
 use crate::private::start_fallback;
 use crate::retry::{RetryPolicy, RetryState};
 use pin_project_lite::pin_project;
 use std::future::Future;
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -16,123 +18,345 @@ use std::time::Duration;
 
 const COMPLETED: &str = "a policy's call future was polled after it completed";
 
-pin_project! {
-    /// One attempt through the policy's per-attempt layers (breaker, rate limit, bulkhead,
-    /// monitor, timeout). The call is made only once the layers admit it, so a refused
-    /// attempt builds nothing.
-    #[must_use = "futures do nothing unless polled"]
-    pub(crate) struct Attempt<'a, Make, Fut> {
-        // Declared first, so dropped first: a cancelled call ends (its drop code runs) before
-        // its probe or bulkhead slot frees for the next caller.
-        #[pin]
-        call: Option<Fut>,
-        // Armed when the call starts: an attempt refused by a layer never counts as a
-        // timeout attempt, nor spends its deadline waiting.
-        #[pin]
-        deadline: Option<tokio::time::Sleep>,
-        state: AttemptState<'a>,
-        make: Option<Make>,
-        policy: &'a Policy,
+/// A waiting admission (a rate-limit or bulkhead slot).
+type Admission<'a> = Pin<Box<dyn Future<Output = Result<AttemptState<'a>, Rejected>> + Send + 'a>>;
+
+/// What only some calls need, boxed so that every call's future stays small (it is moved into
+/// place on every call, and a large one is copied by `memmove`): allocated when an attempt
+/// fails under a retry policy, when a timed body waits, or when a layer may wait for a slot.
+#[derive(Default)]
+struct Slow<'a> {
+    /// The attempt's deadline, or the delay before the next attempt (never both at once).
+    timer: Option<tokio::time::Sleep>,
+    admission: Option<Admission<'a>>,
+    retry: Option<RetryState<'a>>,
+}
+
+/// How a [`CallFuture`] gives its outcome to the caller: [`OwnError`] (the call's own error,
+/// a refusal converted by `E: From<Rejected>`) or [`WithFailure`] (a [`Failure`]).
+///
+/// Converting where the outcome is made, rather than mapping a finished `Result`, lets the
+/// compiler drop a refusal's details the caller's error does not keep.
+pub trait Deliver<T, E> {
+    /// What the caller gets.
+    type Output;
+    /// The outcome as the caller gets it.
+    fn deliver(outcome: Result<T, Failure<E>>) -> Self::Output;
+}
+
+/// [`Deliver`] the call's own error: [`Policy::call`].
+#[derive(Debug)]
+pub struct OwnError;
+
+impl<T, E: From<Rejected>> Deliver<T, E> for OwnError {
+    type Output = Result<T, E>;
+
+    #[inline(always)]
+    fn deliver(outcome: Result<T, Failure<E>>) -> Result<T, E> {
+        outcome.map_err(Failure::into_error)
     }
 }
 
-impl<'a, Make, Fut> Attempt<'a, Make, Fut> {
-    /// An attempt the layers have not admitted yet (admitted on its first poll).
-    #[inline]
-    fn new(policy: &'a Policy, make: Make) -> Self {
-        Attempt::admitted(policy, AttemptState::new(&policy.layers), make)
-    }
+/// [`Deliver`] a [`Failure`]: [`Policy::try_call`].
+#[derive(Debug)]
+pub struct WithFailure;
 
-    /// An attempt with `state` already admitted (by a layer that waited).
-    #[inline]
-    fn admitted(policy: &'a Policy, state: AttemptState<'a>, make: Make) -> Self {
-        Attempt {
-            call: None,
-            deadline: None,
-            state,
-            make: Some(make),
-            policy,
+impl<T, E> Deliver<T, E> for WithFailure {
+    type Output = Result<T, Failure<E>>;
+
+    #[inline(always)]
+    fn deliver(outcome: Result<T, Failure<E>>) -> Result<T, Failure<E>> {
+        outcome
+    }
+}
+
+/// The slow part's box, dropped out of line only when there is one: the drop glue of a plain
+/// `Option<Box<_>>` is a call on every completed call.
+struct SlowPart<'a>(ManuallyDrop<Option<Box<Slow<'a>>>>);
+
+impl<'a> std::ops::Deref for SlowPart<'a> {
+    type Target = Option<Box<Slow<'a>>>;
+
+    #[inline(always)]
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for SlowPart<'_> {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for SlowPart<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if let Some(slow) = self.0.take() {
+            drop_slow(slow);
         }
     }
 }
 
-impl<Make, Fut, T, E> Future for Attempt<'_, Make, Fut>
+#[cold]
+#[inline(never)]
+fn drop_slow(slow: Box<Slow<'_>>) {
+    drop(slow);
+}
+
+/// `CallFuture::flags`: the policy retries, and this call may be retried (not a `call_once`).
+const RETRIES: u8 = 1;
+/// `CallFuture::flags`: the timer holds the delay before the next attempt.
+const BACKING_OFF: u8 = 2;
+/// `CallFuture::flags`: the policy has a timeout.
+const TIMED: u8 = 4;
+/// `CallFuture::flags`: an admission may wait for a slot.
+const WAITS: u8 = 8;
+/// `CallFuture::flags`: the call was counted by the retry policy.
+const COUNTED: u8 = 16;
+
+pin_project! {
+    /// A call through a policy: each attempt through the per-attempt layers (breaker, rate
+    /// limit, bulkhead, monitor, timeout), and the retries between attempts.
+    ///
+    /// Hand-written rather than `async`: nested `async fn`s would each keep their own state
+    /// and copy the call's future between them, where this holds it once, pinned. The body is
+    /// made only once the layers admit the attempt, so a refused attempt builds nothing.
+    #[must_use = "futures do nothing unless polled"]
+    #[project = CallProj]
+    pub struct CallFuture<'a, F, Fut, D> {
+        // Declared first, so dropped first: a cancelled call ends (its drop code runs) before
+        // its probe or bulkhead slot frees for the next caller.
+        #[pin]
+        body: Option<Fut>,
+        state: AttemptState<'a>,
+        slow: SlowPart<'a>,
+        flags: u8,
+        make: F,
+        deliver: PhantomData<fn() -> D>,
+    }
+}
+
+impl<'a, F, Fut, D> CallFuture<'a, F, Fut, D> {
+    #[inline]
+    pub(crate) fn new(layers: &'a Layers, make: F, retries: bool) -> Self {
+        CallFuture {
+            body: None,
+            state: AttemptState::new(layers),
+            slow: SlowPart(ManuallyDrop::new(None)),
+            // The layers' facts as bits of one byte of the future, which the hot path reads
+            // instead of the layers.
+            flags: (if retries && layers.retry.is_some() {
+                RETRIES
+            } else {
+                0
+            }) | (if layers.timeout.is_some() { TIMED } else { 0 })
+                | (if layers.internal.waits { WAITS } else { 0 }),
+            make,
+            deliver: PhantomData,
+        }
+    }
+}
+
+impl<F, Fut, T, E, D> Future for CallFuture<'_, F, Fut, D>
 where
-    Make: FnOnce() -> Fut,
+    F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
     E: 'static,
+    D: Deliver<T, E>,
 {
-    type Output = Result<T, Failure<E>>;
+    type Output = D::Output;
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        if this.call.is_none() {
-            if this.state.is_idle() {
+        let layers = this.state.layers();
+        if *this.flags == 0 {
+            // No retry, timeout or waiting layer: one attempt, admitted at once.
+            if this.body.is_none() {
                 if let Err(rejected) = this.state.admit_now() {
-                    return Poll::Ready(Err(Failure::Rejected(rejected)));
+                    return Poll::Ready(D::deliver(Err(Failure::Rejected(rejected))));
+                }
+                this.body.set(Some((this.make)()));
+            }
+            let Some(body) = this.body.as_mut().as_pin_mut() else {
+                panic!("{COMPLETED}")
+            };
+            let outcome = match body.poll(cx) {
+                Poll::Ready(output) => output.map_err(Failure::Inner),
+                Poll::Pending => return Poll::Pending,
+            };
+            this.body.set(None);
+            let hooks = &layers.internal.hooks;
+            this.state
+                .finish(failed(&outcome, |error| hooks.is_failure(error)));
+            return Poll::Ready(D::deliver(outcome));
+        }
+        loop {
+            if *this.flags & BACKING_OFF != 0 {
+                let slow = this.slow.as_mut().expect("backing off with a timer");
+                if let Some(delay) = slow.timer.as_mut() {
+                    // SAFETY: the timer is boxed with `slow` and never moved out of it while
+                    // set; it is dropped in place (set to `None`) once done.
+                    if unsafe { Pin::new_unchecked(delay) }.poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                }
+                slow.timer = None;
+                *this.flags &= !BACKING_OFF;
+            }
+            match start(&mut this, layers, cx) {
+                Poll::Pending => return Poll::Pending,
+                // A refusal at admission is never retried: given back where it is made.
+                Poll::Ready(Err(rejected)) => {
+                    return Poll::Ready(D::deliver(Err(Failure::Rejected(rejected))))
+                }
+                Poll::Ready(Ok(())) => {}
+            }
+            let outcome = match run(&mut this, layers, cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(outcome) => outcome,
+            };
+            let retry = match (&outcome, layers.retry.as_deref()) {
+                (Err(_), Some(retry)) if *this.flags & RETRIES != 0 => retry,
+                _ => return Poll::Ready(D::deliver(outcome)),
+            };
+            let slow = this.slow.get_or_insert_with(Box::default);
+            let progress = slow.retry.get_or_insert_with(|| retry.resume());
+            match settle(layers, outcome, progress) {
+                ControlFlow::Break(outcome) => return Poll::Ready(D::deliver(outcome)),
+                ControlFlow::Continue(delay) => {
+                    *this.state = AttemptState::new(layers);
+                    slow.timer = Some(tokio::time::sleep(delay));
+                    *this.flags |= BACKING_OFF;
                 }
             }
-            let make = this.make.take().expect(COMPLETED);
-            this.call.set(Some(make()));
-            if let Some(timeout) = this.policy.timeout.as_deref() {
-                timeout.started();
-                this.deadline.set(Some(tokio::time::sleep(timeout.after())));
-            }
         }
-        let Some(call) = this.call.as_mut().as_pin_mut() else {
-            panic!("{COMPLETED}")
+    }
+}
+
+/// Admits the attempt and starts its body (once); `Ready(Ok)` once the body runs.
+#[inline(always)]
+fn start<'a, F, Fut, D>(
+    this: &mut CallProj<'_, 'a, F, Fut, D>,
+    layers: &'a Layers,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), Rejected>>
+where
+    F: FnMut() -> Fut,
+{
+    if this.body.is_some() {
+        return Poll::Ready(Ok(()));
+    }
+    if *this.flags & (RETRIES | COUNTED) == RETRIES {
+        if let Some(retry) = layers.retry.as_deref() {
+            // Counted when the call starts: the retry budget's share is of calls made.
+            retry.count_call();
+        }
+        *this.flags |= COUNTED;
+    }
+    if *this.flags & WAITS != 0 {
+        let slow = this.slow.get_or_insert_with(Box::default);
+        let admission = slow
+            .admission
+            .get_or_insert_with(|| Box::pin(admit_waiting(layers)));
+        let admitted = match admission.as_mut().poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(admitted) => admitted,
         };
-        // The call first, as tokio's `Timeout` does: an answer ready at the deadline wins.
-        let outcome = match call.poll(cx) {
-            Poll::Ready(output) => output.map_err(Failure::Inner),
-            Poll::Pending => match this.deadline.as_pin_mut().map(|deadline| deadline.poll(cx)) {
-                Some(Poll::Ready(())) => {
-                    let timeout = this
-                        .policy
-                        .timeout
-                        .as_deref()
-                        .expect("armed with a timeout");
+        slow.admission = None;
+        *this.state = admitted?;
+    } else {
+        this.state.admit_now()?;
+    }
+    this.body.set(Some((this.make)()));
+    if *this.flags & TIMED != 0 {
+        if let Some(timeout) = layers.timeout.as_deref() {
+            timeout.started();
+        }
+    }
+    Poll::Ready(Ok(()))
+}
+
+/// Polls the running body against its deadline; reports the outcome to the layers.
+#[inline(always)]
+fn run<F, Fut, D, T, E>(
+    this: &mut CallProj<'_, '_, F, Fut, D>,
+    layers: &Layers,
+    cx: &mut Context<'_>,
+) -> Poll<Result<T, Failure<E>>>
+where
+    Fut: Future<Output = Result<T, E>>,
+    E: 'static,
+{
+    let Some(body) = this.body.as_mut().as_pin_mut() else {
+        panic!("{COMPLETED}")
+    };
+    // The body first, as tokio's `Timeout` does: an answer ready at the deadline wins.
+    let outcome = match body.poll(cx) {
+        Poll::Ready(output) => output.map_err(Failure::Inner),
+        Poll::Pending => {
+            let Some(timeout) = layers
+                .timeout
+                .as_deref()
+                .filter(|_| *this.flags & TIMED != 0)
+            else {
+                return Poll::Pending;
+            };
+            // Armed when the body first waits: the deadline counts from the end of its
+            // first poll, which in async code returns at once.
+            let slow = this.slow.get_or_insert_with(Box::default);
+            let deadline = slow
+                .timer
+                .get_or_insert_with(|| tokio::time::sleep(timeout.after()));
+            // SAFETY: the timer is boxed with `slow` and never moved out of it while set; it
+            // is dropped in place (set to `None`) once done.
+            match unsafe { Pin::new_unchecked(deadline) }.poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(()) => {
                     timeout.timed_out();
-                    // The call ends before its layers let go.
-                    this.call.set(None);
                     Err(Failure::Rejected(Rejected::Timeout {
                         after: timeout.after(),
                     }))
                 }
-                _ => return Poll::Pending,
-            },
-        };
-        let hooks = &this.policy.hooks;
-        this.state
-            .finish(failed(&outcome, |error| hooks.is_failure(error)));
-        Poll::Ready(outcome)
-    }
-}
-
-pin_project! {
-    /// [`Policy::call`]'s future: the failure as the call's own error.
-    #[must_use = "futures do nothing unless polled"]
-    pub(crate) struct IntoError<F> {
-        #[pin]
-        inner: F,
-    }
-}
-
-impl<F, T, E> Future for IntoError<F>
-where
-    F: Future<Output = Result<T, Failure<E>>>,
-    E: From<Rejected>,
-{
-    type Output = Result<T, E>;
-
-    #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().inner.poll(cx) {
-            Poll::Ready(outcome) => Poll::Ready(outcome.map_err(Failure::into_error)),
-            Poll::Pending => Poll::Pending,
+            }
+        }
+    };
+    // The body ends before its layers let go.
+    this.body.set(None);
+    if *this.flags & TIMED != 0 {
+        if let Some(slow) = this.slow.as_mut() {
+            slow.timer = None;
         }
     }
+    let hooks = &layers.internal.hooks;
+    this.state
+        .finish(failed(&outcome, |error| hooks.is_failure(error)));
+    Poll::Ready(outcome)
+}
+
+/// After a failed attempt: `Break` to give the outcome back, `Continue(delay)` to retry.
+fn settle<T, E: 'static>(
+    layers: &Layers,
+    outcome: Result<T, Failure<E>>,
+    progress: &mut RetryState<'_>,
+) -> ControlFlow<Result<T, Failure<E>>, Duration> {
+    let hooks = &layers.internal.hooks;
+    settle_outcome::<Result<T, E>, _, _, _>(
+        outcome,
+        progress,
+        |error| hooks.retry_if(error),
+        |error| hooks.retry_after(error),
+        |attempt, delay, cause| hooks.on_retry(attempt, delay, cause),
+    )
+}
+
+/// An attempt admitted by layers that may wait for a slot.
+async fn admit_waiting(layers: &Layers) -> Result<AttemptState<'_>, Rejected> {
+    let mut state = AttemptState::new(layers);
+    state.admit().await?;
+    Ok(state)
 }
 
 impl Policy {
@@ -159,16 +383,13 @@ impl Policy {
     /// # }
     /// ```
     #[inline]
-    pub fn call<'a, T, E, F, Fut>(&'a self, call: F) -> impl Future<Output = Result<T, E>> + 'a
+    pub fn call<T, E, F, Fut>(&self, call: F) -> CallFuture<'_, F, Fut, OwnError>
     where
-        F: FnMut() -> Fut + 'a,
-        Fut: Future<Output = Result<T, E>> + 'a,
-        T: 'a,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
         E: From<Rejected> + 'static,
     {
-        IntoError {
-            inner: self.try_call(call),
-        }
+        CallFuture::new(&self.layers, call, true)
     }
 
     /// [`call`](Self::call) for any error type: the failure says whether the call failed
@@ -186,16 +407,13 @@ impl Policy {
     /// # }
     /// ```
     #[inline]
-    pub async fn try_call<T, E, F, Fut>(&self, mut call: F) -> Result<T, Failure<E>>
+    pub fn try_call<T, E, F, Fut>(&self, call: F) -> CallFuture<'_, F, Fut, WithFailure>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
         E: 'static,
     {
-        let Some(retry) = self.retry.as_deref() else {
-            return self.attempt(&mut call).await;
-        };
-        self.retried(retry, call).await
+        CallFuture::new(&self.layers, call, true)
     }
 
     /// [`call`](Self::call) for a body that can run only once (it moves what it captures):
@@ -208,68 +426,33 @@ impl Policy {
         T: 'a,
         E: From<Rejected> + 'static,
     {
-        IntoError {
-            inner: self.try_call_once(call),
-        }
+        let mut call = Some(call);
+        // Made at most once: the call is not retried, and a refused attempt makes nothing.
+        CallFuture::<_, _, OwnError>::new(
+            &self.layers,
+            move || (call.take().expect(COMPLETED))(),
+            false,
+        )
     }
 
     /// [`call_once`](Self::call_once) for any error type.
     #[inline]
-    pub async fn try_call_once<T, E, F, Fut>(&self, call: F) -> Result<T, Failure<E>>
+    pub fn try_call_once<'a, T, E, F, Fut>(
+        &'a self,
+        call: F,
+    ) -> impl Future<Output = Result<T, Failure<E>>> + 'a
     where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
+        F: FnOnce() -> Fut + 'a,
+        Fut: Future<Output = Result<T, E>> + 'a,
+        T: 'a,
         E: 'static,
     {
-        self.attempt(call).await
-    }
-
-    /// One attempt: admitted on its first poll, or first by an async path when a layer may
-    /// wait for a slot.
-    #[inline]
-    async fn attempt<T, E, Fut>(&self, make: impl FnOnce() -> Fut) -> Result<T, Failure<E>>
-    where
-        Fut: Future<Output = Result<T, E>>,
-        E: 'static,
-    {
-        if !self.waits {
-            return Attempt::new(self, make).await;
-        }
-        let mut state = AttemptState::new(&self.layers);
-        state.admit().await.map_err(Failure::Rejected)?;
-        Attempt::admitted(self, state, make).await
-    }
-
-    /// The retry loop: attempts until one succeeds, fails for good, or retries run out.
-    async fn retried<T, E, F, Fut>(&self, retry: &RetryPolicy, mut call: F) -> Result<T, Failure<E>>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-        E: 'static,
-    {
-        let mut progress = retry.start();
-        loop {
-            let outcome = self.attempt(&mut call).await;
-            match self.settle(outcome, &mut progress) {
-                ControlFlow::Break(outcome) => return outcome,
-                ControlFlow::Continue(delay) => tokio::time::sleep(delay).await,
-            }
-        }
-    }
-
-    /// After an attempt: `Break` to give the outcome back, `Continue(delay)` to retry.
-    fn settle<T, E: 'static>(
-        &self,
-        outcome: Result<T, Failure<E>>,
-        progress: &mut RetryState<'_>,
-    ) -> ControlFlow<Result<T, Failure<E>>, Duration> {
-        let hooks = &self.hooks;
-        settle_outcome::<Result<T, E>, _, _, _>(
-            outcome,
-            progress,
-            |error| hooks.retry_if(error),
-            |error| hooks.retry_after(error),
-            |attempt, delay, cause| hooks.on_retry(attempt, delay, cause),
+        let mut call = Some(call);
+        // Made at most once: the call is not retried, and a refused attempt makes nothing.
+        CallFuture::<_, _, WithFailure>::new(
+            &self.layers,
+            move || (call.take().expect(COMPLETED))(),
+            false,
         )
     }
 
@@ -300,13 +483,13 @@ impl Policy {
     where
         E: 'static,
     {
-        let mut progress = self.retry.as_deref().map(RetryPolicy::start);
+        let mut progress = self.layers.retry.as_deref().map(RetryPolicy::start);
         loop {
             let outcome = self.attempt_blocking(&mut call);
             let Some(progress) = progress.as_mut() else {
                 return outcome;
             };
-            match self.settle(outcome, progress) {
+            match settle(&self.layers, outcome, progress) {
                 ControlFlow::Break(outcome) => return outcome,
                 ControlFlow::Continue(delay) => std::thread::sleep(delay),
             }
@@ -320,7 +503,9 @@ impl Policy {
         let mut state = AttemptState::new(&self.layers);
         state.admit_blocking().map_err(Failure::Rejected)?;
         let outcome = call().map_err(Failure::Inner);
-        state.finish(failed(&outcome, |error| self.hooks.is_failure(error)));
+        state.finish(failed(&outcome, |error| {
+            self.layers.internal.hooks.is_failure(error)
+        }));
         outcome
     }
 

@@ -80,6 +80,14 @@ pub(crate) struct ErrorHooks {
 }
 
 impl ErrorHooks {
+    /// No callback: every error fails and is retried, no hint, nothing told.
+    pub(crate) const NONE: ErrorHooks = ErrorHooks {
+        failure_if: None,
+        retry_if: None,
+        retry_after: None,
+        on_retry: None,
+    };
+
     pub(crate) fn set_failure_if<E: 'static>(
         &mut self,
         predicate: impl Fn(&E) -> bool + Send + Sync + 'static,

@@ -46,9 +46,10 @@
 mod builder;
 mod cached;
 mod call;
-mod hooks;
+pub(crate) mod hooks;
 
 pub use builder::PolicyBuilder;
+pub use call::{CallFuture, Deliver, OwnError, WithFailure};
 
 use crate::breaker::CircuitBreaker;
 use crate::degrade::Degradation;
@@ -58,7 +59,6 @@ use crate::registry::{degradation_registry, intern};
 use crate::retry::RetryPolicy;
 use crate::sla::SlaMonitor;
 use cached::CacheLayer;
-use hooks::ErrorHooks;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
@@ -79,13 +79,8 @@ pub struct Policy {
     layers: Layers,
     /// The monitor alone, for [`measure`](Self::measure).
     monitor_only: Layers,
-    /// Whether an admission may wait (an async path then admits).
-    waits: bool,
-    timeout: Option<Arc<TimeoutPolicy>>,
-    retry: Option<Arc<RetryPolicy>>,
     cache: Option<CacheLayer>,
     fallback: FallbackLayer,
-    hooks: ErrorHooks,
 }
 
 /// The fallback counters, registered on the first fallback.
@@ -134,7 +129,7 @@ impl Policy {
 
     /// The retry policy, if any.
     pub fn retry(&self) -> Option<&Arc<RetryPolicy>> {
-        self.retry.as_ref()
+        self.layers.retry.as_ref()
     }
 
     /// The rate limiter, if any.
@@ -149,7 +144,7 @@ impl Policy {
 
     /// The per-attempt timeout, if any.
     pub fn timeout(&self) -> Option<&Arc<TimeoutPolicy>> {
-        self.timeout.as_ref()
+        self.layers.timeout.as_ref()
     }
 
     /// The fallback counters (registered on the first fallback of
@@ -168,7 +163,7 @@ impl Policy {
         self.layers.breaker.is_some()
             || self.layers.limiter.is_some()
             || self.layers.bulkhead.is_some()
-            || self.timeout.is_some()
+            || self.layers.timeout.is_some()
     }
 }
 
@@ -185,7 +180,10 @@ impl fmt::Debug for Policy {
                 "breaker",
                 &name(self.layers.breaker.as_deref().map(CircuitBreaker::name)),
             )
-            .field("retry", &name(self.retry.as_deref().map(RetryPolicy::name)))
+            .field(
+                "retry",
+                &name(self.layers.retry.as_deref().map(RetryPolicy::name)),
+            )
             .field(
                 "rate_limiter",
                 &name(self.layers.limiter.as_deref().map(RateLimiter::name)),
@@ -196,10 +194,10 @@ impl fmt::Debug for Policy {
             )
             .field(
                 "timeout",
-                &self.timeout.as_deref().map(TimeoutPolicy::after),
+                &self.layers.timeout.as_deref().map(TimeoutPolicy::after),
             )
             .field("cache", &self.cache.as_ref().map(CacheLayer::name))
-            .field("hooks", &self.hooks)
+            .field("hooks", &self.layers.internal.hooks)
             .finish()
     }
 }

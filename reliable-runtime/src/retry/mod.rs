@@ -200,6 +200,22 @@ impl RetryPolicy {
         }
     }
 
+    /// Counts a call (the budget's calls are this count) whose retry state is made only if an
+    /// attempt fails ([`resume`](Self::resume)): a call that succeeds at once keeps none.
+    #[inline]
+    pub(crate) fn count_call(&self) {
+        self.calls.add(1);
+    }
+
+    /// The retry state of a call counted by [`count_call`](Self::count_call).
+    pub(crate) fn resume(&self) -> RetryState<'_> {
+        RetryState {
+            policy: self,
+            attempts: 0,
+            previous_delay: Duration::ZERO,
+        }
+    }
+
     /// Runs `op` until it succeeds or retries run out; every `Err` is retryable.
     ///
     /// Sleeps with `tokio::time::sleep`, so it needs a tokio runtime (paused time works).
