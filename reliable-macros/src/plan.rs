@@ -357,6 +357,22 @@ impl Plan {
             || self.bulkhead.is_some()
     }
 
+    /// The first `name = ...` written on a layer, if any.
+    pub(crate) fn explicit_name(&self) -> Option<&syn::LitStr> {
+        [
+            self.monitored.as_ref().and_then(|m| m.name.as_ref()),
+            self.breaker.as_ref().and_then(|b| b.name.as_ref()),
+            self.backoff.as_ref().and_then(|r| r.name.as_ref()),
+            self.rate_limited.as_ref().and_then(|r| r.name.as_ref()),
+            self.bulkhead.as_ref().and_then(|b| b.name.as_ref()),
+            self.cached.as_ref().and_then(|(c, _)| c.name.as_ref()),
+            self.degradation.as_ref().and_then(|(d, _)| d.name.as_ref()),
+        ]
+        .into_iter()
+        .flatten()
+        .next()
+    }
+
     /// Whether a layer takes its instance name from the fn's path (no `name = ...`; a timeout
     /// always does).
     pub(crate) fn has_unnamed_layer(&self) -> bool {

@@ -12,8 +12,7 @@ use crate::breaker::{CircuitBreaker, Permit};
 use crate::clock::{Clock, Timestamp};
 use crate::error::{catch_callback, Failure, Rejected};
 use crate::limit::{Bulkhead, RateLimiter, TimeoutPolicy};
-use crate::policy::hooks::ErrorHooks;
-use crate::private::{BreakerOutput, HoldsRejected};
+use crate::policy::ErrorHooks;
 use crate::retry::{RetryPolicy, RetryState};
 use crate::sla::SlaMonitor;
 use pin_project_lite::pin_project;
@@ -30,32 +29,25 @@ const COMPLETED: &str = "a reliability pipeline future was polled after it compl
 ///
 /// Owned (`Arc`s of the registered instances), so a `Policy` can be built, cloned and dropped
 /// like any value; an attempt borrows them, so the hot path takes no reference count.
-#[derive(Clone, Debug, Default)]
-pub struct Layers {
+#[derive(Clone, Debug)]
+pub(crate) struct Layers {
     /// The circuit breaker.
-    pub breaker: Option<Arc<CircuitBreaker>>,
+    pub(crate) breaker: Option<Arc<CircuitBreaker>>,
     /// The rate limiter.
-    pub limiter: Option<Arc<RateLimiter>>,
+    pub(crate) limiter: Option<Arc<RateLimiter>>,
     /// Whether to wait for a rate-limit slot (else refuse at once).
-    pub limiter_waits: bool,
+    pub(crate) limiter_waits: bool,
     /// The bulkhead.
-    pub bulkhead: Option<Arc<Bulkhead>>,
+    pub(crate) bulkhead: Option<Arc<Bulkhead>>,
     /// The SLA monitor.
-    pub monitor: Option<Arc<SlaMonitor>>,
+    pub(crate) monitor: Option<Arc<SlaMonitor>>,
     /// The per-attempt timeout.
-    pub timeout: Option<Arc<TimeoutPolicy>>,
+    pub(crate) timeout: Option<Arc<TimeoutPolicy>>,
     /// The retry policy around the attempts.
-    pub retry: Option<Arc<RetryPolicy>>,
+    pub(crate) retry: Option<Arc<RetryPolicy>>,
     /// The breaker and the monitor read the same clock, so the breaker reuses the monitor's
     /// readings; set by [`Layers::ready`].
-    pub shared_clock: bool,
-    /// What only the runtime sets.
-    pub internal: LayersInternal,
-}
-
-/// The parts of [`Layers`] only the runtime sets.
-#[derive(Clone, Debug, Default)]
-pub struct LayersInternal {
+    pub(crate) shared_clock: bool,
     /// The error-typed callbacks (`failure_if`, `retry_if`, ...).
     pub(crate) hooks: ErrorHooks,
     /// An admission may wait (a rate-limit slot, a bulkhead's `max_wait`); set by
@@ -65,7 +57,7 @@ pub struct LayersInternal {
 
 impl Layers {
     /// No layer at all.
-    pub const NONE: Layers = Layers {
+    pub(crate) const NONE: Layers = Layers {
         breaker: None,
         limiter: None,
         limiter_waits: false,
@@ -74,19 +66,17 @@ impl Layers {
         timeout: None,
         retry: None,
         shared_clock: false,
-        internal: LayersInternal {
-            hooks: ErrorHooks::NONE,
-            waits: false,
-        },
+        hooks: ErrorHooks::NONE,
+        waits: false,
     };
 
     /// The layers with the facts derived from them filled in (done once per call site).
-    pub fn ready(mut self) -> Self {
+    pub(crate) fn ready(mut self) -> Self {
         self.shared_clock = match (&self.breaker, &self.monitor) {
             (Some(breaker), Some(monitor)) => breaker.config().clock.same_source(monitor.clock()),
             _ => false,
         };
-        self.internal.waits = (self.limiter.is_some() && self.limiter_waits)
+        self.waits = (self.limiter.is_some() && self.limiter_waits)
             || self
                 .bulkhead
                 .as_ref()
@@ -372,7 +362,7 @@ pub(crate) fn failed<T, E>(
 pin_project! {
     /// The future of `#[monitored]` alone: measures `call`, whatever it returns.
     #[must_use = "futures do nothing unless polled"]
-    pub struct Monitored<'a, F, C> {
+    pub(crate) struct Monitored<'a, F, C> {
         // Declared first, so dropped first: a cancelled call ends before its layers let go.
         #[pin]
         call: F,
@@ -386,7 +376,7 @@ pin_project! {
 /// `call` comes before `failed` so the output type is known when the classifier closure is
 /// type-checked (closures are checked in argument order).
 #[inline]
-pub fn monitored<'a, F, C>(layers: &'a Layers, call: F, failed: C) -> Monitored<'a, F, C>
+pub(crate) fn monitored<'a, F, C>(layers: &'a Layers, call: F, failed: C) -> Monitored<'a, F, C>
 where
     F: Future,
     C: FnOnce(&F::Output) -> bool,
@@ -423,7 +413,7 @@ where
 
 /// `#[monitored]` alone, blocking.
 #[inline]
-pub fn monitored_sync<R>(
+pub(crate) fn monitored_sync<R>(
     layers: &Layers,
     call: impl FnOnce() -> R,
     failed: impl FnOnce(&R) -> bool,
@@ -435,237 +425,22 @@ pub fn monitored_sync<R>(
     output
 }
 
-pin_project! {
-    /// One attempt through layers that decide at once (a limiter that refuses rather than
-    /// waits, a bulkhead without `max_wait`): admitted on the first poll.
-    #[must_use = "futures do nothing unless polled"]
-    pub struct AttemptNow<'a, F, C> {
-        // Declared first, so dropped first: a cancelled call ends (its drop code runs) before
-        // its probe or bulkhead slot frees for the next caller.
-        #[pin]
-        call: F,
-        state: AttemptState<'a>,
-        is_failure: C,
-    }
-}
-
-/// One attempt through `layers` around `call` (the user's call wrapped by [`outcome`] or
-/// [`timed_outcome`]), for layers that never wait.
-#[inline]
-pub fn attempt_now<'a, T, E, F, C>(
-    layers: &'a Layers,
-    is_failure: C,
-    call: F,
-) -> AttemptNow<'a, F, C>
-where
-    F: Future<Output = Result<T, Failure<E>>>,
-    C: Fn(&E) -> bool,
-{
-    AttemptNow {
-        state: AttemptState::new(layers),
-        is_failure,
-        call,
-    }
-}
-
-impl<T, E, F, C> Future for AttemptNow<'_, F, C>
-where
-    F: Future<Output = Result<T, Failure<E>>>,
-    C: Fn(&E) -> bool,
-{
-    type Output = Result<T, Failure<E>>;
-
-    #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        match this.state.stage {
-            Stage::Running => {}
-            Stage::Idle => {
-                if let Err(rejected) = this.state.admit_now() {
-                    return Poll::Ready(Err(Failure::Rejected(rejected)));
-                }
-            }
-            Stage::Admitted | Stage::Done => panic!("{COMPLETED}"),
-        }
-        let outcome = match this.call.poll(cx) {
-            Poll::Ready(outcome) => outcome,
-            Poll::Pending => return Poll::Pending,
-        };
-        this.state.finish(failed(&outcome, this.is_failure));
-        Poll::Ready(outcome)
-    }
-}
-
-/// One attempt through `layers` that may wait for a rate-limit or bulkhead slot.
-pub async fn attempt<T, E, F, C>(layers: &Layers, is_failure: C, call: F) -> Result<T, Failure<E>>
-where
-    F: Future<Output = Result<T, Failure<E>>>,
-    C: FnOnce(&E) -> bool,
-{
-    let mut state = AttemptState::new(layers);
-    state.admit().await.map_err(Failure::Rejected)?;
-    let outcome = call.await;
-    state.finish(failed(&outcome, is_failure));
-    outcome
-}
-
-/// One attempt of a blocking call through `layers` (no timeout: a blocking call cannot be
-/// stopped midway).
-pub fn attempt_sync<R, G, C>(layers: &Layers, is_failure: C, call: G) -> AttemptResult<R>
-where
-    R: BreakerOutput,
-    G: FnOnce() -> R,
-    C: FnOnce(&R::Error) -> bool,
-{
-    let mut state = AttemptState::new(layers);
-    state.admit_blocking().map_err(Failure::Rejected)?;
-    let outcome = attempt_result(call());
-    state.finish(failed(&outcome, is_failure));
-    outcome
-}
-
-pin_project! {
-    /// The user's call with its output as a pipeline outcome (no timeout).
-    #[must_use = "futures do nothing unless polled"]
-    pub struct Outcome<F> {
-        #[pin]
-        call: F,
-    }
-}
-
-/// What an attempt gives the layers around it: the success, or the failure with its cause (the
-/// call's own error, or the refusal of a layer).
-pub type AttemptResult<R> = Result<<R as BreakerOutput>::Ok, Failure<<R as BreakerOutput>::Error>>;
-
-/// The attempt result of a call that ran.
-#[inline]
-pub fn attempt_result<R: BreakerOutput>(output: R) -> AttemptResult<R> {
-    output.into_result().map_err(Failure::Inner)
-}
-
-/// Wraps the user's call for [`attempt`], without a timeout.
-#[inline]
-pub fn outcome<F>(call: F) -> Outcome<F>
-where
-    F: Future,
-    F::Output: BreakerOutput,
-{
-    Outcome { call }
-}
-
-impl<F> Future for Outcome<F>
-where
-    F: Future,
-    F::Output: BreakerOutput,
-{
-    type Output = AttemptResult<F::Output>;
-
-    #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().call.poll(cx) {
-            Poll::Ready(output) => Poll::Ready(attempt_result(output)),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-}
-
-pin_project! {
-    /// The user's call under a per-attempt timeout.
-    #[must_use = "futures do nothing unless polled"]
-    pub struct TimedOutcome<'a, F> {
-        policy: &'a TimeoutPolicy,
-        #[pin]
-        call: F,
-        // Armed on the first poll: an attempt that a breaker or limiter refuses is never
-        // polled, so it neither counts as a timeout attempt nor spends its deadline waiting.
-        #[pin]
-        deadline: Option<tokio::time::Sleep>,
-    }
-}
-
-/// Wraps the user's call for [`attempt`], dropping it at the policy's deadline with
-/// `Rejected::Timeout`. The deadline starts, and the attempt counts, when it is first polled.
-#[inline]
-pub fn timed_outcome<F>(policy: &TimeoutPolicy, call: F) -> TimedOutcome<'_, F>
-where
-    F: Future,
-    F::Output: BreakerOutput,
-{
-    TimedOutcome {
-        policy,
-        call,
-        deadline: None,
-    }
-}
-
-impl<F> Future for TimedOutcome<'_, F>
-where
-    F: Future,
-    F::Output: BreakerOutput,
-{
-    type Output = AttemptResult<F::Output>;
-
-    #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        if this.deadline.is_none() {
-            this.policy.started();
-            this.deadline
-                .set(Some(tokio::time::sleep(this.policy.after())));
-        }
-        // The call first, as tokio's `Timeout` does: an answer ready at the deadline wins.
-        if let Poll::Ready(output) = this.call.poll(cx) {
-            return Poll::Ready(attempt_result(output));
-        }
-        match this.deadline.as_pin_mut().map(|deadline| deadline.poll(cx)) {
-            Some(Poll::Ready(())) => {
-                this.policy.timed_out();
-                Poll::Ready(Err(Failure::Rejected(Rejected::Timeout {
-                    after: this.policy.after(),
-                })))
-            }
-            _ => Poll::Pending,
-        }
-    }
-}
-
-/// After an attempt: `Break(output)` to return it, `Continue(delay)` to retry after `delay`.
+/// After a failed attempt: `Break(outcome)` to give it back, `Continue(delay)` to retry
+/// after `delay`.
 ///
 /// `on_retry(attempt, delay, &failure)` runs before each retry (the attempt about to be made,
 /// counting from 1); a panic in it is caught and logged, never propagated to the caller.
-#[inline]
-pub fn settle<R, RetryIf, RetryAfter, OnRetry>(
-    outcome: AttemptResult<R>,
+pub(crate) fn settle_outcome<T, E, RetryIf, RetryAfter, OnRetry>(
+    outcome: Result<T, Failure<E>>,
     retry: &mut RetryState<'_>,
     retry_if: RetryIf,
     retry_after: RetryAfter,
     on_retry: OnRetry,
-) -> ControlFlow<R, Duration>
+) -> ControlFlow<Result<T, Failure<E>>, Duration>
 where
-    R: BreakerOutput,
-    R::Error: HoldsRejected,
-    RetryIf: FnOnce(&R::Error) -> bool,
-    RetryAfter: FnOnce(&R::Error) -> Option<Duration>,
-    OnRetry: FnOnce(u32, Duration, &Failure<R::Error>),
-{
-    settle_outcome::<R, _, _, _>(outcome, retry, retry_if, retry_after, on_retry)
-        .map_break(|outcome| R::from_result(outcome.map_err(into_error)))
-}
-
-/// [`settle`] for a fn with a fallback: gives up with the failure itself, so the fallback sees
-/// whether the call failed or was refused.
-pub fn settle_outcome<R, RetryIf, RetryAfter, OnRetry>(
-    outcome: AttemptResult<R>,
-    retry: &mut RetryState<'_>,
-    retry_if: RetryIf,
-    retry_after: RetryAfter,
-    on_retry: OnRetry,
-) -> ControlFlow<AttemptResult<R>, Duration>
-where
-    R: BreakerOutput,
-    RetryIf: FnOnce(&R::Error) -> bool,
-    RetryAfter: FnOnce(&R::Error) -> Option<Duration>,
-    OnRetry: FnOnce(u32, Duration, &Failure<R::Error>),
+    RetryIf: FnOnce(&E) -> bool,
+    RetryAfter: FnOnce(&E) -> Option<Duration>,
+    OnRetry: FnOnce(u32, Duration, &Failure<E>),
 {
     let failure = match outcome {
         Ok(value) => return ControlFlow::Break(Ok(value)),
@@ -679,52 +454,4 @@ where
         }
         None => ControlFlow::Break(Err(failure)),
     }
-}
-
-/// The output of a pipeline without retries.
-#[inline]
-pub fn settle_once<R>(outcome: AttemptResult<R>) -> R
-where
-    R: BreakerOutput,
-    R::Error: HoldsRejected,
-{
-    R::from_result(outcome.map_err(into_error))
-}
-
-/// The error a caller gets for a failure: its own, or a rejection converted into it.
-pub fn into_error<E: HoldsRejected>(failure: Failure<E>) -> E {
-    match failure {
-        Failure::Inner(error) => error,
-        Failure::Rejected(rejected) => E::from_rejected(rejected),
-    }
-}
-
-/// Waits before a retry (tokio's clock, so paused time drives it).
-pub async fn sleep(delay: Duration) {
-    tokio::time::sleep(delay).await;
-}
-
-/// Pins a `retry_if` predicate to the fn's error type, so a predicate of the wrong type is an
-/// error at the predicate's path.
-#[inline(always)]
-pub fn retry_predicate<R: BreakerOutput>(
-    predicate: fn(&R::Error) -> bool,
-) -> fn(&R::Error) -> bool {
-    predicate
-}
-
-/// Pins a `retry_after` hint to the fn's error type.
-#[inline(always)]
-pub fn retry_hint<R: BreakerOutput>(
-    hint: fn(&R::Error) -> Option<Duration>,
-) -> fn(&R::Error) -> Option<Duration> {
-    hint
-}
-
-/// Pins an `on_retry` callback to the fn's error type.
-#[inline(always)]
-pub fn retry_callback<R: BreakerOutput>(
-    callback: fn(u32, Duration, &Failure<R::Error>),
-) -> fn(u32, Duration, &Failure<R::Error>) {
-    callback
 }

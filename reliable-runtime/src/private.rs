@@ -1,66 +1,70 @@
 //! What the attribute macros' generated code calls. Not a public API: it changes without notice.
 //!
-//! The generated code is a thin shell: it keeps each instance in a per-call-site `static`
-//! [`Site`] (so the hot path never touches a registry) and hands the call to one of the pipeline
-//! functions below, which are ordinary generic Rust.
+//! An attribute expands to a `static` [`PolicyCell`] that builds the fn's [`Policy`] once
+//! through the public builder, and one call on it; the rest here checks types at the user's
+//! tokens (so errors point there) and adapts the fn's shapes (fallback arguments, borrowed
+//! cache keys, any return type under `#[monitored]`).
 
-pub use crate::breaker::{BreakerConfig, BreakerWindow, CircuitBreaker};
-pub use crate::cache::{AsRejected, ByClone, LoadAlone};
-pub use crate::cache::{Cache, CacheConfig, CachePolicy};
-use crate::cache::{ShareFailure, SharedError};
-pub use crate::error::Rejected;
-pub use crate::sla::{SlaMonitor, SlaThresholds, SlaWindow};
+pub use crate::cache::{AsRejected, LoadAlone};
+use crate::cache::{ByClone, SharedError};
+use crate::error::catch_callback;
+pub use crate::error::Failure;
+use crate::error::Rejected;
+use crate::policy::settle_attempt;
+use crate::policy::{CallFuture, Deliver, ErrorHooks, Hooks, Policy, PolicyBuilder, WithFailure};
+use crate::retry::RetryState;
 pub use core::any::type_name_of_val;
-pub use core::future::Future;
-pub use core::result::Result;
-pub use core::time::Duration;
-
-use crate::error::ConfigError;
-use crate::registry::{
-    breaker_registry, bulkhead_registry, cache_registry, rate_limiter_registry, retry_registry,
-    sla_registry, timeout_registry,
-};
-use crate::registry::{Registered, Registry};
+use core::future::Future;
+use core::ops::ControlFlow;
 use std::marker::PhantomData;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
-/// A call site's instance, looked up in the registry on first use.
-pub struct Site<T> {
-    cell: OnceLock<Arc<T>>,
+/// A call site's policy, built on its first call.
+pub struct PolicyCell {
+    cell: OnceLock<Policy>,
 }
 
-impl<T> Site<T> {
-    /// An empty site, for a `static`.
+impl PolicyCell {
+    /// An empty cell, for a `static`.
     #[allow(clippy::new_without_default)]
     pub const fn new() -> Self {
-        Site {
-            cell: OnceLock::new(),
-        }
-    }
-}
-
-/// A call site's per-attempt layers, built once from its instances.
-pub struct LayersSite {
-    cell: OnceLock<Layers>,
-}
-
-impl LayersSite {
-    /// An empty site, for a `static`.
-    #[allow(clippy::new_without_default)]
-    pub const fn new() -> Self {
-        LayersSite {
+        PolicyCell {
             cell: OnceLock::new(),
         }
     }
 
-    /// The layers, built by `build` on the first call.
+    /// The policy, built by `build` from the call site's name on the first call. A
+    /// configuration the runtime refuses (a custom preset's invalid values) is logged, and
+    /// the fn then runs without its layers: a caller is never panicked on.
     #[inline]
-    pub fn get(&'static self, build: impl FnOnce() -> Layers) -> &'static Layers {
-        self.cell.get_or_init(|| build().ready())
+    pub fn get_or_init(
+        &'static self,
+        name: SiteName,
+        build: impl FnOnce(&str) -> PolicyBuilder,
+    ) -> &'static Policy {
+        match self.cell.get() {
+            Some(policy) => policy,
+            None => self.init(name, build),
+        }
+    }
+
+    #[cold]
+    fn init(
+        &'static self,
+        name: SiteName,
+        build: impl FnOnce(&str) -> PolicyBuilder,
+    ) -> &'static Policy {
+        self.cell.get_or_init(|| {
+            let name = name.resolve();
+            build(&name).build().unwrap_or_else(|error| {
+                tracing::error!(policy = %name, %error, "invalid configuration; calls run without the reliability layers");
+                Policy::passthrough(&name)
+            })
+        })
     }
 }
 
-/// The instance name of a call site: the one written in the attribute, or the function's path.
+/// The name of a call site's policy: the one written in an attribute, or the function's path.
 #[derive(Clone, Copy)]
 pub struct SiteName {
     explicit: Option<&'static str>,
@@ -96,257 +100,6 @@ fn function_path(marker_path: &str) -> String {
         path = stripped;
     }
     path.to_owned()
-}
-
-impl<T: Registered> Site<T> {
-    /// The site's instance: the one registered under its name, or a new one made by `create`
-    /// from the attribute's configuration. The macro validated that configuration at compile
-    /// time, so if it is refused anyway (a bug) the error is logged and `defaults` makes the
-    /// instance instead: the caller is never panicked on.
-    #[inline]
-    fn get_or_create(
-        &'static self,
-        name: SiteName,
-        registry: &'static Registry<T>,
-        create: impl FnOnce(&str) -> Result<T, ConfigError>,
-        defaults: impl FnOnce(&str) -> Result<T, ConfigError>,
-    ) -> &'static Arc<T> {
-        if let Some(instance) = self.cell.get() {
-            return instance;
-        }
-        self.init(name, registry, create, defaults)
-    }
-
-    #[cold]
-    fn init(
-        &'static self,
-        name: SiteName,
-        registry: &'static Registry<T>,
-        create: impl FnOnce(&str) -> Result<T, ConfigError>,
-        defaults: impl FnOnce(&str) -> Result<T, ConfigError>,
-    ) -> &'static Arc<T> {
-        let name = name.resolve();
-        self.cell.get_or_init(|| {
-            registry
-                .get_or_try_insert_with(&name, || create(&name))
-                .unwrap_or_else(|error| {
-                    tracing::error!(instance = %name, %error, "invalid configuration; using the defaults");
-                    registry
-                        .get_or_try_insert_with(&name, || defaults(&name))
-                        .expect("the default configuration is valid")
-                })
-        })
-    }
-}
-
-impl Site<CircuitBreaker> {
-    /// The breaker of this call site, created from `config` on first use unless registered.
-    #[inline]
-    pub fn breaker(
-        &'static self,
-        name: SiteName,
-        config: impl FnOnce() -> BreakerConfig,
-        group: Option<&'static str>,
-    ) -> Arc<CircuitBreaker> {
-        let grouped = move |breaker: CircuitBreaker| match group {
-            Some(group) => breaker.with_group(group),
-            None => breaker,
-        };
-        Arc::clone(self.get_or_create(
-            name,
-            breaker_registry(),
-            |name| CircuitBreaker::new(name, config()).map(grouped),
-            |name| CircuitBreaker::new(name, BreakerConfig::default()).map(grouped),
-        ))
-    }
-}
-
-impl Site<SlaMonitor> {
-    /// The monitor of this call site, created on first use unless registered.
-    #[inline]
-    pub fn monitor(
-        &'static self,
-        name: SiteName,
-        thresholds: impl FnOnce() -> SlaThresholds,
-        window: SlaWindow,
-        group: Option<&'static str>,
-    ) -> Arc<SlaMonitor> {
-        let build = move |name: &str, thresholds: SlaThresholds, window: SlaWindow| {
-            let builder = SlaMonitor::builder(name)
-                .thresholds(thresholds)
-                .window(window);
-            match group {
-                Some(group) => builder.group(group),
-                None => builder,
-            }
-            .build()
-        };
-        Arc::clone(self.get_or_create(
-            name,
-            sla_registry(),
-            |name| build(name, thresholds(), window),
-            |name| build(name, SlaThresholds::default(), SlaWindow::default()),
-        ))
-    }
-}
-
-pub use crate::degrade::Degradation;
-pub use crate::error::Failure;
-pub use crate::limit::{
-    Bulkhead, BulkheadConfig, RateLimit, RateLimiter, RateLimiterConfig, TimeoutPolicy,
-};
-pub use crate::pipeline::{
-    attempt, attempt_now, attempt_result, attempt_sync, into_error, monitored, monitored_sync,
-    outcome, retry_callback, retry_hint, retry_predicate, settle, settle_once, settle_outcome,
-    sleep, timed_outcome, AttemptNow, AttemptResult, Layers, Monitored,
-};
-pub use crate::preset::{IntoPreset, Preset};
-pub use crate::retry::{BackoffConfig, Jitter, RetryBudget, RetryConfig, RetryPolicy};
-pub use core::ops::ControlFlow;
-
-impl Site<RetryPolicy> {
-    /// The retry policy of this call site, created on first use unless registered.
-    #[inline]
-    pub fn retry_policy(
-        &'static self,
-        name: SiteName,
-        config: impl FnOnce() -> RetryConfig,
-    ) -> &'static RetryPolicy {
-        self.get_or_create(
-            name,
-            retry_registry(),
-            |name| RetryPolicy::new(name, config()),
-            |name| RetryPolicy::new(name, RetryConfig::default()),
-        )
-    }
-}
-
-impl Site<RateLimiter> {
-    /// The rate limiter of this call site, created on first use unless registered.
-    #[inline]
-    pub fn rate_limiter(
-        &'static self,
-        name: SiteName,
-        limit: impl FnOnce() -> RateLimit,
-    ) -> Arc<RateLimiter> {
-        Arc::clone(self.get_or_create(
-            name,
-            rate_limiter_registry(),
-            |name| RateLimiter::new(name, RateLimiterConfig::new(limit())),
-            |name| RateLimiter::new(name, RateLimiterConfig::new(RateLimit::per_minute(60))),
-        ))
-    }
-}
-
-impl Site<Bulkhead> {
-    /// The bulkhead of this call site, created on first use unless registered.
-    #[inline]
-    pub fn bulkhead(
-        &'static self,
-        name: SiteName,
-        config: impl FnOnce() -> BulkheadConfig,
-    ) -> Arc<Bulkhead> {
-        let defaults = BulkheadConfig {
-            max_concurrent: 25,
-            max_wait: Duration::ZERO,
-        };
-        Arc::clone(self.get_or_create(
-            name,
-            bulkhead_registry(),
-            |name| Bulkhead::new(name, config()),
-            |name| Bulkhead::new(name, defaults),
-        ))
-    }
-}
-
-impl Site<TimeoutPolicy> {
-    /// The timeout policy of this call site, created on first use unless registered.
-    #[inline]
-    pub fn timeout_policy(
-        &'static self,
-        name: SiteName,
-        after: Duration,
-    ) -> &'static TimeoutPolicy {
-        self.get_or_create(
-            name,
-            timeout_registry(),
-            |name| TimeoutPolicy::new(name, after),
-            |name| TimeoutPolicy::new(name, Duration::from_secs(30)),
-        )
-    }
-}
-
-/// A call site's cache, whose key and value types only the compiler knows (a `static` cannot
-/// name the type of a `key = ...` expression).
-///
-/// The site keeps the cache alive in its registry and remembers it as a thin pointer plus the
-/// `TypeId` it was created with: each call compares that id with a constant and casts, where
-/// `dyn Any::downcast_ref` would make a virtual call for the id (the `cache_hit` bench group).
-pub struct CacheSite {
-    cell: OnceLock<Option<TypedCache>>,
-}
-
-struct TypedCache {
-    type_id: std::any::TypeId,
-    /// Points into `_owner`, which keeps it alive as long as the site (a `static`) lives.
-    cache: std::ptr::NonNull<()>,
-    _owner: Arc<dyn std::any::Any + Send + Sync>,
-}
-
-// SAFETY: `cache` points into `_owner`, which is `Send + Sync`; the pointer itself is only read
-// back as `&Cache<K, V>` for the `K, V` that `type_id` names.
-unsafe impl Send for TypedCache {}
-// SAFETY: as above.
-unsafe impl Sync for TypedCache {}
-
-impl CacheSite {
-    /// An empty site, for a `static`.
-    #[allow(clippy::new_without_default)]
-    pub const fn new() -> Self {
-        CacheSite {
-            cell: OnceLock::new(),
-        }
-    }
-
-    #[inline]
-    fn cache<K, V>(
-        &'static self,
-        name: SiteName,
-        config: impl FnOnce() -> CacheConfig,
-    ) -> Option<&'static Cache<K, V>>
-    where
-        K: CacheKey,
-        V: CacheValue,
-    {
-        let typed = self
-            .cell
-            .get_or_init(|| {
-                let name = name.resolve();
-                match cache_registry().get_or_create::<K, V>(&name, config()) {
-                    Ok(Some(cache)) => Some(TypedCache {
-                        type_id: std::any::TypeId::of::<Cache<K, V>>(),
-                        cache: std::ptr::NonNull::from(&*cache).cast(),
-                        _owner: cache,
-                    }),
-                    Ok(None) => {
-                        tracing::error!(cache = %name, "a cache of this name has other key or value types; calls are not cached");
-                        None
-                    }
-                    Err(error) => {
-                        tracing::error!(cache = %name, %error, "invalid cache configuration; calls are not cached");
-                        None
-                    }
-                }
-            })
-            .as_ref()?;
-        // A generic fn whose key type varies shares one static: such calls are not cached.
-        if typed.type_id != std::any::TypeId::of::<Cache<K, V>>() {
-            return None;
-        }
-        // SAFETY: the id matches, so `cache` points to a `Cache<K, V>`, owned by `_owner`,
-        // which lives as long as the `'static` site.
-        Some(unsafe { typed.cache.cast::<Cache<K, V>>().as_ref() })
-    }
 }
 
 /// What `#[cached]` needs of a return type: a `Result` (caches `Ok`) or an `Option` (caches `Some`).
@@ -423,56 +176,18 @@ where
 {
 }
 
-/// `#[cached]`'s hit path, before any future is built: the fresh value for `key`, if any.
+/// `#[cached]`'s hit path, before any future is built: the fresh value for `lookup`, if any.
+/// `_owned_key` is never called: it names the type of the key the cache keeps, which is built
+/// only on a miss.
 #[inline]
-pub fn cache_hit<R, K>(
-    site: &'static CacheSite,
-    name: SiteName,
-    config: impl FnOnce() -> CacheConfig,
-    key: &K,
-) -> Option<R>
-where
-    R: CacheOutput,
-    R::Value: CacheValue,
-    K: CacheKey,
-{
-    fresh_value::<R, K, K>(site, name, config, key)
-}
-
-/// `#[cached]`'s hit path for a key of arguments, looked up borrowed. `owned_key` is never
-/// called: it names the type of the owned key, which is built only on a miss.
-#[inline]
-pub fn cache_hit_borrowed<R, K, Q>(
-    site: &'static CacheSite,
-    name: SiteName,
-    config: impl FnOnce() -> CacheConfig,
-    key: &Q,
-    _owned_key: impl FnOnce() -> K,
-) -> Option<R>
+pub fn cache_hit<R, K, Q>(policy: &Policy, lookup: &Q, _owned_key: impl FnOnce() -> K) -> Option<R>
 where
     R: CacheOutput,
     R::Value: CacheValue,
     K: CacheKey,
     Q: LookupKey<K> + ?Sized,
 {
-    fresh_value::<R, K, Q>(site, name, config, key)
-}
-
-#[inline]
-fn fresh_value<R, K, Q>(
-    site: &'static CacheSite,
-    name: SiteName,
-    config: impl FnOnce() -> CacheConfig,
-    key: &Q,
-) -> Option<R>
-where
-    R: CacheOutput,
-    R::Value: CacheValue,
-    K: CacheKey,
-    Q: LookupKey<K> + ?Sized,
-{
-    let value = site.cache::<K, R::Value>(name, config)?.get_fresh(key)?;
-    Some(R::join(Ok(value)))
+    policy.cache_hit::<R, K, Q>(lookup)
 }
 
 /// What a key of arguments is looked up with: its borrowed form, which hashes and compares like
@@ -580,29 +295,6 @@ fn drop_out_of_line<F>(future: std::pin::Pin<Box<F>>) {
     drop(future);
 }
 
-/// `#[cached]`, async: the cached value for `key`, or `call`'s (single-flight, stale handling);
-/// the callers that waited for a failed load get their error as `share` says (see
-/// [`ShareProbe`]).
-#[inline]
-pub async fn cached<R, K, F, S>(
-    site: &'static CacheSite,
-    name: SiteName,
-    config: impl FnOnce() -> CacheConfig,
-    key: K,
-    call: F,
-    _share: S,
-) -> R
-where
-    R: CacheOutput,
-    R::Value: CacheValue,
-    K: CacheKey,
-    F: Future<Output = R>,
-    S: ShareFailure<R::Miss>,
-{
-    let call = async move { call.await.split() };
-    R::join(cached_result::<_, _, _, _, S>(site, name, config, key, call).await)
-}
-
 /// Picks how `#[cached]` shares a failed load with the callers that waited for it, by
 /// autoref specialization on the fn's return type `R`: `(&ShareProbe::<R, Otherwise>::NEW)
 /// .__reliable_share()` is [`ByClone`] when `R` is a `Result` whose error is `Clone + Send +
@@ -646,63 +338,6 @@ impl<R, Otherwise: Default> ShareOtherwise<Otherwise> for &ShareProbe<R, Otherwi
     #[inline]
     fn __reliable_share(&self) -> Otherwise {
         Otherwise::default()
-    }
-}
-
-/// `#[cached]`, blocking.
-#[inline]
-pub fn cached_sync<R, K>(
-    site: &'static CacheSite,
-    name: SiteName,
-    config: impl FnOnce() -> CacheConfig,
-    key: K,
-    call: impl FnOnce() -> R,
-) -> R
-where
-    R: CacheOutput,
-    R::Value: CacheValue,
-    K: CacheKey,
-{
-    R::join(cached_result_sync(site, name, config, key, || {
-        call().split()
-    }))
-}
-
-/// The cached `Ok` for `key`, or `call`'s result; `call` alone when the site has no cache.
-async fn cached_result<V, E, K, F, S>(
-    site: &'static CacheSite,
-    name: SiteName,
-    config: impl FnOnce() -> CacheConfig,
-    key: K,
-    call: F,
-) -> Result<V, E>
-where
-    V: CacheValue,
-    K: CacheKey,
-    F: Future<Output = Result<V, E>>,
-    S: ShareFailure<E>,
-{
-    match site.cache::<K, V>(name, config) {
-        Some(cache) => cache.get_or_load_sharing::<E, F, S>(key, call).await,
-        None => call.await,
-    }
-}
-
-/// [`cached_result`], blocking.
-fn cached_result_sync<V, E, K>(
-    site: &'static CacheSite,
-    name: SiteName,
-    config: impl FnOnce() -> CacheConfig,
-    key: K,
-    call: impl FnOnce() -> Result<V, E>,
-) -> Result<V, E>
-where
-    V: CacheValue,
-    K: CacheKey,
-{
-    match site.cache::<K, V>(name, config) {
-        Some(cache) => cache.get_or_load_sync(key, call),
-        None => call(),
     }
 }
 
@@ -866,33 +501,58 @@ mod tests {
     }
 }
 
+/// Pins a `retry_if` predicate to the fn's error type, so a predicate of the wrong type is an
+/// error at the predicate's path.
+#[inline(always)]
+pub fn retry_predicate<R: BreakerOutput>(
+    predicate: fn(&R::Error) -> bool,
+) -> fn(&R::Error) -> bool {
+    predicate
+}
+
+/// Pins a `retry_after` hint to the fn's error type.
+#[inline(always)]
+pub fn retry_hint<R: BreakerOutput>(
+    hint: fn(&R::Error) -> Option<std::time::Duration>,
+) -> fn(&R::Error) -> Option<std::time::Duration> {
+    hint
+}
+
+/// Pins an `on_retry` callback to the fn's error type.
+#[inline(always)]
+pub fn retry_callback<R: BreakerOutput>(
+    callback: fn(u32, std::time::Duration, &Failure<R::Error>),
+) -> fn(u32, std::time::Duration, &Failure<R::Error>) {
+    callback
+}
+
 /// Compile-time check that a fn with a fallback returns a `Result`, spanned at its return type.
 #[inline(always)]
 pub const fn assert_result<R: BreakerOutput>() {}
 
-/// Resolves a preset (a value or a registered name) once per call site.
-#[inline]
-pub fn preset(preset: impl IntoPreset) -> Preset {
-    preset.into_preset()
-}
-
-impl Site<Degradation> {
-    /// The fallback counters of this call site.
-    #[inline]
-    pub fn degradation(&'static self, name: SiteName) -> &'static Degradation {
-        self.get_or_create(
-            name,
-            crate::registry::degradation_registry(),
-            |name| Degradation::new(name, ()),
-            |name| Degradation::new(name, ()),
-        )
-    }
-}
-
 /// The output of a call that succeeded, or its failure for the fallback.
 #[inline]
-pub fn split_outcome<R: BreakerOutput>(outcome: AttemptResult<R>) -> Result<R, Failure<R::Error>> {
+pub fn split_outcome<R: BreakerOutput>(
+    outcome: Result<R::Ok, Failure<R::Error>>,
+) -> Result<R, Failure<R::Error>> {
     outcome.map(|value| R::from_result(Ok(value)))
+}
+
+/// The fn's output from a fallback's outcome.
+#[inline]
+pub fn answered<R: BreakerOutput>(
+    outcome: Result<R::Ok, Failure<R::Error>>,
+    into_error: fn(Failure<R::Error>) -> R::Error,
+) -> R {
+    R::from_result(outcome.map_err(into_error))
+}
+
+/// The error a caller gets for a failure: its own, or a rejection converted into it.
+pub fn into_error<E: HoldsRejected>(failure: Failure<E>) -> E {
+    match failure {
+        Failure::Inner(error) => error,
+        Failure::Rejected(rejected) => E::from_rejected(rejected),
+    }
 }
 
 /// The error for a failure of a fn none of whose layers refuses calls.
@@ -904,44 +564,6 @@ pub fn inner_error<E>(failure: Failure<E>) -> E {
             unreachable!("no layer of this fn refuses calls, yet it was refused: {rejected}")
         }
     }
-}
-
-/// `#[cached]` around an outcome (a fn with a fallback): a failed load keeps its cause; the
-/// callers that waited for it get theirs as `share` says.
-#[inline]
-pub async fn cached_outcome<R, K, F, S>(
-    site: &'static CacheSite,
-    name: SiteName,
-    config: impl FnOnce() -> CacheConfig,
-    key: K,
-    call: F,
-    _share: S,
-) -> AttemptResult<R>
-where
-    R: BreakerOutput,
-    R::Ok: CacheValue,
-    K: CacheKey,
-    F: Future<Output = AttemptResult<R>>,
-    S: ShareFailure<Failure<R::Error>>,
-{
-    cached_result::<_, _, _, _, S>(site, name, config, key, call).await
-}
-
-/// [`cached_outcome`], blocking.
-#[inline]
-pub fn cached_outcome_sync<R, K>(
-    site: &'static CacheSite,
-    name: SiteName,
-    config: impl FnOnce() -> CacheConfig,
-    key: K,
-    call: impl FnOnce() -> AttemptResult<R>,
-) -> AttemptResult<R>
-where
-    R: BreakerOutput,
-    R::Ok: CacheValue,
-    K: CacheKey,
-{
-    cached_result_sync(site, name, config, key, call)
 }
 
 /// Marks a fallback given as a value of the fn's return type.
@@ -1068,60 +690,12 @@ fallback_fns! {
     (A1, A2, A3, A4, A5, A6, A7, A8),
 }
 
-/// Answers a failed blocking call with `fallback`; a panicking fallback gives the original error.
-#[inline]
-pub fn degrade<R: BreakerOutput>(
-    site: &Degradation,
-    failure: Failure<R::Error>,
-    fallback: impl FnOnce(&Failure<R::Error>) -> R,
-    into_error: fn(Failure<R::Error>) -> R::Error,
-) -> R {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fallback(&failure))) {
-        Ok(answer) => {
-            site.record_fallback();
-            answer
-        }
-        Err(_) => fallback_panicked(site, failure, into_error),
-    }
-}
-
-#[cold]
-fn fallback_panicked<R: BreakerOutput>(
-    site: &Degradation,
-    failure: Failure<R::Error>,
-    into_error: fn(Failure<R::Error>) -> R::Error,
-) -> R {
-    site.record_panic();
-    tracing::error!(
-        site = site.name(),
-        "a fallback panicked; the caller gets the original error"
-    );
-    R::from_result(Err(into_error(failure)))
-}
-
 /// Builds a fallback's future, catching a panic while it is built.
 #[inline]
 pub fn start_fallback<Fut>(build: impl FnOnce() -> Fut) -> Option<CatchUnwind<Fut>> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(build))
         .ok()
         .map(|future| CatchUnwind { future })
-}
-
-/// The answer of an async fallback, or the original error if it panicked.
-#[inline]
-pub fn finish_fallback<R: BreakerOutput>(
-    site: &Degradation,
-    answer: Option<R>,
-    failure: Failure<R::Error>,
-    into_error: fn(Failure<R::Error>) -> R::Error,
-) -> R {
-    match answer {
-        Some(answer) => {
-            site.record_fallback();
-            answer
-        }
-        None => fallback_panicked(site, failure, into_error),
-    }
 }
 
 pin_project_lite::pin_project! {
@@ -1146,5 +720,268 @@ impl<F: Future> Future for CatchUnwind<F> {
             Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
             Err(_) => std::task::Poll::Ready(None),
         }
+    }
+}
+
+/// The callbacks written on an attribute (`failure_if`, `retry_if`, ...), typed by the fn's
+/// error type, which need not be `'static`.
+pub struct FnHooks<E> {
+    /// `failure_if`.
+    pub failure_if: Option<fn(&E) -> bool>,
+    /// `retry_if`.
+    pub retry_if: Option<fn(&E) -> bool>,
+    /// `retry_after`.
+    pub retry_after: Option<fn(&E) -> Option<std::time::Duration>>,
+    /// `on_retry`.
+    pub on_retry: Option<fn(u32, std::time::Duration, &Failure<E>)>,
+}
+
+impl<E> FnHooks<E> {
+    /// No callback.
+    pub const NONE: FnHooks<E> = FnHooks {
+        failure_if: None,
+        retry_if: None,
+        retry_after: None,
+        on_retry: None,
+    };
+}
+
+impl<E> Hooks<E> for FnHooks<E> {
+    #[inline(always)]
+    fn is_failure(&self, _: &ErrorHooks, error: &E) -> bool {
+        match self.failure_if {
+            None => true,
+            Some(predicate) => catch_callback("failure_if", true, || predicate(error)),
+        }
+    }
+
+    fn retry_if(&self, _: &ErrorHooks, error: &E) -> bool {
+        self.retry_if.is_none_or(|predicate| predicate(error))
+    }
+
+    fn retry_after(&self, _: &ErrorHooks, error: &E) -> Option<std::time::Duration> {
+        self.retry_after.and_then(|hint| hint(error))
+    }
+
+    fn on_retry(
+        &self,
+        _: &ErrorHooks,
+        attempt: u32,
+        delay: std::time::Duration,
+        cause: &Failure<E>,
+    ) {
+        if let Some(callback) = self.on_retry {
+            callback(attempt, delay, cause);
+        }
+    }
+}
+
+/// No callback written: every error fails and is retried (a zero-sized [`FnHooks`]).
+#[derive(Clone, Copy)]
+pub struct NoHooks;
+
+impl<E> Hooks<E> for NoHooks {
+    #[inline(always)]
+    fn is_failure(&self, _: &ErrorHooks, _: &E) -> bool {
+        true
+    }
+
+    fn retry_if(&self, _: &ErrorHooks, _: &E) -> bool {
+        true
+    }
+
+    fn retry_after(&self, _: &ErrorHooks, _: &E) -> Option<std::time::Duration> {
+        None
+    }
+
+    fn on_retry(&self, _: &ErrorHooks, _: u32, _: std::time::Duration, _: &Failure<E>) {}
+}
+
+/// [`Deliver`] the fn's own error, through [`HoldsRejected`] (whose message says what to add
+/// when the error type cannot hold a refusal).
+pub struct Holds;
+
+impl<T, E: HoldsRejected> Deliver<T, E> for Holds {
+    type Output = Result<T, E>;
+
+    #[inline(always)]
+    fn deliver(outcome: Result<T, Failure<E>>) -> Result<T, E> {
+        outcome.map_err(into_error)
+    }
+}
+
+/// One attempt through the fn's policy, the refusal or error as the fn's own error. The
+/// body's output must be a `Result` (or an alias of one): when it is not, that is one error
+/// at the return type, rather than a cascade of mismatched types.
+#[inline]
+pub fn call_once<'a, R, F, Fut, H>(
+    policy: &'a Policy,
+    hooks: H,
+    call: F,
+) -> impl Future<Output = Result<R::Ok, R::Error>> + 'a
+where
+    F: FnOnce() -> Fut + 'a,
+    Fut: Future<Output = R> + 'a,
+    R: BreakerOutput + 'a,
+    R::Error: HoldsRejected,
+    H: Hooks<R::Error> + 'a,
+{
+    let mut call = Some(call);
+    CallFuture::<_, _, Holds, H>::new(
+        policy.layers(),
+        move || result_of((call.take().expect(MADE_ONCE))()),
+        false,
+        hooks,
+    )
+}
+
+/// One attempt through the fn's policy, the outcome as a [`Failure`] (for retries and
+/// fallbacks).
+#[inline]
+pub fn try_once<'a, R, F, Fut, H>(
+    policy: &'a Policy,
+    hooks: H,
+    call: F,
+) -> impl Future<Output = Result<R::Ok, Failure<R::Error>>> + 'a
+where
+    F: FnOnce() -> Fut + 'a,
+    Fut: Future<Output = R> + 'a,
+    R: BreakerOutput + 'a,
+    H: Hooks<R::Error> + 'a,
+{
+    let mut call = Some(call);
+    CallFuture::<_, _, WithFailure, H>::new(
+        policy.layers(),
+        move || result_of((call.take().expect(MADE_ONCE))()),
+        false,
+        hooks,
+    )
+}
+
+const MADE_ONCE: &str = "an attempt's body is made once";
+
+/// [`call_once`] for a blocking fn.
+#[inline]
+pub fn call_once_blocking<R>(
+    policy: &Policy,
+    hooks: impl Hooks<R::Error>,
+    call: impl FnOnce() -> R,
+) -> Result<R::Ok, R::Error>
+where
+    R: BreakerOutput,
+    R::Error: HoldsRejected,
+{
+    policy
+        .attempt_blocking(&hooks, || call().into_result())
+        .map_err(into_error)
+}
+
+/// [`try_once`] for a blocking fn.
+#[inline]
+pub fn try_once_blocking<R: BreakerOutput>(
+    policy: &Policy,
+    hooks: impl Hooks<R::Error>,
+    call: impl FnOnce() -> R,
+) -> Result<R::Ok, Failure<R::Error>> {
+    policy.attempt_blocking(&hooks, || call().into_result())
+}
+
+/// A call's retry progress, counted by the policy's retry budget (`None` without retries).
+#[inline]
+pub fn retries(policy: &Policy) -> Option<RetryState<'_>> {
+    policy.retry().map(|retry| retry.start())
+}
+
+/// After an attempt: `Break(outcome)` to give it back, `Continue(delay)` to retry.
+#[inline]
+pub fn settle<T, E>(
+    policy: &Policy,
+    hooks: &impl Hooks<E>,
+    outcome: Result<T, Failure<E>>,
+    progress: &mut Option<RetryState<'_>>,
+) -> ControlFlow<Result<T, Failure<E>>, std::time::Duration> {
+    match (outcome, progress.as_mut()) {
+        (Ok(value), _) => ControlFlow::Break(Ok(value)),
+        (outcome, None) => ControlFlow::Break(outcome),
+        (outcome, Some(progress)) => settle_attempt(policy.layers(), hooks, outcome, progress),
+    }
+}
+
+/// The fn's output from its pipeline's result, typed by the fn's return type `R` (so a return
+/// type that is not a `Result` is one error, at it).
+#[inline(always)]
+pub fn output<R: BreakerOutput>(result: Result<R::Ok, R::Error>) -> R {
+    R::from_result(result)
+}
+
+/// The fallback's answer (the fn's return type `R`) for a failed call; see
+/// [`Policy::fall_back`].
+#[inline]
+pub async fn fall_back<R, Answer>(
+    policy: &Policy,
+    failure: Failure<R::Error>,
+    fallback: impl FnOnce(&Failure<R::Error>) -> Answer,
+) -> Result<R::Ok, Failure<R::Error>>
+where
+    R: BreakerOutput,
+    Answer: Future<Output = R>,
+{
+    policy
+        .fall_back(failure, |cause| result_of(fallback(cause)))
+        .await
+}
+
+/// [`fall_back`] for a blocking fn.
+#[inline]
+pub fn fall_back_blocking<R: BreakerOutput>(
+    policy: &Policy,
+    failure: Failure<R::Error>,
+    fallback: impl FnOnce(&Failure<R::Error>) -> R,
+) -> Result<R::Ok, Failure<R::Error>> {
+    policy.fall_back_blocking(failure, |cause| fallback(cause).into_result())
+}
+
+/// The fn's result from a retried outcome.
+#[inline]
+pub fn deliver<T, E: HoldsRejected>(outcome: Result<T, Failure<E>>) -> Result<T, E> {
+    outcome.map_err(into_error)
+}
+
+/// Waits before a retry (tokio's clock, so paused time drives it).
+pub async fn sleep(delay: std::time::Duration) {
+    tokio::time::sleep(delay).await;
+}
+
+pin_project_lite::pin_project! {
+    /// The fn's body with its output as a `Result`.
+    pub struct ResultOf<F> {
+        #[pin]
+        body: F,
+    }
+}
+
+/// The fn's body, whose output must be a `Result` (or an alias of one).
+#[inline(always)]
+fn result_of<F>(body: F) -> ResultOf<F>
+where
+    F: Future,
+    F::Output: BreakerOutput,
+{
+    ResultOf { body }
+}
+
+impl<F> Future for ResultOf<F>
+where
+    F: Future,
+    F::Output: BreakerOutput,
+{
+    type Output = Result<<F::Output as BreakerOutput>::Ok, <F::Output as BreakerOutput>::Error>;
+
+    #[inline(always)]
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        self.project().body.poll(cx).map(BreakerOutput::into_result)
     }
 }

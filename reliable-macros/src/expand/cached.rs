@@ -1,10 +1,9 @@
 //! `#[cached]`: the key, the call site's cache and the wrapping of the rest of the pipeline.
 
-use crate::args::{CachedArgs, Nanos};
+use crate::args::CachedArgs;
 use crate::errors::Errors;
-use crate::expand::option_str;
 use crate::item::FnItem;
-use proc_macro2::{Literal, Span, TokenStream};
+use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
@@ -194,66 +193,18 @@ fn tuple_key(parts: Vec<KeyPart>) -> Key {
     }
 }
 
-fn duration(private: &TokenStream, nanos: Nanos) -> TokenStream {
-    quote!(#private::Duration::from_nanos(#nanos))
-}
-
-/// Wraps `call` (an expression or statements producing the fn's output) in the cache.
+/// Wraps `call` (an expression or statements producing the fn's output) in the cache: the
+/// hit path returns before any future is built; the miss path loads through `call`.
 pub(crate) fn wrap(
     args: &CachedArgs,
     key: Key,
-    site: &crate::expand::SiteTokens<'_>,
+    private: &TokenStream,
     item: &FnItem,
     plan: &crate::plan::Plan,
     call: TokenStream,
     setup: &mut TokenStream,
 ) -> TokenStream {
-    let (private, marker, preset) = (site.private, site.marker, site.preset);
     let (degrading, rejects) = (plan.degradation.is_some(), plan.rejects());
-    let name = option_str(args.name.as_ref());
-    let mut fields = TokenStream::new();
-    if let Some(ttl) = args.ttl {
-        let value = duration(private, ttl);
-        fields.extend(quote!(ttl: #value,));
-        // The reference serves stale values up to 2× the TTL, and adapts within 0.4×..3×.
-        let stale = duration(private, args.stale.unwrap_or(ttl));
-        fields.extend(quote!(stale: #stale,));
-        let min = duration(private, args.min_ttl.unwrap_or(Nanos(ttl.0 * 2 / 5)));
-        let max = duration(
-            private,
-            args.max_ttl.unwrap_or(Nanos(ttl.0.saturating_mul(3))),
-        );
-        fields.extend(quote!(min_ttl: #min, max_ttl: #max,));
-    } else {
-        if let Some(stale) = args.stale {
-            let stale = duration(private, stale);
-            fields.extend(quote!(stale: #stale,));
-        }
-        if let Some(min) = args.min_ttl {
-            let min = duration(private, min);
-            fields.extend(quote!(min_ttl: #min,));
-        }
-        if let Some(max) = args.max_ttl {
-            let max = duration(private, max);
-            fields.extend(quote!(max_ttl: #max,));
-        }
-    }
-    if let Some(policy) = args.policy {
-        let variant = syn::Ident::new(policy, Span::call_site());
-        fields.extend(quote!(policy: #private::CachePolicy::#variant,));
-    }
-    if let Some(max) = args.max_entries {
-        let max = max as usize;
-        fields.extend(quote!(max_entries: #max,));
-    }
-    if let Some(ratio) = args.eviction_ratio {
-        let ratio = Literal::f64_suffixed(ratio);
-        fields.extend(quote!(eviction_ratio: #ratio,));
-    }
-    if let Some(jitter) = args.ttl_jitter {
-        let jitter = Literal::f64_suffixed(jitter);
-        fields.extend(quote!(ttl_jitter: #jitter,));
-    }
     let key_span = args
         .key
         .as_ref()
@@ -268,25 +219,20 @@ pub(crate) fn wrap(
             #private::assert_cache_output::<#return_type>();
         });
     }
-    setup.extend(quote! {
-        static __RELIABLE_CACHE: #private::CacheSite = #private::CacheSite::new();
-    });
-    let defaults = match preset {
-        Some(preset) => quote!((#preset.cache)()),
-        None => quote!(#private::CacheConfig::default()),
-    };
-    let config = quote!(|| #private::CacheConfig { #fields ..#defaults });
-    let site_name = quote!(#private::SiteName::new(#name, #marker));
     // The hit path returns before any future is built (when the return type can be named).
-    let hit = |lookup: TokenStream| match (item.return_type(), item.returns_impl_trait()) {
-        (Some(_), false) => quote! {
-            if let ::core::option::Option::Some(__reliable_hit) = #lookup {
+    let hit = |lookup: TokenStream, witness: TokenStream| match (
+        item.return_type(),
+        item.returns_impl_trait(),
+    ) {
+        (Some(return_type), false) => quote! {
+            if let ::core::option::Option::Some(__reliable_hit) =
+                #private::cache_hit::<#return_type, _, _>(__reliable_policy, #lookup, #witness)
+            {
                 return __reliable_hit;
             }
         },
         _ => TokenStream::new(),
     };
-    let return_type = item.return_type();
     // A key of arguments is looked up borrowed, before the owned key is built; any other key
     // is built first.
     let prelude = match key.borrowed {
@@ -299,41 +245,34 @@ pub(crate) fn wrap(
                 Lookup::One(lookup) => lookup,
                 Lookup::Tuple(parts) => quote!(&#private::BorrowedKey(#parts)),
             };
-            let witness = quote_spanned!(key_span=> || #witness);
             let mut prelude = setup;
             // Spanned at the key: an unfit key's errors point at it.
-            prelude.extend(hit(quote_spanned! {key_span=>
-                #private::cache_hit_borrowed::<#return_type, _, _>(
-                    &__RELIABLE_CACHE, #site_name, #config, #lookup, #witness,
-                )
-            }));
+            prelude.extend(hit(
+                quote_spanned!(key_span=> #lookup),
+                quote_spanned!(key_span=> || #witness),
+            ));
             prelude.extend(owned_key);
             prelude
         }
         None => {
             let mut prelude = owned_key;
-            prelude.extend(hit(quote_spanned! {key_span=>
-                #private::cache_hit::<#return_type, _>(
-                    &__RELIABLE_CACHE, #site_name, #config, &__reliable_key,
-                )
-            }));
+            prelude.extend(hit(
+                quote_spanned!(key_span=> &__reliable_key),
+                quote_spanned!(key_span=> || ::core::clone::Clone::clone(&__reliable_key)),
+            ));
             prelude
         }
     };
     if !item.is_async() {
-        let call = if degrading {
-            // `call` is the outcome (success, or failure with its cause) and borrows the
-            // arguments, which the fallback needs after it.
-            quote!(#private::cached_outcome_sync::<#return_type, _>(&__RELIABLE_CACHE, #site_name, #config, __reliable_key, || { #call }))
+        // With a fallback, `call` borrows the arguments, which the fallback needs after it.
+        let capture = if degrading {
+            TokenStream::new()
         } else {
-            quote!(#private::cached_sync(&__RELIABLE_CACHE, #site_name, #config, __reliable_key, move || { #call }))
+            quote!(move)
         };
         setup.extend(prelude);
-        return call;
+        return quote!(__reliable_policy.load_cached_blocking(__reliable_key, #capture || { #call }));
     }
-    // The miss path is boxed and polled out of line: it is the large part of the fn's future,
-    // and keeping it out keeps the hit path's future small. The key lives in a block that ends
-    // before the `.await`, so the future does not keep a slot for it either.
     // How the callers that waited for a failed load get their error: a clone of it if the
     // error type can be cloned (picked by autoref specialization on the type), else
     // `Rejected::LoadFailed` if a layer already makes the error hold a `Rejected`, else each
@@ -343,7 +282,7 @@ pub(crate) fn wrap(
     } else {
         quote!(#private::LoadAlone)
     };
-    let share = match (return_type, item.returns_impl_trait()) {
+    let share = match (item.return_type(), item.returns_impl_trait()) {
         (Some(return_type), false) => quote! {{
             #[allow(unused_imports)]
             use #private::{ShareByClone as _, ShareOtherwise as _};
@@ -351,15 +290,17 @@ pub(crate) fn wrap(
         }},
         _ => quote!(<#otherwise as ::core::default::Default>::default()),
     };
-    let miss = if degrading {
-        quote!(#private::cached_outcome::<#return_type, _, _, _>(&__RELIABLE_CACHE, #site_name, #config, __reliable_key, async { #call }, #share))
+    let capture = if degrading {
+        TokenStream::new()
     } else {
-        quote!(#private::cached(&__RELIABLE_CACHE, #site_name, #config, __reliable_key, async move { #call }, #share))
+        quote!(move)
     };
+    // The key lives in a block that ends before the `.await`, so the future keeps no slot
+    // for it.
     quote! {{
         let __reliable_miss = {
             #prelude
-            #private::out_of_line(#miss)
+            __reliable_policy.load_cached(__reliable_key, async #capture { #call }, #share)
         };
         __reliable_miss.await
     }}

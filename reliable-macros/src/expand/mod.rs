@@ -2,16 +2,13 @@
 //! layer. The body is kept token for token inside an `async move` block (or a `move` closure),
 //! so `self`, `Self`, generics and error spans stay on the user's code.
 
-mod breaker;
+mod builder;
 mod cached;
-mod limits;
-mod monitored;
-mod retry;
 
 use crate::args::DegradationArgs;
 use crate::errors::{item_with_errors, Errors};
 use crate::item::FnItem;
-use crate::plan::{plan, Layer, Plan, PresetSource};
+use crate::plan::{plan, Layer, Plan};
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
@@ -173,12 +170,7 @@ fn check_shape(plan: &Plan, item: &FnItem, errors: &mut Errors) {
 
 fn generate(plan: &Plan, item: FnItem) -> TokenStream {
     let private = plan.runtime.private();
-    let needs_marker = plan.has_unnamed_layer();
-    let marker = if needs_marker {
-        quote!(#private::type_name_of_val(&__reliable_site))
-    } else {
-        quote!("")
-    };
+    let runtime = &plan.runtime;
     let mut setup = TokenStream::new();
     for path in &plan.absorbed {
         setup.extend(quote! {
@@ -186,25 +178,23 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
             use #path as _;
         });
     }
-    if needs_marker {
-        setup.extend(quote! {
-            // Names the instance after this fn's path (module, type, fn) when no `name` is given.
-            fn __reliable_site() {}
-        });
-    }
-    let preset = preset_tokens(plan, &private);
-    let preset = preset.as_ref();
-    let monitor = plan
-        .monitored
-        .as_ref()
-        .map(|args| monitored::setup(args, &private, &marker, preset, &mut setup));
-    let breaker = plan
-        .breaker
-        .as_ref()
-        .map(|args| breaker::setup(args, &private, &marker, &item, preset, &mut setup));
-    let degrading = plan.degradation.is_some();
-
+    // The policy is named after the fn's path (module, type, fn) when a layer has no `name`.
+    let site_name = match plan.explicit_name().filter(|_| !plan.has_unnamed_layer()) {
+        Some(name) => quote!(#private::SiteName::new(::core::option::Option::Some(#name), "")),
+        None => {
+            setup.extend(quote!(
+                fn __reliable_site() {}
+            ));
+            quote! {
+                #private::SiteName::new(
+                    ::core::option::Option::None,
+                    #private::type_name_of_val(&__reliable_site),
+                )
+            }
+        }
+    };
     let nameable = item.return_type().filter(|_| !item.returns_impl_trait());
+    let calls = plan.needs_result() || plan.degradation.is_some();
     if let (true, Some(return_type)) = (plan.needs_result(), nameable) {
         // Point type errors at the user's return type: "needs `Result<T, E>`" or
         // "`E` cannot hold a `Rejected`".
@@ -212,23 +202,104 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
             #private::assert_breaker_output::<#return_type>();
         });
     }
-    if let (true, Some(return_type)) = (degrading, nameable) {
+    if let (true, Some(return_type)) = (plan.degradation.is_some(), nameable) {
         setup.extend(quote_spanned! {return_type.span()=>
             #private::assert_result::<#return_type>();
         });
     }
-    let site = SiteTokens {
-        private: &private,
-        marker: &marker,
-        preset,
-    };
-    let call = if plan.needs_result() {
-        pipeline(plan, &item, &site, breaker, monitor, &mut setup)
+    let policy_name = quote!(__reliable_name);
+    let chain = builder::chain(
+        plan,
+        &builder::Site {
+            private: &private,
+            runtime,
+            return_type: nameable,
+            policy_name: &policy_name,
+        },
+    );
+    setup.extend(quote! {
+        static __RELIABLE_POLICY: #private::PolicyCell = #private::PolicyCell::new();
+        let __reliable_policy = __RELIABLE_POLICY.get_or_init(#site_name, |#policy_name| {
+            #runtime::Policy::builder(#policy_name) #chain
+        });
+    });
+    let degrading = plan.degradation.is_some();
+    let retrying = plan.backoff.is_some();
+    let call = if calls {
+        let hooks = builder::hooks(
+            plan,
+            &builder::Site {
+                private: &private,
+                runtime,
+                return_type: nameable,
+                policy_name: &policy_name,
+            },
+        );
+        setup.extend(quote!(let __reliable_hooks = #hooks;));
+        // Retried bodies borrow the arguments afresh for each attempt, and a fallback needs
+        // them after the call; otherwise the one attempt may move them.
+        let movable = !retrying && !degrading;
+        let body = body(&item, movable);
+        let capture = if movable {
+            quote!(move)
+        } else {
+            TokenStream::new()
+        };
+        let (is_async, once, try_once) = if item.is_async() {
+            (true, quote!(call_once), quote!(try_once))
+        } else {
+            (false, quote!(call_once_blocking), quote!(try_once_blocking))
+        };
+        let attempt = |function: &TokenStream| {
+            if is_async {
+                quote! {
+                    #private::#function(__reliable_policy, &__reliable_hooks, #capture || #body).await
+                }
+            } else {
+                quote! {
+                    #private::#function(__reliable_policy, &__reliable_hooks, #body)
+                }
+            }
+        };
+        // Typed by the return type: one error at it when it is not a `Result`.
+        let output = |call: TokenStream| match nameable {
+            Some(return_type) if !degrading => {
+                let output = quote_spanned!(return_type.span()=> #private::output::<#return_type>);
+                quote!(#output(#call))
+            }
+            _ => call,
+        };
+        if !retrying {
+            output(attempt(if degrading { &try_once } else { &once }))
+        } else {
+            let attempt = attempt(&try_once);
+            // With a fallback, the outcome as it is: the fallback sees a refusal as a refusal.
+            let finish = if degrading {
+                quote!(__reliable_outcome)
+            } else {
+                quote!(#private::deliver(__reliable_outcome))
+            };
+            let wait = if is_async {
+                quote!(#private::sleep(__reliable_delay).await)
+            } else {
+                quote!(::std::thread::sleep(__reliable_delay))
+            };
+            output(quote! {{
+                let mut __reliable_retry = #private::retries(__reliable_policy);
+                loop {
+                    let __reliable_outcome = #attempt;
+                    match #private::settle(__reliable_policy, &__reliable_hooks, __reliable_outcome, &mut __reliable_retry) {
+                        ::core::ops::ControlFlow::Break(__reliable_outcome) => break #finish,
+                        ::core::ops::ControlFlow::Continue(__reliable_delay) => #wait,
+                    }
+                }
+            }})
+        }
     } else {
         // `#[monitored]` and/or `#[cached]` alone: any return type (a `Result`'s `Err` fails).
-        let body = body(&item, !degrading);
-        match (monitor, item.is_async()) {
-            (Some(monitor), is_async) => {
+        let body = body(&item, true);
+        match (plan.monitored.is_some(), item.is_async()) {
+            (true, is_async) => {
                 let classify = quote! {
                     |__reliable_output| {
                         #[allow(unused_imports)]
@@ -236,50 +307,22 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
                         __reliable_output.__reliable_failed()
                     }
                 };
-                let layers = layers_site(
-                    &private,
-                    quote!(#private::Layers { monitor: ::core::option::Option::Some(#monitor), ..#private::Layers::NONE }),
-                    &mut setup,
-                );
                 if is_async {
-                    quote!(#private::monitored(#layers, #body, #classify).await)
+                    quote!(__reliable_policy.measure(#body, #classify).await)
                 } else {
-                    quote!(#private::monitored_sync(#layers, #body, #classify))
+                    quote!(__reliable_policy.measure_blocking(#body, #classify))
                 }
             }
-            (None, true) => quote!(#body.await),
-            (None, false) => quote!((#body)()),
+            (false, true) => quote!(#body.await),
+            (false, false) => quote!((#body)()),
         }
     };
-    // With a fallback, the layers inside it hand over the outcome (the failure keeps its cause).
-    let call = match (degrading, plan.needs_result()) {
-        (true, false) => {
-            // `check_shape` refused a fn without a return type.
-            let return_type = item.return_type().expect("a fallback needs a return type");
-            let into =
-                quote_spanned!(return_type.span()=> #private::attempt_result::<#return_type>);
-            quote!(#into(#call))
-        }
-        _ => call,
-    };
-    let call = cache_around(plan, &item, &site, call, &mut setup);
+    let call = cache_around(plan, &item, &private, call, &mut setup);
     let call = match &plan.degradation {
-        Some((args, _)) => degrade_around(plan, args, &item, &private, &marker, call, &mut setup),
+        Some((args, _)) => degrade_around(plan, args, &item, &private, call),
         None => call,
     };
     shell(item, &setup, &call)
-}
-
-/// The preset the layers start from: `None` for the single attributes (their own defaults).
-fn preset_tokens(plan: &Plan, private: &TokenStream) -> Option<TokenStream> {
-    let runtime = &plan.runtime;
-    match plan.preset.as_ref()? {
-        PresetSource::Expr(expr) => Some(quote_spanned!(expr.span()=> #private::preset(#expr))),
-        PresetSource::Builtin(name) => {
-            let name = syn::Ident::new(name, Span::call_site());
-            Some(quote!(#private::preset(#runtime::preset::#name)))
-        }
-    }
 }
 
 /// The outermost layer: the outcome of the layers inside, or the fallback's answer.
@@ -288,11 +331,8 @@ fn degrade_around(
     args: &DegradationArgs,
     item: &FnItem,
     private: &TokenStream,
-    marker: &TokenStream,
     call: TokenStream,
-    setup: &mut TokenStream,
 ) -> TokenStream {
-    let name = option_str(args.name.as_ref());
     let return_type = item
         .return_type()
         .expect("`check_shape` refused a fallback on a fn without a return type");
@@ -303,41 +343,26 @@ fn degrade_around(
     } else {
         quote!(#private::inner_error)
     };
-    setup.extend(quote! {
-        static __RELIABLE_DEGRADATION: #private::Site<#private::Degradation> = #private::Site::new();
-    });
-    let site = quote! {
-        __RELIABLE_DEGRADATION.degradation(#private::SiteName::new(#name, #marker))
-    };
-    let finish = quote_spanned!(return_type.span()=> #private::finish_fallback::<#return_type>);
-    let degrade = quote_spanned!(return_type.span()=> #private::degrade::<#return_type>);
     // Spanned at the fallback, so a fallback of the wrong type is an error there.
-    let failed = if item.is_async() {
+    let answer = if item.is_async() {
         let answer = quote_spanned! {fallback.span()=>
-            #private::AsyncFallback::<_, _, #return_type, _>::answer(#fallback, (#(#arguments,)*), &__reliable_failure)
+            #private::AsyncFallback::<_, _, #return_type, _>::answer(#fallback, (#(#arguments,)*), __reliable_cause)
         };
-        quote! {
-            let __reliable_answer = match #private::start_fallback(|| #answer) {
-                ::core::option::Option::Some(__reliable_answer) => __reliable_answer.await,
-                ::core::option::Option::None => ::core::option::Option::None,
-            };
-            #finish(#site, __reliable_answer, __reliable_failure, #into_error)
-        }
+        quote!(#private::fall_back::<#return_type, _>(__reliable_policy, __reliable_failure, |__reliable_cause| #answer).await)
     } else {
         let answer = quote_spanned! {fallback.span()=>
             #private::Fallback::<_, _, #return_type, _>::answer(#fallback, (#(#arguments,)*), __reliable_cause)
         };
-        quote! {
-            #degrade(#site, __reliable_failure, |__reliable_cause| #answer, #into_error)
-        }
+        quote!(#private::fall_back_blocking::<#return_type>(__reliable_policy, __reliable_failure, |__reliable_cause| #answer))
     };
-    // Through a runtime fn typed by the return type: a return type that is not a `Result` is one
-    // trait error at it, not a cascade of mismatched `Ok`/`Err` patterns.
+    // Through runtime fns typed by the return type: a return type that is not a `Result` is
+    // one trait error at it, not a cascade of mismatched `Ok`/`Err` patterns.
     let split = quote_spanned!(return_type.span()=> #private::split_outcome::<#return_type>);
+    let answered = quote_spanned!(return_type.span()=> #private::answered::<#return_type>);
     quote! {
         match #split({ #call }) {
             ::core::result::Result::Ok(__reliable_output) => __reliable_output,
-            ::core::result::Result::Err(__reliable_failure) => { #failed }
+            ::core::result::Result::Err(__reliable_failure) => #answered(#answer, #into_error),
         }
     }
 }
@@ -369,32 +394,11 @@ fn fallback_arguments(item: &FnItem) -> Vec<TokenStream> {
         .collect()
 }
 
-/// What every layer's code generation needs to know of the call site.
-pub(crate) struct SiteTokens<'a> {
-    /// `<runtime>::__private`.
-    pub(crate) private: &'a TokenStream,
-    /// The fn's path marker (for default instance names).
-    pub(crate) marker: &'a TokenStream,
-    /// The preset the layers start from, if any.
-    pub(crate) preset: Option<&'a TokenStream>,
-}
-
-/// Keeps the call site's layers in one `static`, built on the first call: each call then
-/// checks one `OnceLock` instead of one per layer, and the call's future holds a reference to
-/// them rather than a copy.
-fn layers_site(private: &TokenStream, layers: TokenStream, setup: &mut TokenStream) -> TokenStream {
-    setup.extend(quote! {
-        static __RELIABLE_LAYERS: #private::LayersSite = #private::LayersSite::new();
-        let __reliable_layers = __RELIABLE_LAYERS.get(|| #layers);
-    });
-    quote!(__reliable_layers)
-}
-
 /// `call` inside the cache, when the plan has one (the outermost layer but degradation).
 fn cache_around(
     plan: &Plan,
     item: &FnItem,
-    site: &SiteTokens<'_>,
+    private: &TokenStream,
     call: TokenStream,
     setup: &mut TokenStream,
 ) -> TokenStream {
@@ -403,7 +407,7 @@ fn cache_around(
     };
     let mut errors = Errors::default();
     match cached::key(args, item, *span, &mut errors) {
-        Some(key) => cached::wrap(args, key, site, item, plan, call, setup),
+        Some(key) => cached::wrap(args, key, private, item, plan, call, setup),
         None => errors
             .finish()
             .err()
@@ -424,131 +428,6 @@ fn shell(item: FnItem, setup: &TokenStream, call: &TokenStream) -> TokenStream {
         #vis #sig {
             #setup
             #call
-        }
-    }
-}
-
-/// The pipeline of a `Result`-returning fn: each attempt goes through the breaker, the rate
-/// limiter, the bulkhead, the monitor and the timeout (the runtime's `AttemptState`);
-/// `settle` decides whether to retry.
-fn pipeline(
-    plan: &Plan,
-    item: &FnItem,
-    site: &SiteTokens<'_>,
-    breaker: Option<breaker::BreakerTokens>,
-    monitor: Option<TokenStream>,
-    setup: &mut TokenStream,
-) -> TokenStream {
-    let (private, marker, preset) = (site.private, site.marker, site.preset);
-    let nameable = item.return_type().filter(|_| !item.returns_impl_trait());
-    let turbofish = |rest: TokenStream| match nameable {
-        Some(return_type) => quote!(::<#return_type, #rest>),
-        None => TokenStream::new(),
-    };
-    let some_or_none = |value: Option<TokenStream>| match value {
-        Some(value) => quote!(::core::option::Option::Some(#value)),
-        None => quote!(::core::option::Option::None),
-    };
-    let classify = breaker
-        .as_ref()
-        .map_or_else(|| quote!(|_| true), |b| b.classify.clone());
-    let breaker = some_or_none(breaker.map(|b| b.handle));
-    let monitor = some_or_none(monitor);
-    let limiter = some_or_none(
-        plan.rate_limited
-            .as_ref()
-            .map(|args| limits::rate_limiter(args, private, marker, setup)),
-    );
-    let limiter_waits = plan.rate_limited.as_ref().is_some_and(|limit| limit.wait);
-    let bulkhead = some_or_none(
-        plan.bulkhead
-            .as_ref()
-            .map(|args| limits::bulkhead(args, private, marker, setup)),
-    );
-    let layers = layers_site(
-        private,
-        quote! {
-            #private::Layers {
-                breaker: #breaker,
-                limiter: #limiter,
-                limiter_waits: #limiter_waits,
-                bulkhead: #bulkhead,
-                monitor: #monitor,
-                ..#private::Layers::NONE
-            }
-        },
-        setup,
-    );
-    let retrying = plan.backoff.is_some();
-    let degrading = plan.degradation.is_some();
-    // Retried bodies borrow the arguments afresh for each attempt, and a fallback needs them
-    // after the call; otherwise a single attempt may move them.
-    let body = body(item, !retrying && !degrading);
-    let types = turbofish(quote!(_, _));
-    let attempt = if item.is_async() {
-        let call = match plan.timeout {
-            Some((timeout, _)) => {
-                let nanos = timeout.duration;
-                setup.extend(quote! {
-                    static __RELIABLE_TIMEOUT: #private::Site<#private::TimeoutPolicy> = #private::Site::new();
-                    let __reliable_timeout = __RELIABLE_TIMEOUT.timeout_policy(
-                        #private::SiteName::new(::core::option::Option::None, #marker),
-                        #private::Duration::from_nanos(#nanos),
-                    );
-                });
-                quote!(#private::timed_outcome(__reliable_timeout, #body))
-            }
-            None => quote!(#private::outcome(#body)),
-        };
-        let waits = plan.rate_limited.as_ref().is_some_and(|limit| limit.wait)
-            || plan
-                .bulkhead
-                .as_ref()
-                .is_some_and(|bulkhead| bulkhead.max_wait.is_some_and(|(wait, _)| wait.0 > 0));
-        let function = if waits {
-            quote!(attempt)
-        } else {
-            quote!(attempt_now)
-        };
-        quote!(#private::#function(#layers, #classify, #call).await)
-    } else {
-        quote!(#private::attempt_sync #types (#layers, #classify, #body))
-    };
-    let Some(args) = &plan.backoff else {
-        if degrading {
-            // The outcome as it is: the fallback sees a refusal as a refusal.
-            return attempt;
-        }
-        let types = nameable.map(|return_type| quote!(::<#return_type>));
-        return quote!(#private::settle_once #types (#attempt));
-    };
-    let hooks = retry::setup(args, private, marker, nameable, preset, setup);
-    let (retry_if, retry_after, on_retry) = (hooks.retry_if, hooks.retry_after, hooks.on_retry);
-    let types = turbofish(quote!(_, _, _));
-    let settle = if degrading {
-        quote!(settle_outcome)
-    } else {
-        quote!(settle)
-    };
-    let wait = if item.is_async() {
-        quote!(#private::sleep(__reliable_delay).await)
-    } else {
-        quote!(::std::thread::sleep(__reliable_delay))
-    };
-    quote! {
-        let mut __reliable_retry = __reliable_policy.start();
-        loop {
-            let __reliable_outcome = #attempt;
-            match #private::#settle #types (
-                __reliable_outcome,
-                &mut __reliable_retry,
-                #retry_if,
-                #retry_after,
-                #on_retry,
-            ) {
-                #private::ControlFlow::Break(__reliable_output) => break __reliable_output,
-                #private::ControlFlow::Continue(__reliable_delay) => #wait,
-            }
         }
     }
 }
@@ -595,13 +474,5 @@ fn body(item: &FnItem, movable: bool) -> TokenStream {
         quote_spanned! {block.span()=> #capture || -> #return_type { #(#stmts)* } }
     } else {
         quote_spanned! {block.span()=> #capture || { #(#stmts)* } }
-    }
-}
-
-/// `Some("lit")` or `None`.
-pub(crate) fn option_str(value: Option<&syn::LitStr>) -> TokenStream {
-    match value {
-        Some(lit) => quote!(::core::option::Option::Some(#lit)),
-        None => quote!(::core::option::Option::None),
     }
 }

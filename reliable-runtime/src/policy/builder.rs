@@ -1,7 +1,7 @@
 //! [`PolicyBuilder`]: names and configures each layer, then validates them all at once.
 
 use super::cached::CacheLayer;
-use super::hooks::ErrorHooks;
+use super::ErrorHooks;
 use super::{FallbackLayer, Policy};
 use crate::breaker::{BreakerConfig, CircuitBreaker};
 use crate::cache::CacheConfig;
@@ -10,7 +10,7 @@ use crate::error::{ConfigError, Failure};
 use crate::limit::{
     Bulkhead, BulkheadConfig, RateLimit, RateLimiter, RateLimiterConfig, TimeoutPolicy,
 };
-use crate::pipeline::{Layers, LayersInternal};
+use crate::pipeline::Layers;
 use crate::preset::{IntoPreset, Preset, DEFAULT};
 use crate::registry::{
     breaker_registry, bulkhead_registry, intern, rate_limiter_registry, retry_registry,
@@ -413,10 +413,7 @@ impl PolicyBuilder {
             monitor: monitor.map(Pending::register),
             timeout: timeout.map(Pending::register),
             retry: retry.map(Pending::register),
-            internal: LayersInternal {
-                hooks: self.hooks,
-                ..LayersInternal::default()
-            },
+            hooks: self.hooks,
             ..Layers::NONE
         }
         .ready();

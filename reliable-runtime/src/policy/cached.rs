@@ -4,7 +4,7 @@
 use super::Policy;
 use crate::cache::{ByClone, Cache, CacheConfig, ShareFailure, SharedError};
 use crate::error::Rejected;
-use crate::private::{out_of_line, CacheKey, CacheValue};
+use crate::private::{out_of_line, CacheKey, CacheOutput, CacheValue};
 use crate::registry::{cache_registry, intern};
 use std::any::{Any, TypeId};
 use std::future::Future;
@@ -197,5 +197,65 @@ impl Policy {
             Some(cache) => cache.get_or_load_sync(key, || self.call_blocking(call)),
             None => self.call_blocking(call),
         }
+    }
+
+    /// The fresh cached value for `lookup` (the key, or a borrowed form of it), as the
+    /// output `R` of the cached call (`Ok(value)` or `Some(value)`); `None` on a miss or
+    /// without a cache. The attributes check it before building any future; with
+    /// [`load_cached`](Self::load_cached) it makes [`cached`](Self::cached).
+    #[inline]
+    pub fn cache_hit<R, K, Q>(&self, lookup: &Q) -> Option<R>
+    where
+        R: CacheOutput,
+        R::Value: CacheValue,
+        K: CacheKey,
+        Q: scc::Equivalent<K> + Hash + ?Sized,
+    {
+        let cache = self.cache.as_ref()?.get::<K, R::Value>()?;
+        Some(R::join(Ok(cache.get_fresh(lookup)?)))
+    }
+
+    /// The miss path of a cached call: the value for `key`, loaded by `load` (any future of
+    /// the call's output, the pipeline behind the cache included) once per key at a time,
+    /// or served stale while loads fail. Callers that waited for a failed load get their
+    /// error as `Share` says. Boxed: it is the large part of a cached call's future.
+    #[inline]
+    pub fn load_cached<'a, R, K, F, Share>(
+        &'a self,
+        key: K,
+        load: F,
+        _share: Share,
+    ) -> impl Future<Output = R> + 'a
+    where
+        R: CacheOutput + 'a,
+        R::Value: CacheValue,
+        K: CacheKey,
+        F: Future<Output = R> + 'a,
+        Share: ShareFailure<R::Miss>,
+    {
+        out_of_line(async move {
+            let load = async move { load.await.split() };
+            R::join(
+                match self.cache.as_ref().and_then(CacheLayer::get::<K, R::Value>) {
+                    Some(cache) => cache.get_or_load_sharing::<_, _, Share>(key, load).await,
+                    None => load.await,
+                },
+            )
+        })
+    }
+
+    /// [`load_cached`](Self::load_cached) for a blocking call.
+    pub fn load_cached_blocking<R, K>(&self, key: K, load: impl FnOnce() -> R) -> R
+    where
+        R: CacheOutput,
+        R::Value: CacheValue,
+        K: CacheKey,
+    {
+        R::join(
+            match self.cache.as_ref().and_then(CacheLayer::get::<K, R::Value>) {
+                Some(cache) => cache.get_or_load_sync(key, || load().split()),
+                None => load().split(),
+            },
+        )
     }
 }

@@ -1,7 +1,7 @@
 //! Calling through a [`Policy`]: one attempt ([`Attempt`]), the retry loop around it, the
 //! blocking form, the fallback and the monitor-only measurement.
 
-use super::Policy;
+use super::{FromPolicy, Hooks, Policy};
 use crate::degrade::Degradation;
 use crate::error::{Failure, Rejected};
 use crate::pipeline::{failed, monitored, settle_outcome, AttemptState, Layers};
@@ -125,7 +125,7 @@ pin_project! {
     /// made only once the layers admit the attempt, so a refused attempt builds nothing.
     #[must_use = "futures do nothing unless polled"]
     #[project = CallProj]
-    pub struct CallFuture<'a, F, Fut, D> {
+    pub struct CallFuture<'a, F, Fut, D, H = FromPolicy> {
         // Declared first, so dropped first: a cancelled call ends (its drop code runs) before
         // its probe or bulkhead slot frees for the next caller.
         #[pin]
@@ -134,13 +134,14 @@ pin_project! {
         slow: SlowPart<'a>,
         flags: u8,
         make: F,
+        hooks: H,
         deliver: PhantomData<fn() -> D>,
     }
 }
 
-impl<'a, F, Fut, D> CallFuture<'a, F, Fut, D> {
+impl<'a, F, Fut, D, H> CallFuture<'a, F, Fut, D, H> {
     #[inline]
-    pub(crate) fn new(layers: &'a Layers, make: F, retries: bool) -> Self {
+    pub(crate) fn new(layers: &'a Layers, make: F, retries: bool, hooks: H) -> Self {
         CallFuture {
             body: None,
             state: AttemptState::new(layers),
@@ -152,19 +153,20 @@ impl<'a, F, Fut, D> CallFuture<'a, F, Fut, D> {
             } else {
                 0
             }) | (if layers.timeout.is_some() { TIMED } else { 0 })
-                | (if layers.internal.waits { WAITS } else { 0 }),
+                | (if layers.waits { WAITS } else { 0 }),
             make,
+            hooks,
             deliver: PhantomData,
         }
     }
 }
 
-impl<F, Fut, T, E, D> Future for CallFuture<'_, F, Fut, D>
+impl<F, Fut, T, E, D, H> Future for CallFuture<'_, F, Fut, D, H>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
-    E: 'static,
     D: Deliver<T, E>,
+    H: Hooks<E>,
 {
     type Output = D::Output;
 
@@ -188,9 +190,10 @@ where
                 Poll::Pending => return Poll::Pending,
             };
             this.body.set(None);
-            let hooks = &layers.internal.hooks;
-            this.state
-                .finish(failed(&outcome, |error| hooks.is_failure(error)));
+            let hooks = &*this.hooks;
+            this.state.finish(failed(&outcome, |error| {
+                hooks.is_failure(&layers.hooks, error)
+            }));
             return Poll::Ready(D::deliver(outcome));
         }
         loop {
@@ -224,7 +227,7 @@ where
             };
             let slow = this.slow.get_or_insert_with(Box::default);
             let progress = slow.retry.get_or_insert_with(|| retry.resume());
-            match settle(layers, outcome, progress) {
+            match settle(layers, &*this.hooks, outcome, progress) {
                 ControlFlow::Break(outcome) => return Poll::Ready(D::deliver(outcome)),
                 ControlFlow::Continue(delay) => {
                     *this.state = AttemptState::new(layers);
@@ -238,8 +241,8 @@ where
 
 /// Admits the attempt and starts its body (once); `Ready(Ok)` once the body runs.
 #[inline(always)]
-fn start<'a, F, Fut, D>(
-    this: &mut CallProj<'_, 'a, F, Fut, D>,
+fn start<'a, F, Fut, D, H>(
+    this: &mut CallProj<'_, 'a, F, Fut, D, H>,
     layers: &'a Layers,
     cx: &mut Context<'_>,
 ) -> Poll<Result<(), Rejected>>
@@ -281,14 +284,14 @@ where
 
 /// Polls the running body against its deadline; reports the outcome to the layers.
 #[inline(always)]
-fn run<F, Fut, D, T, E>(
-    this: &mut CallProj<'_, '_, F, Fut, D>,
+fn run<F, Fut, D, H, T, E>(
+    this: &mut CallProj<'_, '_, F, Fut, D, H>,
     layers: &Layers,
     cx: &mut Context<'_>,
 ) -> Poll<Result<T, Failure<E>>>
 where
     Fut: Future<Output = Result<T, E>>,
-    E: 'static,
+    H: Hooks<E>,
 {
     let Some(body) = this.body.as_mut().as_pin_mut() else {
         panic!("{COMPLETED}")
@@ -330,25 +333,27 @@ where
             slow.timer = None;
         }
     }
-    let hooks = &layers.internal.hooks;
-    this.state
-        .finish(failed(&outcome, |error| hooks.is_failure(error)));
+    let hooks = &*this.hooks;
+    this.state.finish(failed(&outcome, |error| {
+        hooks.is_failure(&layers.hooks, error)
+    }));
     Poll::Ready(outcome)
 }
 
 /// After a failed attempt: `Break` to give the outcome back, `Continue(delay)` to retry.
-fn settle<T, E: 'static>(
+pub(crate) fn settle<T, E>(
     layers: &Layers,
+    hooks: &impl Hooks<E>,
     outcome: Result<T, Failure<E>>,
     progress: &mut RetryState<'_>,
 ) -> ControlFlow<Result<T, Failure<E>>, Duration> {
-    let hooks = &layers.internal.hooks;
-    settle_outcome::<Result<T, E>, _, _, _>(
+    let policy = &layers.hooks;
+    settle_outcome(
         outcome,
         progress,
-        |error| hooks.retry_if(error),
-        |error| hooks.retry_after(error),
-        |attempt, delay, cause| hooks.on_retry(attempt, delay, cause),
+        |error| hooks.retry_if(policy, error),
+        |error| hooks.retry_after(policy, error),
+        |attempt, delay, cause| hooks.on_retry(policy, attempt, delay, cause),
     )
 }
 
@@ -389,7 +394,7 @@ impl Policy {
         Fut: Future<Output = Result<T, E>>,
         E: From<Rejected> + 'static,
     {
-        CallFuture::new(&self.layers, call, true)
+        CallFuture::new(&self.layers, call, true, FromPolicy)
     }
 
     /// [`call`](Self::call) for any error type: the failure says whether the call failed
@@ -413,7 +418,7 @@ impl Policy {
         Fut: Future<Output = Result<T, E>>,
         E: 'static,
     {
-        CallFuture::new(&self.layers, call, true)
+        CallFuture::new(&self.layers, call, true, FromPolicy)
     }
 
     /// [`call`](Self::call) for a body that can run only once (it moves what it captures):
@@ -432,6 +437,7 @@ impl Policy {
             &self.layers,
             move || (call.take().expect(COMPLETED))(),
             false,
+            FromPolicy,
         )
     }
 
@@ -453,6 +459,7 @@ impl Policy {
             &self.layers,
             move || (call.take().expect(COMPLETED))(),
             false,
+            FromPolicy,
         )
     }
 
@@ -485,28 +492,55 @@ impl Policy {
     {
         let mut progress = self.layers.retry.as_deref().map(RetryPolicy::start);
         loop {
-            let outcome = self.attempt_blocking(&mut call);
+            let outcome = self.attempt_blocking(&FromPolicy, &mut call);
             let Some(progress) = progress.as_mut() else {
                 return outcome;
             };
-            match settle(&self.layers, outcome, progress) {
+            match settle(&self.layers, &FromPolicy, outcome, progress) {
                 ControlFlow::Break(outcome) => return outcome,
                 ControlFlow::Continue(delay) => std::thread::sleep(delay),
             }
         }
     }
 
-    fn attempt_blocking<T, E: 'static>(
+    /// [`call_blocking`](Self::call_blocking) for a body that can run only once: one
+    /// attempt, not retried.
+    pub fn call_once_blocking<T, E>(&self, call: impl FnOnce() -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<Rejected> + 'static,
+    {
+        self.attempt_blocking(&FromPolicy, call)
+            .map_err(Failure::into_error)
+    }
+
+    /// [`call_once_blocking`](Self::call_once_blocking) for any error type.
+    pub fn try_call_once_blocking<T, E>(
         &self,
+        call: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, Failure<E>>
+    where
+        E: 'static,
+    {
+        self.attempt_blocking(&FromPolicy, call)
+    }
+
+    /// One attempt of a blocking call.
+    pub(crate) fn attempt_blocking<T, E>(
+        &self,
+        hooks: &impl Hooks<E>,
         call: impl FnOnce() -> Result<T, E>,
     ) -> Result<T, Failure<E>> {
         let mut state = AttemptState::new(&self.layers);
         state.admit_blocking().map_err(Failure::Rejected)?;
         let outcome = call().map_err(Failure::Inner);
-        state.finish(failed(&outcome, |error| {
-            self.layers.internal.hooks.is_failure(error)
-        }));
+        let policy = &self.layers.hooks;
+        state.finish(failed(&outcome, |error| hooks.is_failure(policy, error)));
         outcome
+    }
+
+    /// The layers, for the attributes' helpers.
+    pub(crate) fn layers(&self) -> &Layers {
+        &self.layers
     }
 
     /// [`call`](Self::call) with a fallback: when the call fails for good (its error, or a
@@ -568,8 +602,21 @@ impl Policy {
         self.fall_back(failure, fallback).await
     }
 
-    /// The fallback's answer for `failure`, or `failure` itself if the fallback panicked.
-    pub(crate) async fn fall_back<T, E, Fallback, Answer>(
+    /// [`fall_back`](Self::fall_back) for a blocking call.
+    pub fn fall_back_blocking<T, E>(
+        &self,
+        failure: Failure<E>,
+        fallback: impl FnOnce(&Failure<E>) -> Result<T, E>,
+    ) -> Result<T, Failure<E>> {
+        let answer =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fallback(&failure))).ok();
+        finish_fallback(self.fallback.counters(), answer, failure)
+    }
+
+    /// The fallback's answer for a call that failed with `failure`, counted by the policy's
+    /// fallback counters; `failure` itself if the fallback panicked (while it was made or
+    /// polled). [`call_or_else`](Self::call_or_else) is [`try_call`](Self::try_call) and this.
+    pub async fn fall_back<T, E, Fallback, Answer>(
         &self,
         failure: Failure<E>,
         fallback: Fallback,

@@ -70,9 +70,10 @@ impl fmt::Debug for Hook {
     }
 }
 
-/// The callbacks of one policy; each is optional and has a default.
+/// The callbacks a policy was built with ([`PolicyBuilder::failure_if`](crate::PolicyBuilder::failure_if)
+/// and the like); each is optional and has a default.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct ErrorHooks {
+pub struct ErrorHooks {
     failure_if: Option<Hook>,
     retry_if: Option<Hook>,
     retry_after: Option<Hook>,
@@ -161,5 +162,60 @@ impl ErrorHooks {
         {
             callback(attempt, delay, cause);
         }
+    }
+}
+
+/// Where a call finds its error-typed callbacks: [`FromPolicy`] (the ones the policy was built
+/// with; what [`Policy::call`](crate::Policy::call) uses), or callbacks given with the call.
+pub trait Hooks<E> {
+    /// Whether `error` counts as a failure (breaker and monitor).
+    fn is_failure(&self, policy: &ErrorHooks, error: &E) -> bool;
+    /// Whether `error` is worth another attempt.
+    fn retry_if(&self, policy: &ErrorHooks, error: &E) -> bool;
+    /// The server's hint of when to retry.
+    fn retry_after(&self, policy: &ErrorHooks, error: &E) -> Option<Duration>;
+    /// Told before each retry.
+    fn on_retry(&self, policy: &ErrorHooks, attempt: u32, delay: Duration, cause: &Failure<E>);
+}
+
+/// [`Hooks`]: the callbacks the policy was built with.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FromPolicy;
+
+impl<E: 'static> Hooks<E> for FromPolicy {
+    #[inline(always)]
+    fn is_failure(&self, policy: &ErrorHooks, error: &E) -> bool {
+        policy.is_failure(error)
+    }
+
+    fn retry_if(&self, policy: &ErrorHooks, error: &E) -> bool {
+        policy.retry_if(error)
+    }
+
+    fn retry_after(&self, policy: &ErrorHooks, error: &E) -> Option<Duration> {
+        policy.retry_after(error)
+    }
+
+    fn on_retry(&self, policy: &ErrorHooks, attempt: u32, delay: Duration, cause: &Failure<E>) {
+        policy.on_retry(attempt, delay, cause);
+    }
+}
+
+impl<E, H: Hooks<E> + ?Sized> Hooks<E> for &H {
+    #[inline(always)]
+    fn is_failure(&self, policy: &ErrorHooks, error: &E) -> bool {
+        (**self).is_failure(policy, error)
+    }
+
+    fn retry_if(&self, policy: &ErrorHooks, error: &E) -> bool {
+        (**self).retry_if(policy, error)
+    }
+
+    fn retry_after(&self, policy: &ErrorHooks, error: &E) -> Option<Duration> {
+        (**self).retry_after(policy, error)
+    }
+
+    fn on_retry(&self, policy: &ErrorHooks, attempt: u32, delay: Duration, cause: &Failure<E>) {
+        (**self).on_retry(policy, attempt, delay, cause);
     }
 }

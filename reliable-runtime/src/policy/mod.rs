@@ -46,10 +46,12 @@
 mod builder;
 mod cached;
 mod call;
-pub(crate) mod hooks;
+mod hooks;
 
 pub use builder::PolicyBuilder;
+pub(crate) use call::settle as settle_attempt;
 pub use call::{CallFuture, Deliver, OwnError, WithFailure};
+pub use hooks::{ErrorHooks, FromPolicy, Hooks};
 
 use crate::breaker::CircuitBreaker;
 use crate::degrade::Degradation;
@@ -107,6 +109,17 @@ impl FallbackLayer {
 }
 
 impl Policy {
+    /// A policy without layers, for a call site whose configuration the runtime refused.
+    pub(crate) fn passthrough(name: &str) -> Policy {
+        Policy {
+            name: intern(name),
+            layers: Layers::NONE,
+            monitor_only: Layers::NONE,
+            cache: None,
+            fallback: FallbackLayer::new(name),
+        }
+    }
+
     /// A builder for the policy `name` (also the default name of each layer).
     pub fn builder(name: impl Into<String>) -> PolicyBuilder {
         PolicyBuilder::new(name)
@@ -197,7 +210,7 @@ impl fmt::Debug for Policy {
                 &self.layers.timeout.as_deref().map(TimeoutPolicy::after),
             )
             .field("cache", &self.cache.as_ref().map(CacheLayer::name))
-            .field("hooks", &self.layers.internal.hooks)
+            .field("hooks", &self.layers.hooks)
             .finish()
     }
 }
