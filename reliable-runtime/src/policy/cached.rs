@@ -136,7 +136,7 @@ impl Policy {
     /// [`cached`](Self::cached) looked up by `lookup`, a borrowed form of the key (a `&str` for
     /// a `String` key): a hit builds no owned key; `key` builds it on a miss. Callers that
     /// waited for a failed load get their error as `Share` says (see
-    /// [`ShareFailure`](crate::cache::ShareFailure)).
+    /// [`ShareFailure`]).
     ///
     /// ```
     /// use reliable_runtime::cache::ByClone;
