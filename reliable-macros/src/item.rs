@@ -19,6 +19,18 @@ impl FnItem {
         }
     }
 
+    /// Whether the fn takes `&mut self` or a `&mut` argument.
+    pub(crate) fn borrows_mutably(&self) -> bool {
+        self.func.sig.inputs.iter().any(|input| match input {
+            syn::FnArg::Receiver(receiver) => receiver.mutability.is_some() && receiver.reference.is_some()
+                || matches!(&*receiver.ty, Type::Reference(reference) if reference.mutability.is_some()),
+            syn::FnArg::Typed(typed) => {
+                matches!(&*typed.ty, Type::Reference(reference) if reference.mutability.is_some())
+                    || matches!(&*typed.pat, syn::Pat::Ident(ident) if ident.mutability.is_some())
+            }
+        })
+    }
+
     /// Whether the return type mentions `impl Trait`, which cannot be written in a `let` or a
     /// closure's return type, so the expansion must leave it to inference.
     pub(crate) fn returns_impl_trait(&self) -> bool {

@@ -13,9 +13,10 @@ use crate::error::Rejected;
 use crate::policy::settle_attempt;
 use crate::policy::{CallFuture, Deliver, ErrorHooks, Hooks, Policy, PolicyBuilder, WithFailure};
 use crate::retry::RetryState;
-pub use core::any::type_name_of_val;
 use core::future::Future;
 use core::ops::ControlFlow;
+pub use core::option::Option::Some;
+pub use core::time::Duration;
 use std::marker::PhantomData;
 use std::sync::OnceLock;
 
@@ -33,13 +34,24 @@ impl PolicyCell {
         }
     }
 
+    /// [`get_or_init`](Self::get_or_init) named after the fn whose body defines `marker` (the
+    /// fn `__reliable_site`): its path, module and type included.
+    #[inline]
+    pub fn get_or_init_at<Marker>(
+        &'static self,
+        marker: Marker,
+        build: impl FnOnce(&str) -> PolicyBuilder,
+    ) -> &'static Policy {
+        self.get_or_init(core::any::type_name_of_val(&marker), build)
+    }
+
     /// The policy, built by `build` from the call site's name on the first call. A
     /// configuration the runtime refuses (a custom preset's invalid values) is logged, and
     /// the fn then runs without its layers: a caller is never panicked on.
     #[inline]
     pub fn get_or_init(
         &'static self,
-        name: SiteName,
+        name: &'static str,
         build: impl FnOnce(&str) -> PolicyBuilder,
     ) -> &'static Policy {
         match self.cell.get() {
@@ -51,11 +63,11 @@ impl PolicyCell {
     #[cold]
     fn init(
         &'static self,
-        name: SiteName,
+        name: &'static str,
         build: impl FnOnce(&str) -> PolicyBuilder,
     ) -> &'static Policy {
         self.cell.get_or_init(|| {
-            let name = name.resolve();
+            let name = site_name(name);
             build(&name).build().unwrap_or_else(|error| {
                 tracing::error!(policy = %name, %error, "invalid configuration; calls run without the reliability layers");
                 Policy::passthrough(&name)
@@ -64,29 +76,13 @@ impl PolicyCell {
     }
 }
 
-/// The name of a call site's policy: the one written in an attribute, or the function's path.
-#[derive(Clone, Copy)]
-pub struct SiteName {
-    explicit: Option<&'static str>,
-    /// `type_name_of_val` of a marker fn defined in the function's body.
-    marker_path: &'static str,
-}
-
-impl SiteName {
-    /// `explicit` if given, else the function's path derived from its marker fn's type name.
-    pub const fn new(explicit: Option<&'static str>, marker_path: &'static str) -> Self {
-        SiteName {
-            explicit,
-            marker_path,
-        }
-    }
-
-    /// Resolves the name (once per call site).
-    pub fn resolve(self) -> String {
-        if let Some(name) = self.explicit {
-            return name.to_owned();
-        }
-        function_path(self.marker_path)
+/// A call site's policy name: the one written in an attribute, or, given the type name of a
+/// marker fn `__reliable_site` defined in the function's body, the function's path.
+fn site_name(name: &str) -> String {
+    if name.ends_with("::__reliable_site") {
+        function_path(name)
+    } else {
+        name.to_owned()
     }
 }
 
@@ -188,6 +184,17 @@ where
     Q: LookupKey<K> + ?Sized,
 {
     policy.cache_hit::<R, K, Q>(lookup)
+}
+
+/// [`cache_hit`] for an owned key, built before the lookup.
+#[inline]
+pub fn cache_hit_owned<R, K>(policy: &Policy, key: &K) -> Option<R>
+where
+    R: CacheOutput,
+    R::Value: CacheValue,
+    K: CacheKey,
+{
+    policy.cache_hit::<R, K, K>(key)
 }
 
 /// What a key of arguments is looked up with: its borrowed form, which hashes and compares like
@@ -294,6 +301,25 @@ fn poll_out_of_line<F: Future>(
 fn drop_out_of_line<F>(future: std::pin::Pin<Box<F>>) {
     drop(future);
 }
+
+/// How `#[cached]` on a fn returning `$output` shares a failed load with the callers that
+/// waited for it, `$otherwise` when its error cannot be cloned (see [`ShareProbe`]).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __reliable_share_failure {
+    ($output:ty) => {
+        $crate::__private::share_failure!($output, $crate::__private::LoadAlone)
+    };
+    ($output:ty, rejected) => {
+        $crate::__private::share_failure!($output, $crate::__private::AsRejected)
+    };
+    ($output:ty, $otherwise:ty) => {{
+        #[allow(unused_imports)]
+        use $crate::__private::{ShareByClone as _, ShareOtherwise as _};
+        (&$crate::__private::ShareProbe::<$output, $otherwise>::NEW).__reliable_share()
+    }};
+}
+pub use __reliable_share_failure as share_failure;
 
 /// Picks how `#[cached]` shares a failed load with the callers that waited for it, by
 /// autoref specialization on the fn's return type `R`: `(&ShareProbe::<R, Otherwise>::NEW)
@@ -482,6 +508,8 @@ mod tests {
             "app::Client::ticker"
         );
         assert_eq!(function_path("app::fetch::__reliable_site"), "app::fetch");
+        assert_eq!(site_name("app::fetch::__reliable_site"), "app::fetch");
+        assert_eq!(site_name("binance_api"), "binance_api");
         assert_eq!(
             function_path("<app::Client as app::Api>::get::__reliable_site"),
             "<app::Client as app::Api>::get"
@@ -797,16 +825,20 @@ impl<E> Hooks<E> for NoHooks {
     fn on_retry(&self, _: &ErrorHooks, _: u32, _: std::time::Duration, _: &Failure<E>) {}
 }
 
-/// [`Deliver`] the fn's own error, through [`HoldsRejected`] (whose message says what to add
-/// when the error type cannot hold a refusal).
-pub struct Holds;
+/// [`Deliver`] the fn's own output `R`, a refusal through [`HoldsRejected`] (whose message
+/// says what to add when the error type cannot hold one).
+pub struct Holds<R>(PhantomData<fn() -> R>);
 
-impl<T, E: HoldsRejected> Deliver<T, E> for Holds {
-    type Output = Result<T, E>;
+impl<R> Deliver<R::Ok, R::Error> for Holds<R>
+where
+    R: BreakerOutput,
+    R::Error: HoldsRejected,
+{
+    type Output = R;
 
     #[inline(always)]
-    fn deliver(outcome: Result<T, Failure<E>>) -> Result<T, E> {
-        outcome.map_err(into_error)
+    fn deliver(outcome: Result<R::Ok, Failure<R::Error>>) -> R {
+        R::from_result(outcome.map_err(into_error))
     }
 }
 
@@ -814,20 +846,18 @@ impl<T, E: HoldsRejected> Deliver<T, E> for Holds {
 /// body's output must be a `Result` (or an alias of one): when it is not, that is one error
 /// at the return type, rather than a cascade of mismatched types.
 #[inline]
-pub fn call_once<'a, R, F, Fut, H>(
+pub fn call_once<'a, R, Fut>(
     policy: &'a Policy,
-    hooks: H,
-    call: F,
-) -> impl Future<Output = Result<R::Ok, R::Error>> + 'a
+    hooks: impl Hooks<R::Error> + 'a,
+    call: impl FnOnce() -> Fut + 'a,
+) -> impl Future<Output = R> + 'a
 where
-    F: FnOnce() -> Fut + 'a,
     Fut: Future<Output = R> + 'a,
     R: BreakerOutput + 'a,
     R::Error: HoldsRejected,
-    H: Hooks<R::Error> + 'a,
 {
     let mut call = Some(call);
-    CallFuture::<_, _, Holds, H>::new(
+    CallFuture::<_, _, Holds<R>, _>::new(
         policy.layers(),
         move || result_of((call.take().expect(MADE_ONCE))()),
         false,
@@ -838,19 +868,17 @@ where
 /// One attempt through the fn's policy, the outcome as a [`Failure`] (for retries and
 /// fallbacks).
 #[inline]
-pub fn try_once<'a, R, F, Fut, H>(
+pub fn try_once<'a, R, Fut>(
     policy: &'a Policy,
-    hooks: H,
-    call: F,
+    hooks: impl Hooks<R::Error> + 'a,
+    call: impl FnOnce() -> Fut + 'a,
 ) -> impl Future<Output = Result<R::Ok, Failure<R::Error>>> + 'a
 where
-    F: FnOnce() -> Fut + 'a,
     Fut: Future<Output = R> + 'a,
     R: BreakerOutput + 'a,
-    H: Hooks<R::Error> + 'a,
 {
     let mut call = Some(call);
-    CallFuture::<_, _, WithFailure, H>::new(
+    CallFuture::<_, _, WithFailure, _>::new(
         policy.layers(),
         move || result_of((call.take().expect(MADE_ONCE))()),
         false,
@@ -859,6 +887,36 @@ where
 }
 
 const MADE_ONCE: &str = "an attempt's body is made once";
+
+/// Every attempt through the fn's policy, retried as it says (the body borrows the arguments
+/// afresh for each attempt); the refusal or error as the fn's own error.
+#[inline]
+pub fn call<'a, R, Fut>(
+    policy: &'a Policy,
+    hooks: impl Hooks<R::Error> + 'a,
+    mut call: impl FnMut() -> Fut + 'a,
+) -> impl Future<Output = R> + 'a
+where
+    Fut: Future<Output = R> + 'a,
+    R: BreakerOutput + 'a,
+    R::Error: HoldsRejected,
+{
+    CallFuture::<_, _, Holds<R>, _>::new(policy.layers(), move || result_of(call()), true, hooks)
+}
+
+/// [`call`], the outcome as a [`Failure`] (for a fallback).
+#[inline]
+pub fn try_call<'a, R, Fut>(
+    policy: &'a Policy,
+    hooks: impl Hooks<R::Error> + 'a,
+    mut call: impl FnMut() -> Fut + 'a,
+) -> impl Future<Output = Result<R::Ok, Failure<R::Error>>> + 'a
+where
+    Fut: Future<Output = R> + 'a,
+    R: BreakerOutput + 'a,
+{
+    CallFuture::<_, _, WithFailure, _>::new(policy.layers(), move || result_of(call()), true, hooks)
+}
 
 /// [`call_once`] for a blocking fn.
 #[inline]
@@ -886,6 +944,36 @@ pub fn try_once_blocking<R: BreakerOutput>(
     policy.attempt_blocking(&hooks, || call().into_result())
 }
 
+/// [`call`] for a blocking fn (retries sleep the thread).
+#[inline]
+pub fn call_blocking<R>(
+    policy: &Policy,
+    hooks: impl Hooks<R::Error>,
+    call: impl FnMut() -> R,
+) -> Result<R::Ok, R::Error>
+where
+    R: BreakerOutput,
+    R::Error: HoldsRejected,
+{
+    try_call_blocking(policy, hooks, call).map_err(into_error)
+}
+
+/// [`try_call`] for a blocking fn.
+pub fn try_call_blocking<R: BreakerOutput>(
+    policy: &Policy,
+    hooks: impl Hooks<R::Error>,
+    mut call: impl FnMut() -> R,
+) -> Result<R::Ok, Failure<R::Error>> {
+    let mut progress = retries(policy);
+    loop {
+        let outcome = policy.attempt_blocking(&hooks, || call().into_result());
+        match settle(policy, &hooks, outcome, &mut progress) {
+            ControlFlow::Break(outcome) => return outcome,
+            ControlFlow::Continue(delay) => std::thread::sleep(delay),
+        }
+    }
+}
+
 /// A call's retry progress, counted by the policy's retry budget (`None` without retries).
 #[inline]
 pub fn retries(policy: &Policy) -> Option<RetryState<'_>> {
@@ -905,6 +993,13 @@ pub fn settle<T, E>(
         (outcome, None) => ControlFlow::Break(outcome),
         (outcome, Some(progress)) => settle_attempt(policy.layers(), hooks, outcome, progress),
     }
+}
+
+/// The fn's body as an `async` block whose output is the declared return type `R`, so `?`
+/// and `return` in it convert into `R`.
+#[inline(always)]
+pub fn body<R, F: Future<Output = R>>(body: F) -> F {
+    body
 }
 
 /// The fn's output from its pipeline's result, typed by the fn's return type `R` (so a return

@@ -20,9 +20,18 @@ pub(crate) struct Site<'a> {
     pub(crate) policy_name: &'a TokenStream,
 }
 
-fn duration(nanos: Nanos) -> TokenStream {
+fn duration(nanos: Nanos, private: &TokenStream) -> TokenStream {
     let nanos = nanos.0;
-    quote!(::core::time::Duration::from_nanos(#nanos))
+    let (unit, count) = if nanos % 1_000_000_000 == 0 {
+        ("from_secs", nanos / 1_000_000_000)
+    } else if nanos % 1_000_000 == 0 {
+        ("from_millis", nanos / 1_000_000)
+    } else {
+        ("from_nanos", nanos)
+    };
+    let unit = syn::Ident::new(unit, Span::call_site());
+    let count = Literal::u64_unsuffixed(count);
+    quote!(#private::Duration::#unit(#count))
 }
 
 fn float(value: f64) -> Literal {
@@ -38,7 +47,7 @@ fn layer_name(name: Option<&syn::LitStr>, site: &Site<'_>) -> TokenStream {
 }
 
 /// The callbacks written on the attributes (`failure_if`, `retry_if`, ...), typed by the fn's
-/// error type: `FnHooks { .. }`, or the zero-sized `NoHooks`.
+/// error type: `FnHooks { .. }`, or nothing (the call then takes the zero-sized `NoHooks`).
 pub(crate) fn hooks(plan: &Plan, site: &Site<'_>) -> TokenStream {
     let private = site.private;
     let mut fields = TokenStream::new();
@@ -58,7 +67,7 @@ pub(crate) fn hooks(plan: &Plan, site: &Site<'_>) -> TokenStream {
         add("on_retry", args.on_retry.as_ref(), "retry_callback");
     }
     if fields.is_empty() {
-        quote!(#private::NoHooks)
+        TokenStream::new()
     } else {
         quote!(#private::FnHooks { #fields ..#private::FnHooks::NONE })
     }
@@ -95,11 +104,11 @@ pub(crate) fn chain(plan: &Plan, site: &Site<'_>) -> TokenStream {
         let name = layer_name(args.name.as_ref(), site);
         let mut setters = TokenStream::new();
         if let Some(p95) = args.p95 {
-            let p95 = duration(p95);
+            let p95 = duration(p95, site.private);
             setters.extend(quote!(.max_latency_p95(#p95)));
         }
         if let Some(p99) = args.p99 {
-            let p99 = duration(p99);
+            let p99 = duration(p99, site.private);
             setters.extend(quote!(.max_latency_p99(#p99)));
         }
         if let Some(rate) = args.min_success_rate {
@@ -112,13 +121,16 @@ pub(crate) fn chain(plan: &Plan, site: &Site<'_>) -> TokenStream {
         if let Some(min) = args.min_calls {
             setters.extend(quote!(.min_calls(#min)));
         }
-        chain.extend(quote!(.monitor(#name, |sla| sla #setters)));
+        // A preset turns the monitor on under the policy's name already.
+        if !(plan.preset.is_some() && setters.is_empty() && args.name.is_none()) {
+            chain.extend(quote!(.monitor(#name, |sla| sla #setters)));
+        }
         match args.window {
             Some(WindowArg::Calls(calls)) => {
                 chain.extend(quote!(.monitor_window(#runtime::sla::SlaWindow::Calls(#calls))));
             }
             Some(WindowArg::Time(span)) => {
-                let span = duration(span);
+                let span = duration(span, site.private);
                 chain.extend(quote!(.monitor_window(#runtime::sla::SlaWindow::Time(#span))));
             }
             None => {}
@@ -140,7 +152,7 @@ pub(crate) fn chain(plan: &Plan, site: &Site<'_>) -> TokenStream {
             setters.extend(quote!(.slow_call_rate_threshold(#rate)));
         }
         if let Some(slow) = args.slow_call_duration {
-            let slow = duration(slow);
+            let slow = duration(slow, site.private);
             setters.extend(quote!(.slow_call_duration(#slow)));
         }
         match args.window {
@@ -148,7 +160,7 @@ pub(crate) fn chain(plan: &Plan, site: &Site<'_>) -> TokenStream {
                 setters.extend(quote!(.window(#runtime::breaker::BreakerWindow::Calls(#calls))));
             }
             Some(WindowArg::Time(span)) => {
-                let span = duration(span);
+                let span = duration(span, site.private);
                 setters.extend(quote!(.window(#runtime::breaker::BreakerWindow::Time(#span))));
             }
             None => {}
@@ -157,7 +169,7 @@ pub(crate) fn chain(plan: &Plan, site: &Site<'_>) -> TokenStream {
             setters.extend(quote!(.minimum_calls(#minimum)));
         }
         if let Some(timeout) = args.timeout {
-            let timeout = duration(timeout);
+            let timeout = duration(timeout, site.private);
             setters.extend(quote!(.timeout(#timeout)));
         }
         if let Some(multiplier) = args.timeout_multiplier {
@@ -165,7 +177,7 @@ pub(crate) fn chain(plan: &Plan, site: &Site<'_>) -> TokenStream {
             setters.extend(quote!(.timeout_multiplier(#multiplier)));
         }
         if let Some(max) = args.max_timeout {
-            let max = duration(max);
+            let max = duration(max, site.private);
             setters.extend(quote!(.max_timeout(#max)));
         }
         if let Some(threshold) = args.success_threshold {
@@ -174,7 +186,9 @@ pub(crate) fn chain(plan: &Plan, site: &Site<'_>) -> TokenStream {
         if let Some(calls) = args.half_open_max_calls {
             setters.extend(quote!(.half_open_max_calls(#calls)));
         }
-        chain.extend(quote!(.breaker(#name, |breaker| breaker #setters)));
+        if !(plan.preset.is_some() && setters.is_empty() && args.name.is_none()) {
+            chain.extend(quote!(.breaker(#name, |breaker| breaker #setters)));
+        }
         group = group.or(args.group.as_ref());
     }
     if let Some(group) = group {
@@ -184,11 +198,11 @@ pub(crate) fn chain(plan: &Plan, site: &Site<'_>) -> TokenStream {
         let name = layer_name(args.name.as_ref(), site);
         let mut setters = TokenStream::new();
         if let Some(initial) = args.initial_delay {
-            let initial = duration(initial);
+            let initial = duration(initial, site.private);
             setters.extend(quote!(.initial_delay(#initial)));
         }
         if let Some(max) = args.max_delay {
-            let max = duration(max);
+            let max = duration(max, site.private);
             setters.extend(quote!(.max_delay(#max)));
         }
         if let Some(multiplier) = args.multiplier {
@@ -215,11 +229,13 @@ pub(crate) fn chain(plan: &Plan, site: &Site<'_>) -> TokenStream {
         if let Some(retry_timeouts) = args.retry_timeouts {
             setters.extend(quote!(.retry_timeouts(#retry_timeouts)));
         }
-        chain.extend(quote!(.retry(#name, |retry| retry #setters)));
+        if !(plan.preset.is_some() && setters.is_empty() && args.name.is_none()) {
+            chain.extend(quote!(.retry(#name, |retry| retry #setters)));
+        }
     }
     if let Some(args) = &plan.rate_limited {
         let name = layer_name(args.name.as_ref(), site);
-        let (limit, window) = (args.limit, duration(args.window));
+        let (limit, window) = (args.limit, duration(args.window, site.private));
         let burst = match args.burst {
             Some(burst) => quote!(::core::option::Option::Some(#burst)),
             None => quote!(::core::option::Option::None),
@@ -236,13 +252,13 @@ pub(crate) fn chain(plan: &Plan, site: &Site<'_>) -> TokenStream {
         let max_concurrent = args.max_concurrent;
         let mut setters = quote!(.max_concurrent(#max_concurrent));
         if let Some((wait, _)) = args.max_wait {
-            let wait = duration(wait);
+            let wait = duration(wait, site.private);
             setters.extend(quote!(.max_wait(#wait)));
         }
         chain.extend(quote!(.bulkhead(#name, |bulkhead| bulkhead #setters)));
     }
     if let Some((timeout, _)) = &plan.timeout {
-        let after = duration(timeout.duration);
+        let after = duration(timeout.duration, site.private);
         chain.extend(quote!(.timeout(#after)));
     }
     if let Some((args, _)) = &plan.cached {
@@ -251,19 +267,19 @@ pub(crate) fn chain(plan: &Plan, site: &Site<'_>) -> TokenStream {
         // `ttl` first: it also sets the adaptive range and the stale period, which the
         // arguments after it may set otherwise.
         if let Some(ttl) = args.ttl {
-            let ttl = duration(ttl);
+            let ttl = duration(ttl, site.private);
             setters.extend(quote!(.ttl(#ttl)));
         }
         if let Some(stale) = args.stale {
-            let stale = duration(stale);
+            let stale = duration(stale, site.private);
             setters.extend(quote!(.stale(#stale)));
         }
         if let Some(min) = args.min_ttl {
-            let min = duration(min);
+            let min = duration(min, site.private);
             setters.extend(quote!(.min_ttl(#min)));
         }
         if let Some(max) = args.max_ttl {
-            let max = duration(max);
+            let max = duration(max, site.private);
             setters.extend(quote!(.max_ttl(#max)));
         }
         if let Some(policy) = args.policy {
@@ -282,7 +298,7 @@ pub(crate) fn chain(plan: &Plan, site: &Site<'_>) -> TokenStream {
             let jitter = float(jitter);
             setters.extend(quote!(.ttl_jitter(#jitter)));
         }
-        chain.extend(quote!(.cache(#name, |cache| cache #setters)));
+        chain.extend(quote!(.cache(#name, |c| c #setters)));
     }
     if let Some((args, _)) = &plan.degradation {
         if let Some(name) = &args.name {

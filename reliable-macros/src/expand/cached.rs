@@ -210,9 +210,14 @@ pub(crate) fn wrap(
         .as_ref()
         .map_or_else(Span::call_site, Spanned::span);
     let owned_key = key.owned;
+    // Checked by the hit's lookup when there is one, else here (spanned at the key).
+    let check = match (item.return_type(), item.returns_impl_trait(), &key.borrowed) {
+        (Some(_), false, None) => TokenStream::new(),
+        _ => quote_spanned!(key_span=> #private::assert_cache_key(&__reliable_key);),
+    };
     let owned_key = quote_spanned! {key_span=>
         let __reliable_key = #owned_key;
-        #private::assert_cache_key(&__reliable_key);
+        #check
     };
     if let (Some(return_type), false) = (item.return_type(), item.returns_impl_trait()) {
         setup.extend(quote_spanned! {return_type.span()=>
@@ -220,14 +225,10 @@ pub(crate) fn wrap(
         });
     }
     // The hit path returns before any future is built (when the return type can be named).
-    let hit = |lookup: TokenStream, witness: TokenStream| match (
-        item.return_type(),
-        item.returns_impl_trait(),
-    ) {
-        (Some(return_type), false) => quote! {
-            if let ::core::option::Option::Some(__reliable_hit) =
-                #private::cache_hit::<#return_type, _, _>(__reliable_policy, #lookup, #witness)
-            {
+    let hit = |lookup: TokenStream| match (item.return_type(), item.returns_impl_trait()) {
+        // The hit's type is the fn's, from the `return`.
+        (Some(_), false) => quote! {
+            if let #private::Some(__reliable_hit) = #lookup {
                 return __reliable_hit;
             }
         },
@@ -247,19 +248,17 @@ pub(crate) fn wrap(
             };
             let mut prelude = setup;
             // Spanned at the key: an unfit key's errors point at it.
-            prelude.extend(hit(
-                quote_spanned!(key_span=> #lookup),
-                quote_spanned!(key_span=> || #witness),
-            ));
+            prelude.extend(hit(quote_spanned! {key_span=>
+                #private::cache_hit(__reliable_policy, #lookup, || #witness)
+            }));
             prelude.extend(owned_key);
             prelude
         }
         None => {
             let mut prelude = owned_key;
-            prelude.extend(hit(
-                quote_spanned!(key_span=> &__reliable_key),
-                quote_spanned!(key_span=> || ::core::clone::Clone::clone(&__reliable_key)),
-            ));
+            prelude.extend(hit(quote_spanned! {key_span=>
+                #private::cache_hit_owned(__reliable_policy, &__reliable_key)
+            }));
             prelude
         }
     };
@@ -283,11 +282,10 @@ pub(crate) fn wrap(
         quote!(#private::LoadAlone)
     };
     let share = match (item.return_type(), item.returns_impl_trait()) {
-        (Some(return_type), false) => quote! {{
-            #[allow(unused_imports)]
-            use #private::{ShareByClone as _, ShareOtherwise as _};
-            (&#private::ShareProbe::<#return_type, #otherwise>::NEW).__reliable_share()
-        }},
+        (Some(return_type), false) if rejects => {
+            quote!(#private::share_failure!(#return_type, rejected))
+        }
+        (Some(return_type), false) => quote!(#private::share_failure!(#return_type)),
         _ => quote!(<#otherwise as ::core::default::Default>::default()),
     };
     let capture = if degrading {
@@ -297,11 +295,31 @@ pub(crate) fn wrap(
     };
     // The key lives in a block that ends before the `.await`, so the future keeps no slot
     // for it.
-    quote! {{
+    // A call that ends in `.await` is its future: the cache polls it. Anything else runs in
+    // an `async` block.
+    let load = match without_await(&call) {
+        Some(future) => future,
+        None => quote!(async #capture { #call }),
+    };
+    setup.extend(quote! {
         let __reliable_miss = {
             #prelude
-            __reliable_policy.load_cached(__reliable_key, async #capture { #call }, #share)
+            let __reliable_load = #load;
+            __reliable_policy.load_cached(__reliable_key, __reliable_load, #share)
         };
-        __reliable_miss.await
-    }}
+    });
+    quote!(__reliable_miss.await)
+}
+
+/// `call` without its final `.await`, if it ends in one.
+fn without_await(call: &TokenStream) -> Option<TokenStream> {
+    let tokens: Vec<proc_macro2::TokenTree> = call.clone().into_iter().collect();
+    match tokens.as_slice() {
+        [rest @ .., proc_macro2::TokenTree::Punct(dot), proc_macro2::TokenTree::Ident(await_)]
+            if dot.as_char() == '.' && *await_ == "await" && !rest.is_empty() =>
+        {
+            Some(rest.iter().cloned().collect())
+        }
+        _ => None,
+    }
 }

@@ -4,6 +4,8 @@
 
 mod builder;
 mod cached;
+#[cfg(test)]
+mod snapshot_tests;
 
 use crate::args::DegradationArgs;
 use crate::errors::{item_with_errors, Errors};
@@ -169,9 +171,12 @@ fn check_shape(plan: &Plan, item: &FnItem, errors: &mut Errors) {
 }
 
 fn generate(plan: &Plan, item: FnItem) -> TokenStream {
-    let private = plan.runtime.private();
     let runtime = &plan.runtime;
     let mut setup = TokenStream::new();
+    // One short name for the runtime's helpers keeps the expansion readable.
+    let full_private = plan.runtime.private();
+    setup.extend(quote!(use #full_private as __reliable;));
+    let private = quote!(__reliable);
     for path in &plan.absorbed {
         setup.extend(quote! {
             #[allow(unused_imports, clippy::single_component_path_imports)]
@@ -179,23 +184,18 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
         });
     }
     // The policy is named after the fn's path (module, type, fn) when a layer has no `name`.
-    let site_name = match plan.explicit_name().filter(|_| !plan.has_unnamed_layer()) {
-        Some(name) => quote!(#private::SiteName::new(::core::option::Option::Some(#name), "")),
+    let (get, site_name) = match plan.explicit_name().filter(|_| !plan.has_unnamed_layer()) {
+        Some(name) => (quote!(get_or_init), quote!(#name)),
         None => {
             setup.extend(quote!(
                 fn __reliable_site() {}
             ));
-            quote! {
-                #private::SiteName::new(
-                    ::core::option::Option::None,
-                    #private::type_name_of_val(&__reliable_site),
-                )
-            }
+            (quote!(get_or_init_at), quote!(__reliable_site))
         }
     };
     let nameable = item.return_type().filter(|_| !item.returns_impl_trait());
     let calls = plan.needs_result() || plan.degradation.is_some();
-    if let (true, Some(return_type)) = (plan.needs_result(), nameable) {
+    if let (true, Some(return_type), false) = (plan.needs_result(), nameable, item.is_async()) {
         // Point type errors at the user's return type: "needs `Result<T, E>`" or
         // "`E` cannot hold a `Rejected`".
         setup.extend(quote_spanned! {return_type.span()=>
@@ -219,7 +219,7 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
     );
     setup.extend(quote! {
         static __RELIABLE_POLICY: #private::PolicyCell = #private::PolicyCell::new();
-        let __reliable_policy = __RELIABLE_POLICY.get_or_init(#site_name, |#policy_name| {
+        let __reliable_policy = __RELIABLE_POLICY.#get(#site_name, |#policy_name| {
             #runtime::Policy::builder(#policy_name) #chain
         });
     });
@@ -235,11 +235,21 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
                 policy_name: &policy_name,
             },
         );
-        setup.extend(quote!(let __reliable_hooks = #hooks;));
+        let hooks = if hooks.is_empty() {
+            quote!(&#private::NoHooks)
+        } else {
+            setup.extend(quote!(let __reliable_hooks = #hooks;));
+            quote!(&__reliable_hooks)
+        };
         // Retried bodies borrow the arguments afresh for each attempt, and a fallback needs
         // them after the call; otherwise the one attempt may move them.
         let movable = !retrying && !degrading;
-        let body = body(&item, movable);
+        let body = body(&item, movable, &private);
+        let plain_body = if nameable.is_some() {
+            async_block(&item, movable)
+        } else {
+            body.clone()
+        };
         let capture = if movable {
             quote!(move)
         } else {
@@ -250,20 +260,30 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
         } else {
             (false, quote!(call_once_blocking), quote!(try_once_blocking))
         };
+        // Async: the helper's turbofish names the return type (spanned at it, so a type that
+        // is not a `Result`, or whose error cannot hold a `Rejected`, is one error there), and
+        // the body's output follows from it.
+        let typed = |function: &TokenStream| match nameable {
+            Some(return_type) => {
+                quote_spanned!(return_type.span()=> #private::#function::<#return_type, _>)
+            }
+            None => quote!(#private::#function),
+        };
         let attempt = |function: &TokenStream| {
             if is_async {
+                let function = typed(function);
                 quote! {
-                    #private::#function(__reliable_policy, &__reliable_hooks, #capture || #body).await
+                    #function(__reliable_policy, #hooks, #capture || #plain_body).await
                 }
             } else {
                 quote! {
-                    #private::#function(__reliable_policy, &__reliable_hooks, #body)
+                    #private::#function(__reliable_policy, #hooks, #body)
                 }
             }
         };
         // Typed by the return type: one error at it when it is not a `Result`.
         let output = |call: TokenStream| match nameable {
-            Some(return_type) if !degrading => {
+            Some(return_type) if !degrading && !is_async => {
                 let output = quote_spanned!(return_type.span()=> #private::output::<#return_type>);
                 quote!(#output(#call))
             }
@@ -271,7 +291,18 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
         };
         if !retrying {
             output(attempt(if degrading { &try_once } else { &once }))
+        } else if !item.borrows_mutably() {
+            // The runtime retries: the body borrows the arguments afresh for each attempt.
+            let function = match (is_async, degrading) {
+                (true, false) => quote!(call),
+                (true, true) => quote!(try_call),
+                (false, false) => quote!(call_blocking),
+                (false, true) => quote!(try_call_blocking),
+            };
+            output(attempt(&function))
         } else {
+            // A body that borrows `&mut` cannot be made again by a closure the runtime keeps
+            // (its future would outlive the borrow): the retry loop is written out here.
             let attempt = attempt(&try_once);
             // With a fallback, the outcome as it is: the fallback sees a refusal as a refusal.
             let finish = if degrading {
@@ -288,7 +319,7 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
                 let mut __reliable_retry = #private::retries(__reliable_policy);
                 loop {
                     let __reliable_outcome = #attempt;
-                    match #private::settle(__reliable_policy, &__reliable_hooks, __reliable_outcome, &mut __reliable_retry) {
+                    match #private::settle(__reliable_policy, #hooks, __reliable_outcome, &mut __reliable_retry) {
                         ::core::ops::ControlFlow::Break(__reliable_outcome) => break #finish,
                         ::core::ops::ControlFlow::Continue(__reliable_delay) => #wait,
                     }
@@ -297,7 +328,7 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
         }
     } else {
         // `#[monitored]` and/or `#[cached]` alone: any return type (a `Result`'s `Err` fails).
-        let body = body(&item, true);
+        let body = body(&item, true, &private);
         match (plan.monitored.is_some(), item.is_async()) {
             (true, is_async) => {
                 let classify = quote! {
@@ -434,7 +465,19 @@ fn shell(item: FnItem, setup: &TokenStream, call: &TokenStream) -> TokenStream {
 
 /// The user's body as an `async move` block (async fns) or a `move` closure (blocking fns),
 /// with its output type pinned to the declared return type so `?` and `return` keep working.
-fn body(item: &FnItem, movable: bool) -> TokenStream {
+/// The user's body as an `async` block, its output left to the helper it is passed to.
+fn async_block(item: &FnItem, movable: bool) -> TokenStream {
+    let capture = if movable {
+        quote!(move)
+    } else {
+        TokenStream::new()
+    };
+    let block = &item.func.block;
+    let stmts = &block.stmts;
+    quote_spanned! {block.span()=> async #capture { #(#stmts)* } }
+}
+
+fn body(item: &FnItem, movable: bool, private: &TokenStream) -> TokenStream {
     let capture = if movable {
         quote!(move)
     } else {
@@ -448,27 +491,13 @@ fn body(item: &FnItem, movable: bool) -> TokenStream {
     };
     let pin_type = !item.returns_impl_trait();
     if item.is_async() {
-        let fake_return = pin_type.then(|| {
-            quote_spanned! {return_type.span()=>
-                #[allow(
-                    unreachable_code,
-                    clippy::diverging_sub_expression,
-                    clippy::empty_loop,
-                    clippy::let_unit_value,
-                    clippy::unreachable,
-                    clippy::needless_return
-                )]
-                if false {
-                    let __reliable_fake_return: #return_type = loop {};
-                    return __reliable_fake_return;
-                }
-            }
-        });
-        quote_spanned! {block.span()=>
-            async #capture {
-                #fake_return
-                #(#stmts)*
-            }
+        let body = quote_spanned! {block.span()=> async #capture { #(#stmts)* } };
+        if pin_type {
+            // The block's output is the declared type, so `?` and `return` convert into it.
+            let pin = quote_spanned!(return_type.span()=> #private::body::<#return_type, _>);
+            quote!(#pin(#body))
+        } else {
+            body
         }
     } else if pin_type {
         quote_spanned! {block.span()=> #capture || -> #return_type { #(#stmts)* } }
