@@ -52,14 +52,21 @@
 //! However the attributes are stacked, a function gets one pipeline, in this order:
 //!
 //! ```text
-//! caller -> circuit_breaker (open: Rejected::CircuitOpen, no call) -> monitored -> your body
+//! caller -> graceful_degradation -> cached -> with_backoff -> circuit_breaker
+//!        -> rate_limited / bulkhead -> monitored -> timeout -> your body
 //! ```
 //!
 //! so the monitor measures the source's real attempts and the breaker counts every attempt.
+//! The pipeline is a value too: [`Policy`] (in [`policy`]) builds it without an attribute,
+//! for an HTTP client, a consumer or a job, and every attribute expands to a `Policy` built
+//! once and one call on it.
 //!
 //! # Modules
 //!
+//! - [`policy`]: [`Policy`], the whole pipeline of a call site as a value, and its builder.
 //! - [`breaker`]: the [`CircuitBreaker`](breaker::CircuitBreaker) state machine, usable directly.
+//! - [`retry`], [`cache`], [`limit`] (rate limits, bulkheads, timeouts), [`degrade`]
+//!   (fallback counters), [`preset`]: the other patterns, each usable on its own.
 //! - [`sla`]: the [`SlaMonitor`](sla::SlaMonitor), percentiles and status rules.
 //! - [`registry`]: the global registries by name.
 //! - [`health`]: [`get_system_health()`] and its serde shapes.
@@ -142,24 +149,31 @@ pub use health::{get_system_health, SystemHealth};
 /// # }
 /// ```
 ///
-/// What it expands to, written by hand (the expansion keeps the monitor in a per-call-site
-/// `static`, so the registry is looked up once):
+/// What it expands to, written by hand: the policy is built once, in a `static`, and the call
+/// goes through it (the expansion's cell logs a configuration the runtime refuses and runs the
+/// fn without its layers, rather than panic; see the `insta` snapshots in the macro crate):
 ///
 /// ```
-/// use reliable_runtime::registry::sla_registry;
-/// use reliable_runtime::sla::{SlaThresholds, SlaWindow};
+/// use reliable_runtime::sla::SlaWindow;
+/// use reliable_runtime::Policy;
+/// use std::sync::OnceLock;
 /// use std::time::Duration;
 ///
 /// async fn quote(pair: &str) -> Result<f64, std::io::Error> {
-///     let monitor = sla_registry()
-///         .get_or_try_insert_with("dex_quote_by_hand", || {
-///             reliable_runtime::sla::SlaMonitor::builder("dex_quote_by_hand")
-///                 .thresholds(SlaThresholds { max_latency_p95: Duration::from_secs(3), ..SlaThresholds::dex() })
-///                 .window(SlaWindow::Time(Duration::from_secs(300)))
-///                 .build()
-///         })
-///         .unwrap();
-///     monitor.observe(async move { Ok(if pair == "ETH/USDC" { 3400.0 } else { 1.0 }) }, Result::is_err).await
+///     static POLICY: OnceLock<Policy> = OnceLock::new();
+///     let policy = POLICY.get_or_init(|| {
+///         Policy::builder("dex_quote_by_hand")
+///             .monitor("dex_quote_by_hand", |sla| {
+///                 sla.max_latency_p95(Duration::from_secs(3))
+///                     .max_latency_p99(Duration::from_secs(5))
+///                     .min_success_rate(0.9)
+///             })
+///             .monitor_window(SlaWindow::Time(Duration::from_secs(300)))
+///             .build()
+///             .expect("a valid configuration")
+///     });
+///     let body = async move { Ok(if pair == "ETH/USDC" { 3400.0 } else { 1.0 }) };
+///     policy.measure(body, Result::is_err).await
 /// }
 /// # #[tokio::main(flavor = "current_thread")] async fn main() { quote("x").await.unwrap(); }
 /// ```
@@ -230,24 +244,29 @@ pub use reliable_macros::monitored;
 /// # }
 /// ```
 ///
-/// What it expands to, written by hand:
+/// What it expands to, written by hand (see `#[monitored]`):
 ///
 /// ```
-/// use reliable_runtime::breaker::BreakerConfig;
-/// use reliable_runtime::registry::breaker_registry;
-/// use reliable_runtime::Rejected;
+/// use reliable_runtime::{Policy, Rejected};
+/// use std::sync::OnceLock;
 /// use std::time::Duration;
 ///
 /// # #[derive(Debug)] struct ApiError;
 /// # impl From<Rejected> for ApiError { fn from(_: Rejected) -> Self { ApiError } }
 /// async fn balance(account: &str) -> Result<f64, ApiError> {
-///     let breaker = breaker_registry()
-///         .get_or_create("bybit_by_hand", BreakerConfig { failure_threshold: 3, timeout: Duration::from_secs(60), ..BreakerConfig::default() })
-///         .unwrap();
-///     breaker
-///         .call(async move { if account.is_empty() { Err(ApiError) } else { Ok(1.0) } })
+///     static POLICY: OnceLock<Policy> = OnceLock::new();
+///     let policy = POLICY.get_or_init(|| {
+///         Policy::builder("bybit_by_hand")
+///             .breaker("bybit_by_hand", |breaker| {
+///                 breaker.failure_threshold(3).timeout(Duration::from_secs(60))
+///             })
+///             .build()
+///             .expect("a valid configuration")
+///     });
+///     // Made only if the breaker admits the call.
+///     policy
+///         .call_once(move || async move { if account.is_empty() { Err(ApiError) } else { Ok(1.0) } })
 ///         .await
-///         .map_err(|failure| failure.into_error())
 /// }
 /// # #[tokio::main(flavor = "current_thread")] async fn main() { balance("main").await.unwrap(); }
 /// ```

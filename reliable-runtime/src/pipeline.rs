@@ -108,7 +108,7 @@ fn read<'a>(reading: &mut Option<Reading<'a>>, clock: &'a Clock) -> Timestamp {
     }
 }
 
-/// Half a word, with `AttemptState::holds_slot` as the other half: a byte-sized field written
+/// Half a word, with `AttemptState::holds_slot` and `flags` as the other half: a byte-sized field written
 /// when the future is built and then copied as part of a word when the future is moved stalls
 /// the copy (a failed store-to-load forward).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -139,7 +139,10 @@ pub(crate) struct AttemptState<'a> {
     monitor_start: Timestamp,
     /// Whether the attempt holds a bulkhead slot (a flag beside `stage`, where the permit
     /// itself would take two more words of every call's future).
-    holds_slot: u32,
+    holds_slot: u16,
+    /// Bits its owner keeps here rather than in a field of its own, which would take a word
+    /// of padding (`CallFuture`'s facts about the call).
+    pub(crate) flags: u16,
 }
 
 impl<'a> AttemptState<'a> {
@@ -153,6 +156,7 @@ impl<'a> AttemptState<'a> {
             permit_start: NO_READING,
             monitor_start: Timestamp::default(),
             holds_slot: 0,
+            flags: 0,
         }
     }
 

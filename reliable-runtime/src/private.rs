@@ -175,7 +175,7 @@ where
 /// `#[cached]`'s hit path, before any future is built: the fresh value for `lookup`, if any.
 /// `_owned_key` is never called: it names the type of the key the cache keeps, which is built
 /// only on a miss.
-#[inline]
+#[inline(always)]
 pub fn cache_hit<R, K, Q>(policy: &Policy, lookup: &Q, _owned_key: impl FnOnce() -> K) -> Option<R>
 where
     R: CacheOutput,
@@ -187,7 +187,7 @@ where
 }
 
 /// [`cache_hit`] for an owned key, built before the lookup.
-#[inline]
+#[inline(always)]
 pub fn cache_hit_owned<R, K>(policy: &Policy, key: &K) -> Option<R>
 where
     R: CacheOutput,
@@ -984,14 +984,14 @@ pub fn retries(policy: &Policy) -> Option<RetryState<'_>> {
 #[inline]
 pub fn settle<T, E>(
     policy: &Policy,
-    hooks: &impl Hooks<E>,
+    hooks: impl Hooks<E>,
     outcome: Result<T, Failure<E>>,
     progress: &mut Option<RetryState<'_>>,
 ) -> ControlFlow<Result<T, Failure<E>>, std::time::Duration> {
     match (outcome, progress.as_mut()) {
         (Ok(value), _) => ControlFlow::Break(Ok(value)),
         (outcome, None) => ControlFlow::Break(outcome),
-        (outcome, Some(progress)) => settle_attempt(policy.layers(), hooks, outcome, progress),
+        (outcome, Some(progress)) => settle_attempt(policy.layers(), &hooks, outcome, progress),
     }
 }
 

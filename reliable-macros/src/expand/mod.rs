@@ -236,7 +236,7 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
             },
         );
         let hooks = if hooks.is_empty() {
-            quote!(&#private::NoHooks)
+            quote!(#private::NoHooks)
         } else {
             setup.extend(quote!(let __reliable_hooks = #hooks;));
             quote!(&__reliable_hooks)

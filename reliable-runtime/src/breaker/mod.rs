@@ -154,12 +154,6 @@ impl fmt::Debug for Permit<'_> {
 }
 
 impl Permit<'_> {
-    /// When the call started, if the breaker read the clock for it (slow-call or time-window
-    /// rules need timing).
-    pub fn started_at(&self) -> Option<Timestamp> {
-        self.start
-    }
-
     /// A permit from its plain words (kept by a pipeline future across polls).
     #[inline(always)]
     pub(crate) fn from_raw(

@@ -51,7 +51,7 @@ impl CacheLayer {
     /// The cache for keys `K` and values `V`: the one registered under the layer's name, made
     /// on the first call. `None` (calls go uncached, which is logged once) if a cache of that
     /// name has other types, or a generic fn calls with other types than its first call.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn get<K: CacheKey, V: CacheValue>(&self) -> Option<&Cache<K, V>> {
         let typed = self.typed.get_or_init(|| self.create::<K, V>()).as_ref()?;
         if typed.type_id != TypeId::of::<Cache<K, V>>() {
@@ -203,7 +203,7 @@ impl Policy {
     /// output `R` of the cached call (`Ok(value)` or `Some(value)`); `None` on a miss or
     /// without a cache. The attributes check it before building any future; with
     /// [`load_cached`](Self::load_cached) it makes [`cached`](Self::cached).
-    #[inline]
+    #[inline(always)]
     pub fn cache_hit<R, K, Q>(&self, lookup: &Q) -> Option<R>
     where
         R: CacheOutput,

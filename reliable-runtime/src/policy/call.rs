@@ -106,15 +106,15 @@ fn drop_slow(slow: Box<Slow<'_>>) {
 }
 
 /// `CallFuture::flags`: the policy retries, and this call may be retried (not a `call_once`).
-const RETRIES: u8 = 1;
+const RETRIES: u16 = 1;
 /// `CallFuture::flags`: the timer holds the delay before the next attempt.
-const BACKING_OFF: u8 = 2;
+const BACKING_OFF: u16 = 2;
 /// `CallFuture::flags`: the policy has a timeout.
-const TIMED: u8 = 4;
+const TIMED: u16 = 4;
 /// `CallFuture::flags`: an admission may wait for a slot.
-const WAITS: u8 = 8;
+const WAITS: u16 = 8;
 /// `CallFuture::flags`: the call was counted by the retry policy.
-const COUNTED: u8 = 16;
+const COUNTED: u16 = 16;
 
 pin_project! {
     /// A call through a policy: each attempt through the per-attempt layers (breaker, rate
@@ -132,7 +132,6 @@ pin_project! {
         body: Option<Fut>,
         state: AttemptState<'a>,
         slow: SlowPart<'a>,
-        flags: u8,
         make: F,
         hooks: H,
         deliver: PhantomData<fn() -> D>,
@@ -142,18 +141,18 @@ pin_project! {
 impl<'a, F, Fut, D, H> CallFuture<'a, F, Fut, D, H> {
     #[inline]
     pub(crate) fn new(layers: &'a Layers, make: F, retries: bool, hooks: H) -> Self {
+        let mut state = AttemptState::new(layers);
+        // The layers' facts as bits the hot path reads instead of the layers.
+        state.flags = (if retries && layers.retry.is_some() {
+            RETRIES
+        } else {
+            0
+        }) | (if layers.timeout.is_some() { TIMED } else { 0 })
+            | (if layers.waits { WAITS } else { 0 });
         CallFuture {
             body: None,
-            state: AttemptState::new(layers),
+            state,
             slow: SlowPart(ManuallyDrop::new(None)),
-            // The layers' facts as bits of one byte of the future, which the hot path reads
-            // instead of the layers.
-            flags: (if retries && layers.retry.is_some() {
-                RETRIES
-            } else {
-                0
-            }) | (if layers.timeout.is_some() { TIMED } else { 0 })
-                | (if layers.waits { WAITS } else { 0 }),
             make,
             hooks,
             deliver: PhantomData,
@@ -174,7 +173,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         let layers = this.state.layers();
-        if *this.flags == 0 {
+        if this.state.flags == 0 {
             // No retry, timeout or waiting layer: one attempt, admitted at once.
             if this.body.is_none() {
                 if let Err(rejected) = this.state.admit_now() {
@@ -197,7 +196,7 @@ where
             return Poll::Ready(D::deliver(outcome));
         }
         loop {
-            if *this.flags & BACKING_OFF != 0 {
+            if this.state.flags & BACKING_OFF != 0 {
                 let slow = this.slow.as_mut().expect("backing off with a timer");
                 if let Some(delay) = slow.timer.as_mut() {
                     // SAFETY: the timer is boxed with `slow` and never moved out of it while
@@ -207,7 +206,7 @@ where
                     }
                 }
                 slow.timer = None;
-                *this.flags &= !BACKING_OFF;
+                this.state.flags &= !BACKING_OFF;
             }
             match start(&mut this, layers, cx) {
                 Poll::Pending => return Poll::Pending,
@@ -222,7 +221,7 @@ where
                 Poll::Ready(outcome) => outcome,
             };
             let retry = match (&outcome, layers.retry.as_deref()) {
-                (Err(_), Some(retry)) if *this.flags & RETRIES != 0 => retry,
+                (Err(_), Some(retry)) if this.state.flags & RETRIES != 0 => retry,
                 _ => return Poll::Ready(D::deliver(outcome)),
             };
             let slow = this.slow.get_or_insert_with(Box::default);
@@ -230,9 +229,11 @@ where
             match settle(layers, &*this.hooks, outcome, progress) {
                 ControlFlow::Break(outcome) => return Poll::Ready(D::deliver(outcome)),
                 ControlFlow::Continue(delay) => {
+                    let flags = this.state.flags;
                     *this.state = AttemptState::new(layers);
+                    this.state.flags = flags;
                     slow.timer = Some(tokio::time::sleep(delay));
-                    *this.flags |= BACKING_OFF;
+                    this.state.flags |= BACKING_OFF;
                 }
             }
         }
@@ -252,14 +253,14 @@ where
     if this.body.is_some() {
         return Poll::Ready(Ok(()));
     }
-    if *this.flags & (RETRIES | COUNTED) == RETRIES {
+    if this.state.flags & (RETRIES | COUNTED) == RETRIES {
         if let Some(retry) = layers.retry.as_deref() {
             // Counted when the call starts: the retry budget's share is of calls made.
             retry.count_call();
         }
-        *this.flags |= COUNTED;
+        this.state.flags |= COUNTED;
     }
-    if *this.flags & WAITS != 0 {
+    if this.state.flags & WAITS != 0 {
         let slow = this.slow.get_or_insert_with(Box::default);
         let admission = slow
             .admission
@@ -269,12 +270,14 @@ where
             Poll::Ready(admitted) => admitted,
         };
         slow.admission = None;
+        let flags = this.state.flags;
         *this.state = admitted?;
+        this.state.flags = flags;
     } else {
         this.state.admit_now()?;
     }
     this.body.set(Some((this.make)()));
-    if *this.flags & TIMED != 0 {
+    if this.state.flags & TIMED != 0 {
         if let Some(timeout) = layers.timeout.as_deref() {
             timeout.started();
         }
@@ -303,7 +306,7 @@ where
             let Some(timeout) = layers
                 .timeout
                 .as_deref()
-                .filter(|_| *this.flags & TIMED != 0)
+                .filter(|_| this.state.flags & TIMED != 0)
             else {
                 return Poll::Pending;
             };
@@ -328,7 +331,7 @@ where
     };
     // The body ends before its layers let go.
     this.body.set(None);
-    if *this.flags & TIMED != 0 {
+    if this.state.flags & TIMED != 0 {
         if let Some(slow) = this.slow.as_mut() {
             slow.timer = None;
         }
