@@ -122,15 +122,12 @@ impl Policy {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<V, E>>,
     {
-        let Some(cache) = self.cache.as_ref().and_then(CacheLayer::get::<K, V>) else {
-            return self.call(call).await;
-        };
-        if let Some(value) = cache.get_fresh(&key) {
-            return Ok(value);
+        if let Some(hit) = self.cache_hit::<Result<V, E>, K, K>(&key) {
+            return hit;
         }
-        // The miss path is boxed: it is the large part of this future, and out of it the hit
-        // path's future stays small.
-        out_of_line(cache.get_or_load_sharing::<E, _, ByClone>(key, self.call(call))).await
+        // Everything else (no cache layer included) goes through the boxed miss path: it is
+        // the large part of this future, and out of it the hit path's future stays small.
+        self.load_cached(key, self.call(call), ByClone).await
     }
 
     /// [`cached`](Self::cached) looked up by `lookup`, a borrowed form of the key (a `&str` for
@@ -171,15 +168,13 @@ impl Policy {
         E: From<Rejected> + 'static,
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<V, E>>,
-        Share: ShareFailure<E>,
+        Share: ShareFailure<E> + Default,
     {
-        let Some(cache) = self.cache.as_ref().and_then(CacheLayer::get::<K, V>) else {
-            return self.call(call).await;
-        };
-        if let Some(value) = cache.get_fresh(lookup) {
-            return Ok(value);
+        if let Some(hit) = self.cache_hit::<Result<V, E>, K, Q>(lookup) {
+            return hit;
         }
-        out_of_line(cache.get_or_load_sharing::<E, _, Share>(key(), self.call(call))).await
+        self.load_cached(key(), self.call(call), Share::default())
+            .await
     }
 
     /// [`cached`](Self::cached) for a blocking call.
@@ -219,7 +214,9 @@ impl Policy {
     /// the call's output, the pipeline behind the cache included) once per key at a time,
     /// or served stale while loads fail. Callers that waited for a failed load get their
     /// error as `Share` says. Boxed: it is the large part of a cached call's future.
-    #[inline]
+    // Never inlined: built in the caller's poll, the miss path would take the inlining budget
+    // the hit path's lookup needs (`HashIndex::peek_with` was left out of line, +60% per hit).
+    #[inline(never)]
     pub fn load_cached<'a, R, K, F, Share>(
         &'a self,
         key: K,
