@@ -367,21 +367,21 @@ impl Plan {
             self.bulkhead.as_ref().and_then(|b| b.name.as_ref()),
             self.cached.as_ref().and_then(|(c, _)| c.name.as_ref()),
             self.degradation.as_ref().and_then(|(d, _)| d.name.as_ref()),
+            self.timeout.as_ref().and_then(|(t, _)| t.name.as_ref()),
         ]
         .into_iter()
         .flatten()
         .next()
     }
 
-    /// Whether a layer takes its instance name from the fn's path (no `name = ...`; a timeout
-    /// always does).
+    /// Whether a layer takes its instance name from the fn's path (no `name = ...`).
     pub(crate) fn has_unnamed_layer(&self) -> bool {
         self.breaker.as_ref().is_some_and(|b| b.name.is_none())
             || self.monitored.as_ref().is_some_and(|m| m.name.is_none())
             || self.backoff.as_ref().is_some_and(|r| r.name.is_none())
             || self.rate_limited.as_ref().is_some_and(|r| r.name.is_none())
             || self.bulkhead.as_ref().is_some_and(|b| b.name.is_none())
-            || self.timeout.is_some()
+            || self.timeout.as_ref().is_some_and(|(t, _)| t.name.is_none())
             || self.cached.as_ref().is_some_and(|(c, _)| c.name.is_none())
             || self
                 .degradation

@@ -340,13 +340,18 @@ pub use reliable_macros::with_backoff;
 /// caller gets `E::from(Rejected::Timeout { after })`; the timed-out attempt counts as a failure
 /// for the breaker and the monitor, and [`#[with_backoff]`](with_backoff) retries it unless
 /// `retry_timeouts = false`. On a blocking fn it is a compile error: a blocking call cannot be
-/// stopped midway. Uses tokio's timer.
+/// stopped midway. Uses tokio's timer, armed only once the body waits (an answer ready on the
+/// first poll costs no timer).
+///
+/// The timeout's counters are registered under `name` (`#[timeout("2s", name =
+/// "binance_timeout")]`), or the function's path; health shows them under `timeouts`.
 ///
 /// ```
+/// use reliable_runtime::registry::timeout_registry;
 /// use reliable_runtime::{timeout, Rejected};
 /// use std::time::Duration;
 ///
-/// #[timeout("250ms")]
+/// #[timeout("250ms", name = "slow_quote_timeout")]
 /// async fn slow_quote() -> Result<f64, Rejected> {
 ///     tokio::time::sleep(Duration::from_secs(10)).await;
 ///     Ok(1.0)
@@ -354,6 +359,7 @@ pub use reliable_macros::with_backoff;
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
 /// assert_eq!(slow_quote().await, Err(Rejected::Timeout { after: Duration::from_millis(250) }));
+/// assert_eq!(timeout_registry().get("slow_quote_timeout").unwrap().snapshot().timeouts, 1);
 /// # }
 /// ```
 pub use reliable_macros::timeout;
@@ -520,6 +526,10 @@ pub use reliable_macros::graceful_degradation;
 /// `max_delay`, `multiplier`, `jitter`, `retry_if`, `retry_after`, `on_retry`, `budget`,
 /// `budget_ratio`, `retry_timeouts`, plus `timeout = "2s"` (adds a per-attempt timeout) and
 /// `fallback = ...` (adds [`graceful_degradation`]).
+///
+/// `name = "..."` names every layer; `breaker = "binance_api"`, `monitor = "..."`,
+/// `retry = "..."` and `cache = "..."` name one layer each, over `name`: the endpoints of one
+/// exchange share its breaker while each keeps its own monitor.
 ///
 /// ```
 /// use reliable_runtime::{reliable, Rejected};

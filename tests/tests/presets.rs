@@ -326,3 +326,59 @@ fn degradation_score_matches_hand_computed_cases() {
     assert_eq!(minor.circuit_breaker_state, "HALF_OPEN");
     assert_eq!(minor.overall_status, SlaStatus::Degraded);
 }
+
+// Per-layer names on a preset attribute: endpoints share the exchange's breaker, each keeps its
+// own monitor, and the cache and retries are named for health.
+#[reliable_cex_call(
+    key = symbol.to_owned(),
+    breaker = "preset_named_exchange",
+    monitor = "preset_named_ticker",
+    cache = "preset_named_tickers",
+    retry = "preset_named_retries"
+)]
+async fn named_ticker(symbol: &str) -> Result<f64, ApiError> {
+    Ok(symbol.len() as f64)
+}
+
+#[reliable_cex_call(
+    name = "preset_named_book",
+    key = symbol.to_owned(),
+    breaker = "preset_named_exchange"
+)]
+async fn named_book(symbol: &str) -> Result<f64, ApiError> {
+    Ok(symbol.len() as f64 * 2.0)
+}
+
+#[tokio::test]
+async fn preset_layers_take_their_own_names() {
+    assert_eq!(named_ticker("BTC").await, Ok(3.0));
+    assert_eq!(named_book("BTC").await, Ok(6.0));
+    let shared = breaker_registry().get("preset_named_exchange").unwrap();
+    assert_eq!(
+        shared.config().failure_threshold,
+        5,
+        "the CEX preset's breaker"
+    );
+    assert_eq!(
+        sla_registry()
+            .get("preset_named_ticker")
+            .unwrap()
+            .metrics()
+            .total_calls,
+        1
+    );
+    // `name` names the other layers; `breaker` overrides it for the breaker.
+    assert_eq!(
+        sla_registry()
+            .get("preset_named_book")
+            .unwrap()
+            .metrics()
+            .total_calls,
+        1
+    );
+    assert!(breaker_registry().get("preset_named_book").is_none());
+    assert!(retry_registry().get("preset_named_retries").is_some());
+    let health = reliable_runtime::get_system_health();
+    assert!(health.cache_stats.contains_key("preset_named_tickers"));
+    assert!(health.cache_stats.contains_key("preset_named_book"));
+}

@@ -87,7 +87,9 @@ impl PresetSplit {
         errors: &mut Errors,
     ) -> Self {
         let mut known: Vec<&str> = ROUTES.iter().map(|(key, _, _)| *key).collect();
-        known.extend(["name", "group", "cache", "timeout", "crate"]);
+        known.extend([
+            "name", "group", "cache", "timeout", "crate", "breaker", "monitor", "retry",
+        ]);
         if needs_preset {
             known.push("preset");
         }
@@ -100,6 +102,8 @@ impl PresetSplit {
             value: arg.value.clone(),
         };
         let mut cache_on = true;
+        // `breaker = "binance_api"` and the like: one layer's own name, over `name`.
+        let mut layer_names: Vec<(Route, RawArg)> = Vec::new();
         for arg in known_args(raw, attribute, &known, errors) {
             let key = arg.key.to_string();
             match key.as_str() {
@@ -126,14 +130,35 @@ impl PresetSplit {
                     split.monitored.push(renamed(&arg, "crate"));
                 }
                 "timeout" => split.timeout = Some(renamed(&arg, "timeout")),
+                "breaker" | "monitor" | "retry" => {
+                    let route = match key.as_str() {
+                        "breaker" => Route::Breaker,
+                        "monitor" => Route::Monitored,
+                        _ => Route::Backoff,
+                    };
+                    match &arg.value {
+                        syn::Expr::Lit(syn::ExprLit {
+                            lit: syn::Lit::Str(_),
+                            ..
+                        }) => layer_names.push((route, renamed(&arg, "name"))),
+                        other => errors.spanned(
+                            other,
+                            format!("`{key}` names this layer's instance: `{key} = \"binance_api\"`"),
+                        ),
+                    }
+                }
                 "cache" => match &arg.value {
                     syn::Expr::Lit(syn::ExprLit {
                         lit: syn::Lit::Bool(on),
                         ..
                     }) => cache_on = on.value,
+                    syn::Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Str(_),
+                        ..
+                    }) => layer_names.push((Route::Cached, renamed(&arg, "name"))),
                     other => errors.spanned(
                         other,
-                        "`cache` is `true` or `false` (`cache = false` leaves the cache out)",
+                        "`cache` is the cache's name (`cache = \"binance_books\"`), or `true` or `false` (`cache = false` leaves the cache out)",
                     ),
                 },
                 _ => {
@@ -151,6 +176,20 @@ impl PresetSplit {
                     }
                 }
             }
+        }
+        for (route, name) in layer_names {
+            let layer = match route {
+                Route::Monitored => &mut split.monitored,
+                Route::Breaker => &mut split.breaker,
+                Route::Backoff => &mut split.backoff,
+                Route::Cached => match &mut split.cached {
+                    Some(cached) => cached,
+                    None => continue,
+                },
+                Route::Degradation => &mut split.degradation,
+            };
+            layer.retain(|arg| arg.key != "name");
+            layer.push(name);
         }
         if !cache_on {
             if let Some(cached) = &split.cached {

@@ -259,7 +259,10 @@ pub(crate) fn chain(plan: &Plan, site: &Site<'_>) -> TokenStream {
     }
     if let Some((timeout, _)) = &plan.timeout {
         let after = duration(timeout.duration, site.private);
-        chain.extend(quote!(.timeout(#after)));
+        match &timeout.name {
+            Some(name) => chain.extend(quote!(.named_timeout(#name, #after))),
+            None => chain.extend(quote!(.timeout(#after))),
+        }
     }
     if let Some((args, _)) = &plan.cached {
         let name = layer_name(args.name.as_ref(), site);
