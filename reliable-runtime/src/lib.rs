@@ -73,6 +73,8 @@
 //! - [`event`]: typed state-change events to subscribe to.
 //! - [`alert`]: the global [`alert_manager()`](alert::alert_manager): breaker and SLA alerts
 //!   for log, webhook and email handlers.
+//! - [`served`]: where a value came from (fresh, cache hit, stale with its age, fallback with
+//!   its cause), for the callers that ask.
 //! - [`clock`]: the clock every pattern reads, mockable in tests.
 
 #![deny(missing_docs)]
@@ -93,6 +95,7 @@ pub mod policy;
 pub mod preset;
 pub mod registry;
 pub mod retry;
+pub mod served;
 mod shard;
 pub mod sla;
 mod sync;

@@ -411,6 +411,7 @@ where
         };
         let failed = this.failed.take().expect(COMPLETED);
         this.state.finish(failed(&output));
+        crate::served::record(|| crate::served::Source::Fresh);
         Poll::Ready(output)
     }
 }
@@ -426,6 +427,7 @@ pub(crate) fn monitored_sync<R>(
     state.start(None);
     let output = call();
     state.finish(failed(&output));
+    crate::served::record(|| crate::served::Source::Fresh);
     output
 }
 

@@ -535,7 +535,10 @@ where
         let mut load = Some(load);
         loop {
             let stale = match self.lookup(&key) {
-                Lookup::Fresh(value) => return Ok(value),
+                Lookup::Fresh(value) => {
+                    crate::served::record(|| crate::served::Source::Cached);
+                    return Ok(value);
+                }
                 Lookup::Stale { value, age } => Some((value, age)),
                 Lookup::Miss => None,
             };
@@ -545,13 +548,15 @@ where
                     // before it let go of the key: look again before loading twice.
                     if let Some(value) = self.peek_fresh(&key) {
                         leader.finish(Outcome::Loaded(value.clone()));
+                        crate::served::record(|| crate::served::Source::Cached);
                         return Ok(value);
                     }
                     Some(leader)
                 }
                 Role::Follower(flight) => {
-                    if let Some((value, _)) = stale {
+                    if let Some((value, age)) = stale {
                         self.stale_hits.add(1);
+                        crate::served::record(|| crate::served::Source::Stale { age });
                         return Ok(value);
                     }
                     match flight.outcome().await {
@@ -599,7 +604,10 @@ where
     /// stale-if-error. Blocking callers do not share loads (no single-flight).
     pub fn get_or_load_sync<E>(&self, key: K, load: impl FnOnce() -> Result<V, E>) -> Result<V, E> {
         let stale = match self.lookup(&key) {
-            Lookup::Fresh(value) => return Ok(value),
+            Lookup::Fresh(value) => {
+                crate::served::record(|| crate::served::Source::Cached);
+                return Ok(value);
+            }
             Lookup::Stale { value, age } => Some((value, age)),
             Lookup::Miss => None,
         };
@@ -623,6 +631,7 @@ where
     }
 
     fn serve_stale_after_error(&self, age: Duration) {
+        crate::served::record(|| crate::served::Source::Stale { age });
         self.stale_hits.add(1);
         self.stale_if_error.add(1);
         tracing::warn!(

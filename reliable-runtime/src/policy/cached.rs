@@ -207,7 +207,9 @@ impl Policy {
         Q: scc::Equivalent<K> + Hash + ?Sized,
     {
         let cache = self.cache.as_ref()?.get::<K, R::Value>()?;
-        Some(R::join(Ok(cache.get_fresh(lookup)?)))
+        let value = cache.get_fresh(lookup)?;
+        crate::served::record(|| crate::served::Source::Cached);
+        Some(R::join(Ok(value)))
     }
 
     /// The miss path of a cached call: the value for `key`, loaded by `load` (any future of

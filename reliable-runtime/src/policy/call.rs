@@ -7,6 +7,7 @@ use crate::error::{Failure, Rejected};
 use crate::pipeline::{failed, monitored, settle_outcome, AttemptState, Layers};
 use crate::private::start_fallback;
 use crate::retry::{RetryPolicy, RetryState};
+use crate::served::Source;
 use pin_project_lite::pin_project;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -679,6 +680,14 @@ fn finish_fallback<T, E>(
     match answer {
         Some(answer) => {
             counters.record_fallback();
+            crate::served::record(|| Source::Fallback {
+                cause: match &failure {
+                    Failure::Rejected(rejected) => rejected.to_string(),
+                    Failure::Inner(_) => {
+                        format!("the call failed with a `{}`", std::any::type_name::<E>())
+                    }
+                },
+            });
             answer.map_err(Failure::Inner)
         }
         None => {
