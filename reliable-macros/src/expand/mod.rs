@@ -208,15 +208,13 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
         });
     }
     let policy_name = quote!(__reliable_name);
-    let chain = builder::chain(
-        plan,
-        &builder::Site {
-            private: &private,
-            runtime,
-            return_type: nameable,
-            policy_name: &policy_name,
-        },
-    );
+    let site = builder::Site {
+        private: &private,
+        runtime,
+        return_type: nameable,
+        policy_name: &policy_name,
+    };
+    let chain = builder::chain(plan, &site);
     setup.extend(quote! {
         static __RELIABLE_POLICY: #private::PolicyCell = #private::PolicyCell::new();
         let __reliable_policy = __RELIABLE_POLICY.#get(#site_name, |#policy_name| {
@@ -226,15 +224,7 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
     let degrading = plan.degradation.is_some();
     let retrying = plan.backoff.is_some();
     let call = if calls {
-        let hooks = builder::hooks(
-            plan,
-            &builder::Site {
-                private: &private,
-                runtime,
-                return_type: nameable,
-                policy_name: &policy_name,
-            },
-        );
+        let hooks = builder::hooks(plan, &site);
         let hooks = if hooks.is_empty() {
             quote!(#private::NoHooks)
         } else {
