@@ -83,8 +83,9 @@ impl Layer {
     }
 }
 
-/// The layers of one fn, outermost first: retries, breaker, monitor, timeout (DESIGN.md
-/// section 3).
+/// The layers of one fn. Their order is the runtime's (`Policy`: fallback, cache, retries,
+/// breaker, rate limit, bulkhead, monitor, timeout), whatever order the attributes are written
+/// in.
 pub(crate) struct Plan {
     pub(crate) backoff: Option<BackoffArgs>,
     /// The per-attempt timeout and the span of its attribute (for errors).

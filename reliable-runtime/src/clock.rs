@@ -1,6 +1,7 @@
 //! The one clock every pattern reads.
 //!
-//! Breakers, monitors and (later) caches never call `Instant::now()` themselves: they hold a
+//! Breakers, monitors, caches, rate limiters and retry budgets never call `Instant::now()`
+//! themselves: they hold a
 //! [`Clock`], so tests can drive time by hand ([`Clock::manual`]) or through tokio's paused time
 //! ([`Clock::tokio`]) instead of sleeping through it.
 //!

@@ -8,8 +8,11 @@
 //! exits, for the next new thread. Threads beyond that (large blocking pools) share the
 //! remaining [`SHARED_SHARDS`] shards with atomic read-modify-writes.
 //!
-//! Why not a crate: `thread_local` gives per-thread storage but no way to merge with readers
-//! holding only `&self`, and sharded counters from crates all use atomic RMWs on the write path.
+//! Why not a crate: the `thread_local` crate's `ThreadLocal<T>` gives each counter its own
+//! per-thread table, looked up by thread id on every write, where here one thread-local index,
+//! computed once per thread, addresses every counter's shard; and the sharded counters of
+//! crates use atomic read-modify-writes on the write path, where a shard owned by one thread
+//! takes a plain load and store.
 
 use crossbeam_utils::CachePadded;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -16,8 +16,8 @@ use tokio::sync::{broadcast, oneshot};
 
 /// Breaker state changes, counted as alerts.
 ///
-/// An alert manager is on its way to the runtime; until it lands, every state change of one of
-/// the client's breakers is an alert, as an on-call engineer would want to hear of it.
+/// Every state change of one of the client's breakers is an alert (the runtime's alert manager,
+/// which the demo starts, sends one for each), as an on-call engineer would want to hear of it.
 #[derive(Default)]
 pub(crate) struct Alerts {
     per_source: [AtomicU64; 2],
