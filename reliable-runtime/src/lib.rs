@@ -367,8 +367,8 @@ pub use reliable_macros::with_backoff;
 /// ```
 pub use reliable_macros::timeout;
 
-/// Limits how often a function is called: at most N calls in any sliding window (the
-/// reference's algorithm: 60 per minute per source).
+/// Limits how often a function is called: at most N calls in any sliding window (by default 60
+/// per minute per source).
 ///
 /// `#[rate_limited(per_minute = 60)]`, or `per_second = 10`; `burst = 10` also caps how many of
 /// them may come in one spike (at most `burst` in any `window × burst / limit`); `name = "..."`
@@ -553,7 +553,7 @@ pub use reliable_macros::graceful_degradation;
 /// ```
 pub use reliable_macros::reliable;
 
-/// [`reliable`] with [`preset::CEX`]: the reference's numbers for centralised exchanges (SLA
+/// [`reliable`] with [`preset::CEX`]: the numbers for centralised exchanges (SLA
 /// p95 1 s, p99 2 s, 95% success, 3 failures; breaker 5 failures, open 30 s, 2 successes;
 /// adaptive cache 5 s within 2..15 s; CEX backoff), every one overridable.
 ///
@@ -580,7 +580,7 @@ pub use reliable_macros::reliable;
 /// ```
 pub use reliable_macros::reliable_cex_call;
 
-/// [`reliable`] with [`preset::DEX`]: the reference's numbers for DEX aggregators (SLA p95 3 s,
+/// [`reliable`] with [`preset::DEX`]: the numbers for DEX aggregators (SLA p95 3 s,
 /// p99 5 s, 90% success, 5 failures; breaker 10 failures, open 60 s, 3 successes; adaptive
 /// cache 30 s within 10..120 s; DEX backoff), every one overridable.
 ///
@@ -603,7 +603,7 @@ pub use reliable_macros::reliable_cex_call;
 /// ```
 pub use reliable_macros::reliable_dex_call;
 
-/// [`reliable`] with [`preset::TWITTER`]: the reference's numbers for social APIs (SLA p95
+/// [`reliable`] with [`preset::TWITTER`]: the numbers for social APIs (SLA p95
 /// 5 s, p99 10 s, 85% success, 3 failures; breaker 3 failures, open 120 s, 1 success;
 /// adaptive cache 300 s within 60..900 s; Twitter backoff), every one overridable.
 ///

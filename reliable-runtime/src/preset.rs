@@ -2,7 +2,7 @@
 //! fn in one attribute.
 //!
 //! A [`Preset`] is four configuration constructors. The built-ins ([`CEX`], [`DEX`],
-//! [`TWITTER`]) carry the reference tables' numbers; `#[reliable_cex_call(...)]` is exactly
+//! [`TWITTER`]) carry the numbers of the tables below; `#[reliable_cex_call(...)]` is exactly
 //! `#[reliable(preset = reliable_runtime::preset::CEX, ...)]`. Define your own as a `const`
 //! (starting from a built-in with `..CEX`), or register one under a name at start-up and write
 //! `#[reliable(preset = "name", ...)]`.
@@ -61,7 +61,7 @@ pub struct Preset {
     pub cache: fn() -> CacheConfig,
 }
 
-/// Centralised exchanges (order books, tickers): the reference's CEX rows.
+/// Centralised exchanges (order books, tickers).
 pub const CEX: Preset = Preset {
     sla: SlaThresholds::cex,
     breaker: BreakerConfig::cex,
@@ -69,7 +69,7 @@ pub const CEX: Preset = Preset {
     cache: CacheConfig::orderbooks,
 };
 
-/// DEX aggregators (liquidity, quotes): the reference's DEX rows.
+/// DEX aggregators (liquidity, quotes).
 pub const DEX: Preset = Preset {
     sla: SlaThresholds::dex,
     breaker: BreakerConfig::dex,
@@ -77,7 +77,7 @@ pub const DEX: Preset = Preset {
     cache: CacheConfig::dex_liquidity,
 };
 
-/// Social APIs (Twitter search and lookups): the reference's Twitter rows.
+/// Social APIs (Twitter search and lookups).
 pub const TWITTER: Preset = Preset {
     sla: SlaThresholds::twitter,
     breaker: BreakerConfig::twitter,

@@ -46,7 +46,7 @@ const KEYS: &[&str] = &[
 
 /// The runtime's cap on concurrent half-open probes.
 const MAX_HALF_OPEN_CALLS: u32 = (1 << 20) - 1;
-/// The runtime's default open timeout (the reference's CEX row) and its default cap.
+/// The runtime's default open timeout (the CEX row) and its default cap.
 const DEFAULT_TIMEOUT: Nanos = Nanos(30_000_000_000);
 const DEFAULT_MAX_TIMEOUT: Nanos = Nanos(600_000_000_000);
 

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
-/// Alerts the history keeps by default (the reference's number).
+/// Alerts the history keeps by default.
 pub const DEFAULT_HISTORY_CAPACITY: usize = 100;
 
 /// Alerts a handler's queue holds by default before it drops new ones.

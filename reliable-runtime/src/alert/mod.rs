@@ -217,11 +217,11 @@ impl fmt::Display for AlertKind {
     }
 }
 
-/// One alert: the reference's fields (`breaker_name`, `old_state`, `new_state`, `severity`,
+/// One alert: its fields (`breaker_name`, `old_state`, `new_state`, `severity`,
 /// `timestamp`, `failure_count`, `message`, `metadata`) plus what it is about (`kind`,
 /// `source`).
 ///
-/// Serialized, it has the reference's JSON shape, its fields in the reference's order; the
+/// Serialized, it has this JSON shape, its fields in this order; the
 /// timestamp is RFC 3339 in UTC with milliseconds:
 ///
 /// ```
@@ -391,7 +391,7 @@ impl Alert {
         self
     }
 
-    /// The alert as compact JSON (the reference's shape: see [`Alert`]).
+    /// The alert as compact JSON (the shape of [`Alert`]).
     pub fn to_json(&self) -> String {
         // Only strings, numbers and a string map: serializing cannot fail.
         serde_json::to_string(self).unwrap_or_default()

@@ -1,4 +1,4 @@
-//! RFC 3339 timestamps (`2025-10-22T11:45:00.000Z`), the reference's alert time format.
+//! RFC 3339 timestamps (`2025-10-22T11:45:00.000Z`), the alerts' time format.
 
 use serde::Serializer;
 use std::time::{SystemTime, UNIX_EPOCH};

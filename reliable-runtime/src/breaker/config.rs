@@ -50,7 +50,7 @@ impl Default for BreakerWindow {
 /// `half_open_max_calls` probes through at once: `success_threshold` successes close it, one
 /// failure reopens it.
 ///
-/// `Default` is the reference's CEX breaker: 5 failures, 30 s, 2 successes.
+/// `Default` is the CEX breaker: 5 failures, 30 s, 2 successes.
 ///
 /// ```
 /// use reliable_runtime::breaker::{BreakerConfig, BreakerWindow};
@@ -122,17 +122,17 @@ impl BreakerConfig {
         }
     }
 
-    /// The reference's CEX breaker: 5 failures, 30 s open, 2 successes.
+    /// The CEX breaker: 5 failures, 30 s open, 2 successes.
     pub fn cex() -> Self {
         BreakerConfig::preset(5, 30, 2)
     }
 
-    /// The reference's DEX breaker: 10 failures, 60 s open, 3 successes.
+    /// The DEX breaker: 10 failures, 60 s open, 3 successes.
     pub fn dex() -> Self {
         BreakerConfig::preset(10, 60, 3)
     }
 
-    /// The reference's Twitter breaker: 3 failures, 120 s open, 1 success.
+    /// The Twitter breaker: 3 failures, 120 s open, 1 success.
     pub fn twitter() -> Self {
         BreakerConfig::preset(3, 120, 1)
     }

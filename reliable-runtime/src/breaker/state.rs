@@ -16,7 +16,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// A circuit breaker's state. Serializes as the reference writes it: `"CLOSED"`, `"OPEN"`,
+/// A circuit breaker's state. Serializes in capitals: `"CLOSED"`, `"OPEN"`,
 /// `"HALF_OPEN"`, `"FORCED_OPEN"`, `"DISABLED"`.
 ///
 /// ```
@@ -40,7 +40,7 @@ pub enum BreakerState {
 }
 
 impl BreakerState {
-    /// The state as the reference writes it.
+    /// The state in capitals: `"CLOSED"`, `"OPEN"`, ...
     pub fn as_str(self) -> &'static str {
         match self {
             BreakerState::Closed => "CLOSED",

@@ -43,7 +43,7 @@ impl std::str::FromStr for CachePolicy {
     }
 }
 
-/// A cache's configuration. `Default`: TTL policy, 5 s TTL (the reference's order books),
+/// A cache's configuration. `Default`: TTL policy, 5 s TTL (order books),
 /// 10,000 entries, 10% evicted at once when full, a stale window equal to the TTL (so a value
 /// may be served up to 2× TTL after it was loaded), no TTL jitter.
 ///
@@ -73,7 +73,7 @@ pub struct CacheConfig {
     pub max_ttl: Duration,
     /// Entries held at most (concurrent inserts may overshoot by a few until the next eviction).
     pub max_entries: usize,
-    /// Fraction of `max_entries` evicted at once when full (the reference's eviction ratio).
+    /// Fraction of `max_entries` evicted at once when full.
     pub eviction_ratio: f64,
     /// How long after expiry an entry may still be served stale (while it is refreshed, or
     /// when the refresh fails).
@@ -103,7 +103,7 @@ impl Default for CacheConfig {
 }
 
 impl CacheConfig {
-    /// The reference's order-book cache: 5 s (2..15 s), adaptive.
+    /// The order-book cache: 5 s (2..15 s), adaptive.
     pub fn orderbooks() -> Self {
         CacheConfig {
             policy: CachePolicy::Adaptive,
@@ -111,7 +111,7 @@ impl CacheConfig {
         }
     }
 
-    /// The reference's DEX liquidity cache: 30 s (10..120 s), adaptive.
+    /// The DEX liquidity cache: 30 s (10..120 s), adaptive.
     pub fn dex_liquidity() -> Self {
         CacheConfig {
             policy: CachePolicy::Adaptive,
@@ -123,7 +123,7 @@ impl CacheConfig {
         }
     }
 
-    /// The reference's Twitter cache: 300 s (60..900 s), adaptive.
+    /// The Twitter cache: 300 s (60..900 s), adaptive.
     pub fn twitter() -> Self {
         CacheConfig {
             policy: CachePolicy::Adaptive,

@@ -19,9 +19,9 @@ pub struct GroupSource {
     pub success_rate: f64,
 }
 
-/// The health of one group (an exchange, typically): the reference's per-exchange section.
+/// The health of one group (an exchange, typically): the per-exchange section.
 ///
-/// `degradation_score` is the reference's formula, within 0.0..=1.0:
+/// `degradation_score` is this formula, within 0.0..=1.0:
 ///
 /// ```text
 /// failed_sources / sources × 0.5 + degraded_sources / sources × 0.3
@@ -52,7 +52,7 @@ pub struct GroupSource {
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct GroupHealth {
-    /// The group's name (the reference calls it `exchange`).
+    /// The group's name (`exchange` in the JSON).
     pub exchange: String,
     /// HEALTHY, DEGRADED or FAILED, from the score's bands (see above).
     pub overall_status: SlaStatus,
@@ -65,7 +65,7 @@ pub struct GroupHealth {
     /// The worst state among its breakers: OPEN (or FORCED_OPEN) over HALF_OPEN over CLOSED;
     /// CLOSED without breakers.
     pub circuit_breaker_state: &'static str,
-    /// The reference's score, 0.0 (healthy) to 1.0.
+    /// The score, 0.0 (healthy) to 1.0.
     pub degradation_score: f64,
     /// The score's band.
     pub degradation_level: DegradationLevel,

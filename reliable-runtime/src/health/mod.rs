@@ -18,7 +18,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// The health of every monitored source, breaker and cache, serializable to the reference's JSON
+/// The health of every monitored source, breaker and cache, serializable to the JSON
 /// shape.
 ///
 /// `overall_status` is:
@@ -60,7 +60,7 @@ pub struct SystemHealth {
     pub timeouts: BTreeMap<String, TimeoutSnapshot>,
     /// Per `#[graceful_degradation]` site: fallbacks served, fallbacks that panicked.
     pub degradation: BTreeMap<String, DegradationSnapshot>,
-    /// Per group (`group = "binance"` on sources and breakers): the reference's per-exchange
+    /// Per group (`group = "binance"` on sources and breakers): the per-exchange
     /// section with its degradation score (see [`GroupHealth`]).
     pub per_exchange_degradation: BTreeMap<String, GroupHealth>,
 }

@@ -1,9 +1,9 @@
-//! Rate limiter: at most `limit` calls in any sliding window (the reference's algorithm).
+//! Rate limiter: at most `limit` calls in any sliding window.
 //!
 //! Why not `governor`: governor implements GCRA, a token bucket. With a quota of 60 per minute
 //! and a burst of 60 it lets 60 calls through at once and then one more every second, so up to
-//! 119 calls can land within one minute; the reference (and exchange APIs that count requests
-//! per rolling minute) promise at most 60 in *any* 60 seconds. That is a sliding log: a ring of
+//! 119 calls can land within one minute, where exchange APIs, which count requests per rolling
+//! minute, allow at most 60 in *any* 60 seconds. That is a sliding log: a ring of
 //! the last `limit` admission times, where a call is admitted only if the admission `limit`
 //! calls back is older than the window. One compare-and-swap on the ring's head per admission,
 //! no lock, exact.
@@ -55,7 +55,7 @@ impl RateLimit {
         }
     }
 
-    /// `limit` calls in any minute (the reference's default is 60).
+    /// `limit` calls in any minute (60 is the usual default).
     pub fn per_minute(limit: u32) -> Self {
         RateLimit {
             limit,

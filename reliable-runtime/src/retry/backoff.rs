@@ -18,7 +18,7 @@ use std::time::Duration;
 pub enum Jitter {
     /// Exactly the exponential delay.
     None,
-    /// Uniform in `[0, d]` (AWS "full jitter"; the reference's behaviour; the default).
+    /// Uniform in `[0, d]` (AWS "full jitter"; the default).
     #[default]
     Full,
     /// `d/2` plus uniform in `[0, d/2]`.
@@ -46,10 +46,10 @@ impl std::str::FromStr for Jitter {
     }
 }
 
-/// The reference's backoff: delays grow by `multiplier` from `initial_delay` up to `max_delay`,
+/// Exponential backoff: delays grow by `multiplier` from `initial_delay` up to `max_delay`,
 /// for at most `max_attempts` attempts in all (the first call included).
 ///
-/// `Default` is the reference's: 1 s, 60 s, ×2, 5 attempts, full jitter. Without jitter the
+/// `Default`: 1 s, 60 s, ×2, 5 attempts, full jitter. Without jitter the
 /// delays before retries 1, 2, 3, ... are exactly 1, 2, 4, 8, 16 s, capped at `max_delay`.
 ///
 /// ```
@@ -88,7 +88,7 @@ impl Default for BackoffConfig {
 }
 
 impl BackoffConfig {
-    /// The reference's CEX policy: 0.5 s, 10 s, 3 attempts.
+    /// The CEX policy: 0.5 s, 10 s, 3 attempts.
     pub fn cex() -> Self {
         BackoffConfig {
             initial_delay: Duration::from_millis(500),
@@ -98,7 +98,7 @@ impl BackoffConfig {
         }
     }
 
-    /// The reference's DEX policy: 1 s, 30 s, 4 attempts.
+    /// The DEX policy: 1 s, 30 s, 4 attempts.
     pub fn dex() -> Self {
         BackoffConfig {
             max_delay: Duration::from_secs(30),
@@ -107,7 +107,7 @@ impl BackoffConfig {
         }
     }
 
-    /// The reference's Twitter policy: 2 s, 60 s, 3 attempts.
+    /// The Twitter policy: 2 s, 60 s, 3 attempts.
     pub fn twitter() -> Self {
         BackoffConfig {
             initial_delay: Duration::from_secs(2),

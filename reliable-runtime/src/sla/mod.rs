@@ -56,7 +56,7 @@ pub enum SlaStatus {
 }
 
 impl SlaStatus {
-    /// The status as the reference writes it: `"HEALTHY"`, `"DEGRADED"` or `"FAILED"`.
+    /// The status in capitals: `"HEALTHY"`, `"DEGRADED"` or `"FAILED"`.
     pub fn as_str(self) -> &'static str {
         match self {
             SlaStatus::Healthy => "HEALTHY",
@@ -93,7 +93,7 @@ impl fmt::Display for SlaStatus {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SlaWindow {
-    /// The last N calls (the reference's default: 100).
+    /// The last N calls (default: 100).
     Calls(u32),
     /// The calls that ended in the last span of time (up to
     /// [`TIME_WINDOW_SAMPLES_PER_SHARD`] per thread shard).

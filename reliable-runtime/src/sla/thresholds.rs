@@ -21,7 +21,7 @@ pub const FAILED_SUCCESS_FRACTION: f64 = 0.5;
 ///    `max_latency_p99`.
 /// 3. **HEALTHY** otherwise (including a source with no calls yet).
 ///
-/// `Default` is the reference's CEX order-book row: p95 1 s, p99 2 s, 95% success, 3 failures.
+/// `Default` is the CEX order-book row: p95 1 s, p99 2 s, 95% success, 3 failures.
 ///
 /// ```
 /// use reliable_runtime::sla::SlaThresholds;
@@ -69,17 +69,17 @@ impl SlaThresholds {
         }
     }
 
-    /// The reference's CEX order-book SLA: p95 1 s, p99 2 s, 95% success, 3 failures.
+    /// The CEX order-book SLA: p95 1 s, p99 2 s, 95% success, 3 failures.
     pub fn cex() -> Self {
         SlaThresholds::preset(1_000, 2_000, 0.95, 3)
     }
 
-    /// The reference's DEX aggregator SLA: p95 3 s, p99 5 s, 90% success, 5 failures.
+    /// The DEX aggregator SLA: p95 3 s, p99 5 s, 90% success, 5 failures.
     pub fn dex() -> Self {
         SlaThresholds::preset(3_000, 5_000, 0.90, 5)
     }
 
-    /// The reference's Twitter API SLA: p95 5 s, p99 10 s, 85% success, 3 failures.
+    /// The Twitter API SLA: p95 5 s, p99 10 s, 85% success, 3 failures.
     pub fn twitter() -> Self {
         SlaThresholds::preset(5_000, 10_000, 0.85, 3)
     }
