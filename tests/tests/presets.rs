@@ -382,3 +382,35 @@ async fn preset_layers_take_their_own_names() {
     assert!(health.cache_stats.contains_key("preset_named_tickers"));
     assert!(health.cache_stats.contains_key("preset_named_book"));
 }
+
+/// A custom preset the runtime refuses (no compile-time check sees a const's values).
+const BROKEN: Preset = Preset {
+    breaker: || BreakerConfig {
+        success_threshold: 0,
+        ..BreakerConfig::cex()
+    },
+    ..CEX
+};
+
+#[reliable(preset = BROKEN, name = "preset_broken", cache = false)]
+async fn with_broken_preset(fail: bool) -> Result<u8, ApiError> {
+    if fail {
+        Err(ApiError)
+    } else {
+        Ok(1)
+    }
+}
+
+#[tokio::test]
+async fn a_refused_configuration_runs_the_fn_without_its_layers() {
+    // Never a panic: the error is logged and the fn runs unprotected.
+    assert_eq!(with_broken_preset(false).await, Ok(1));
+    for _ in 0..10 {
+        assert_eq!(with_broken_preset(true).await, Err(ApiError));
+    }
+    assert_eq!(with_broken_preset(false).await, Ok(1), "no breaker opened");
+    // Nothing half-registered: the valid monitor and retry policy were not registered either.
+    assert!(breaker_registry().get("preset_broken").is_none());
+    assert!(sla_registry().get("preset_broken").is_none());
+    assert!(retry_registry().get("preset_broken").is_none());
+}

@@ -201,7 +201,7 @@ pub(crate) fn wrap(
     private: &TokenStream,
     item: &FnItem,
     plan: &crate::plan::Plan,
-    call: TokenStream,
+    call: crate::expand::Call,
     setup: &mut TokenStream,
 ) -> TokenStream {
     let (degrading, rejects) = (plan.degradation.is_some(), plan.rejects());
@@ -270,6 +270,7 @@ pub(crate) fn wrap(
             quote!(move)
         };
         setup.extend(prelude);
+        let call = call.expr();
         return quote!(__reliable_policy.load_cached_blocking(__reliable_key, #capture || { #call }));
     }
     // How the callers that waited for a failed load get their error: a clone of it if the
@@ -295,11 +296,10 @@ pub(crate) fn wrap(
     };
     // The key lives in a block that ends before the `.await`, so the future keeps no slot
     // for it.
-    // A call that ends in `.await` is its future: the cache polls it. Anything else runs in
-    // an `async` block.
-    let load = match without_await(&call) {
-        Some(future) => future,
-        None => quote!(async #capture { #call }),
+    // A future is polled by the cache itself; anything else runs in an `async` block.
+    let load = match call {
+        crate::expand::Call::Future(future) => future,
+        crate::expand::Call::Expr(call) => quote!(async #capture { #call }),
     };
     setup.extend(quote! {
         let __reliable_miss = {
@@ -309,17 +309,4 @@ pub(crate) fn wrap(
         };
     });
     quote!(__reliable_miss.await)
-}
-
-/// `call` without its final `.await`, if it ends in one.
-fn without_await(call: &TokenStream) -> Option<TokenStream> {
-    let tokens: Vec<proc_macro2::TokenTree> = call.clone().into_iter().collect();
-    match tokens.as_slice() {
-        [rest @ .., proc_macro2::TokenTree::Punct(dot), proc_macro2::TokenTree::Ident(await_)]
-            if dot.as_char() == '.' && *await_ == "await" && !rest.is_empty() =>
-        {
-            Some(rest.iter().cloned().collect())
-        }
-        _ => None,
-    }
 }

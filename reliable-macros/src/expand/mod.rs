@@ -259,25 +259,27 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
             }
             None => quote!(#private::#function),
         };
+        // An attempt: the helper's future (async), or its result (blocking).
         let attempt = |function: &TokenStream| {
             if is_async {
                 let function = typed(function);
-                quote! {
-                    #function(__reliable_policy, #hooks, #capture || #plain_body).await
-                }
+                Call::Future(quote! {
+                    #function(__reliable_policy, #hooks, #capture || #plain_body)
+                })
             } else {
-                quote! {
+                Call::Expr(quote! {
                     #private::#function(__reliable_policy, #hooks, #body)
-                }
+                })
             }
         };
-        // Typed by the return type: one error at it when it is not a `Result`.
-        let output = |call: TokenStream| match nameable {
-            Some(return_type) if !degrading && !is_async => {
+        // Typed by the return type: one error at it when it is not a `Result` (async helpers
+        // are typed by their turbofish).
+        let output = |call: Call| match (call, nameable) {
+            (Call::Expr(call), Some(return_type)) if !degrading => {
                 let output = quote_spanned!(return_type.span()=> #private::output::<#return_type>);
-                quote!(#output(#call))
+                Call::Expr(quote!(#output(#call)))
             }
-            _ => call,
+            (call, _) => call,
         };
         if !retrying {
             output(attempt(if degrading { &try_once } else { &once }))
@@ -293,7 +295,7 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
         } else {
             // A body that borrows `&mut` cannot be made again by a closure the runtime keeps
             // (its future would outlive the borrow): the retry loop is written out here.
-            let attempt = attempt(&try_once);
+            let attempt = attempt(&try_once).expr();
             // With a fallback, the outcome as it is: the fallback sees a refusal as a refusal.
             let finish = if degrading {
                 quote!(__reliable_outcome)
@@ -305,7 +307,7 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
             } else {
                 quote!(::std::thread::sleep(__reliable_delay))
             };
-            output(quote! {{
+            output(Call::Expr(quote! {{
                 let mut __reliable_retry = #private::retries(__reliable_policy);
                 loop {
                     let __reliable_outcome = #attempt;
@@ -314,7 +316,7 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
                         ::core::ops::ControlFlow::Continue(__reliable_delay) => #wait,
                     }
                 }
-            }})
+            }}))
         }
     } else {
         // `#[monitored]` and/or `#[cached]` alone: any return type (a `Result`'s `Err` fails).
@@ -329,13 +331,13 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
                     }
                 };
                 if is_async {
-                    quote!(__reliable_policy.measure(#body, #classify).await)
+                    Call::Future(quote!(__reliable_policy.measure(#body, #classify)))
                 } else {
-                    quote!(__reliable_policy.measure_blocking(#body, #classify))
+                    Call::Expr(quote!(__reliable_policy.measure_blocking(#body, #classify)))
                 }
             }
-            (false, true) => quote!(#body.await),
-            (false, false) => quote!((#body)()),
+            (false, true) => Call::Future(body),
+            (false, false) => Call::Expr(quote!((#body)())),
         }
     };
     let call = cache_around(plan, &item, &private, call, &mut setup);
@@ -420,11 +422,11 @@ fn cache_around(
     plan: &Plan,
     item: &FnItem,
     private: &TokenStream,
-    call: TokenStream,
+    call: Call,
     setup: &mut TokenStream,
 ) -> TokenStream {
     let Some((args, span)) = &plan.cached else {
-        return call;
+        return call.expr();
     };
     let mut errors = Errors::default();
     match cached::key(args, item, *span, &mut errors) {
@@ -432,7 +434,24 @@ fn cache_around(
         None => errors
             .finish()
             .err()
-            .map_or(call, |error| error.to_compile_error()),
+            .map_or_else(|| call.expr(), |error| error.to_compile_error()),
+    }
+}
+
+/// The layers inside the cache and the fallback, as generated: a future the caller awaits
+/// (the cache polls it itself), or an expression (a blocking call, the written-out retry loop).
+pub(crate) enum Call {
+    Future(TokenStream),
+    Expr(TokenStream),
+}
+
+impl Call {
+    /// The call's output, awaited if it is a future.
+    pub(crate) fn expr(self) -> TokenStream {
+        match self {
+            Call::Future(future) => quote!(#future.await),
+            Call::Expr(expr) => expr,
+        }
     }
 }
 
