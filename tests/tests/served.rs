@@ -124,3 +124,38 @@ async fn a_policy_reports_sources_too() {
     let blocking = observe_blocking(|| policy.cached_blocking(2u8, || Ok::<_, ApiError>("two")));
     assert_eq!(blocking.source, Source::Fresh);
 }
+
+#[cached(ttl = 60, name = "served_race")]
+async fn slow_fresh(x: u32) -> Result<u32, ApiError> {
+    // Waits, so the observed call is polled again, perhaps on another worker thread.
+    tokio::task::yield_now().await;
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    Ok(x)
+}
+
+/// More tasks than workers, each observing its own call while others observe theirs: every
+/// observer gets its own call's source, whatever threads its polls ran on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_observers_each_see_their_own_call() {
+    for round in 0..20u32 {
+        // Keys below 8 are cached before the round starts; the others load now.
+        for key in 0..8 {
+            slow_fresh(round * 1_000 + key).await.unwrap();
+        }
+        let tasks: Vec<_> = (0..64u32)
+            .map(|i| {
+                tokio::spawn(async move {
+                    let key = round * 1_000 + i;
+                    let served = observe(slow_fresh(key)).await;
+                    (i, served)
+                })
+            })
+            .collect();
+        for task in tasks {
+            let (i, served) = task.await.unwrap();
+            assert_eq!(served.value, Ok(round * 1_000 + i));
+            let expected = if i < 8 { Source::Cached } else { Source::Fresh };
+            assert_eq!(served.source, expected, "round {round}, task {i}");
+        }
+    }
+}
