@@ -243,6 +243,11 @@ impl ConfigError {
         }
     }
 
+    /// `check`'s refusal, said of `field`.
+    pub(crate) fn check(field: &'static str, check: reliable_rules::Check) -> Result<(), Self> {
+        check.map_err(|reason| ConfigError::new(field, reason))
+    }
+
     /// The same error, said of the `kind` layer named `name` (a policy builds several).
     pub(crate) fn in_layer(mut self, kind: &str, name: &str) -> Self {
         self.layer = Some(format!("{kind} `{name}`"));

@@ -2,11 +2,12 @@
 
 use crate::clock::{saturating_secs_f64, Clock};
 use crate::error::ConfigError;
+use reliable_rules as rules;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Largest `half_open_max_calls` (the in-flight probe count shares the breaker's state word).
-pub const MAX_HALF_OPEN_CALLS: u32 = (1 << 20) - 1;
+pub const MAX_HALF_OPEN_CALLS: u32 = rules::breaker::MAX_HALF_OPEN_CALLS;
 
 /// The calls the failure-rate and slow-call-rate rules look at.
 ///
@@ -27,6 +28,15 @@ pub enum BreakerWindow {
     /// The calls of the last span, in 10 buckets of `span / 10` (so the rules see between 90%
     /// and 100% of the span). Sharded per thread: no shared write per call.
     Time(Duration),
+}
+
+impl BreakerWindow {
+    fn check(self) -> rules::Check {
+        match self {
+            BreakerWindow::Calls(calls) => rules::window::calls(calls),
+            BreakerWindow::Time(span) => rules::window::span(span),
+        }
+    }
 }
 
 impl Default for BreakerWindow {
@@ -163,69 +173,45 @@ impl BreakerConfig {
 
     /// Checks every field; the breaker constructors call this.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let rate_ok = |rate: Option<f64>| rate.is_none_or(|r| r > 0.0 && r <= 1.0);
-        if !rate_ok(self.failure_rate_threshold) {
-            return Err(ConfigError::new(
-                "failure_rate_threshold",
-                "must be within (0.0, 1.0]",
-            ));
+        if let Some(rate) = self.failure_rate_threshold {
+            ConfigError::check("failure_rate_threshold", rules::breaker::failure_rate(rate))?;
         }
-        if !rate_ok(self.slow_call_rate_threshold) {
-            return Err(ConfigError::new(
+        if let Some(rate) = self.slow_call_rate_threshold {
+            ConfigError::check(
                 "slow_call_rate_threshold",
-                "must be within (0.0, 1.0]",
-            ));
+                rules::breaker::slow_call_rate(rate),
+            )?;
         }
-        if self.failure_threshold == 0 && !self.uses_window() {
-            return Err(ConfigError::new(
-                "failure_threshold",
-                "0 turns off the consecutive-failure rule, so set `failure_rate_threshold` or \
-                 `slow_call_rate_threshold`, or the breaker can never open",
-            ));
-        }
-        if self.slow_call_duration.is_zero() {
-            return Err(ConfigError::new("slow_call_duration", "must be above zero"));
-        }
-        match self.window {
-            BreakerWindow::Calls(0) => {
-                return Err(ConfigError::new("window", "must hold at least 1 call"))
-            }
-            BreakerWindow::Calls(n) if n > 1_000_000 => {
-                return Err(ConfigError::new("window", "at most 1000000 calls"))
-            }
-            BreakerWindow::Time(span) if span < Duration::from_millis(10) => {
-                return Err(ConfigError::new("window", "must span at least 10ms"))
-            }
-            _ => {}
-        }
-        if self.minimum_calls == 0 {
-            return Err(ConfigError::new("minimum_calls", "must be at least 1"));
-        }
-        if self.timeout.is_zero() {
-            return Err(ConfigError::new("timeout", "must be above zero"));
-        }
-        if !(self.timeout_multiplier.is_finite() && self.timeout_multiplier >= 1.0) {
-            return Err(ConfigError::new(
-                "timeout_multiplier",
-                "must be a finite number >= 1.0",
-            ));
-        }
-        if self.max_timeout < self.timeout {
-            return Err(ConfigError::new(
-                "max_timeout",
-                "must be at least `timeout`",
-            ));
-        }
-        if self.success_threshold == 0 {
-            return Err(ConfigError::new("success_threshold", "must be at least 1"));
-        }
-        if self.half_open_max_calls == 0 || self.half_open_max_calls > MAX_HALF_OPEN_CALLS {
-            return Err(ConfigError::new(
-                "half_open_max_calls",
-                format!("must be within 1..={MAX_HALF_OPEN_CALLS}"),
-            ));
-        }
-        Ok(())
+        ConfigError::check(
+            "failure_threshold",
+            rules::breaker::failure_threshold(self.failure_threshold, self.uses_window()),
+        )?;
+        ConfigError::check(
+            "slow_call_duration",
+            rules::breaker::slow_call_duration(self.slow_call_duration),
+        )?;
+        ConfigError::check("window", self.window.check())?;
+        ConfigError::check(
+            "minimum_calls",
+            rules::breaker::minimum_calls(self.minimum_calls),
+        )?;
+        ConfigError::check("timeout", rules::breaker::timeout(self.timeout))?;
+        ConfigError::check(
+            "timeout_multiplier",
+            rules::breaker::timeout_multiplier(self.timeout_multiplier),
+        )?;
+        ConfigError::check(
+            "max_timeout",
+            rules::breaker::max_timeout(self.timeout, self.max_timeout),
+        )?;
+        ConfigError::check(
+            "success_threshold",
+            rules::breaker::success_threshold(self.success_threshold),
+        )?;
+        ConfigError::check(
+            "half_open_max_calls",
+            rules::breaker::half_open_max_calls(self.half_open_max_calls),
+        )
     }
 }
 

@@ -37,7 +37,10 @@ impl std::str::FromStr for CachePolicy {
             "adaptive" => Ok(CachePolicy::Adaptive),
             other => Err(ConfigError::new(
                 "policy",
-                format!("unknown policy `{other}`; expected `ttl`, `lru`, `lfu` or `adaptive`"),
+                format!(
+                    "unknown policy `{other}`: {}",
+                    reliable_rules::cache::policy(other).unwrap_err()
+                ),
             )),
         }
     }
@@ -137,30 +140,17 @@ impl CacheConfig {
 
     /// Checks every field.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.ttl.is_zero() {
-            return Err(ConfigError::new("ttl", "must be above zero"));
-        }
-        if self.policy == CachePolicy::Adaptive
-            && !(self.min_ttl <= self.ttl && self.ttl <= self.max_ttl && !self.min_ttl.is_zero())
-        {
-            return Err(ConfigError::new(
+        use reliable_rules::cache;
+        ConfigError::check("ttl", cache::ttl(self.ttl))?;
+        if self.policy == CachePolicy::Adaptive {
+            ConfigError::check(
                 "ttl",
-                "an adaptive cache needs 0 < min_ttl <= ttl <= max_ttl",
-            ));
+                cache::adaptive_range(self.min_ttl, self.ttl, self.max_ttl),
+            )?;
         }
-        if self.max_entries == 0 {
-            return Err(ConfigError::new("max_entries", "must be at least 1"));
-        }
-        if !(self.eviction_ratio > 0.0 && self.eviction_ratio <= 1.0) {
-            return Err(ConfigError::new(
-                "eviction_ratio",
-                "must be within (0.0, 1.0]",
-            ));
-        }
-        if !(0.0..0.5).contains(&self.ttl_jitter) {
-            return Err(ConfigError::new("ttl_jitter", "must be within 0.0..0.5"));
-        }
-        Ok(())
+        ConfigError::check("max_entries", cache::max_entries(self.max_entries))?;
+        ConfigError::check("eviction_ratio", cache::eviction_ratio(self.eviction_ratio))?;
+        ConfigError::check("ttl_jitter", cache::ttl_jitter(self.ttl_jitter))
     }
 }
 
@@ -192,8 +182,7 @@ impl CacheConfig {
     #[must_use]
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl;
-        self.min_ttl = ttl.mul_f64(0.4);
-        self.max_ttl = ttl.saturating_mul(3);
+        (self.min_ttl, self.max_ttl) = reliable_rules::cache::ttl_range(ttl);
         self.stale = ttl;
         self
     }

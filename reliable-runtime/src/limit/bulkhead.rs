@@ -43,10 +43,11 @@ impl Default for BulkheadConfig {
 impl BulkheadConfig {
     /// Checks every field.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.max_concurrent == 0 || self.max_concurrent as usize > Semaphore::MAX_PERMITS {
-            return Err(ConfigError::new("max_concurrent", "must be at least 1"));
-        }
-        Ok(())
+        // `max_concurrent` is a `u32`, far below the semaphore's `usize::MAX >> 3` permits.
+        ConfigError::check(
+            "max_concurrent",
+            reliable_rules::limit::max_concurrent(self.max_concurrent),
+        )
     }
 }
 

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 /// The largest `limit` a [`RateLimit`] may have: the limiter keeps the time of each of the last
 /// `limit` admissions (8 bytes each), so this bounds one limiter at 8 MB.
-pub const MAX_RATE_LIMIT: u32 = 1_000_000;
+pub const MAX_RATE_LIMIT: u32 = reliable_rules::limit::MAX_RATE_LIMIT;
 
 /// How many calls a [`RateLimiter`] admits.
 ///
@@ -72,19 +72,11 @@ impl RateLimit {
 
     /// Checks every field.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.limit == 0 || self.limit > MAX_RATE_LIMIT {
-            return Err(ConfigError::new(
-                "limit",
-                "must be within 1..=1000000 (the limiter keeps 8 bytes per permit)",
-            ));
-        }
-        if self.window.is_zero() {
-            return Err(ConfigError::new("window", "must be above zero"));
-        }
+        use reliable_rules::limit;
+        ConfigError::check("limit", limit::rate_limit(self.limit))?;
+        ConfigError::check("window", limit::rate_window(self.window))?;
         if let Some(burst) = self.burst {
-            if burst == 0 || burst > self.limit {
-                return Err(ConfigError::new("burst", "must be within 1..=limit"));
-            }
+            ConfigError::check("burst", limit::burst(burst, self.limit))?;
         }
         Ok(())
     }

@@ -49,9 +49,7 @@ pub struct TimeoutSnapshot {
 impl TimeoutPolicy {
     /// A policy named `name` with deadline `after` (above zero).
     pub fn new(name: impl AsRef<str>, after: Duration) -> Result<Self, ConfigError> {
-        if after.is_zero() {
-            return Err(ConfigError::new("timeout", "must be above zero"));
-        }
+        ConfigError::check("timeout", reliable_rules::limit::timeout(after))?;
         Ok(TimeoutPolicy {
             name: intern(name.as_ref()),
             after,

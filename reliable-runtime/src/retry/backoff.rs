@@ -39,7 +39,8 @@ impl std::str::FromStr for Jitter {
             other => Err(ConfigError::new(
                 "jitter",
                 format!(
-                    "unknown jitter `{other}`; expected `none`, `full`, `equal` or `decorrelated`"
+                    "unknown jitter `{other}`: {}",
+                    reliable_rules::retry::jitter(other).unwrap_err()
                 ),
             )),
         }
@@ -118,25 +119,13 @@ impl BackoffConfig {
 
     /// Checks every field.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.max_attempts == 0 {
-            return Err(ConfigError::new(
-                "max_attempts",
-                "must be at least 1 (1 means no retries)",
-            ));
-        }
-        if !(self.multiplier.is_finite() && self.multiplier >= 1.0) {
-            return Err(ConfigError::new(
-                "multiplier",
-                "must be a finite number >= 1.0",
-            ));
-        }
-        if self.max_delay < self.initial_delay {
-            return Err(ConfigError::new(
-                "max_delay",
-                "must be at least `initial_delay`",
-            ));
-        }
-        Ok(())
+        use reliable_rules::retry;
+        ConfigError::check("max_attempts", retry::max_attempts(self.max_attempts))?;
+        ConfigError::check("multiplier", retry::multiplier(self.multiplier))?;
+        ConfigError::check(
+            "max_delay",
+            retry::max_delay(self.initial_delay, self.max_delay),
+        )
     }
 
     /// The delay before retry `retry` (1 for the first retry) without jitter, capped.

@@ -55,16 +55,9 @@ impl Default for RetryBudget {
 impl RetryBudget {
     /// Checks every field.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if !(self.ratio.is_finite() && self.ratio >= 0.0) {
-            return Err(ConfigError::new(
-                "budget_ratio",
-                "must be a finite number >= 0.0",
-            ));
-        }
-        if self.window < Duration::from_secs(1) {
-            return Err(ConfigError::new("budget_window", "must be at least 1 s"));
-        }
-        Ok(())
+        use reliable_rules::retry;
+        ConfigError::check("budget_ratio", retry::budget_ratio(self.ratio))?;
+        ConfigError::check("budget_window", retry::budget_window(self.window))
     }
 
     /// The most retries this budget allows for `calls` calls in one window.

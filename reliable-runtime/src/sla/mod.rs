@@ -107,19 +107,13 @@ impl Default for SlaWindow {
 }
 
 impl SlaWindow {
-    /// Checks the window is not empty and not absurdly large (at most 1,000,000 calls).
+    /// Checks the window: 1 to 1,000,000 calls, or at least 10 ms.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        match *self {
-            SlaWindow::Calls(0) => Err(ConfigError::new("window", "must hold at least 1 call")),
-            SlaWindow::Calls(n) if n > 1_000_000 => Err(ConfigError::new(
-                "window",
-                format!("at most 1000000 calls, got {n}"),
-            )),
-            SlaWindow::Time(span) if span.is_zero() => {
-                Err(ConfigError::new("window", "must span more than zero time"))
-            }
-            _ => Ok(()),
-        }
+        let check = match *self {
+            SlaWindow::Calls(calls) => reliable_rules::window::calls(calls),
+            SlaWindow::Time(span) => reliable_rules::window::span(span),
+        };
+        ConfigError::check("window", check)
     }
 }
 

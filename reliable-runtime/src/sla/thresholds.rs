@@ -86,28 +86,21 @@ impl SlaThresholds {
 
     /// Checks that the thresholds can be met at all.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if !(0.0..=1.0).contains(&self.min_success_rate) {
-            return Err(ConfigError::new(
-                "min_success_rate",
-                format!("must be within 0.0..=1.0, got {}", self.min_success_rate),
-            ));
-        }
-        if self.max_latency_p95.is_zero() {
-            return Err(ConfigError::new("max_latency_p95", "must be above zero"));
-        }
-        if self.max_latency_p99.is_zero() {
-            return Err(ConfigError::new("max_latency_p99", "must be above zero"));
-        }
-        if self.max_consecutive_failures == 0 {
-            return Err(ConfigError::new(
-                "max_consecutive_failures",
-                "must be at least 1",
-            ));
-        }
-        if self.min_calls == 0 {
-            return Err(ConfigError::new("min_calls", "must be at least 1"));
-        }
-        Ok(())
+        use reliable_rules::sla;
+        ConfigError::check(
+            "min_success_rate",
+            sla::min_success_rate(self.min_success_rate),
+        )?;
+        ConfigError::check("max_latency_p95", sla::p95(self.max_latency_p95))?;
+        ConfigError::check(
+            "max_latency_p99",
+            sla::p99(self.max_latency_p95, self.max_latency_p99),
+        )?;
+        ConfigError::check(
+            "max_consecutive_failures",
+            sla::max_consecutive_failures(self.max_consecutive_failures),
+        )?;
+        ConfigError::check("min_calls", sla::min_calls(self.min_calls))
     }
 
     /// The status these thresholds give `metrics` (see the rules above).
@@ -137,3 +130,22 @@ crate::common::setters::setters! { SlaThresholds {
     max_consecutive_failures: u32,
     min_calls: u32,
 }}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn p99_below_p95_is_refused_whichever_was_set_first() {
+        let config = SlaThresholds::default()
+            .max_latency_p99(Duration::from_millis(500))
+            .max_latency_p95(Duration::from_secs(1));
+        let error = config.validate().unwrap_err();
+        assert_eq!(error.field(), "max_latency_p99");
+        assert!(error.reason().contains("p95"), "{error}");
+        let config = SlaThresholds::default()
+            .max_latency_p95(Duration::from_secs(1))
+            .max_latency_p99(Duration::from_secs(1));
+        assert!(config.validate().is_ok());
+    }
+}

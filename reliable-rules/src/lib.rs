@@ -1,0 +1,429 @@
+//! The limits and checks of `reliable`'s configurations, written once.
+//!
+//! Two crates check the same values: `reliable-runtime` when a policy is built (a configuration
+//! from code, a file or a query, answered with a `ConfigError`), and `reliable-macros` when an
+//! attribute's literal arguments are compiled (answered with a compile error at the argument).
+//! The macro crate cannot depend on the runtime (the runtime re-exports the macros), so both
+//! depend on this one, which has no dependencies of its own. Users never name it: the runtime
+//! re-exports the limits where they belong (`reliable_runtime::breaker::MAX_HALF_OPEN_CALLS`).
+//!
+//! Every check returns `Err(reason)`, a sentence that completes "`<field>` ...", so each side
+//! can name the field in its own words (`failure_rate` in an attribute,
+//! `failure_rate_threshold` in `BreakerConfig`).
+//!
+//! ```
+//! assert!(reliable_rules::breaker::failure_rate(0.5).is_ok());
+//! assert_eq!(
+//!     reliable_rules::breaker::failure_rate(1.5),
+//!     Err("must be a fraction above 0.0 and at most 1.0 (0.5 means 50%)")
+//! );
+//! ```
+
+use core::time::Duration;
+
+/// A check's answer: `Err` holds why the value cannot work, completing "`<field>` ...".
+pub type Check = Result<(), &'static str>;
+
+fn fraction_above_zero(value: f64) -> Check {
+    if value > 0.0 && value <= 1.0 {
+        Ok(())
+    } else {
+        Err("must be a fraction above 0.0 and at most 1.0 (0.5 means 50%)")
+    }
+}
+
+fn at_least_one(value: u32) -> Check {
+    if value >= 1 {
+        Ok(())
+    } else {
+        Err("must be at least 1")
+    }
+}
+
+fn above_zero(value: Duration) -> Check {
+    if value.is_zero() {
+        Err("must be above zero")
+    } else {
+        Ok(())
+    }
+}
+
+/// Circuit breakers.
+pub mod breaker {
+    use super::{above_zero, at_least_one, fraction_above_zero, Check, Duration};
+
+    /// The most concurrent half-open probes a breaker admits (its state word keeps the count
+    /// in 20 bits).
+    pub const MAX_HALF_OPEN_CALLS: u32 = (1 << 20) - 1;
+
+    /// `failure_rate_threshold`: the failure rate that opens the breaker.
+    pub fn failure_rate(rate: f64) -> Check {
+        fraction_above_zero(rate)
+    }
+
+    /// `slow_call_rate_threshold`: the rate of slow calls that opens the breaker.
+    pub fn slow_call_rate(rate: f64) -> Check {
+        fraction_above_zero(rate)
+    }
+
+    /// `failure_threshold`: 0 turns the consecutive-failure rule off, which needs a rate rule.
+    pub fn failure_threshold(threshold: u32, has_rate_rule: bool) -> Check {
+        if threshold == 0 && !has_rate_rule {
+            Err("0 turns off the consecutive-failure rule; set a failure rate or a slow-call rate too, or the breaker can never open")
+        } else {
+            Ok(())
+        }
+    }
+
+    /// `slow_call_duration`.
+    pub fn slow_call_duration(duration: Duration) -> Check {
+        above_zero(duration)
+    }
+
+    /// `minimum_calls` in the window before a rate rule applies.
+    pub fn minimum_calls(calls: u32) -> Check {
+        at_least_one(calls)
+    }
+
+    /// `timeout`: how long the breaker stays open.
+    pub fn timeout(timeout: Duration) -> Check {
+        above_zero(timeout)
+    }
+
+    /// `timeout_multiplier`: growth of the open time per trip.
+    pub fn timeout_multiplier(multiplier: f64) -> Check {
+        if multiplier.is_finite() && multiplier >= 1.0 {
+            Ok(())
+        } else {
+            Err("must be at least 1.0 (1.0 keeps the open time constant)")
+        }
+    }
+
+    /// `max_timeout`: the cap of the growing open time.
+    pub fn max_timeout(timeout: Duration, max_timeout: Duration) -> Check {
+        if max_timeout < timeout {
+            Err("must be at least `timeout`")
+        } else {
+            Ok(())
+        }
+    }
+
+    /// `success_threshold`: probes that must succeed to close again.
+    pub fn success_threshold(threshold: u32) -> Check {
+        at_least_one(threshold)
+    }
+
+    /// `half_open_max_calls`: concurrent probes while half-open.
+    pub fn half_open_max_calls(calls: u32) -> Check {
+        if (1..=MAX_HALF_OPEN_CALLS).contains(&calls) {
+            Ok(())
+        } else {
+            Err("must be within 1..=1048575")
+        }
+    }
+}
+
+/// Sliding windows (the breaker's and the SLA monitor's).
+pub mod window {
+    use super::{Check, Duration};
+
+    /// The most calls a count window holds.
+    pub const MAX_CALLS: u32 = 1_000_000;
+    /// The shortest time window.
+    pub const MIN_SPAN: Duration = Duration::from_millis(10);
+
+    /// A window of the last `calls` calls.
+    pub fn calls(calls: u32) -> Check {
+        if calls == 0 {
+            Err("must hold at least 1 call")
+        } else if calls > MAX_CALLS {
+            Err("holds at most 1000000 calls")
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A window of the calls of the last `span`.
+    pub fn span(span: Duration) -> Check {
+        if span < MIN_SPAN {
+            Err("must span at least 10ms")
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// SLA thresholds.
+pub mod sla {
+    use super::{above_zero, at_least_one, Check, Duration};
+
+    /// `min_success_rate`.
+    pub fn min_success_rate(rate: f64) -> Check {
+        if (0.0..=1.0).contains(&rate) {
+            Ok(())
+        } else {
+            Err("must be a fraction within 0.0..=1.0 (0.95 means 95%)")
+        }
+    }
+
+    /// `max_latency_p95`.
+    pub fn p95(p95: Duration) -> Check {
+        above_zero(p95)
+    }
+
+    /// `max_latency_p99`: above zero, and not below the p95 threshold.
+    pub fn p99(p95: Duration, p99: Duration) -> Check {
+        above_zero(p99)?;
+        if p99 < p95 {
+            Err("cannot be below the p95 threshold")
+        } else {
+            Ok(())
+        }
+    }
+
+    /// `max_consecutive_failures`.
+    pub fn max_consecutive_failures(failures: u32) -> Check {
+        at_least_one(failures)
+    }
+
+    /// `min_calls` in the window before the rate and latency rules apply.
+    pub fn min_calls(calls: u32) -> Check {
+        at_least_one(calls)
+    }
+}
+
+/// Retries and their backoff.
+pub mod retry {
+    use super::{Check, Duration};
+
+    /// The jitters by name, as configurations and attributes write them.
+    pub const JITTERS: &[&str] = &["none", "full", "equal", "decorrelated"];
+
+    /// `max_attempts`, the first call included.
+    pub fn max_attempts(attempts: u32) -> Check {
+        if attempts >= 1 {
+            Ok(())
+        } else {
+            Err("counts every attempt, the first included: at least 1 (1 means no retries)")
+        }
+    }
+
+    /// `multiplier`: growth of the delay per retry.
+    pub fn multiplier(multiplier: f64) -> Check {
+        if multiplier.is_finite() && multiplier >= 1.0 {
+            Ok(())
+        } else {
+            Err("must be at least 1.0 (1.0 keeps the delay constant)")
+        }
+    }
+
+    /// `max_delay`: the cap of the growing delay.
+    pub fn max_delay(initial_delay: Duration, max_delay: Duration) -> Check {
+        if max_delay < initial_delay {
+            Err("must be at least `initial_delay`")
+        } else {
+            Ok(())
+        }
+    }
+
+    /// `budget_ratio`: retries allowed per call.
+    pub fn budget_ratio(ratio: f64) -> Check {
+        if ratio.is_finite() && ratio >= 0.0 {
+            Ok(())
+        } else {
+            Err("is retries per call: a number of at least 0.0, like 0.1")
+        }
+    }
+
+    /// `budget_window`.
+    pub fn budget_window(window: Duration) -> Check {
+        if window < Duration::from_secs(1) {
+            Err("must be at least 1 s")
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A jitter's name.
+    pub fn jitter(name: &str) -> Check {
+        if JITTERS.contains(&name) {
+            Ok(())
+        } else {
+            Err("is one of `none`, `full`, `equal`, `decorrelated`")
+        }
+    }
+}
+
+/// Caches.
+pub mod cache {
+    use super::{above_zero, Check, Duration};
+
+    /// The policies by name.
+    pub const POLICIES: &[&str] = &["ttl", "lru", "lfu", "adaptive"];
+    /// An adaptive TTL moves within these fractions of the configured TTL, unless set.
+    pub const MIN_TTL_FACTOR: f64 = 0.4;
+    /// See [`MIN_TTL_FACTOR`].
+    pub const MAX_TTL_FACTOR: u32 = 3;
+
+    /// The adaptive range a TTL gets: 0.4× to 3× (saturating: never a panic).
+    pub fn ttl_range(ttl: Duration) -> (Duration, Duration) {
+        (
+            ttl.mul_f64(MIN_TTL_FACTOR),
+            ttl.saturating_mul(MAX_TTL_FACTOR),
+        )
+    }
+
+    /// `ttl`.
+    pub fn ttl(ttl: Duration) -> Check {
+        above_zero(ttl)
+    }
+
+    /// The adaptive range: `0 < min_ttl <= ttl <= max_ttl`.
+    pub fn adaptive_range(min_ttl: Duration, ttl: Duration, max_ttl: Duration) -> Check {
+        if !min_ttl.is_zero() && min_ttl <= ttl && ttl <= max_ttl {
+            Ok(())
+        } else {
+            Err("of an adaptive cache needs 0 < min_ttl <= ttl <= max_ttl")
+        }
+    }
+
+    /// `max_entries`.
+    pub fn max_entries(entries: usize) -> Check {
+        if entries >= 1 {
+            Ok(())
+        } else {
+            Err("must be at least 1")
+        }
+    }
+
+    /// `eviction_ratio`: the fraction evicted at once when full.
+    pub fn eviction_ratio(ratio: f64) -> Check {
+        if ratio > 0.0 && ratio <= 1.0 {
+            Ok(())
+        } else {
+            Err("is the fraction evicted at once when full: above 0.0 and at most 1.0")
+        }
+    }
+
+    /// `ttl_jitter`: the spread of each entry's TTL.
+    pub fn ttl_jitter(jitter: f64) -> Check {
+        if (0.0..0.5).contains(&jitter) {
+            Ok(())
+        } else {
+            Err("is a fraction within 0.0..0.5 (0.1 spreads TTLs by ±10%)")
+        }
+    }
+
+    /// A policy's name.
+    pub fn policy(name: &str) -> Check {
+        if POLICIES.contains(&name) {
+            Ok(())
+        } else {
+            Err("is one of `ttl`, `lru`, `lfu`, `adaptive`")
+        }
+    }
+}
+
+/// Rate limits and bulkheads.
+pub mod limit {
+    use super::{above_zero, Check, Duration};
+
+    /// The largest rate limit: the limiter keeps the time of each of the last `limit`
+    /// admissions (8 bytes each), so this bounds one limiter at 8 MB.
+    pub const MAX_RATE_LIMIT: u32 = 1_000_000;
+
+    /// A rate limit's calls per window.
+    pub fn rate_limit(limit: u32) -> Check {
+        if (1..=MAX_RATE_LIMIT).contains(&limit) {
+            Ok(())
+        } else {
+            Err("must be within 1..=1000000 (the limiter keeps the time of each admission, 8 bytes each)")
+        }
+    }
+
+    /// A rate limit's window.
+    pub fn rate_window(window: Duration) -> Check {
+        above_zero(window)
+    }
+
+    /// `burst`: at most the limit.
+    pub fn burst(burst: u32, limit: u32) -> Check {
+        if burst == 0 {
+            Err("must be at least 1")
+        } else if burst > limit {
+            Err("cannot exceed the limit")
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A bulkhead's `max_concurrent` (tokio's semaphore holds at most `usize::MAX >> 3`).
+    pub fn max_concurrent(max: u32) -> Check {
+        if max >= 1 {
+            Ok(())
+        } else {
+            Err("must be at least 1")
+        }
+    }
+
+    /// A per-attempt timeout.
+    pub fn timeout(timeout: Duration) -> Check {
+        above_zero(timeout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_spell_the_limits_they_check() {
+        assert!(breaker::half_open_max_calls(breaker::MAX_HALF_OPEN_CALLS).is_ok());
+        let reason = breaker::half_open_max_calls(breaker::MAX_HALF_OPEN_CALLS + 1).unwrap_err();
+        assert!(reason.contains(&breaker::MAX_HALF_OPEN_CALLS.to_string()));
+        let reason = window::calls(window::MAX_CALLS + 1).unwrap_err();
+        assert!(reason.contains(&window::MAX_CALLS.to_string()));
+        let reason = limit::rate_limit(limit::MAX_RATE_LIMIT + 1).unwrap_err();
+        assert!(reason.contains(&limit::MAX_RATE_LIMIT.to_string()));
+        assert!(window::calls(window::MAX_CALLS).is_ok());
+        assert!(limit::rate_limit(limit::MAX_RATE_LIMIT).is_ok());
+    }
+
+    #[test]
+    fn names_lists_and_checks_agree() {
+        for name in retry::JITTERS {
+            assert!(retry::jitter(name).is_ok());
+            assert!(retry::jitter(&name.to_uppercase()).is_err());
+        }
+        for name in cache::POLICIES {
+            assert!(cache::policy(name).is_ok());
+        }
+        assert!(cache::policy("fifo").is_err());
+    }
+
+    #[test]
+    fn percentiles_are_ordered_whichever_is_written_first() {
+        let (p95, p99) = (Duration::from_secs(2), Duration::from_secs(1));
+        assert!(sla::p99(p95, p99).is_err());
+        assert!(sla::p99(p99, p95).is_ok());
+        assert!(sla::p99(Duration::ZERO, Duration::ZERO).is_err());
+    }
+
+    #[test]
+    fn boundaries() {
+        assert!(breaker::failure_rate(1.0).is_ok());
+        assert!(breaker::failure_rate(0.0).is_err());
+        assert!(breaker::failure_rate(f64::NAN).is_err());
+        assert!(sla::min_success_rate(0.0).is_ok());
+        assert!(cache::ttl_jitter(0.5).is_err());
+        assert!(cache::eviction_ratio(1.0).is_ok());
+        assert!(retry::multiplier(f64::INFINITY).is_err());
+        assert!(breaker::failure_threshold(0, false).is_err());
+        assert!(breaker::failure_threshold(0, true).is_ok());
+        assert!(limit::burst(11, 10).is_err());
+        assert_eq!(
+            cache::ttl_range(Duration::from_secs(5)),
+            (Duration::from_secs(2), Duration::from_secs(15))
+        );
+    }
+}
