@@ -1,8 +1,10 @@
 //! Attribute macros of `reliable`. Use them through `reliable-runtime`, which re-exports them
 //! and documents each one.
 //!
-//! Each entry point only hands off: arguments are parsed in `args/`, every reliability attribute
-//! on the fn is gathered into one ordered plan in `plan.rs`, and `expand/` generates the code.
+//! Each entry point only hands off. An attribute is described once, in its `args/` file (its
+//! keys, parsing, and the `Policy` builder calls it emits); the tables below list them. Every
+//! attribute of ours on one fn is gathered into one plan (`plan.rs`), checked as a whole
+//! (`valid.rs`), and `expand/` writes the fn around one call on its `Policy`.
 
 mod args;
 mod errors;
@@ -10,88 +12,75 @@ mod expand;
 mod item;
 mod path;
 mod plan;
+mod valid;
 
-use plan::Layer;
 use proc_macro::TokenStream;
 
-/// SLA monitoring of a function; documented in `reliable_runtime`.
-#[proc_macro_attribute]
-pub fn monitored(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::attribute(Layer::Monitored, args.into(), item.into()).into()
+/// The layer attributes, in pipeline order (outermost first): each line is an entry point and
+/// its descriptor.
+macro_rules! layer_attributes {
+    ($($(#[$doc:meta])* $attribute:ident => $descriptor:path;)*) => {
+        $(
+            $(#[$doc])*
+            #[proc_macro_attribute]
+            pub fn $attribute(args: TokenStream, item: TokenStream) -> TokenStream {
+                let attribute = plan::Attribute::Layer(&$descriptor);
+                expand::attribute(attribute, args.into(), item.into()).into()
+            }
+        )*
+
+        /// Every layer attribute, in pipeline order.
+        const LAYERS: &[&args::Descriptor] = &[$(&$descriptor),*];
+    };
 }
 
-/// A circuit breaker around a function; documented in `reliable_runtime`.
-#[proc_macro_attribute]
-pub fn circuit_breaker(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::attribute(Layer::CircuitBreaker, args.into(), item.into()).into()
+layer_attributes! {
+    /// A fallback when a call fails; documented in `reliable_runtime`.
+    graceful_degradation => args::degradation::DESCRIPTOR;
+    /// Caches a function's results; documented in `reliable_runtime`.
+    cached => args::cached::DESCRIPTOR;
+    /// Retries with exponential backoff and jitter; documented in `reliable_runtime`.
+    with_backoff => args::backoff::DESCRIPTOR;
+    /// A circuit breaker around a function; documented in `reliable_runtime`.
+    circuit_breaker => args::breaker::DESCRIPTOR;
+    /// A sliding-window rate limit; documented in `reliable_runtime`.
+    rate_limited => args::rate_limited::DESCRIPTOR;
+    /// A cap on calls in flight; documented in `reliable_runtime`.
+    bulkhead => args::bulkhead::DESCRIPTOR;
+    /// SLA monitoring of a function; documented in `reliable_runtime`.
+    monitored => args::monitored::DESCRIPTOR;
+    /// A per-attempt timeout; documented in `reliable_runtime`.
+    timeout => args::timeout::DESCRIPTOR;
 }
 
-/// Retries with exponential backoff and jitter; documented in `reliable_runtime`.
-#[proc_macro_attribute]
-pub fn with_backoff(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::attribute(Layer::WithBackoff, args.into(), item.into()).into()
+/// The preset attributes: each line is an entry point and the runtime's preset const it
+/// applies (`None`: `#[reliable]`, which takes `preset = ...`).
+macro_rules! preset_attributes {
+    ($($(#[$doc:meta])* $attribute:ident => $preset:expr;)*) => {
+        $(
+            $(#[$doc])*
+            #[proc_macro_attribute]
+            pub fn $attribute(args: TokenStream, item: TokenStream) -> TokenStream {
+                let attribute = plan::Attribute::Preset(stringify!($attribute), $preset);
+                expand::attribute(attribute, args.into(), item.into()).into()
+            }
+        )*
+
+        /// Every preset attribute and its preset const.
+        const PRESETS: &[(&str, Option<&str>)] = &[$((stringify!($attribute), $preset)),*];
+    };
 }
 
-/// A per-attempt timeout; documented in `reliable_runtime`.
-#[proc_macro_attribute]
-pub fn timeout(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::attribute(Layer::Timeout, args.into(), item.into()).into()
-}
-
-/// A sliding-window rate limit; documented in `reliable_runtime`.
-#[proc_macro_attribute]
-pub fn rate_limited(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::attribute(Layer::RateLimited, args.into(), item.into()).into()
-}
-
-/// A cap on calls in flight; documented in `reliable_runtime`.
-#[proc_macro_attribute]
-pub fn bulkhead(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::attribute(Layer::Bulkhead, args.into(), item.into()).into()
-}
-
-/// Caches a function's results; documented in `reliable_runtime`.
-#[proc_macro_attribute]
-pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::attribute(Layer::Cached, args.into(), item.into()).into()
-}
-
-/// A fallback when a call fails; documented in `reliable_runtime`.
-#[proc_macro_attribute]
-pub fn graceful_degradation(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::attribute(Layer::GracefulDegradation, args.into(), item.into()).into()
-}
-
-/// Monitoring, breaker, retries and cache from a preset; documented in `reliable_runtime`.
-#[proc_macro_attribute]
-pub fn reliable(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::attribute(Layer::Reliable, args.into(), item.into()).into()
-}
-
-/// `#[reliable(preset = reliable_runtime::preset::CEX, ...)]`; documented in `reliable_runtime`.
-#[proc_macro_attribute]
-pub fn reliable_cex_call(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::attribute(preset_layer("reliable_cex_call"), args.into(), item.into()).into()
-}
-
-/// `#[reliable(preset = reliable_runtime::preset::DEX, ...)]`; documented in `reliable_runtime`.
-#[proc_macro_attribute]
-pub fn reliable_dex_call(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::attribute(preset_layer("reliable_dex_call"), args.into(), item.into()).into()
-}
-
-/// `#[reliable(preset = reliable_runtime::preset::TWITTER, ...)]`; documented in
-/// `reliable_runtime`.
-#[proc_macro_attribute]
-pub fn reliable_twitter_call(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::attribute(
-        preset_layer("reliable_twitter_call"),
-        args.into(),
-        item.into(),
-    )
-    .into()
-}
-
-fn preset_layer(attribute: &str) -> Layer {
-    Layer::builtin_preset(attribute).expect("every preset attribute is in `plan::BUILTIN_PRESETS`")
+preset_attributes! {
+    /// Monitoring, breaker, retries and cache from a preset; documented in `reliable_runtime`.
+    reliable => None;
+    /// `#[reliable(preset = reliable_runtime::preset::CEX, ...)]`; documented in
+    /// `reliable_runtime`.
+    reliable_cex_call => Some("CEX");
+    /// `#[reliable(preset = reliable_runtime::preset::DEX, ...)]`; documented in
+    /// `reliable_runtime`.
+    reliable_dex_call => Some("DEX");
+    /// `#[reliable(preset = reliable_runtime::preset::TWITTER, ...)]`; documented in
+    /// `reliable_runtime`.
+    reliable_twitter_call => Some("TWITTER");
 }

@@ -1,108 +1,90 @@
 //! Every reliability attribute on one fn becomes one [`Plan`]: the first of ours to expand takes
 //! the others off the fn, so the pipeline order is fixed whatever order they were written in.
 
-use crate::args::{
-    BackoffArgs, BreakerArgs, BulkheadArgs, CachedArgs, DegradationArgs, MonitoredArgs,
-    PresetSplit, RateLimitedArgs, RawArg, RawArgs, TimeoutArg,
-};
+use crate::args::preset::PresetSplit;
+use crate::args::{Descriptor, Input, LayerArgs, RawArgs};
 use crate::errors::Errors;
 use crate::path::RuntimePath;
+use crate::{LAYERS, PRESETS};
 use proc_macro2::{Span, TokenStream};
 use syn::spanned::Spanned;
 
 /// One of our attributes.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Layer {
-    Monitored,
-    CircuitBreaker,
-    WithBackoff,
-    Timeout,
-    RateLimited,
-    Bulkhead,
-    Cached,
-    GracefulDegradation,
-    /// `#[reliable(preset = ...)]`.
-    Reliable,
-    /// A built-in preset attribute: `#[reliable_cex_call]` and the like, which name the
-    /// runtime's preset const of that name.
-    BuiltinPreset(&'static str, &'static str),
+#[derive(Clone, Copy)]
+pub(crate) enum Attribute {
+    /// A layer attribute: `#[circuit_breaker]` and the like.
+    Layer(&'static Descriptor),
+    /// A preset attribute and the runtime's preset const it applies (`None`: `#[reliable]`,
+    /// which takes `preset = ...`).
+    Preset(&'static str, Option<&'static str>),
 }
 
-/// The built-in preset attributes and the runtime consts they apply.
-pub(crate) const BUILTIN_PRESETS: &[(&str, &str)] = &[
-    ("reliable_cex_call", "CEX"),
-    ("reliable_dex_call", "DEX"),
-    ("reliable_twitter_call", "TWITTER"),
-];
-
-impl Layer {
+impl Attribute {
     pub(crate) fn name(self) -> &'static str {
         match self {
-            Layer::Monitored => "monitored",
-            Layer::CircuitBreaker => "circuit_breaker",
-            Layer::WithBackoff => "with_backoff",
-            Layer::Timeout => "timeout",
-            Layer::RateLimited => "rate_limited",
-            Layer::Bulkhead => "bulkhead",
-            Layer::Cached => "cached",
-            Layer::GracefulDegradation => "graceful_degradation",
-            Layer::Reliable => "reliable",
-            Layer::BuiltinPreset(attribute, _) => attribute,
+            Attribute::Layer(descriptor) => descriptor.attribute,
+            Attribute::Preset(attribute, _) => attribute,
         }
     }
 
-    /// The built-in preset attribute named `attribute`, if it is one.
-    pub(crate) fn builtin_preset(attribute: &str) -> Option<Layer> {
-        let (attribute, preset) = BUILTIN_PRESETS.iter().find(|(a, _)| *a == attribute)?;
-        Some(Layer::BuiltinPreset(attribute, preset))
+    fn named(name: &str) -> Option<Attribute> {
+        if let Some(descriptor) = LAYERS.iter().find(|d| d.attribute == name) {
+            return Some(Attribute::Layer(descriptor));
+        }
+        let (attribute, preset) = PRESETS.iter().find(|(a, _)| *a == name)?;
+        Some(Attribute::Preset(attribute, *preset))
     }
 
-    /// The layer an attribute path names, if it is one of ours: `monitored`,
-    /// `reliable_runtime::monitored`, `::reliable_runtime::monitored`.
-    fn of(path: &syn::Path) -> Option<Layer> {
-        let last = path.segments.last()?.ident.to_string();
-        let layer = match last.as_str() {
-            "monitored" => Layer::Monitored,
-            "circuit_breaker" => Layer::CircuitBreaker,
-            "with_backoff" => Layer::WithBackoff,
-            "timeout" => Layer::Timeout,
-            "rate_limited" => Layer::RateLimited,
-            "bulkhead" => Layer::Bulkhead,
-            "cached" => Layer::Cached,
-            "graceful_degradation" => Layer::GracefulDegradation,
-            "reliable" => Layer::Reliable,
-            other => Layer::builtin_preset(other)?,
+    fn same(self, other: Attribute) -> bool {
+        self.name() == other.name()
+    }
+
+    /// The attribute `path` names, if it is one of ours. A path is ours when it is a bare
+    /// name (`#[monitored]`: in one scope a name means one macro, and ours are imported
+    /// under theirs), or when what comes before the name is our crate: `reliable_runtime`,
+    /// `reliable_macros`, or a path given as `crate = ...` (a renamed dependency). So
+    /// `#[cached::cached]` or `#[other::timeout]` on the same fn are left alone.
+    fn of(path: &syn::Path, crate_paths: &[syn::Path]) -> Option<Attribute> {
+        let last = path.segments.last()?;
+        let attribute = Attribute::named(&last.ident.to_string())?;
+        let prefix: Vec<String> = path
+            .segments
+            .iter()
+            .take(path.segments.len() - 1)
+            .map(|segment| segment.ident.to_string())
+            .collect();
+        let ours = match prefix.as_slice() {
+            [] => true,
+            [only] if only == "reliable_runtime" || only == "reliable_macros" => true,
+            _ => crate_paths.iter().any(|crate_path| {
+                crate_path
+                    .segments
+                    .iter()
+                    .map(|segment| segment.ident.to_string())
+                    .eq(prefix.iter().cloned())
+            }),
         };
-        let ours = path.segments.len() == 1
-            || path.segments.len() == 2
-                && matches!(
-                    path.segments[0].ident.to_string().as_str(),
-                    "reliable_runtime" | "reliable_macros"
-                );
-        ours.then_some(layer)
+        ours.then_some(attribute)
     }
 }
 
-/// The layers of one fn. Their order is the runtime's (`Policy`: fallback, cache, retries,
-/// breaker, rate limit, bulkhead, monitor, timeout), whatever order the attributes are written
-/// in.
+/// One layer of the plan.
+pub(crate) struct Planned {
+    pub(crate) descriptor: &'static Descriptor,
+    pub(crate) args: Box<dyn LayerArgs>,
+}
+
+/// The layers of one fn, in the runtime's order (`Policy`: fallback, cache, retries, breaker,
+/// rate limit, bulkhead, monitor, timeout), whatever order the attributes are written in.
 pub(crate) struct Plan {
-    pub(crate) backoff: Option<BackoffArgs>,
-    /// The per-attempt timeout and the span of its attribute (for errors).
-    pub(crate) timeout: Option<(TimeoutArg, Span)>,
-    pub(crate) rate_limited: Option<RateLimitedArgs>,
-    pub(crate) bulkhead: Option<BulkheadArgs>,
-    /// The cache and the span of its attribute.
-    pub(crate) cached: Option<(CachedArgs, Span)>,
+    pub(crate) layers: Vec<Planned>,
     /// Paths of the sibling attributes taken off the fn: the expansion mentions them so their
     /// imports count as used (rustc never resolves an attribute that was removed).
     pub(crate) absorbed: Vec<syn::Path>,
-    pub(crate) breaker: Option<BreakerArgs>,
-    pub(crate) monitored: Option<MonitoredArgs>,
-    /// The fallback and the span of its attribute.
-    pub(crate) degradation: Option<(DegradationArgs, Span)>,
     /// The preset whose configurations are the layers' defaults.
     pub(crate) preset: Option<PresetSource>,
+    /// `cache = false` given with a cache argument, which has no effect (see `valid.rs`).
+    pub(crate) cache_off_with: Option<syn::Ident>,
     pub(crate) runtime: RuntimePath,
 }
 
@@ -114,29 +96,47 @@ pub(crate) enum PresetSource {
     Builtin(&'static str),
 }
 
-/// Builds the plan from the expanding attribute (`first`) and the fn's other attributes of ours,
-/// which it removes from `attrs`.
+/// `crate = path` written in `tokens`, if it parses as arguments.
+fn crate_path_in(tokens: &TokenStream) -> Option<syn::Path> {
+    let raw = syn::parse2::<RawArgs>(tokens.clone()).ok()?;
+    raw.0
+        .into_iter()
+        .find_map(|arg| match (arg.key == "crate", arg.value) {
+            (true, syn::Expr::Path(path)) => Some(path.path),
+            _ => None,
+        })
+}
+
+/// Builds the plan from the expanding attribute (`first`) and the fn's other attributes of
+/// ours, which it removes from `attrs`. Each layer's own arguments are checked here; checks
+/// across arguments and attributes are `valid.rs`'s.
 pub(crate) fn plan(
-    first: Layer,
+    first: Attribute,
     first_args: TokenStream,
     attrs: &mut Vec<syn::Attribute>,
     errors: &mut Errors,
 ) -> Plan {
-    let first_span = Span::call_site();
-    let mut layers = vec![(first, first_span, Some(first_args))];
+    // Paths a renamed dependency may be written with: the `crate = ...` of any attribute.
+    let mut crate_paths: Vec<syn::Path> = crate_path_in(&first_args).into_iter().collect();
+    for attr in attrs.iter() {
+        if let syn::Meta::List(list) = &attr.meta {
+            crate_paths.extend(crate_path_in(&list.tokens));
+        }
+    }
+    let mut written = vec![(first, Span::call_site(), Some(first_args))];
     let mut kept = Vec::with_capacity(attrs.len());
     let mut absorbed = Vec::new();
     for attr in attrs.drain(..) {
-        let Some(layer) = Layer::of(attr.path()) else {
+        let Some(attribute) = Attribute::of(attr.path(), &crate_paths) else {
             kept.push(attr);
             continue;
         };
-        if layers.iter().any(|(seen, _, _)| *seen == layer) {
+        if written.iter().any(|(seen, _, _)| seen.same(attribute)) {
             errors.spanned(
                 attr.path(),
                 format!(
                     "`#[{}]` is given twice on this function; merge the arguments into one attribute",
-                    layer.name()
+                    attribute.name()
                 ),
             );
             continue;
@@ -147,246 +147,184 @@ pub(crate) fn plan(
             syn::Meta::NameValue(name_value) => {
                 errors.spanned(
                     name_value.eq_token,
-                    format!("write `#[{}(...)]`", layer.name()),
+                    format!("write `#[{}(...)]`", attribute.name()),
                 );
                 None
             }
         };
-        layers.push((layer, attr.path().span(), tokens));
+        written.push((attribute, attr.path().span(), tokens));
         absorbed.push(attr.path().clone());
     }
     *attrs = kept;
 
-    let mut plan = Plan {
-        backoff: None,
-        timeout: None,
-        rate_limited: None,
-        bulkhead: None,
-        cached: None,
-        absorbed,
-        breaker: None,
-        monitored: None,
-        degradation: None,
-        preset: None,
-        runtime: RuntimePath::new(None),
-    };
-    let mut crate_path: Option<syn::Path> = None;
+    let mut preset = None;
+    let mut cache_off_with = None;
     // A preset attribute stands for several layers: share its arguments out first.
-    let mut parsed: Vec<(Layer, Span, Parsed)> = Vec::new();
-    for (layer, span, tokens) in layers {
+    let mut inputs: Vec<(&'static Descriptor, Span, Input)> = Vec::new();
+    for (attribute, span, tokens) in written {
         let Some(tokens) = tokens else { continue };
-        let builtin = match layer {
-            Layer::Reliable => None,
-            Layer::BuiltinPreset(_, preset) => Some(preset),
-            _ => {
-                parsed.push((layer, span, Parsed::Tokens(tokens)));
+        let builtin = match attribute {
+            Attribute::Layer(descriptor) => {
+                inputs.push((descriptor, span, Input::Tokens(tokens)));
                 continue;
             }
+            Attribute::Preset(_, builtin) => builtin,
         };
         let Some(raw) = errors.keep(syn::parse2::<RawArgs>(tokens)) else {
             continue;
         };
-        if plan.preset.is_some() {
+        if preset.is_some() {
             errors.push(syn::Error::new(
                 span,
                 "only one preset attribute per function; merge their arguments",
             ));
             continue;
         }
-        let split = PresetSplit::parse(raw, layer.name(), builtin.is_none(), span, errors);
-        plan.preset = match builtin {
-            Some(name) => Some(PresetSource::Builtin(name)),
-            None => split.preset.map(PresetSource::Expr),
-        };
-        parsed.push((Layer::Monitored, span, Parsed::Args(split.monitored)));
-        parsed.push((Layer::CircuitBreaker, span, Parsed::Args(split.breaker)));
-        parsed.push((Layer::WithBackoff, span, Parsed::Args(split.backoff)));
-        if let Some(cached) = split.cached {
-            parsed.push((Layer::Cached, span, Parsed::Args(cached)));
-        }
-        if let Some(timeout) = split.timeout {
-            parsed.push((Layer::Timeout, span, Parsed::Timeout(timeout)));
-        }
-        if split.degradation.iter().any(|arg| arg.key == "fallback") {
-            parsed.push((
-                Layer::GracefulDegradation,
-                span,
-                Parsed::Args(split.degradation),
-            ));
+        let split = PresetSplit::parse(
+            raw,
+            LAYERS,
+            attribute.name(),
+            builtin.is_none(),
+            span,
+            errors,
+        );
+        preset = Some(match builtin {
+            Some(name) => PresetSource::Builtin(name),
+            None => match split.preset {
+                Some(expr) => PresetSource::Expr(expr),
+                None => continue,
+            },
+        });
+        cache_off_with = split.cache_off_with;
+        for (descriptor, args) in split.layers {
+            inputs.push((descriptor, span, Input::Args(args)));
         }
     }
-    let mut seen: Vec<(Layer, Span)> = Vec::new();
-    for (layer, span, parsed) in parsed {
-        if seen.iter().any(|(seen, _)| *seen == layer) {
+    let mut layers: Vec<Planned> = Vec::new();
+    for (descriptor, span, input) in inputs {
+        if layers
+            .iter()
+            .any(|layer| std::ptr::eq(layer.descriptor, descriptor))
+        {
             errors.push(syn::Error::new(
                 span,
                 format!(
                     "`#[{}]` is given twice on this function (a preset attribute includes it); give its arguments in the preset attribute",
-                    layer.name()
+                    descriptor.attribute
                 ),
             ));
             continue;
         }
-        seen.push((layer, span));
-        let tokens = match parsed {
-            Parsed::Tokens(tokens) => tokens,
-            Parsed::Timeout(arg) => {
-                if let Some(timeout) = errors.keep(TimeoutArg::from_arg(&arg)) {
-                    plan.timeout = Some((timeout, span));
-                }
-                continue;
-            }
-            Parsed::Args(args) => {
-                let raw = RawArgs(args);
-                let custom = plan.add(layer, raw, span, errors);
-                merge_crate_path(&mut crate_path, custom, errors);
-                continue;
-            }
-        };
-        if layer == Layer::Timeout {
-            if let Some(timeout) = errors.keep(TimeoutArg::parse(tokens, span)) {
-                plan.timeout = Some((timeout, span));
-            }
-            continue;
+        if let Some(args) = (descriptor.parse)(input, span, errors) {
+            layers.push(Planned { descriptor, args });
         }
-        let Some(raw) = errors.keep(syn::parse2::<RawArgs>(tokens)) else {
-            continue;
-        };
-        let custom = plan.add(layer, raw, span, errors);
-        merge_crate_path(&mut crate_path, custom, errors);
     }
-    plan.runtime = RuntimePath::new(crate_path);
-    plan
-}
-
-/// A layer's arguments: its attribute's tokens, or its share of a preset attribute's.
-enum Parsed {
-    Tokens(TokenStream),
-    Args(Vec<RawArg>),
-    Timeout(RawArg),
-}
-
-fn merge_crate_path(
-    crate_path: &mut Option<syn::Path>,
-    custom: Option<syn::Path>,
-    errors: &mut Errors,
-) {
-    if let Some(custom) = custom {
-        match crate_path {
-            Some(existing) if *existing != custom => errors.spanned(
-                &custom,
-                "a different `crate = ...` was given on another attribute of this function",
-            ),
-            _ => *crate_path = Some(custom),
-        }
+    let order = |descriptor: &Descriptor| {
+        LAYERS
+            .iter()
+            .position(|d| std::ptr::eq(*d, descriptor))
+            .unwrap_or(usize::MAX)
+    };
+    layers.sort_by_key(|layer| order(layer.descriptor));
+    let runtime = RuntimePath::new(
+        layers
+            .iter()
+            .find_map(|layer| layer.args.crate_path().cloned()),
+    );
+    Plan {
+        layers,
+        absorbed,
+        preset,
+        cache_off_with,
+        runtime,
     }
 }
 
 impl Plan {
-    /// Parses one layer's arguments into the plan; returns its `crate = ...`, if any.
-    fn add(
-        &mut self,
-        layer: Layer,
-        raw: RawArgs,
-        span: Span,
-        errors: &mut Errors,
-    ) -> Option<syn::Path> {
-        match layer {
-            Layer::Monitored => {
-                let args = MonitoredArgs::parse(raw, errors);
-                let custom = args.crate_path.clone();
-                self.monitored = Some(args);
-                custom
-            }
-            Layer::CircuitBreaker => {
-                let args = BreakerArgs::parse(raw, errors);
-                let custom = args.crate_path.clone();
-                self.breaker = Some(args);
-                custom
-            }
-            Layer::WithBackoff => {
-                let args = BackoffArgs::parse(raw, errors);
-                let custom = args.crate_path.clone();
-                self.backoff = Some(args);
-                custom
-            }
-            Layer::RateLimited => {
-                let args = RateLimitedArgs::parse(raw, span, errors);
-                let custom = args.as_ref().and_then(|a| a.crate_path.clone());
-                self.rate_limited = args;
-                custom
-            }
-            Layer::Bulkhead => {
-                let args = BulkheadArgs::parse(raw, span, errors);
-                let custom = args.as_ref().and_then(|a| a.crate_path.clone());
-                self.bulkhead = args;
-                custom
-            }
-            Layer::Cached => {
-                let args = CachedArgs::parse(raw, errors);
-                let custom = args.crate_path.clone();
-                self.cached = Some((args, span));
-                custom
-            }
-            Layer::GracefulDegradation => {
-                let args = DegradationArgs::parse(raw, span, errors)?;
-                let custom = args.crate_path.clone();
-                self.degradation = Some((args, span));
-                custom
-            }
-            Layer::Timeout | Layer::Reliable | Layer::BuiltinPreset(..) => {
-                unreachable!("parsed before")
-            }
-        }
+    /// The layer whose arguments are `T`, if the plan has it.
+    pub(crate) fn get<T: LayerArgs>(&self) -> Option<&T> {
+        self.layers
+            .iter()
+            .find_map(|layer| layer.args.as_any().downcast_ref::<T>())
     }
 
     /// Whether a layer can refuse a call (its error type must then hold a `Rejected`).
     pub(crate) fn rejects(&self) -> bool {
-        self.breaker.is_some()
-            || self.timeout.is_some()
-            || self.rate_limited.is_some()
-            || self.bulkhead.is_some()
+        self.layers.iter().any(|layer| layer.descriptor.rejects)
     }
 
-    /// Whether a layer needs the fn to return a `Result` (all but `#[monitored]` and
-    /// `#[cached]`, which also take `Option`).
-    pub(crate) fn needs_result(&self) -> bool {
-        self.breaker.is_some()
-            || self.backoff.is_some()
-            || self.timeout.is_some()
-            || self.rate_limited.is_some()
-            || self.bulkhead.is_some()
+    /// The first layer that needs the fn to return a `Result` (all but `#[monitored]` and
+    /// `#[cached]`, which also take `Option`), and what it returns as an error.
+    pub(crate) fn needs_result(&self) -> Option<(&'static str, &'static str)> {
+        self.layers.iter().find_map(|layer| {
+            let errs_with = layer.descriptor.errs_with?;
+            Some((layer.descriptor.attribute, errs_with))
+        })
     }
 
     /// The first `name = ...` written on a layer, if any.
     pub(crate) fn explicit_name(&self) -> Option<&syn::LitStr> {
-        [
-            self.monitored.as_ref().and_then(|m| m.name.as_ref()),
-            self.breaker.as_ref().and_then(|b| b.name.as_ref()),
-            self.backoff.as_ref().and_then(|r| r.name.as_ref()),
-            self.rate_limited.as_ref().and_then(|r| r.name.as_ref()),
-            self.bulkhead.as_ref().and_then(|b| b.name.as_ref()),
-            self.cached.as_ref().and_then(|(c, _)| c.name.as_ref()),
-            self.degradation.as_ref().and_then(|(d, _)| d.name.as_ref()),
-            self.timeout.as_ref().and_then(|(t, _)| t.name.as_ref()),
-        ]
-        .into_iter()
-        .flatten()
-        .next()
+        self.layers.iter().find_map(|layer| layer.args.name())
     }
 
     /// Whether a layer takes its instance name from the fn's path (no `name = ...`).
     pub(crate) fn has_unnamed_layer(&self) -> bool {
-        self.breaker.as_ref().is_some_and(|b| b.name.is_none())
-            || self.monitored.as_ref().is_some_and(|m| m.name.is_none())
-            || self.backoff.as_ref().is_some_and(|r| r.name.is_none())
-            || self.rate_limited.as_ref().is_some_and(|r| r.name.is_none())
-            || self.bulkhead.as_ref().is_some_and(|b| b.name.is_none())
-            || self.timeout.as_ref().is_some_and(|(t, _)| t.name.is_none())
-            || self.cached.as_ref().is_some_and(|(c, _)| c.name.is_none())
-            || self
-                .degradation
-                .as_ref()
-                .is_some_and(|(d, _)| d.name.is_none())
+        self.layers.iter().any(|layer| layer.args.name().is_none())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    /// The attributes `plan` leaves on a fn written with `attrs`, when `first` expands.
+    fn kept(first: TokenStream, attrs: TokenStream) -> Vec<String> {
+        let func: syn::ItemFn =
+            syn::parse2(quote!(#attrs fn f() -> Result<(), E> { Ok(()) })).expect("a fn");
+        let mut attrs = func.attrs;
+        let mut errors = Errors::default();
+        let layer = Attribute::named("monitored").expect("ours");
+        let plan = plan(layer, first, &mut attrs, &mut errors);
+        assert!(errors.finish().is_ok());
+        assert!(!plan.layers.is_empty());
+        attrs
+            .iter()
+            .map(|attr| quote!(#attr).to_string().replace(' ', ""))
+            .collect()
+    }
+
+    #[test]
+    fn siblings_of_other_crates_are_left_alone() {
+        let kept = kept(
+            TokenStream::new(),
+            quote! {
+                #[cached::proc_macro::cached]
+                #[other::timeout(5)]
+                #[tokio::test]
+            },
+        );
+        assert_eq!(
+            kept,
+            [
+                "#[cached::proc_macro::cached]",
+                "#[other::timeout(5)]",
+                "#[tokio::test]"
+            ]
+        );
+    }
+
+    #[test]
+    fn siblings_of_ours_join_by_name_by_crate_or_by_the_renamed_crate() {
+        let kept = kept(
+            quote!(crate = my_alias),
+            quote! {
+                #[circuit_breaker]
+                #[reliable_runtime::with_backoff]
+                #[my_alias::timeout(5)]
+                #[not_my_alias::cached]
+            },
+        );
+        assert_eq!(kept, ["#[not_my_alias::cached]"]);
     }
 }

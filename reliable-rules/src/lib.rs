@@ -69,7 +69,7 @@ pub mod breaker {
     /// `failure_threshold`: 0 turns the consecutive-failure rule off, which needs a rate rule.
     pub fn failure_threshold(threshold: u32, has_rate_rule: bool) -> Check {
         if threshold == 0 && !has_rate_rule {
-            Err("0 turns off the consecutive-failure rule; set a failure rate or a slow-call rate too, or the breaker can never open")
+            Err("set to 0 turns off the consecutive-failure rule; set a failure rate or a slow-call rate too, or the breaker can never open")
         } else {
             Ok(())
         }

@@ -1,25 +1,54 @@
-//! `#[with_backoff(...)]` arguments.
+//! `#[with_backoff(...)]`: retries with exponential backoff and jitter.
 
+use super::layer::{float, Descriptor, Input, LayerArgs, Site};
 use super::{
-    known_args, read_bool, read_duration, read_f64, read_path, read_str, read_u32, Nanos, RawArgs,
+    known_args, read_bool, read_duration, read_f64, read_name, read_path, read_str, read_u32,
+    ruled, Nanos,
 };
 use crate::errors::Errors;
+use proc_macro2::{Span, TokenStream};
+use quote::quote;
+use reliable_rules::retry;
+use std::any::Any;
+
+pub(crate) const DESCRIPTOR: Descriptor = Descriptor {
+    attribute: "with_backoff",
+    errs_with: Some("a call that fails after its retries"),
+    rejects: false,
+    in_every_preset: true,
+    preset_keys: &[
+        ("max_attempts", "max_attempts"),
+        ("initial_delay", "initial_delay"),
+        ("max_delay", "max_delay"),
+        ("multiplier", "multiplier"),
+        ("jitter", "jitter"),
+        ("retry_if", "retry_if"),
+        ("retry_after", "retry_after"),
+        ("on_retry", "on_retry"),
+        ("budget", "budget"),
+        ("budget_ratio", "budget_ratio"),
+        ("retry_timeouts", "retry_timeouts"),
+    ],
+    preset_name_key: Some("retry"),
+    parse: |input, _, errors| Some(Box::new(BackoffArgs::parse(input, errors)?)),
+};
 
 /// Parsed and checked `#[with_backoff]` arguments; `None` means "the default".
 #[derive(Default)]
 pub(crate) struct BackoffArgs {
     pub(crate) name: Option<syn::LitStr>,
-    pub(crate) initial_delay: Option<Nanos>,
-    pub(crate) max_delay: Option<Nanos>,
+    /// With the span of the value, for the cross-argument checks in `valid.rs`.
+    pub(crate) initial_delay: Option<(Nanos, Span)>,
+    pub(crate) max_delay: Option<(Nanos, Span)>,
     pub(crate) multiplier: Option<f64>,
     pub(crate) max_attempts: Option<u32>,
-    /// The runtime `Jitter` variant's name.
-    pub(crate) jitter: Option<&'static str>,
+    /// The jitter's name, as `Jitter::from_str` reads it.
+    pub(crate) jitter: Option<syn::LitStr>,
     pub(crate) retry_if: Option<syn::Path>,
     pub(crate) retry_after: Option<syn::Path>,
     pub(crate) on_retry: Option<syn::Path>,
     pub(crate) budget: Option<bool>,
-    pub(crate) budget_ratio: Option<f64>,
+    pub(crate) budget_ratio: Option<(f64, Span)>,
     pub(crate) retry_timeouts: Option<bool>,
     pub(crate) crate_path: Option<syn::Path>,
 }
@@ -40,85 +69,120 @@ const KEYS: &[&str] = &[
     "crate",
 ];
 
-/// The runtime's defaults, to check `max_delay >= initial_delay` when only one is given.
-const DEFAULT_INITIAL: Nanos = Nanos(1_000_000_000);
-const DEFAULT_MAX: Nanos = Nanos(60_000_000_000);
-
 impl BackoffArgs {
-    pub(crate) fn parse(raw: RawArgs, errors: &mut Errors) -> Self {
+    fn parse(input: Input, errors: &mut Errors) -> Option<Self> {
+        let raw = input.args(errors)?;
         let mut args = BackoffArgs::default();
-        let mut delay_tokens = None;
-        let mut ratio_tokens = None;
-        for arg in known_args(raw, "with_backoff", KEYS, errors) {
+        for arg in known_args(raw, DESCRIPTOR.attribute, KEYS, errors) {
+            let span = syn::spanned::Spanned::span(&arg.value);
             match arg.key.to_string().as_str() {
                 "name" => args.name = errors.keep(read_str(&arg, "\"binance_retries\"")),
                 "initial_delay" => {
-                    args.initial_delay = errors.keep(read_duration(&arg, "\"500ms\""));
-                    delay_tokens = Some(arg.value.clone());
+                    args.initial_delay = errors
+                        .keep(read_duration(&arg, "\"500ms\""))
+                        .map(|delay| (delay, span));
                 }
                 "max_delay" => {
-                    args.max_delay = errors.keep(read_duration(&arg, "\"10s\""));
-                    delay_tokens = Some(arg.value.clone());
+                    args.max_delay = errors
+                        .keep(read_duration(&arg, "\"10s\""))
+                        .map(|delay| (delay, span));
                 }
                 "multiplier" => {
-                    let value = errors.keep(read_f64(&arg, "2.0"));
-                    if value.is_some_and(|m| !(m.is_finite() && m >= 1.0)) {
-                        errors.spanned(&arg.value, "`multiplier` must be at least 1.0 (1.0 keeps the delay constant)");
-                    } else {
-                        args.multiplier = value;
-                    }
+                    args.multiplier = errors.keep(
+                        read_f64(&arg, "2.0")
+                            .and_then(|m| ruled(&arg, retry::multiplier(m), "2.0").map(|()| m)),
+                    )
                 }
                 "max_attempts" => {
-                    args.max_attempts = errors.keep(read_u32(&arg, 1, "3").map_err(|_| {
-                        syn::Error::new_spanned(
-                            &arg.value,
-                            "`max_attempts` counts every attempt, the first included: a whole number of at least 1 (1 means no retries), like `max_attempts = 3`",
-                        )
-                    }))
+                    args.max_attempts = errors.keep(
+                        read_u32(&arg, 0, "3")
+                            .and_then(|n| ruled(&arg, retry::max_attempts(n), "3").map(|()| n)),
+                    )
                 }
-                "jitter" => {
-                    if let Some(name) = errors.keep(read_str(&arg, "\"full\"")) {
-                        args.jitter = match name.value().as_str() {
-                            "none" => Some("None"),
-                            "full" => Some("Full"),
-                            "equal" => Some("Equal"),
-                            "decorrelated" => Some("Decorrelated"),
-                            other => {
-                                errors.spanned(&name, format!("unknown jitter `{other}`; expected one of `\"none\"`, `\"full\"`, `\"equal\"`, `\"decorrelated\"`"));
-                                None
-                            }
-                        };
-                    }
-                }
+                "jitter" => args.jitter = errors.keep(read_name(&arg, retry::jitter, "\"full\"")),
                 "retry_if" => args.retry_if = errors.keep(read_path(&arg, "is_transient")),
-                "retry_after" => args.retry_after = errors.keep(read_path(&arg, "retry_after_header")),
+                "retry_after" => {
+                    args.retry_after = errors.keep(read_path(&arg, "retry_after_header"))
+                }
                 "on_retry" => args.on_retry = errors.keep(read_path(&arg, "log_retry")),
                 "budget" => args.budget = errors.keep(read_bool(&arg, "false")),
                 "budget_ratio" => {
-                    ratio_tokens = Some(arg.value.clone());
-                    let value = errors.keep(read_f64(&arg, "0.1"));
-                    if value.is_some_and(|r| !(r.is_finite() && r >= 0.0)) {
-                        errors.spanned(&arg.value, "`budget_ratio` is retries per call: a number of at least 0.0, like `budget_ratio = 0.1`");
-                    } else {
-                        args.budget_ratio = value;
-                    }
+                    args.budget_ratio = errors.keep(read_f64(&arg, "0.1").and_then(|ratio| {
+                        ruled(&arg, retry::budget_ratio(ratio), "0.1").map(|()| (ratio, span))
+                    }))
                 }
                 "retry_timeouts" => args.retry_timeouts = errors.keep(read_bool(&arg, "false")),
                 "crate" => args.crate_path = errors.keep(read_path(&arg, "my_reliable")),
                 _ => unreachable!("known_args only returns known keys"),
             }
         }
-        let initial = args.initial_delay.unwrap_or(DEFAULT_INITIAL);
-        let max = args.max_delay.unwrap_or(DEFAULT_MAX);
-        if let (Some(tokens), true) = (delay_tokens, max < initial) {
-            errors.spanned(tokens, "`max_delay` must be at least `initial_delay`");
+        Some(args)
+    }
+}
+
+impl LayerArgs for BackoffArgs {
+    fn name(&self) -> Option<&syn::LitStr> {
+        self.name.as_ref()
+    }
+
+    fn crate_path(&self) -> Option<&syn::Path> {
+        self.crate_path.as_ref()
+    }
+
+    fn hooks(&self) -> Vec<(&'static str, &syn::Path, &'static str)> {
+        [
+            ("retry_if", self.retry_if.as_ref(), "retry_predicate"),
+            ("retry_after", self.retry_after.as_ref(), "retry_hint"),
+            ("on_retry", self.on_retry.as_ref(), "retry_callback"),
+        ]
+        .into_iter()
+        .filter_map(|(field, path, pin)| Some((field, path?, pin)))
+        .collect()
+    }
+
+    fn emit(&self, site: &Site<'_>) -> TokenStream {
+        let runtime = site.runtime;
+        let mut setters = TokenStream::new();
+        if let Some((initial, _)) = self.initial_delay {
+            let initial = site.duration(initial);
+            setters.extend(quote!(.initial_delay(#initial)));
         }
-        if let (Some(false), Some(tokens)) = (args.budget, ratio_tokens) {
-            errors.spanned(
-                tokens,
-                "`budget_ratio` sets the retry budget, but `budget = false` turns it off; remove one",
-            );
+        if let Some((max, _)) = self.max_delay {
+            let max = site.duration(max);
+            setters.extend(quote!(.max_delay(#max)));
         }
-        args
+        if let Some(multiplier) = self.multiplier {
+            let multiplier = float(multiplier);
+            setters.extend(quote!(.multiplier(#multiplier)));
+        }
+        if let Some(attempts) = self.max_attempts {
+            setters.extend(quote!(.max_attempts(#attempts)));
+        }
+        if let Some(jitter) = &self.jitter {
+            let variant = match jitter.value().as_str() {
+                "none" => "None",
+                "full" => "Full",
+                "equal" => "Equal",
+                _ => "Decorrelated",
+            };
+            let variant = syn::Ident::new(variant, Span::call_site());
+            setters.extend(quote!(.jitter(#runtime::retry::Jitter::#variant)));
+        }
+        match (self.budget, self.budget_ratio) {
+            (Some(false), _) => setters.extend(quote!(.budget(::core::option::Option::None))),
+            (_, Some((ratio, _))) => {
+                let ratio = float(ratio);
+                setters.extend(quote!(.budget_ratio(#ratio)));
+            }
+            _ => {}
+        }
+        if let Some(retry_timeouts) = self.retry_timeouts {
+            setters.extend(quote!(.retry_timeouts(#retry_timeouts)));
+        }
+        site.configure("retry", self.name.as_ref(), setters)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
     }
 }

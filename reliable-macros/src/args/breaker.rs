@@ -1,16 +1,46 @@
-//! `#[circuit_breaker(...)]` arguments.
+//! `#[circuit_breaker(...)]`.
 
+use super::layer::{float, Descriptor, Input, LayerArgs, Site};
 use super::{
-    arg_span, known_args, read_f64, read_path, read_positive_duration, read_rate, read_str,
-    read_u32, read_window, Nanos, RawArgs, WindowArg,
+    known_args, read_f64, read_path, read_positive_duration, read_str, read_u32, read_window,
+    ruled, Nanos, WindowArg,
 };
 use crate::errors::Errors;
+use proc_macro2::{Span, TokenStream};
+use quote::quote;
+use reliable_rules::breaker;
+use std::any::Any;
+
+pub(crate) const DESCRIPTOR: Descriptor = Descriptor {
+    attribute: "circuit_breaker",
+    errs_with: Some("an open breaker"),
+    rejects: true,
+    in_every_preset: true,
+    preset_keys: &[
+        ("failure_threshold", "failure_threshold"),
+        ("failure_rate", "failure_rate"),
+        ("slow_call_rate", "slow_call_rate"),
+        ("slow_call_duration", "slow_call_duration"),
+        ("minimum_calls", "minimum_calls"),
+        ("breaker_window", "window"),
+        ("breaker_timeout", "timeout"),
+        ("timeout_multiplier", "timeout_multiplier"),
+        ("max_timeout", "max_timeout"),
+        ("success_threshold", "success_threshold"),
+        ("half_open_max_calls", "half_open_max_calls"),
+        ("failure_if", "failure_if"),
+        ("group", "group"),
+    ],
+    preset_name_key: Some("breaker"),
+    parse: |input, _, errors| Some(Box::new(BreakerArgs::parse(input, errors)?)),
+};
 
 /// Parsed and checked `#[circuit_breaker]` arguments; `None` means "the default".
 #[derive(Default)]
 pub(crate) struct BreakerArgs {
     pub(crate) name: Option<syn::LitStr>,
-    pub(crate) failure_threshold: Option<u32>,
+    /// With the span of the `key = value`, for the cross-argument checks in `valid.rs`.
+    pub(crate) failure_threshold: Option<(u32, Span)>,
     pub(crate) failure_rate: Option<f64>,
     pub(crate) slow_call_rate: Option<f64>,
     pub(crate) slow_call_duration: Option<Nanos>,
@@ -18,7 +48,7 @@ pub(crate) struct BreakerArgs {
     pub(crate) minimum_calls: Option<u32>,
     pub(crate) timeout: Option<Nanos>,
     pub(crate) timeout_multiplier: Option<f64>,
-    pub(crate) max_timeout: Option<Nanos>,
+    pub(crate) max_timeout: Option<(Nanos, Span)>,
     pub(crate) success_threshold: Option<u32>,
     pub(crate) half_open_max_calls: Option<u32>,
     pub(crate) failure_if: Option<syn::Path>,
@@ -44,28 +74,25 @@ const KEYS: &[&str] = &[
     "crate",
 ];
 
-/// The runtime's cap on concurrent half-open probes.
-const MAX_HALF_OPEN_CALLS: u32 = (1 << 20) - 1;
-/// The runtime's default open timeout (the CEX row) and its default cap.
-const DEFAULT_TIMEOUT: Nanos = Nanos(30_000_000_000);
-const DEFAULT_MAX_TIMEOUT: Nanos = Nanos(600_000_000_000);
-
 impl BreakerArgs {
-    pub(crate) fn parse(raw: RawArgs, errors: &mut Errors) -> Self {
+    fn parse(input: Input, errors: &mut Errors) -> Option<Self> {
+        let raw = input.args(errors)?;
         let mut args = BreakerArgs::default();
-        let mut zero_threshold = None;
-        let mut max_timeout_span = None;
-        for arg in known_args(raw, "circuit_breaker", KEYS, errors) {
+        for arg in known_args(raw, DESCRIPTOR.attribute, KEYS, errors) {
+            let rate = |example| {
+                read_f64(&arg, example).and_then(|rate| {
+                    ruled(&arg, breaker::failure_rate(rate), example).map(|()| rate)
+                })
+            };
             match arg.key.to_string().as_str() {
                 "name" => args.name = errors.keep(read_str(&arg, "\"binance_api\"")),
                 "failure_threshold" => {
-                    args.failure_threshold = errors.keep(read_u32(&arg, 0, "5"));
-                    if args.failure_threshold == Some(0) {
-                        zero_threshold = Some(arg_span(&arg));
-                    }
+                    args.failure_threshold = errors
+                        .keep(read_u32(&arg, 0, "5"))
+                        .map(|threshold| (threshold, super::arg_span(&arg)));
                 }
-                "failure_rate" => args.failure_rate = errors.keep(read_rate(&arg, true, "0.5")),
-                "slow_call_rate" => args.slow_call_rate = errors.keep(read_rate(&arg, true, "0.8")),
+                "failure_rate" => args.failure_rate = errors.keep(rate("0.5")),
+                "slow_call_rate" => args.slow_call_rate = errors.keep(rate("0.8")),
                 "slow_call_duration" => {
                     args.slow_call_duration = errors.keep(read_positive_duration(&arg, "\"2s\""))
                 }
@@ -73,31 +100,21 @@ impl BreakerArgs {
                 "minimum_calls" => args.minimum_calls = errors.keep(read_u32(&arg, 1, "10")),
                 "timeout" => args.timeout = errors.keep(read_positive_duration(&arg, "\"30s\"")),
                 "timeout_multiplier" => {
-                    let value = errors.keep(read_f64(&arg, "2.0"));
-                    if value.is_some_and(|m| !(m.is_finite() && m >= 1.0)) {
-                        errors.spanned(
-                            &arg.value,
-                            "`timeout_multiplier` must be at least 1.0 (1.0 keeps the timeout constant)",
-                        );
-                    } else {
-                        args.timeout_multiplier = value;
-                    }
+                    args.timeout_multiplier = errors.keep(read_f64(&arg, "2.0").and_then(|m| {
+                        ruled(&arg, breaker::timeout_multiplier(m), "2.0").map(|()| m)
+                    }))
                 }
                 "max_timeout" => {
-                    args.max_timeout = errors.keep(read_positive_duration(&arg, "\"10m\""));
-                    max_timeout_span = Some(arg.value.clone());
+                    let span = syn::spanned::Spanned::span(&arg.value);
+                    args.max_timeout = errors
+                        .keep(read_positive_duration(&arg, "\"10m\""))
+                        .map(|max| (max, span));
                 }
                 "success_threshold" => args.success_threshold = errors.keep(read_u32(&arg, 1, "2")),
                 "half_open_max_calls" => {
-                    let value = errors.keep(read_u32(&arg, 1, "1"));
-                    if value.is_some_and(|v| v > MAX_HALF_OPEN_CALLS) {
-                        errors.spanned(
-                            &arg.value,
-                            format!("`half_open_max_calls` is at most {MAX_HALF_OPEN_CALLS}"),
-                        );
-                    } else {
-                        args.half_open_max_calls = value;
-                    }
+                    args.half_open_max_calls = errors.keep(read_u32(&arg, 1, "1").and_then(|n| {
+                        ruled(&arg, breaker::half_open_max_calls(n), "1").map(|()| n)
+                    }))
                 }
                 "failure_if" => args.failure_if = errors.keep(read_path(&arg, "is_server_error")),
                 "group" => args.group = errors.keep(read_str(&arg, "\"binance\"")),
@@ -105,25 +122,78 @@ impl BreakerArgs {
                 _ => unreachable!("known_args only returns known keys"),
             }
         }
-        if let Some(span) = zero_threshold {
-            if args.failure_rate.is_none() && args.slow_call_rate.is_none() {
-                errors.push(syn::Error::new(
-                    span,
-                    "`failure_threshold = 0` turns off the consecutive-failure rule; add `failure_rate = ...` or `slow_call_rate = ...`, or the breaker can never open",
-                ));
-            }
+        Some(args)
+    }
+}
+
+impl LayerArgs for BreakerArgs {
+    fn name(&self) -> Option<&syn::LitStr> {
+        self.name.as_ref()
+    }
+
+    fn crate_path(&self) -> Option<&syn::Path> {
+        self.crate_path.as_ref()
+    }
+
+    fn group(&self) -> Option<&syn::LitStr> {
+        self.group.as_ref()
+    }
+
+    fn hooks(&self) -> Vec<(&'static str, &syn::Path, &'static str)> {
+        let failure_if = self.failure_if.as_ref();
+        failure_if
+            .map(|path| ("failure_if", path, "failure_predicate"))
+            .into_iter()
+            .collect()
+    }
+
+    fn emit(&self, site: &Site<'_>) -> TokenStream {
+        let mut setters = TokenStream::new();
+        if let Some((threshold, _)) = self.failure_threshold {
+            setters.extend(quote!(.failure_threshold(#threshold)));
         }
-        if let Some(span) = max_timeout_span {
-            let timeout = args.timeout.unwrap_or(DEFAULT_TIMEOUT);
-            if args.max_timeout.is_some_and(|max| max < timeout) {
-                errors.spanned(span, "`max_timeout` must be at least `timeout`");
-            }
-        } else if args
-            .timeout
-            .is_some_and(|timeout| timeout > DEFAULT_MAX_TIMEOUT)
-        {
-            args.max_timeout = args.timeout;
+        if let Some(rate) = self.failure_rate {
+            let rate = float(rate);
+            setters.extend(quote!(.failure_rate_threshold(#rate)));
         }
-        args
+        if let Some(rate) = self.slow_call_rate {
+            let rate = float(rate);
+            setters.extend(quote!(.slow_call_rate_threshold(#rate)));
+        }
+        if let Some(slow) = self.slow_call_duration {
+            let slow = site.duration(slow);
+            setters.extend(quote!(.slow_call_duration(#slow)));
+        }
+        if let Some(window) = self.window {
+            let window = window.tokens(site, quote!(breaker::BreakerWindow));
+            setters.extend(quote!(.window(#window)));
+        }
+        if let Some(minimum) = self.minimum_calls {
+            setters.extend(quote!(.minimum_calls(#minimum)));
+        }
+        // `max_timeout` after `timeout`: `timeout` raises a lower cap to itself.
+        if let Some(timeout) = self.timeout {
+            let timeout = site.duration(timeout);
+            setters.extend(quote!(.timeout(#timeout)));
+        }
+        if let Some(multiplier) = self.timeout_multiplier {
+            let multiplier = float(multiplier);
+            setters.extend(quote!(.timeout_multiplier(#multiplier)));
+        }
+        if let Some((max, _)) = self.max_timeout {
+            let max = site.duration(max);
+            setters.extend(quote!(.max_timeout(#max)));
+        }
+        if let Some(threshold) = self.success_threshold {
+            setters.extend(quote!(.success_threshold(#threshold)));
+        }
+        if let Some(calls) = self.half_open_max_calls {
+            setters.extend(quote!(.half_open_max_calls(#calls)));
+        }
+        site.configure("breaker", self.name.as_ref(), setters)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
     }
 }

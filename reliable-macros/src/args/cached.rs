@@ -1,13 +1,37 @@
-//! `#[cached(...)]` arguments.
+//! `#[cached(...)]`: a cache in front of the call.
 
+use super::layer::{float, Descriptor, Input, LayerArgs, Site};
 use super::{
-    known_args, read_duration, read_f64, read_path, read_positive_duration, read_str, read_u32,
-    Nanos, RawArgs,
+    known_args, read_duration, read_f64, read_name, read_path, read_positive_duration, read_str,
+    read_u32, ruled, Nanos,
 };
 use crate::errors::Errors;
+use proc_macro2::{Span, TokenStream};
+use quote::quote;
+use reliable_rules::cache;
+use std::any::Any;
+
+pub(crate) const DESCRIPTOR: Descriptor = Descriptor {
+    attribute: "cached",
+    errs_with: None,
+    rejects: false,
+    in_every_preset: true,
+    preset_keys: &[
+        ("key", "key"),
+        ("cache_ttl", "ttl"),
+        ("cache_stale", "stale"),
+        ("cache_policy", "policy"),
+        ("min_ttl", "min_ttl"),
+        ("max_ttl", "max_ttl"),
+        ("max_entries", "max_entries"),
+        ("eviction_ratio", "eviction_ratio"),
+        ("ttl_jitter", "ttl_jitter"),
+    ],
+    preset_name_key: Some("cache"),
+    parse: |input, span, errors| Some(Box::new(CachedArgs::parse(input, span, errors)?)),
+};
 
 /// Parsed and checked `#[cached]` arguments; `None` means "the default".
-#[derive(Default)]
 pub(crate) struct CachedArgs {
     pub(crate) name: Option<syn::LitStr>,
     pub(crate) key: Option<syn::Expr>,
@@ -15,12 +39,14 @@ pub(crate) struct CachedArgs {
     pub(crate) min_ttl: Option<Nanos>,
     pub(crate) max_ttl: Option<Nanos>,
     pub(crate) stale: Option<Nanos>,
-    /// The runtime `CachePolicy` variant's name.
-    pub(crate) policy: Option<&'static str>,
+    /// The policy's name, as `CachePolicy::from_str` reads it.
+    pub(crate) policy: Option<syn::LitStr>,
     pub(crate) max_entries: Option<u32>,
     pub(crate) eviction_ratio: Option<f64>,
     pub(crate) ttl_jitter: Option<f64>,
     pub(crate) crate_path: Option<syn::Path>,
+    /// The attribute's span, for errors about the whole cache.
+    pub(crate) span: Span,
 }
 
 const KEYS: &[&str] = &[
@@ -38,9 +64,27 @@ const KEYS: &[&str] = &[
 ];
 
 impl CachedArgs {
-    pub(crate) fn parse(raw: RawArgs, errors: &mut Errors) -> Self {
-        let mut args = CachedArgs::default();
-        for arg in known_args(raw, "cached", KEYS, errors) {
+    fn parse(input: Input, span: Span, errors: &mut Errors) -> Option<Self> {
+        let raw = input.args(errors)?;
+        let mut args = CachedArgs {
+            name: None,
+            key: None,
+            ttl: None,
+            min_ttl: None,
+            max_ttl: None,
+            stale: None,
+            policy: None,
+            max_entries: None,
+            eviction_ratio: None,
+            ttl_jitter: None,
+            crate_path: None,
+            span,
+        };
+        for arg in known_args(raw, DESCRIPTOR.attribute, KEYS, errors) {
+            let fraction = |check: fn(f64) -> reliable_rules::Check| {
+                read_f64(&arg, "0.1")
+                    .and_then(|value| ruled(&arg, check(value), "0.1").map(|()| value))
+            };
             match arg.key.to_string().as_str() {
                 "name" => args.name = errors.keep(read_str(&arg, "\"orderbook\"")),
                 "key" => args.key = Some(arg.value.clone()),
@@ -49,43 +93,79 @@ impl CachedArgs {
                 "max_ttl" => args.max_ttl = errors.keep(read_positive_duration(&arg, "\"15s\"")),
                 "stale" => args.stale = errors.keep(read_duration(&arg, "\"10s\"")),
                 "policy" => {
-                    if let Some(name) = errors.keep(read_str(&arg, "\"adaptive\"")) {
-                        args.policy = match name.value().as_str() {
-                            "ttl" => Some("Ttl"),
-                            "lru" => Some("Lru"),
-                            "lfu" => Some("Lfu"),
-                            "adaptive" => Some("Adaptive"),
-                            other => {
-                                errors.spanned(&name, format!("unknown policy `{other}`; expected one of `\"ttl\"`, `\"lru\"`, `\"lfu\"`, `\"adaptive\"`"));
-                                None
-                            }
-                        };
-                    }
+                    args.policy = errors.keep(read_name(&arg, cache::policy, "\"adaptive\""))
                 }
                 "max_entries" => args.max_entries = errors.keep(read_u32(&arg, 1, "10_000")),
                 "eviction_ratio" => {
-                    let value = errors.keep(read_f64(&arg, "0.1"));
-                    if value.is_some_and(|r| !(r > 0.0 && r <= 1.0)) {
-                        errors.spanned(&arg.value, "`eviction_ratio` is the fraction evicted at once when full: above 0.0 and at most 1.0");
-                    } else {
-                        args.eviction_ratio = value;
-                    }
+                    args.eviction_ratio = errors.keep(fraction(cache::eviction_ratio))
                 }
-                "ttl_jitter" => {
-                    let value = errors.keep(read_f64(&arg, "0.1"));
-                    if value.is_some_and(|j| !(0.0..0.5).contains(&j)) {
-                        errors.spanned(
-                            &arg.value,
-                            "`ttl_jitter` is a fraction within 0.0..0.5 (0.1 spreads TTLs by ±10%)",
-                        );
-                    } else {
-                        args.ttl_jitter = value;
-                    }
-                }
+                "ttl_jitter" => args.ttl_jitter = errors.keep(fraction(cache::ttl_jitter)),
                 "crate" => args.crate_path = errors.keep(read_path(&arg, "my_reliable")),
                 _ => unreachable!("known_args only returns known keys"),
             }
         }
-        args
+        Some(args)
+    }
+}
+
+impl LayerArgs for CachedArgs {
+    fn name(&self) -> Option<&syn::LitStr> {
+        self.name.as_ref()
+    }
+
+    fn crate_path(&self) -> Option<&syn::Path> {
+        self.crate_path.as_ref()
+    }
+
+    fn emit(&self, site: &Site<'_>) -> TokenStream {
+        let runtime = site.runtime;
+        let mut setters = TokenStream::new();
+        // `ttl` first: it also sets the adaptive range and the stale period, which the
+        // arguments after it may set otherwise.
+        if let Some(ttl) = self.ttl {
+            let ttl = site.duration(ttl);
+            setters.extend(quote!(.ttl(#ttl)));
+        }
+        if let Some(stale) = self.stale {
+            let stale = site.duration(stale);
+            setters.extend(quote!(.stale(#stale)));
+        }
+        if let Some(min) = self.min_ttl {
+            let min = site.duration(min);
+            setters.extend(quote!(.min_ttl(#min)));
+        }
+        if let Some(max) = self.max_ttl {
+            let max = site.duration(max);
+            setters.extend(quote!(.max_ttl(#max)));
+        }
+        if let Some(policy) = &self.policy {
+            let variant = match policy.value().as_str() {
+                "ttl" => "Ttl",
+                "lru" => "Lru",
+                "lfu" => "Lfu",
+                _ => "Adaptive",
+            };
+            let variant = syn::Ident::new(variant, Span::call_site());
+            setters.extend(quote!(.policy(#runtime::cache::CachePolicy::#variant)));
+        }
+        if let Some(max) = self.max_entries {
+            let max = max as usize;
+            setters.extend(quote!(.max_entries(#max)));
+        }
+        if let Some(ratio) = self.eviction_ratio {
+            let ratio = float(ratio);
+            setters.extend(quote!(.eviction_ratio(#ratio)));
+        }
+        if let Some(jitter) = self.ttl_jitter {
+            let jitter = float(jitter);
+            setters.extend(quote!(.ttl_jitter(#jitter)));
+        }
+        // A cache is never left out: the builder has none until this call.
+        let name = site.name(self.name.as_ref());
+        quote!(.cache(#name, |cache| cache #setters))
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
     }
 }

@@ -1,8 +1,21 @@
-//! `#[graceful_degradation(...)]` arguments.
+//! `#[graceful_degradation(...)]`: a fallback when the call fails.
 
-use super::{known_args, read_path, read_str, RawArgs};
+use super::layer::{Descriptor, Input, LayerArgs, Site};
+use super::{known_args, read_path, read_str};
 use crate::errors::Errors;
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenStream};
+use quote::quote;
+use std::any::Any;
+
+pub(crate) const DESCRIPTOR: Descriptor = Descriptor {
+    attribute: "graceful_degradation",
+    errs_with: Some("a failed call"),
+    rejects: false,
+    in_every_preset: false,
+    preset_keys: &[("fallback", "fallback")],
+    preset_name_key: None,
+    parse: DegradationArgs::parse,
+};
 
 /// Parsed `#[graceful_degradation]` arguments.
 pub(crate) struct DegradationArgs {
@@ -10,17 +23,20 @@ pub(crate) struct DegradationArgs {
     /// A value of the fn's return type, or a fn taking its arguments (and maybe the cause).
     pub(crate) fallback: syn::Expr,
     pub(crate) crate_path: Option<syn::Path>,
+    /// The attribute's span, for errors about the fallback as a whole.
+    pub(crate) span: Span,
 }
 
 const KEYS: &[&str] = &["fallback", "name", "crate"];
 
 impl DegradationArgs {
     /// `None` (with an error) when `fallback` is missing.
-    pub(crate) fn parse(raw: RawArgs, span: Span, errors: &mut Errors) -> Option<Self> {
+    fn parse(input: Input, span: Span, errors: &mut Errors) -> Option<Box<dyn LayerArgs>> {
+        let raw = input.args(errors)?;
         let mut fallback = None;
         let mut name = None;
         let mut crate_path = None;
-        for arg in known_args(raw, "graceful_degradation", KEYS, errors) {
+        for arg in known_args(raw, DESCRIPTOR.attribute, KEYS, errors) {
             match arg.key.to_string().as_str() {
                 "fallback" => fallback = Some(arg.value.clone()),
                 "name" => name = errors.keep(read_str(&arg, "\"orderbook\"")),
@@ -35,10 +51,33 @@ impl DegradationArgs {
             ));
             return None;
         };
-        Some(DegradationArgs {
+        Some(Box::new(DegradationArgs {
             name,
             fallback,
             crate_path,
-        })
+            span,
+        }))
+    }
+}
+
+impl LayerArgs for DegradationArgs {
+    fn name(&self) -> Option<&syn::LitStr> {
+        self.name.as_ref()
+    }
+
+    fn crate_path(&self) -> Option<&syn::Path> {
+        self.crate_path.as_ref()
+    }
+
+    fn emit(&self, _: &Site<'_>) -> TokenStream {
+        // The fallback itself is the expansion's outermost layer; the builder only names it.
+        match &self.name {
+            Some(name) => quote!(.fallback(#name)),
+            None => TokenStream::new(),
+        }
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
     }
 }

@@ -1,25 +1,20 @@
 //! Argument parsing shared by every attribute: `key = value, ...`, with precise spans,
 //! did-you-mean for unknown keys, and typed value readers (integers, rates, durations, paths).
 
-mod backoff;
-mod breaker;
-mod cached;
-mod degradation;
+pub(crate) mod backoff;
+pub(crate) mod breaker;
+pub(crate) mod bulkhead;
+pub(crate) mod cached;
+pub(crate) mod degradation;
 mod duration;
-mod limits;
-mod monitored;
-mod preset;
-mod timeout;
+pub(crate) mod layer;
+pub(crate) mod monitored;
+pub(crate) mod preset;
+pub(crate) mod rate_limited;
+pub(crate) mod timeout;
 
-pub(crate) use backoff::BackoffArgs;
-pub(crate) use breaker::BreakerArgs;
-pub(crate) use cached::CachedArgs;
-pub(crate) use degradation::DegradationArgs;
 pub(crate) use duration::Nanos;
-pub(crate) use limits::{BulkheadArgs, RateLimitedArgs};
-pub(crate) use monitored::{MonitoredArgs, WindowArg};
-pub(crate) use preset::PresetSplit;
-pub(crate) use timeout::TimeoutArg;
+pub(crate) use layer::{Descriptor, Input, LayerArgs, Site};
 
 use crate::errors::Errors;
 use proc_macro2::Span;
@@ -27,6 +22,42 @@ use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::{Expr, ExprLit, Ident, Lit, Token};
+
+/// `window = 100` (the last 100 calls) or `window = "60s"` (the calls of the last minute).
+#[derive(Clone, Copy)]
+pub(crate) enum WindowArg {
+    Calls(u32),
+    Time(Nanos),
+}
+
+impl WindowArg {
+    /// `<runtime>::<window_type>::Calls(n)` or `::Time(duration)`.
+    pub(crate) fn tokens(
+        self,
+        site: &Site<'_>,
+        window_type: proc_macro2::TokenStream,
+    ) -> proc_macro2::TokenStream {
+        let runtime = site.runtime;
+        match self {
+            WindowArg::Calls(calls) => quote::quote!(#runtime::#window_type::Calls(#calls)),
+            WindowArg::Time(span) => {
+                let span = site.duration(span);
+                quote::quote!(#runtime::#window_type::Time(#span))
+            }
+        }
+    }
+}
+
+/// `check`'s refusal as an error at `arg`'s value: "`key` <reason>, like `key = example`".
+pub(crate) fn ruled(arg: &RawArg, check: reliable_rules::Check, example: &str) -> syn::Result<()> {
+    let key = &arg.key;
+    check.map_err(|reason| {
+        syn::Error::new_spanned(
+            &arg.value,
+            format!("`{key}` {reason}, like `{key} = {example}`"),
+        )
+    })
+}
 
 /// One `key = value`.
 pub(crate) struct RawArg {
@@ -205,27 +236,24 @@ pub(crate) fn read_f64(arg: &RawArg, example: &str) -> syn::Result<f64> {
     value.map_err(|_| syn::Error::new_spanned(&arg.value, format!("`{key}` is not a valid number")))
 }
 
-/// A fraction in `low..=1.0` (`low` itself excluded when `exclusive_low`).
-pub(crate) fn read_rate(arg: &RawArg, exclusive_low: bool, example: &str) -> syn::Result<f64> {
+/// A name from a fixed list (`jitter = "full"`), checked by `check`.
+pub(crate) fn read_name(
+    arg: &RawArg,
+    check: fn(&str) -> reliable_rules::Check,
+    example: &str,
+) -> syn::Result<syn::LitStr> {
+    let name = read_str(arg, example)?;
     let key = &arg.key;
-    let value = read_f64(arg, example)?;
-    let valid = if exclusive_low {
-        value > 0.0 && value <= 1.0
-    } else {
-        (0.0..=1.0).contains(&value)
-    };
-    if !valid {
-        let range = if exclusive_low {
-            "above 0.0 and at most 1.0"
-        } else {
-            "within 0.0..=1.0"
-        };
-        return Err(syn::Error::new_spanned(
-            &arg.value,
-            format!("`{key}` is a fraction {range} (0.95 means 95%), like `{key} = {example}`"),
-        ));
-    }
-    Ok(value)
+    check(&name.value()).map_err(|reason| {
+        syn::Error::new_spanned(
+            &name,
+            format!(
+                "unknown {key} `{}`; `{key}` {reason}, like `{key} = {example}`",
+                name.value()
+            ),
+        )
+    })?;
+    Ok(name)
 }
 
 /// A string literal.
@@ -325,17 +353,14 @@ pub(crate) fn read_positive_duration(arg: &RawArg, example: &str) -> syn::Result
 pub(crate) fn read_window(arg: &RawArg) -> syn::Result<WindowArg> {
     match literal(&arg.value) {
         Some(Lit::Int(_)) => {
-            let calls = read_u32(arg, 1, "100")?;
-            if calls > 1_000_000 {
-                return Err(syn::Error::new_spanned(
-                    &arg.value,
-                    "`window` holds at most 1000000 calls",
-                ));
-            }
+            let calls = read_u32(arg, 0, "100")?;
+            ruled(arg, reliable_rules::window::calls(calls), "100")?;
             Ok(WindowArg::Calls(calls))
         }
         Some(Lit::Str(_)) => {
-            let span = read_positive_duration(arg, "\"60s\"")?;
+            let span = read_duration(arg, "\"60s\"")?;
+            let check = reliable_rules::window::span(core::time::Duration::from_nanos(span.0));
+            ruled(arg, check, "\"60s\"")?;
             Ok(WindowArg::Time(span))
         }
         _ => Err(syn::Error::new_spanned(

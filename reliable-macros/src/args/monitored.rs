@@ -1,24 +1,41 @@
-//! `#[monitored(...)]` arguments.
+//! `#[monitored(...)]`: SLA monitoring.
 
+use super::layer::{float, Descriptor, Input, LayerArgs, Site};
 use super::{
-    known_args, read_path, read_positive_duration, read_rate, read_str, read_u32, read_window,
-    Nanos, RawArgs,
+    known_args, read_f64, read_path, read_positive_duration, read_str, read_u32, read_window,
+    ruled, Nanos, WindowArg,
 };
 use crate::errors::Errors;
+use proc_macro2::{Span, TokenStream};
+use quote::quote;
+use reliable_rules::sla;
+use std::any::Any;
 
-/// `window = 100` (the last 100 calls) or `window = "60s"` (the calls of the last minute).
-#[derive(Clone, Copy)]
-pub(crate) enum WindowArg {
-    Calls(u32),
-    Time(Nanos),
-}
+pub(crate) const DESCRIPTOR: Descriptor = Descriptor {
+    attribute: "monitored",
+    errs_with: None,
+    rejects: false,
+    in_every_preset: true,
+    preset_keys: &[
+        ("p95", "p95"),
+        ("p99", "p99"),
+        ("min_success_rate", "min_success_rate"),
+        ("max_consecutive_failures", "max_consecutive_failures"),
+        ("min_calls", "min_calls"),
+        ("sla_window", "window"),
+        ("group", "group"),
+    ],
+    preset_name_key: Some("monitor"),
+    parse: |input, _, errors| Some(Box::new(MonitoredArgs::parse(input, errors)?)),
+};
 
 /// Parsed and checked `#[monitored]` arguments; `None` means "the default".
 #[derive(Default)]
 pub(crate) struct MonitoredArgs {
     pub(crate) name: Option<syn::LitStr>,
-    pub(crate) p95: Option<Nanos>,
-    pub(crate) p99: Option<Nanos>,
+    /// With the span of the value, for the cross-argument check in `valid.rs`.
+    pub(crate) p95: Option<(Nanos, Span)>,
+    pub(crate) p99: Option<(Nanos, Span)>,
     pub(crate) min_success_rate: Option<f64>,
     pub(crate) max_consecutive_failures: Option<u32>,
     pub(crate) min_calls: Option<u32>,
@@ -40,22 +57,27 @@ const KEYS: &[&str] = &[
 ];
 
 impl MonitoredArgs {
-    pub(crate) fn parse(raw: RawArgs, errors: &mut Errors) -> Self {
+    fn parse(input: Input, errors: &mut Errors) -> Option<Self> {
+        let raw = input.args(errors)?;
         let mut args = MonitoredArgs::default();
-        for arg in known_args(raw, "monitored", KEYS, errors) {
+        for arg in known_args(raw, DESCRIPTOR.attribute, KEYS, errors) {
+            let span = syn::spanned::Spanned::span(&arg.value);
             match arg.key.to_string().as_str() {
                 "name" => args.name = errors.keep(read_str(&arg, "\"binance_orderbook\"")),
-                "p95" => args.p95 = errors.keep(read_positive_duration(&arg, "\"1s\"")),
+                "p95" => {
+                    args.p95 = errors
+                        .keep(read_positive_duration(&arg, "\"1s\""))
+                        .map(|p95| (p95, span))
+                }
                 "p99" => {
-                    args.p99 = errors.keep(read_positive_duration(&arg, "\"2s\""));
-                    if let (Some(p95), Some(p99)) = (args.p95, args.p99) {
-                        if p99 < p95 {
-                            errors.spanned(&arg.value, "`p99` cannot be below `p95`");
-                        }
-                    }
+                    args.p99 = errors
+                        .keep(read_positive_duration(&arg, "\"2s\""))
+                        .map(|p99| (p99, span))
                 }
                 "min_success_rate" => {
-                    args.min_success_rate = errors.keep(read_rate(&arg, false, "0.95"))
+                    args.min_success_rate = errors.keep(read_f64(&arg, "0.95").and_then(|rate| {
+                        ruled(&arg, sla::min_success_rate(rate), "0.95").map(|()| rate)
+                    }))
                 }
                 "max_consecutive_failures" => {
                     args.max_consecutive_failures = errors.keep(read_u32(&arg, 1, "3"))
@@ -67,6 +89,52 @@ impl MonitoredArgs {
                 _ => unreachable!("known_args only returns known keys"),
             }
         }
-        args
+        Some(args)
+    }
+}
+
+impl LayerArgs for MonitoredArgs {
+    fn name(&self) -> Option<&syn::LitStr> {
+        self.name.as_ref()
+    }
+
+    fn crate_path(&self) -> Option<&syn::Path> {
+        self.crate_path.as_ref()
+    }
+
+    fn group(&self) -> Option<&syn::LitStr> {
+        self.group.as_ref()
+    }
+
+    fn emit(&self, site: &Site<'_>) -> TokenStream {
+        let mut setters = TokenStream::new();
+        if let Some((p95, _)) = self.p95 {
+            let p95 = site.duration(p95);
+            setters.extend(quote!(.max_latency_p95(#p95)));
+        }
+        if let Some((p99, _)) = self.p99 {
+            let p99 = site.duration(p99);
+            setters.extend(quote!(.max_latency_p99(#p99)));
+        }
+        if let Some(rate) = self.min_success_rate {
+            let rate = float(rate);
+            setters.extend(quote!(.min_success_rate(#rate)));
+        }
+        if let Some(max) = self.max_consecutive_failures {
+            setters.extend(quote!(.max_consecutive_failures(#max)));
+        }
+        if let Some(min) = self.min_calls {
+            setters.extend(quote!(.min_calls(#min)));
+        }
+        let mut chain = site.configure("monitor", self.name.as_ref(), setters);
+        if let Some(window) = self.window {
+            let window = window.tokens(site, quote!(sla::SlaWindow));
+            chain.extend(quote!(.monitor_window(#window)));
+        }
+        chain
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
     }
 }

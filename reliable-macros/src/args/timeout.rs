@@ -1,78 +1,117 @@
-//! `#[timeout(...)]`: one duration, and optionally `name = "..."`.
+//! `#[timeout(...)]`: a per-attempt deadline. One duration, then optionally `name = "..."` and
+//! `crate = path`.
 
-use super::{read_positive_duration, Nanos, RawArg};
+use super::layer::{Descriptor, Input, LayerArgs, Site};
+use super::{known_args, read_path, read_positive_duration, read_str, Nanos, RawArg};
+use crate::errors::Errors;
 use proc_macro2::{Span, TokenStream};
+use quote::quote;
+use std::any::Any;
+use syn::ext::IdentExt;
+use syn::parse::ParseStream;
+use syn::punctuated::Punctuated;
+use syn::Token;
+
+pub(crate) const DESCRIPTOR: Descriptor = Descriptor {
+    attribute: "timeout",
+    errs_with: Some("a call that times out"),
+    rejects: true,
+    in_every_preset: false,
+    preset_keys: &[("timeout", "timeout")],
+    preset_name_key: None,
+    parse: TimeoutArgs::parse,
+};
 
 /// The per-attempt timeout.
-#[derive(Clone)]
-pub(crate) struct TimeoutArg {
+pub(crate) struct TimeoutArgs {
     pub(crate) duration: Nanos,
-    /// The timeout policy's registry name (default: the fn's path).
+    /// The timeout policy's registry name (default: the policy's).
     pub(crate) name: Option<syn::LitStr>,
+    pub(crate) crate_path: Option<syn::Path>,
+    /// The attribute's span, for errors about the timeout as a whole.
+    pub(crate) span: Span,
 }
 
-impl TimeoutArg {
-    /// Parses `5`, `0.25` or `"250ms"`.
-    pub(crate) fn parse(tokens: TokenStream, attribute_span: Span) -> syn::Result<Self> {
-        if tokens.is_empty() {
+/// The keys besides the duration (which a preset attribute writes as `timeout = ...`).
+const KEYS: &[&str] = &["name", "crate"];
+
+impl TimeoutArgs {
+    /// `#[timeout(5)]`, `#[timeout("250ms", name = "...")]`, or a preset's `timeout = ...`.
+    fn parse(input: Input, span: Span, errors: &mut Errors) -> Option<Box<dyn LayerArgs>> {
+        let args = match input {
+            Input::Args(args) => args,
+            Input::Tokens(tokens) => errors.keep(positional(tokens, span))?,
+        };
+        let mut duration = None;
+        let mut name = None;
+        let mut crate_path = None;
+        let (durations, args): (Vec<RawArg>, Vec<RawArg>) =
+            args.into_iter().partition(|arg| arg.key == "timeout");
+        for arg in durations {
+            duration = errors.keep(read_positive_duration(&arg, "\"250ms\""));
+        }
+        for arg in known_args(super::RawArgs(args), DESCRIPTOR.attribute, KEYS, errors) {
+            match arg.key.to_string().as_str() {
+                "name" => name = errors.keep(read_str(&arg, "\"binance_timeout\"")),
+                "crate" => crate_path = errors.keep(read_path(&arg, "my_reliable")),
+                _ => unreachable!("checked by known_args"),
+            }
+        }
+        Some(Box::new(TimeoutArgs {
+            duration: duration?,
+            name,
+            crate_path,
+            span,
+        }))
+    }
+}
+
+/// The duration first, without a key, then `key = value`s.
+fn positional(tokens: TokenStream, span: Span) -> syn::Result<Vec<RawArg>> {
+    let parser = |input: ParseStream<'_>| -> syn::Result<Vec<RawArg>> {
+        if input.is_empty() {
             return Err(syn::Error::new(
-                attribute_span,
+                span,
                 "`#[timeout]` needs a duration: `#[timeout(5)]` (seconds) or `#[timeout(\"250ms\")]`",
             ));
         }
-        let parts = syn::parse::Parser::parse2(
-            syn::punctuated::Punctuated::<syn::Expr, syn::Token![,]>::parse_terminated,
-            tokens,
-        )?;
-        let mut parts = parts.into_iter();
-        let value = parts.next().ok_or_else(|| {
-            syn::Error::new(attribute_span, "`#[timeout]` needs a duration first")
-        })?;
-        let arg = RawArg {
-            key: syn::Ident::new("timeout", attribute_span),
-            value,
-        };
-        let mut timeout = Self::from_arg(&arg)?;
-        for part in parts {
-            match &part {
-                syn::Expr::Assign(assign) if is_key(&assign.left, "name") => {
-                    if timeout.name.is_some() {
-                        return Err(syn::Error::new_spanned(&assign.left, "`name` is given twice"));
-                    }
-                    match &*assign.right {
-                        syn::Expr::Lit(syn::ExprLit {
-                            lit: syn::Lit::Str(name),
-                            ..
-                        }) if !name.value().is_empty() => timeout.name = Some(name.clone()),
-                        other => {
-                            return Err(syn::Error::new_spanned(
-                                other,
-                                "`name` is a non-empty string: `name = \"binance_timeout\"`",
-                            ))
-                        }
-                    }
-                }
-                other => {
-                    return Err(syn::Error::new_spanned(
-                        other,
-                        "`#[timeout]` takes a duration, then optionally `name = \"...\"`: `#[timeout(\"2s\", name = \"binance_timeout\")]`",
-                    ))
-                }
-            }
+        if input.peek(syn::Ident::peek_any) && input.peek2(Token![=]) && !input.peek2(Token![==]) {
+            return Err(input.error(
+                "`#[timeout]` takes the duration first, without a key: `#[timeout(\"2s\", name = \"binance_timeout\")]`",
+            ));
         }
-        Ok(timeout)
-    }
-
-    /// Reads `timeout = ...` given in a preset attribute.
-    pub(crate) fn from_arg(arg: &RawArg) -> syn::Result<Self> {
-        let duration = read_positive_duration(arg, "\"250ms\"")?;
-        Ok(TimeoutArg {
-            duration,
-            name: None,
-        })
-    }
+        let value = input.parse()?;
+        let mut args = vec![RawArg {
+            key: syn::Ident::new("timeout", span),
+            value,
+        }];
+        if !input.is_empty() {
+            input.parse::<Token![,]>()?;
+            args.extend(Punctuated::<RawArg, Token![,]>::parse_terminated(input)?);
+        }
+        Ok(args)
+    };
+    syn::parse::Parser::parse2(parser, tokens)
 }
 
-fn is_key(expr: &syn::Expr, key: &str) -> bool {
-    matches!(expr, syn::Expr::Path(path) if path.path.is_ident(key))
+impl LayerArgs for TimeoutArgs {
+    fn name(&self) -> Option<&syn::LitStr> {
+        self.name.as_ref()
+    }
+
+    fn crate_path(&self) -> Option<&syn::Path> {
+        self.crate_path.as_ref()
+    }
+
+    fn emit(&self, site: &Site<'_>) -> TokenStream {
+        let after = site.duration(self.duration);
+        match &self.name {
+            Some(name) => quote!(.named_timeout(#name, #after)),
+            None => quote!(.timeout(#after)),
+        }
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
 }

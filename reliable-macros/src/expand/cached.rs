@@ -1,6 +1,7 @@
 //! `#[cached]`: the key, the call site's cache and the wrapping of the rest of the pipeline.
 
-use crate::args::CachedArgs;
+use crate::args::cached::CachedArgs;
+use crate::args::degradation::DegradationArgs;
 use crate::errors::Errors;
 use crate::item::FnItem;
 use proc_macro2::{Span, TokenStream};
@@ -204,7 +205,7 @@ pub(crate) fn wrap(
     call: crate::expand::Call,
     setup: &mut TokenStream,
 ) -> TokenStream {
-    let (degrading, rejects) = (plan.degradation.is_some(), plan.rejects());
+    let (degrading, rejects) = (plan.get::<DegradationArgs>().is_some(), plan.rejects());
     let key_span = args
         .key
         .as_ref()

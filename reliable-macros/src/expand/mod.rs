@@ -7,16 +7,20 @@ mod cached;
 #[cfg(test)]
 mod snapshot_tests;
 
-use crate::args::DegradationArgs;
+use crate::args::backoff::BackoffArgs;
+use crate::args::cached::CachedArgs;
+use crate::args::degradation::DegradationArgs;
+use crate::args::monitored::MonitoredArgs;
+use crate::args::Site;
 use crate::errors::{item_with_errors, Errors};
 use crate::item::FnItem;
-use crate::plan::{plan, Layer, Plan};
+use crate::plan::{plan, Attribute, Plan};
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 
 /// Expands one of our attributes (and the others on the same fn).
-pub(crate) fn attribute(layer: Layer, args: TokenStream, item: TokenStream) -> TokenStream {
+pub(crate) fn attribute(layer: Attribute, args: TokenStream, item: TokenStream) -> TokenStream {
     let mut func = match parse_fn(layer, item.clone()) {
         Ok(func) => func,
         Err(error) => return item_with_errors(item, &error),
@@ -24,7 +28,7 @@ pub(crate) fn attribute(layer: Layer, args: TokenStream, item: TokenStream) -> T
     let mut errors = Errors::default();
     let plan = plan(layer, args, &mut func.attrs, &mut errors);
     let item = FnItem { func };
-    check_shape(&plan, &item, &mut errors);
+    crate::valid::check(&plan, &item, &mut errors);
     match errors.finish() {
         // Emit the fn without our attributes, so the rest of the crate still sees it.
         Err(error) => item_with_errors(item.func.into_token_stream(), &error),
@@ -32,7 +36,7 @@ pub(crate) fn attribute(layer: Layer, args: TokenStream, item: TokenStream) -> T
     }
 }
 
-fn parse_fn(layer: Layer, item: TokenStream) -> syn::Result<syn::ItemFn> {
+fn parse_fn(layer: Attribute, item: TokenStream) -> syn::Result<syn::ItemFn> {
     let attribute = layer.name();
     match syn::parse2::<syn::Item>(item.clone()) {
         Ok(syn::Item::Fn(func)) => Ok(func),
@@ -95,81 +99,6 @@ fn item_span(item: &syn::Item) -> Span {
     ident.map_or_else(|| item.span(), syn::Ident::span)
 }
 
-fn check_shape(plan: &Plan, item: &FnItem, errors: &mut Errors) {
-    let sig = &item.func.sig;
-    if let Some(constness) = &sig.constness {
-        errors.spanned(constness, "reliability attributes cannot apply to a `const fn`: it cannot read clocks or shared state");
-    }
-    let needs_result = [
-        (plan.breaker.is_some(), "circuit_breaker", "an open breaker"),
-        (
-            plan.backoff.is_some(),
-            "with_backoff",
-            "a call that fails after its retries",
-        ),
-        (plan.timeout.is_some(), "timeout", "a call that times out"),
-        (
-            plan.rate_limited.is_some(),
-            "rate_limited",
-            "a call over the limit",
-        ),
-        (
-            plan.bulkhead.is_some(),
-            "bulkhead",
-            "a call refused by a full bulkhead",
-        ),
-        (
-            plan.degradation.is_some(),
-            "graceful_degradation",
-            "a failed call",
-        ),
-    ];
-    if item.return_type().is_none() {
-        if let Some((_, attribute, who)) = needs_result.iter().find(|(used, _, _)| *used) {
-            errors.push(syn::Error::new(
-                sig.paren_token.span.close(),
-                format!(
-                    "`#[{attribute}]` needs the function to return `Result<T, E>`, but `{}` returns `()`; {who} must be able to return an error",
-                    sig.ident
-                ),
-            ));
-        }
-    }
-    if let Some((_, span)) = &plan.degradation {
-        if item.returns_impl_trait() {
-            errors.push(syn::Error::new(
-                *span,
-                "`#[graceful_degradation]` needs a nameable return type `Result<T, E>`, not `impl Trait`",
-            ));
-        }
-        for input in &sig.inputs {
-            if let syn::FnArg::Typed(typed) = input {
-                if !matches!(&*typed.pat, syn::Pat::Ident(_)) {
-                    errors.spanned(
-                        &typed.pat,
-                        "`#[graceful_degradation]` passes the arguments to the fallback by name; bind this argument to a name and destructure it in the body",
-                    );
-                }
-            }
-        }
-    }
-    let bulkhead_wait = plan.bulkhead.as_ref().and_then(|b| b.max_wait);
-    if let (Some((wait, span)), false) = (bulkhead_wait, item.is_async()) {
-        if wait.0 > 0 {
-            errors.push(syn::Error::new(
-                span,
-                "`max_wait` needs an `async fn`: a blocking fn refuses at once when the bulkhead is full; remove `max_wait` or make the fn async",
-            ));
-        }
-    }
-    if let (Some((_, span)), false) = (&plan.timeout, item.is_async()) {
-        errors.push(syn::Error::new(
-            *span,
-            "`#[timeout]` needs an `async fn`: a blocking call cannot be stopped midway; make the fn async (run blocking work with `tokio::task::spawn_blocking`) or drop `#[timeout]`",
-        ));
-    }
-}
-
 fn generate(plan: &Plan, item: FnItem) -> TokenStream {
     let runtime = &plan.runtime;
     let mut setup = TokenStream::new();
@@ -194,25 +123,32 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
         }
     };
     let nameable = item.return_type().filter(|_| !item.returns_impl_trait());
-    let calls = plan.needs_result() || plan.degradation.is_some();
-    if let (true, Some(return_type), false) = (plan.needs_result(), nameable, item.is_async()) {
+    let degradation = plan.get::<DegradationArgs>();
+    let (degrading, retrying) = (degradation.is_some(), plan.get::<BackoffArgs>().is_some());
+    // Layers inside the fallback that turn outcomes into errors of their own.
+    let inner_errors = plan.layers.iter().any(|layer| {
+        layer.descriptor.errs_with.is_some() && !layer.args.as_any().is::<DegradationArgs>()
+    });
+    let calls = plan.needs_result().is_some();
+    if let (true, Some(return_type), false) = (inner_errors, nameable, item.is_async()) {
         // Point type errors at the user's return type: "needs `Result<T, E>`" or
         // "`E` cannot hold a `Rejected`".
         setup.extend(quote_spanned! {return_type.span()=>
             #private::assert_breaker_output::<#return_type>();
         });
     }
-    if let (true, Some(return_type)) = (plan.degradation.is_some(), nameable) {
+    if let (true, Some(return_type)) = (degrading, nameable) {
         setup.extend(quote_spanned! {return_type.span()=>
             #private::assert_result::<#return_type>();
         });
     }
     let policy_name = quote!(__reliable_name);
-    let site = builder::Site {
+    let site = Site {
         private: &private,
         runtime,
         return_type: nameable,
         policy_name: &policy_name,
+        preset: plan.preset.is_some(),
     };
     let chain = builder::chain(plan, &site);
     setup.extend(quote! {
@@ -221,8 +157,6 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
             #runtime::Policy::builder(#policy_name) #chain
         });
     });
-    let degrading = plan.degradation.is_some();
-    let retrying = plan.backoff.is_some();
     let call = if calls {
         let hooks = builder::hooks(plan, &site);
         let hooks = if hooks.is_empty() {
@@ -321,7 +255,7 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
     } else {
         // `#[monitored]` and/or `#[cached]` alone: any return type (a `Result`'s `Err` fails).
         let body = body(&item, true, &private);
-        match (plan.monitored.is_some(), item.is_async()) {
+        match (plan.get::<MonitoredArgs>().is_some(), item.is_async()) {
             (true, is_async) => {
                 let classify = quote! {
                     |__reliable_output| {
@@ -341,8 +275,8 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
         }
     };
     let call = cache_around(plan, &item, &private, call, &mut setup);
-    let call = match &plan.degradation {
-        Some((args, _)) => degrade_around(plan, args, &item, &private, call),
+    let call = match degradation {
+        Some(args) => degrade_around(plan, args, &item, &private, call),
         None => call,
     };
     shell(item, &setup, &call)
@@ -425,11 +359,11 @@ fn cache_around(
     call: Call,
     setup: &mut TokenStream,
 ) -> TokenStream {
-    let Some((args, span)) = &plan.cached else {
+    let Some(args) = plan.get::<CachedArgs>() else {
         return call.expr();
     };
     let mut errors = Errors::default();
-    match cached::key(args, item, *span, &mut errors) {
+    match cached::key(args, item, args.span, &mut errors) {
         Some(key) => cached::wrap(args, key, private, item, plan, call, setup),
         None => errors
             .finish()

@@ -2,9 +2,15 @@
 //! change to the generated code shows in a diff (`cargo insta review`, or compare the
 //! `.snap.new` file a failing run leaves beside the snapshot).
 
-use crate::plan::Layer;
+use crate::plan::Attribute;
 
-fn expand(layer: Layer, args: &str, item: &str) -> String {
+/// The layer attribute named `name`, from the table.
+fn layer(name: &str) -> Attribute {
+    let descriptor = crate::LAYERS.iter().find(|d| d.attribute == name);
+    Attribute::Layer(descriptor.expect("a layer attribute of the table"))
+}
+
+fn expand(layer: Attribute, args: &str, item: &str) -> String {
     let tokens = super::attribute(
         layer,
         args.parse().expect("the arguments are tokens"),
@@ -22,7 +28,7 @@ const ORDERBOOK: &str =
 #[test]
 fn monitored() {
     insta::assert_snapshot!(expand(
-        Layer::Monitored,
+        layer("monitored"),
         r#"name = "binance_orderbook", p95 = "1s", p99 = "2s", min_success_rate = 0.95"#,
         ORDERBOOK,
     ));
@@ -31,7 +37,7 @@ fn monitored() {
 #[test]
 fn monitored_any_return_type() {
     insta::assert_snapshot!(expand(
-        Layer::Monitored,
+        layer("monitored"),
         "",
         "fn parse(raw: &str) -> usize { raw.len() }",
     ));
@@ -40,7 +46,7 @@ fn monitored_any_return_type() {
 #[test]
 fn circuit_breaker() {
     insta::assert_snapshot!(expand(
-        Layer::CircuitBreaker,
+        layer("circuit_breaker"),
         r#"name = "binance_api", failure_threshold = 5, timeout = 30, success_threshold = 2"#,
         ORDERBOOK,
     ));
@@ -49,7 +55,7 @@ fn circuit_breaker() {
 #[test]
 fn with_backoff() {
     insta::assert_snapshot!(expand(
-        Layer::WithBackoff,
+        layer("with_backoff"),
         r#"initial_delay = "500ms", max_delay = "10s", max_attempts = 3, jitter = "full", retry_if = ApiError::is_transient"#,
         ORDERBOOK,
     ));
@@ -57,13 +63,13 @@ fn with_backoff() {
 
 #[test]
 fn timeout() {
-    insta::assert_snapshot!(expand(Layer::Timeout, r#""2s""#, ORDERBOOK));
+    insta::assert_snapshot!(expand(layer("timeout"), r#""2s""#, ORDERBOOK));
 }
 
 #[test]
 fn rate_limited() {
     insta::assert_snapshot!(expand(
-        Layer::RateLimited,
+        layer("rate_limited"),
         r#"name = "binance", per_minute = 1200, burst = 50"#,
         ORDERBOOK,
     ));
@@ -72,7 +78,7 @@ fn rate_limited() {
 #[test]
 fn bulkhead() {
     insta::assert_snapshot!(expand(
-        Layer::Bulkhead,
+        layer("bulkhead"),
         r#"max_concurrent = 25, max_wait = "100ms""#,
         ORDERBOOK,
     ));
@@ -81,7 +87,7 @@ fn bulkhead() {
 #[test]
 fn cached() {
     insta::assert_snapshot!(expand(
-        Layer::Cached,
+        layer("cached"),
         "ttl = 5",
         "async fn ticker(symbol: &str) -> Result<f64, ApiError> { fetch(symbol).await }",
     ));
@@ -90,7 +96,7 @@ fn cached() {
 #[test]
 fn graceful_degradation() {
     insta::assert_snapshot!(expand(
-        Layer::GracefulDegradation,
+        layer("graceful_degradation"),
         "fallback = last_known_price",
         "fn price(symbol: &str) -> Result<f64, ApiError> { fetch(symbol) }",
     ));
@@ -100,7 +106,7 @@ fn graceful_degradation() {
 #[test]
 fn reliable_cex_call() {
     let expansion = expand(
-        Layer::builtin_preset("reliable_cex_call").expect("a built-in preset"),
+        Attribute::Preset("reliable_cex_call", Some("CEX")),
         r#"cache_ttl = 5, key = format!("binance:{}", symbol), group = "binance""#,
         "async fn fetch_orderbook(&self, symbol: &str) -> Result<OrderBook, ApiError> {
             self.get(symbol).await
@@ -109,4 +115,23 @@ fn reliable_cex_call() {
     let lines = expansion.lines().count();
     assert!(lines <= 40, "{lines} lines:\n{expansion}");
     insta::assert_snapshot!(expansion);
+}
+
+#[test]
+fn every_entry_point_is_named_after_its_descriptor() {
+    // `lib.rs` names each entry point after its line; the table keeps the descriptors.
+    let names: Vec<&str> = crate::LAYERS.iter().map(|d| d.attribute).collect();
+    assert_eq!(
+        names,
+        [
+            "graceful_degradation",
+            "cached",
+            "with_backoff",
+            "circuit_breaker",
+            "rate_limited",
+            "bulkhead",
+            "monitored",
+            "timeout"
+        ]
+    );
 }

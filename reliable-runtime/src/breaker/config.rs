@@ -307,6 +307,17 @@ mod tests {
     }
 }
 
+impl BreakerConfig {
+    /// Sets `timeout` (see the field), and raises `max_timeout` to it when that was lower: a
+    /// cap below the first open time would make the breaker reopen for less than asked.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self.max_timeout = self.max_timeout.max(timeout);
+        self
+    }
+}
+
 crate::common::setters::setters! { BreakerConfig {
     failure_threshold: u32,
     failure_rate_threshold: f64 => Some,
@@ -314,7 +325,6 @@ crate::common::setters::setters! { BreakerConfig {
     slow_call_duration: Duration,
     window: BreakerWindow,
     minimum_calls: u32,
-    timeout: Duration,
     timeout_multiplier: f64,
     max_timeout: Duration,
     success_threshold: u32,

@@ -463,6 +463,14 @@ crate::common::setters::setters! { RetryConfig {
 }}
 
 impl RetryConfig {
+    /// Sets the retry budget's ratio (retries allowed per call), turning the budget on with
+    /// its other fields at their defaults when it was off.
+    #[must_use]
+    pub fn budget_ratio(mut self, ratio: f64) -> Self {
+        self.budget.get_or_insert_with(RetryBudget::default).ratio = ratio;
+        self
+    }
+
     /// Sets the backoff's `max_attempts`: attempts in all, the first call included.
     #[must_use]
     pub fn max_attempts(mut self, attempts: u32) -> Self {

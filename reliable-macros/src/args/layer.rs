@@ -1,0 +1,135 @@
+//! What every attribute of ours is made of: a [`Descriptor`] (its place in the pipeline and how
+//! to parse it) and, once parsed, its [`LayerArgs`] (what it emits into the `Policy` builder).
+//! The table in `lib.rs` lists the descriptors; nothing else enumerates the attributes.
+
+use super::{RawArg, RawArgs};
+use crate::errors::Errors;
+use crate::path::RuntimePath;
+use proc_macro2::{Literal, Span, TokenStream};
+use quote::quote;
+use std::any::Any;
+
+/// One layer attribute, described once.
+pub(crate) struct Descriptor {
+    /// `#[attribute]`; also the name of its entry point in `lib.rs`.
+    pub(crate) attribute: &'static str,
+    /// What it turns into an error when it refuses or fails a call (it then needs a `Result`):
+    /// "an open breaker".
+    pub(crate) errs_with: Option<&'static str>,
+    /// Whether it refuses calls itself (the error type must then hold a `Rejected`).
+    pub(crate) rejects: bool,
+    /// Whether every preset attribute includes it (otherwise only when given one of its keys).
+    pub(crate) in_every_preset: bool,
+    /// The keys a preset attribute hands to it: (key in the preset attribute, key here).
+    pub(crate) preset_keys: &'static [(&'static str, &'static str)],
+    /// The preset attribute's key that names its instance (`breaker = "binance_api"`).
+    pub(crate) preset_name_key: Option<&'static str>,
+    /// Parses its arguments; `None` after an error (pushed to `errors`).
+    pub(crate) parse: fn(Input, Span, &mut Errors) -> Option<Box<dyn LayerArgs>>,
+}
+
+impl Descriptor {
+    /// Whether it accepts `key` (as `name`, `group` or `crate`).
+    pub(crate) fn takes_shared_key(&self, key: &str) -> bool {
+        self.preset_keys.iter().any(|(_, own)| *own == key) || key == "name" || key == "crate"
+    }
+}
+
+/// An attribute's arguments: its own tokens, or its share of a preset attribute's.
+pub(crate) enum Input {
+    Tokens(TokenStream),
+    Args(Vec<RawArg>),
+}
+
+impl Input {
+    /// The `key = value` list.
+    pub(crate) fn args(self, errors: &mut Errors) -> Option<RawArgs> {
+        match self {
+            Input::Tokens(tokens) => errors.keep(syn::parse2::<RawArgs>(tokens)),
+            Input::Args(args) => Some(RawArgs(args)),
+        }
+    }
+}
+
+/// A parsed attribute.
+pub(crate) trait LayerArgs: Any {
+    /// `name = "..."`, when written.
+    fn name(&self) -> Option<&syn::LitStr>;
+    /// `crate = path`, when written.
+    fn crate_path(&self) -> Option<&syn::Path> {
+        None
+    }
+    /// `group = "..."`, when written.
+    fn group(&self) -> Option<&syn::LitStr> {
+        None
+    }
+    /// The callbacks it was given, typed by the fn's error type by the pinning fn named third:
+    /// (field of `FnHooks`, the user's path, the pinning fn).
+    fn hooks(&self) -> Vec<(&'static str, &syn::Path, &'static str)> {
+        Vec::new()
+    }
+    /// Its calls on the `Policy` builder.
+    fn emit(&self, site: &Site<'_>) -> TokenStream;
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// What a layer's builder calls need of the call site.
+pub(crate) struct Site<'a> {
+    /// `<runtime>::__private`, as the expansion names it.
+    pub(crate) private: &'a TokenStream,
+    /// The runtime crate's path.
+    pub(crate) runtime: &'a RuntimePath,
+    /// The fn's declared return type, when it can be named (pins the hooks' error type).
+    pub(crate) return_type: Option<&'a syn::Type>,
+    /// The policy's name, a `&str` in scope (a layer without `name` takes it).
+    pub(crate) policy_name: &'a TokenStream,
+    /// Whether a preset already turned the monitor, breaker and retries on.
+    pub(crate) preset: bool,
+}
+
+impl Site<'_> {
+    /// The layer's name: the one written, or the policy's.
+    pub(crate) fn name(&self, name: Option<&syn::LitStr>) -> TokenStream {
+        match name {
+            Some(name) => quote!(#name),
+            None => self.policy_name.clone(),
+        }
+    }
+
+    /// `.method(name, |config| config .setters)`, left out when a preset already turned the
+    /// layer on as it is.
+    pub(crate) fn configure(
+        &self,
+        method: &str,
+        name: Option<&syn::LitStr>,
+        setters: TokenStream,
+    ) -> TokenStream {
+        if self.preset && setters.is_empty() && name.is_none() {
+            return TokenStream::new();
+        }
+        let method = syn::Ident::new(method, Span::call_site());
+        let name = self.name(name);
+        quote!(.#method(#name, |#method| #method #setters))
+    }
+
+    /// A `Duration` in the unit that writes it shortest.
+    pub(crate) fn duration(&self, nanos: super::Nanos) -> TokenStream {
+        let private = self.private;
+        let nanos = nanos.0;
+        let (unit, count) = if nanos % 1_000_000_000 == 0 {
+            ("from_secs", nanos / 1_000_000_000)
+        } else if nanos % 1_000_000 == 0 {
+            ("from_millis", nanos / 1_000_000)
+        } else {
+            ("from_nanos", nanos)
+        };
+        let unit = syn::Ident::new(unit, Span::call_site());
+        let count = Literal::u64_unsuffixed(count);
+        quote!(#private::Duration::#unit(#count))
+    }
+}
+
+/// A float literal.
+pub(crate) fn float(value: f64) -> Literal {
+    Literal::f64_suffixed(value)
+}
