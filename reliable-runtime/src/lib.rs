@@ -101,9 +101,7 @@ pub mod sla;
 mod sync;
 
 #[doc(hidden)]
-#[path = "private.rs"]
 pub mod __private;
-use __private as private;
 
 pub use error::{ConfigError, Failure, Rejected};
 pub use policy::{Policy, PolicyBuilder};

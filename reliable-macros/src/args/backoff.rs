@@ -129,14 +129,14 @@ impl LayerArgs for BackoffArgs {
         self.crate_path.as_ref()
     }
 
-    fn hooks(&self) -> Vec<(&'static str, &syn::Path, &'static str)> {
+    fn hooks(&self) -> Vec<(&'static str, &syn::Path)> {
         [
-            ("retry_if", self.retry_if.as_ref(), "retry_predicate"),
-            ("retry_after", self.retry_after.as_ref(), "retry_hint"),
-            ("on_retry", self.on_retry.as_ref(), "retry_callback"),
+            ("retry_if", self.retry_if.as_ref()),
+            ("retry_after", self.retry_after.as_ref()),
+            ("on_retry", self.on_retry.as_ref()),
         ]
         .into_iter()
-        .filter_map(|(field, path, pin)| Some((field, path?, pin)))
+        .filter_map(|(field, path)| Some((field, path?)))
         .collect()
     }
 

@@ -139,10 +139,10 @@ impl LayerArgs for BreakerArgs {
         self.group.as_ref()
     }
 
-    fn hooks(&self) -> Vec<(&'static str, &syn::Path, &'static str)> {
+    fn hooks(&self) -> Vec<(&'static str, &syn::Path)> {
         let failure_if = self.failure_if.as_ref();
         failure_if
-            .map(|path| ("failure_if", path, "failure_predicate"))
+            .map(|path| ("failure_if", path))
             .into_iter()
             .collect()
     }

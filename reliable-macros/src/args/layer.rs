@@ -63,9 +63,9 @@ pub(crate) trait LayerArgs: Any {
     fn group(&self) -> Option<&syn::LitStr> {
         None
     }
-    /// The callbacks it was given, typed by the fn's error type by the pinning fn named third:
-    /// (field of `FnHooks`, the user's path, the pinning fn).
-    fn hooks(&self) -> Vec<(&'static str, &syn::Path, &'static str)> {
+    /// The callbacks it was given: (field of `FnHooks`, which is also the `Run` fn that
+    /// pins its type, the user's path).
+    fn hooks(&self) -> Vec<(&'static str, &syn::Path)> {
         Vec::new()
     }
     /// Its calls on the `Policy` builder.
@@ -114,7 +114,6 @@ impl Site<'_> {
 
     /// A `Duration` in the unit that writes it shortest.
     pub(crate) fn duration(&self, nanos: super::Nanos) -> TokenStream {
-        let private = self.private;
         let nanos = nanos.0;
         let (unit, count) = if nanos % 1_000_000_000 == 0 {
             ("from_secs", nanos / 1_000_000_000)
@@ -125,7 +124,7 @@ impl Site<'_> {
         };
         let unit = syn::Ident::new(unit, Span::call_site());
         let count = Literal::u64_unsuffixed(count);
-        quote!(#private::Duration::#unit(#count))
+        quote!(::core::time::Duration::#unit(#count))
     }
 }
 

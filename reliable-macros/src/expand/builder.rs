@@ -14,9 +14,9 @@ pub(crate) fn hooks(plan: &Plan, site: &Site<'_>) -> TokenStream {
     let private = site.private;
     let mut fields = TokenStream::new();
     for layer in &plan.layers {
-        for (field, path, pin) in layer.args.hooks() {
+        for (field, path) in layer.args.hooks() {
+            let hook = hook(path, field, site);
             let field = syn::Ident::new(field, Span::call_site());
-            let hook = hook(path, pin, site);
             fields.extend(quote!(#field: ::core::option::Option::Some(#hook),));
         }
     }
@@ -27,13 +27,13 @@ pub(crate) fn hooks(plan: &Plan, site: &Site<'_>) -> TokenStream {
     }
 }
 
-/// A hook pinned to the fn's error type, so a hook of the wrong type is an error at its path.
-fn hook(path: &syn::Path, pin: &str, site: &Site<'_>) -> TokenStream {
-    let private = site.private;
+/// A hook pinned to the fn's error type by `Run::<field>::<R>`, so a hook of the wrong
+/// type is an error at its path.
+fn hook(path: &syn::Path, field: &str, site: &Site<'_>) -> TokenStream {
     match site.return_type {
         Some(return_type) => {
-            let pin = syn::Ident::new(pin, path.span());
-            quote_spanned!(path.span()=> #private::#pin::<#return_type>(#path))
+            let pin = crate::expand::returns_fn(return_type, field);
+            quote_spanned!(path.span()=> #pin(#path))
         }
         None => quote_spanned!(path.span()=> #path),
     }

@@ -214,7 +214,7 @@ pub(crate) fn wrap(
     // Checked by the hit's lookup when there is one, else here (spanned at the key).
     let check = match (item.return_type(), item.returns_impl_trait(), &key.borrowed) {
         (Some(_), false, None) => TokenStream::new(),
-        _ => quote_spanned!(key_span=> #private::assert_cache_key(&__reliable_key);),
+        _ => quote_spanned!(key_span=> #private::Cached::key(&__reliable_key);),
     };
     let owned_key = quote_spanned! {key_span=>
         let __reliable_key = #owned_key;
@@ -222,14 +222,14 @@ pub(crate) fn wrap(
     };
     if let (Some(return_type), false) = (item.return_type(), item.returns_impl_trait()) {
         setup.extend(quote_spanned! {return_type.span()=>
-            #private::assert_cache_output::<#return_type>();
+            #private::Cached::output::<#return_type>();
         });
     }
     // The hit path returns before any future is built (when the return type can be named).
     let hit = |lookup: TokenStream| match (item.return_type(), item.returns_impl_trait()) {
         // The hit's type is the fn's, from the `return`.
         (Some(_), false) => quote! {
-            if let #private::Some(__reliable_hit) = #lookup {
+            if let ::core::option::Option::Some(__reliable_hit) = #lookup {
                 return __reliable_hit;
             }
         },
@@ -245,12 +245,12 @@ pub(crate) fn wrap(
         }) => {
             let lookup = match lookup {
                 Lookup::One(lookup) => lookup,
-                Lookup::Tuple(parts) => quote!(&#private::BorrowedKey(#parts)),
+                Lookup::Tuple(parts) => quote!(&#private::Cached::borrowed(#parts)),
             };
             let mut prelude = setup;
             // Spanned at the key: an unfit key's errors point at it.
             prelude.extend(hit(quote_spanned! {key_span=>
-                #private::cache_hit(__reliable_policy, #lookup, || #witness)
+                #private::Cached::hit(__reliable_policy, #lookup, || #witness)
             }));
             prelude.extend(owned_key);
             prelude
@@ -258,7 +258,7 @@ pub(crate) fn wrap(
         None => {
             let mut prelude = owned_key;
             prelude.extend(hit(quote_spanned! {key_span=>
-                #private::cache_hit_owned(__reliable_policy, &__reliable_key)
+                #private::Cached::hit_owned(__reliable_policy, &__reliable_key)
             }));
             prelude
         }
@@ -279,16 +279,16 @@ pub(crate) fn wrap(
     // `Rejected::LoadFailed` if a layer already makes the error hold a `Rejected`, else each
     // loads on its own.
     let otherwise = if rejects {
-        quote!(#private::AsRejected)
+        quote!(#private::Cached::as_rejected())
     } else {
-        quote!(#private::LoadAlone)
+        quote!(#private::Cached::load_alone())
     };
     let share = match (item.return_type(), item.returns_impl_trait()) {
         (Some(return_type), false) if rejects => {
             quote!(#private::share_failure!(#return_type, rejected))
         }
         (Some(return_type), false) => quote!(#private::share_failure!(#return_type)),
-        _ => quote!(<#otherwise as ::core::default::Default>::default()),
+        _ => otherwise,
     };
     let capture = if degrading {
         TokenStream::new()
@@ -305,8 +305,7 @@ pub(crate) fn wrap(
     setup.extend(quote! {
         let __reliable_miss = {
             #prelude
-            let __reliable_load = #load;
-            __reliable_policy.load_cached(__reliable_key, __reliable_load, #share)
+            __reliable_policy.load_cached(__reliable_key, #load, #share)
         };
     });
     quote!(__reliable_miss.await)

@@ -19,6 +19,26 @@ use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 
+/// `__reliable::Run::function::<R>` (`__reliable` is the expansion's name for the runtime's
+/// `__private`), every token spanned at the user's return type `R`: rustc reports an unmet
+/// bound of an explicit generic argument at the argument, so a return type that does not fit
+/// is one error at it.
+pub(crate) fn returns_fn(return_type: &syn::Type, function: &str) -> TokenStream {
+    let span = return_type.span();
+    let private = syn::Ident::new("__reliable", span);
+    let function = syn::Ident::new(function, span);
+    // The helpers generic over more than the return type take the rest inferred.
+    let more = matches!(
+        function.to_string().as_str(),
+        "call_once" | "try_once" | "call" | "try_call" | "body" | "fall_back"
+    );
+    if more {
+        quote_spanned!(span=> #private::Run::#function::<#return_type, _>)
+    } else {
+        quote_spanned!(span=> #private::Run::#function::<#return_type>)
+    }
+}
+
 /// Expands one of our attributes (and the others on the same fn).
 pub(crate) fn attribute(layer: Attribute, args: TokenStream, item: TokenStream) -> TokenStream {
     let mut func = match parse_fn(layer, item.clone()) {
@@ -114,13 +134,8 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
     }
     // The policy is named after the fn's path (module, type, fn) when a layer has no `name`.
     let (get, site_name) = match plan.explicit_name().filter(|_| !plan.has_unnamed_layer()) {
-        Some(name) => (quote!(get_or_init), quote!(#name)),
-        None => {
-            setup.extend(quote!(
-                fn __reliable_site() {}
-            ));
-            (quote!(get_or_init_at), quote!(__reliable_site))
-        }
+        Some(name) => (quote!(get_or_init), quote!(#name,)),
+        None => (quote!(get_or_init_here), TokenStream::new()),
     };
     let nameable = item.return_type().filter(|_| !item.returns_impl_trait());
     let degradation = plan.get::<DegradationArgs>();
@@ -133,14 +148,12 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
     if let (true, Some(return_type), false) = (inner_errors, nameable, item.is_async()) {
         // Point type errors at the user's return type: "needs `Result<T, E>`" or
         // "`E` cannot hold a `Rejected`".
-        setup.extend(quote_spanned! {return_type.span()=>
-            #private::assert_breaker_output::<#return_type>();
-        });
+        let check = returns_fn(return_type, "must_hold_rejected");
+        setup.extend(quote!(#check();));
     }
     if let (true, Some(return_type)) = (degrading, nameable) {
-        setup.extend(quote_spanned! {return_type.span()=>
-            #private::assert_result::<#return_type>();
-        });
+        let check = returns_fn(return_type, "must_be_result");
+        setup.extend(quote!(#check();));
     }
     let policy_name = quote!(__reliable_name);
     let site = Site {
@@ -153,7 +166,7 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
     let chain = builder::chain(plan, &site);
     setup.extend(quote! {
         static __RELIABLE_POLICY: #private::PolicyCell = #private::PolicyCell::new();
-        let __reliable_policy = __RELIABLE_POLICY.#get(#site_name, |#policy_name| {
+        let __reliable_policy = __RELIABLE_POLICY.#get(#site_name |#policy_name| {
             #runtime::Policy::builder(#policy_name) #chain
         });
     });
@@ -168,7 +181,7 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
         // Retried bodies borrow the arguments afresh for each attempt, and a fallback needs
         // them after the call; otherwise the one attempt may move them.
         let movable = !retrying && !degrading;
-        let body = body(&item, movable, &private);
+        let body = body(&item, movable);
         let plain_body = if nameable.is_some() {
             async_block(&item, movable)
         } else {
@@ -184,25 +197,24 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
         } else {
             (false, quote!(call_once_blocking), quote!(try_once_blocking))
         };
+        // `Run::function::<R, ..>`, spanned at the return type, so a type that does not fit
+        // is one error there (or `Run::function`, inferred).
+        let returns = |function: &TokenStream| match nameable {
+            Some(return_type) => returns_fn(return_type, &function.to_string()),
+            None => quote!(#private::Run::#function),
+        };
         // Async: the helper's turbofish names the return type (spanned at it, so a type that
         // is not a `Result`, or whose error cannot hold a `Rejected`, is one error there), and
         // the body's output follows from it.
-        let typed = |function: &TokenStream| match nameable {
-            Some(return_type) => {
-                quote_spanned!(return_type.span()=> #private::#function::<#return_type, _>)
-            }
-            None => quote!(#private::#function),
-        };
         // An attempt: the helper's future (async), or its result (blocking).
         let attempt = |function: &TokenStream| {
             if is_async {
-                let function = typed(function);
-                Call::Future(quote! {
-                    #function(__reliable_policy, #hooks, #capture || #plain_body)
-                })
+                let function = returns(function);
+                let args = quote!(__reliable_policy, #hooks, #capture || #plain_body);
+                Call::Future(quote!(#function(#args)))
             } else {
                 Call::Expr(quote! {
-                    #private::#function(__reliable_policy, #hooks, #body)
+                    #private::Run::#function(__reliable_policy, #hooks, #body)
                 })
             }
         };
@@ -210,7 +222,7 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
         // are typed by their turbofish).
         let output = |call: Call| match (call, nameable) {
             (Call::Expr(call), Some(return_type)) if !degrading => {
-                let output = quote_spanned!(return_type.span()=> #private::output::<#return_type>);
+                let output = returns_fn(return_type, "output");
                 Call::Expr(quote!(#output(#call)))
             }
             (call, _) => call,
@@ -234,18 +246,18 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
             let finish = if degrading {
                 quote!(__reliable_outcome)
             } else {
-                quote!(#private::deliver(__reliable_outcome))
+                quote!(#private::Retries::deliver(__reliable_outcome))
             };
             let wait = if is_async {
-                quote!(#private::sleep(__reliable_delay).await)
+                quote!(#private::Retries::sleep(__reliable_delay).await)
             } else {
                 quote!(::std::thread::sleep(__reliable_delay))
             };
             output(Call::Expr(quote! {{
-                let mut __reliable_retry = #private::retries(__reliable_policy);
+                let mut __reliable_retry = #private::Retries::start(__reliable_policy);
                 loop {
                     let __reliable_outcome = #attempt;
-                    match #private::settle(__reliable_policy, #hooks, __reliable_outcome, &mut __reliable_retry) {
+                    match __reliable_retry.settle(#hooks, __reliable_outcome) {
                         ::core::ops::ControlFlow::Break(__reliable_outcome) => break #finish,
                         ::core::ops::ControlFlow::Continue(__reliable_delay) => #wait,
                     }
@@ -254,13 +266,13 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
         }
     } else {
         // `#[monitored]` and/or `#[cached]` alone: any return type (a `Result`'s `Err` fails).
-        let body = body(&item, true, &private);
+        let body = body(&item, true);
         match (plan.get::<MonitoredArgs>().is_some(), item.is_async()) {
             (true, is_async) => {
                 let classify = quote! {
                     |__reliable_output| {
                         #[allow(unused_imports)]
-                        use #private::{FailedIfErr as _, NeverFailed as _};
+                        use #private::probe::{FailedIfErr as _, NeverFailed as _};
                         __reliable_output.__reliable_failed()
                     }
                 };
@@ -295,31 +307,32 @@ fn degrade_around(
         .expect("`check_shape` refused a fallback on a fn without a return type");
     let fallback = &args.fallback;
     let arguments = fallback_arguments(item);
-    let into_error = if plan.rejects() {
-        quote!(#private::into_error)
+    let answered = if plan.rejects() {
+        "answered"
     } else {
-        quote!(#private::inner_error)
+        "answered_unrefused"
     };
+    // `Run::function::<R>`, spanned at the return type: a return type that is not a
+    // `Result` is one trait error at it, not a cascade of mismatched `Ok`/`Err` patterns.
+    let returns = |function: &str| returns_fn(return_type, function);
+    let (fall_back, fall_back_blocking) = (returns("fall_back"), returns("fall_back_blocking"));
+    let (split, answered) = (returns("split"), returns(answered));
     // Spanned at the fallback, so a fallback of the wrong type is an error there.
     let answer = if item.is_async() {
         let answer = quote_spanned! {fallback.span()=>
             #private::AsyncFallback::<_, _, #return_type, _>::answer(#fallback, (#(#arguments,)*), __reliable_cause)
         };
-        quote!(#private::fall_back::<#return_type, _>(__reliable_policy, __reliable_failure, |__reliable_cause| #answer).await)
+        quote!(#fall_back(__reliable_policy, __reliable_failure, |__reliable_cause| #answer).await)
     } else {
         let answer = quote_spanned! {fallback.span()=>
             #private::Fallback::<_, _, #return_type, _>::answer(#fallback, (#(#arguments,)*), __reliable_cause)
         };
-        quote!(#private::fall_back_blocking::<#return_type>(__reliable_policy, __reliable_failure, |__reliable_cause| #answer))
+        quote!(#fall_back_blocking(__reliable_policy, __reliable_failure, |__reliable_cause| #answer))
     };
-    // Through runtime fns typed by the return type: a return type that is not a `Result` is
-    // one trait error at it, not a cascade of mismatched `Ok`/`Err` patterns.
-    let split = quote_spanned!(return_type.span()=> #private::split_outcome::<#return_type>);
-    let answered = quote_spanned!(return_type.span()=> #private::answered::<#return_type>);
     quote! {
         match #split({ #call }) {
             ::core::result::Result::Ok(__reliable_output) => __reliable_output,
-            ::core::result::Result::Err(__reliable_failure) => #answered(#answer, #into_error),
+            ::core::result::Result::Err(__reliable_failure) => #answered(#answer),
         }
     }
 }
@@ -420,7 +433,7 @@ fn async_block(item: &FnItem, movable: bool) -> TokenStream {
     quote_spanned! {block.span()=> async #capture { #(#stmts)* } }
 }
 
-fn body(item: &FnItem, movable: bool, private: &TokenStream) -> TokenStream {
+fn body(item: &FnItem, movable: bool) -> TokenStream {
     let capture = if movable {
         quote!(move)
     } else {
@@ -437,7 +450,8 @@ fn body(item: &FnItem, movable: bool, private: &TokenStream) -> TokenStream {
         let body = quote_spanned! {block.span()=> async #capture { #(#stmts)* } };
         if pin_type {
             // The block's output is the declared type, so `?` and `return` convert into it.
-            let pin = quote_spanned!(return_type.span()=> #private::body::<#return_type, _>);
+            let declared: syn::Type = syn::parse2(return_type.clone()).expect("a type");
+            let pin = returns_fn(&declared, "body");
             quote!(#pin(#body))
         } else {
             body

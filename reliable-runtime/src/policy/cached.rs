@@ -1,10 +1,11 @@
 //! The cache layer of a [`Policy`]: named and configured when the policy is built, typed (key
 //! and value) by the first call that uses it.
 
+use super::out_of_line::out_of_line;
 use super::Policy;
+use crate::__private::{CacheKey, CacheOutput, CacheValue};
 use crate::cache::{ByClone, Cache, CacheConfig, ShareFailure, SharedError};
 use crate::error::Rejected;
-use crate::private::{out_of_line, CacheKey, CacheOutput, CacheValue};
 use crate::registry::{cache_registry, intern};
 use std::any::{Any, TypeId};
 use std::future::Future;

@@ -1,11 +1,11 @@
 //! Calling through a [`Policy`]: one attempt ([`Attempt`]), the retry loop around it, the
 //! blocking form, the fallback and the monitor-only measurement.
 
+use super::catch_unwind::start_fallback;
 use super::{FromPolicy, Hooks, Policy};
 use crate::degrade::Degradation;
 use crate::error::{Failure, Rejected};
 use crate::pipeline::{failed, monitored, settle_outcome, AttemptState, Layers};
-use crate::private::start_fallback;
 use crate::retry::{RetryPolicy, RetryState};
 use crate::served::Source;
 use pin_project_lite::pin_project;

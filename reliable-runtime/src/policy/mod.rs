@@ -46,7 +46,9 @@
 mod builder;
 mod cached;
 mod call;
+mod catch_unwind;
 mod hooks;
+mod out_of_line;
 
 pub use builder::PolicyBuilder;
 pub(crate) use call::settle as settle_attempt;

@@ -1,0 +1,71 @@
+//! One call of a blocking fn through its policy: [`Returns::call_blocking`] and its forms.
+
+use super::bounds::{into_error, BreakerOutput, HoldsRejected};
+use super::{Retries, Run};
+use crate::error::Failure;
+use crate::policy::{Hooks, Policy};
+use core::ops::ControlFlow;
+
+impl Run {
+    /// [`call_once`](Self::call_once) for a blocking fn.
+    #[inline]
+    pub fn call_once_blocking<R>(
+        policy: &Policy,
+        hooks: impl Hooks<R::Error>,
+        call: impl FnOnce() -> R,
+    ) -> Result<R::Ok, R::Error>
+    where
+        R: BreakerOutput,
+        R::Error: HoldsRejected,
+    {
+        policy
+            .attempt_blocking(&hooks, || call().into_result())
+            .map_err(into_error)
+    }
+
+    /// [`try_once`](Self::try_once) for a blocking fn.
+    #[inline]
+    pub fn try_once_blocking<R>(
+        policy: &Policy,
+        hooks: impl Hooks<R::Error>,
+        call: impl FnOnce() -> R,
+    ) -> Result<R::Ok, Failure<R::Error>>
+    where
+        R: BreakerOutput,
+    {
+        policy.attempt_blocking(&hooks, || call().into_result())
+    }
+
+    /// [`call`](Self::call) for a blocking fn (retries sleep the thread).
+    #[inline]
+    pub fn call_blocking<R>(
+        policy: &Policy,
+        hooks: impl Hooks<R::Error>,
+        call: impl FnMut() -> R,
+    ) -> Result<R::Ok, R::Error>
+    where
+        R: BreakerOutput,
+        R::Error: HoldsRejected,
+    {
+        Self::try_call_blocking::<R>(policy, hooks, call).map_err(into_error)
+    }
+
+    /// [`try_call`](Self::try_call) for a blocking fn.
+    pub fn try_call_blocking<R>(
+        policy: &Policy,
+        hooks: impl Hooks<R::Error>,
+        mut call: impl FnMut() -> R,
+    ) -> Result<R::Ok, Failure<R::Error>>
+    where
+        R: BreakerOutput,
+    {
+        let mut retries = Retries::start(policy);
+        loop {
+            let outcome = policy.attempt_blocking(&hooks, || call().into_result());
+            match retries.settle(&hooks, outcome) {
+                ControlFlow::Break(outcome) => return outcome,
+                ControlFlow::Continue(delay) => std::thread::sleep(delay),
+            }
+        }
+    }
+}

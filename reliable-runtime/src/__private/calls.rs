@@ -1,0 +1,95 @@
+//! One call of an `async fn` through its policy: [`Returns::call`] and its forms.
+
+use super::bounds::{result_of, BreakerOutput, Holds, HoldsRejected};
+use super::Run;
+use crate::error::Failure;
+use crate::policy::{CallFuture, Hooks, Policy, WithFailure};
+use core::future::Future;
+
+const MADE_ONCE: &str = "an attempt's body is made once";
+
+impl Run {
+    /// One attempt through the fn's policy, the refusal or error as the fn's own error. The
+    /// body's output must be a `Result` (or an alias of one): when it is not, that is one
+    /// error at the return type, rather than a cascade of mismatched types.
+    #[inline]
+    pub fn call_once<'a, R, Fut>(
+        policy: &'a Policy,
+        hooks: impl Hooks<R::Error> + 'a,
+        call: impl FnOnce() -> Fut + 'a,
+    ) -> impl Future<Output = R> + 'a
+    where
+        Fut: Future<Output = R> + 'a,
+        R: BreakerOutput + 'a,
+        R::Error: HoldsRejected,
+    {
+        let mut call = Some(call);
+        CallFuture::<_, _, Holds<R>, _>::new(
+            policy.layers(),
+            move || result_of((call.take().expect(MADE_ONCE))()),
+            false,
+            hooks,
+        )
+    }
+
+    /// One attempt through the fn's policy, the outcome as a [`Failure`] (for retries and
+    /// fallbacks).
+    #[inline]
+    pub fn try_once<'a, R, Fut>(
+        policy: &'a Policy,
+        hooks: impl Hooks<R::Error> + 'a,
+        call: impl FnOnce() -> Fut + 'a,
+    ) -> impl Future<Output = Result<R::Ok, Failure<R::Error>>> + 'a
+    where
+        Fut: Future<Output = R> + 'a,
+        R: BreakerOutput + 'a,
+    {
+        let mut call = Some(call);
+        CallFuture::<_, _, WithFailure, _>::new(
+            policy.layers(),
+            move || result_of((call.take().expect(MADE_ONCE))()),
+            false,
+            hooks,
+        )
+    }
+
+    /// Every attempt through the fn's policy, retried as it says (the body borrows the
+    /// arguments afresh for each attempt); the refusal or error as the fn's own error.
+    #[inline]
+    pub fn call<'a, R, Fut>(
+        policy: &'a Policy,
+        hooks: impl Hooks<R::Error> + 'a,
+        mut call: impl FnMut() -> Fut + 'a,
+    ) -> impl Future<Output = R> + 'a
+    where
+        Fut: Future<Output = R> + 'a,
+        R: BreakerOutput + 'a,
+        R::Error: HoldsRejected,
+    {
+        CallFuture::<_, _, Holds<R>, _>::new(
+            policy.layers(),
+            move || result_of(call()),
+            true,
+            hooks,
+        )
+    }
+
+    /// [`call`](Self::call), the outcome as a [`Failure`] (for a fallback).
+    #[inline]
+    pub fn try_call<'a, R, Fut>(
+        policy: &'a Policy,
+        hooks: impl Hooks<R::Error> + 'a,
+        mut call: impl FnMut() -> Fut + 'a,
+    ) -> impl Future<Output = Result<R::Ok, Failure<R::Error>>> + 'a
+    where
+        Fut: Future<Output = R> + 'a,
+        R: BreakerOutput + 'a,
+    {
+        CallFuture::<_, _, WithFailure, _>::new(
+            policy.layers(),
+            move || result_of(call()),
+            true,
+            hooks,
+        )
+    }
+}

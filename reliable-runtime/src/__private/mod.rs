@@ -1,0 +1,29 @@
+//! What the attribute macros' generated code calls. Not a public API: it changes without notice.
+//!
+//! An attribute expands to a `static` [`PolicyCell`] that builds the fn's `Policy` once through
+//! the public builder, and one call on it. The rest of this index checks types at the user's
+//! tokens (so an error points there) and adapts the fn's shapes: its return type
+//! ([`Run`]), callbacks ([`FnHooks`], [`NoHooks`]), a written-out retry loop ([`Retries`]),
+//! fallbacks ([`Fallback`], [`AsyncFallback`]), cached calls ([`Cached`]) and any output type
+//! ([`probe`]). One file per name; the traits the bounds name are in `bounds.rs`.
+
+mod blocking;
+mod bounds;
+mod cached;
+mod calls;
+mod cell;
+mod fallback;
+mod hooks;
+pub mod probe;
+mod retries;
+mod returns;
+
+pub use cached::Cached;
+pub use cell::PolicyCell;
+pub use fallback::{AsyncFallback, Fallback};
+pub use hooks::{FnHooks, NoHooks};
+pub use probe::share_failure;
+pub use retries::Retries;
+pub use returns::Run;
+
+pub(crate) use bounds::{CacheKey, CacheOutput, CacheValue};

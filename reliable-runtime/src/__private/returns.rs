@@ -1,0 +1,89 @@
+//! [`Run`]: the helpers that run a fn through its policy, typed by its declared return type.
+
+use super::bounds::{BreakerOutput, HoldsRejected};
+use crate::error::Failure;
+use core::future::Future;
+use std::time::Duration;
+
+/// The helpers that run a fn through its policy, each typed by the fn's return type `R`.
+/// Generated code names `R` as the first generic argument (`Run::call::<R, _>`), spanned at
+/// the user's return type: rustc reports an unmet bound of an explicit generic argument at
+/// that argument, so a type that does not fit (not a `Result`, an error that cannot hold a
+/// `Rejected`) is one error there, in the bound's own words.
+pub struct Run;
+
+impl Run {
+    /// Compile-time check that `R` is a `Result` whose error can hold a `Rejected`.
+    #[inline(always)]
+    pub const fn must_hold_rejected<R>()
+    where
+        R: BreakerOutput,
+        R::Error: HoldsRejected,
+    {
+    }
+
+    /// Compile-time check that `R` is a `Result`.
+    #[inline(always)]
+    pub const fn must_be_result<R>()
+    where
+        R: BreakerOutput,
+    {
+    }
+
+    /// The fn's body as an `async` block whose output is `R`, so `?` and `return` in it
+    /// convert into `R`.
+    #[inline(always)]
+    pub fn body<R, F: Future<Output = R>>(body: F) -> F {
+        body
+    }
+
+    /// The fn's output from its pipeline's result.
+    #[inline(always)]
+    pub fn output<R>(result: Result<R::Ok, R::Error>) -> R
+    where
+        R: BreakerOutput,
+    {
+        R::from_result(result)
+    }
+
+    /// Pins a `failure_if` predicate to the fn's error type, so a predicate of the wrong type
+    /// is an error at the predicate's path.
+    #[inline(always)]
+    pub fn failure_if<R>(predicate: fn(&R::Error) -> bool) -> fn(&R::Error) -> bool
+    where
+        R: BreakerOutput,
+    {
+        predicate
+    }
+
+    /// Pins a `retry_if` predicate to the fn's error type.
+    #[inline(always)]
+    pub fn retry_if<R>(predicate: fn(&R::Error) -> bool) -> fn(&R::Error) -> bool
+    where
+        R: BreakerOutput,
+    {
+        predicate
+    }
+
+    /// Pins a `retry_after` hint to the fn's error type.
+    #[inline(always)]
+    pub fn retry_after<R>(
+        hint: fn(&R::Error) -> Option<Duration>,
+    ) -> fn(&R::Error) -> Option<Duration>
+    where
+        R: BreakerOutput,
+    {
+        hint
+    }
+
+    /// Pins an `on_retry` callback to the fn's error type.
+    #[inline(always)]
+    pub fn on_retry<R>(
+        callback: fn(u32, Duration, &Failure<R::Error>),
+    ) -> fn(u32, Duration, &Failure<R::Error>)
+    where
+        R: BreakerOutput,
+    {
+        callback
+    }
+}
