@@ -16,7 +16,7 @@ mod fallback;
 mod hooks;
 pub mod probe;
 mod retries;
-mod returns;
+mod run;
 
 pub use cached::Cached;
 pub use cell::PolicyCell;
@@ -24,6 +24,6 @@ pub use fallback::{AsyncFallback, Fallback};
 pub use hooks::{FnHooks, NoHooks};
 pub use probe::share_failure;
 pub use retries::Retries;
-pub use returns::Run;
+pub use run::Run;
 
 pub(crate) use bounds::{CacheKey, CacheOutput, CacheValue};
