@@ -62,6 +62,11 @@ const DEMO_EXCHANGE: Preset = Preset {
     },
 };
 
+/// The one breaker of the exchange, which both endpoints name (`breaker = "binance_api"`): when
+/// the exchange goes down, the first endpoint to see it cuts both off. Each endpoint keeps its
+/// own monitor, retries and cache, named after it.
+pub(crate) const EXCHANGE_BREAKER: &str = "binance_api";
+
 /// What the app asks the exchange for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Source {
@@ -72,9 +77,9 @@ pub(crate) enum Source {
 impl Source {
     pub(crate) const ALL: [Source; 2] = [Source::OrderBook, Source::Ticker];
 
-    /// The name its attributes register under: the monitor, breaker, retry policy and cache of
-    /// an endpoint share it, so health reads them all by one name. It must match the `name`
-    /// arguments of the attribute stacks below.
+    /// The name its attributes register under: the monitor, retry policy and cache of an
+    /// endpoint share it, so health reads them all by one name (the breaker is the exchange's,
+    /// [`EXCHANGE_BREAKER`]). It must match the `name` arguments of the attribute stacks below.
     pub(crate) fn registry_name(self) -> &'static str {
         match self {
             Source::OrderBook => "binance_orderbook",
@@ -285,11 +290,12 @@ impl BinanceClient {
     // Order books go stale fast (fresh 250 ms, usable 500 ms more); tickers ride out longer
     // trouble (fresh 1 s, stale 2 s). The rest of each stack is the `DEMO_EXCHANGE` preset. The
     // monitors judge the last 10 s, so the table follows the exchange. The `name`s must match
-    // `Source::registry_name`.
+    // `Source::registry_name`, and `breaker` must be `EXCHANGE_BREAKER`.
 
     #[reliable(
         preset = DEMO_EXCHANGE,
         name = "binance_orderbook",
+        breaker = "binance_api",
         group = "binance",
         key = symbol,
         cache_ttl = "250ms",
@@ -313,6 +319,7 @@ impl BinanceClient {
     #[reliable(
         preset = DEMO_EXCHANGE,
         name = "binance_ticker",
+        breaker = "binance_api",
         group = "binance",
         key = symbol,
         cache_ttl = "1s",

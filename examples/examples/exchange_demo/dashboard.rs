@@ -1,11 +1,12 @@
 //! What the demo shows while it runs: breaker alerts as they happen, and a health table each
 //! second read from the runtime (`get_system_health()`) and the client's own counters.
 
-use super::client::{BinanceClient, OrderBook, Source, Ticker};
+use super::client::{BinanceClient, OrderBook, Source, Ticker, EXCHANGE_BREAKER};
 use super::exchange::{ExchangeStats, Timeline};
 use reliable_runtime::breaker::BreakerState;
 use reliable_runtime::event::{BreakerTransition, Event};
 use reliable_runtime::get_system_health;
+use reliable_runtime::registry::breaker_registry;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,13 +15,13 @@ use std::time::Duration;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::{broadcast, oneshot};
 
-/// Breaker state changes, counted as alerts.
+/// State changes of the exchange's breaker, counted as alerts.
 ///
-/// Every state change of one of the client's breakers is an alert (the runtime's alert manager,
-/// which the demo starts, sends one for each), as an on-call engineer would want to hear of it.
+/// Every state change of the breaker is an alert (the runtime's alert manager, which the demo
+/// starts, sends one for each), as an on-call engineer would want to hear of it.
 #[derive(Default)]
 pub(crate) struct Alerts {
-    per_source: [AtomicU64; 2],
+    changes: AtomicU64,
     /// Changes to OPEN: the exchange was cut off.
     opened: AtomicU64,
     /// Events the watcher fell too far behind to see (the channel is bounded).
@@ -28,12 +29,8 @@ pub(crate) struct Alerts {
 }
 
 impl Alerts {
-    pub(crate) fn of(&self, source: Source) -> u64 {
-        self.per_source[source.index()].load(Ordering::Relaxed)
-    }
-
     pub(crate) fn total(&self) -> u64 {
-        Source::ALL.into_iter().map(|source| self.of(source)).sum()
+        self.changes.load(Ordering::Relaxed)
     }
 
     pub(crate) fn opened(&self) -> u64 {
@@ -44,15 +41,15 @@ impl Alerts {
         self.missed.load(Ordering::Relaxed)
     }
 
-    /// Counts `event` if it is one of our breakers changing state; returns the change if so.
+    /// Counts `event` if it is the exchange's breaker changing state; returns the change if so.
     fn record(&self, event: Event) -> Option<BreakerTransition> {
         let Event::BreakerStateChanged(change) = event else {
             return None;
         };
-        let source = Source::ALL
-            .into_iter()
-            .find(|source| source.registry_name() == change.breaker)?;
-        self.per_source[source.index()].fetch_add(1, Ordering::Relaxed);
+        if change.breaker != EXCHANGE_BREAKER {
+            return None;
+        }
+        self.changes.fetch_add(1, Ordering::Relaxed);
         if change.to == BreakerState::Open {
             self.opened.fetch_add(1, Ordering::Relaxed);
         }
@@ -153,8 +150,8 @@ fn decimal(value: f64) -> String {
     }
 }
 
-/// One second's table: per source, the breaker, the monitor's window, the cache and the
-/// fallbacks, with the exchange's phase above and the latest prices below.
+/// One second's table: the exchange's breaker, then per source the monitor's window, the cache
+/// and the fallbacks, with the exchange's phase above and the latest prices below.
 pub(crate) struct Table<'a> {
     pub(crate) timeline: &'a Timeline,
     pub(crate) client: &'a BinanceClient,
@@ -179,17 +176,22 @@ impl fmt::Display for Table<'_> {
             self.timeline.phase_at(elapsed).describe(),
             self.exchange.requests,
         )?;
+        // The shared breaker itself, from its registry: no health entry to match by name.
+        let breaker = breaker_registry()
+            .get(EXCHANGE_BREAKER)
+            .map_or("-", |breaker| breaker.state().as_str());
         writeln!(
             f,
-            "  {:<11}{:<10}{:>8}{:>9}{:>12}{:>8}{:>11}{:>8}",
-            "source", "breaker", "p95", "success", "cache hits", "stale", "fallbacks", "alerts"
+            "  breaker `{EXCHANGE_BREAKER}` (both endpoints): {breaker:<10} alerts {}",
+            self.alerts.total()
+        )?;
+        writeln!(
+            f,
+            "  {:<11}{:>8}{:>9}{:>12}{:>8}{:>11}",
+            "source", "p95", "success", "cache hits", "stale", "fallbacks"
         )?;
         for source in Source::ALL {
             let name = source.registry_name();
-            let breaker = health
-                .circuit_breakers
-                .get(name)
-                .map_or("-", |breaker| breaker.state.as_str());
             // The monitor's window: the calls that reached the exchange in the last 10 s.
             let (p95, success) = health.data_sources.get(name).map_or_else(
                 || ("-".to_owned(), "-".to_owned()),
@@ -206,11 +208,9 @@ impl fmt::Display for Table<'_> {
             );
             writeln!(
                 f,
-                "  {:<11}{:<10}{p95:>8}{success:>9}{hit_rate:>12}{stale:>8}{:>11}{:>8}",
+                "  {:<11}{p95:>8}{success:>9}{hit_rate:>12}{stale:>8}{:>11}",
                 source.label(),
-                breaker,
                 self.client.fallbacks(source),
-                self.alerts.of(source),
             )?;
         }
         for source in Source::ALL {

@@ -247,9 +247,10 @@ fn summarize(
             .iter()
             .filter(|alert| {
                 alert.severity == reliable_runtime::alert::Severity::Critical
-                    && Source::ALL
-                        .iter()
-                        .any(|source| alert.source == source.registry_name())
+                    && (alert.source == client::EXCHANGE_BREAKER
+                        || Source::ALL
+                            .iter()
+                            .any(|source| alert.source == source.registry_name()))
             })
             .count() as u64,
         degradation_score: health
