@@ -27,11 +27,11 @@
 //! assert_eq!(stats.snapshot().fallbacks, 1);
 //! ```
 
+use crate::common::registry::{Registered, Registry};
 use crate::error::ConfigError;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-pub use crate::registry::degradation_registry;
+use std::sync::OnceLock;
 
 /// The fallback counters of one call site (or of any code that degrades by hand).
 #[derive(Debug)]
@@ -56,11 +56,11 @@ impl Degradation {
     /// ```
     /// use reliable_runtime::degrade::Degradation;
     ///
-    /// let degradation = Degradation::new("degradation_new_doc", ()).unwrap();
+    /// let degradation = Degradation::new("degradation_new_doc").unwrap();
     /// degradation.record_fallback();
     /// assert_eq!(degradation.snapshot().fallbacks, 1);
     /// ```
-    pub fn new(name: &str, _config: ()) -> Result<Self, ConfigError> {
+    pub fn new(name: &str) -> Result<Self, ConfigError> {
         if name.is_empty() {
             return Err(ConfigError::new("name", "must not be empty"));
         }
@@ -70,7 +70,7 @@ impl Degradation {
     /// New counters named `name`, which the caller checked is not empty.
     pub(crate) fn named(name: &str) -> Self {
         Degradation {
-            name: crate::registry::intern(name),
+            name: crate::common::intern::intern(name),
             fallbacks: AtomicU64::new(0),
             fallback_panics: AtomicU64::new(0),
         }
@@ -98,5 +98,21 @@ impl Degradation {
             fallbacks: self.fallbacks.load(Ordering::Relaxed),
             fallback_panics: self.fallback_panics.load(Ordering::Relaxed),
         }
+    }
+}
+
+/// The registry of graceful-degradation counters (one per `#[graceful_degradation]` site).
+pub fn degradation_registry() -> &'static Registry<Degradation> {
+    static REGISTRY: OnceLock<Registry<Degradation>> = OnceLock::new();
+    REGISTRY.get_or_init(Registry::new)
+}
+
+impl Registered for Degradation {
+    type Config = ();
+    fn name(&self) -> &str {
+        Degradation::name(self)
+    }
+    fn create(name: &str, (): ()) -> Result<Self, ConfigError> {
+        Degradation::new(name)
     }
 }

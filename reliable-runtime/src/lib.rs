@@ -83,7 +83,7 @@
 pub mod alert;
 pub mod breaker;
 pub mod cache;
-pub mod clock;
+pub use common::clock;
 mod common;
 pub mod degrade;
 mod error;
@@ -96,7 +96,6 @@ pub mod preset;
 pub mod registry;
 pub mod retry;
 pub mod served;
-mod shard;
 pub mod sla;
 mod sync;
 

@@ -19,42 +19,15 @@
 
 use crate::breaker::{BreakerConfig, CircuitBreaker};
 use crate::cache::{CacheSnapshot, CacheStats};
+pub use crate::common::registry::{Registered, Registry};
+pub use crate::degrade::degradation_registry;
 use crate::error::ConfigError;
 use crate::limit::{Bulkhead, BulkheadConfig, RateLimiter, RateLimiterConfig, TimeoutPolicy};
 use crate::retry::{RetryConfig, RetryPolicy};
 use crate::sla::{SlaMonitor, SlaStatus, SlaThresholds};
 use dashmap::DashMap;
-use std::collections::HashSet;
 use std::fmt;
-use std::sync::{Arc, Mutex, OnceLock};
-
-/// The process-wide copy of `name`, stored once per distinct name.
-///
-/// Breakers hand their name to every rejection; a `&'static str` makes that free, where an
-/// `Arc<str>` would cost two atomic reference-count updates per rejected call.
-pub(crate) fn intern(name: &str) -> &'static str {
-    static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
-    let mut names = NAMES
-        .get_or_init(Mutex::default)
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(interned) = names.get(name) {
-        return interned;
-    }
-    let interned: &'static str = Box::leak(name.into());
-    names.insert(interned);
-    interned
-}
-
-/// Something a registry holds: it knows its own name and how it is made from a configuration.
-pub trait Registered: Sized {
-    /// What [`Registry::get_or_create`] needs to make one.
-    type Config;
-    /// The registry name.
-    fn name(&self) -> &str;
-    /// A new instance named `name`, after validating `config`.
-    fn create(name: &str, config: Self::Config) -> Result<Self, ConfigError>;
-}
+use std::sync::{Arc, OnceLock};
 
 macro_rules! registered {
     ($($kind:ty => $config:ty),* $(,)?) => {$(
@@ -77,102 +50,6 @@ registered! {
     RateLimiter => RateLimiterConfig,
     Bulkhead => BulkheadConfig,
     TimeoutPolicy => std::time::Duration,
-    crate::degrade::Degradation => (),
-}
-
-/// Instances by name.
-pub struct Registry<T> {
-    instances: DashMap<Arc<str>, Arc<T>>,
-}
-
-impl<T: Registered> fmt::Debug for Registry<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Registry")
-            .field("names", &self.names())
-            .finish()
-    }
-}
-
-impl<T: Registered> Registry<T> {
-    fn new() -> Self {
-        Registry {
-            instances: DashMap::new(),
-        }
-    }
-
-    /// The instance named `name`, if registered.
-    pub fn get(&self, name: &str) -> Option<Arc<T>> {
-        self.instances
-            .get(name)
-            .map(|entry| Arc::clone(entry.value()))
-    }
-
-    /// The instance named `name`, created from `config` if new (a monitor's config is its
-    /// thresholds, with the default window; a timeout's is its deadline).
-    pub fn get_or_create(&self, name: &str, config: T::Config) -> Result<Arc<T>, ConfigError> {
-        self.get_or_try_insert_with(name, || T::create(name, config))
-    }
-
-    /// Registers `instance` unless its name is taken; returns the registered instance either way.
-    pub fn register(&self, instance: T) -> Arc<T> {
-        let key: Arc<str> = instance.name().into();
-        Arc::clone(
-            self.instances
-                .entry(key)
-                .or_insert_with(|| Arc::new(instance))
-                .value(),
-        )
-    }
-
-    /// The instance named `name`, or the one `create` builds (only called if the name is free).
-    pub fn get_or_try_insert_with(
-        &self,
-        name: &str,
-        create: impl FnOnce() -> Result<T, ConfigError>,
-    ) -> Result<Arc<T>, ConfigError> {
-        if let Some(existing) = self.get(name) {
-            return Ok(existing);
-        }
-        let instance = create()?;
-        Ok(self.register(instance))
-    }
-
-    /// Removes the instance named `name` (call sites that already hold it keep using it).
-    pub fn remove(&self, name: &str) -> Option<Arc<T>> {
-        self.instances.remove(name).map(|(_, instance)| instance)
-    }
-
-    /// Every registered name, sorted.
-    pub fn names(&self) -> Vec<Arc<str>> {
-        let mut names: Vec<Arc<str>> = self
-            .instances
-            .iter()
-            .map(|entry| Arc::clone(entry.key()))
-            .collect();
-        names.sort();
-        names
-    }
-
-    /// Every instance, sorted by name.
-    pub fn all(&self) -> Vec<Arc<T>> {
-        let mut all: Vec<Arc<T>> = self
-            .instances
-            .iter()
-            .map(|entry| Arc::clone(entry.value()))
-            .collect();
-        all.sort_by(|a, b| a.name().cmp(b.name()));
-        all
-    }
-
-    /// Number of registered instances.
-    pub fn len(&self) -> usize {
-        self.instances.len()
-    }
-
-    /// Whether nothing is registered.
-    pub fn is_empty(&self) -> bool {
-        self.instances.is_empty()
-    }
 }
 
 impl Registry<SlaMonitor> {
@@ -298,12 +175,6 @@ pub fn cache_registry() -> &'static CacheRegistry {
 /// The registry of per-attempt timeouts.
 pub fn timeout_registry() -> &'static Registry<TimeoutPolicy> {
     static REGISTRY: OnceLock<Registry<TimeoutPolicy>> = OnceLock::new();
-    REGISTRY.get_or_init(Registry::new)
-}
-
-/// The registry of graceful-degradation counters (one per `#[graceful_degradation]` site).
-pub fn degradation_registry() -> &'static Registry<crate::degrade::Degradation> {
-    static REGISTRY: OnceLock<Registry<crate::degrade::Degradation>> = OnceLock::new();
     REGISTRY.get_or_init(Registry::new)
 }
 

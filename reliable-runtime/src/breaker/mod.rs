@@ -37,17 +37,17 @@
 //! ```
 
 mod config;
-mod state;
-pub(crate) mod window;
+pub(crate) mod state;
 
 pub use config::{BreakerConfig, BreakerWindow, MAX_HALF_OPEN_CALLS};
-pub use state::BreakerState;
+pub use state::{BreakerState, BreakerTransition};
 
 use crate::clock::{duration_to_nanos, Timestamp};
+use crate::common::intern::intern;
+use crate::common::shard::ShardedCounter;
+use crate::common::window::{OutcomeWindow, WindowCounts};
 use crate::error::{catch_callback, ConfigError, Failure, Rejected};
-use crate::event::{self, BreakerTransition, Event};
-use crate::registry::intern;
-use crate::shard::ShardedCounter;
+use crate::event::{self, Event};
 use crate::sync::{AtomicU32, AtomicU64, Mutex};
 use crossbeam_utils::CachePadded;
 use serde::Serialize;
@@ -57,7 +57,6 @@ use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use window::{OutcomeWindow, WindowCounts};
 
 /// A circuit breaker. Share it (`Arc`, the registry, or a `static`) between the calls it guards.
 pub struct CircuitBreaker {
@@ -219,9 +218,10 @@ impl CircuitBreaker {
     /// rejection carries the name as a `&'static str` without touching a reference count.
     pub fn new(name: impl AsRef<str>, config: BreakerConfig) -> Result<Self, ConfigError> {
         config.validate()?;
-        let window = config
-            .uses_window()
-            .then(|| OutcomeWindow::new(config.window));
+        let window = config.uses_window().then(|| match config.window {
+            BreakerWindow::Calls(calls) => OutcomeWindow::calls(calls),
+            BreakerWindow::Time(span) => OutcomeWindow::time(span),
+        });
         Ok(CircuitBreaker {
             name: intern(name.as_ref()),
             group: None,

@@ -15,6 +15,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::time::SystemTime;
 
 /// A circuit breaker's state. Serializes in capitals: `"CLOSED"`, `"OPEN"`,
 /// `"HALF_OPEN"`, `"FORCED_OPEN"`, `"DISABLED"`.
@@ -145,4 +146,22 @@ mod tests {
         assert!(!word.same_epoch(word.next(BreakerState::HalfOpen)));
         assert_eq!(with_probes.next(BreakerState::Closed).in_flight(), 0);
     }
+}
+
+/// A circuit breaker's state change.
+#[derive(Clone, Debug, Serialize)]
+pub struct BreakerTransition {
+    /// The breaker's registry name.
+    pub breaker: &'static str,
+    /// The state it left.
+    pub from: BreakerState,
+    /// The state it entered.
+    pub to: BreakerState,
+    /// Failures counted when it changed (consecutive failures, or failures in the window).
+    pub failure_count: u32,
+    /// Why it changed, in words (for logs and alerts).
+    pub reason: &'static str,
+    /// Wall-clock time of the change.
+    #[serde(serialize_with = "crate::common::clock::unix_seconds")]
+    pub at: SystemTime,
 }

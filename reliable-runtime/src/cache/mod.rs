@@ -22,18 +22,20 @@
 //! ```
 
 mod config;
+pub(crate) mod events;
 mod flight;
 
 pub use config::{CacheConfig, CachePolicy};
+pub use events::StaleServed;
 pub use flight::{AsRejected, ByClone, LoadAlone, ShareFailure, SharedError};
 
 use flight::{Flights, Outcome, Role};
 
 use crate::clock::{duration_to_nanos, saturating_secs_f64};
+use crate::common::intern::intern;
+use crate::common::shard::ShardedCounter;
 use crate::error::ConfigError;
 use crate::event::{self, Event};
-use crate::registry::intern;
-use crate::shard::ShardedCounter;
 use rand::Rng;
 use serde::Serialize;
 use std::fmt;
@@ -82,18 +84,6 @@ pub struct CacheSnapshot {
     pub evictions: u64,
     /// The TTL new entries get now (moves for adaptive caches), in seconds.
     pub ttl_seconds: f64,
-}
-
-/// A stale value served because its refresh failed (an [`Event`]).
-#[derive(Clone, Debug, Serialize)]
-pub struct StaleServed {
-    /// The cache's name.
-    pub cache: &'static str,
-    /// How old the served value is.
-    pub age: Duration,
-    /// Wall-clock time.
-    #[serde(skip)]
-    pub at: SystemTime,
 }
 
 /// Values in a `HashIndex` are immutable once published; only the access metadata changes,

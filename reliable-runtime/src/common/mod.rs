@@ -1,3 +1,11 @@
-//! Primitives the patterns share.
+//! Primitives the patterns share: the clock, per-thread shards, the sliding windows of the
+//! breaker and the retry budget, the event throttle, name interning, the registry of
+//! instances by name and the configuration setters. Nothing here depends on a pattern.
 
+pub mod clock;
+pub(crate) mod intern;
+pub(crate) mod registry;
 pub(crate) mod setters;
+pub(crate) mod shard;
+pub(crate) mod throttle;
+pub(crate) mod window;

@@ -3,10 +3,10 @@
 //! Built on `tokio::sync::Semaphore` (fair, FIFO waiters, an atomic fast path); the permit is
 //! released when the call's future completes or is dropped.
 
+use crate::common::intern::intern;
+use crate::common::shard::ShardedCounter;
+use crate::common::throttle::Throttle;
 use crate::error::{ConfigError, Rejected};
-use crate::event::Throttle;
-use crate::registry::intern;
-use crate::shard::ShardedCounter;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
@@ -176,7 +176,7 @@ impl Bulkhead {
     #[cold]
     fn full(&self) -> Rejected {
         self.rejected.add(1);
-        self.events.publish(|| {
+        crate::event::publish_throttled(&self.events, || {
             crate::event::Event::BulkheadFull(crate::event::LimitReached {
                 name: self.name,
                 retry_after: None,

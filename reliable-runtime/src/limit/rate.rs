@@ -9,10 +9,11 @@
 //! no lock, exact.
 
 use crate::clock::{duration_to_nanos, Clock, Timestamp};
+use crate::common::intern::intern;
+use crate::common::shard::ShardedCounter;
+use crate::common::throttle::Throttle;
 use crate::error::{ConfigError, Rejected};
-use crate::event::{Event, LimitReached, Throttle};
-use crate::registry::intern;
-use crate::shard::ShardedCounter;
+use crate::event::{Event, LimitReached};
 use crate::sync::AtomicU64;
 use crossbeam_utils::CachePadded;
 use serde::{Deserialize, Serialize};
@@ -359,7 +360,7 @@ impl RateLimiter {
     #[cold]
     fn limited(&self, retry_after: Duration) -> Rejected {
         self.limited.add(1);
-        self.events.publish(|| {
+        crate::event::publish_throttled(&self.events, || {
             tracing::debug!(limiter = self.name, ?retry_after, "rate limited");
             Event::RateLimited(LimitReached {
                 name: self.name,

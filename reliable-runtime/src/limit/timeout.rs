@@ -1,9 +1,9 @@
 //! Per-attempt timeouts: a named policy per call site, counting its timeouts for health.
 
+use crate::common::intern::intern;
+use crate::common::shard::ShardedCounter;
+use crate::common::throttle::Throttle;
 use crate::error::ConfigError;
-use crate::event::Throttle;
-use crate::registry::intern;
-use crate::shard::ShardedCounter;
 use serde::Serialize;
 use std::fmt;
 use std::time::Duration;
@@ -77,7 +77,7 @@ impl TimeoutPolicy {
     #[cold]
     pub(crate) fn timed_out(&self) {
         self.timeouts.add(1);
-        self.events.publish(|| {
+        crate::event::publish_throttled(&self.events, || {
             tracing::debug!(timeout = self.name, after = ?self.after, "attempt timed out");
             crate::event::Event::TimedOut(crate::event::LimitReached {
                 name: self.name,

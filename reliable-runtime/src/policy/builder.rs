@@ -6,6 +6,7 @@ use super::{FallbackLayer, Policy};
 use crate::breaker::{BreakerConfig, CircuitBreaker};
 use crate::cache::CacheConfig;
 use crate::clock::Clock;
+use crate::common::intern::intern;
 use crate::error::{ConfigError, Failure};
 use crate::limit::{
     Bulkhead, BulkheadConfig, RateLimit, RateLimiter, RateLimiterConfig, TimeoutPolicy,
@@ -13,8 +14,8 @@ use crate::limit::{
 use crate::pipeline::Layers;
 use crate::preset::{IntoPreset, Preset, DEFAULT};
 use crate::registry::{
-    breaker_registry, bulkhead_registry, intern, rate_limiter_registry, retry_registry,
-    sla_registry, timeout_registry, Registered, Registry,
+    breaker_registry, bulkhead_registry, rate_limiter_registry, retry_registry, sla_registry,
+    timeout_registry, Registered, Registry,
 };
 use crate::retry::{RetryConfig, RetryPolicy};
 use crate::sla::{SlaMonitor, SlaThresholds, SlaWindow};

@@ -56,10 +56,11 @@ pub use call::{CallFuture, Deliver, OwnError, WithFailure};
 pub use hooks::{ErrorHooks, FromPolicy, Hooks};
 
 use crate::breaker::CircuitBreaker;
+use crate::common::intern::intern;
 use crate::degrade::Degradation;
 use crate::limit::{Bulkhead, RateLimiter, TimeoutPolicy};
 use crate::pipeline::Layers;
-use crate::registry::{degradation_registry, intern};
+use crate::registry::degradation_registry;
 use crate::retry::RetryPolicy;
 use crate::sla::SlaMonitor;
 use cached::CacheLayer;

@@ -1,7 +1,7 @@
 //! Retry budget: retries may add at most a fraction of the calls, plus a small floor.
 
-use crate::breaker::window::TimeWindow;
 use crate::clock::{duration_to_nanos, Clock};
+use crate::common::window::TimeWindow;
 use crate::error::ConfigError;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;

@@ -26,15 +26,17 @@
 
 mod backoff;
 mod budget;
+pub(crate) mod events;
 
 pub use backoff::{BackoffConfig, Jitter};
 pub use budget::RetryBudget;
+pub use events::{RetryAttempted, RetryBudgetExhausted};
 
 use crate::clock::Clock;
+use crate::common::intern::intern;
+use crate::common::shard::ShardedCounter;
 use crate::error::{catch_callback, ConfigError, Failure, Rejected};
 use crate::event::{self, Event};
-use crate::registry::intern;
-use crate::shard::ShardedCounter;
 use budget::BudgetTracker;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -344,26 +346,6 @@ impl RetryState<'_> {
             Failure::Rejected(_) => self.after_failure(false, None),
         }
     }
-}
-
-/// A retry about to be made (an [`Event`]).
-#[derive(Clone, Debug, Serialize)]
-pub struct RetryAttempted {
-    /// The policy's name.
-    pub policy: &'static str,
-    /// The attempt about to be made (2 for the first retry).
-    pub attempt: u32,
-    /// The wait before it.
-    pub delay: Duration,
-}
-
-/// A retry refused because the budget is spent (an [`Event`]).
-#[derive(Clone, Debug, Serialize)]
-pub struct RetryBudgetExhausted {
-    /// The policy's name.
-    pub policy: &'static str,
-    /// The budget's ratio of retries to calls.
-    pub ratio: f64,
 }
 
 #[cfg(test)]

@@ -18,13 +18,15 @@
 //! ```
 
 mod recorder;
+pub(crate) mod status;
 mod thresholds;
 
+pub use status::{SlaStatus, SlaStatusChange};
 pub use thresholds::{SlaThresholds, FAILED_SUCCESS_FRACTION};
 
 use crate::clock::{duration_to_nanos, Clock, Timestamp};
 use crate::error::ConfigError;
-use crate::event::{self, Event, SlaStatusChange};
+use crate::event::{self, Event};
 use crossbeam_utils::CachePadded;
 use recorder::{quantile, LatencyRecorder};
 use serde::{Deserialize, Serialize};
@@ -36,49 +38,6 @@ use std::time::{Duration, SystemTime};
 
 /// Calls a [`SlaWindow::Time`] window keeps per thread shard at most; older ones drop out early.
 pub const TIME_WINDOW_SAMPLES_PER_SHARD: usize = 1024;
-
-/// Health of a monitored source. Serializes as `"HEALTHY"`, `"DEGRADED"`, `"FAILED"`.
-///
-/// ```
-/// use reliable_runtime::sla::SlaStatus;
-/// assert_eq!(serde_json::to_string(&SlaStatus::Degraded).unwrap(), "\"DEGRADED\"");
-/// assert!(SlaStatus::Failed > SlaStatus::Degraded);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum SlaStatus {
-    /// Every threshold is met.
-    Healthy,
-    /// A threshold is exceeded; the source still mostly works.
-    Degraded,
-    /// The source is failing.
-    Failed,
-}
-
-impl SlaStatus {
-    /// The status in capitals: `"HEALTHY"`, `"DEGRADED"` or `"FAILED"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SlaStatus::Healthy => "HEALTHY",
-            SlaStatus::Degraded => "DEGRADED",
-            SlaStatus::Failed => "FAILED",
-        }
-    }
-
-    fn from_u8(value: u8) -> Self {
-        match value {
-            1 => SlaStatus::Degraded,
-            2 => SlaStatus::Failed,
-            _ => SlaStatus::Healthy,
-        }
-    }
-}
-
-impl fmt::Display for SlaStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Which calls the metrics cover.
 ///

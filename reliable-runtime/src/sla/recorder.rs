@@ -10,7 +10,7 @@
 //! stamp; a reader keeps a sample only if it saw the same non-zero stamp before and after it.
 
 use crate::clock::Timestamp;
-use crate::shard::{add_to, current_shard, shard_count};
+use crate::common::shard::{add_to, current_shard, shard_count};
 use crossbeam_utils::CachePadded;
 use std::sync::atomic::{fence, AtomicPtr, AtomicU64, Ordering};
 

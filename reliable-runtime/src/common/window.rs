@@ -1,8 +1,7 @@
 //! Sliding windows of call outcomes for the failure-rate and slow-call-rate rules.
 
-use super::config::BreakerWindow;
 use crate::clock::{duration_to_nanos, Timestamp};
-use crate::shard::{current_shard, shard_count};
+use crate::common::shard::{current_shard, shard_count};
 use crossbeam_utils::CachePadded;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 
@@ -37,11 +36,14 @@ pub(crate) enum OutcomeWindow {
 }
 
 impl OutcomeWindow {
-    pub(crate) fn new(window: BreakerWindow) -> Self {
-        match window {
-            BreakerWindow::Calls(n) => OutcomeWindow::Calls(Box::new(CountWindow::new(n as usize))),
-            BreakerWindow::Time(span) => OutcomeWindow::Time(TimeWindow::new(span)),
-        }
+    /// The last `calls` calls.
+    pub(crate) fn calls(calls: u32) -> Self {
+        OutcomeWindow::Calls(Box::new(CountWindow::new(calls as usize)))
+    }
+
+    /// The calls of the last `span`.
+    pub(crate) fn time(span: std::time::Duration) -> Self {
+        OutcomeWindow::Time(TimeWindow::new(span))
     }
 
     #[inline]
@@ -235,7 +237,7 @@ mod tests {
 
     #[test]
     fn count_window_keeps_the_last_n() {
-        let window = OutcomeWindow::new(BreakerWindow::Calls(4));
+        let window = OutcomeWindow::calls(4);
         let now = Timestamp::default();
         for failed in [true, true, true, true] {
             window.record(now, failed, false);
@@ -264,7 +266,7 @@ mod tests {
 
     #[test]
     fn time_window_drops_expired_buckets() {
-        let window = OutcomeWindow::new(BreakerWindow::Time(Duration::from_secs(10)));
+        let window = OutcomeWindow::time(Duration::from_secs(10));
         let at = |secs: u64| Timestamp::from_nanos(secs * 1_000_000_000);
         window.record(at(0), true, false);
         window.record(at(5), false, true);

@@ -276,3 +276,14 @@ impl ManualClock {
         Timestamp(self.nanos.load(Ordering::Acquire))
     }
 }
+
+/// Serializes a wall-clock time as seconds since the Unix epoch (events' `at`).
+pub(crate) fn unix_seconds<S: serde::Serializer>(
+    at: &std::time::SystemTime,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    let seconds = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |since| since.as_secs_f64());
+    serializer.serialize_f64(seconds)
+}
