@@ -90,7 +90,6 @@ mod error;
 pub mod event;
 pub mod health;
 pub mod limit;
-mod pipeline;
 pub mod policy;
 pub mod preset;
 pub mod registry;

@@ -257,7 +257,7 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
                 let mut __reliable_retry = #private::Retries::start(__reliable_policy);
                 loop {
                     let __reliable_outcome = #attempt;
-                    match __reliable_retry.settle(#hooks, __reliable_outcome) {
+                    match __reliable_retry.after_attempt(#hooks, __reliable_outcome) {
                         ::core::ops::ControlFlow::Break(__reliable_outcome) => break #finish,
                         ::core::ops::ControlFlow::Continue(__reliable_delay) => #wait,
                     }

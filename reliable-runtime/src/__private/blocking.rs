@@ -1,6 +1,6 @@
 //! One call of a blocking fn through its policy: [`Returns::call_blocking`] and its forms.
 
-use super::bounds::{into_error, BreakerOutput, HoldsRejected};
+use super::bounds::{into_error, HoldsRejected, ReturnsResult};
 use super::{Retries, Run};
 use crate::error::Failure;
 use crate::policy::{Hooks, Policy};
@@ -15,7 +15,7 @@ impl Run {
         call: impl FnOnce() -> R,
     ) -> Result<R::Ok, R::Error>
     where
-        R: BreakerOutput,
+        R: ReturnsResult,
         R::Error: HoldsRejected,
     {
         policy
@@ -31,7 +31,7 @@ impl Run {
         call: impl FnOnce() -> R,
     ) -> Result<R::Ok, Failure<R::Error>>
     where
-        R: BreakerOutput,
+        R: ReturnsResult,
     {
         policy.attempt_blocking(&hooks, || call().into_result())
     }
@@ -44,7 +44,7 @@ impl Run {
         call: impl FnMut() -> R,
     ) -> Result<R::Ok, R::Error>
     where
-        R: BreakerOutput,
+        R: ReturnsResult,
         R::Error: HoldsRejected,
     {
         Self::try_call_blocking::<R>(policy, hooks, call).map_err(into_error)
@@ -57,12 +57,12 @@ impl Run {
         mut call: impl FnMut() -> R,
     ) -> Result<R::Ok, Failure<R::Error>>
     where
-        R: BreakerOutput,
+        R: ReturnsResult,
     {
         let mut retries = Retries::start(policy);
         loop {
             let outcome = policy.attempt_blocking(&hooks, || call().into_result());
-            match retries.settle(&hooks, outcome) {
+            match retries.after_attempt(&hooks, outcome) {
                 ControlFlow::Break(outcome) => return outcome,
                 ControlFlow::Continue(delay) => std::thread::sleep(delay),
             }

@@ -85,7 +85,7 @@ impl<K: CacheKey, Q: scc::Equivalent<K> + std::hash::Hash + ?Sized> LookupKey<K>
     label = "this must be a `Result<T, E>`",
     note = "breakers, retries and timeouts answer with an `Err` when the call is refused, retried out or too slow; only `#[monitored]` works on any return type"
 )]
-pub trait BreakerOutput: Sized {
+pub trait ReturnsResult: Sized {
     /// The success type.
     type Ok;
     /// The error type.
@@ -98,7 +98,7 @@ pub trait BreakerOutput: Sized {
     fn from_result(result: Result<Self::Ok, Self::Error>) -> Self;
 }
 
-impl<T, E> BreakerOutput for Result<T, E> {
+impl<T, E> ReturnsResult for Result<T, E> {
     type Ok = T;
     type Error = E;
 
@@ -142,7 +142,7 @@ pub(super) struct Holds<R>(PhantomData<fn() -> R>);
 
 impl<R> Deliver<R::Ok, R::Error> for Holds<R>
 where
-    R: BreakerOutput,
+    R: ReturnsResult,
     R::Error: HoldsRejected,
 {
     type Output = R;
@@ -174,7 +174,7 @@ pin_project_lite::pin_project! {
 pub(super) fn result_of<F>(body: F) -> ResultOf<F>
 where
     F: Future,
-    F::Output: BreakerOutput,
+    F::Output: ReturnsResult,
 {
     ResultOf { body }
 }
@@ -182,15 +182,15 @@ where
 impl<F> Future for ResultOf<F>
 where
     F: Future,
-    F::Output: BreakerOutput,
+    F::Output: ReturnsResult,
 {
-    type Output = Result<<F::Output as BreakerOutput>::Ok, <F::Output as BreakerOutput>::Error>;
+    type Output = Result<<F::Output as ReturnsResult>::Ok, <F::Output as ReturnsResult>::Error>;
 
     #[inline(always)]
     fn poll(
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
-        self.project().body.poll(cx).map(BreakerOutput::into_result)
+        self.project().body.poll(cx).map(ReturnsResult::into_result)
     }
 }

@@ -1,6 +1,6 @@
 //! One call of an `async fn` through its policy: [`Returns::call`] and its forms.
 
-use super::bounds::{result_of, BreakerOutput, Holds, HoldsRejected};
+use super::bounds::{result_of, Holds, HoldsRejected, ReturnsResult};
 use super::Run;
 use crate::error::Failure;
 use crate::policy::{CallFuture, Hooks, Policy, WithFailure};
@@ -20,7 +20,7 @@ impl Run {
     ) -> impl Future<Output = R> + 'a
     where
         Fut: Future<Output = R> + 'a,
-        R: BreakerOutput + 'a,
+        R: ReturnsResult + 'a,
         R::Error: HoldsRejected,
     {
         let mut call = Some(call);
@@ -42,7 +42,7 @@ impl Run {
     ) -> impl Future<Output = Result<R::Ok, Failure<R::Error>>> + 'a
     where
         Fut: Future<Output = R> + 'a,
-        R: BreakerOutput + 'a,
+        R: ReturnsResult + 'a,
     {
         let mut call = Some(call);
         CallFuture::<_, _, WithFailure, _>::new(
@@ -63,7 +63,7 @@ impl Run {
     ) -> impl Future<Output = R> + 'a
     where
         Fut: Future<Output = R> + 'a,
-        R: BreakerOutput + 'a,
+        R: ReturnsResult + 'a,
         R::Error: HoldsRejected,
     {
         CallFuture::<_, _, Holds<R>, _>::new(
@@ -83,7 +83,7 @@ impl Run {
     ) -> impl Future<Output = Result<R::Ok, Failure<R::Error>>> + 'a
     where
         Fut: Future<Output = R> + 'a,
-        R: BreakerOutput + 'a,
+        R: ReturnsResult + 'a,
     {
         CallFuture::<_, _, WithFailure, _>::new(
             policy.layers(),

@@ -1,7 +1,7 @@
 //! `#[graceful_degradation]`: what `fallback = ...` may be ([`Fallback`], [`AsyncFallback`])
 //! and the helpers around the fallback call.
 
-use super::bounds::{into_error, BreakerOutput, HoldsRejected};
+use super::bounds::{into_error, HoldsRejected, ReturnsResult};
 use super::Run;
 use crate::error::Failure;
 use crate::policy::Policy;
@@ -12,7 +12,7 @@ impl Run {
     #[inline]
     pub fn split<R>(outcome: Result<R::Ok, Failure<R::Error>>) -> Result<R, Failure<R::Error>>
     where
-        R: BreakerOutput,
+        R: ReturnsResult,
     {
         outcome.map(|value| R::from_result(Ok(value)))
     }
@@ -25,7 +25,7 @@ impl Run {
         fallback: impl FnOnce(&Failure<R::Error>) -> Answer,
     ) -> Result<R::Ok, Failure<R::Error>>
     where
-        R: BreakerOutput,
+        R: ReturnsResult,
         Answer: Future<Output = R>,
     {
         policy
@@ -41,7 +41,7 @@ impl Run {
         fallback: impl FnOnce(&Failure<R::Error>) -> R,
     ) -> Result<R::Ok, Failure<R::Error>>
     where
-        R: BreakerOutput,
+        R: ReturnsResult,
     {
         policy.fall_back_blocking(failure, |cause| fallback(cause).into_result())
     }
@@ -50,7 +50,7 @@ impl Run {
     #[inline]
     pub fn answered<R>(outcome: Result<R::Ok, Failure<R::Error>>) -> R
     where
-        R: BreakerOutput,
+        R: ReturnsResult,
         R::Error: HoldsRejected,
     {
         R::from_result(outcome.map_err(into_error))
@@ -60,7 +60,7 @@ impl Run {
     #[inline]
     pub fn answered_unrefused<R>(outcome: Result<R::Ok, Failure<R::Error>>) -> R
     where
-        R: BreakerOutput,
+        R: ReturnsResult,
     {
         R::from_result(outcome.map_err(|failure| match failure {
             Failure::Inner(error) => error,

@@ -3,7 +3,7 @@
 
 use super::bounds::{into_error, HoldsRejected};
 use crate::error::Failure;
-use crate::policy::{settle_attempt, Hooks, Policy};
+use crate::policy::{after_attempt, Hooks, Policy};
 use crate::retry::RetryState;
 use core::ops::ControlFlow;
 use std::time::Duration;
@@ -26,7 +26,7 @@ impl<'a> Retries<'a> {
 
     /// After an attempt: `Break(outcome)` to give it back, `Continue(delay)` to retry.
     #[inline]
-    pub fn settle<T, E>(
+    pub fn after_attempt<T, E>(
         &mut self,
         hooks: impl Hooks<E>,
         outcome: Result<T, Failure<E>>,
@@ -35,7 +35,7 @@ impl<'a> Retries<'a> {
             (Ok(value), _) => ControlFlow::Break(Ok(value)),
             (outcome, None) => ControlFlow::Break(outcome),
             (outcome, Some(progress)) => {
-                settle_attempt(self.policy.layers(), &hooks, outcome, progress)
+                after_attempt(self.policy.layers(), &hooks, outcome, progress)
             }
         }
     }

@@ -1,6 +1,6 @@
 //! [`Run`]: the helpers that run a fn through its policy, typed by its declared return type.
 
-use super::bounds::{BreakerOutput, HoldsRejected};
+use super::bounds::{HoldsRejected, ReturnsResult};
 use crate::error::Failure;
 use core::future::Future;
 use std::time::Duration;
@@ -17,7 +17,7 @@ impl Run {
     #[inline(always)]
     pub const fn must_hold_rejected<R>()
     where
-        R: BreakerOutput,
+        R: ReturnsResult,
         R::Error: HoldsRejected,
     {
     }
@@ -26,7 +26,7 @@ impl Run {
     #[inline(always)]
     pub const fn must_be_result<R>()
     where
-        R: BreakerOutput,
+        R: ReturnsResult,
     {
     }
 
@@ -41,7 +41,7 @@ impl Run {
     #[inline(always)]
     pub fn output<R>(result: Result<R::Ok, R::Error>) -> R
     where
-        R: BreakerOutput,
+        R: ReturnsResult,
     {
         R::from_result(result)
     }
@@ -51,7 +51,7 @@ impl Run {
     #[inline(always)]
     pub fn failure_if<R>(predicate: fn(&R::Error) -> bool) -> fn(&R::Error) -> bool
     where
-        R: BreakerOutput,
+        R: ReturnsResult,
     {
         predicate
     }
@@ -60,7 +60,7 @@ impl Run {
     #[inline(always)]
     pub fn retry_if<R>(predicate: fn(&R::Error) -> bool) -> fn(&R::Error) -> bool
     where
-        R: BreakerOutput,
+        R: ReturnsResult,
     {
         predicate
     }
@@ -71,7 +71,7 @@ impl Run {
         hint: fn(&R::Error) -> Option<Duration>,
     ) -> fn(&R::Error) -> Option<Duration>
     where
-        R: BreakerOutput,
+        R: ReturnsResult,
     {
         hint
     }
@@ -82,7 +82,7 @@ impl Run {
         callback: fn(u32, Duration, &Failure<R::Error>),
     ) -> fn(u32, Duration, &Failure<R::Error>)
     where
-        R: BreakerOutput,
+        R: ReturnsResult,
     {
         callback
     }

@@ -11,7 +11,7 @@ use crate::error::{ConfigError, Failure};
 use crate::limit::{
     Bulkhead, BulkheadConfig, RateLimit, RateLimiter, RateLimiterConfig, TimeoutPolicy,
 };
-use crate::pipeline::Layers;
+use crate::policy::layers::Layers;
 use crate::preset::{IntoPreset, Preset, DEFAULT};
 use crate::registry::{
     breaker_registry, bulkhead_registry, rate_limiter_registry, retry_registry, sla_registry,

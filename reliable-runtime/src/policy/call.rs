@@ -5,7 +5,7 @@ use super::catch_unwind::start_fallback;
 use super::{FromPolicy, Hooks, Policy};
 use crate::degrade::Degradation;
 use crate::error::{Failure, Rejected};
-use crate::pipeline::{failed, monitored, settle_outcome, AttemptState, Layers};
+use crate::policy::layers::{failed, monitored, retry_or_return, AttemptState, Layers};
 use crate::retry::{RetryPolicy, RetryState};
 use crate::served::Source;
 use pin_project_lite::pin_project;
@@ -227,7 +227,7 @@ where
             };
             let slow = this.slow.get_or_insert_with(Box::default);
             let progress = slow.retry.get_or_insert_with(|| retry.resume());
-            match settle(layers, &*this.hooks, outcome, progress) {
+            match after_attempt(layers, &*this.hooks, outcome, progress) {
                 ControlFlow::Break(outcome) => return Poll::Ready(D::deliver(outcome)),
                 ControlFlow::Continue(delay) => {
                     let flags = this.state.flags;
@@ -345,14 +345,14 @@ where
 }
 
 /// After a failed attempt: `Break` to give the outcome back, `Continue(delay)` to retry.
-pub(crate) fn settle<T, E>(
+pub(crate) fn after_attempt<T, E>(
     layers: &Layers,
     hooks: &impl Hooks<E>,
     outcome: Result<T, Failure<E>>,
     progress: &mut RetryState<'_>,
 ) -> ControlFlow<Result<T, Failure<E>>, Duration> {
     let policy = &layers.hooks;
-    settle_outcome(
+    retry_or_return(
         outcome,
         progress,
         |error| hooks.retry_if(policy, error),
@@ -500,7 +500,7 @@ impl Policy {
             let Some(progress) = progress.as_mut() else {
                 return outcome;
             };
-            match settle(&self.layers, &FromPolicy, outcome, progress) {
+            match after_attempt(&self.layers, &FromPolicy, outcome, progress) {
                 ControlFlow::Break(outcome) => return outcome,
                 ControlFlow::Continue(delay) => std::thread::sleep(delay),
             }
@@ -667,7 +667,7 @@ impl Policy {
         call: impl FnOnce() -> R,
         is_failure: impl FnOnce(&R) -> bool,
     ) -> R {
-        crate::pipeline::monitored_sync(&self.monitor_only, call, is_failure)
+        crate::policy::layers::monitored_sync(&self.monitor_only, call, is_failure)
     }
 }
 

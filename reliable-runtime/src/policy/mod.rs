@@ -48,10 +48,11 @@ mod cached;
 mod call;
 mod catch_unwind;
 mod hooks;
+pub(crate) mod layers;
 mod out_of_line;
 
 pub use builder::PolicyBuilder;
-pub(crate) use call::settle as settle_attempt;
+pub(crate) use call::after_attempt;
 pub use call::{CallFuture, Deliver, OwnError, WithFailure};
 pub use hooks::{ErrorHooks, FromPolicy, Hooks};
 
@@ -59,7 +60,7 @@ use crate::breaker::CircuitBreaker;
 use crate::common::intern::intern;
 use crate::degrade::Degradation;
 use crate::limit::{Bulkhead, RateLimiter, TimeoutPolicy};
-use crate::pipeline::Layers;
+use crate::policy::layers::Layers;
 use crate::registry::degradation_registry;
 use crate::retry::RetryPolicy;
 use crate::sla::SlaMonitor;

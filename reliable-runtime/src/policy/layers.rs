@@ -436,7 +436,7 @@ pub(crate) fn monitored_sync<R>(
 ///
 /// `on_retry(attempt, delay, &failure)` runs before each retry (the attempt about to be made,
 /// counting from 1); a panic in it is caught and logged, never propagated to the caller.
-pub(crate) fn settle_outcome<T, E, RetryIf, RetryAfter, OnRetry>(
+pub(crate) fn retry_or_return<T, E, RetryIf, RetryAfter, OnRetry>(
     outcome: Result<T, Failure<E>>,
     retry: &mut RetryState<'_>,
     retry_if: RetryIf,
