@@ -213,8 +213,13 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
                 let args = quote!(__reliable_policy, #hooks, #capture || #plain_body);
                 Call::Future(quote!(#function(#args)))
             } else {
+                // Typed by the return type too, so an unfit one is reported once, at it.
+                let function = match nameable {
+                    Some(return_type) => returns_fn(return_type, &function.to_string()),
+                    None => quote!(#private::Run::#function),
+                };
                 Call::Expr(quote! {
-                    #private::Run::#function(__reliable_policy, #hooks, #body)
+                    #function(__reliable_policy, #hooks, #body)
                 })
             }
         };
