@@ -175,6 +175,36 @@ async fn an_async_fallback_runs_after_the_retries() {
     assert_eq!(attempts.load(Ordering::SeqCst), 3, "retries come first");
 }
 
+/// An async fallback that takes the cause and holds it across an `.await`.
+async fn from_the_other_exchange_knowing_why(
+    symbol: &str,
+    cause: &Failure<ApiError>,
+) -> Result<String, ApiError> {
+    let why = match cause {
+        Failure::Inner(ApiError::Down(code)) => format!("down {code}"),
+        other => format!("{other:?}"),
+    };
+    tokio::task::yield_now().await;
+    // Still borrowed after the await.
+    let refused = cause.is_rejected();
+    Ok(format!("okx:{symbol} ({why}, refused: {refused})"))
+}
+
+#[graceful_degradation(fallback = from_the_other_exchange_knowing_why, name = "degrade_async_cause")]
+async fn async_fallback_with_the_cause(symbol: &str) -> Result<String, ApiError> {
+    let _ = symbol;
+    Err(ApiError::Down(502))
+}
+
+#[tokio::test]
+async fn an_async_fallback_may_borrow_the_cause() {
+    assert_eq!(
+        async_fallback_with_the_cause("DOT").await,
+        Ok("okx:DOT (down 502, refused: false)".to_owned())
+    );
+    assert_eq!(fallbacks("degrade_async_cause"), (1, 0));
+}
+
 fn panicking(_symbol: &str) -> Result<u64, ApiError> {
     panic!("the fallback is broken too")
 }

@@ -327,7 +327,8 @@ fn degrade_around(
         let answer = quote_spanned! {fallback.span()=>
             #private::AsyncFallback::<_, _, #return_type, _>::answer(#fallback, (#(#arguments,)*), __reliable_cause)
         };
-        quote!(#fall_back(__reliable_policy, __reliable_failure, |__reliable_cause| #answer).await)
+        // An async closure: the fallback's future may borrow the cause.
+        quote!(#fall_back(__reliable_policy, __reliable_failure, async |__reliable_cause| #answer.await).await)
     } else {
         let answer = quote_spanned! {fallback.span()=>
             #private::Fallback::<_, _, #return_type, _>::answer(#fallback, (#(#arguments,)*), __reliable_cause)

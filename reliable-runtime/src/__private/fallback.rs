@@ -17,19 +17,21 @@ impl Run {
         outcome.map(|value| R::from_result(Ok(value)))
     }
 
-    /// The fallback's answer (see [`Policy::fall_back`]).
+    /// The fallback's answer (see [`Policy::fall_back`]); `fallback` may borrow the cause.
     #[inline]
-    pub async fn fall_back<R, Answer>(
+    pub async fn fall_back<R, Fallback>(
         policy: &Policy,
         failure: Failure<R::Error>,
-        fallback: impl FnOnce(&Failure<R::Error>) -> Answer,
+        fallback: Fallback,
     ) -> Result<R::Ok, Failure<R::Error>>
     where
         R: ReturnsResult,
-        Answer: Future<Output = R>,
+        Fallback: AsyncFnOnce(&Failure<R::Error>) -> R,
     {
         policy
-            .fall_back(failure, |cause| super::bounds::result_of(fallback(cause)))
+            .fall_back_borrowing(failure, async move |cause: &Failure<R::Error>| {
+                fallback(cause).await.into_result()
+            })
             .await
     }
 
@@ -80,6 +82,9 @@ pub struct FallbackFn;
 pub struct FallbackFnWithCause;
 /// Marks an async fallback fn taking the fn's arguments.
 pub struct FallbackAsyncFn;
+/// Marks an async fallback fn taking the fn's arguments and the cause (which its future may
+/// borrow).
+pub struct FallbackAsyncFnWithCause;
 
 /// What `fallback = ...` may be for a blocking fn returning `R` with arguments `Args` (a tuple
 /// of references to them) and failure `Cause`.
@@ -107,16 +112,13 @@ impl<Args, Cause, R> Fallback<Args, Cause, R, FallbackValue> for R {
     note = "give a value of the function's return type (`fallback = Ok(Vec::new())`), or a fn (sync or async) that takes the function's arguments by reference (`&self` included), optionally followed by `&reliable_runtime::Failure<E>`, and returns `{R}`"
 )]
 pub trait AsyncFallback<Args, Cause, R, Marker> {
-    /// The answer's future.
-    type Answer: Future<Output = R>;
-    /// Answers for a failed call.
-    fn answer(self, args: Args, cause: &Cause) -> Self::Answer;
+    /// Answers for a failed call (the future may borrow the arguments and the cause).
+    fn answer(self, args: Args, cause: &Cause) -> impl Future<Output = R>;
 }
 
 impl<Args, Cause, R> AsyncFallback<Args, Cause, R, FallbackValue> for R {
-    type Answer = core::future::Ready<R>;
     #[inline]
-    fn answer(self, _args: Args, _cause: &Cause) -> Self::Answer {
+    fn answer(self, _args: Args, _cause: &Cause) -> impl Future<Output = R> {
         core::future::ready(self)
     }
 }
@@ -149,10 +151,9 @@ macro_rules! fallback_fns {
         where
             F: FnOnce($($arg),*) -> R,
         {
-            type Answer = core::future::Ready<R>;
             #[inline]
             #[allow(non_snake_case)]
-            fn answer(self, ($($arg,)*): ($($arg,)*), _cause: &Cause) -> Self::Answer {
+            fn answer(self, ($($arg,)*): ($($arg,)*), _cause: &Cause) -> impl Future<Output = R> {
                 core::future::ready(self($($arg),*))
             }
         }
@@ -161,10 +162,9 @@ macro_rules! fallback_fns {
         where
             F: FnOnce($($arg,)* &Cause) -> R,
         {
-            type Answer = core::future::Ready<R>;
             #[inline]
             #[allow(non_snake_case)]
-            fn answer(self, ($($arg,)*): ($($arg,)*), cause: &Cause) -> Self::Answer {
+            fn answer(self, ($($arg,)*): ($($arg,)*), cause: &Cause) -> impl Future<Output = R> {
                 core::future::ready(self($($arg,)* cause))
             }
         }
@@ -174,11 +174,21 @@ macro_rules! fallback_fns {
             F: FnOnce($($arg),*) -> Fut,
             Fut: Future<Output = R>,
         {
-            type Answer = Fut;
             #[inline]
             #[allow(non_snake_case)]
-            fn answer(self, ($($arg,)*): ($($arg,)*), _cause: &Cause) -> Fut {
+            fn answer(self, ($($arg,)*): ($($arg,)*), _cause: &Cause) -> impl Future<Output = R> {
                 self($($arg),*)
+            }
+        }
+
+        impl<F, Cause, R, $($arg),*> AsyncFallback<($($arg,)*), Cause, R, FallbackAsyncFnWithCause> for F
+        where
+            F: AsyncFnOnce($($arg,)* &Cause) -> R,
+        {
+            #[inline]
+            #[allow(non_snake_case)]
+            fn answer(self, ($($arg,)*): ($($arg,)*), cause: &Cause) -> impl Future<Output = R> {
+                self($($arg,)* cause)
             }
         }
     )*};

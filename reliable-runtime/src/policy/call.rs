@@ -636,6 +636,25 @@ impl Policy {
         finish_fallback(self.fallback.counters(), answer, failure)
     }
 
+    /// [`fall_back`](Self::fall_back) with a fallback whose future may borrow the cause (an
+    /// `async fn` taking `&Failure<E>`). Closures passed to `fall_back` get their argument's
+    /// type inferred, which `AsyncFnOnce` bounds do not give, and a generic `FnOnce` returning
+    /// a future is not an `AsyncFnOnce`, hence two methods.
+    pub(crate) async fn fall_back_borrowing<T, E, Fallback>(
+        &self,
+        failure: Failure<E>,
+        fallback: Fallback,
+    ) -> Result<T, Failure<E>>
+    where
+        Fallback: AsyncFnOnce(&Failure<E>) -> Result<T, E>,
+    {
+        let answer = match start_fallback(|| fallback(&failure)) {
+            Some(answer) => answer.await,
+            None => None,
+        };
+        finish_fallback(self.fallback.counters(), answer, failure)
+    }
+
     /// Measures `call` with the monitor alone, whatever it returns: `is_failure` says whether
     /// an output counts as a failure. The other layers do not apply (they need a `Result`).
     ///
