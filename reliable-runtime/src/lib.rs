@@ -1,8 +1,11 @@
 //! Make calls to flaky services reliable with one attribute.
 //!
-//! `reliable` wraps async fns and methods (and blocking ones) in SLA monitoring and circuit
-//! breaking, with global registries and one [`get_system_health()`] that shows it all.
-//! Depend on this crate alone: it re-exports the attributes.
+//! `reliable` wraps async fns and methods (and blocking ones) in the layers a call to a flaky
+//! service needs: a fallback, a cache, retries with backoff under a retry budget, a circuit
+//! breaker, a rate limit, a bulkhead, SLA monitoring and a per-attempt timeout. Each layer is
+//! an instance registered by name, shared by every call site that names it, and one
+//! [`get_system_health()`] shows them all. Depend on this crate alone: it re-exports the
+//! attributes.
 //!
 //! # A tour
 //!
@@ -49,33 +52,50 @@
 //!
 //! # The pipeline
 //!
-//! However the attributes are stacked, a function gets one pipeline, in this order:
+//! However the attributes are stacked, a function gets one pipeline, in this fixed order (the
+//! order of a [`Policy`]):
 //!
 //! ```text
-//! caller -> graceful_degradation -> cached -> with_backoff -> circuit_breaker
-//!        -> rate_limited / bulkhead -> monitored -> timeout -> your body
+//! caller -> fallback -> cache -> retry (budget) -> breaker -> rate limit -> bulkhead -> monitor -> timeout -> call
 //! ```
 //!
-//! so the monitor measures the source's real attempts and the breaker counts every attempt.
-//! The pipeline is a value too: [`Policy`] (in [`policy`]) builds it without an attribute,
-//! for an HTTP client, a consumer or a job, and every attribute expands to a `Policy` built
-//! once and one call on it.
+//! | layer | attribute | what it does |
+//! |---|---|---|
+//! | fallback | [`#[graceful_degradation]`](graceful_degradation) | answers when the call failed for good and the cache has no stale value |
+//! | cache | [`#[cached]`](cached) | a hit returns at once; a miss runs one load through the layers below |
+//! | retry (budget) | [`#[with_backoff]`](with_backoff) | retries a failed attempt (never a refusal), within the retry budget |
+//! | breaker | [`#[circuit_breaker]`](circuit_breaker) | refuses while open; counts the outcome of every attempt that runs |
+//! | rate limit | [`#[rate_limited]`](rate_limited) | refuses (or waits) over the limit |
+//! | bulkhead | [`#[bulkhead]`](bulkhead) | refuses (or waits) while too many calls are in flight |
+//! | monitor | [`#[monitored]`](monitored) | records the latency and outcome of each attempt that runs |
+//! | timeout | [`#[timeout]`](timeout) | drops an attempt still running at its deadline |
+//! | call | the function's body | |
+//!
+//! So the monitor measures the source's real attempts, and the breaker counts the outcome of
+//! every attempt, retries included. The pipeline is a value too: [`Policy`] (in [`policy`]) builds it without an
+//! attribute, for an HTTP client, a consumer or a job, and every attribute expands to a
+//! `Policy` built once and one call on it.
 //!
 //! # Modules
 //!
-//! - [`policy`]: [`Policy`], the whole pipeline of a call site as a value, and its builder.
+//! - [`alert`]: the global [`alert_manager()`](alert::alert_manager), which turns breaker and
+//!   SLA changes into alerts for log, webhook and email handlers.
 //! - [`breaker`]: the [`CircuitBreaker`](breaker::CircuitBreaker) state machine, usable directly.
-//! - [`retry`], [`cache`], [`limit`] (rate limits, bulkheads, timeouts), [`degrade`]
-//!   (fallback counters), [`preset`]: the other patterns, each usable on its own.
-//! - [`sla`]: the [`SlaMonitor`](sla::SlaMonitor), percentiles and status rules.
-//! - [`registry`]: the global registries by name.
-//! - [`health`]: [`get_system_health()`] and its serde shapes.
-//! - [`event`]: typed state-change events to subscribe to.
-//! - [`alert`]: the global [`alert_manager()`](alert::alert_manager): breaker and SLA alerts
-//!   for log, webhook and email handlers.
+//! - [`cache`]: the [`Cache`](cache::Cache) engine: TTL, LRU, LFU and adaptive policies, stale
+//!   values and single-flight loads.
+//! - [`clock`]: the [`Clock`](clock::Clock) every layer reads, manual or on tokio's paused time
+//!   in tests.
+//! - [`degrade`]: the [`Degradation`](degrade::Degradation) counters of each fallback site.
+//! - [`event`]: typed events (state changes, retries, refusals, stale serves) to subscribe to.
+//! - [`health`]: [`get_system_health()`] and the shapes it serializes.
+//! - [`limit`]: rate limiters, bulkheads and per-attempt timeouts.
+//! - [`policy`]: [`Policy`], the whole pipeline of a call site as a value, and its builder.
+//! - [`preset`]: the CEX, DEX and Twitter presets, and your own.
+//! - [`registry`]: the global registries, one instance per name.
+//! - [`retry`]: backoff, jitter and the retry budget.
 //! - [`served`]: where a value came from (fresh, cache hit, stale with its age, fallback with
 //!   its cause), for the callers that ask.
-//! - [`clock`]: the clock every pattern reads, mockable in tests.
+//! - [`sla`]: the [`SlaMonitor`](sla::SlaMonitor), its percentiles and status rules.
 
 #![deny(missing_docs)]
 #![warn(rustdoc::broken_intra_doc_links)]
