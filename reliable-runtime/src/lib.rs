@@ -168,11 +168,16 @@ pub use health::{get_system_health, SystemHealth};
 /// # }
 /// ```
 ///
-/// What it expands to, written by hand: the policy is built once, in a `static`, and the call
-/// goes through it (the expansion's cell logs a configuration the runtime refuses and runs the
-/// fn without its layers, rather than panic; see the `insta` snapshots in the macro crate):
+/// What it expands to, written with the public API: the fn's [`Policy`] is built once, in a
+/// `static`, and every call is measured through it. The attribute's expansion (see the
+/// `insta` snapshots in the macro crate) is this plus compile-time checks: its `static` is a
+/// cell that names the policy after `name` (or the fn's path) and, rather than panic, logs a
+/// configuration the runtime refuses and runs the fn without its layers; the body is typed by
+/// the fn's return type; an output counts as failed when it is an `Err` (an output that is not
+/// a `Result` never does).
 ///
 /// ```
+/// use reliable_runtime::registry::sla_registry;
 /// use reliable_runtime::sla::SlaWindow;
 /// use reliable_runtime::Policy;
 /// use std::sync::OnceLock;
@@ -181,9 +186,10 @@ pub use health::{get_system_health, SystemHealth};
 /// async fn quote(pair: &str) -> Result<f64, std::io::Error> {
 ///     static POLICY: OnceLock<Policy> = OnceLock::new();
 ///     let policy = POLICY.get_or_init(|| {
-///         Policy::builder("dex_quote_by_hand")
-///             .monitor("dex_quote_by_hand", |sla| {
-///                 sla.max_latency_p95(Duration::from_secs(3))
+///         Policy::builder("dex_quote")
+///             .monitor("dex_quote", |monitor| {
+///                 monitor
+///                     .max_latency_p95(Duration::from_secs(3))
 ///                     .max_latency_p99(Duration::from_secs(5))
 ///                     .min_success_rate(0.9)
 ///             })
@@ -194,7 +200,11 @@ pub use health::{get_system_health, SystemHealth};
 ///     let body = async move { Ok(if pair == "ETH/USDC" { 3400.0 } else { 1.0 }) };
 ///     policy.measure(body, Result::is_err).await
 /// }
-/// # #[tokio::main(flavor = "current_thread")] async fn main() { quote("x").await.unwrap(); }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// quote("ETH/USDC").await.unwrap();
+/// assert_eq!(sla_registry().get("dex_quote").unwrap().metrics().total_calls, 1);
+/// # }
 /// ```
 pub use reliable_macros::monitored;
 
@@ -263,31 +273,62 @@ pub use reliable_macros::monitored;
 /// # }
 /// ```
 ///
-/// What it expands to, written by hand (see `#[monitored]`):
+/// What it expands to, written with the public API: the fn's [`Policy`] is built once, in a
+/// `static`, and each call goes through it. The attribute's expansion is this plus
+/// compile-time checks (see `#[monitored]`); it also hands `failure_if` to the call as a
+/// callback typed by the fn's error type, where the builder's
+/// [`failure_if`](PolicyBuilder::failure_if) keeps it type-erased and checks its type on
+/// each failure.
 ///
 /// ```
 /// use reliable_runtime::{Policy, Rejected};
 /// use std::sync::OnceLock;
 /// use std::time::Duration;
 ///
-/// # #[derive(Debug)] struct ApiError;
-/// # impl From<Rejected> for ApiError { fn from(_: Rejected) -> Self { ApiError } }
+/// #[derive(Debug)]
+/// enum ApiError {
+///     Status(u16),
+///     Unavailable(Rejected),
+/// }
+///
+/// impl From<Rejected> for ApiError {
+///     fn from(rejected: Rejected) -> Self {
+///         ApiError::Unavailable(rejected)
+///     }
+/// }
+///
+/// fn is_server_error(error: &ApiError) -> bool {
+///     matches!(error, ApiError::Status(500..))
+/// }
+///
 /// async fn balance(account: &str) -> Result<f64, ApiError> {
 ///     static POLICY: OnceLock<Policy> = OnceLock::new();
 ///     let policy = POLICY.get_or_init(|| {
-///         Policy::builder("bybit_by_hand")
-///             .breaker("bybit_by_hand", |breaker| {
+///         Policy::builder("bybit_api")
+///             .breaker("bybit_api", |breaker| {
 ///                 breaker.failure_threshold(3).timeout(Duration::from_secs(60))
 ///             })
+///             .failure_if(is_server_error)
 ///             .build()
 ///             .expect("a valid configuration")
 ///     });
-///     // Made only if the breaker admits the call.
+///     // The body is made, and runs, only if the breaker admits the call.
 ///     policy
-///         .call_once(move || async move { if account.is_empty() { Err(ApiError) } else { Ok(1.0) } })
+///         .call_once(move || async move {
+///             if account.is_empty() {
+///                 return Err(ApiError::Status(400));
+///             }
+///             Err(ApiError::Status(503))
+///         })
 ///         .await
 /// }
-/// # #[tokio::main(flavor = "current_thread")] async fn main() { balance("main").await.unwrap(); }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// for _ in 0..3 {
+///     assert!(matches!(balance("main").await, Err(ApiError::Status(503))));
+/// }
+/// assert!(matches!(balance("main").await, Err(ApiError::Unavailable(Rejected::CircuitOpen { .. }))));
+/// # }
 /// ```
 pub use reliable_macros::circuit_breaker;
 
