@@ -387,7 +387,7 @@ impl CircuitBreaker {
     /// Admission for the pipeline: the state word of the permit and the start reading, or
     /// the rejection. Its slow path answers in two registers (a `Result<u64, u64>`), where a
     /// `Result<Permit, Rejected>` would go through memory and stall the caller that reads it
-    /// back (the `open_rejection` bench group).
+    /// back. Why: BENCHMARKS.md, section "Design notes moved from the API docs".
     #[inline(always)]
     pub(crate) fn admit_raw(&self) -> Result<(u64, Option<Timestamp>), Rejected> {
         let start = self.needs_timing.then(|| self.config.clock.now());

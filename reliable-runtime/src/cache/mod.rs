@@ -2,11 +2,9 @@
 //! stale-if-error and single-flight loads.
 //!
 //! The store is `scc`'s `HashIndex`, whose reads take no lock and write no shared memory, so
-//! readers of one hot key scale across cores (the `cache_hit` bench group measures 1 and 2
-//! threads). Maps that guard a shard with a `RwLock` (dashmap, quick_cache) make every reader
-//! of a hot key write that lock's cache line; papaya, also lock-free, kept growing its table
-//! under this cache's insert/evict churn. moka, measured in the same group, is several times
-//! slower per hit. Eviction, TTLs and stale windows are ours: the map only stores.
+//! readers of one hot key scale across cores. Eviction, TTLs and stale windows are the cache's
+//! own: the map only stores. Why it is built this way: BENCHMARKS.md, section "Design notes
+//! moved from the API docs".
 //!
 //! ```
 //! use reliable_runtime::cache::{Cache, CacheConfig, Lookup};
@@ -159,8 +157,9 @@ where
 {
     name: &'static str,
     config: CacheConfig,
-    /// foldhash instead of std's SipHash: a third of a hit's time went to hashing the key, and
-    /// foldhash's per-process random seed keeps collision attacks impractical.
+    /// Hashed with foldhash, whose per-process random seed keeps collision attacks
+    /// impractical, rather than std's SipHash. Why: BENCHMARKS.md, section "Design notes moved
+    /// from the API docs".
     map: scc::HashIndex<K, Entry<V>, foldhash::fast::RandomState>,
     flights: Flights<K, V>,
     ttl_nanos: AtomicU64,

@@ -117,8 +117,8 @@ impl RateLimiterConfig {
 /// or `head` itself (same parity), and nothing else; `loom_models` below checks this protocol.
 ///
 /// `head` holds the position as its lap (high 32 bits) and its slot (low 32 bits), so finding
-/// the slot and the parity takes no division (a 64-bit division costs a few nanoseconds, a
-/// sizeable share of an admission).
+/// the slot and the parity takes no division. Why: BENCHMARKS.md, section "Design notes moved
+/// from the API docs".
 struct SlidingLog {
     window_nanos: u64,
     limit: u64,
