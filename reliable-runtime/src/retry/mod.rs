@@ -129,8 +129,9 @@ impl fmt::Debug for RetryPolicy {
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RetrySnapshot {
-    /// Calls made through the policy: one per call, however many attempts it took (the retry
-    /// budget's `ratio` applies to this count).
+    /// Calls made through the policy that may retry: one per call, however many attempts it
+    /// took (the retry budget's `ratio` applies to this count). One-shot calls of a `Policy`
+    /// (`call_once` and its forms) are not counted.
     pub calls: u64,
     /// Retries granted: counted when a failed attempt is given another (before the delay), so
     /// a call cancelled during its backoff still counts its retry.
