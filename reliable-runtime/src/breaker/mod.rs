@@ -729,7 +729,8 @@ impl CircuitBreaker {
 
     /// Sets the state by hand, whatever it is now (an event is published if it changes).
     ///
-    /// `Open` starts a fresh open timeout; `Closed` clears the counters.
+    /// `Open` starts a fresh open timeout and counts a trip; `Closed` clears the failure
+    /// count, the rate window and the trips (`not_permitted_calls` stays).
     ///
     /// ```
     /// use reliable_runtime::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
@@ -756,7 +757,8 @@ impl CircuitBreaker {
         self.set_state(BreakerState::Disabled);
     }
 
-    /// Back to `Closed` with clear counters.
+    /// Back to `Closed`, with the failure count, the rate window and the trips cleared
+    /// (`not_permitted_calls` stays).
     pub fn reset(&self) {
         self.set_state(BreakerState::Closed);
     }
