@@ -41,12 +41,29 @@ pub struct Degradation {
     fallback_panics: AtomicU64,
 }
 
-/// A [`Degradation`]'s counters.
+/// A [`Degradation`]'s counters, as `get_system_health()` shows them (`degradation`).
+///
+/// A call site's counters are registered on its first fallback, so health lists a site only
+/// once it has fallen back; from then on they count until the process ends and are never
+/// reset.
+///
+/// ```
+/// use reliable_runtime::degrade::Degradation;
+///
+/// let degradation = Degradation::new("degradation_snapshot_doc").unwrap();
+/// degradation.record_fallback();
+/// degradation.record_panic();
+/// let stats = degradation.snapshot();
+/// assert_eq!((stats.fallbacks, stats.fallback_panics), (1, 1));
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct DegradationSnapshot {
-    /// Failed calls answered by the fallback.
+    /// Failed calls (the call's own error after its retries, or a refusal) that the fallback
+    /// answered, whatever it answered. A call served a stale cache value instead is counted
+    /// by the cache (`stale_if_error`), not here.
     pub fallbacks: u64,
-    /// Fallbacks that panicked (the caller got the original error instead).
+    /// Fallbacks that panicked; the caller got the original error. Not counted in
+    /// `fallbacks`.
     pub fallback_panics: u64,
 }
 

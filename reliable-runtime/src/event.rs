@@ -1,4 +1,5 @@
-//! Typed events: breaker state changes and SLA status changes, on one process-wide channel.
+//! Typed events: breaker state changes, SLA status changes, retries, refusals by rate limiters,
+//! bulkheads and timeouts, and stale values served, on one process-wide channel.
 //!
 //! Publishing never blocks and never allocates a queue per subscriber: events go to a bounded
 //! `tokio::sync::broadcast` channel ([`EVENT_CAPACITY`] events). A subscriber that falls behind

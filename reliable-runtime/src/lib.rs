@@ -1,8 +1,11 @@
 //! Make calls to flaky services reliable with one attribute.
 //!
-//! `reliable` wraps async fns and methods (and blocking ones) in SLA monitoring and circuit
-//! breaking, with global registries and one [`get_system_health()`] that shows it all.
-//! Depend on this crate alone: it re-exports the attributes.
+//! `reliable` wraps async fns and methods (and blocking ones) in the layers a call to a flaky
+//! service needs: a fallback, a cache, retries with backoff under a retry budget, a circuit
+//! breaker, a rate limit, a bulkhead, SLA monitoring and a per-attempt timeout. Each layer is
+//! an instance registered by name, shared by every call site that names it, and one
+//! [`get_system_health()`] shows them all. Depend on this crate alone: it re-exports the
+//! attributes.
 //!
 //! # A tour
 //!
@@ -49,33 +52,50 @@
 //!
 //! # The pipeline
 //!
-//! However the attributes are stacked, a function gets one pipeline, in this order:
+//! However the attributes are stacked, a function gets one pipeline, in this fixed order (the
+//! order of a [`Policy`]):
 //!
 //! ```text
-//! caller -> graceful_degradation -> cached -> with_backoff -> circuit_breaker
-//!        -> rate_limited / bulkhead -> monitored -> timeout -> your body
+//! caller -> fallback -> cache -> retry (budget) -> breaker -> rate limit -> bulkhead -> monitor -> timeout -> call
 //! ```
 //!
-//! so the monitor measures the source's real attempts and the breaker counts every attempt.
-//! The pipeline is a value too: [`Policy`] (in [`policy`]) builds it without an attribute,
-//! for an HTTP client, a consumer or a job, and every attribute expands to a `Policy` built
-//! once and one call on it.
+//! | layer | attribute | what it does |
+//! |---|---|---|
+//! | fallback | [`#[graceful_degradation]`](graceful_degradation) | answers when the call failed for good and the cache has no stale value |
+//! | cache | [`#[cached]`](cached) | a hit returns at once; a miss runs one load through the layers below |
+//! | retry (budget) | [`#[with_backoff]`](with_backoff) | retries a failed attempt (never a refusal), within the retry budget |
+//! | breaker | [`#[circuit_breaker]`](circuit_breaker) | refuses while open; counts the outcome of every attempt that runs |
+//! | rate limit | [`#[rate_limited]`](rate_limited) | refuses (or waits) over the limit |
+//! | bulkhead | [`#[bulkhead]`](bulkhead) | refuses (or waits) while too many calls are in flight |
+//! | monitor | [`#[monitored]`](monitored) | records the latency and outcome of each attempt that runs |
+//! | timeout | [`#[timeout]`](timeout) | drops an attempt still running at its deadline |
+//! | call | the function's body | |
+//!
+//! So the monitor measures the source's real attempts, and the breaker counts the outcome of
+//! every attempt, retries included. The pipeline is a value too: [`Policy`] (in [`policy`]) builds it without an
+//! attribute, for an HTTP client, a consumer or a job, and every attribute expands to a
+//! `Policy` built once and one call on it.
 //!
 //! # Modules
 //!
-//! - [`policy`]: [`Policy`], the whole pipeline of a call site as a value, and its builder.
+//! - [`alert`]: the global [`alert_manager()`](alert::alert_manager), which turns breaker and
+//!   SLA changes into alerts for log, webhook and email handlers.
 //! - [`breaker`]: the [`CircuitBreaker`](breaker::CircuitBreaker) state machine, usable directly.
-//! - [`retry`], [`cache`], [`limit`] (rate limits, bulkheads, timeouts), [`degrade`]
-//!   (fallback counters), [`preset`]: the other patterns, each usable on its own.
-//! - [`sla`]: the [`SlaMonitor`](sla::SlaMonitor), percentiles and status rules.
-//! - [`registry`]: the global registries by name.
-//! - [`health`]: [`get_system_health()`] and its serde shapes.
-//! - [`event`]: typed state-change events to subscribe to.
-//! - [`alert`]: the global [`alert_manager()`](alert::alert_manager): breaker and SLA alerts
-//!   for log, webhook and email handlers.
+//! - [`cache`]: the [`Cache`](cache::Cache) engine: TTL, LRU, LFU and adaptive policies, stale
+//!   values and single-flight loads.
+//! - [`clock`]: the [`Clock`](clock::Clock) every layer reads, manual or on tokio's paused time
+//!   in tests.
+//! - [`degrade`]: the [`Degradation`](degrade::Degradation) counters of each fallback site.
+//! - [`event`]: typed events (state changes, retries, refusals, stale serves) to subscribe to.
+//! - [`health`]: [`get_system_health()`] and the shapes it serializes.
+//! - [`limit`]: rate limiters, bulkheads and per-attempt timeouts.
+//! - [`policy`]: [`Policy`], the whole pipeline of a call site as a value, and its builder.
+//! - [`preset`]: the CEX, DEX and Twitter presets, and your own.
+//! - [`registry`]: the global registries, one instance per name.
+//! - [`retry`]: backoff, jitter and the retry budget.
 //! - [`served`]: where a value came from (fresh, cache hit, stale with its age, fallback with
 //!   its cause), for the callers that ask.
-//! - [`clock`]: the clock every pattern reads, mockable in tests.
+//! - [`sla`]: the [`SlaMonitor`](sla::SlaMonitor), its percentiles and status rules.
 
 #![deny(missing_docs)]
 #![warn(rustdoc::broken_intra_doc_links)]
@@ -148,11 +168,16 @@ pub use health::{get_system_health, SystemHealth};
 /// # }
 /// ```
 ///
-/// What it expands to, written by hand: the policy is built once, in a `static`, and the call
-/// goes through it (the expansion's cell logs a configuration the runtime refuses and runs the
-/// fn without its layers, rather than panic; see the `insta` snapshots in the macro crate):
+/// What it expands to, written with the public API: the fn's [`Policy`] is built once, in a
+/// `static`, and every call is measured through it. The attribute's expansion (see the
+/// `insta` snapshots in the macro crate) is this plus compile-time checks: its `static` is a
+/// cell that names the policy after `name` (or the fn's path) and, rather than panic, logs a
+/// configuration the runtime refuses and runs the fn without its layers; the body is typed by
+/// the fn's return type; an output counts as failed when it is an `Err` (an output that is not
+/// a `Result` never does).
 ///
 /// ```
+/// use reliable_runtime::registry::sla_registry;
 /// use reliable_runtime::sla::SlaWindow;
 /// use reliable_runtime::Policy;
 /// use std::sync::OnceLock;
@@ -161,9 +186,10 @@ pub use health::{get_system_health, SystemHealth};
 /// async fn quote(pair: &str) -> Result<f64, std::io::Error> {
 ///     static POLICY: OnceLock<Policy> = OnceLock::new();
 ///     let policy = POLICY.get_or_init(|| {
-///         Policy::builder("dex_quote_by_hand")
-///             .monitor("dex_quote_by_hand", |sla| {
-///                 sla.max_latency_p95(Duration::from_secs(3))
+///         Policy::builder("dex_quote")
+///             .monitor("dex_quote", |monitor| {
+///                 monitor
+///                     .max_latency_p95(Duration::from_secs(3))
 ///                     .max_latency_p99(Duration::from_secs(5))
 ///                     .min_success_rate(0.9)
 ///             })
@@ -174,7 +200,11 @@ pub use health::{get_system_health, SystemHealth};
 ///     let body = async move { Ok(if pair == "ETH/USDC" { 3400.0 } else { 1.0 }) };
 ///     policy.measure(body, Result::is_err).await
 /// }
-/// # #[tokio::main(flavor = "current_thread")] async fn main() { quote("x").await.unwrap(); }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// quote("ETH/USDC").await.unwrap();
+/// assert_eq!(sla_registry().get("dex_quote").unwrap().metrics().total_calls, 1);
+/// # }
 /// ```
 pub use reliable_macros::monitored;
 
@@ -243,31 +273,62 @@ pub use reliable_macros::monitored;
 /// # }
 /// ```
 ///
-/// What it expands to, written by hand (see `#[monitored]`):
+/// What it expands to, written with the public API: the fn's [`Policy`] is built once, in a
+/// `static`, and each call goes through it. The attribute's expansion is this plus
+/// compile-time checks (see `#[monitored]`); it also hands `failure_if` to the call as a
+/// callback typed by the fn's error type, where the builder's
+/// [`failure_if`](PolicyBuilder::failure_if) keeps it type-erased and checks its type on
+/// each failure.
 ///
 /// ```
 /// use reliable_runtime::{Policy, Rejected};
 /// use std::sync::OnceLock;
 /// use std::time::Duration;
 ///
-/// # #[derive(Debug)] struct ApiError;
-/// # impl From<Rejected> for ApiError { fn from(_: Rejected) -> Self { ApiError } }
+/// #[derive(Debug)]
+/// enum ApiError {
+///     Status(u16),
+///     Unavailable(Rejected),
+/// }
+///
+/// impl From<Rejected> for ApiError {
+///     fn from(rejected: Rejected) -> Self {
+///         ApiError::Unavailable(rejected)
+///     }
+/// }
+///
+/// fn is_server_error(error: &ApiError) -> bool {
+///     matches!(error, ApiError::Status(500..))
+/// }
+///
 /// async fn balance(account: &str) -> Result<f64, ApiError> {
 ///     static POLICY: OnceLock<Policy> = OnceLock::new();
 ///     let policy = POLICY.get_or_init(|| {
-///         Policy::builder("bybit_by_hand")
-///             .breaker("bybit_by_hand", |breaker| {
+///         Policy::builder("bybit_api")
+///             .breaker("bybit_api", |breaker| {
 ///                 breaker.failure_threshold(3).timeout(Duration::from_secs(60))
 ///             })
+///             .failure_if(is_server_error)
 ///             .build()
 ///             .expect("a valid configuration")
 ///     });
-///     // Made only if the breaker admits the call.
+///     // The body is made, and runs, only if the breaker admits the call.
 ///     policy
-///         .call_once(move || async move { if account.is_empty() { Err(ApiError) } else { Ok(1.0) } })
+///         .call_once(move || async move {
+///             if account.is_empty() {
+///                 return Err(ApiError::Status(400));
+///             }
+///             Err(ApiError::Status(503))
+///         })
 ///         .await
 /// }
-/// # #[tokio::main(flavor = "current_thread")] async fn main() { balance("main").await.unwrap(); }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// for _ in 0..3 {
+///     assert!(matches!(balance("main").await, Err(ApiError::Status(503))));
+/// }
+/// assert!(matches!(balance("main").await, Err(ApiError::Unavailable(Rejected::CircuitOpen { .. }))));
+/// # }
 /// ```
 pub use reliable_macros::circuit_breaker;
 

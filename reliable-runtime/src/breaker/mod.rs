@@ -97,26 +97,71 @@ impl fmt::Debug for CircuitBreaker {
     }
 }
 
-/// A breaker's counters at one moment, as `get_system_health()` shows them.
+/// A breaker's counters at one moment, as `get_system_health()` shows them
+/// (`circuit_breakers`).
+///
+/// The counters start at zero when the breaker is created (on the first call of a fn that
+/// names it, or when it is registered by hand) and live in memory until the process ends.
+/// Entering `CLOSED` (successful probes, or [`reset`](CircuitBreaker::reset)) clears
+/// `failure_count`, the rate window and `trips`; `not_permitted_calls` is never cleared. Only
+/// calls admitted while `CLOSED` feed `failure_count` and the window: probe outcomes, calls
+/// while `DISABLED`, cancelled calls and outcomes that arrive after the state changed count
+/// for nothing there. A failure is an `Err` that `failure_if` counts (every `Err` without it),
+/// a timed-out attempt, or a panic.
+///
+/// ```
+/// use reliable_runtime::breaker::{BreakerConfig, CircuitBreaker};
+///
+/// let breaker = CircuitBreaker::new("snapshot_doc", BreakerConfig { failure_threshold: 2, ..BreakerConfig::cex() }).unwrap();
+/// breaker.try_acquire().unwrap().failure();
+/// breaker.try_acquire().unwrap().failure(); // the second failure in a row trips it
+/// assert!(breaker.try_acquire().is_err()); // refused while open
+/// let snapshot = breaker.snapshot();
+/// assert_eq!(snapshot.state.as_str(), "OPEN");
+/// assert_eq!((snapshot.failure_count, snapshot.trips, snapshot.not_permitted_calls), (2, 1, 1));
+/// assert!(snapshot.open_remaining.is_some());
+/// assert_eq!(snapshot.failure_rate, None); // no rate rule configured
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct BreakerSnapshot {
-    /// The state (`"CLOSED"`, `"OPEN"`, ...).
+    /// The state now: `"CLOSED"`, `"OPEN"`, `"HALF_OPEN"`, `"FORCED_OPEN"` or `"DISABLED"`. An
+    /// open breaker whose timeout has passed reads `"OPEN"` until the next call looks.
     pub state: BreakerState,
-    /// Consecutive failures counted in the current closed period.
+    /// Failures in a row among the calls admitted while `CLOSED`: each failure adds one, each
+    /// success sets it back to 0, and so does entering `CLOSED`. Opening leaves it as it was,
+    /// so while `OPEN` or `HALF_OPEN` it shows the run that tripped the breaker. The
+    /// consecutive-failures rule trips at `failure_threshold`.
     pub failure_count: u32,
-    /// Failure rate over the window, when a rate rule is configured.
+    /// Share of failed calls (0.0 to 1.0) in the rate rules' window now. The window holds the
+    /// outcomes of calls admitted while `CLOSED`: the last N calls, or those of the last span
+    /// (kept in 10 buckets of a tenth of the span each); entering `CLOSED` empties it. `None`
+    /// (`null`) when no rate rule (`failure_rate`, `slow_call_rate`) is configured, or the
+    /// window is empty.
     pub failure_rate: Option<f64>,
-    /// Slow-call rate over the window, when a rate rule is configured.
+    /// Share of calls (0.0 to 1.0) in the same window that took `slow_call_duration` or longer.
+    /// Calls are timed only for the slow-call rule, so with the failure-rate rule alone it is
+    /// always 0.0. `None` as for `failure_rate`.
     pub slow_call_rate: Option<f64>,
-    /// Calls in the window, when a rate rule is configured.
+    /// Calls in the window now (at most N for a window of the last N calls). `None` without a
+    /// rate rule.
     pub window_calls: Option<u32>,
-    /// Calls rejected since the breaker was created.
+    /// Calls refused without running since the breaker was created: while `OPEN` before its
+    /// timeout passed, while `FORCED_OPEN`, and while `HALF_OPEN` with every probe slot taken.
+    /// Never reset.
     pub not_permitted_calls: u64,
-    /// Seconds until an open breaker lets a probe through.
+    /// Seconds until the `OPEN` breaker lets the next call through as a probe, on its coarse
+    /// clock (a few milliseconds' resolution on the system clock); 0.0 once the open timeout
+    /// has passed and no call has looked yet. `None` (`null`) in every other state,
+    /// `FORCED_OPEN` included.
     pub open_remaining: Option<f64>,
-    /// Trips since the breaker last closed.
+    /// Times the breaker entered `OPEN` since it last entered `CLOSED` (or was created): the
+    /// trip itself, each failed half-open probe that reopened it, and each
+    /// [`set_state(Open)`](CircuitBreaker::set_state) by hand. The open timeout is `timeout ×
+    /// timeout_multiplier^(trips − 1)`, capped at `max_timeout`. Back to 0 when the breaker
+    /// enters `CLOSED`; `FORCED_OPEN` and `DISABLED` leave it as it is.
     pub trips: u32,
-    /// The group (e.g. an exchange) the breaker belongs to.
+    /// The group (e.g. an exchange) the breaker belongs to, for `per_exchange_degradation`;
+    /// left out of the JSON when there is none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<Arc<str>>,
 }
@@ -342,7 +387,7 @@ impl CircuitBreaker {
     /// Admission for the pipeline: the state word of the permit and the start reading, or
     /// the rejection. Its slow path answers in two registers (a `Result<u64, u64>`), where a
     /// `Result<Permit, Rejected>` would go through memory and stall the caller that reads it
-    /// back (the `open_rejection` bench group).
+    /// back. Why: BENCHMARKS.md, section "Design notes moved from the API docs".
     #[inline(always)]
     pub(crate) fn admit_raw(&self) -> Result<(u64, Option<Timestamp>), Rejected> {
         let start = self.needs_timing.then(|| self.config.clock.now());
@@ -684,7 +729,8 @@ impl CircuitBreaker {
 
     /// Sets the state by hand, whatever it is now (an event is published if it changes).
     ///
-    /// `Open` starts a fresh open timeout; `Closed` clears the counters.
+    /// `Open` starts a fresh open timeout and counts a trip; `Closed` clears the failure
+    /// count, the rate window and the trips (`not_permitted_calls` stays).
     ///
     /// ```
     /// use reliable_runtime::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
@@ -711,7 +757,8 @@ impl CircuitBreaker {
         self.set_state(BreakerState::Disabled);
     }
 
-    /// Back to `Closed` with clear counters.
+    /// Back to `Closed`, with the failure count, the rate window and the trips cleared
+    /// (`not_permitted_calls` stays).
     pub fn reset(&self) {
         self.set_state(BreakerState::Closed);
     }

@@ -2,11 +2,9 @@
 //! stale-if-error and single-flight loads.
 //!
 //! The store is `scc`'s `HashIndex`, whose reads take no lock and write no shared memory, so
-//! readers of one hot key scale across cores (the `cache_hit` bench group measures 1 and 2
-//! threads). Maps that guard a shard with a `RwLock` (dashmap, quick_cache) make every reader
-//! of a hot key write that lock's cache line; papaya, also lock-free, kept growing its table
-//! under this cache's insert/evict churn. moka, measured in the same group, is several times
-//! slower per hit. Eviction, TTLs and stale windows are ours: the map only stores.
+//! readers of one hot key scale across cores. Eviction, TTLs and stale windows are the cache's
+//! own: the map only stores. Why it is built this way: BENCHMARKS.md, section "Design notes
+//! moved from the API docs".
 //!
 //! ```
 //! use reliable_runtime::cache::{Cache, CacheConfig, Lookup};
@@ -63,27 +61,59 @@ pub enum Lookup<V> {
 }
 
 /// A cache's counters, as `get_system_health()` shows them (`cache_stats`).
+///
+/// The counters start at zero when the cache is created (on the first call of a fn that uses
+/// it, or when it is registered by hand) and are never reset: [`Cache::clear`] drops the
+/// entries only. A cache removed from the registry and created again starts from zero. A
+/// `#[cached]` or [`Policy::cached`](crate::Policy::cached) call counts one lookup: a hit, or
+/// a miss followed by a shared load, a load of its own or a stale value.
+///
+/// ```
+/// use reliable_runtime::cache::{Cache, CacheConfig};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let cache: Cache<&str, f64> = Cache::new("snapshot_doc", CacheConfig::default()).unwrap();
+/// cache.get_or_load("BTCUSDT", || async { Ok::<_, String>(97_000.0) }).await.unwrap(); // miss, load
+/// cache.get_or_load("BTCUSDT", || async { Ok::<_, String>(0.0) }).await.unwrap(); // hit
+/// let stats = cache.snapshot();
+/// assert_eq!((stats.size, stats.hits, stats.misses, stats.loads), (1, 1, 1, 1));
+/// assert_eq!(stats.hit_rate, 0.5);
+/// assert_eq!(stats.ttl_seconds, 5.0);
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CacheSnapshot {
-    /// Entries held.
+    /// Entries stored now. Expired entries stay stored (and counted) until an eviction or a
+    /// new value for their key replaces them.
     pub size: u64,
-    /// Lookups that found a fresh value / all lookups (0 when there were none).
+    /// `hits / (hits + misses)` since the cache was created, 0.0 to 1.0; 0.0 before the first
+    /// lookup.
     pub hit_rate: f64,
-    /// Lookups that found a fresh value.
+    /// Lookups that found a value within its TTL and returned it without calling anything.
     pub hits: u64,
-    /// Lookups that found nothing usable.
+    /// Lookups that found no value within its TTL: nothing, an expired value, or a stale one
+    /// (a stale value then served counts here and in `stale_hits`).
     pub misses: u64,
-    /// Stale values served (while refreshing, or because the refresh failed).
+    /// Values served past their TTL but within the `stale` window: to a caller that found
+    /// another caller already refreshing the key, and after a failed load (those are counted
+    /// in `stale_if_error` too).
     pub stale_hits: u64,
-    /// Stale values served because the load failed.
+    /// Stale values served because the load failed (stale-if-error), a part of `stale_hits`;
+    /// each also publishes an [`Event::StaleServed`].
     pub stale_if_error: u64,
-    /// Loads run.
+    /// Loads started (the function or closure behind the cache, run on a miss or by
+    /// [`warmup`](Cache::warmup)), whatever their outcome. Callers that shared another
+    /// caller's load do not count one.
     pub loads: u64,
-    /// Loads that failed (errors are never cached).
+    /// Loads that returned an error (errors are never cached). A load cancelled before it
+    /// finished counts in `loads` only.
     pub load_errors: u64,
-    /// Entries evicted to stay within `max_entries`.
+    /// Entries dropped to bring the cache back under `max_entries` (expired ones first, then
+    /// by policy); entries taken out by [`remove`](Cache::remove) or [`clear`](Cache::clear)
+    /// are not counted.
     pub evictions: u64,
-    /// The TTL new entries get now (moves for adaptive caches), in seconds.
+    /// The TTL, in seconds, that a value stored now gets (before `ttl_jitter`): the configured
+    /// `ttl`, or for an adaptive cache its current value within `min_ttl..=max_ttl`.
     pub ttl_seconds: f64,
 }
 
@@ -127,8 +157,9 @@ where
 {
     name: &'static str,
     config: CacheConfig,
-    /// foldhash instead of std's SipHash: a third of a hit's time went to hashing the key, and
-    /// foldhash's per-process random seed keeps collision attacks impractical.
+    /// Hashed with foldhash, whose per-process random seed keeps collision attacks
+    /// impractical, rather than std's SipHash. Why: BENCHMARKS.md, section "Design notes moved
+    /// from the API docs".
     map: scc::HashIndex<K, Entry<V>, foldhash::fast::RandomState>,
     flights: Flights<K, V>,
     ttl_nanos: AtomicU64,

@@ -6,7 +6,8 @@
 //! ([`Clock::tokio`]) instead of sleeping through it.
 //!
 //! The default, [`Clock::system`], reads the CPU's time-stamp counter through `quanta`, which is
-//! several times cheaper than `clock_gettime` on the hot path and still monotonic.
+//! cheaper than `clock_gettime` on the hot path and still monotonic (the figures:
+//! BENCHMARKS.md, section "Where the time goes").
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -93,8 +94,8 @@ struct SystemSource {
 }
 
 /// `CLOCK_MONOTONIC_COARSE` in nanoseconds: a vDSO read of the kernel's last tick, cheaper
-/// than the time-stamp counter (the bench group `probe` compares them), with the
-/// tick's resolution (1 to 4 ms).
+/// than the time-stamp counter, with the tick's resolution (1 to 4 ms). The figures:
+/// BENCHMARKS.md, section "Design notes moved from the API docs".
 #[cfg(target_os = "linux")]
 fn coarse_nanos() -> u64 {
     let mut now = libc::timespec {

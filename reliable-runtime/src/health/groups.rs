@@ -6,16 +6,17 @@ use crate::sla::{SlaMetrics, SlaStatus};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// One source of a group, as the group section lists it.
+/// One source of a group, as the group section lists it: figures copied from its
+/// [`SlaMetrics`] in the same snapshot.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct GroupSource {
-    /// The source's name.
+    /// The source's (its SLA monitor's) registry name.
     pub name: String,
-    /// Its SLA status.
+    /// Its SLA status: `"HEALTHY"`, `"DEGRADED"` or `"FAILED"`.
     pub status: SlaStatus,
-    /// Its p95 latency, in seconds.
+    /// Its p95 latency over its window, in seconds (0.0 with an empty window).
     pub latency_p95: f64,
-    /// Its success rate over the window.
+    /// Its success rate over its window, 0.0 to 1.0 (1.0 with an empty window).
     pub success_rate: f64,
 }
 
@@ -52,22 +53,22 @@ pub struct GroupSource {
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct GroupHealth {
-    /// The group's name (`exchange` in the JSON).
+    /// The group's name (`exchange` in the JSON): the `group` its sources and breakers name.
     pub exchange: String,
-    /// HEALTHY, DEGRADED or FAILED, from the score's bands (see above).
+    /// `"HEALTHY"`, `"DEGRADED"` or `"FAILED"`, from the score's bands and the rules above.
     pub overall_status: SlaStatus,
-    /// Its monitored sources.
+    /// Its monitored sources, each with its status, p95 latency and success rate.
     pub sources: Vec<GroupSource>,
-    /// Mean p95 latency of its sources, in seconds (0 without sources).
+    /// Mean of its sources' p95 latencies, unweighted, in seconds (0.0 without sources).
     pub avg_latency_p95: f64,
-    /// Mean success rate of its sources (1 without sources).
+    /// Mean of its sources' success rates, unweighted, 0.0 to 1.0 (1.0 without sources).
     pub avg_success_rate: f64,
-    /// The worst state among its breakers: OPEN (or FORCED_OPEN) over HALF_OPEN over CLOSED;
-    /// CLOSED without breakers.
+    /// The most open state among its breakers: `"OPEN"` or `"FORCED_OPEN"` over
+    /// `"HALF_OPEN"`; `"CLOSED"` when every breaker is CLOSED or DISABLED, or it has none.
     pub circuit_breaker_state: &'static str,
-    /// The score, 0.0 (healthy) to 1.0.
+    /// The score, 0.0 (healthy) to 1.0, by the formula above.
     pub degradation_score: f64,
-    /// The score's band.
+    /// The score's band: `"none"`, `"minor"`, `"moderate"` or `"severe"`.
     pub degradation_level: DegradationLevel,
 }
 

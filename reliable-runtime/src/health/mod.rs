@@ -18,8 +18,14 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// The health of every monitored source, breaker and cache, serializable to the JSON
-/// shape.
+/// The health of every registered monitor, breaker, cache, retry policy, rate limiter,
+/// bulkhead, timeout and fallback site, serializable to JSON.
+///
+/// Each map is keyed by registry name, in name order, and holds every instance registered
+/// when the snapshot was taken. Instances are registered on the first call of a fn that uses
+/// them (or by hand), and their counters run from then on, in memory, until the process ends;
+/// the type of each section documents what each field counts, over which span, and what
+/// resets it. Window figures (percentiles, rates) are computed at the moment of the snapshot.
 ///
 /// `overall_status` is:
 ///
@@ -40,28 +46,36 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SystemHealth {
-    /// The worst of it all, by the rules above.
+    /// The worst of it all, by the rules above: `"HEALTHY"`, `"DEGRADED"` or `"FAILED"`.
     pub overall_status: SlaStatus,
-    /// Unix time of the snapshot, in seconds.
+    /// Wall-clock time of the snapshot, in seconds since the Unix epoch (with a fraction).
     pub timestamp: f64,
-    /// Per monitored source: status, latency percentiles (seconds), success rate, counts.
+    /// Per SLA monitor: status, latency percentiles and success rate over its window, and
+    /// totals since it was created ([`SlaMetrics`]).
     pub data_sources: BTreeMap<String, SlaMetrics>,
-    /// Per breaker: state, failure count, rates, rejections.
+    /// Per circuit breaker: state, failures in a row, window rates, refusals, trips
+    /// ([`BreakerSnapshot`]).
     pub circuit_breakers: BTreeMap<String, BreakerSnapshot>,
-    /// Per cache: size, hit rate and the other counters.
+    /// Per cache: entries, hit rate, hits, misses, stale serves, loads, evictions, current TTL
+    /// ([`CacheSnapshot`]).
     pub cache_stats: BTreeMap<String, CacheSnapshot>,
-    /// Per retry policy: calls, retries, give-ups, budget refusals.
+    /// Per retry policy: calls, retries, calls given up, retries the budget refused
+    /// ([`RetrySnapshot`]).
     pub retries: BTreeMap<String, RetrySnapshot>,
-    /// Per rate limiter: limit, admitted, limited, next slot.
+    /// Per rate limiter: limit and window, calls admitted and refused, wait for the next slot
+    /// ([`RateLimiterSnapshot`]).
     pub rate_limiters: BTreeMap<String, RateLimiterSnapshot>,
-    /// Per bulkhead: capacity, in flight, admitted, rejected.
+    /// Per bulkhead: capacity, calls in flight, calls admitted and refused
+    /// ([`BulkheadSnapshot`]).
     pub bulkheads: BTreeMap<String, BulkheadSnapshot>,
-    /// Per timeout: deadline, attempts, timeouts.
+    /// Per timeout: deadline, attempts timed, attempts timed out ([`TimeoutSnapshot`]).
     pub timeouts: BTreeMap<String, TimeoutSnapshot>,
-    /// Per `#[graceful_degradation]` site: fallbacks served, fallbacks that panicked.
+    /// Per fallback site (`#[graceful_degradation]`, [`Policy::call_or_else`](crate::Policy::call_or_else)):
+    /// fallbacks served, fallbacks that panicked ([`DegradationSnapshot`]).
     pub degradation: BTreeMap<String, DegradationSnapshot>,
-    /// Per group (`group = "binance"` on sources and breakers): the per-exchange
-    /// section with its degradation score (see [`GroupHealth`]).
+    /// Per group (`group = "binance"` on sources and breakers): the group's sources, breaker
+    /// state and degradation score ([`GroupHealth`]). Ungrouped sources and breakers are left
+    /// out.
     pub per_exchange_degradation: BTreeMap<String, GroupHealth>,
 }
 

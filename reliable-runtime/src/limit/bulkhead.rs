@@ -81,16 +81,33 @@ impl fmt::Debug for Bulkhead {
     }
 }
 
-/// A bulkhead's counters, as health shows them.
+/// A bulkhead's counters, as `get_system_health()` shows them (`bulkheads`).
+///
+/// The counters start at zero when the bulkhead is created (on the first call of a fn that
+/// names it, or when it is registered by hand), add up every call site that shares its name,
+/// and are never reset.
+///
+/// ```
+/// use reliable_runtime::limit::{Bulkhead, BulkheadConfig};
+///
+/// let bulkhead = Bulkhead::new("bulkhead_snapshot_doc", BulkheadConfig { max_concurrent: 1, ..BulkheadConfig::default() }).unwrap();
+/// let slot = bulkhead.try_enter().unwrap();
+/// assert!(bulkhead.try_enter().is_err());
+/// let stats = bulkhead.snapshot();
+/// assert_eq!((stats.max_concurrent, stats.in_flight, stats.admitted, stats.rejected), (1, 1, 1, 1));
+/// drop(slot);
+/// assert_eq!(bulkhead.snapshot().in_flight, 0);
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct BulkheadSnapshot {
-    /// Calls allowed in flight at once.
+    /// Calls allowed in flight at once (the configuration).
     pub max_concurrent: u32,
-    /// Calls in flight now.
+    /// Calls holding a slot at the moment of the snapshot.
     pub in_flight: u32,
-    /// Calls admitted since creation.
+    /// Calls that got a slot since the bulkhead was created, at once or after waiting.
     pub admitted: u64,
-    /// Calls refused since creation.
+    /// Calls refused since the bulkhead was created: full with `max_wait` zero (always so on a
+    /// blocking fn), or still full after waiting `max_wait`.
     pub rejected: u64,
 }
 

@@ -117,8 +117,8 @@ impl RateLimiterConfig {
 /// or `head` itself (same parity), and nothing else; `loom_models` below checks this protocol.
 ///
 /// `head` holds the position as its lap (high 32 bits) and its slot (low 32 bits), so finding
-/// the slot and the parity takes no division (a 64-bit division costs a few nanoseconds, a
-/// sizeable share of an admission).
+/// the slot and the parity takes no division. Why: BENCHMARKS.md, section "Design notes moved
+/// from the API docs".
 struct SlidingLog {
     window_nanos: u64,
     limit: u64,
@@ -275,18 +275,38 @@ impl fmt::Debug for RateLimiter {
     }
 }
 
-/// A rate limiter's counters, as health shows them.
+/// A rate limiter's counters, as `get_system_health()` shows them (`rate_limiters`).
+///
+/// The counters start at zero when the limiter is created (on the first call of a fn that
+/// names it, or when it is registered by hand), add up every call site that shares its name,
+/// and are never reset.
+///
+/// ```
+/// use reliable_runtime::clock::Clock;
+/// use reliable_runtime::limit::{RateLimit, RateLimiter, RateLimiterConfig};
+///
+/// let (clock, _hand) = Clock::manual();
+/// let limiter = RateLimiter::new("rate_snapshot_doc", RateLimiterConfig { limit: RateLimit::per_minute(1), clock }).unwrap();
+/// assert!(limiter.try_acquire().is_ok());
+/// assert!(limiter.try_acquire().is_err());
+/// let stats = limiter.snapshot();
+/// assert_eq!((stats.limit, stats.window_seconds, stats.admitted, stats.limited), (1, 60.0, 1, 1));
+/// assert_eq!(stats.next_slot_in, 60.0);
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RateLimiterSnapshot {
-    /// Calls admitted in any `window_seconds`.
+    /// Calls admitted at most in any `window_seconds` (the configuration).
     pub limit: u32,
-    /// The window.
+    /// The sliding window, in seconds (the configuration).
     pub window_seconds: f64,
-    /// Calls admitted since creation.
+    /// Calls admitted since the limiter was created.
     pub admitted: u64,
-    /// Calls refused (or made to wait) since creation.
+    /// Refusals since the limiter was created: each attempt to take a slot that found none,
+    /// by the limit or by the `burst`. A call that waits for its slot (`wait = true`) counts
+    /// one for each time it found none before it got in.
     pub limited: u64,
-    /// Seconds until the next call fits (0 when one fits now).
+    /// Seconds until a call made now would be admitted (the longer of the limit's and the
+    /// burst's waits); 0.0 when one would be admitted now.
     pub next_slot_in: f64,
 }
 

@@ -35,14 +35,39 @@ impl fmt::Debug for TimeoutPolicy {
     }
 }
 
-/// A timeout policy's counters, as health shows them.
+/// A timeout policy's counters, as `get_system_health()` shows them (`timeouts`).
+///
+/// The counters start at zero when the policy is created (on the first call of a fn that
+/// uses it, or when it is registered by hand) and are never reset. Only attempts of async
+/// calls are timed and counted: a blocking call cannot be stopped midway.
+///
+/// ```
+/// use reliable_runtime::{timeout, Rejected};
+/// use reliable_runtime::registry::timeout_registry;
+/// use std::time::Duration;
+///
+/// #[timeout("1s", name = "timeout_snapshot_doc")]
+/// async fn slow() -> Result<(), Rejected> {
+///     tokio::time::sleep(Duration::from_secs(5)).await;
+///     Ok(())
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// assert!(slow().await.is_err());
+/// let stats = timeout_registry().get("timeout_snapshot_doc").unwrap().snapshot();
+/// assert_eq!((stats.after_seconds, stats.attempts, stats.timeouts), (1.0, 1, 1));
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TimeoutSnapshot {
-    /// The deadline, in seconds.
+    /// The per-attempt deadline, in seconds (the configuration). It counts from the end of
+    /// the attempt's first poll: an answer ready at once never starts a timer.
     pub after_seconds: f64,
-    /// Attempts started under the deadline.
+    /// Attempts started under the deadline since the policy was created (each retry is one
+    /// more attempt).
     pub attempts: u64,
-    /// Attempts dropped at the deadline.
+    /// Attempts still running at the deadline, dropped and answered with
+    /// [`Rejected::Timeout`](crate::Rejected::Timeout), since the policy was created.
     pub timeouts: u64,
 }
 

@@ -23,7 +23,8 @@ pub(crate) struct CacheLayer {
 
 /// The cache, whose key and value types only the calls know, as a thin pointer plus the
 /// `TypeId` it was created with: each call compares that id with a constant and casts, where
-/// `dyn Any::downcast_ref` would make a virtual call for the id (the `cache_hit` bench group).
+/// `dyn Any::downcast_ref` would make a virtual call for the id. Why: BENCHMARKS.md, section
+/// "Design notes moved from the API docs".
 struct TypedCache {
     type_id: TypeId,
     /// Points into `_owner`, which keeps it alive as long as the layer lives.

@@ -7,10 +7,11 @@ use core::future::Future;
 /// Boxing keeps the large miss-path state out of the fn's future. Awaiting a plain
 /// `Pin<Box<F>>` is not enough: its `poll` and drop glue take the address of the field that
 /// holds the box, and once that address escapes into a call the compiler keeps the whole future
-/// in memory and copies it on every move, which stalls on the freshly written state byte (the
-/// copy cost nearly as much as the cache lookup: the `cache_hit` bench group). Here `poll` and `drop`
-/// read the pointer into a register and pass it by value to functions that are never inlined,
-/// so the hit path's future stays in registers.
+/// in memory and copies it on every move, which stalls on the freshly written state byte. Here
+/// `poll` and `drop` read the pointer into a register and pass it by value to functions that
+/// are never inlined, so the hit path's future stays in registers.
+///
+/// Why it is built this way: BENCHMARKS.md, section "Design notes moved from the API docs".
 pub(super) struct OutOfLine<F: Future>(std::mem::ManuallyDrop<std::pin::Pin<Box<F>>>);
 
 /// Boxes `future` to be awaited out of line.

@@ -110,18 +110,40 @@ impl fmt::Debug for RetryPolicy {
     }
 }
 
-/// A retry policy's counters, as health shows them.
+/// A retry policy's counters, as `get_system_health()` shows them (`retries`).
+///
+/// The counters start at zero when the policy is created (on the first call of a fn that
+/// names it, or when it is registered by hand), add up every call site that shares the
+/// policy's name, and are never reset.
+///
+/// ```
+/// use reliable_runtime::retry::{BackoffConfig, Jitter, RetryConfig, RetryPolicy};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let backoff = BackoffConfig { max_attempts: 3, jitter: Jitter::None, ..BackoffConfig::default() };
+/// let policy = RetryPolicy::new("retry_snapshot_doc", RetryConfig { backoff, ..RetryConfig::default() }).unwrap();
+/// let _ = policy.call(|| async { Err::<(), _>("503") }).await;
+/// let stats = policy.snapshot();
+/// assert_eq!((stats.calls, stats.retries, stats.gave_up, stats.budget_exhausted), (1, 2, 1, 0));
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RetrySnapshot {
-    /// Calls made through the policy (first attempts).
+    /// Calls made through the policy that may retry: one per call, however many attempts it
+    /// took (the retry budget's `ratio` applies to this count). One-shot calls of a `Policy`
+    /// (`call_once` and its forms) are not counted.
     pub calls: u64,
-    /// Retries made.
+    /// Retries granted: counted when a failed attempt is given another (before the delay), so
+    /// a call cancelled during its backoff still counts its retry.
     pub retries: u64,
-    /// Calls that failed after `max_attempts` attempts.
+    /// Calls that ended because their last allowed attempt (the `max_attempts`-th) failed with
+    /// an error worth retrying. Calls stopped by an error `retry_if` rejects, by a refusal or
+    /// by the budget are not counted here.
     pub gave_up: u64,
-    /// Retries refused because the budget was spent.
+    /// Retries refused because the retry budget was spent; each ends its call with the last
+    /// error and publishes an [`Event::RetryBudgetExhausted`].
     pub budget_exhausted: u64,
-    /// Attempts in all allowed per call.
+    /// Attempts allowed per call, the first included (the configuration, not a count).
     pub max_attempts: u32,
 }
 

@@ -76,28 +76,64 @@ impl SlaWindow {
     }
 }
 
-/// A source's metrics over its window, with the status they give. Latencies are in seconds.
+/// A source's metrics, computed when read, as `get_system_health()` shows them
+/// (`data_sources`). Latencies are in seconds.
+///
+/// A recorded call is one attempt that reached the monitor: each call of a `#[monitored]` fn,
+/// or in a pipeline each attempt the breaker, rate limit and bulkhead let through (every retry
+/// is one more; refused calls and cache hits are not recorded). Its latency runs from the
+/// monitor's start reading to the attempt's end; a timed-out attempt is recorded as failed
+/// after about its deadline. A failure is an `Err` that `failure_if` counts (every `Err`
+/// without it), a timeout or a panic.
+///
+/// The window fields (`latency_*`, `success_rate`, `window_calls`, and so `status`) cover the
+/// monitor's [`SlaWindow`] as of the read: its last N calls, or the calls that ended within
+/// its last span (at most [`TIME_WINDOW_SAMPLES_PER_SHARD`] per thread shard).
+/// [`SlaMonitor::reset`] empties the window. `total_calls` and `total_failures` count from the
+/// monitor's creation and are never reset.
+///
+/// ```
+/// use reliable_runtime::sla::{SlaMonitor, SlaThresholds};
+/// use std::time::Duration;
+///
+/// let monitor = SlaMonitor::new("metrics_doc", SlaThresholds::default()).unwrap();
+/// monitor.record_latency(Duration::from_millis(100), false);
+/// monitor.record_latency(Duration::from_millis(300), true);
+/// let metrics = monitor.metrics();
+/// assert_eq!((metrics.window_calls, metrics.total_calls, metrics.total_failures), (2, 2, 1));
+/// assert_eq!(metrics.success_rate, 0.5);
+/// assert!((metrics.latency_p50 - 0.2).abs() < 1e-9); // halfway between the two
+/// assert_eq!(metrics.consecutive_failures, 1);
+/// monitor.reset();
+/// assert_eq!(monitor.metrics().window_calls, 0);
+/// assert_eq!(monitor.metrics().total_calls, 2); // totals stay
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SlaMetrics {
-    /// The status the thresholds give these metrics.
+    /// What the [`SlaThresholds`] make of these metrics: `"HEALTHY"`, `"DEGRADED"` or
+    /// `"FAILED"` (see [`SlaThresholds::evaluate`]). A read whose status differs from the
+    /// previous read's publishes an [`Event::SlaStatusChanged`].
     pub status: SlaStatus,
-    /// Median latency (0 when the window is empty).
+    /// Median latency of the calls in the window, in seconds: exact, interpolated linearly
+    /// between the two nearest ranks. 0.0 when the window is empty.
     pub latency_p50: f64,
-    /// 95th percentile latency.
+    /// 95th percentile latency of the calls in the window, in seconds (as `latency_p50`).
     pub latency_p95: f64,
-    /// 99th percentile latency.
+    /// 99th percentile latency of the calls in the window, in seconds (as `latency_p50`).
     pub latency_p99: f64,
-    /// Mean latency.
+    /// Arithmetic mean latency of the calls in the window, in seconds; 0.0 when it is empty.
     pub latency_mean: f64,
-    /// Successful calls / calls in the window (1.0 when the window is empty).
+    /// Share of the calls in the window that did not fail, 0.0 to 1.0; 1.0 when it is empty.
     pub success_rate: f64,
-    /// Calls in the window.
+    /// Calls in the window now (at most N for a window of the last N calls).
     pub window_calls: u64,
-    /// Calls ever recorded.
+    /// Calls recorded since the monitor was created, failed ones included, whether or not the
+    /// window still holds them. Never reset.
     pub total_calls: u64,
-    /// Failed calls ever recorded.
+    /// Failed calls recorded since the monitor was created. Never reset.
     pub total_failures: u64,
-    /// Failures since the last success.
+    /// Failed calls recorded since the last successful one: a success sets it back to 0, and
+    /// so does [`SlaMonitor::reset`]. At `max_consecutive_failures` the status is `"FAILED"`.
     pub consecutive_failures: u64,
 }
 
