@@ -43,19 +43,36 @@ pub(crate) struct Shard {
 }
 
 /// Exclusive shard indexes free for new threads.
-fn free_list() -> &'static Mutex<Vec<usize>> {
-    static FREE: OnceLock<Mutex<Vec<usize>>> = OnceLock::new();
-    FREE.get_or_init(|| Mutex::new((0..exclusive_shards()).rev().collect()))
+struct ShardPool {
+    free: Mutex<Vec<usize>>,
 }
 
-/// A thread's claim on its shard; gives an exclusive shard back when the thread exits.
-struct Claim(Shard);
+impl ShardPool {
+    fn new() -> Self {
+        ShardPool {
+            free: Mutex::new((0..exclusive_shards()).rev().collect()),
+        }
+    }
+}
+
+/// The pool every thread's claim comes from.
+fn pool() -> &'static ShardPool {
+    static POOL: OnceLock<ShardPool> = OnceLock::new();
+    POOL.get_or_init(ShardPool::new)
+}
+
+/// A thread's claim on its shard; gives an exclusive shard back to its pool when the thread
+/// exits.
+struct Claim {
+    shard: Shard,
+    pool: &'static ShardPool,
+}
 
 impl Claim {
-    fn take() -> Claim {
+    fn take(pool: &'static ShardPool) -> Claim {
         static NEXT_SHARED: AtomicU64 = AtomicU64::new(0);
-        let free = free_list().lock().ok().and_then(|mut free| free.pop());
-        Claim(match free {
+        let free = pool.free.lock().ok().and_then(|mut free| free.pop());
+        let shard = match free {
             Some(index) => Shard {
                 index,
                 exclusive: true,
@@ -65,30 +82,31 @@ impl Claim {
                     + (NEXT_SHARED.fetch_add(1, Ordering::Relaxed) as usize % SHARED_SHARDS),
                 exclusive: false,
             },
-        })
+        };
+        Claim { shard, pool }
     }
 }
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        if self.0.exclusive {
+        if self.shard.exclusive {
             // The mutex orders this thread's last writes before the next owner's first ones.
-            if let Ok(mut free) = free_list().lock() {
-                free.push(self.0.index);
+            if let Ok(mut free) = self.pool.free.lock() {
+                free.push(self.shard.index);
             }
         }
     }
 }
 
 thread_local! {
-    static CLAIM: Claim = Claim::take();
+    static CLAIM: Claim = Claim::take(pool());
 }
 
 /// The shard this thread writes to.
 #[inline]
 pub(crate) fn current_shard() -> Shard {
     CLAIM
-        .try_with(|claim| claim.0)
+        .try_with(|claim| claim.shard)
         // Thread-local storage already destroyed (a call from another TLS destructor): share.
         .unwrap_or_else(|_| Shard {
             index: exclusive_shards(),
@@ -180,12 +198,40 @@ mod tests {
 
     #[test]
     fn exited_threads_give_their_shard_back() {
-        let _serial = SPAWNING.lock().unwrap_or_else(|e| e.into_inner());
-        let first = std::thread::spawn(current_shard).join().unwrap();
+        // A pool of its own, so that the threads other tests run meanwhile take nothing from it.
+        static TEST_POOL: OnceLock<ShardPool> = OnceLock::new();
+        thread_local! {
+            static TEST_CLAIM: Claim = Claim::take(TEST_POOL.get_or_init(ShardPool::new));
+        }
+        let claim = || TEST_CLAIM.with(|claim| claim.shard);
+        let first = std::thread::spawn(claim).join().unwrap();
         assert!(first.exclusive);
         // Sequential threads keep reusing freed shards instead of running out.
         for _ in 0..exclusive_shards() * 3 {
-            assert!(std::thread::spawn(current_shard).join().unwrap().exclusive);
+            let shard = std::thread::spawn(claim).join().unwrap();
+            assert!(shard.exclusive);
+            assert_eq!(
+                shard.index, first.index,
+                "the shard the last thread gave back"
+            );
         }
+        // Threads alive together each own one, until there are none left.
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(exclusive_shards() + 2));
+        let threads: Vec<_> = (0..exclusive_shards() + 1)
+            .map(|_| {
+                let barrier = std::sync::Arc::clone(&barrier);
+                std::thread::spawn(move || {
+                    let shard = claim();
+                    barrier.wait();
+                    shard
+                })
+            })
+            .collect();
+        barrier.wait();
+        let shards: Vec<Shard> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        assert_eq!(
+            shards.iter().filter(|shard| shard.exclusive).count(),
+            exclusive_shards()
+        );
     }
 }
