@@ -83,6 +83,8 @@ pub(crate) struct Site<'a> {
     pub(crate) return_type: Option<&'a syn::Type>,
     /// The policy's name, a `&str` in scope (a layer without `name` takes it).
     pub(crate) policy_name: &'a TokenStream,
+    /// The policy's name when it is the one written on the attributes.
+    pub(crate) written_policy_name: Option<String>,
     /// Whether a preset already turned the monitor, breaker and retries on.
     pub(crate) preset: bool,
 }
@@ -97,14 +99,19 @@ impl Site<'_> {
     }
 
     /// `.method(name, |config| config .setters)`, left out when a preset already turned the
-    /// layer on as it is.
+    /// layer on as it is (named after the policy, with the preset's configuration).
     pub(crate) fn configure(
         &self,
         method: &str,
         name: Option<&syn::LitStr>,
         setters: TokenStream,
     ) -> TokenStream {
-        if self.preset && setters.is_empty() && name.is_none() {
+        let policy_named = match (name, &self.written_policy_name) {
+            (None, _) => true,
+            (Some(name), Some(policy)) => name.value() == *policy,
+            (Some(_), None) => false,
+        };
+        if self.preset && setters.is_empty() && policy_named {
             return TokenStream::new();
         }
         let method = syn::Ident::new(method, Span::call_site());

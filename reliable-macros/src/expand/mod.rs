@@ -161,6 +161,10 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
         runtime,
         return_type: nameable,
         policy_name: &policy_name,
+        written_policy_name: plan
+            .explicit_name()
+            .filter(|_| !plan.has_unnamed_layer())
+            .map(syn::LitStr::value),
         preset: plan.preset.is_some(),
     };
     let chain = builder::chain(plan, &site);

@@ -117,6 +117,18 @@ fn reliable_cex_call() {
     insta::assert_snapshot!(expansion);
 }
 
+/// `#[reliable(preset = ...)]` with a preset of one's own, per-layer names and a fallback.
+#[test]
+fn reliable() {
+    insta::assert_snapshot!(expand(
+        Attribute::Preset("reliable", None),
+        r#"preset = MY_EXCHANGE, name = "kraken_ticker", breaker = "kraken_api", key = symbol, timeout = "2s", fallback = Self::last_ticker"#,
+        "async fn ticker(&self, symbol: &str) -> Result<f64, ApiError> {
+            self.get(symbol).await
+        }",
+    ));
+}
+
 #[test]
 fn every_entry_point_is_named_after_its_descriptor() {
     // `lib.rs` names each entry point after its line; the table keeps the descriptors.
