@@ -94,16 +94,17 @@ impl std::ops::DerefMut for SlowPart<'_> {
 impl Drop for SlowPart<'_> {
     #[inline(always)]
     fn drop(&mut self) {
-        if let Some(slow) = self.0.take() {
-            drop_slow(slow);
+        // Tested before taking: `take` would also write the slot back on every call.
+        if self.0.is_some() {
+            drop_slow(&mut self.0);
         }
     }
 }
 
 #[cold]
 #[inline(never)]
-fn drop_slow(slow: Box<Slow<'_>>) {
-    drop(slow);
+fn drop_slow(slow: &mut Option<Box<Slow<'_>>>) {
+    drop(slow.take());
 }
 
 /// `CallFuture::flags`: the policy retries, and this call may be retried (not a `call_once`).
@@ -116,6 +117,14 @@ const TIMED: u16 = 4;
 const WAITS: u16 = 8;
 /// `CallFuture::flags`: the call was counted by the retry policy.
 const COUNTED: u16 = 16;
+
+/// The flags every call through `layers` starts with (`RETRIES` dropped for a one-shot call);
+/// computed once, when the layers are ready, so building a call reads one half-word.
+pub(crate) fn call_flags(layers: &Layers) -> u16 {
+    (if layers.retry.is_some() { RETRIES } else { 0 })
+        | (if layers.timeout.is_some() { TIMED } else { 0 })
+        | (if layers.waits { WAITS } else { 0 })
+}
 
 pin_project! {
     /// A call through a policy: each attempt through the per-attempt layers (breaker, rate
@@ -144,12 +153,11 @@ impl<'a, F, Fut, D, H> CallFuture<'a, F, Fut, D, H> {
     pub(crate) fn new(layers: &'a Layers, make: F, retries: bool, hooks: H) -> Self {
         let mut state = AttemptState::new(layers);
         // The layers' facts as bits the hot path reads instead of the layers.
-        state.flags = (if retries && layers.retry.is_some() {
-            RETRIES
+        state.flags = if retries {
+            layers.call_flags
         } else {
-            0
-        }) | (if layers.timeout.is_some() { TIMED } else { 0 })
-            | (if layers.waits { WAITS } else { 0 });
+            layers.call_flags & !RETRIES
+        };
         CallFuture {
             body: None,
             state,
@@ -172,70 +180,91 @@ where
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if self.state.flags != 0 {
+            return poll_layered(self, cx);
+        }
         let mut this = self.project();
         let layers = this.state.layers();
-        if this.state.flags == 0 {
-            // No retry, timeout or waiting layer: one attempt, admitted at once.
-            if this.body.is_none() {
-                if let Err(rejected) = this.state.admit_now() {
-                    return Poll::Ready(D::deliver(Err(Failure::Rejected(rejected))));
-                }
-                this.body.set(Some((this.make)()));
+        // No retry, timeout or waiting layer: one attempt, admitted at once.
+        if this.body.is_none() {
+            if let Err(rejected) = this.state.admit_now() {
+                return Poll::Ready(D::deliver(Err(Failure::Rejected(rejected))));
             }
-            let Some(body) = this.body.as_mut().as_pin_mut() else {
-                panic!("{COMPLETED}")
-            };
-            let outcome = match body.poll(cx) {
-                Poll::Ready(output) => output.map_err(Failure::Inner),
-                Poll::Pending => return Poll::Pending,
-            };
-            this.body.set(None);
-            let hooks = &*this.hooks;
-            this.state.finish(failed(&outcome, |error| {
-                hooks.is_failure(&layers.hooks, error)
-            }));
-            return Poll::Ready(D::deliver(outcome));
+            this.body.set(Some((this.make)()));
         }
-        loop {
-            if this.state.flags & BACKING_OFF != 0 {
-                let slow = this.slow.as_mut().expect("backing off with a timer");
-                if let Some(delay) = slow.timer.as_mut() {
-                    // SAFETY: the timer is boxed with `slow` and never moved out of it while
-                    // set; it is dropped in place (set to `None`) once done.
-                    if unsafe { Pin::new_unchecked(delay) }.poll(cx).is_pending() {
-                        return Poll::Pending;
-                    }
+        let Some(body) = this.body.as_mut().as_pin_mut() else {
+            panic!("{COMPLETED}")
+        };
+        let outcome = match body.poll(cx) {
+            Poll::Ready(output) => output.map_err(Failure::Inner),
+            Poll::Pending => return Poll::Pending,
+        };
+        this.body.set(None);
+        let hooks = &*this.hooks;
+        this.state.finish(failed(&outcome, |error| {
+            hooks.is_failure(&layers.hooks, error)
+        }));
+        Poll::Ready(D::deliver(outcome))
+    }
+}
+
+/// [`CallFuture::poll`] for a call that may retry, time out or wait for a slot. Out of line:
+/// inlined, it made every caller's poll (and the frame of whatever polls it) several times
+/// larger, though a call without those layers never takes it. Given the pinned future, not
+/// its projection: a projection passed by reference is built in memory on every call.
+#[inline(never)]
+fn poll_layered<F, Fut, T, E, D, H>(
+    future: Pin<&mut CallFuture<'_, F, Fut, D, H>>,
+    cx: &mut Context<'_>,
+) -> Poll<D::Output>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    D: Deliver<T, E>,
+    H: Hooks<E>,
+{
+    let mut this = future.project();
+    let this = &mut this;
+    let layers = this.state.layers();
+    loop {
+        if this.state.flags & BACKING_OFF != 0 {
+            let slow = this.slow.as_mut().expect("backing off with a timer");
+            if let Some(delay) = slow.timer.as_mut() {
+                // SAFETY: the timer is boxed with `slow` and never moved out of it while
+                // set; it is dropped in place (set to `None`) once done.
+                if unsafe { Pin::new_unchecked(delay) }.poll(cx).is_pending() {
+                    return Poll::Pending;
                 }
-                slow.timer = None;
-                this.state.flags &= !BACKING_OFF;
             }
-            match start(&mut this, layers, cx) {
-                Poll::Pending => return Poll::Pending,
-                // A refusal at admission is never retried: given back where it is made.
-                Poll::Ready(Err(rejected)) => {
-                    return Poll::Ready(D::deliver(Err(Failure::Rejected(rejected))))
-                }
-                Poll::Ready(Ok(())) => {}
+            slow.timer = None;
+            this.state.flags &= !BACKING_OFF;
+        }
+        match start(this, layers, cx) {
+            Poll::Pending => return Poll::Pending,
+            // A refusal at admission is never retried: given back where it is made.
+            Poll::Ready(Err(rejected)) => {
+                return Poll::Ready(D::deliver(Err(Failure::Rejected(rejected))))
             }
-            let outcome = match run(&mut this, layers, cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(outcome) => outcome,
-            };
-            let retry = match (&outcome, layers.retry.as_deref()) {
-                (Err(_), Some(retry)) if this.state.flags & RETRIES != 0 => retry,
-                _ => return Poll::Ready(D::deliver(outcome)),
-            };
-            let slow = this.slow.get_or_insert_with(Box::default);
-            let progress = slow.retry.get_or_insert_with(|| retry.resume());
-            match settle(layers, &*this.hooks, outcome, progress) {
-                ControlFlow::Break(outcome) => return Poll::Ready(D::deliver(outcome)),
-                ControlFlow::Continue(delay) => {
-                    let flags = this.state.flags;
-                    *this.state = AttemptState::new(layers);
-                    this.state.flags = flags;
-                    slow.timer = Some(tokio::time::sleep(delay));
-                    this.state.flags |= BACKING_OFF;
-                }
+            Poll::Ready(Ok(())) => {}
+        }
+        let outcome = match run(this, layers, cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(outcome) => outcome,
+        };
+        let retry = match (&outcome, layers.retry.as_deref()) {
+            (Err(_), Some(retry)) if this.state.flags & RETRIES != 0 => retry,
+            _ => return Poll::Ready(D::deliver(outcome)),
+        };
+        let slow = this.slow.get_or_insert_with(Box::default);
+        let progress = slow.retry.get_or_insert_with(|| retry.resume());
+        match settle(layers, &*this.hooks, outcome, progress) {
+            ControlFlow::Break(outcome) => return Poll::Ready(D::deliver(outcome)),
+            ControlFlow::Continue(delay) => {
+                let flags = this.state.flags;
+                *this.state = AttemptState::new(layers);
+                this.state.flags = flags;
+                slow.timer = Some(tokio::time::sleep(delay));
+                this.state.flags |= BACKING_OFF;
             }
         }
     }

@@ -49,6 +49,7 @@ mod call;
 mod hooks;
 
 pub use builder::PolicyBuilder;
+pub(crate) use call::call_flags;
 pub(crate) use call::settle as settle_attempt;
 pub use call::{CallFuture, Deliver, OwnError, WithFailure};
 pub use hooks::{ErrorHooks, FromPolicy, Hooks};
