@@ -11,7 +11,9 @@ use crate::error::catch_callback;
 pub use crate::error::Failure;
 use crate::error::Rejected;
 use crate::policy::settle_attempt;
-use crate::policy::{CallFuture, Deliver, ErrorHooks, Hooks, Policy, PolicyBuilder, WithFailure};
+use crate::policy::{
+    Call, CallFuture, Deliver, ErrorHooks, Hooks, Policy, PolicyBuilder, WithFailure,
+};
 use crate::retry::RetryState;
 use core::future::Future;
 use core::ops::ControlFlow;
@@ -856,13 +858,7 @@ where
     R: BreakerOutput + 'a,
     R::Error: HoldsRejected,
 {
-    let mut call = Some(call);
-    CallFuture::<_, _, Holds<R>, _>::new(
-        policy.layers(),
-        move || result_of((call.take().expect(MADE_ONCE))()),
-        false,
-        hooks,
-    )
+    Call::<_, Holds<R>, _>::once(policy.layers(), move || result_of(call()), hooks)
 }
 
 /// One attempt through the fn's policy, the outcome as a [`Failure`] (for retries and
@@ -877,16 +873,8 @@ where
     Fut: Future<Output = R> + 'a,
     R: BreakerOutput + 'a,
 {
-    let mut call = Some(call);
-    CallFuture::<_, _, WithFailure, _>::new(
-        policy.layers(),
-        move || result_of((call.take().expect(MADE_ONCE))()),
-        false,
-        hooks,
-    )
+    Call::<_, WithFailure, _>::once(policy.layers(), move || result_of(call()), hooks)
 }
-
-const MADE_ONCE: &str = "an attempt's body is made once";
 
 /// Every attempt through the fn's policy, retried as it says (the body borrows the arguments
 /// afresh for each attempt); the refusal or error as the fn's own error.

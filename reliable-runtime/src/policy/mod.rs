@@ -49,8 +49,8 @@ mod call;
 mod hooks;
 
 pub use builder::PolicyBuilder;
-pub(crate) use call::call_flags;
 pub(crate) use call::settle as settle_attempt;
+pub(crate) use call::{call_flags, Call};
 pub use call::{CallFuture, Deliver, OwnError, WithFailure};
 pub use hooks::{ErrorHooks, FromPolicy, Hooks};
 
