@@ -3,10 +3,8 @@
 use super::bounds::{result_of, Holds, HoldsRejected, ReturnsResult};
 use super::Run;
 use crate::error::Failure;
-use crate::policy::{CallFuture, Hooks, Policy, WithFailure};
+use crate::policy::{Call, CallFuture, Hooks, Policy, WithFailure};
 use core::future::Future;
-
-const MADE_ONCE: &str = "an attempt's body is made once";
 
 impl Run {
     /// One attempt through the fn's policy, the refusal or error as the fn's own error. The
@@ -23,13 +21,7 @@ impl Run {
         R: ReturnsResult + 'a,
         R::Error: HoldsRejected,
     {
-        let mut call = Some(call);
-        CallFuture::<_, _, Holds<R>, _>::new(
-            policy.layers(),
-            move || result_of((call.take().expect(MADE_ONCE))()),
-            false,
-            hooks,
-        )
+        Call::<_, Holds<R>, _>::once(policy.layers(), move || result_of(call()), hooks)
     }
 
     /// One attempt through the fn's policy, the outcome as a [`Failure`] (for retries and
@@ -44,13 +36,7 @@ impl Run {
         Fut: Future<Output = R> + 'a,
         R: ReturnsResult + 'a,
     {
-        let mut call = Some(call);
-        CallFuture::<_, _, WithFailure, _>::new(
-            policy.layers(),
-            move || result_of((call.take().expect(MADE_ONCE))()),
-            false,
-            hooks,
-        )
+        Call::<_, WithFailure, _>::once(policy.layers(), move || result_of(call()), hooks)
     }
 
     /// Every attempt through the fn's policy, retried as it says (the body borrows the

@@ -327,14 +327,6 @@ impl CircuitBreaker {
         self.acquire(start)
     }
 
-    /// The closed-state fast path for the pipeline futures: the state word if the breaker is
-    /// closed and needs no timing (so a permit is just that word), `None` to take the full path.
-    #[inline(always)]
-    pub(crate) fn admit_closed(&self) -> Option<u64> {
-        let word = self.load();
-        (word.is_closed() && !self.needs_timing).then_some(word.0)
-    }
-
     /// Reports the outcome of a call admitted under `word` (a permit taken apart), reading the
     /// clock only if the breaker needs timing and `timing` was not given.
     #[inline(always)]
@@ -388,9 +380,22 @@ impl CircuitBreaker {
     /// the rejection. Its slow path answers in two registers (a `Result<u64, u64>`), where a
     /// `Result<Permit, Rejected>` would go through memory and stall the caller that reads it
     /// back. Why: BENCHMARKS.md, section "Design notes moved from the API docs".
+    ///
+    /// Without timing, the word loaded for the closed test goes to the slow path as it is
+    /// (one load of the state, one test of the flag, on a refusal as on an admission).
     #[inline(always)]
     pub(crate) fn admit_raw(&self) -> Result<(u64, Option<Timestamp>), Rejected> {
-        let start = self.needs_timing.then(|| self.config.clock.now());
+        if !self.needs_timing {
+            let word = self.load();
+            if word.is_closed() {
+                return Ok((word.0, None));
+            }
+            return match self.acquire_word_slow(word) {
+                Ok(word) => Ok((word, None)),
+                Err(retry_after) => Err(self.rejection(retry_after)),
+            };
+        }
+        let start = Some(self.config.clock.now());
         let word = self.load();
         if word.is_closed() {
             return Ok((word.0, start));

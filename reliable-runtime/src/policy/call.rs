@@ -94,16 +94,17 @@ impl std::ops::DerefMut for SlowPart<'_> {
 impl Drop for SlowPart<'_> {
     #[inline(always)]
     fn drop(&mut self) {
-        if let Some(slow) = self.0.take() {
-            drop_slow(slow);
+        // Tested before taking: `take` would also write the slot back on every call.
+        if self.0.is_some() {
+            drop_slow(&mut self.0);
         }
     }
 }
 
 #[cold]
 #[inline(never)]
-fn drop_slow(slow: Box<Slow<'_>>) {
-    drop(slow);
+fn drop_slow(slow: &mut Option<Box<Slow<'_>>>) {
+    drop(slow.take());
 }
 
 /// `CallFuture::flags`: the policy retries, and this call may be retried (not a `call_once`).
@@ -117,6 +118,14 @@ const WAITS: u16 = 8;
 /// `CallFuture::flags`: the call was counted by the retry policy.
 const COUNTED: u16 = 16;
 
+/// The flags every call through `layers` starts with (`RETRIES` dropped for a one-shot call);
+/// computed once, when the layers are ready, so building a call reads one half-word.
+pub(crate) fn call_flags(layers: &Layers) -> u16 {
+    (if layers.retry.is_some() { RETRIES } else { 0 })
+        | (if layers.timeout.is_some() { TIMED } else { 0 })
+        | (if layers.waits { WAITS } else { 0 })
+}
+
 pin_project! {
     /// A call through a policy: each attempt through the per-attempt layers (breaker, rate
     /// limit, bulkhead, monitor, timeout), and the retries between attempts.
@@ -125,38 +134,17 @@ pin_project! {
     /// and copy the call's future between them, where this holds it once, pinned. The body is
     /// made only once the layers admit the attempt, so a refused attempt builds nothing.
     #[must_use = "futures do nothing unless polled"]
-    #[project = CallProj]
     pub struct CallFuture<'a, F, Fut, D, H = FromPolicy> {
-        // Declared first, so dropped first: a cancelled call ends (its drop code runs) before
-        // its probe or bulkhead slot frees for the next caller.
         #[pin]
-        body: Option<Fut>,
-        state: AttemptState<'a>,
-        slow: SlowPart<'a>,
-        make: F,
-        hooks: H,
-        deliver: PhantomData<fn() -> D>,
+        call: Call<'a, Repeat<F, Fut>, D, H>,
     }
 }
 
 impl<'a, F, Fut, D, H> CallFuture<'a, F, Fut, D, H> {
     #[inline]
     pub(crate) fn new(layers: &'a Layers, make: F, retries: bool, hooks: H) -> Self {
-        let mut state = AttemptState::new(layers);
-        // The layers' facts as bits the hot path reads instead of the layers.
-        state.flags = (if retries && layers.retry.is_some() {
-            RETRIES
-        } else {
-            0
-        }) | (if layers.timeout.is_some() { TIMED } else { 0 })
-            | (if layers.waits { WAITS } else { 0 });
         CallFuture {
-            body: None,
-            state,
-            slow: SlowPart(ManuallyDrop::new(None)),
-            make,
-            hooks,
-            deliver: PhantomData,
+            call: Call::new(layers, Repeat { make, body: None }, retries, hooks),
         }
     }
 }
@@ -170,72 +158,251 @@ where
 {
     type Output = D::Output;
 
+    #[inline(always)]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().call.poll(cx)
+    }
+}
+
+/// Where a call keeps its body: what makes an attempt, and the attempt running.
+pub(crate) trait Slot {
+    /// The body's output.
+    type Output;
+    /// Whether a body runs (made and not yet done).
+    fn running(&self) -> bool;
+    /// Makes the next attempt's body.
+    fn start(self: Pin<&mut Self>);
+    /// Polls the running body.
+    fn poll_body(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output>;
+    /// Drops the body once done.
+    fn end(self: Pin<&mut Self>);
+}
+
+pin_project! {
+    /// The slot of a call that may be retried: the maker stays beside the body.
+    pub(crate) struct Repeat<F, Fut> {
+        #[pin]
+        body: Option<Fut>,
+        make: F,
+    }
+}
+
+impl<F, Fut> Slot for Repeat<F, Fut>
+where
+    F: FnMut() -> Fut,
+    Fut: Future,
+{
+    type Output = Fut::Output;
+
+    #[inline(always)]
+    fn running(&self) -> bool {
+        self.body.is_some()
+    }
+
+    #[inline(always)]
+    fn start(self: Pin<&mut Self>) {
+        let mut this = self.project();
+        let body = (this.make)();
+        this.body.set(Some(body));
+    }
+
+    #[inline(always)]
+    fn poll_body(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Fut::Output> {
+        let Some(body) = self.project().body.as_pin_mut() else {
+            panic!("{COMPLETED}")
+        };
+        body.poll(cx)
+    }
+
+    #[inline(always)]
+    fn end(self: Pin<&mut Self>) {
+        self.project().body.set(None);
+    }
+}
+
+pin_project! {
+    /// The slot of a one-shot call: the maker, then in its place the body it made. One slot
+    /// where a maker beside the body would take both their sizes in every call's future
+    /// (which is moved into place on every call).
+    #[project = OnceProj]
+    #[project_replace = OnceTaken]
+    pub(crate) enum Once<F, Fut> {
+        Make { make: F },
+        Body { #[pin] body: Fut },
+        Spent,
+    }
+}
+
+impl<F, Fut> Slot for Once<F, Fut>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future,
+{
+    type Output = Fut::Output;
+
+    #[inline(always)]
+    fn running(&self) -> bool {
+        matches!(self, Once::Body { .. })
+    }
+
+    #[inline(always)]
+    fn start(mut self: Pin<&mut Self>) {
+        let OnceTaken::Make { make } = self.as_mut().project_replace(Once::Spent) else {
+            panic!("{COMPLETED}")
+        };
+        self.set(Once::Body { body: make() });
+    }
+
+    #[inline(always)]
+    fn poll_body(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Fut::Output> {
+        let OnceProj::Body { body } = self.project() else {
+            panic!("{COMPLETED}")
+        };
+        body.poll(cx)
+    }
+
+    #[inline(always)]
+    fn end(mut self: Pin<&mut Self>) {
+        self.set(Once::Spent);
+    }
+}
+
+pin_project! {
+    /// [`CallFuture`] over any [`Slot`]: the one-shot calls (`call_once` and the attributes)
+    /// use [`Once`], whose future is smaller.
+    #[must_use = "futures do nothing unless polled"]
+    #[project = CallProj]
+    pub(crate) struct Call<'a, S, D, H> {
+        // Declared first, so dropped first: a cancelled call ends (its drop code runs) before
+        // its probe or bulkhead slot frees for the next caller.
+        #[pin]
+        slot: S,
+        state: AttemptState<'a>,
+        slow: SlowPart<'a>,
+        hooks: H,
+        deliver: PhantomData<fn() -> D>,
+    }
+}
+
+impl<'a, S, D, H> Call<'a, S, D, H> {
+    #[inline]
+    fn new(layers: &'a Layers, slot: S, retries: bool, hooks: H) -> Self {
+        let mut state = AttemptState::new(layers);
+        // The layers' facts as bits the hot path reads instead of the layers.
+        state.flags = if retries {
+            layers.call_flags
+        } else {
+            layers.call_flags & !RETRIES
+        };
+        Call {
+            slot,
+            state,
+            slow: SlowPart(ManuallyDrop::new(None)),
+            hooks,
+            deliver: PhantomData,
+        }
+    }
+}
+
+impl<'a, F, Fut, D, H> Call<'a, Once<F, Fut>, D, H> {
+    /// One attempt, not retried: `make` is called at most once.
+    #[inline]
+    pub(crate) fn once(layers: &'a Layers, make: F, hooks: H) -> Self {
+        Call::new(layers, Once::Make { make }, false, hooks)
+    }
+}
+
+impl<S, T, E, D, H> Future for Call<'_, S, D, H>
+where
+    S: Slot<Output = Result<T, E>>,
+    D: Deliver<T, E>,
+    H: Hooks<E>,
+{
+    type Output = D::Output;
+
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if self.state.flags != 0 {
+            return poll_layered(self, cx);
+        }
         let mut this = self.project();
         let layers = this.state.layers();
-        if this.state.flags == 0 {
-            // No retry, timeout or waiting layer: one attempt, admitted at once.
-            if this.body.is_none() {
-                if let Err(rejected) = this.state.admit_now() {
-                    return Poll::Ready(D::deliver(Err(Failure::Rejected(rejected))));
-                }
-                this.body.set(Some((this.make)()));
+        // No retry, timeout or waiting layer: one attempt, admitted at once.
+        if !this.slot.running() {
+            if let Err(rejected) = this.state.admit_now() {
+                return Poll::Ready(D::deliver(Err(Failure::Rejected(rejected))));
             }
-            let Some(body) = this.body.as_mut().as_pin_mut() else {
-                panic!("{COMPLETED}")
-            };
-            let outcome = match body.poll(cx) {
-                Poll::Ready(output) => output.map_err(Failure::Inner),
-                Poll::Pending => return Poll::Pending,
-            };
-            this.body.set(None);
-            let hooks = &*this.hooks;
-            this.state.finish(failed(&outcome, |error| {
-                hooks.is_failure(&layers.hooks, error)
-            }));
-            return Poll::Ready(D::deliver(outcome));
+            this.slot.as_mut().start();
         }
-        loop {
-            if this.state.flags & BACKING_OFF != 0 {
-                let slow = this.slow.as_mut().expect("backing off with a timer");
-                if let Some(delay) = slow.timer.as_mut() {
-                    // SAFETY: the timer is boxed with `slow` and never moved out of it while
-                    // set; it is dropped in place (set to `None`) once done.
-                    if unsafe { Pin::new_unchecked(delay) }.poll(cx).is_pending() {
-                        return Poll::Pending;
-                    }
+        let outcome = match this.slot.as_mut().poll_body(cx) {
+            Poll::Ready(output) => output.map_err(Failure::Inner),
+            Poll::Pending => return Poll::Pending,
+        };
+        this.slot.as_mut().end();
+        let hooks = &*this.hooks;
+        this.state.finish(failed(&outcome, |error| {
+            hooks.is_failure(&layers.hooks, error)
+        }));
+        Poll::Ready(D::deliver(outcome))
+    }
+}
+
+/// [`CallFuture::poll`] for a call that may retry, time out or wait for a slot. Out of line:
+/// inlined, it made every caller's poll (and the frame of whatever polls it) several times
+/// larger, though a call without those layers never takes it. Given the pinned future, not
+/// its projection: a projection passed by reference is built in memory on every call.
+#[inline(never)]
+fn poll_layered<S, T, E, D, H>(
+    future: Pin<&mut Call<'_, S, D, H>>,
+    cx: &mut Context<'_>,
+) -> Poll<D::Output>
+where
+    S: Slot<Output = Result<T, E>>,
+    D: Deliver<T, E>,
+    H: Hooks<E>,
+{
+    let mut this = future.project();
+    let this = &mut this;
+    let layers = this.state.layers();
+    loop {
+        if this.state.flags & BACKING_OFF != 0 {
+            let slow = this.slow.as_mut().expect("backing off with a timer");
+            if let Some(delay) = slow.timer.as_mut() {
+                // SAFETY: the timer is boxed with `slow` and never moved out of it while
+                // set; it is dropped in place (set to `None`) once done.
+                if unsafe { Pin::new_unchecked(delay) }.poll(cx).is_pending() {
+                    return Poll::Pending;
                 }
-                slow.timer = None;
-                this.state.flags &= !BACKING_OFF;
             }
-            match start(&mut this, layers, cx) {
-                Poll::Pending => return Poll::Pending,
-                // A refusal at admission is never retried: given back where it is made.
-                Poll::Ready(Err(rejected)) => {
-                    return Poll::Ready(D::deliver(Err(Failure::Rejected(rejected))))
-                }
-                Poll::Ready(Ok(())) => {}
+            slow.timer = None;
+            this.state.flags &= !BACKING_OFF;
+        }
+        match start(this, layers, cx) {
+            Poll::Pending => return Poll::Pending,
+            // A refusal at admission is never retried: given back where it is made.
+            Poll::Ready(Err(rejected)) => {
+                return Poll::Ready(D::deliver(Err(Failure::Rejected(rejected))))
             }
-            let outcome = match run(&mut this, layers, cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(outcome) => outcome,
-            };
-            let retry = match (&outcome, layers.retry.as_deref()) {
-                (Err(_), Some(retry)) if this.state.flags & RETRIES != 0 => retry,
-                _ => return Poll::Ready(D::deliver(outcome)),
-            };
-            let slow = this.slow.get_or_insert_with(Box::default);
-            let progress = slow.retry.get_or_insert_with(|| retry.resume());
-            match after_attempt(layers, &*this.hooks, outcome, progress) {
-                ControlFlow::Break(outcome) => return Poll::Ready(D::deliver(outcome)),
-                ControlFlow::Continue(delay) => {
-                    let flags = this.state.flags;
-                    *this.state = AttemptState::new(layers);
-                    this.state.flags = flags;
-                    slow.timer = Some(tokio::time::sleep(delay));
-                    this.state.flags |= BACKING_OFF;
-                }
+            Poll::Ready(Ok(())) => {}
+        }
+        let outcome = match run(this, layers, cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(outcome) => outcome,
+        };
+        let retry = match (&outcome, layers.retry.as_deref()) {
+            (Err(_), Some(retry)) if this.state.flags & RETRIES != 0 => retry,
+            _ => return Poll::Ready(D::deliver(outcome)),
+        };
+        let slow = this.slow.get_or_insert_with(Box::default);
+        let progress = slow.retry.get_or_insert_with(|| retry.resume());
+        match after_attempt(layers, &*this.hooks, outcome, progress) {
+            ControlFlow::Break(outcome) => return Poll::Ready(D::deliver(outcome)),
+            ControlFlow::Continue(delay) => {
+                let flags = this.state.flags;
+                *this.state = AttemptState::new(layers);
+                this.state.flags = flags;
+                slow.timer = Some(tokio::time::sleep(delay));
+                this.state.flags |= BACKING_OFF;
             }
         }
     }
@@ -243,15 +410,12 @@ where
 
 /// Admits the attempt and starts its body (once); `Ready(Ok)` once the body runs.
 #[inline(always)]
-fn start<'a, F, Fut, D, H>(
-    this: &mut CallProj<'_, 'a, F, Fut, D, H>,
+fn start<'a, S: Slot, D, H>(
+    this: &mut CallProj<'_, 'a, S, D, H>,
     layers: &'a Layers,
     cx: &mut Context<'_>,
-) -> Poll<Result<(), Rejected>>
-where
-    F: FnMut() -> Fut,
-{
-    if this.body.is_some() {
+) -> Poll<Result<(), Rejected>> {
+    if this.slot.running() {
         return Poll::Ready(Ok(()));
     }
     if this.state.flags & (RETRIES | COUNTED) == RETRIES {
@@ -277,7 +441,7 @@ where
     } else {
         this.state.admit_now()?;
     }
-    this.body.set(Some((this.make)()));
+    this.slot.as_mut().start();
     if this.state.flags & TIMED != 0 {
         if let Some(timeout) = layers.timeout.as_deref() {
             timeout.started();
@@ -288,20 +452,17 @@ where
 
 /// Polls the running body against its deadline; reports the outcome to the layers.
 #[inline(always)]
-fn run<F, Fut, D, H, T, E>(
-    this: &mut CallProj<'_, '_, F, Fut, D, H>,
+fn run<S, D, H, T, E>(
+    this: &mut CallProj<'_, '_, S, D, H>,
     layers: &Layers,
     cx: &mut Context<'_>,
 ) -> Poll<Result<T, Failure<E>>>
 where
-    Fut: Future<Output = Result<T, E>>,
+    S: Slot<Output = Result<T, E>>,
     H: Hooks<E>,
 {
-    let Some(body) = this.body.as_mut().as_pin_mut() else {
-        panic!("{COMPLETED}")
-    };
     // The body first, as tokio's `Timeout` does: an answer ready at the deadline wins.
-    let outcome = match body.poll(cx) {
+    let outcome = match this.slot.as_mut().poll_body(cx) {
         Poll::Ready(output) => output.map_err(Failure::Inner),
         Poll::Pending => {
             let Some(timeout) = layers
@@ -331,7 +492,7 @@ where
         }
     };
     // The body ends before its layers let go.
-    this.body.set(None);
+    this.slot.as_mut().end();
     if this.state.flags & TIMED != 0 {
         if let Some(slow) = this.slow.as_mut() {
             slow.timer = None;
@@ -435,14 +596,8 @@ impl Policy {
         T: 'a,
         E: From<Rejected> + 'static,
     {
-        let mut call = Some(call);
         // Made at most once: the call is not retried, and a refused attempt makes nothing.
-        CallFuture::<_, _, OwnError>::new(
-            &self.layers,
-            move || (call.take().expect(COMPLETED))(),
-            false,
-            FromPolicy,
-        )
+        Call::<_, OwnError, _>::once(&self.layers, call, FromPolicy)
     }
 
     /// [`call_once`](Self::call_once) for any error type.
@@ -457,14 +612,8 @@ impl Policy {
         T: 'a,
         E: 'static,
     {
-        let mut call = Some(call);
         // Made at most once: the call is not retried, and a refused attempt makes nothing.
-        CallFuture::<_, _, WithFailure>::new(
-            &self.layers,
-            move || (call.take().expect(COMPLETED))(),
-            false,
-            FromPolicy,
-        )
+        Call::<_, WithFailure, _>::once(&self.layers, call, FromPolicy)
     }
 
     /// [`call`](Self::call) for a blocking fn: a waiting rate limit sleeps the thread, a

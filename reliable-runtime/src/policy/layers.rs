@@ -53,6 +53,8 @@ pub(crate) struct Layers {
     /// An admission may wait (a rate-limit slot, a bulkhead's `max_wait`); set by
     /// [`Layers::ready`].
     pub(crate) waits: bool,
+    /// The flags a call through these layers starts with; set by [`Layers::ready`].
+    pub(crate) call_flags: u16,
 }
 
 impl Layers {
@@ -68,6 +70,7 @@ impl Layers {
         shared_clock: false,
         hooks: ErrorHooks::NONE,
         waits: false,
+        call_flags: 0,
     };
 
     /// The layers with the facts derived from them filled in (done once per call site).
@@ -81,6 +84,7 @@ impl Layers {
                 .bulkhead
                 .as_ref()
                 .is_some_and(|bulkhead| !bulkhead.config().max_wait.is_zero());
+        self.call_flags = crate::policy::call_flags(&self);
         self
     }
 }
@@ -113,15 +117,18 @@ fn read<'a>(reading: &mut Option<Reading<'a>>, clock: &'a Clock) -> Timestamp {
 /// the copy (a failed store-to-load forward).
 #[derive(Clone, Copy, PartialEq, Eq)]
 #[repr(u32)]
+///
+/// Numbered so that the stages holding something (`Admitted`, `Running`) are the two high
+/// ones: the drop of every completed or refused attempt tests one comparison.
 enum Stage {
     /// Nothing taken yet.
-    Idle,
-    /// A breaker permit is held (as plain words); the call has not started.
-    Admitted,
-    /// The call runs and is being measured.
-    Running,
+    Idle = 0,
     /// Reported, refused or cancelled.
-    Done,
+    Done = 1,
+    /// A breaker permit is held (as plain words); the call has not started.
+    Admitted = 2,
+    /// The call runs and is being measured.
+    Running = 3,
 }
 
 /// One attempt's passage through the layers, kept as plain words so the futures holding it
@@ -176,13 +183,10 @@ impl<'a> AttemptState<'a> {
     #[inline(always)]
     fn admit_breaker(&mut self) -> Result<(), Rejected> {
         if let Some(breaker) = self.layers.breaker.as_deref() {
-            match breaker.admit_closed() {
-                Some(word) => self.permit_word = word,
-                None => {
-                    let (word, start) = breaker.admit_raw()?;
-                    self.permit_word = word;
-                    self.permit_start = start.map_or(NO_READING, Timestamp::as_nanos);
-                }
+            let (word, start) = breaker.admit_raw()?;
+            self.permit_word = word;
+            if let Some(start) = start {
+                self.permit_start = start.as_nanos();
             }
         }
         self.stage = Stage::Admitted;
@@ -338,13 +342,27 @@ impl<'a> AttemptState<'a> {
 }
 
 impl Drop for AttemptState<'_> {
-    // Inlined: on every completed call it is one comparison, not worth a call.
+    // Inlined, and only the stage test: a completed or refused attempt (`Done`, `Idle`) is
+    // one comparison. With the report of an abandoned attempt inlined as well, the drop glue
+    // grew too large to inline and cost a call on every refusal.
     #[inline(always)]
     fn drop(&mut self) {
-        match self.stage {
-            Stage::Running if std::thread::panicking() => self.finish(true),
-            Stage::Admitted | Stage::Running => self.release(),
-            Stage::Idle | Stage::Done => {}
+        if matches!(self.stage, Stage::Admitted | Stage::Running) {
+            self.abandon();
+        }
+    }
+}
+
+impl AttemptState<'_> {
+    /// Dropped while admitted or running: a panic counts as a failure, a cancellation
+    /// releases what the attempt took without counting anything.
+    #[cold]
+    #[inline(never)]
+    fn abandon(&mut self) {
+        if self.stage == Stage::Running && std::thread::panicking() {
+            self.finish(true);
+        } else {
+            self.release();
         }
     }
 }

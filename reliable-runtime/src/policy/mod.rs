@@ -53,6 +53,7 @@ mod out_of_line;
 
 pub use builder::PolicyBuilder;
 pub(crate) use call::after_attempt;
+pub(crate) use call::{call_flags, Call};
 pub use call::{CallFuture, Deliver, OwnError, WithFailure};
 pub use hooks::{ErrorHooks, FromPolicy, Hooks};
 
