@@ -601,7 +601,8 @@ async fn policy_split_ticker(symbol: u32) -> Result<u64, ApiError> {
     if let Some(hit) = policy.cache_hit::<Result<u64, ApiError>, u32, u32>(&symbol) {
         return hit;
     }
-    let load = policy.call(move || async move { Ok(u64::from(black_box(symbol)).wrapping_mul(31)) });
+    let load =
+        policy.call(move || async move { Ok(u64::from(black_box(symbol)).wrapping_mul(31)) });
     policy
         .load_cached(symbol, load, reliable_runtime::cache::ByClone)
         .await

@@ -27,3 +27,22 @@ pub use retries::Retries;
 pub use run::Run;
 
 pub(crate) use bounds::{CacheKey, CacheOutput, CacheValue};
+
+#[cfg(test)]
+mod tests {
+    /// The index stays short: at most 15 names (the generated code's whole vocabulary).
+    #[test]
+    fn the_index_has_at_most_fifteen_names() {
+        let index = include_str!("mod.rs");
+        let names: usize = index
+            .lines()
+            .map(str::trim)
+            .filter(|line| line.starts_with("pub use ") || line.starts_with("pub mod "))
+            .map(|line| match (line.find('{'), line.find('}')) {
+                (Some(open), Some(close)) => line[open + 1..close].split(',').count(),
+                _ => 1,
+            })
+            .sum();
+        assert!((1..=15).contains(&names), "{names} names in __private");
+    }
+}
