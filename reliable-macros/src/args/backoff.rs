@@ -1,6 +1,6 @@
 //! `#[with_backoff(...)]`: retries with exponential backoff and jitter.
 
-use super::layer::{float, Descriptor, Input, LayerArgs, Site};
+use super::layer::{common_accessors, float, Descriptor, Input, LayerArgs, Site};
 use super::{
     known_args, read_bool, read_duration, read_f64, read_name, read_path, read_str, read_u32,
     ruled, Nanos,
@@ -9,7 +9,6 @@ use crate::errors::Errors;
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use reliable_rules::retry;
-use std::any::Any;
 
 pub(crate) const DESCRIPTOR: Descriptor = Descriptor {
     attribute: "with_backoff",
@@ -121,13 +120,7 @@ impl BackoffArgs {
 }
 
 impl LayerArgs for BackoffArgs {
-    fn name(&self) -> Option<&syn::LitStr> {
-        self.name.as_ref()
-    }
-
-    fn crate_path(&self) -> Option<&syn::Path> {
-        self.crate_path.as_ref()
-    }
+    common_accessors!();
 
     fn hooks(&self) -> Vec<(&'static str, &syn::Path)> {
         [
@@ -180,9 +173,5 @@ impl LayerArgs for BackoffArgs {
             setters.extend(quote!(.retry_timeouts(#retry_timeouts)));
         }
         site.configure("retry", self.name.as_ref(), setters)
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

@@ -1,11 +1,10 @@
 //! `#[bulkhead(...)]`: a cap on calls in flight.
 
-use super::layer::{Descriptor, Input, LayerArgs, Site};
+use super::layer::{common_accessors, Descriptor, Input, LayerArgs, Site};
 use super::{arg_span, known_args, read_duration, read_path, read_str, read_u32, ruled, Nanos};
 use crate::errors::Errors;
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
-use std::any::Any;
 
 pub(crate) const DESCRIPTOR: Descriptor = Descriptor {
     attribute: "bulkhead",
@@ -69,13 +68,7 @@ impl BulkheadArgs {
 }
 
 impl LayerArgs for BulkheadArgs {
-    fn name(&self) -> Option<&syn::LitStr> {
-        self.name.as_ref()
-    }
-
-    fn crate_path(&self) -> Option<&syn::Path> {
-        self.crate_path.as_ref()
-    }
+    common_accessors!();
 
     fn emit(&self, site: &Site<'_>) -> TokenStream {
         let max_concurrent = self.max_concurrent;
@@ -86,9 +79,5 @@ impl LayerArgs for BulkheadArgs {
         }
         let name = site.name(self.name.as_ref());
         quote!(.bulkhead(#name, |bulkhead| bulkhead #setters))
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

@@ -1,6 +1,6 @@
 //! `#[cached(...)]`: a cache in front of the call.
 
-use super::layer::{float, Descriptor, Input, LayerArgs, Site};
+use super::layer::{common_accessors, float, Descriptor, Input, LayerArgs, Site};
 use super::{
     known_args, read_duration, read_f64, read_name, read_path, read_positive_duration, read_str,
     read_u32, ruled, Nanos,
@@ -9,7 +9,6 @@ use crate::errors::Errors;
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use reliable_rules::cache;
-use std::any::Any;
 
 pub(crate) const DESCRIPTOR: Descriptor = Descriptor {
     attribute: "cached",
@@ -109,13 +108,7 @@ impl CachedArgs {
 }
 
 impl LayerArgs for CachedArgs {
-    fn name(&self) -> Option<&syn::LitStr> {
-        self.name.as_ref()
-    }
-
-    fn crate_path(&self) -> Option<&syn::Path> {
-        self.crate_path.as_ref()
-    }
+    common_accessors!();
 
     fn emit(&self, site: &Site<'_>) -> TokenStream {
         let runtime = site.runtime;
@@ -163,9 +156,5 @@ impl LayerArgs for CachedArgs {
         // A cache is never left out: the builder has none until this call.
         let name = site.name(self.name.as_ref());
         quote!(.cache(#name, |cache| cache #setters))
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

@@ -1,11 +1,10 @@
 //! `#[graceful_degradation(...)]`: a fallback when the call fails.
 
-use super::layer::{Descriptor, Input, LayerArgs, Site};
+use super::layer::{common_accessors, Descriptor, Input, LayerArgs, Site};
 use super::{known_args, read_path, read_str};
 use crate::errors::Errors;
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
-use std::any::Any;
 
 pub(crate) const DESCRIPTOR: Descriptor = Descriptor {
     attribute: "graceful_degradation",
@@ -61,13 +60,7 @@ impl DegradationArgs {
 }
 
 impl LayerArgs for DegradationArgs {
-    fn name(&self) -> Option<&syn::LitStr> {
-        self.name.as_ref()
-    }
-
-    fn crate_path(&self) -> Option<&syn::Path> {
-        self.crate_path.as_ref()
-    }
+    common_accessors!();
 
     fn emit(&self, _: &Site<'_>) -> TokenStream {
         // The fallback itself is the expansion's outermost layer; the builder only names it.
@@ -75,9 +68,5 @@ impl LayerArgs for DegradationArgs {
             Some(name) => quote!(.fallback(#name)),
             None => TokenStream::new(),
         }
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

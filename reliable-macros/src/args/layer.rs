@@ -51,14 +51,30 @@ impl Input {
     }
 }
 
+/// The accessors every layer's arguments have alike: `name`, `crate` and the downcast.
+macro_rules! common_accessors {
+    () => {
+        fn name(&self) -> Option<&syn::LitStr> {
+            self.name.as_ref()
+        }
+
+        fn crate_path(&self) -> Option<&syn::Path> {
+            self.crate_path.as_ref()
+        }
+
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+    };
+}
+pub(crate) use common_accessors;
+
 /// A parsed attribute.
 pub(crate) trait LayerArgs: Any {
     /// `name = "..."`, when written.
     fn name(&self) -> Option<&syn::LitStr>;
     /// `crate = path`, when written.
-    fn crate_path(&self) -> Option<&syn::Path> {
-        None
-    }
+    fn crate_path(&self) -> Option<&syn::Path>;
     /// `group = "..."`, when written.
     fn group(&self) -> Option<&syn::LitStr> {
         None

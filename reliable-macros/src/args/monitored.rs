@@ -1,6 +1,6 @@
 //! `#[monitored(...)]`: SLA monitoring.
 
-use super::layer::{float, Descriptor, Input, LayerArgs, Site};
+use super::layer::{common_accessors, float, Descriptor, Input, LayerArgs, Site};
 use super::{
     known_args, read_f64, read_path, read_positive_duration, read_str, read_u32, read_window,
     ruled, Nanos, WindowArg,
@@ -9,7 +9,6 @@ use crate::errors::Errors;
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use reliable_rules::sla;
-use std::any::Any;
 
 pub(crate) const DESCRIPTOR: Descriptor = Descriptor {
     attribute: "monitored",
@@ -94,13 +93,7 @@ impl MonitoredArgs {
 }
 
 impl LayerArgs for MonitoredArgs {
-    fn name(&self) -> Option<&syn::LitStr> {
-        self.name.as_ref()
-    }
-
-    fn crate_path(&self) -> Option<&syn::Path> {
-        self.crate_path.as_ref()
-    }
+    common_accessors!();
 
     fn group(&self) -> Option<&syn::LitStr> {
         self.group.as_ref()
@@ -132,9 +125,5 @@ impl LayerArgs for MonitoredArgs {
             chain.extend(quote!(.monitor_window(#window)));
         }
         chain
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

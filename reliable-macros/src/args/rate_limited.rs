@@ -1,11 +1,10 @@
 //! `#[rate_limited(...)]`: a sliding-window rate limit.
 
-use super::layer::{Descriptor, Input, LayerArgs, Site};
+use super::layer::{common_accessors, Descriptor, Input, LayerArgs, Site};
 use super::{arg_span, known_args, read_bool, read_path, read_str, read_u32, ruled, Nanos};
 use crate::errors::Errors;
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
-use std::any::Any;
 
 pub(crate) const DESCRIPTOR: Descriptor = Descriptor {
     attribute: "rate_limited",
@@ -91,13 +90,7 @@ impl RateLimitedArgs {
 }
 
 impl LayerArgs for RateLimitedArgs {
-    fn name(&self) -> Option<&syn::LitStr> {
-        self.name.as_ref()
-    }
-
-    fn crate_path(&self) -> Option<&syn::Path> {
-        self.crate_path.as_ref()
-    }
+    common_accessors!();
 
     fn emit(&self, site: &Site<'_>) -> TokenStream {
         let runtime = site.runtime;
@@ -114,9 +107,5 @@ impl LayerArgs for RateLimitedArgs {
             chain.extend(quote!(.wait_for_rate_limit()));
         }
         chain
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

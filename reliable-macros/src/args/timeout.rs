@@ -1,12 +1,11 @@
 //! `#[timeout(...)]`: a per-attempt deadline. One duration, then optionally `name = "..."` and
 //! `crate = path`.
 
-use super::layer::{Descriptor, Input, LayerArgs, Site};
+use super::layer::{common_accessors, Descriptor, Input, LayerArgs, Site};
 use super::{known_args, read_path, read_positive_duration, read_str, Nanos, RawArg};
 use crate::errors::Errors;
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
-use std::any::Any;
 use syn::ext::IdentExt;
 use syn::parse::ParseStream;
 use syn::punctuated::Punctuated;
@@ -95,13 +94,7 @@ fn positional(tokens: TokenStream, span: Span) -> syn::Result<Vec<RawArg>> {
 }
 
 impl LayerArgs for TimeoutArgs {
-    fn name(&self) -> Option<&syn::LitStr> {
-        self.name.as_ref()
-    }
-
-    fn crate_path(&self) -> Option<&syn::Path> {
-        self.crate_path.as_ref()
-    }
+    common_accessors!();
 
     fn emit(&self, site: &Site<'_>) -> TokenStream {
         let after = site.duration(self.duration);
@@ -109,9 +102,5 @@ impl LayerArgs for TimeoutArgs {
             Some(name) => quote!(.named_timeout(#name, #after)),
             None => quote!(.timeout(#after)),
         }
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
