@@ -119,7 +119,13 @@ pub(crate) fn plan(
     // Paths a renamed dependency may be written with: the `crate = ...` of any attribute.
     let mut crate_paths: Vec<syn::Path> = crate_path_in(&first_args).into_iter().collect();
     for attr in attrs.iter() {
-        if let syn::Meta::List(list) = &attr.meta {
+        // Only an attribute named like one of ours says where our crate is.
+        let named_like_ours = attr
+            .path()
+            .segments
+            .last()
+            .is_some_and(|last| Attribute::named(&last.ident.to_string()).is_some());
+        if let (true, syn::Meta::List(list)) = (named_like_ours, &attr.meta) {
             crate_paths.extend(crate_path_in(&list.tokens));
         }
     }
@@ -323,8 +329,17 @@ mod tests {
                 #[reliable_runtime::with_backoff]
                 #[my_alias::timeout(5)]
                 #[not_my_alias::cached]
+                #[other::instrument(crate = other)]
+                #[other::bulkhead(max_concurrent = 2)]
             },
         );
-        assert_eq!(kept, ["#[not_my_alias::cached]"]);
+        assert_eq!(
+            kept,
+            [
+                "#[not_my_alias::cached]",
+                "#[other::instrument(crate=other)]",
+                "#[other::bulkhead(max_concurrent=2)]"
+            ]
+        );
     }
 }
