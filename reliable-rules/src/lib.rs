@@ -49,6 +49,16 @@ fn above_zero(value: Duration) -> Check {
 }
 
 /// Circuit breakers.
+///
+/// ```
+/// use reliable_rules::breaker;
+/// use std::time::Duration;
+///
+/// assert!(breaker::failure_threshold(0, false).is_err()); // could never open
+/// assert!(breaker::failure_threshold(0, true).is_ok()); // a rate rule opens it
+/// assert!(breaker::max_timeout(Duration::from_secs(30), Duration::from_secs(10)).is_err());
+/// assert!(breaker::half_open_max_calls(breaker::MAX_HALF_OPEN_CALLS).is_ok());
+/// ```
 pub mod breaker {
     use super::{above_zero, at_least_one, fraction_above_zero, Check, Duration};
 
@@ -124,6 +134,15 @@ pub mod breaker {
 }
 
 /// Sliding windows (the breaker's and the SLA monitor's).
+///
+/// ```
+/// use reliable_rules::window;
+/// use std::time::Duration;
+///
+/// assert!(window::calls(100).is_ok());
+/// assert!(window::calls(window::MAX_CALLS + 1).is_err());
+/// assert!(window::span(Duration::from_millis(5)).is_err());
+/// ```
 pub mod window {
     use super::{Check, Duration};
 
@@ -154,6 +173,14 @@ pub mod window {
 }
 
 /// SLA thresholds.
+///
+/// ```
+/// use reliable_rules::sla;
+/// use std::time::Duration;
+///
+/// assert!(sla::min_success_rate(0.95).is_ok());
+/// assert!(sla::p99(Duration::from_secs(2), Duration::from_secs(1)).is_err());
+/// ```
 pub mod sla {
     use super::{above_zero, at_least_one, Check, Duration};
 
@@ -193,6 +220,15 @@ pub mod sla {
 }
 
 /// Retries and their backoff.
+///
+/// ```
+/// use reliable_rules::retry;
+/// use std::time::Duration;
+///
+/// assert!(retry::jitter("decorrelated").is_ok());
+/// assert!(retry::max_attempts(0).is_err());
+/// assert!(retry::max_delay(Duration::from_secs(5), Duration::from_secs(1)).is_err());
+/// ```
 pub mod retry {
     use super::{Check, Duration};
 
@@ -255,6 +291,18 @@ pub mod retry {
 }
 
 /// Caches.
+///
+/// ```
+/// use reliable_rules::cache;
+/// use std::time::Duration;
+///
+/// assert_eq!(
+///     cache::ttl_range(Duration::from_secs(10)),
+///     (Duration::from_secs(4), Duration::from_secs(30))
+/// );
+/// assert!(cache::policy("lfu").is_ok());
+/// assert!(cache::ttl_jitter(0.6).is_err());
+/// ```
 pub mod cache {
     use super::{above_zero, Check, Duration};
 
@@ -324,7 +372,15 @@ pub mod cache {
     }
 }
 
-/// Rate limits and bulkheads.
+/// Rate limits, bulkheads and per-attempt timeouts.
+///
+/// ```
+/// use reliable_rules::limit;
+///
+/// assert!(limit::rate_limit(1200).is_ok());
+/// assert!(limit::burst(50, 10).is_err());
+/// assert!(limit::max_concurrent(0).is_err());
+/// ```
 pub mod limit {
     use super::{above_zero, Check, Duration};
 
