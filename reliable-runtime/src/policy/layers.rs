@@ -89,8 +89,10 @@ impl Layers {
     }
 }
 
-/// `AttemptState::permit_start` when the breaker took no reading.
-const NO_READING: u64 = u64::MAX;
+/// `AttemptState::permit_start` when the breaker took no reading. Zero, so that a new
+/// attempt's state is the layers' pointer and zeros, which the compiler writes in fewer stores
+/// (a reading of exactly 0 is kept as 1 ns).
+const NO_READING: u64 = 0;
 
 /// A clock reading taken during admission, reused by later layers on the same clock.
 #[derive(Clone, Copy)]
@@ -186,7 +188,7 @@ impl<'a> AttemptState<'a> {
             let (word, start) = breaker.admit_raw()?;
             self.permit_word = word;
             if let Some(start) = start {
-                self.permit_start = start.as_nanos();
+                self.permit_start = start.as_nanos().max(1);
             }
         }
         self.stage = Stage::Admitted;
