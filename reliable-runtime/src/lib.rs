@@ -525,7 +525,8 @@ pub use reliable_macros::cached;
 /// (`&self` first for methods; `&str` stays `&str`, an owned `T` becomes `&T`) and, if it takes
 /// one more, the cause: a [`&Failure<E>`](Failure), the fn's own error or the [`Rejected`]
 /// that an open breaker, timeout, rate limit or full bulkhead gave. For an async fn the fallback
-/// may be async (without the cause argument: its future may not borrow it).
+/// may be async, with or without the cause; its future may hold the arguments and the cause
+/// across an `.await`.
 ///
 /// A stale cache value is preferred to the fallback: with `#[cached]`, a failed refresh serves
 /// the stale value (stale-if-error) and the fallback runs only when there is none. A fallback
