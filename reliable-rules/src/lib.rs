@@ -232,8 +232,14 @@ pub mod sla {
 pub mod retry {
     use super::{Check, Duration};
 
-    /// The jitters by name, as configurations and attributes write them.
-    pub const JITTERS: &[&str] = &["none", "full", "equal", "decorrelated"];
+    /// The jitters by name, as configurations and attributes write them, each with the
+    /// runtime's `Jitter` variant it stands for.
+    pub const JITTERS: &[(&str, &str)] = &[
+        ("none", "None"),
+        ("full", "Full"),
+        ("equal", "Equal"),
+        ("decorrelated", "Decorrelated"),
+    ];
 
     /// `max_attempts`, the first call included.
     pub fn max_attempts(attempts: u32) -> Check {
@@ -282,7 +288,7 @@ pub mod retry {
 
     /// A jitter's name.
     pub fn jitter(name: &str) -> Check {
-        if JITTERS.contains(&name) {
+        if JITTERS.iter().any(|(known, _)| *known == name) {
             Ok(())
         } else {
             Err("is one of `none`, `full`, `equal`, `decorrelated`")
@@ -306,8 +312,13 @@ pub mod retry {
 pub mod cache {
     use super::{above_zero, Check, Duration};
 
-    /// The policies by name.
-    pub const POLICIES: &[&str] = &["ttl", "lru", "lfu", "adaptive"];
+    /// The policies by name, each with the runtime's `CachePolicy` variant it stands for.
+    pub const POLICIES: &[(&str, &str)] = &[
+        ("ttl", "Ttl"),
+        ("lru", "Lru"),
+        ("lfu", "Lfu"),
+        ("adaptive", "Adaptive"),
+    ];
     /// An adaptive TTL moves within these fractions of the configured TTL, unless set.
     pub const MIN_TTL_FACTOR: f64 = 0.4;
     /// See [`MIN_TTL_FACTOR`].
@@ -364,7 +375,7 @@ pub mod cache {
 
     /// A policy's name.
     pub fn policy(name: &str) -> Check {
-        if POLICIES.contains(&name) {
+        if POLICIES.iter().any(|(known, _)| *known == name) {
             Ok(())
         } else {
             Err("is one of `ttl`, `lru`, `lfu`, `adaptive`")
@@ -447,11 +458,11 @@ mod tests {
 
     #[test]
     fn names_lists_and_checks_agree() {
-        for name in retry::JITTERS {
+        for (name, _) in retry::JITTERS {
             assert!(retry::jitter(name).is_ok());
             assert!(retry::jitter(&name.to_uppercase()).is_err());
         }
-        for name in cache::POLICIES {
+        for (name, _) in cache::POLICIES {
             assert!(cache::policy(name).is_ok());
         }
         assert!(cache::policy("fifo").is_err());

@@ -1,6 +1,6 @@
 //! `#[with_backoff(...)]`: retries with exponential backoff and jitter.
 
-use super::layer::{common_accessors, float, Descriptor, Input, LayerArgs, Site};
+use super::layer::{common_accessors, variant_of, Descriptor, Input, LayerArgs, Setters, Site};
 use super::{
     known_args, read_bool, read_duration, read_f64, read_name, read_path, read_str, read_u32,
     ruled, Nanos,
@@ -135,43 +135,25 @@ impl LayerArgs for BackoffArgs {
 
     fn emit(&self, site: &Site<'_>) -> TokenStream {
         let runtime = site.runtime;
-        let mut setters = TokenStream::new();
-        if let Some((initial, _)) = self.initial_delay {
-            let initial = site.duration(initial);
-            setters.extend(quote!(.initial_delay(#initial)));
-        }
-        if let Some((max, _)) = self.max_delay {
-            let max = site.duration(max);
-            setters.extend(quote!(.max_delay(#max)));
-        }
-        if let Some(multiplier) = self.multiplier {
-            let multiplier = float(multiplier);
-            setters.extend(quote!(.multiplier(#multiplier)));
-        }
-        if let Some(attempts) = self.max_attempts {
-            setters.extend(quote!(.max_attempts(#attempts)));
-        }
-        if let Some(jitter) = &self.jitter {
-            let variant = match jitter.value().as_str() {
-                "none" => "None",
-                "full" => "Full",
-                "equal" => "Equal",
-                _ => "Decorrelated",
-            };
-            let variant = syn::Ident::new(variant, Span::call_site());
-            setters.extend(quote!(.jitter(#runtime::retry::Jitter::#variant)));
-        }
-        match (self.budget, self.budget_ratio) {
-            (Some(false), _) => setters.extend(quote!(.budget(::core::option::Option::None))),
-            (_, Some((ratio, _))) => {
-                let ratio = float(ratio);
-                setters.extend(quote!(.budget_ratio(#ratio)));
-            }
-            _ => {}
-        }
-        if let Some(retry_timeouts) = self.retry_timeouts {
-            setters.extend(quote!(.retry_timeouts(#retry_timeouts)));
-        }
-        site.configure("retry", self.name.as_ref(), setters)
+        let jitter = self.jitter.as_ref().map(|jitter| {
+            let variant = variant_of(jitter, retry::JITTERS);
+            quote!(#runtime::retry::Jitter::#variant)
+        });
+        let budget = match (self.budget, self.budget_ratio) {
+            (Some(false), _) => quote!(.budget(::core::option::Option::None)),
+            (_, Some((ratio, _))) => Setters::default()
+                .float("budget_ratio", Some(ratio))
+                .finish(),
+            _ => TokenStream::new(),
+        };
+        let setters = Setters::default()
+            .duration("initial_delay", self.initial_delay.map(|(d, _)| d))
+            .duration("max_delay", self.max_delay.map(|(d, _)| d))
+            .float("multiplier", self.multiplier)
+            .value("max_attempts", self.max_attempts)
+            .value("jitter", jitter)
+            .raw(budget)
+            .value("retry_timeouts", self.retry_timeouts);
+        site.configure("retry", self.name.as_ref(), setters.finish())
     }
 }

@@ -1,6 +1,6 @@
 //! `#[circuit_breaker(...)]`.
 
-use super::layer::{common_accessors, float, Descriptor, Input, LayerArgs, Site};
+use super::layer::{common_accessors, Descriptor, Input, LayerArgs, Setters, Site};
 use super::{
     known_args, read_f64, read_path, read_positive_duration, read_str, read_u32, read_window,
     ruled, Nanos, WindowArg,
@@ -141,48 +141,22 @@ impl LayerArgs for BreakerArgs {
     }
 
     fn emit(&self, site: &Site<'_>) -> TokenStream {
-        let mut setters = TokenStream::new();
-        if let Some((threshold, _)) = self.failure_threshold {
-            setters.extend(quote!(.failure_threshold(#threshold)));
-        }
-        if let Some(rate) = self.failure_rate {
-            let rate = float(rate);
-            setters.extend(quote!(.failure_rate_threshold(#rate)));
-        }
-        if let Some(rate) = self.slow_call_rate {
-            let rate = float(rate);
-            setters.extend(quote!(.slow_call_rate_threshold(#rate)));
-        }
-        if let Some(slow) = self.slow_call_duration {
-            let slow = site.duration(slow);
-            setters.extend(quote!(.slow_call_duration(#slow)));
-        }
-        if let Some(window) = self.window {
-            let window = window.tokens(site, quote!(breaker::BreakerWindow));
-            setters.extend(quote!(.window(#window)));
-        }
-        if let Some(minimum) = self.minimum_calls {
-            setters.extend(quote!(.minimum_calls(#minimum)));
-        }
-        // `max_timeout` after `timeout`: `timeout` raises a lower cap to itself.
-        if let Some(timeout) = self.timeout {
-            let timeout = site.duration(timeout);
-            setters.extend(quote!(.timeout(#timeout)));
-        }
-        if let Some(multiplier) = self.timeout_multiplier {
-            let multiplier = float(multiplier);
-            setters.extend(quote!(.timeout_multiplier(#multiplier)));
-        }
-        if let Some((max, _)) = self.max_timeout {
-            let max = site.duration(max);
-            setters.extend(quote!(.max_timeout(#max)));
-        }
-        if let Some(threshold) = self.success_threshold {
-            setters.extend(quote!(.success_threshold(#threshold)));
-        }
-        if let Some(calls) = self.half_open_max_calls {
-            setters.extend(quote!(.half_open_max_calls(#calls)));
-        }
-        site.configure("breaker", self.name.as_ref(), setters)
+        let window = self
+            .window
+            .map(|window| window.tokens(site, quote!(breaker::BreakerWindow)));
+        let setters = Setters::default()
+            .value("failure_threshold", self.failure_threshold.map(|(n, _)| n))
+            .float("failure_rate_threshold", self.failure_rate)
+            .float("slow_call_rate_threshold", self.slow_call_rate)
+            .duration("slow_call_duration", self.slow_call_duration)
+            .value("window", window)
+            .value("minimum_calls", self.minimum_calls)
+            // `max_timeout` after `timeout`: `timeout` raises a lower cap to itself.
+            .duration("timeout", self.timeout)
+            .float("timeout_multiplier", self.timeout_multiplier)
+            .duration("max_timeout", self.max_timeout.map(|(max, _)| max))
+            .value("success_threshold", self.success_threshold)
+            .value("half_open_max_calls", self.half_open_max_calls);
+        site.configure("breaker", self.name.as_ref(), setters.finish())
     }
 }

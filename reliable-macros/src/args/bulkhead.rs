@@ -1,6 +1,6 @@
 //! `#[bulkhead(...)]`: a cap on calls in flight.
 
-use super::layer::{common_accessors, Descriptor, Input, LayerArgs, Site};
+use super::layer::{common_accessors, Descriptor, Input, LayerArgs, Setters, Site};
 use super::{arg_span, known_args, read_duration, read_path, read_str, read_u32, ruled, Nanos};
 use crate::errors::Errors;
 use proc_macro2::{Span, TokenStream};
@@ -71,12 +71,10 @@ impl LayerArgs for BulkheadArgs {
     common_accessors!();
 
     fn emit(&self, site: &Site<'_>) -> TokenStream {
-        let max_concurrent = self.max_concurrent;
-        let mut setters = quote!(.max_concurrent(#max_concurrent));
-        if let Some((wait, _)) = self.max_wait {
-            let wait = site.duration(wait);
-            setters.extend(quote!(.max_wait(#wait)));
-        }
+        let setters = Setters::default()
+            .value("max_concurrent", Some(self.max_concurrent))
+            .duration("max_wait", self.max_wait.map(|(wait, _)| wait))
+            .finish();
         let name = site.name(self.name.as_ref());
         quote!(.bulkhead(#name, |bulkhead| bulkhead #setters))
     }

@@ -1,6 +1,6 @@
 //! `#[cached(...)]`: a cache in front of the call.
 
-use super::layer::{common_accessors, float, Descriptor, Input, LayerArgs, Site};
+use super::layer::{common_accessors, variant_of, Descriptor, Input, LayerArgs, Setters, Site};
 use super::{
     known_args, read_duration, read_f64, read_name, read_path, read_positive_duration, read_str,
     read_u32, ruled, Nanos,
@@ -112,47 +112,22 @@ impl LayerArgs for CachedArgs {
 
     fn emit(&self, site: &Site<'_>) -> TokenStream {
         let runtime = site.runtime;
-        let mut setters = TokenStream::new();
+        let policy = self.policy.as_ref().map(|policy| {
+            let variant = variant_of(policy, cache::POLICIES);
+            quote!(#runtime::cache::CachePolicy::#variant)
+        });
         // `ttl` first: it also sets the adaptive range and the stale period, which the
         // arguments after it may set otherwise.
-        if let Some(ttl) = self.ttl {
-            let ttl = site.duration(ttl);
-            setters.extend(quote!(.ttl(#ttl)));
-        }
-        if let Some(stale) = self.stale {
-            let stale = site.duration(stale);
-            setters.extend(quote!(.stale(#stale)));
-        }
-        if let Some(min) = self.min_ttl {
-            let min = site.duration(min);
-            setters.extend(quote!(.min_ttl(#min)));
-        }
-        if let Some(max) = self.max_ttl {
-            let max = site.duration(max);
-            setters.extend(quote!(.max_ttl(#max)));
-        }
-        if let Some(policy) = &self.policy {
-            let variant = match policy.value().as_str() {
-                "ttl" => "Ttl",
-                "lru" => "Lru",
-                "lfu" => "Lfu",
-                _ => "Adaptive",
-            };
-            let variant = syn::Ident::new(variant, Span::call_site());
-            setters.extend(quote!(.policy(#runtime::cache::CachePolicy::#variant)));
-        }
-        if let Some(max) = self.max_entries {
-            let max = max as usize;
-            setters.extend(quote!(.max_entries(#max)));
-        }
-        if let Some(ratio) = self.eviction_ratio {
-            let ratio = float(ratio);
-            setters.extend(quote!(.eviction_ratio(#ratio)));
-        }
-        if let Some(jitter) = self.ttl_jitter {
-            let jitter = float(jitter);
-            setters.extend(quote!(.ttl_jitter(#jitter)));
-        }
+        let setters = Setters::default()
+            .duration("ttl", self.ttl)
+            .duration("stale", self.stale)
+            .duration("min_ttl", self.min_ttl)
+            .duration("max_ttl", self.max_ttl)
+            .value("policy", policy)
+            .value("max_entries", self.max_entries.map(|max| max as usize))
+            .float("eviction_ratio", self.eviction_ratio)
+            .float("ttl_jitter", self.ttl_jitter)
+            .finish();
         // A cache is never left out: the builder has none until this call.
         let name = site.name(self.name.as_ref());
         quote!(.cache(#name, |cache| cache #setters))

@@ -6,7 +6,7 @@ use super::{RawArg, RawArgs};
 use crate::errors::Errors;
 use crate::path::RuntimePath;
 use proc_macro2::{Literal, Span, TokenStream};
-use quote::quote;
+use quote::{quote, ToTokens};
 use std::any::Any;
 
 /// One layer attribute, described once.
@@ -137,21 +137,73 @@ impl Site<'_> {
 
     /// A `Duration` in the unit that writes it shortest.
     pub(crate) fn duration(&self, nanos: super::Nanos) -> TokenStream {
-        let nanos = nanos.0;
-        let (unit, count) = if nanos % 1_000_000_000 == 0 {
-            ("from_secs", nanos / 1_000_000_000)
-        } else if nanos % 1_000_000 == 0 {
-            ("from_millis", nanos / 1_000_000)
-        } else {
-            ("from_nanos", nanos)
-        };
-        let unit = syn::Ident::new(unit, Span::call_site());
-        let count = Literal::u64_unsuffixed(count);
-        quote!(::core::time::Duration::#unit(#count))
+        duration(nanos)
     }
 }
 
+/// A `Duration` in the unit that writes it shortest.
+fn duration(nanos: super::Nanos) -> TokenStream {
+    let nanos = nanos.0;
+    let (unit, count) = if nanos % 1_000_000_000 == 0 {
+        ("from_secs", nanos / 1_000_000_000)
+    } else if nanos % 1_000_000 == 0 {
+        ("from_millis", nanos / 1_000_000)
+    } else {
+        ("from_nanos", nanos)
+    };
+    let unit = syn::Ident::new(unit, Span::call_site());
+    let count = Literal::u64_unsuffixed(count);
+    quote!(::core::time::Duration::#unit(#count))
+}
+
+/// A layer's setter calls (`.failure_threshold(3).timeout(..)`), each written only when its
+/// argument was.
+#[derive(Default)]
+pub(crate) struct Setters(TokenStream);
+
+impl Setters {
+    /// `.setter(value)` if `value` was written.
+    pub(crate) fn value(mut self, setter: &str, value: Option<impl ToTokens>) -> Self {
+        if let Some(value) = value {
+            let setter = syn::Ident::new(setter, Span::call_site());
+            self.0.extend(quote!(.#setter(#value)));
+        }
+        self
+    }
+
+    /// `.setter(value)` for a number that must read as a float (`1.0`, not `1`).
+    pub(crate) fn float(self, setter: &str, value: Option<f64>) -> Self {
+        self.value(setter, value.map(float))
+    }
+
+    /// `.setter(duration)` for a duration.
+    pub(crate) fn duration(self, setter: &str, value: Option<super::Nanos>) -> Self {
+        self.value(setter, value.map(duration))
+    }
+
+    /// Any other call, already written.
+    pub(crate) fn raw(mut self, call: TokenStream) -> Self {
+        self.0.extend(call);
+        self
+    }
+
+    pub(crate) fn finish(self) -> TokenStream {
+        self.0
+    }
+}
+
+/// The runtime's variant for a name the rules list (`"full"` -> `Full`); the name was checked
+/// against the same list when it was parsed.
+pub(crate) fn variant_of(name: &syn::LitStr, names: &[(&str, &str)]) -> syn::Ident {
+    let name = name.value();
+    let (_, variant) = names
+        .iter()
+        .find(|(known, _)| *known == name)
+        .expect("checked against the same list when parsed");
+    syn::Ident::new(variant, Span::call_site())
+}
+
 /// A float literal.
-pub(crate) fn float(value: f64) -> Literal {
+fn float(value: f64) -> Literal {
     Literal::f64_suffixed(value)
 }

@@ -1,6 +1,6 @@
 //! `#[monitored(...)]`: SLA monitoring.
 
-use super::layer::{common_accessors, float, Descriptor, Input, LayerArgs, Site};
+use super::layer::{common_accessors, Descriptor, Input, LayerArgs, Setters, Site};
 use super::{
     known_args, read_f64, read_path, read_positive_duration, read_str, read_u32, read_window,
     ruled, Nanos, WindowArg,
@@ -100,26 +100,13 @@ impl LayerArgs for MonitoredArgs {
     }
 
     fn emit(&self, site: &Site<'_>) -> TokenStream {
-        let mut setters = TokenStream::new();
-        if let Some((p95, _)) = self.p95 {
-            let p95 = site.duration(p95);
-            setters.extend(quote!(.max_latency_p95(#p95)));
-        }
-        if let Some((p99, _)) = self.p99 {
-            let p99 = site.duration(p99);
-            setters.extend(quote!(.max_latency_p99(#p99)));
-        }
-        if let Some(rate) = self.min_success_rate {
-            let rate = float(rate);
-            setters.extend(quote!(.min_success_rate(#rate)));
-        }
-        if let Some(max) = self.max_consecutive_failures {
-            setters.extend(quote!(.max_consecutive_failures(#max)));
-        }
-        if let Some(min) = self.min_calls {
-            setters.extend(quote!(.min_calls(#min)));
-        }
-        let mut chain = site.configure("monitor", self.name.as_ref(), setters);
+        let setters = Setters::default()
+            .duration("max_latency_p95", self.p95.map(|(p95, _)| p95))
+            .duration("max_latency_p99", self.p99.map(|(p99, _)| p99))
+            .float("min_success_rate", self.min_success_rate)
+            .value("max_consecutive_failures", self.max_consecutive_failures)
+            .value("min_calls", self.min_calls);
+        let mut chain = site.configure("monitor", self.name.as_ref(), setters.finish());
         if let Some(window) = self.window {
             let window = window.tokens(site, quote!(sla::SlaWindow));
             chain.extend(quote!(.monitor_window(#window)));

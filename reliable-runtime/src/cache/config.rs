@@ -187,3 +187,16 @@ impl CacheConfig {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_policy_name_the_attributes_accept_parses_to_its_variant() {
+        for (name, variant) in reliable_rules::cache::POLICIES {
+            let policy: CachePolicy = name.parse().unwrap();
+            assert_eq!(format!("{policy:?}"), *variant);
+        }
+    }
+}

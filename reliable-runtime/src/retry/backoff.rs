@@ -165,6 +165,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_jitter_name_the_attributes_accept_parses_to_its_variant() {
+        for (name, variant) in reliable_rules::retry::JITTERS {
+            let jitter: Jitter = name.parse().unwrap();
+            assert_eq!(format!("{jitter:?}"), *variant);
+        }
+    }
+
+    #[test]
     fn presets_match_the_reference_table() {
         let rows = [
             (BackoffConfig::cex(), 500, 10, 3),
