@@ -593,6 +593,17 @@ async fn policy_cached_ticker(symbol: u32) -> Result<u64, ApiError> {
         .await
 }
 
+/// `Policy::cached` with a `move` closure: its future owns `symbol` instead of borrowing the
+/// caller's, which changes what `block_on` copies (see BENCHMARKS.md).
+#[inline(never)]
+async fn policy_cached_move_ticker(symbol: u32) -> Result<u64, ApiError> {
+    cache_policy()
+        .cached(symbol, move || async move {
+            Ok(u64::from(black_box(symbol)).wrapping_mul(31))
+        })
+        .await
+}
+
 /// `Policy::cached` in its two halves, as the attribute expands: the hit returns before any
 /// future is built, the miss loads through the policy.
 #[inline(never)]
@@ -648,6 +659,9 @@ fn cache_hit(c: &mut Criterion) {
     });
     group.bench_function("policy_cached", |b| {
         b.iter(|| block_on(policy_cached_ticker(black_box(1u32))).unwrap())
+    });
+    group.bench_function("policy_cached_move", |b| {
+        b.iter(|| block_on(policy_cached_move_ticker(black_box(1u32))).unwrap())
     });
     group.bench_function("policy_cache_hit_then_load", |b| {
         b.iter(|| block_on(policy_split_ticker(black_box(1u32))).unwrap())
