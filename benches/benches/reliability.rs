@@ -18,6 +18,14 @@ use std::sync::{Barrier, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+/// Polls `future` to completion on this thread (the cases never wait).
+///
+/// Inlined into each case, so the future is built in place and polled there, as an executor
+/// polls a task already in place: out of line, this harness took every future by value and
+/// copied it into its own frame, and that copy (and the frame around it) was most of what
+/// separated an async case from a synchronous one (BENCHMARKS.md, "A harness that copies
+/// nothing").
+#[inline(always)]
 fn block_on<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);
     let mut context = Context::from_waker(Waker::noop());
