@@ -198,6 +198,21 @@ impl<E> Failure<E> {
     }
 }
 
+/// Transparent: a failure displays as the error it holds, and its [`source`] is that error's
+/// source, so an error report (`anyhow`, `eyre`) that prints the chain shows each message once.
+///
+/// ```
+/// use reliable_runtime::{Failure, Rejected};
+/// use std::error::Error as _;
+///
+/// let failure: Failure<std::io::Error> = Failure::Inner(std::io::Error::other("down"));
+/// assert_eq!(failure.to_string(), "down");
+/// assert!(failure.source().is_none());
+/// let refused: Failure<std::io::Error> = Failure::Rejected(Rejected::Timeout { after: std::time::Duration::from_secs(2) });
+/// assert!(refused.to_string().contains("timed out"));
+/// ```
+///
+/// [`source`]: std::error::Error::source
 impl<E: fmt::Display> fmt::Display for Failure<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -209,9 +224,10 @@ impl<E: fmt::Display> fmt::Display for Failure<E> {
 
 impl<E: std::error::Error + 'static> std::error::Error for Failure<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        // Not the held error itself: `Display` already shows it.
         match self {
-            Failure::Inner(error) => Some(error),
-            Failure::Rejected(rejected) => Some(rejected),
+            Failure::Inner(error) => error.source(),
+            Failure::Rejected(rejected) => rejected.source(),
         }
     }
 }

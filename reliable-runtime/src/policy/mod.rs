@@ -50,6 +50,9 @@ mod catch_unwind;
 mod hooks;
 pub(crate) mod layers;
 mod out_of_line;
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub mod tower;
 
 pub use builder::PolicyBuilder;
 pub(crate) use call::after_attempt;
