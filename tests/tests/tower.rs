@@ -298,7 +298,7 @@ async fn a_closure_classifies_responses() {
     let mut client = PolicyLayer::new(retrying("tower_closure", 3))
         .classify(|response: &hyper::Response<hyper::body::Incoming>| {
             if response.status() == 202 {
-                ResponseClass::Failure
+                ResponseClass::Failed
             } else {
                 ResponseClass::Success
             }

@@ -66,7 +66,9 @@ pub enum ResponseClass {
     /// not help and the service is not at fault). Returned as it is.
     Success,
     /// The service failed (a 5xx): counted by the breaker and the monitor, and retried.
-    Failure,
+    /// (Not `Failure`: that name is the crate's error type, and a second item of the name
+    /// makes rustc spell `reliable_runtime::Failure` out in every diagnostic.)
+    Failed,
     /// The service asks to slow down (a 429): retried no sooner than `retry_after` when the
     /// server says, not counted against the breaker (the service is up).
     RateLimited {
@@ -111,7 +113,7 @@ impl<B> ClassifyResponse<http::Response<B>> for HttpStatus {
                 retry_after: retry_after(response.headers(), SystemTime::now()),
             }
         } else if status.is_server_error() {
-            ResponseClass::Failure
+            ResponseClass::Failed
         } else {
             ResponseClass::Success
         }
@@ -373,7 +375,7 @@ impl<E: 'static, R> Hooks<AttemptError<E, R>> for LayerHooks {
     fn is_failure(&self, policy: &ErrorHooks, error: &AttemptError<E, R>) -> bool {
         match error {
             AttemptError::Service(error) => policy.is_failure(error),
-            AttemptError::Response { class, .. } => *class == ResponseClass::Failure,
+            AttemptError::Response { class, .. } => *class == ResponseClass::Failed,
         }
     }
 
