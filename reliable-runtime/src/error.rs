@@ -164,6 +164,14 @@ impl<E> Failure<E> {
         }
     }
 
+    /// The call's own error, if it ran, by reference.
+    pub fn inner(&self) -> Option<&E> {
+        match self {
+            Failure::Inner(error) => Some(error),
+            Failure::Rejected(_) => None,
+        }
+    }
+
     /// The rejection, if the call was refused.
     pub fn rejected(&self) -> Option<&Rejected> {
         match self {

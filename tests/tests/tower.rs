@@ -38,7 +38,6 @@ fn status(status: u16) -> Answer {
 /// A server on a loopback port it picks, answering from a script (200 once it runs out).
 struct ScriptedServer {
     addr: SocketAddr,
-    script: Arc<Mutex<VecDeque<Answer>>>,
     received: Arc<AtomicUsize>,
 }
 
@@ -48,13 +47,13 @@ impl ScriptedServer {
         let addr = listener.local_addr().unwrap();
         let script = Arc::new(Mutex::new(script.into_iter().collect::<VecDeque<_>>()));
         let received = Arc::new(AtomicUsize::new(0));
-        let (served_script, served_count) = (Arc::clone(&script), Arc::clone(&received));
+        let served_count = Arc::clone(&received);
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                let (script, received) = (Arc::clone(&served_script), Arc::clone(&served_count));
+                let (script, received) = (Arc::clone(&script), Arc::clone(&served_count));
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |_request| {
                         received.fetch_add(1, Ordering::SeqCst);
@@ -78,11 +77,7 @@ impl ScriptedServer {
                 });
             }
         });
-        ScriptedServer {
-            addr,
-            script,
-            received,
-        }
+        ScriptedServer { addr, received }
     }
 
     fn received(&self) -> usize {
@@ -93,10 +88,6 @@ impl ScriptedServer {
         http::Request::get(format!("http://{}/ticker", self.addr))
             .body(Full::new(Bytes::new()))
             .unwrap()
-    }
-
-    fn push(&self, answers: impl IntoIterator<Item = Answer>) {
-        self.script.lock().unwrap().extend(answers);
     }
 }
 
@@ -357,6 +348,58 @@ where
     }
 }
 
+/// The policy's callbacks, typed by the service's error, apply to the layer's retries.
+#[tokio::test]
+async fn the_policys_error_callbacks_see_the_services_errors() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&calls);
+    // Fails twice with a transient error, once with a permanent one, then would answer.
+    let service = tower_service_fn(move |()| {
+        let n = counted.fetch_add(1, Ordering::SeqCst);
+        async move {
+            match n {
+                0 | 1 => Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
+                2 => Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied)),
+                _ => Ok(n),
+            }
+        }
+    });
+    let told = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&told);
+    let policy = Policy::builder("tower_callbacks")
+        .retry("tower_callbacks", |retry| {
+            retry
+                .max_attempts(5)
+                .initial_delay(Duration::from_millis(1))
+                .jitter(Jitter::None)
+        })
+        .retry_if(|error: &std::io::Error| error.kind() == std::io::ErrorKind::ConnectionReset)
+        .on_retry(move |attempt, _delay, cause: &Failure<std::io::Error>| {
+            seen.lock()
+                .unwrap()
+                .push((attempt, cause.inner().map(std::io::Error::kind)));
+        })
+        .build()
+        .unwrap();
+    let mut client = PolicyLayer::new(policy).layer(service);
+
+    let error = client.call(()).await.unwrap_err();
+
+    assert_eq!(
+        error.into_inner().map(|error| error.kind()),
+        Some(std::io::ErrorKind::PermissionDenied),
+        "retry_if stopped the retries at the permanent error"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    assert_eq!(
+        *told.lock().unwrap(),
+        [
+            (2, Some(std::io::ErrorKind::ConnectionReset)),
+            (3, Some(std::io::ErrorKind::ConnectionReset))
+        ]
+    );
+}
+
 /// Many concurrent requests through one layered client share its breaker and monitor.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_requests_share_the_policy() {
@@ -384,5 +427,4 @@ async fn concurrent_requests_share_the_policy() {
 
     assert_eq!(server.received(), 32);
     assert_eq!(monitor.metrics().total_calls, 32);
-    server.push([status(200)]);
 }

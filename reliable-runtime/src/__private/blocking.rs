@@ -18,9 +18,7 @@ impl Run {
         R: ReturnsResult,
         R::Error: HoldsRejected,
     {
-        policy
-            .attempt_blocking(&hooks, || call().into_result())
-            .map_err(into_error)
+        Self::try_once_blocking::<R>(policy, hooks, call).map_err(into_error)
     }
 
     /// [`try_once`](Self::try_once) for a blocking fn.

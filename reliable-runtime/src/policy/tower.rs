@@ -70,7 +70,7 @@ pub enum ResponseClass {
     /// makes rustc spell `reliable_runtime::Failure` out in every diagnostic.)
     Failed,
     /// The service asks to slow down (a 429): retried no sooner than `retry_after` when the
-    /// server says, not counted against the breaker (the service is up).
+    /// server says; not a failure to the breaker or the monitor (the service is up).
     RateLimited {
         /// When the server allows the next request, if it says (`Retry-After`).
         retry_after: Option<Duration>,
@@ -363,8 +363,13 @@ pub struct PolicyService<S, C = AnyResponse, F = NoFallback, M = Retrying> {
 
 /// An attempt's failure inside the layer: the service's error, or a failing response.
 enum AttemptError<E, R> {
-    Service(E),
-    Response { response: R, class: ResponseClass },
+    /// The service's error, held as the `Failure::Inner` the policy's `on_retry` callback
+    /// takes by reference (a layer's attempt is never refused inside itself).
+    Service(Failure<E>),
+    Response {
+        response: R,
+        class: ResponseClass,
+    },
 }
 
 /// The policy's error callbacks for the service's error; a failing response's class for the
@@ -374,21 +379,27 @@ struct LayerHooks;
 impl<E: 'static, R> Hooks<AttemptError<E, R>> for LayerHooks {
     fn is_failure(&self, policy: &ErrorHooks, error: &AttemptError<E, R>) -> bool {
         match error {
-            AttemptError::Service(error) => policy.is_failure(error),
+            AttemptError::Service(failure) => {
+                failure.inner().is_none_or(|error| policy.is_failure(error))
+            }
             AttemptError::Response { class, .. } => *class == ResponseClass::Failed,
         }
     }
 
     fn retry_if(&self, policy: &ErrorHooks, error: &AttemptError<E, R>) -> bool {
         match error {
-            AttemptError::Service(error) => policy.retry_if(error),
+            AttemptError::Service(failure) => {
+                failure.inner().is_some_and(|error| policy.retry_if(error))
+            }
             AttemptError::Response { .. } => true,
         }
     }
 
     fn retry_after(&self, policy: &ErrorHooks, error: &AttemptError<E, R>) -> Option<Duration> {
         match error {
-            AttemptError::Service(error) => policy.retry_after(error),
+            AttemptError::Service(failure) => {
+                failure.inner().and_then(|error| policy.retry_after(error))
+            }
             AttemptError::Response {
                 class: ResponseClass::RateLimited { retry_after },
                 ..
@@ -399,12 +410,19 @@ impl<E: 'static, R> Hooks<AttemptError<E, R>> for LayerHooks {
 
     fn on_retry(
         &self,
-        _policy: &ErrorHooks,
+        policy: &ErrorHooks,
         attempt: u32,
         delay: Duration,
-        _cause: &Failure<AttemptError<E, R>>,
+        cause: &Failure<AttemptError<E, R>>,
     ) {
-        tracing::debug!(attempt, ?delay, "retrying a request through a policy layer");
+        match cause {
+            Failure::Inner(AttemptError::Service(failure)) => {
+                policy.on_retry(attempt, delay, failure);
+            }
+            // The policy's callback is typed by the service's error, which a failing
+            // response is not.
+            _ => tracing::debug!(attempt, ?delay, "retrying a failing response"),
+        }
     }
 }
 
@@ -463,7 +481,7 @@ impl<C, F, M> PolicyLayer<C, F, M> {
             Ok(response) => return Ok(response),
             // Retries spent on failing responses: the last one, as the server sent it.
             Err(Failure::Inner(AttemptError::Response { response, .. })) => return Ok(response),
-            Err(Failure::Inner(AttemptError::Service(error))) => Failure::Inner(error),
+            Err(Failure::Inner(AttemptError::Service(failure))) => failure,
             Err(Failure::Rejected(rejected)) => Failure::Rejected(rejected),
         };
         self.fallback.handle(&self.policy, failure)
@@ -482,8 +500,11 @@ where
 {
     poll_fn(|cx| service.poll_ready(cx))
         .await
-        .map_err(AttemptError::Service)?;
-    let response = service.call(request).await.map_err(AttemptError::Service)?;
+        .map_err(|error| AttemptError::Service(Failure::Inner(error)))?;
+    let response = service
+        .call(request)
+        .await
+        .map_err(|error| AttemptError::Service(Failure::Inner(error)))?;
     match classify.classify(&response) {
         ResponseClass::Success => Ok(response),
         class => Err(AttemptError::Response { response, class }),
