@@ -10,6 +10,7 @@ pub use crate::breaker::state::BreakerTransition;
 pub use crate::cache::events::StaleServed;
 use crate::common::throttle::Throttle;
 pub use crate::limit::refused::LimitReached;
+pub use crate::policy::ConfigConflict;
 pub use crate::retry::events::{RetryAttempted, RetryBudgetExhausted};
 pub use crate::sla::status::SlaStatusChange;
 use serde::Serialize;
@@ -56,6 +57,9 @@ pub enum Event {
     TimedOut(LimitReached),
     /// A cache served a stale value because its refresh failed.
     StaleServed(StaleServed),
+    /// An attribute asked for a layer registered under its name with other settings, and took
+    /// the registered one (a [`Policy`](crate::Policy) builder refuses it instead).
+    ConfigConflict(ConfigConflict),
 }
 
 fn channel() -> &'static broadcast::Sender<Event> {

@@ -148,8 +148,8 @@ pub use health::{get_system_health, SystemHealth};
 /// | `crate = path` | where the runtime is, if the dependency is renamed | `::reliable_runtime` |
 ///
 /// Arguments are checked at compile time: an unknown or repeated argument, a bad duration or a
-/// rate outside `0..=1` is an error at that token. The first registration of a name wins: a
-/// monitor registered before the first call (e.g. with a test clock) is the one used.
+/// rate outside `0..=1` is an error at that token. With only `name`, the monitor registered
+/// under it before the first call (e.g. with a test clock) is the one used.
 ///
 /// ```
 /// use reliable_runtime::monitored;

@@ -5,7 +5,9 @@
 //! them all.
 //!
 //! The first registration of a name wins: a later `get_or_create` with another configuration
-//! returns the existing instance unchanged. Register an instance yourself before the first call
+//! returns the existing instance unchanged. A [`Policy`](crate::Policy) builder checks instead:
+//! asking for other settings under a registered name is a `ConfigError` (an attribute warns and
+//! publishes [`Event::ConfigConflict`](crate::event::Event::ConfigConflict)). Register an instance yourself before the first call
 //! to configure what an attribute will use (a test clock, a config file's values).
 //!
 //! ```

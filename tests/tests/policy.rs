@@ -31,8 +31,8 @@ fn endpoints_share_a_named_breaker_and_keep_their_own_monitors() {
         .unwrap();
     let ticker = Policy::builder("policy_ticker")
         .preset(CEX)
-        // Registered already: this configuration is not applied, the instance is shared.
-        .breaker("policy_exchange", |breaker| breaker.failure_threshold(9))
+        // Configured once above: referred to by name, the instance is shared.
+        .shared_breaker("policy_exchange")
         .build()
         .unwrap();
     assert!(Arc::ptr_eq(

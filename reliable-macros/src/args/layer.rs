@@ -114,8 +114,9 @@ impl Site<'_> {
         }
     }
 
-    /// `.method(name, |config| config .setters)`, left out when a preset already turned the
-    /// layer on as it is (named after the policy, with the preset's configuration).
+    /// `.method(name, |config| config .setters)`; `.shared_method(name)` when the attribute
+    /// gives only the name; nothing when a preset already turned the layer on as it is (named
+    /// after the policy, with the preset's configuration).
     pub(crate) fn configure(
         &self,
         method: &str,
@@ -130,8 +131,14 @@ impl Site<'_> {
         if self.preset && setters.is_empty() && policy_named {
             return TokenStream::new();
         }
-        let method = syn::Ident::new(method, Span::call_site());
         let name = self.name(name);
+        if setters.is_empty() {
+            // Only a name: the instance as registered (configured once, elsewhere), so that a
+            // fn naming a shared layer never asks for settings of its own.
+            let shared = syn::Ident::new(&format!("shared_{method}"), Span::call_site());
+            return quote!(.#shared(#name));
+        }
+        let method = syn::Ident::new(method, Span::call_site());
         quote!(.#method(#name, |#method| #method #setters))
     }
 

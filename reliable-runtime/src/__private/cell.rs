@@ -60,7 +60,9 @@ impl PolicyCell {
         build: impl FnOnce(&str) -> PolicyBuilder,
     ) -> &'static Policy {
         self.cell.get_or_init(|| {
-            build(name).build().unwrap_or_else(|error| {
+            // A layer registered under its name with other settings is taken as it is (warned
+            // and published): a fn cannot refuse to run for it.
+            build(name).taking_registered_layers().build().unwrap_or_else(|error| {
                 tracing::error!(policy = %name, %error, "invalid configuration; calls run without the reliability layers");
                 Policy::passthrough(name)
             })

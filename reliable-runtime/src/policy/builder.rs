@@ -1,6 +1,7 @@
 //! [`PolicyBuilder`]: names and configures each layer, then validates them all at once.
 
 use super::cached::CacheLayer;
+use super::conflict::{settings_of, ConfigConflict, OnConflict, Settings, TimeoutSettings};
 use super::ErrorHooks;
 use super::{FallbackLayer, Policy};
 use crate::breaker::{BreakerConfig, CircuitBreaker};
@@ -26,10 +27,12 @@ use std::time::Duration;
 /// Changes a layer's configuration, starting from the preset's (or the defaults).
 type Configure<C> = Box<dyn FnOnce(C) -> C + Send>;
 
-/// One layer as the builder was told: its name (the policy's if none) and its changes.
+/// One layer as the builder was told: its name (the policy's if none), its changes, and
+/// whether it asks for settings (a shared layer takes the registered instance as it is).
 struct LayerSpec<C> {
     name: Option<String>,
     configure: Option<Configure<C>>,
+    shared: bool,
 }
 
 impl<C> LayerSpec<C> {
@@ -37,6 +40,7 @@ impl<C> LayerSpec<C> {
         LayerSpec {
             name,
             configure: Some(Box::new(configure)),
+            shared: false,
         }
     }
 
@@ -44,26 +48,50 @@ impl<C> LayerSpec<C> {
         LayerSpec {
             name: None,
             configure: None,
+            shared: false,
         }
     }
 
-    /// The layer's name and final configuration.
-    fn resolve(self, policy: &str, start: C) -> (String, C) {
+    fn shared(name: String) -> Self {
+        LayerSpec {
+            name: Some(name),
+            configure: None,
+            shared: true,
+        }
+    }
+
+    /// The layer's name, its final configuration, and whether it asks for those settings.
+    fn resolve(self, policy: &str, start: C) -> (String, C, Asks) {
         let name = self.name.unwrap_or_else(|| policy.to_owned());
         let config = match self.configure {
             Some(configure) => configure(start),
             None => start,
         };
-        (name, config)
+        let asks = if self.shared {
+            Asks::Nothing
+        } else {
+            Asks::Settings
+        };
+        (name, config, asks)
     }
+}
+
+/// Whether a layer asks for its settings, or takes a registered instance as it is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Asks {
+    Settings,
+    Nothing,
 }
 
 /// Builds a [`Policy`]: each layer is named and configured on its own, then
 /// [`build`](Self::build) validates every layer and registers the new ones, or changes nothing
 /// and returns the first [`ConfigError`] (naming the layer and the field).
 ///
-/// A layer whose name is registered already is taken as it is (its configuration here is not
-/// applied): that is how the endpoints of one exchange share its breaker.
+/// A layer whose name is registered already is that instance: that is how the endpoints of one
+/// exchange share its breaker. Configure it once (`.breaker(name, ..)`, or
+/// `registry::breaker_registry().get_or_create(..)`) and refer to it by name elsewhere
+/// (`.shared_breaker(name)`); a policy that asks for other settings under a registered name is a
+/// [`ConfigError`] naming the first setting that differs, never a silent choice of one.
 ///
 /// ```
 /// use reliable_runtime::preset::CEX;
@@ -78,13 +106,21 @@ impl<C> LayerSpec<C> {
 ///     .unwrap();
 /// let ticker = Policy::builder("builder_doc_ticker")
 ///     .preset(CEX)
-///     .breaker("builder_doc_binance", |breaker| breaker)
+///     .shared_breaker("builder_doc_binance")
 ///     .build()
 ///     .unwrap();
 /// // One breaker for the exchange, one monitor per endpoint.
 /// assert!(std::sync::Arc::ptr_eq(orderbook.breaker().unwrap(), ticker.breaker().unwrap()));
 /// assert_eq!(orderbook.monitor().unwrap().name(), "builder_doc_orderbook");
 /// assert_eq!(orderbook.breaker().unwrap().config().failure_threshold, 3);
+///
+/// // Asking for other settings under the same name is refused, naming what differs.
+/// let error = Policy::builder("builder_doc_depth")
+///     .breaker("builder_doc_binance", |breaker| breaker.failure_threshold(7))
+///     .build()
+///     .unwrap_err();
+/// assert_eq!(error.field(), "failure_threshold");
+/// assert_eq!(error.layer(), Some("breaker `builder_doc_binance`"));
 /// ```
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct PolicyBuilder {
@@ -103,6 +139,7 @@ pub struct PolicyBuilder {
     cache: Option<LayerSpec<CacheConfig>>,
     fallback: Option<String>,
     hooks: ErrorHooks,
+    on_conflict: OnConflict,
 }
 
 impl fmt::Debug for PolicyBuilder {
@@ -139,7 +176,15 @@ impl PolicyBuilder {
             cache: None,
             fallback: None,
             hooks: ErrorHooks::default(),
+            on_conflict: OnConflict::Refuse,
         }
+    }
+
+    /// For an attribute's call site, which has no caller to refuse: a layer registered with
+    /// other settings is taken as it is, with a warning and an event.
+    pub(crate) fn taking_registered_layers(mut self) -> Self {
+        self.on_conflict = OnConflict::TakeRegistered;
+        self
     }
 
     /// Starts every layer from `preset`'s configurations (a [`Preset`] or a registered name)
@@ -177,6 +222,43 @@ impl PolicyBuilder {
         configure: impl FnOnce(BreakerConfig) -> BreakerConfig + Send + 'static,
     ) -> Self {
         self.breaker = Some(LayerSpec::named(Some(name.into()), configure));
+        self
+    }
+
+    /// The circuit breaker `name` as it is registered (configured once elsewhere), or, if
+    /// nothing has registered it yet, one with the preset's settings (or the defaults).
+    ///
+    /// ```
+    /// use reliable_runtime::registry::breaker_registry;
+    /// use reliable_runtime::breaker::BreakerConfig;
+    /// use reliable_runtime::Policy;
+    ///
+    /// breaker_registry()
+    ///     .get_or_create("shared_breaker_doc", BreakerConfig { failure_threshold: 9, ..BreakerConfig::default() })
+    ///     .unwrap();
+    /// let policy = Policy::builder("shared_breaker_doc_ticker").shared_breaker("shared_breaker_doc").build().unwrap();
+    /// assert_eq!(policy.breaker().unwrap().config().failure_threshold, 9);
+    /// ```
+    pub fn shared_breaker(mut self, name: impl Into<String>) -> Self {
+        self.breaker = Some(LayerSpec::shared(name.into()));
+        self
+    }
+
+    /// The SLA monitor `name` as it is registered; see [`shared_breaker`](Self::shared_breaker).
+    pub fn shared_monitor(mut self, name: impl Into<String>) -> Self {
+        self.monitor = Some(LayerSpec::shared(name.into()));
+        self
+    }
+
+    /// The retry policy `name` as it is registered; see [`shared_breaker`](Self::shared_breaker).
+    pub fn shared_retry(mut self, name: impl Into<String>) -> Self {
+        self.retry = Some(LayerSpec::shared(name.into()));
+        self
+    }
+
+    /// The bulkhead `name` as it is registered; see [`shared_breaker`](Self::shared_breaker).
+    pub fn shared_bulkhead(mut self, name: impl Into<String>) -> Self {
+        self.bulkhead = Some(LayerSpec::shared(name.into()));
         self
     }
 
@@ -308,6 +390,10 @@ impl PolicyBuilder {
         }
         let preset = self.preset.unwrap_or(DEFAULT);
         let name = self.name.as_str();
+        let conflicts = Conflicts {
+            policy: name,
+            on_conflict: self.on_conflict,
+        };
         let clock = self.clock.clone();
         let with_clock = |config_clock: &mut Clock| {
             if let Some(clock) = &clock {
@@ -319,8 +405,9 @@ impl PolicyBuilder {
         let monitor = self
             .monitor
             .map(|spec| {
-                let (layer, thresholds) = spec.resolve(name, (preset.sla)());
-                pending(sla_registry(), "monitor", &layer, || {
+                let (layer, thresholds, asks) = spec.resolve(name, (preset.sla)());
+                let asked = asks.for_settings(&thresholds);
+                pending(sla_registry(), "monitor", &layer, asked, conflicts, || {
                     let mut builder = SlaMonitor::builder(layer.as_str())
                         .thresholds(thresholds)
                         .window(self.monitor_window);
@@ -339,14 +426,22 @@ impl PolicyBuilder {
             .map(|spec| {
                 let mut start = (preset.breaker)();
                 with_clock(&mut start.clock);
-                let (layer, config) = spec.resolve(name, start);
-                pending(breaker_registry(), "breaker", &layer, || {
-                    let breaker = CircuitBreaker::new(layer.as_str(), config)?;
-                    Ok(match &self.group {
-                        Some(group) => breaker.with_group(Arc::clone(group)),
-                        None => breaker,
-                    })
-                })
+                let (layer, config, asks) = spec.resolve(name, start);
+                let asked = asks.for_settings(&config);
+                pending(
+                    breaker_registry(),
+                    "breaker",
+                    &layer,
+                    asked,
+                    conflicts,
+                    || {
+                        let breaker = CircuitBreaker::new(layer.as_str(), config)?;
+                        Ok(match &self.group {
+                            Some(group) => breaker.with_group(Arc::clone(group)),
+                            None => breaker,
+                        })
+                    },
+                )
             })
             .transpose()?;
         let retry = self
@@ -357,8 +452,9 @@ impl PolicyBuilder {
                     ..RetryConfig::default()
                 };
                 with_clock(&mut start.clock);
-                let (layer, config) = spec.resolve(name, start);
-                pending(retry_registry(), "retry", &layer, || {
+                let (layer, config, asks) = spec.resolve(name, start);
+                let asked = asks.for_settings(&config);
+                pending(retry_registry(), "retry", &layer, asked, conflicts, || {
                     RetryPolicy::new(layer.as_str(), config)
                 })
             })
@@ -369,27 +465,45 @@ impl PolicyBuilder {
                 let layer = layer.unwrap_or_else(|| name.to_owned());
                 let mut config = RateLimiterConfig::new(limit);
                 with_clock(&mut config.clock);
-                pending(rate_limiter_registry(), "rate limit", &layer, || {
-                    RateLimiter::new(layer.as_str(), config)
-                })
+                let asked = Asks::Settings.for_settings(&limit);
+                pending(
+                    rate_limiter_registry(),
+                    "rate limit",
+                    &layer,
+                    asked,
+                    conflicts,
+                    || RateLimiter::new(layer.as_str(), config),
+                )
             })
             .transpose()?;
         let bulkhead = self
             .bulkhead
             .map(|spec| {
-                let (layer, config) = spec.resolve(name, BulkheadConfig::default());
-                pending(bulkhead_registry(), "bulkhead", &layer, || {
-                    Bulkhead::new(layer.as_str(), config)
-                })
+                let (layer, config, asks) = spec.resolve(name, BulkheadConfig::default());
+                let asked = asks.for_settings(&config);
+                pending(
+                    bulkhead_registry(),
+                    "bulkhead",
+                    &layer,
+                    asked,
+                    conflicts,
+                    || Bulkhead::new(layer.as_str(), config),
+                )
             })
             .transpose()?;
         let timeout = self
             .timeout
             .map(|(layer, after)| {
                 let layer = layer.unwrap_or_else(|| name.to_owned());
-                pending(timeout_registry(), "timeout", &layer, || {
-                    TimeoutPolicy::new(layer.as_str(), after)
-                })
+                let asked = Asks::Settings.for_settings(&TimeoutSettings::of(after));
+                pending(
+                    timeout_registry(),
+                    "timeout",
+                    &layer,
+                    asked,
+                    conflicts,
+                    || TimeoutPolicy::new(layer.as_str(), after),
+                )
             })
             .transpose()?;
         let cache = self
@@ -397,7 +511,7 @@ impl PolicyBuilder {
             .map(|spec| {
                 let mut start = (preset.cache)();
                 with_clock(&mut start.clock);
-                let (layer, config) = spec.resolve(name, start);
+                let (layer, config, _) = spec.resolve(name, start);
                 config
                     .validate()
                     .map_err(|error| error.in_layer("cache", &layer))?;
@@ -447,14 +561,42 @@ impl<T: Registered + 'static> Pending<T> {
     }
 }
 
+impl Asks {
+    /// The settings a layer asks for, in the form registered instances are compared in.
+    fn for_settings(self, settings: &impl serde::Serialize) -> Option<serde_json::Value> {
+        match self {
+            Asks::Settings => Some(settings_of(settings)),
+            Asks::Nothing => None,
+        }
+    }
+}
+
+/// Who asks, and what to do when a registered layer has other settings.
+#[derive(Clone, Copy)]
+struct Conflicts<'a> {
+    policy: &'a str,
+    on_conflict: OnConflict,
+}
+
 /// The instance `name` of `registry`, or a new one from `create` (validated, not registered).
-fn pending<T: Registered + 'static>(
+/// A registered instance whose settings differ from `asked` is a conflict.
+fn pending<T: Registered + Settings + 'static>(
     registry: &'static Registry<T>,
-    kind: &str,
+    kind: &'static str,
     name: &str,
+    asked: Option<serde_json::Value>,
+    conflicts: Conflicts<'_>,
     create: impl FnOnce() -> Result<T, ConfigError>,
 ) -> Result<Pending<T>, ConfigError> {
     if let Some(existing) = registry.get(name) {
+        let conflict = asked.and_then(|asked| {
+            ConfigConflict::between(kind, name, conflicts.policy, &existing.settings(), &asked)
+        });
+        match (conflict, conflicts.on_conflict) {
+            (None, _) => {}
+            (Some(conflict), OnConflict::Refuse) => return Err(conflict.into_error()),
+            (Some(conflict), OnConflict::TakeRegistered) => conflict.report(),
+        }
         return Ok(Pending::Registered(existing));
     }
     if name.is_empty() {

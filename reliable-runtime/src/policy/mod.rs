@@ -47,6 +47,7 @@ mod builder;
 mod cached;
 mod call;
 mod catch_unwind;
+mod conflict;
 mod hooks;
 pub(crate) mod layers;
 mod out_of_line;
@@ -58,6 +59,7 @@ pub use builder::PolicyBuilder;
 pub(crate) use call::after_attempt;
 pub(crate) use call::{call_flags, Call};
 pub use call::{CallFuture, Deliver, OwnError, WithFailure};
+pub use conflict::ConfigConflict;
 pub use hooks::{ErrorHooks, FromPolicy, Hooks};
 
 use crate::breaker::CircuitBreaker;

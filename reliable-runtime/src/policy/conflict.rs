@@ -1,0 +1,228 @@
+//! Two configurations of one name: a policy that asks for a layer already registered under
+//! its name with other settings. [`PolicyBuilder::build`](super::PolicyBuilder::build) refuses
+//! it (a [`ConfigError`]); an attribute, which has no caller to refuse, takes the registered
+//! instance and says so (a warning and an [`Event::ConfigConflict`](crate::event::Event)).
+//!
+//! Settings are compared as their serde form, so every configuration type compares the same
+//! way and the error can name the first field that differs; clocks are not settings (they are
+//! not serialised).
+
+use crate::breaker::CircuitBreaker;
+use crate::common::intern::intern;
+use crate::error::ConfigError;
+use crate::event::{self, Event};
+use crate::limit::{Bulkhead, RateLimiter, TimeoutPolicy};
+use crate::retry::RetryPolicy;
+use crate::sla::SlaMonitor;
+use serde::Serialize;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// What a registered instance was configured with, as the builder would ask for it.
+pub(crate) trait Settings {
+    fn settings(&self) -> Value;
+}
+
+/// `value`'s serde form (`Null` if it cannot be serialised, which no configuration type does).
+pub(crate) fn settings_of(value: &impl Serialize) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+macro_rules! settings {
+    ($($kind:ty => |$instance:ident| $settings:expr),* $(,)?) => {$(
+        impl Settings for $kind {
+            fn settings(&self) -> Value {
+                let $instance = self;
+                settings_of($settings)
+            }
+        }
+    )*};
+}
+
+settings! {
+    CircuitBreaker => |breaker| breaker.config(),
+    SlaMonitor => |monitor| monitor.thresholds(),
+    RetryPolicy => |retry| retry.config(),
+    RateLimiter => |limiter| &limiter.config().limit,
+    Bulkhead => |bulkhead| bulkhead.config(),
+    TimeoutPolicy => |timeout| &TimeoutSettings::of(timeout.after()),
+}
+
+/// A timeout's settings, in seconds: what the conflict names (a `Duration` serialises as
+/// `{secs, nanos}`).
+#[derive(Serialize)]
+pub(crate) struct TimeoutSettings {
+    after_secs: f64,
+}
+
+impl TimeoutSettings {
+    pub(crate) fn of(after: std::time::Duration) -> Self {
+        TimeoutSettings {
+            after_secs: after.as_secs_f64(),
+        }
+    }
+}
+
+/// What [`PolicyBuilder::build`](super::PolicyBuilder::build) does when a layer's name is
+/// registered with other settings than it asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OnConflict {
+    /// Refuse: `build` returns the [`ConfigError`] (the programmatic builder).
+    Refuse,
+    /// Take the registered instance, warn and publish an event (an attribute's call site).
+    TakeRegistered,
+}
+
+/// A layer registered under one name with other settings than a policy asked for.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConfigConflict {
+    /// The layer's kind: "breaker", "monitor", "retry", "rate limit", "bulkhead", "timeout".
+    pub layer: &'static str,
+    /// The registered name both configurations use.
+    pub name: Arc<str>,
+    /// The policy that asked (an attribute's is its fn's path).
+    pub policy: Arc<str>,
+    /// The first setting that differs, as a dotted path (`failure_threshold`, `backoff.max_attempts`).
+    pub field: &'static str,
+    /// Its registered value (JSON).
+    pub registered: String,
+    /// The value the policy asked for (JSON).
+    pub requested: String,
+}
+
+impl ConfigConflict {
+    /// The conflict between `registered` and `requested`, if they differ.
+    pub(crate) fn between(
+        layer: &'static str,
+        name: &str,
+        policy: &str,
+        registered: &Value,
+        requested: &Value,
+    ) -> Option<ConfigConflict> {
+        let (field, registered, requested) = first_difference("", registered, requested)?;
+        Some(ConfigConflict {
+            layer,
+            name: name.into(),
+            policy: policy.into(),
+            field: intern(if field.is_empty() { "value" } else { &field }),
+            registered: registered.to_string(),
+            requested: requested.to_string(),
+        })
+    }
+
+    /// The error `build` returns for it.
+    pub(crate) fn into_error(self) -> ConfigError {
+        ConfigError::new(
+            self.field,
+            format!(
+                "{} `{}` is registered with {} = {}, and policy `{}` asks for {}; configure it \
+                 once and refer to it by name (`shared_{}(\"{}\")`, or the attribute with only \
+                 `name`)",
+                self.layer,
+                self.name,
+                self.field,
+                self.registered,
+                self.policy,
+                self.requested,
+                self.layer.replace(' ', "_"),
+                self.name
+            ),
+        )
+        .in_layer(self.layer, &self.name)
+    }
+
+    /// Says it: a warning, and the event.
+    pub(crate) fn report(self) {
+        tracing::warn!(
+            layer = self.layer,
+            name = %self.name,
+            policy = %self.policy,
+            field = self.field,
+            registered = %self.registered,
+            requested = %self.requested,
+            "a layer is registered under this name with other settings; the registered one is used"
+        );
+        event::publish(Event::ConfigConflict(self));
+    }
+}
+
+/// The first leaf where `registered` and `requested` differ: its dotted path and both values.
+fn first_difference(
+    path: &str,
+    registered: &Value,
+    requested: &Value,
+) -> Option<(String, Value, Value)> {
+    match (registered, requested) {
+        // A `Duration` (`{secs, nanos}`) is one setting, said in seconds.
+        _ if as_seconds(registered).is_some() => (registered != requested).then(|| {
+            let seconds = |value: &Value| match as_seconds(value) {
+                Some(seconds) => Value::String(format!("{seconds}s")),
+                None => value.clone(),
+            };
+            (path.to_owned(), seconds(registered), seconds(requested))
+        }),
+        (Value::Object(registered_fields), Value::Object(requested_fields)) => {
+            registered_fields.iter().find_map(|(key, value)| {
+                let field = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                let other = requested_fields.get(key).unwrap_or(&Value::Null);
+                first_difference(&field, value, other)
+            })
+        }
+        _ if registered == requested => None,
+        _ => Some((path.to_owned(), registered.clone(), requested.clone())),
+    }
+}
+
+/// The seconds of a serialised `Duration`.
+fn as_seconds(value: &Value) -> Option<f64> {
+    let fields = value.as_object().filter(|fields| fields.len() == 2)?;
+    let secs = fields.get("secs")?.as_u64()?;
+    let nanos = fields.get("nanos")?.as_u64()?;
+    Some(secs as f64 + nanos as f64 / 1e9)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_first_differing_leaf_is_named_by_its_path() {
+        let registered = json!({"backoff": {"max_attempts": 3, "multiplier": 2.0}, "budget": null});
+        let requested = json!({"backoff": {"max_attempts": 5, "multiplier": 2.0}, "budget": null});
+        let conflict =
+            ConfigConflict::between("retry", "api", "fetch", &registered, &requested).unwrap();
+        assert_eq!(conflict.field, "backoff.max_attempts");
+        assert_eq!(
+            (conflict.registered.as_str(), conflict.requested.as_str()),
+            ("3", "5")
+        );
+        assert!(
+            ConfigConflict::between("retry", "api", "fetch", &registered, &registered).is_none()
+        );
+    }
+
+    #[test]
+    fn a_duration_is_one_setting_in_seconds_and_a_scalar_is_named_value() {
+        let duration = |secs: u64, nanos: u64| json!({"timeout": {"secs": secs, "nanos": nanos}});
+        let conflict = ConfigConflict::between(
+            "breaker",
+            "t",
+            "p",
+            &duration(30, 0),
+            &duration(1, 500_000_000),
+        )
+        .unwrap();
+        assert_eq!(conflict.field, "timeout");
+        assert_eq!(
+            (conflict.registered.as_str(), conflict.requested.as_str()),
+            ("\"30s\"", "\"1.5s\"")
+        );
+        let conflict = ConfigConflict::between("x", "t", "p", &json!(1), &json!(2)).unwrap();
+        assert_eq!(conflict.field, "value");
+    }
+}
