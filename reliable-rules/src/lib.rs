@@ -48,6 +48,85 @@ fn above_zero(value: Duration) -> Check {
     }
 }
 
+/// Durations as people write them: in the attributes (`timeout = "30s"`) and in configuration
+/// files (`timeout = "30s"`, `max_wait = "250ms"`), one grammar for both.
+///
+/// ```
+/// use reliable_rules::duration;
+/// use std::time::Duration;
+///
+/// assert_eq!(duration::parse("250ms"), Ok(Duration::from_millis(250)));
+/// assert_eq!(duration::parse("1.5s"), Ok(Duration::from_millis(1500)));
+/// assert!(duration::parse("5").is_err()); // a string needs a unit; a number is seconds
+/// assert_eq!(duration::format(Duration::from_secs(90)), "90s");
+/// assert_eq!(duration::format(Duration::from_millis(1500)), "1500ms");
+/// ```
+pub mod duration {
+    use core::time::Duration;
+
+    /// Parses a number with a unit: `"250ms"`, `"1.5s"`, `"2m"`, `"1h"`, `"100us"`, `"10ns"`
+    /// (also `sec`/`secs`, `min`/`mins`, `hr`/`hrs`, `µs`; `_` between digits).
+    pub fn parse(text: &str) -> Result<Duration, String> {
+        let text = text.trim();
+        let split = text
+            .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))
+            .ok_or_else(|| format!("`{text}` has no unit"))?;
+        let (number, unit) = text.split_at(split);
+        let number = number.replace('_', "");
+        if number.is_empty() {
+            return Err(format!("`{text}` has no number"));
+        }
+        let value: f64 = number
+            .parse()
+            .map_err(|_| format!("`{number}` is not a number"))?;
+        let scale = match unit.trim() {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" | "sec" | "secs" => 1.0,
+            "m" | "min" | "mins" => 60.0,
+            "h" | "hr" | "hrs" => 3600.0,
+            other => return Err(format!("unknown unit `{other}`")),
+        };
+        from_secs_f64(value * scale)
+    }
+
+    /// A number of seconds (`30`, `0.25`) as a duration.
+    pub fn from_secs_f64(secs: f64) -> Result<Duration, String> {
+        if !secs.is_finite() || secs < 0.0 {
+            return Err("it must be a finite, non-negative number".to_owned());
+        }
+        let nanos = secs * 1e9;
+        if nanos >= u64::MAX as f64 {
+            return Err("it is too large".to_owned());
+        }
+        Ok(Duration::from_nanos(nanos.round() as u64))
+    }
+
+    /// The duration in the largest unit that writes it exactly (`"90s"`, `"250ms"`, `"2h"`),
+    /// which [`parse`] reads back.
+    pub fn format(duration: Duration) -> String {
+        let nanos = duration.as_nanos();
+        const UNITS: [(u128, &str); 6] = [
+            (3_600_000_000_000, "h"),
+            (60_000_000_000, "m"),
+            (1_000_000_000, "s"),
+            (1_000_000, "ms"),
+            (1_000, "us"),
+            (1, "ns"),
+        ];
+        if nanos == 0 {
+            return "0s".to_owned();
+        }
+        let (scale, unit) = UNITS
+            .iter()
+            .find(|(scale, _)| nanos % scale == 0)
+            .copied()
+            .unwrap_or((1, "ns"));
+        format!("{}{unit}", nanos / scale)
+    }
+}
+
 /// Circuit breakers.
 ///
 /// ```
@@ -441,6 +520,29 @@ pub mod limit {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn durations_parse_in_every_unit_and_format_back() {
+        use super::duration::{format, parse};
+        use core::time::Duration;
+        for (text, expected) in [
+            ("250ms", Duration::from_millis(250)),
+            ("5s", Duration::from_secs(5)),
+            ("2m", Duration::from_secs(120)),
+            ("1.5s", Duration::from_millis(1500)),
+            ("1h", Duration::from_secs(3600)),
+            ("100us", Duration::from_micros(100)),
+            ("1_000ms", Duration::from_secs(1)),
+        ] {
+            assert_eq!(parse(text), Ok(expected), "{text}");
+            assert_eq!(parse(&format(expected)), Ok(expected), "{text}");
+        }
+        for bad in ["5", "5 parsecs", "ms", "-1s", "1e400s"] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(format(Duration::ZERO), "0s");
+        assert_eq!(format(Duration::from_nanos(1_500)), "1500ns");
+    }
+
     use super::*;
 
     #[test]

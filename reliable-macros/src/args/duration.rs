@@ -9,14 +9,8 @@ pub(crate) struct Nanos(pub(crate) u64);
 
 impl Nanos {
     pub(crate) fn from_secs_f64(secs: f64) -> Result<Nanos, String> {
-        if !secs.is_finite() || secs < 0.0 {
-            return Err("it must be a finite, non-negative number".to_owned());
-        }
-        let nanos = secs * 1e9;
-        if nanos >= u64::MAX as f64 {
-            return Err("it is too large".to_owned());
-        }
-        Ok(Nanos(nanos.round() as u64))
+        reliable_rules::duration::from_secs_f64(secs)
+            .map(|duration| Nanos(duration.as_nanos() as u64))
     }
 }
 
@@ -27,30 +21,12 @@ impl ToTokens for Nanos {
     }
 }
 
-/// Parses `"250ms"`, `"1.5s"`, `"2m"`, `"1h"`, `"100us"`, `"10ns"`.
+/// Parses `"250ms"`, `"1.5s"`, `"2m"`, `"1h"`, `"100us"`, `"10ns"`: the grammar configuration
+/// files use too (`reliable_rules::duration`).
 pub(crate) fn parse(text: &str) -> Result<Nanos, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))
-        .ok_or_else(|| format!("`{text}` has no unit"))?;
-    let (number, unit) = text.split_at(split);
-    let number = number.replace('_', "");
-    if number.is_empty() {
-        return Err(format!("`{text}` has no number"));
-    }
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("`{number}` is not a number"))?;
-    let scale = match unit.trim() {
-        "ns" => 1e-9,
-        "us" | "µs" => 1e-6,
-        "ms" => 1e-3,
-        "s" | "sec" | "secs" => 1.0,
-        "m" | "min" | "mins" => 60.0,
-        "h" | "hr" | "hrs" => 3600.0,
-        other => return Err(format!("unknown unit `{other}`")),
-    };
-    Nanos::from_secs_f64(value * scale)
+    let duration = reliable_rules::duration::parse(text)?;
+    // `parse` refuses what does not fit in u64 nanoseconds.
+    Ok(Nanos(duration.as_nanos() as u64))
 }
 
 #[cfg(test)]

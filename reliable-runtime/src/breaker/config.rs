@@ -27,7 +27,7 @@ pub enum BreakerWindow {
     Calls(u32),
     /// The calls of the last span, in 10 buckets of `span / 10` (so the rules see between 90%
     /// and 100% of the span). Sharded per thread: no shared write per call.
-    Time(Duration),
+    Time(#[serde(with = "crate::common::human_duration")] Duration),
 }
 
 impl BreakerWindow {
@@ -79,7 +79,7 @@ impl Default for BreakerWindow {
 /// assert!(config.validate().is_ok());
 /// ```
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct BreakerConfig {
     /// Consecutive failures that open the breaker; 0 disables the rule. Default 5.
     pub failure_threshold: u32,
@@ -88,16 +88,19 @@ pub struct BreakerConfig {
     /// Slow-call rate (0..=1) over the window that opens the breaker. Default off.
     pub slow_call_rate_threshold: Option<f64>,
     /// A call taking this long or longer is slow. Default 60 s.
+    #[serde(with = "crate::common::human_duration")]
     pub slow_call_duration: Duration,
     /// The window of the rate rules. Default: the last 100 calls.
     pub window: BreakerWindow,
     /// Calls the window must hold before the rate rules judge. Default 10.
     pub minimum_calls: u32,
     /// How long the breaker stays open before probing. Default 30 s.
+    #[serde(with = "crate::common::human_duration")]
     pub timeout: Duration,
     /// Factor applied to the open timeout on each trip that follows a failed probe. Default 1.0.
     pub timeout_multiplier: f64,
     /// Cap of the growing open timeout. Default 10 min.
+    #[serde(with = "crate::common::human_duration")]
     pub max_timeout: Duration,
     /// Successful probes that close the breaker. Default 2.
     pub success_threshold: u32,

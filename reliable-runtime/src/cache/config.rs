@@ -64,15 +64,18 @@ impl std::str::FromStr for CachePolicy {
 /// assert!(orderbooks.validate().is_ok());
 /// ```
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct CacheConfig {
     /// Eviction and TTL policy.
     pub policy: CachePolicy,
     /// How long an entry is fresh (the starting TTL for `Adaptive`).
+    #[serde(with = "crate::common::human_duration")]
     pub ttl: Duration,
     /// Lowest adaptive TTL.
+    #[serde(with = "crate::common::human_duration")]
     pub min_ttl: Duration,
     /// Highest adaptive TTL.
+    #[serde(with = "crate::common::human_duration")]
     pub max_ttl: Duration,
     /// Entries held at most (concurrent inserts may overshoot by a few until the next eviction).
     pub max_entries: usize,
@@ -80,6 +83,7 @@ pub struct CacheConfig {
     pub eviction_ratio: f64,
     /// How long after expiry an entry may still be served stale (while it is refreshed, or
     /// when the refresh fails).
+    #[serde(with = "crate::common::human_duration")]
     pub stale: Duration,
     /// Random spread of each entry's TTL, as a fraction (0.1: ±10%), so entries written together
     /// do not expire together.

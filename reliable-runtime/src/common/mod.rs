@@ -3,6 +3,7 @@
 //! instances by name and the configuration setters. Nothing here depends on a pattern.
 
 pub mod clock;
+pub(crate) mod human_duration;
 pub(crate) mod intern;
 pub(crate) mod registry;
 pub(crate) mod setters;

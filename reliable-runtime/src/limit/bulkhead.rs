@@ -22,11 +22,13 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 /// assert!(config.validate().is_ok());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct BulkheadConfig {
     /// Calls allowed in flight at once.
     pub max_concurrent: u32,
     /// How long an excess call waits for a slot before `Rejected::BulkheadFull` (zero: refuse
     /// at once).
+    #[serde(with = "crate::common::human_duration")]
     pub max_wait: Duration,
 }
 

@@ -36,10 +36,12 @@ pub const MAX_RATE_LIMIT: u32 = reliable_rules::limit::MAX_RATE_LIMIT;
 /// assert!(binance.validate().is_ok());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RateLimit {
     /// Calls admitted in any `window`.
     pub limit: u32,
     /// The sliding window.
+    #[serde(with = "crate::common::human_duration")]
     pub window: Duration,
     /// If set, at most this many calls in any `window × burst / limit` as well, so the limit
     /// cannot be spent in one spike. `None`: the whole limit may be used at once.

@@ -4,8 +4,8 @@
 //! instance and says so (a warning and an [`Event::ConfigConflict`](crate::event::Event)).
 //!
 //! Settings are compared as their serde form, so every configuration type compares the same
-//! way and the error can name the first field that differs; clocks are not settings (they are
-//! not serialised).
+//! way and the error can name the first field that differs (durations as `"30s"`); clocks are
+//! not settings (they are not serialised).
 
 use crate::breaker::CircuitBreaker;
 use crate::common::intern::intern;
@@ -48,18 +48,16 @@ settings! {
     TimeoutPolicy => |timeout| &TimeoutSettings::of(timeout.after()),
 }
 
-/// A timeout's settings, in seconds: what the conflict names (a `Duration` serialises as
-/// `{secs, nanos}`).
+/// A timeout's settings, so that a conflict names the field (`after = "2s"`).
 #[derive(Serialize)]
 pub(crate) struct TimeoutSettings {
-    after_secs: f64,
+    #[serde(with = "crate::common::human_duration")]
+    after: std::time::Duration,
 }
 
 impl TimeoutSettings {
     pub(crate) fn of(after: std::time::Duration) -> Self {
-        TimeoutSettings {
-            after_secs: after.as_secs_f64(),
-        }
+        TimeoutSettings { after }
     }
 }
 
@@ -153,14 +151,6 @@ fn first_difference(
     requested: &Value,
 ) -> Option<(String, Value, Value)> {
     match (registered, requested) {
-        // A `Duration` (`{secs, nanos}`) is one setting, said in seconds.
-        _ if as_seconds(registered).is_some() => (registered != requested).then(|| {
-            let seconds = |value: &Value| match as_seconds(value) {
-                Some(seconds) => Value::String(format!("{seconds}s")),
-                None => value.clone(),
-            };
-            (path.to_owned(), seconds(registered), seconds(requested))
-        }),
         (Value::Object(registered_fields), Value::Object(requested_fields)) => {
             registered_fields.iter().find_map(|(key, value)| {
                 let field = if path.is_empty() {
@@ -175,14 +165,6 @@ fn first_difference(
         _ if registered == requested => None,
         _ => Some((path.to_owned(), registered.clone(), requested.clone())),
     }
-}
-
-/// The seconds of a serialised `Duration`.
-fn as_seconds(value: &Value) -> Option<f64> {
-    let fields = value.as_object().filter(|fields| fields.len() == 2)?;
-    let secs = fields.get("secs")?.as_u64()?;
-    let nanos = fields.get("nanos")?.as_u64()?;
-    Some(secs as f64 + nanos as f64 / 1e9)
 }
 
 #[cfg(test)]
@@ -207,20 +189,15 @@ mod tests {
     }
 
     #[test]
-    fn a_duration_is_one_setting_in_seconds_and_a_scalar_is_named_value() {
-        let duration = |secs: u64, nanos: u64| json!({"timeout": {"secs": secs, "nanos": nanos}});
-        let conflict = ConfigConflict::between(
-            "breaker",
-            "t",
-            "p",
-            &duration(30, 0),
-            &duration(1, 500_000_000),
-        )
-        .unwrap();
+    fn a_duration_is_one_setting_and_a_scalar_is_named_value() {
+        let registered = json!({"timeout": "30s"});
+        let requested = json!({"timeout": "1500ms"});
+        let conflict =
+            ConfigConflict::between("breaker", "t", "p", &registered, &requested).unwrap();
         assert_eq!(conflict.field, "timeout");
         assert_eq!(
             (conflict.registered.as_str(), conflict.requested.as_str()),
-            ("\"30s\"", "\"1.5s\"")
+            ("\"30s\"", "\"1500ms\"")
         );
         let conflict = ConfigConflict::between("x", "t", "p", &json!(1), &json!(2)).unwrap();
         assert_eq!(conflict.field, "value");

@@ -62,11 +62,13 @@ impl std::str::FromStr for Jitter {
 /// assert_eq!(delays, vec![1, 2, 4, 8, 16, 32]);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct BackoffConfig {
     /// Delay before the first retry. Default 1 s.
+    #[serde(with = "crate::common::human_duration")]
     pub initial_delay: Duration,
     /// Cap of every delay (server hints included). Default 60 s.
+    #[serde(with = "crate::common::human_duration")]
     pub max_delay: Duration,
     /// Growth factor between retries. Default 2.0.
     pub multiplier: f64,

@@ -32,13 +32,14 @@ use std::time::Duration;
 /// assert!(budget.validate().is_ok());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct RetryBudget {
     /// Retries allowed per call made. Default 0.1.
     pub ratio: f64,
     /// Retries always allowed per second, so that a quiet service can still retry. Default 10.
     pub min_retries_per_second: u32,
     /// How far back calls and retries are counted. Default 10 s.
+    #[serde(with = "crate::common::human_duration")]
     pub window: Duration,
 }
 

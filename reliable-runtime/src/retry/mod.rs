@@ -53,7 +53,7 @@ use std::time::Duration;
 /// assert!(config.validate().is_ok());
 /// ```
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct RetryConfig {
     /// Delays and attempts.
     pub backoff: BackoffConfig,

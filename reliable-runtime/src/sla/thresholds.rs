@@ -37,11 +37,13 @@ pub const FAILED_SUCCESS_FRACTION: f64 = 0.5;
 /// assert!(critical.validate().is_ok());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct SlaThresholds {
     /// Highest acceptable p95 latency.
+    #[serde(with = "crate::common::human_duration")]
     pub max_latency_p95: Duration,
     /// Highest acceptable p99 latency.
+    #[serde(with = "crate::common::human_duration")]
     pub max_latency_p99: Duration,
     /// Lowest acceptable success rate, in `0.0..=1.0`.
     pub min_success_rate: f64,
