@@ -85,11 +85,13 @@
 //!   values and single-flight loads.
 //! - [`clock`]: the [`Clock`](clock::Clock) every layer reads, manual or on tokio's paused time
 //!   in tests.
+//! - [`config`]: a configuration file (`reliable.toml`) declaring layers by name.
 //! - [`degrade`]: the [`Degradation`](degrade::Degradation) counters of each fallback site.
 //! - [`event`]: typed events (state changes, retries, refusals, stale serves) to subscribe to.
 //! - [`health`]: [`get_system_health()`] and the shapes it serializes.
 //! - [`limit`]: rate limiters, bulkheads and per-attempt timeouts.
-//! - [`policy`]: [`Policy`], the whole pipeline of a call site as a value, and its builder.
+//! - [`policy`]: [`Policy`], the whole pipeline of a call site as a value, and its builder;
+//!   `policy::tower`, the tower layer (feature `tower`).
 //! - [`preset`]: the CEX, DEX and Twitter presets, and your own.
 //! - [`registry`]: the global registries, one instance per name.
 //! - [`retry`]: backoff, jitter and the retry budget.
@@ -105,6 +107,7 @@ pub mod breaker;
 pub mod cache;
 pub use common::clock;
 mod common;
+pub mod config;
 pub mod degrade;
 mod error;
 pub mod event;

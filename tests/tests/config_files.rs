@@ -102,3 +102,157 @@ fn an_unknown_field_or_a_bad_duration_is_an_error_naming_it() {
         .to_string();
     assert!(negative.contains("negative"), "{negative}");
 }
+
+mod file {
+    use reliable_runtime::config::ConfigFile;
+    use reliable_runtime::event::{subscribe, Event};
+    use reliable_runtime::registry::{breaker_registry, retry_registry, sla_registry};
+    use reliable_runtime::{circuit_breaker, monitored, Rejected};
+    use std::time::Duration;
+
+    #[derive(Debug)]
+    struct ApiError;
+
+    impl From<Rejected> for ApiError {
+        fn from(_: Rejected) -> Self {
+            ApiError
+        }
+    }
+
+    /// A file path in the system's temporary folder, unique to this test.
+    fn write_file(name: &str, text: &str) -> std::path::PathBuf {
+        let path =
+            std::env::temp_dir().join(format!("reliable-{}-{name}.toml", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[monitored(name = "file_orderbook")]
+    #[circuit_breaker(name = "file_binance")]
+    async fn orderbook() -> Result<u32, ApiError> {
+        Ok(1)
+    }
+
+    /// Asks for a breaker setting of its own under the file's name.
+    #[circuit_breaker(name = "file_binance", failure_threshold = 10)]
+    async fn ticker() -> Result<u32, ApiError> {
+        Ok(2)
+    }
+
+    #[tokio::test]
+    async fn the_attributes_take_the_files_values_for_their_names() {
+        let path = write_file(
+            "attributes",
+            r#"
+# The exchange's breaker, shared by its endpoints.
+[breakers.file_binance]
+failure_threshold = 3
+timeout = "20s"
+
+[monitors.file_orderbook]
+max_latency_p95 = "800ms"
+max_latency_p99 = "1500ms"
+"#,
+        );
+        let file = ConfigFile::load(&path).unwrap();
+        assert_eq!(file.path(), Some(path.as_path()));
+        file.apply().unwrap();
+        let mut events = subscribe();
+
+        assert_eq!(orderbook().await.unwrap(), 1);
+        assert_eq!(ticker().await.unwrap(), 2);
+
+        let breaker = breaker_registry().get("file_binance").unwrap();
+        assert_eq!(breaker.config().failure_threshold, 3);
+        assert_eq!(breaker.config().timeout, Duration::from_secs(20));
+        let monitor = sla_registry().get("file_orderbook").unwrap();
+        assert_eq!(
+            monitor.thresholds().max_latency_p95,
+            Duration::from_millis(800)
+        );
+        assert_eq!(monitor.metrics().total_calls, 1);
+        // The fn that asked for 10 runs with the file's 3, and that is reported.
+        let reported = std::iter::from_fn(|| events.try_recv().ok()).any(|event| {
+            matches!(event, Event::ConfigConflict(conflict)
+                if &*conflict.name == "file_binance" && conflict.field == "failure_threshold")
+        });
+        assert!(reported);
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn a_malformed_file_is_an_error_naming_the_line_and_the_key_and_applies_nothing() {
+        let syntax =
+            ConfigFile::parse("[breakers.file_bad]\nfailure_threshold = = 3\n").unwrap_err();
+        assert_eq!(syntax.line(), Some(2), "{syntax}");
+
+        let wrong_type =
+            ConfigFile::parse("[retries.file_bad]\nbackoff = { max_attempts = \"three\" }\n")
+                .unwrap_err();
+        assert_eq!(wrong_type.line(), Some(2), "{wrong_type}");
+
+        let bad_duration =
+            ConfigFile::parse("[timeouts]\nfile_bad = \"2 fortnights\"\n").unwrap_err();
+        assert_eq!(bad_duration.line(), Some(2), "{bad_duration}");
+        assert!(
+            bad_duration.reason().contains("unknown unit"),
+            "{bad_duration}"
+        );
+
+        // Valid entries beside an invalid one: none is registered.
+        let file = ConfigFile::parse(
+            "[retries.file_half_a]\nbackoff = { max_attempts = 3 }\n\n[breakers.file_half_b]\ntimeout = \"30s\"\nmax_timeout = \"10s\"\n",
+        )
+        .unwrap();
+        let error = file.apply().unwrap_err();
+        assert_eq!(error.key(), Some("breakers.file_half_b.max_timeout"));
+        assert_eq!(error.line(), Some(6));
+        assert!(
+            error
+                .to_string()
+                .starts_with("configuration, line 6, `breakers.file_half_b.max_timeout`: "),
+            "{error}"
+        );
+        assert!(
+            retry_registry().get("file_half_a").is_none(),
+            "nothing half-applied"
+        );
+        assert!(breaker_registry().get("file_half_b").is_none());
+    }
+
+    #[test]
+    fn a_file_that_disagrees_with_a_registered_layer_is_refused_and_the_same_file_is_harmless() {
+        let first = ConfigFile::parse("[breakers.file_twice]\nfailure_threshold = 4\n").unwrap();
+        assert_eq!(first.apply().unwrap().registered, ["breakers.file_twice"]);
+        assert_eq!(first.apply().unwrap().unchanged, ["breakers.file_twice"]);
+
+        let changed = ConfigFile::parse(
+            "[monitors.file_twice_new]\n\n[breakers.file_twice]\nfailure_threshold = 6\n",
+        )
+        .unwrap();
+        let error = changed.apply().unwrap_err();
+        assert_eq!(error.key(), Some("breakers.file_twice.failure_threshold"));
+        assert_eq!(error.line(), Some(4));
+        assert!(error.reason().contains("failure_threshold = 4"), "{error}");
+        assert!(
+            sla_registry().get("file_twice_new").is_none(),
+            "nothing half-applied"
+        );
+        assert_eq!(
+            breaker_registry()
+                .get("file_twice")
+                .unwrap()
+                .config()
+                .failure_threshold,
+            4
+        );
+    }
+
+    #[test]
+    fn a_missing_file_is_an_error_naming_it() {
+        let path = std::env::temp_dir().join("reliable-no-such-file.toml");
+        let error = ConfigFile::load(&path).unwrap_err();
+        assert_eq!(error.path(), Some(path.as_path()));
+        assert!(error.to_string().contains("cannot be read"), "{error}");
+    }
+}

@@ -47,7 +47,7 @@ mod builder;
 mod cached;
 mod call;
 mod catch_unwind;
-mod conflict;
+pub(crate) mod conflict;
 mod hooks;
 pub(crate) mod layers;
 mod out_of_line;

@@ -1,0 +1,454 @@
+//! A configuration file (`reliable.toml`, at a path the application chooses) that declares the
+//! layers by name: breakers, monitors, retries, rate limits, bulkheads and timeouts.
+//!
+//! [`ConfigFile::apply`] validates every entry, then registers them all, or registers nothing
+//! and returns the first error, naming the key and the line. Attributes and policies that give
+//! a layer only its name (`#[circuit_breaker(name = "binance_api")]`,
+//! `.shared_breaker("binance_api")`) take the declared instance; one that asks for other settings
+//! under a declared name keeps the file's (an attribute warns and publishes
+//! [`Event::ConfigConflict`](crate::event::Event::ConfigConflict), a policy builder refuses).
+//! Apply the file before the first call.
+//!
+//! Durations are written as the attributes write them (`"30s"`, `"250ms"`, `"5m"`) or as
+//! seconds; a field left out takes its default; a field the type does not have is an error.
+//!
+//! ```
+//! use reliable_runtime::config::ConfigFile;
+//! use reliable_runtime::registry::{breaker_registry, rate_limiter_registry};
+//! use std::time::Duration;
+//!
+//! let file = ConfigFile::parse(r#"
+//!     [breakers.config_doc_binance]
+//!     failure_threshold = 3
+//!     timeout = "20s"
+//!
+//!     [monitors.config_doc_orderbook]
+//!     max_latency_p95 = "800ms"
+//!
+//!     [retries.config_doc_binance]
+//!     backoff = { max_attempts = 4, initial_delay = "250ms" }
+//!
+//!     [rate_limits.config_doc_binance]
+//!     limit = 1200
+//!     window = "1m"
+//!
+//!     [bulkheads.config_doc_binance]
+//!     max_concurrent = 25
+//!
+//!     [timeouts]
+//!     config_doc_binance = "2s"
+//! "#).unwrap();
+//! let applied = file.apply().unwrap();
+//! assert_eq!(applied.registered.len(), 6);
+//! let breaker = breaker_registry().get("config_doc_binance").unwrap();
+//! assert_eq!(breaker.config().timeout, Duration::from_secs(20));
+//! assert_eq!(rate_limiter_registry().get("config_doc_binance").unwrap().config().limit.limit, 1200);
+//! // Applying the same file again changes nothing.
+//! assert_eq!(file.apply().unwrap().registered.len(), 0);
+//! ```
+
+use crate::breaker::BreakerConfig;
+use crate::common::registry::{Registered, Registry};
+use crate::error::ConfigError;
+use crate::limit::{BulkheadConfig, RateLimit, RateLimiterConfig};
+use crate::policy::conflict::{settings_of, ConfigConflict, Settings, TimeoutSettings};
+use crate::registry::{
+    breaker_registry, bulkhead_registry, rate_limiter_registry, retry_registry, sla_registry,
+    timeout_registry,
+};
+use crate::retry::RetryConfig;
+use crate::sla::SlaThresholds;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+/// A parsed configuration file: see the [module docs](self).
+#[derive(Debug)]
+pub struct ConfigFile {
+    path: Option<PathBuf>,
+    source: String,
+    sections: Sections,
+}
+
+/// The file's tables, each entry with where it is in the file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct Sections {
+    breakers: BTreeMap<String, Spanned<BreakerConfig>>,
+    monitors: BTreeMap<String, Spanned<SlaThresholds>>,
+    retries: BTreeMap<String, Spanned<RetryConfig>>,
+    rate_limits: BTreeMap<String, Spanned<RateLimit>>,
+    bulkheads: BTreeMap<String, Spanned<BulkheadConfig>>,
+    timeouts: BTreeMap<String, Spanned<After>>,
+}
+
+/// A timeout's deadline, written as a duration.
+#[derive(Debug, Deserialize)]
+#[serde(transparent)]
+struct After(#[serde(with = "crate::common::human_duration")] Duration);
+
+/// What [`ConfigFile::apply`] did: the entries it registered, and those registered already
+/// with the same settings (as `section.name`, e.g. `breakers.binance_api`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Entries registered by this call.
+    pub registered: Vec<String>,
+    /// Entries registered before, with the same settings: left as they are.
+    pub unchanged: Vec<String>,
+}
+
+impl ConfigFile {
+    /// Reads and parses the TOML file at `path`.
+    pub fn load(path: impl AsRef<Path>) -> Result<ConfigFile, ConfigFileError> {
+        let path = path.as_ref();
+        let source = std::fs::read_to_string(path).map_err(|error| ConfigFileError {
+            path: Some(path.to_owned()),
+            line: None,
+            key: None,
+            reason: format!("cannot be read: {error}"),
+        })?;
+        let mut file = ConfigFile::parse(&source).map_err(|error| error.in_file(path))?;
+        file.path = Some(path.to_owned());
+        Ok(file)
+    }
+
+    /// Parses TOML text. Values are checked when the file is [applied](Self::apply) (where a
+    /// value's limits depend on the others, e.g. `max_timeout` against `timeout`).
+    ///
+    /// ```
+    /// use reliable_runtime::config::ConfigFile;
+    ///
+    /// let error = ConfigFile::parse("[breakers.api]\nfailure_treshold = 3").unwrap_err();
+    /// assert_eq!(error.line(), Some(2));
+    /// assert!(error.to_string().contains("unknown field `failure_treshold`"), "{error}");
+    /// ```
+    pub fn parse(text: &str) -> Result<ConfigFile, ConfigFileError> {
+        let sections = toml::from_str(text).map_err(|error: toml::de::Error| ConfigFileError {
+            path: None,
+            line: error.span().map(|span| line_of(text, span.start)),
+            key: None,
+            reason: error.message().trim().to_owned(),
+        })?;
+        Ok(ConfigFile {
+            path: None,
+            source: text.to_owned(),
+            sections,
+        })
+    }
+
+    /// Validates every entry, then registers the new ones; an invalid entry, or one whose name
+    /// is registered with other settings, is an error naming its key and line, and nothing
+    /// is registered. Entries registered already with the same settings are left as they are,
+    /// so applying one file twice is harmless.
+    ///
+    /// ```
+    /// use reliable_runtime::config::ConfigFile;
+    /// use reliable_runtime::registry::breaker_registry;
+    ///
+    /// let file = ConfigFile::parse("[breakers.apply_doc]\nsuccess_threshold = 0\n\n[monitors.apply_doc]\n").unwrap();
+    /// let error = file.apply().unwrap_err();
+    /// assert_eq!(error.key(), Some("breakers.apply_doc.success_threshold"));
+    /// assert_eq!(error.line(), Some(2));
+    /// assert!(breaker_registry().get("apply_doc").is_none());
+    /// ```
+    pub fn apply(&self) -> Result<Applied, ConfigFileError> {
+        let sections = &self.sections;
+        let mut staging = Staging {
+            file: self,
+            registrations: Vec::new(),
+            applied: Applied::default(),
+        };
+        for (name, entry) in &sections.breakers {
+            let config = entry.get_ref().clone();
+            let settings = settings_of(&config);
+            staging.stage(
+                breaker_registry(),
+                Entry {
+                    section: "breakers",
+                    kind: "breaker",
+                    name,
+                    span: entry.span(),
+                },
+                config,
+                settings,
+            )?;
+        }
+        for (name, entry) in &sections.monitors {
+            let thresholds = *entry.get_ref();
+            let settings = settings_of(&thresholds);
+            staging.stage(
+                sla_registry(),
+                Entry {
+                    section: "monitors",
+                    kind: "monitor",
+                    name,
+                    span: entry.span(),
+                },
+                thresholds,
+                settings,
+            )?;
+        }
+        for (name, entry) in &sections.retries {
+            let config = entry.get_ref().clone();
+            let settings = settings_of(&config);
+            staging.stage(
+                retry_registry(),
+                Entry {
+                    section: "retries",
+                    kind: "retry",
+                    name,
+                    span: entry.span(),
+                },
+                config,
+                settings,
+            )?;
+        }
+        for (name, entry) in &sections.rate_limits {
+            let limit = *entry.get_ref();
+            let settings = settings_of(&limit);
+            let config = RateLimiterConfig::new(limit);
+            staging.stage(
+                rate_limiter_registry(),
+                Entry {
+                    section: "rate_limits",
+                    kind: "rate limit",
+                    name,
+                    span: entry.span(),
+                },
+                config,
+                settings,
+            )?;
+        }
+        for (name, entry) in &sections.bulkheads {
+            let config = *entry.get_ref();
+            let settings = settings_of(&config);
+            staging.stage(
+                bulkhead_registry(),
+                Entry {
+                    section: "bulkheads",
+                    kind: "bulkhead",
+                    name,
+                    span: entry.span(),
+                },
+                config,
+                settings,
+            )?;
+        }
+        for (name, entry) in &sections.timeouts {
+            let after = entry.get_ref().0;
+            let settings = settings_of(&TimeoutSettings::of(after));
+            staging.stage(
+                timeout_registry(),
+                Entry {
+                    section: "timeouts",
+                    kind: "timeout",
+                    name,
+                    span: entry.span(),
+                },
+                after,
+                settings,
+            )?;
+        }
+        // Every entry is valid and none conflicts: register them all.
+        for register in staging.registrations {
+            register();
+        }
+        Ok(staging.applied)
+    }
+
+    /// The file's path, if it was [loaded](Self::load) from one.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    fn error(&self, key: String, line: usize, reason: impl Into<String>) -> ConfigFileError {
+        ConfigFileError {
+            path: self.path.clone(),
+            line: Some(line),
+            key: Some(key),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// One entry of the file: `[section.name]`, a layer of `kind`, at `span`.
+struct Entry<'a> {
+    section: &'static str,
+    kind: &'static str,
+    name: &'a str,
+    span: Range<usize>,
+}
+
+/// The instances a file will register once every entry has been checked.
+struct Staging<'a> {
+    file: &'a ConfigFile,
+    registrations: Vec<Box<dyn FnOnce() + 'a>>,
+    applied: Applied,
+}
+
+impl Staging<'_> {
+    /// Checks `entry` (its instance made from `config`, its settings against a registered
+    /// one) and keeps its registration for later.
+    fn stage<T: Registered + Settings + Send + Sync + 'static>(
+        &mut self,
+        registry: &'static Registry<T>,
+        entry: Entry<'_>,
+        config: T::Config,
+        requested: serde_json::Value,
+    ) -> Result<(), ConfigFileError> {
+        let Entry {
+            section,
+            kind,
+            name,
+            span,
+        } = entry;
+        let key = format!("{section}.{name}");
+        let source = &self.file.source;
+        if let Some(registered) = registry.get(name) {
+            let origin = format!("the configuration file's `{key}`");
+            return match ConfigConflict::between(
+                kind,
+                name,
+                &origin,
+                &registered.settings(),
+                &requested,
+            ) {
+                None => {
+                    self.applied.unchanged.push(key);
+                    Ok(())
+                }
+                Some(conflict) => Err(self.file.error(
+                    format!("{key}.{}", conflict.field),
+                    field_line(source, &span, conflict.field),
+                    format!(
+                        "{kind} `{name}` is registered already with {} = {}; the file says {} \
+                         (apply the file before the first call)",
+                        conflict.field, conflict.registered, conflict.requested
+                    ),
+                )),
+            };
+        }
+        let instance = T::create(name, config).map_err(|error: ConfigError| {
+            self.file.error(
+                format!("{key}.{}", error.field()),
+                field_line(source, &span, error.field()),
+                error.reason().to_owned(),
+            )
+        })?;
+        self.applied.registered.push(key);
+        self.registrations.push(Box::new(move || {
+            registry.register(instance);
+        }));
+        Ok(())
+    }
+}
+
+/// The 1-based line of byte `offset` in `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// The line where `field` is set within the entry at `span` (the first segment of a dotted
+/// field, e.g. `backoff` of `backoff.max_attempts`), or the entry's own line. A table's span is
+/// its `[header]`: its fields run to the next header.
+fn field_line(text: &str, span: &Range<usize>, field: &str) -> usize {
+    let field = field.split('.').next().unwrap_or(field);
+    let start = span.start.min(text.len());
+    let after = span.end.min(text.len());
+    let end = text[after..]
+        .find("\n[")
+        .map_or(text.len(), |next| after + next + 1);
+    let entry = &text[start..end];
+    let mut offset = span.start;
+    for line in entry.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if trimmed
+            .strip_prefix(field)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+        {
+            return line_of(text, offset);
+        }
+        offset += line.len();
+    }
+    line_of(text, span.start)
+}
+
+/// A configuration file that cannot be used: where (file, line, key) and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigFileError {
+    path: Option<PathBuf>,
+    line: Option<usize>,
+    key: Option<String>,
+    reason: String,
+}
+
+impl ConfigFileError {
+    fn in_file(mut self, path: &Path) -> Self {
+        self.path = Some(path.to_owned());
+        self
+    }
+
+    /// The file, if it was loaded from one.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The 1-based line at fault, when known.
+    pub fn line(&self) -> Option<usize> {
+        self.line
+    }
+
+    /// The key at fault, e.g. `breakers.binance_api.failure_threshold`, when known (a syntax
+    /// error names its place by line only).
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
+
+    /// Why.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+impl fmt::Display for ConfigFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.path {
+            Some(path) => write!(f, "{}", path.display())?,
+            None => f.write_str("configuration")?,
+        }
+        if let Some(line) = self.line {
+            write!(f, ", line {line}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ", `{key}`")?;
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
+impl std::error::Error for ConfigFileError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_counted_from_one_and_fields_found_in_their_entry() {
+        let text = "[breakers.a]\nfailure_threshold = 3\n  timeout = \"5s\"\n\n[breakers.b]\ntimeout = 1\n";
+        assert_eq!(line_of(text, 0), 1);
+        let a = 0..text.find("[breakers.b]").unwrap();
+        assert_eq!(field_line(text, &a, "timeout"), 3);
+        assert_eq!(field_line(text, &a, "failure_threshold"), 2);
+        assert_eq!(
+            field_line(text, &a, "window"),
+            1,
+            "absent: the entry's line"
+        );
+        let b = text.find("[breakers.b]").unwrap()..text.len();
+        assert_eq!(field_line(text, &b, "timeout"), 6);
+    }
+}
