@@ -162,97 +162,48 @@ impl ConfigFile {
             registrations: Vec::new(),
             applied: Applied::default(),
         };
-        for (name, entry) in &sections.breakers {
-            let config = entry.get_ref().clone();
-            let settings = settings_of(&config);
-            staging.stage(
-                breaker_registry(),
-                Entry {
-                    section: "breakers",
-                    kind: "breaker",
-                    name,
-                    span: entry.span(),
-                },
-                config,
-                settings,
-            )?;
-        }
-        for (name, entry) in &sections.monitors {
-            let thresholds = *entry.get_ref();
-            let settings = settings_of(&thresholds);
-            staging.stage(
-                sla_registry(),
-                Entry {
-                    section: "monitors",
-                    kind: "monitor",
-                    name,
-                    span: entry.span(),
-                },
-                thresholds,
-                settings,
-            )?;
-        }
-        for (name, entry) in &sections.retries {
-            let config = entry.get_ref().clone();
-            let settings = settings_of(&config);
-            staging.stage(
-                retry_registry(),
-                Entry {
-                    section: "retries",
-                    kind: "retry",
-                    name,
-                    span: entry.span(),
-                },
-                config,
-                settings,
-            )?;
-        }
-        for (name, entry) in &sections.rate_limits {
-            let limit = *entry.get_ref();
-            let settings = settings_of(&limit);
-            let config = RateLimiterConfig::new(limit);
-            staging.stage(
-                rate_limiter_registry(),
-                Entry {
-                    section: "rate_limits",
-                    kind: "rate limit",
-                    name,
-                    span: entry.span(),
-                },
-                config,
-                settings,
-            )?;
-        }
-        for (name, entry) in &sections.bulkheads {
-            let config = *entry.get_ref();
-            let settings = settings_of(&config);
-            staging.stage(
-                bulkhead_registry(),
-                Entry {
-                    section: "bulkheads",
-                    kind: "bulkhead",
-                    name,
-                    span: entry.span(),
-                },
-                config,
-                settings,
-            )?;
-        }
-        for (name, entry) in &sections.timeouts {
-            let after = entry.get_ref().0;
-            let settings = settings_of(&TimeoutSettings::of(after));
-            staging.stage(
-                timeout_registry(),
-                Entry {
-                    section: "timeouts",
-                    kind: "timeout",
-                    name,
-                    span: entry.span(),
-                },
-                after,
-                settings,
-            )?;
-        }
+        staging.section(
+            breaker_registry(),
+            "breakers",
+            "breaker",
+            &sections.breakers,
+            |config| (config.clone(), settings_of(config)),
+        )?;
+        staging.section(
+            sla_registry(),
+            "monitors",
+            "monitor",
+            &sections.monitors,
+            |thresholds| (*thresholds, settings_of(thresholds)),
+        )?;
+        staging.section(
+            retry_registry(),
+            "retries",
+            "retry",
+            &sections.retries,
+            |config| (config.clone(), settings_of(config)),
+        )?;
+        staging.section(
+            rate_limiter_registry(),
+            "rate_limits",
+            "rate limit",
+            &sections.rate_limits,
+            |limit| (RateLimiterConfig::new(*limit), settings_of(limit)),
+        )?;
+        staging.section(
+            bulkhead_registry(),
+            "bulkheads",
+            "bulkhead",
+            &sections.bulkheads,
+            |config| (*config, settings_of(config)),
+        )?;
+        staging.section(
+            timeout_registry(),
+            "timeouts",
+            "timeout",
+            &sections.timeouts,
+            |after| (after.0, settings_of(&TimeoutSettings::of(after.0))),
+        )?;
         // Every entry is valid and none conflicts: register them all.
         for register in staging.registrations {
             register();
@@ -275,14 +226,6 @@ impl ConfigFile {
     }
 }
 
-/// One entry of the file: `[section.name]`, a layer of `kind`, at `span`.
-struct Entry<'a> {
-    section: &'static str,
-    kind: &'static str,
-    name: &'a str,
-    span: Range<usize>,
-}
-
 /// The instances a file will register once every entry has been checked.
 struct Staging<'a> {
     file: &'a ConfigFile,
@@ -291,21 +234,42 @@ struct Staging<'a> {
 }
 
 impl Staging<'_> {
-    /// Checks `entry` (its instance made from `config`, its settings against a registered
-    /// one) and keeps its registration for later.
+    /// Stages every entry of the table `section` (layers of `kind`): `make` gives an entry's
+    /// instance configuration and the settings it asks for.
+    fn section<T, V>(
+        &mut self,
+        registry: &'static Registry<T>,
+        section: &str,
+        kind: &'static str,
+        entries: &BTreeMap<String, Spanned<V>>,
+        make: impl Fn(&V) -> (T::Config, serde_json::Value),
+    ) -> Result<(), ConfigFileError>
+    where
+        T: Registered + Settings + Send + Sync + 'static,
+    {
+        for (name, entry) in entries {
+            let (config, settings) = make(entry.get_ref());
+            self.stage(
+                registry,
+                (section, kind, name),
+                entry.span(),
+                config,
+                settings,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Checks the entry `section.name` (its instance made from `config`, its settings against a
+    /// registered one) and keeps its registration for later.
     fn stage<T: Registered + Settings + Send + Sync + 'static>(
         &mut self,
         registry: &'static Registry<T>,
-        entry: Entry<'_>,
+        (section, kind, name): (&str, &'static str, &str),
+        span: Range<usize>,
         config: T::Config,
         requested: serde_json::Value,
     ) -> Result<(), ConfigFileError> {
-        let Entry {
-            section,
-            kind,
-            name,
-            span,
-        } = entry;
         let key = format!("{section}.{name}");
         let source = &self.file.source;
         if let Some(registered) = registry.get(name) {
