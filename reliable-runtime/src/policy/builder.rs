@@ -245,18 +245,45 @@ impl PolicyBuilder {
     }
 
     /// The SLA monitor `name` as it is registered; see [`shared_breaker`](Self::shared_breaker).
+    ///
+    /// ```
+    /// use reliable_runtime::registry::sla_registry;
+    /// use reliable_runtime::Policy;
+    ///
+    /// sla_registry().get_or_create("shared_monitor_doc", reliable_runtime::sla::SlaThresholds::dex()).unwrap();
+    /// let policy = Policy::builder("shared_monitor_doc_user").shared_monitor("shared_monitor_doc").build().unwrap();
+    /// assert_eq!(policy.monitor().unwrap().thresholds().max_latency_p95.as_secs(), 3);
+    /// ```
     pub fn shared_monitor(mut self, name: impl Into<String>) -> Self {
         self.monitor = Some(LayerSpec::shared(name.into()));
         self
     }
 
     /// The retry policy `name` as it is registered; see [`shared_breaker`](Self::shared_breaker).
+    ///
+    /// ```
+    /// use reliable_runtime::registry::retry_registry;
+    /// use reliable_runtime::Policy;
+    ///
+    /// retry_registry().get_or_create("shared_retry_doc", reliable_runtime::retry::RetryConfig::default().max_attempts(5)).unwrap();
+    /// let policy = Policy::builder("shared_retry_doc_user").shared_retry("shared_retry_doc").build().unwrap();
+    /// assert_eq!(policy.retry().unwrap().config().backoff.max_attempts, 5);
+    /// ```
     pub fn shared_retry(mut self, name: impl Into<String>) -> Self {
         self.retry = Some(LayerSpec::shared(name.into()));
         self
     }
 
     /// The bulkhead `name` as it is registered; see [`shared_breaker`](Self::shared_breaker).
+    ///
+    /// ```
+    /// use reliable_runtime::registry::bulkhead_registry;
+    /// use reliable_runtime::Policy;
+    ///
+    /// bulkhead_registry().get_or_create("shared_bulkhead_doc", reliable_runtime::limit::BulkheadConfig { max_concurrent: 7, ..Default::default() }).unwrap();
+    /// let policy = Policy::builder("shared_bulkhead_doc_user").shared_bulkhead("shared_bulkhead_doc").build().unwrap();
+    /// assert_eq!(policy.bulkhead().unwrap().config().max_concurrent, 7);
+    /// ```
     pub fn shared_bulkhead(mut self, name: impl Into<String>) -> Self {
         self.bulkhead = Some(LayerSpec::shared(name.into()));
         self

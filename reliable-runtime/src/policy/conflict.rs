@@ -72,6 +72,32 @@ pub(crate) enum OnConflict {
 }
 
 /// A layer registered under one name with other settings than a policy asked for.
+///
+/// ```
+/// use reliable_runtime::breaker::BreakerConfig;
+/// use reliable_runtime::event::{subscribe, Event};
+/// use reliable_runtime::registry::breaker_registry;
+/// use reliable_runtime::{circuit_breaker, Rejected};
+///
+/// #[derive(Debug)]
+/// struct ApiError;
+/// impl From<Rejected> for ApiError {
+///     fn from(_: Rejected) -> Self { ApiError }
+/// }
+///
+/// #[circuit_breaker(name = "conflict_doc", failure_threshold = 2)]
+/// async fn ticker() -> Result<u32, ApiError> { Ok(1) }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// // Declared elsewhere with 4 failures.
+/// breaker_registry().get_or_create("conflict_doc", BreakerConfig { failure_threshold: 4, ..BreakerConfig::default() }).unwrap();
+/// let mut events = subscribe();
+/// ticker().await.unwrap(); // runs with the declared breaker, and says so
+/// let Ok(Event::ConfigConflict(conflict)) = events.try_recv() else { panic!("no conflict event") };
+/// assert_eq!((conflict.layer, conflict.field), ("breaker", "failure_threshold"));
+/// assert_eq!((conflict.registered.as_str(), conflict.requested.as_str()), ("4", "2"));
+/// # }
+/// ```
 #[derive(Clone, Debug, Serialize)]
 pub struct ConfigConflict {
     /// The layer's kind: "breaker", "monitor", "retry", "rate limit", "bulkhead", "timeout".
