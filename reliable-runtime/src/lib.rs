@@ -97,6 +97,7 @@
 //! - [`retry`]: backoff, jitter and the retry budget.
 //! - [`served`]: where a value came from (fresh, cache hit, stale with its age, fallback with
 //!   its cause), for the callers that ask.
+//! - `testing`: each test in its own scope of instances and clock (feature `testing`).
 //! - [`sla`]: the [`SlaMonitor`](sla::SlaMonitor), its percentiles and status rules.
 
 #![deny(missing_docs)]
@@ -120,6 +121,9 @@ pub mod retry;
 pub mod served;
 pub mod sla;
 mod sync;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 
 #[doc(hidden)]
 pub mod __private;
@@ -127,8 +131,10 @@ pub mod __private;
 pub use error::{ConfigError, Failure, Rejected};
 pub use policy::{Policy, PolicyBuilder};
 
-/// The README's examples, compiled and run as doctests so they stay true.
-#[cfg(doctest)]
+/// The README's examples, compiled and run as doctests so they stay true. Its testing section
+/// uses `testing::Scope`, so they run with that feature (as `cargo test --workspace` builds,
+/// the test crate asking for it).
+#[cfg(all(doctest, feature = "testing"))]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
 pub use health::{get_system_health, SystemHealth};

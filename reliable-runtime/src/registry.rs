@@ -22,6 +22,7 @@
 use crate::breaker::{BreakerConfig, CircuitBreaker};
 use crate::cache::{CacheSnapshot, CacheStats};
 pub use crate::common::registry::{Registered, Registry};
+use crate::common::scope;
 pub use crate::degrade::degradation_registry;
 use crate::error::ConfigError;
 use crate::limit::{Bulkhead, BulkheadConfig, RateLimiter, RateLimiterConfig, TimeoutPolicy};
@@ -112,7 +113,7 @@ impl CacheRegistry {
     /// assert_eq!(cache_registry().snapshot("doc_registered").unwrap().size, 0);
     /// ```
     pub fn register(&self, cache: Arc<dyn CacheStats>) -> bool {
-        let name: Arc<str> = cache.name().into();
+        let name: Arc<str> = scope::key(cache.name()).into();
         let mut registered = false;
         self.caches.entry(name).or_insert_with(|| {
             registered = true;
@@ -138,25 +139,31 @@ impl CacheRegistry {
                 .into_any()
                 .and_then(|any| any.downcast().ok())
         };
-        if let Some(existing) = self.caches.get(name) {
+        let key = scope::key(name);
+        if let Some(existing) = self.caches.get(&*key) {
             return Ok(typed(existing.value()));
         }
         let created: Arc<dyn CacheStats> =
             Arc::new(crate::cache::Cache::<K, V>::new(name, config)?);
-        let stored = self.caches.entry(name.into()).or_insert(created);
+        let stored = self.caches.entry(key.into()).or_insert(created);
         Ok(typed(stored.value()))
     }
 
     /// The counters of the cache named `name`.
     pub fn snapshot(&self, name: &str) -> Option<CacheSnapshot> {
-        self.caches.get(name).map(|cache| cache.snapshot())
+        self.caches
+            .get(&*scope::key(name))
+            .map(|cache| cache.snapshot())
     }
 
     /// Every cache's counters, by name.
     pub fn snapshots(&self) -> std::collections::BTreeMap<String, CacheSnapshot> {
         self.caches
             .iter()
-            .map(|entry| (entry.key().to_string(), entry.value().snapshot()))
+            .filter_map(|entry| {
+                let name = scope::name_here(entry.key())?;
+                Some((name.to_owned(), entry.value().snapshot()))
+            })
             .collect()
     }
 
@@ -164,8 +171,21 @@ impl CacheRegistry {
     /// the name makes a new one, and its memory is freed once nothing holds it (a `#[cached]`
     /// fn that already used it keeps it).
     pub fn remove(&self, name: &str) -> bool {
-        self.caches.remove(name).is_some()
+        self.caches.remove(&*scope::key(name)).is_some()
     }
+}
+
+/// Keeps, in every registry, the entries whose key `keep` accepts (a test scope's end).
+#[cfg(feature = "testing")]
+pub(crate) fn retain_keys(keep: &dyn Fn(&str) -> bool) {
+    breaker_registry().retain_keys(keep);
+    sla_registry().retain_keys(keep);
+    retry_registry().retain_keys(keep);
+    rate_limiter_registry().retain_keys(keep);
+    bulkhead_registry().retain_keys(keep);
+    timeout_registry().retain_keys(keep);
+    degradation_registry().retain_keys(keep);
+    cache_registry().caches.retain(|key, _| keep(key));
 }
 
 /// The registry of caches.

@@ -24,6 +24,14 @@ impl PolicyCell {
     where
         Build: FnOnce(&str) -> PolicyBuilder,
     {
+        #[cfg(feature = "testing")]
+        if let Some(scope) = crate::testing::current() {
+            return self.scoped(
+                scope,
+                &function_path(core::any::type_name::<Build>()),
+                build,
+            );
+        }
         match self.cell.get() {
             Some(policy) => policy,
             None => self.init_here(build),
@@ -47,10 +55,28 @@ impl PolicyCell {
         name: &'static str,
         build: impl FnOnce(&str) -> PolicyBuilder,
     ) -> &'static Policy {
+        #[cfg(feature = "testing")]
+        if let Some(scope) = crate::testing::current() {
+            return self.scoped(scope, name, build);
+        }
         match self.cell.get() {
             Some(policy) => policy,
             None => self.init(name, build),
         }
+    }
+
+    /// The call site's policy in test scope `scope` (feature `testing`).
+    #[cfg(feature = "testing")]
+    #[cold]
+    fn scoped(
+        &'static self,
+        scope: u64,
+        name: &str,
+        build: impl FnOnce(&str) -> PolicyBuilder,
+    ) -> &'static Policy {
+        crate::testing::policy(scope, self as *const PolicyCell as usize, || {
+            make(name, build)
+        })
     }
 
     #[cold]
@@ -59,15 +85,21 @@ impl PolicyCell {
         name: &str,
         build: impl FnOnce(&str) -> PolicyBuilder,
     ) -> &'static Policy {
-        self.cell.get_or_init(|| {
-            // A layer registered under its name with other settings is taken as it is (warned
-            // and published): a fn cannot refuse to run for it.
-            build(name).taking_registered_layers().build().unwrap_or_else(|error| {
-                tracing::error!(policy = %name, %error, "invalid configuration; calls run without the reliability layers");
-                Policy::passthrough(name)
-            })
-        })
+        self.cell.get_or_init(|| make(name, build))
     }
+}
+
+/// The policy `build` describes for the call site `name`. A layer registered under its name
+/// with other settings is taken as it is (warned and published): a fn cannot refuse to run
+/// for it.
+fn make(name: &str, build: impl FnOnce(&str) -> PolicyBuilder) -> Policy {
+    build(name)
+        .taking_registered_layers()
+        .build()
+        .unwrap_or_else(|error| {
+            tracing::error!(policy = %name, %error, "invalid configuration; calls run without the reliability layers");
+            Policy::passthrough(name)
+        })
 }
 
 /// The path of the fn a closure is defined in, from the closure's type name:

@@ -6,6 +6,7 @@ pub mod clock;
 pub(crate) mod human_duration;
 pub(crate) mod intern;
 pub(crate) mod registry;
+pub(crate) mod scope;
 pub(crate) mod setters;
 pub(crate) mod shard;
 pub(crate) mod throttle;

@@ -1,6 +1,7 @@
 //! [`Registry`]: instances by name, one per name, shared by every call site that names it.
 //! The registries of each kind are listed in [`crate::registry`].
 
+use crate::common::scope;
 use crate::error::ConfigError;
 use dashmap::DashMap;
 use std::fmt;
@@ -39,7 +40,7 @@ impl<T: Registered> Registry<T> {
     /// The instance named `name`, if registered.
     pub fn get(&self, name: &str) -> Option<Arc<T>> {
         self.instances
-            .get(name)
+            .get(&*scope::key(name))
             .map(|entry| Arc::clone(entry.value()))
     }
 
@@ -51,7 +52,7 @@ impl<T: Registered> Registry<T> {
 
     /// Registers `instance` unless its name is taken; returns the registered instance either way.
     pub fn register(&self, instance: T) -> Arc<T> {
-        let key: Arc<str> = instance.name().into();
+        let key: Arc<str> = scope::key(instance.name()).into();
         Arc::clone(
             self.instances
                 .entry(key)
@@ -75,7 +76,9 @@ impl<T: Registered> Registry<T> {
 
     /// Removes the instance named `name` (call sites that already hold it keep using it).
     pub fn remove(&self, name: &str) -> Option<Arc<T>> {
-        self.instances.remove(name).map(|(_, instance)| instance)
+        self.instances
+            .remove(&*scope::key(name))
+            .map(|(_, instance)| instance)
     }
 
     /// Every registered name, sorted.
@@ -83,7 +86,11 @@ impl<T: Registered> Registry<T> {
         let mut names: Vec<Arc<str>> = self
             .instances
             .iter()
-            .map(|entry| Arc::clone(entry.key()))
+            .filter_map(|entry| match scope::name_here(entry.key()) {
+                Some(name) if name.len() == entry.key().len() => Some(Arc::clone(entry.key())),
+                Some(name) => Some(name.into()),
+                None => None,
+            })
             .collect();
         names.sort();
         names
@@ -94,6 +101,7 @@ impl<T: Registered> Registry<T> {
         let mut all: Vec<Arc<T>> = self
             .instances
             .iter()
+            .filter(|entry| scope::name_here(entry.key()).is_some())
             .map(|entry| Arc::clone(entry.value()))
             .collect();
         all.sort_by(|a, b| a.name().cmp(b.name()));
@@ -102,11 +110,23 @@ impl<T: Registered> Registry<T> {
 
     /// Number of registered instances.
     pub fn len(&self) -> usize {
-        self.instances.len()
+        #[cfg(not(feature = "testing"))]
+        return self.instances.len();
+        #[cfg(feature = "testing")]
+        self.instances
+            .iter()
+            .filter(|entry| scope::name_here(entry.key()).is_some())
+            .count()
     }
 
     /// Whether nothing is registered.
     pub fn is_empty(&self) -> bool {
-        self.instances.is_empty()
+        self.len() == 0
+    }
+
+    /// Keeps the instances whose registry key `keep` accepts (a test scope's end).
+    #[cfg(feature = "testing")]
+    pub(crate) fn retain_keys(&self, keep: &dyn Fn(&str) -> bool) {
+        self.instances.retain(|key, _| keep(key));
     }
 }

@@ -422,6 +422,9 @@ impl PolicyBuilder {
             on_conflict: self.on_conflict,
         };
         let clock = self.clock.clone();
+        // In a test scope with a clock, every layer without a clock of its own reads it.
+        #[cfg(feature = "testing")]
+        let clock = clock.or_else(crate::testing::clock);
         let with_clock = |config_clock: &mut Clock| {
             if let Some(clock) = &clock {
                 *config_clock = clock.clone();
