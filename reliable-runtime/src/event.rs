@@ -8,6 +8,7 @@
 
 pub use crate::breaker::state::BreakerTransition;
 pub use crate::cache::events::StaleServed;
+pub use crate::common::settings::{Reconfigured, SettingChange};
 use crate::common::throttle::Throttle;
 pub use crate::limit::refused::LimitReached;
 pub use crate::policy::ConfigConflict;
@@ -60,6 +61,9 @@ pub enum Event {
     /// An attribute asked for a layer registered under its name with other settings, and took
     /// the registered one (a [`Policy`](crate::Policy) builder refuses it instead).
     ConfigConflict(ConfigConflict),
+    /// A running instance took a new configuration, its state kept (e.g.
+    /// [`CircuitBreaker::reconfigure`](crate::breaker::CircuitBreaker::reconfigure)).
+    Reconfigured(Reconfigured),
 }
 
 fn channel() -> &'static broadcast::Sender<Event> {

@@ -92,7 +92,7 @@ pub use manager::{
 pub use webhook::{WebhookHandler, WebhookHandlerBuilder};
 
 use crate::breaker::BreakerState;
-use crate::event::{BreakerTransition, Event, SlaStatusChange};
+use crate::event::{BreakerTransition, Event, Reconfigured, SlaStatusChange};
 use crate::sla::SlaStatus;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -187,7 +187,8 @@ impl fmt::Display for Severity {
     }
 }
 
-/// What an alert is about. Serializes as `"circuit_breaker"`, `"sla"` or `"custom"`.
+/// What an alert is about. Serializes as `"circuit_breaker"`, `"sla"`, `"configuration"` or
+/// `"custom"`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -196,6 +197,8 @@ pub enum AlertKind {
     CircuitBreaker,
     /// A monitored source's SLA status changed.
     Sla,
+    /// A running instance took a new configuration ([`Event::Reconfigured`]).
+    Configuration,
     /// Raised by the application ([`Alert::new`]).
     Custom,
 }
@@ -206,6 +209,7 @@ impl AlertKind {
         match self {
             AlertKind::CircuitBreaker => "circuit_breaker",
             AlertKind::Sla => "sla",
+            AlertKind::Configuration => "configuration",
             AlertKind::Custom => "custom",
         }
     }
@@ -381,6 +385,7 @@ impl Alert {
         match event {
             Event::BreakerStateChanged(change) => Some(Alert::from(change)),
             Event::SlaStatusChanged(change) => Some(Alert::from(change)),
+            Event::Reconfigured(change) => Some(Alert::from(change)),
             _ => None,
         }
     }
@@ -419,6 +424,7 @@ impl Alert {
         let what = match self.kind {
             AlertKind::CircuitBreaker => "circuit breaker ",
             AlertKind::Sla => "SLA ",
+            AlertKind::Configuration => "configuration of ",
             AlertKind::Custom => "",
         };
         if self.old_state.is_empty() && self.new_state.is_empty() {
@@ -440,6 +446,41 @@ impl From<&BreakerTransition> for Alert {
         alert
             .metadata
             .insert("reason".to_owned(), change.reason.to_owned());
+        alert
+    }
+}
+
+impl From<&Reconfigured> for Alert {
+    /// An info alert naming each changed setting (`failure_threshold: 5 -> 3`) in its
+    /// message and its metadata.
+    fn from(change: &Reconfigured) -> Alert {
+        let settings: Vec<String> = change
+            .changes
+            .iter()
+            .map(|setting| format!("{}: {} -> {}", setting.field, setting.from, setting.to))
+            .collect();
+        let mut alert = Alert::new(
+            change.name,
+            Severity::Info,
+            format!(
+                "{} '{}' reconfigured: {}",
+                change.layer,
+                change.name,
+                if settings.is_empty() {
+                    "no change".to_owned()
+                } else {
+                    settings.join(", ")
+                }
+            ),
+        );
+        alert.kind = AlertKind::Configuration;
+        alert.timestamp = change.at;
+        for setting in &change.changes {
+            alert.metadata.insert(
+                setting.field.clone(),
+                format!("{} -> {}", setting.from, setting.to),
+            );
+        }
         alert
     }
 }

@@ -42,19 +42,20 @@ pub(crate) mod state;
 pub use config::{BreakerConfig, BreakerWindow, MAX_HALF_OPEN_CALLS};
 pub use state::{BreakerState, BreakerTransition};
 
-use crate::clock::{duration_to_nanos, Timestamp};
+use crate::clock::{duration_to_nanos, Clock, Timestamp};
 use crate::common::intern::intern;
 use crate::common::shard::ShardedCounter;
 use crate::common::window::{OutcomeWindow, WindowCounts};
 use crate::error::{catch_callback, ConfigError, Failure, Rejected};
 use crate::event::{self, Event};
 use crate::sync::{AtomicU32, AtomicU64, Mutex};
+use arc_swap::ArcSwap;
 use crossbeam_utils::CachePadded;
 use serde::Serialize;
 use state::{Word, ONE_PROBE};
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32 as StdAtomicU32, AtomicU64 as StdAtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -62,8 +63,20 @@ use std::time::{Duration, SystemTime};
 pub struct CircuitBreaker {
     name: &'static str,
     group: Option<Arc<str>>,
-    config: BreakerConfig,
+    /// Swapped whole by [`reconfigure`](Self::reconfigure); read where a decision needs it
+    /// (a trip, a probe, the open timeout), never on a closed call.
+    config: ArcSwap<BreakerConfig>,
+    /// The clock, fixed at creation (a reconfiguration keeps it).
+    clock: Clock,
+    /// What every closed call reads of the configuration, kept beside it as plain words the
+    /// compiler may read once per call: whether to time calls, and whether a slow-call rule
+    /// runs. Fixed at creation (what the window holds depends on them).
     needs_timing: bool,
+    slow_rule: bool,
+    /// The slow-call duration, read by closed calls when a slow-call rule runs.
+    slow_call_nanos: StdAtomicU64,
+    /// And what a half-open admission reads: probes allowed in flight at once.
+    half_open_max_calls: StdAtomicU32,
     word: CachePadded<AtomicU64>,
     consecutive_failures: CachePadded<AtomicU32>,
     /// Successful probes of the current half-open period: the period's generation in the high
@@ -246,7 +259,7 @@ impl Drop for Permit<'_> {
             return;
         }
         if std::thread::panicking() {
-            let end = self.breaker.config.clock.now();
+            let end = self.breaker.clock.now();
             let latency = end.saturating_duration_since(self.start.unwrap_or(end));
             self.breaker
                 .on_outcome(self.word, true, Some((latency, end)));
@@ -271,7 +284,11 @@ impl CircuitBreaker {
             name: intern(name.as_ref()),
             group: None,
             needs_timing: config.needs_timing(),
-            config,
+            slow_rule: config.slow_call_rate_threshold.is_some(),
+            slow_call_nanos: StdAtomicU64::new(duration_to_nanos(config.slow_call_duration)),
+            half_open_max_calls: StdAtomicU32::new(config.half_open_max_calls),
+            clock: config.clock.clone(),
+            config: ArcSwap::from_pointee(config),
             word: CachePadded::new(AtomicU64::new(Word::INITIAL.0)),
             consecutive_failures: CachePadded::new(AtomicU32::new(0)),
             half_open_successes: AtomicU64::new(0),
@@ -298,9 +315,80 @@ impl CircuitBreaker {
         self.group.as_deref()
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &BreakerConfig {
-        &self.config
+    /// The clock the breaker reads.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// The configuration now (a [`reconfigure`](Self::reconfigure) swaps it).
+    pub fn config(&self) -> Arc<BreakerConfig> {
+        self.config.load_full()
+    }
+
+    /// Changes the running breaker's configuration: `change` gets the current one and returns
+    /// the new one, which takes effect for the next decision (a trip, a probe, an open
+    /// timeout). Its state, counts, window and trips are kept. An invalid configuration, or a
+    /// change of what the state is made of (the `window`, a rate rule the breaker was created
+    /// without), is an `Err` and changes nothing. Each change is an
+    /// [`Event::Reconfigured`](crate::event::Event::Reconfigured) (an info alert).
+    ///
+    /// ```
+    /// use reliable_runtime::breaker::{BreakerConfig, CircuitBreaker};
+    /// use std::time::Duration;
+    ///
+    /// let breaker = CircuitBreaker::new("reconfigure_doc", BreakerConfig::default()).unwrap();
+    /// breaker.try_acquire().unwrap().failure();
+    /// breaker.reconfigure(|config| config.failure_threshold(2).timeout(Duration::from_secs(10))).unwrap();
+    /// assert_eq!(breaker.config().failure_threshold, 2);
+    /// breaker.try_acquire().unwrap().failure(); // the second failure in a row: kept count
+    /// assert!(breaker.state().is_open());
+    /// let error = breaker.reconfigure(|config| config.success_threshold(0)).unwrap_err();
+    /// assert_eq!(error.field(), "success_threshold");
+    /// assert_eq!(breaker.config().timeout, Duration::from_secs(10), "unchanged");
+    /// ```
+    pub fn reconfigure(
+        &self,
+        change: impl FnOnce(BreakerConfig) -> BreakerConfig,
+    ) -> Result<(), ConfigError> {
+        // One reconfiguration at a time, and none during a transition (which reads it).
+        let _transitions = self.transitions.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.config.load_full();
+        let mut next = change((*current).clone());
+        next.clock = self.clock.clone();
+        next.validate()?;
+        if next.window != current.window && current.uses_window() {
+            return Err(ConfigError::new(
+                "window",
+                "cannot change while the breaker runs: it holds the calls it has seen",
+            ));
+        }
+        if next.uses_window() && !current.uses_window() {
+            let field = if next.failure_rate_threshold.is_some() {
+                "failure_rate_threshold"
+            } else {
+                "slow_call_rate_threshold"
+            };
+            return Err(ConfigError::new(
+                field,
+                "cannot be turned on while the breaker runs: it was created without a window to judge rates over",
+            ));
+        }
+        if next.slow_call_rate_threshold.is_some() != self.slow_rule {
+            return Err(ConfigError::new(
+                "slow_call_rate_threshold",
+                "cannot be turned on or off while the breaker runs (its calls are timed or not from creation); its value can change",
+            ));
+        }
+        self.slow_call_nanos.store(
+            duration_to_nanos(next.slow_call_duration),
+            Ordering::Relaxed,
+        );
+        self.half_open_max_calls
+            .store(next.half_open_max_calls, Ordering::Relaxed);
+        let next = Arc::new(next);
+        self.config.store(Arc::clone(&next));
+        crate::common::settings::reconfigured("breaker", self.name, &*current, &*next);
+        Ok(())
     }
 
     /// Whether recording an outcome needs the call's latency and end time.
@@ -323,7 +411,7 @@ impl CircuitBreaker {
     /// half-open with every probe slot taken.
     #[inline(always)]
     pub fn try_acquire(&self) -> Result<Permit<'_>, Rejected> {
-        let start = self.needs_timing.then(|| self.config.clock.now());
+        let start = self.needs_timing.then(|| self.clock.now());
         self.acquire(start)
     }
 
@@ -340,7 +428,7 @@ impl CircuitBreaker {
         let timing = match timing {
             Some(timing) => Some(timing),
             None if self.needs_timing => {
-                let end = self.config.clock.now();
+                let end = self.clock.now();
                 let start = start.unwrap_or(end);
                 Some((end.saturating_duration_since(start), end))
             }
@@ -395,7 +483,7 @@ impl CircuitBreaker {
                 Err(retry_after) => Err(self.rejection(retry_after)),
             };
         }
-        let start = Some(self.config.clock.now());
+        let start = Some(self.clock.now());
         let word = self.load();
         if word.is_closed() {
             return Ok((word.0, start));
@@ -417,7 +505,7 @@ impl CircuitBreaker {
                 BreakerState::Closed | BreakerState::Disabled => return Ok(word.0),
                 BreakerState::ForcedOpen => return Err(self.reject(NO_RETRY_AFTER)),
                 BreakerState::Open => {
-                    let now = self.config.clock.now_coarse();
+                    let now = self.clock.now_coarse();
                     let until = Timestamp::from_nanos(self.open_until.load(Ordering::Acquire));
                     if now < until {
                         let remaining = until.as_nanos().saturating_sub(now.as_nanos());
@@ -427,7 +515,9 @@ impl CircuitBreaker {
                     word = self.load();
                 }
                 BreakerState::HalfOpen => {
-                    if word.in_flight() >= u64::from(self.config.half_open_max_calls) {
+                    if word.in_flight()
+                        >= u64::from(self.half_open_max_calls.load(Ordering::Relaxed))
+                    {
                         return Err(self.reject(NO_RETRY_AFTER));
                     }
                     match self.word.compare_exchange_weak(
@@ -539,8 +629,10 @@ impl CircuitBreaker {
 
     #[inline(always)]
     fn on_closed_outcome(&self, permit: Word, failed: bool, timing: Option<(Duration, Timestamp)>) {
-        let slow = self.config.slow_call_rate_threshold.is_some()
-            && timing.is_some_and(|(latency, _)| latency >= self.config.slow_call_duration);
+        let slow = self.slow_rule
+            && timing.is_some_and(|(latency, _)| {
+                duration_to_nanos(latency) >= self.slow_call_nanos.load(Ordering::Relaxed)
+            });
         if let Some(window) = &self.window {
             let now = timing.map_or_else(Timestamp::default, |(_, end)| end);
             window.record(now, failed, slow);
@@ -560,7 +652,8 @@ impl CircuitBreaker {
 
     #[cold]
     fn check_trip(&self, permit: Word, consecutive: u32, timing: Option<(Duration, Timestamp)>) {
-        let threshold = self.config.failure_threshold;
+        let config = self.config.load();
+        let threshold = config.failure_threshold;
         if threshold > 0 && consecutive >= threshold {
             self.transition(
                 permit,
@@ -570,14 +663,12 @@ impl CircuitBreaker {
             return;
         }
         let Some(window) = &self.window else { return };
-        let now = timing.map_or_else(|| self.config.clock.now(), |(_, end)| end);
+        let now = timing.map_or_else(|| self.clock.now(), |(_, end)| end);
         let counts = window.counts(now);
-        if counts.calls < self.config.minimum_calls {
+        if counts.calls < config.minimum_calls {
             return;
         }
-        if let (Some(limit), Some(rate)) =
-            (self.config.failure_rate_threshold, counts.failure_rate())
-        {
+        if let (Some(limit), Some(rate)) = (config.failure_rate_threshold, counts.failure_rate()) {
             if rate >= limit {
                 self.transition(
                     permit,
@@ -587,9 +678,7 @@ impl CircuitBreaker {
                 return;
             }
         }
-        if let (Some(limit), Some(rate)) =
-            (self.config.slow_call_rate_threshold, counts.slow_rate())
-        {
+        if let (Some(limit), Some(rate)) = (config.slow_call_rate_threshold, counts.slow_rate()) {
             if rate >= limit {
                 self.transition(
                     permit,
@@ -609,7 +698,7 @@ impl CircuitBreaker {
             return;
         }
         match self.count_probe_success(permit) {
-            Some(successes) if successes >= self.config.success_threshold => {
+            Some(successes) if successes >= self.config.load().success_threshold => {
                 // The new generation starts with every slot free.
                 self.transition(permit, BreakerState::Closed, "half-open probes succeeded");
             }
@@ -682,9 +771,8 @@ impl CircuitBreaker {
             BreakerState::Open => {
                 // Trips grow the timeout only while the breaker fails to recover.
                 transitions.trips = transitions.trips.saturating_add(1);
-                let timeout = self.config.open_timeout(transitions.trips);
+                let timeout = self.config.load().open_timeout(transitions.trips);
                 let until = self
-                    .config
                     .clock
                     .now_coarse()
                     .as_nanos()
@@ -771,11 +859,11 @@ impl CircuitBreaker {
     /// The breaker's counters now.
     pub fn snapshot(&self) -> BreakerSnapshot {
         let word = self.load();
-        let now = self.config.clock.now();
+        let now = self.clock.now();
         let counts = self.window.as_ref().map(|window| window.counts(now));
         let open_remaining = (word.state() == BreakerState::Open).then(|| {
             Timestamp::from_nanos(self.open_until.load(Ordering::Acquire))
-                .saturating_duration_since(self.config.clock.now_coarse())
+                .saturating_duration_since(self.clock.now_coarse())
                 .as_secs_f64()
         });
         let trips = self

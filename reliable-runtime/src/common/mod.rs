@@ -8,6 +8,7 @@ pub(crate) mod intern;
 pub(crate) mod registry;
 pub(crate) mod scope;
 pub(crate) mod setters;
+pub(crate) mod settings;
 pub(crate) mod shard;
 pub(crate) mod throttle;
 pub(crate) mod window;

@@ -9,6 +9,8 @@
 
 use crate::breaker::CircuitBreaker;
 use crate::common::intern::intern;
+use crate::common::settings::differences;
+pub(crate) use crate::common::settings::settings_of;
 use crate::error::ConfigError;
 use crate::event::{self, Event};
 use crate::limit::{Bulkhead, RateLimiter, TimeoutPolicy};
@@ -23,11 +25,6 @@ pub(crate) trait Settings {
     fn settings(&self) -> Value;
 }
 
-/// `value`'s serde form (`Null` if it cannot be serialised, which no configuration type does).
-pub(crate) fn settings_of(value: &impl Serialize) -> Value {
-    serde_json::to_value(value).unwrap_or(Value::Null)
-}
-
 macro_rules! settings {
     ($($kind:ty => |$instance:ident| $settings:expr),* $(,)?) => {$(
         impl Settings for $kind {
@@ -40,7 +37,7 @@ macro_rules! settings {
 }
 
 settings! {
-    CircuitBreaker => |breaker| breaker.config(),
+    CircuitBreaker => |breaker| &*breaker.config(),
     SlaMonitor => |monitor| monitor.thresholds(),
     RetryPolicy => |retry| retry.config(),
     RateLimiter => |limiter| &limiter.config().limit,
@@ -123,14 +120,14 @@ impl ConfigConflict {
         registered: &Value,
         requested: &Value,
     ) -> Option<ConfigConflict> {
-        let (field, registered, requested) = first_difference("", registered, requested)?;
+        let first = differences(registered, requested).into_iter().next()?;
         Some(ConfigConflict {
             layer,
             name: name.into(),
             policy: policy.into(),
-            field: intern(if field.is_empty() { "value" } else { &field }),
-            registered: registered.to_string(),
-            requested: requested.to_string(),
+            field: intern(&first.field),
+            registered: first.from,
+            requested: first.to,
         })
     }
 
@@ -167,29 +164,6 @@ impl ConfigConflict {
             "a layer is registered under this name with other settings; the registered one is used"
         );
         event::publish(Event::ConfigConflict(self));
-    }
-}
-
-/// The first leaf where `registered` and `requested` differ: its dotted path and both values.
-fn first_difference(
-    path: &str,
-    registered: &Value,
-    requested: &Value,
-) -> Option<(String, Value, Value)> {
-    match (registered, requested) {
-        (Value::Object(registered_fields), Value::Object(requested_fields)) => {
-            registered_fields.iter().find_map(|(key, value)| {
-                let field = if path.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{path}.{key}")
-                };
-                let other = requested_fields.get(key).unwrap_or(&Value::Null);
-                first_difference(&field, value, other)
-            })
-        }
-        _ if registered == requested => None,
-        _ => Some((path.to_owned(), registered.clone(), requested.clone())),
     }
 }
 

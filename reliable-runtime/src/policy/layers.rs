@@ -76,7 +76,7 @@ impl Layers {
     /// The layers with the facts derived from them filled in (done once per call site).
     pub(crate) fn ready(mut self) -> Self {
         self.shared_clock = match (&self.breaker, &self.monitor) {
-            (Some(breaker), Some(monitor)) => breaker.config().clock.same_source(monitor.clock()),
+            (Some(breaker), Some(monitor)) => breaker.clock().same_source(monitor.clock()),
             _ => false,
         };
         self.waits = (self.limiter.is_some() && self.limiter_waits)
@@ -309,7 +309,7 @@ impl<'a> AttemptState<'a> {
         let breaker = self.layers.breaker.as_deref()?;
         Some(Reading {
             at: self.permit_start()?,
-            clock: &breaker.config().clock,
+            clock: breaker.clock(),
         })
     }
 

@@ -1,0 +1,206 @@
+//! Live reconfiguration: a running breaker takes new settings, keeping its state, under
+//! concurrent load.
+
+use reliable_runtime::alert::{Alert, AlertKind, Severity};
+use reliable_runtime::breaker::{BreakerConfig, BreakerState, BreakerWindow, CircuitBreaker};
+use reliable_runtime::clock::Clock;
+use reliable_runtime::event::{subscribe, Event};
+use reliable_runtime::registry::breaker_registry;
+use reliable_runtime::{circuit_breaker, Rejected};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[test]
+fn a_reconfigured_breaker_keeps_its_state_and_applies_the_new_settings_to_its_next_decisions() {
+    let (clock, hand) = Clock::manual();
+    let breaker = CircuitBreaker::new(
+        "reconfigure_state",
+        BreakerConfig {
+            failure_threshold: 5,
+            clock,
+            ..BreakerConfig::default()
+        },
+    )
+    .unwrap();
+    let mut events = subscribe();
+    for _ in 0..3 {
+        breaker.try_acquire().unwrap().failure();
+    }
+    breaker
+        .reconfigure(|config| config.failure_threshold(4).timeout(Duration::from_secs(5)))
+        .unwrap();
+    assert_eq!(breaker.snapshot().failure_count, 3, "the count is kept");
+    breaker.try_acquire().unwrap().failure();
+    assert_eq!(
+        breaker.state(),
+        BreakerState::Open,
+        "the 4th failure trips it now"
+    );
+    hand.advance(Duration::from_secs(5));
+    assert!(breaker.try_acquire().is_ok(), "the new open time");
+
+    let change = std::iter::from_fn(|| events.try_recv().ok())
+        .find_map(|event| match event {
+            Event::Reconfigured(change) if change.name == "reconfigure_state" => Some(change),
+            _ => None,
+        })
+        .unwrap();
+    let fields: Vec<_> = change.changes.iter().map(|c| c.field.as_str()).collect();
+    assert_eq!(fields, ["failure_threshold", "timeout"]);
+    let alert = Alert::from_event(&Event::Reconfigured(change)).unwrap();
+    assert_eq!(
+        (alert.kind, alert.severity),
+        (AlertKind::Configuration, Severity::Info)
+    );
+    assert_eq!(alert.metadata["failure_threshold"], "5 -> 4");
+}
+
+#[test]
+fn an_invalid_or_state_changing_reconfiguration_is_an_error_and_changes_nothing() {
+    let breaker = CircuitBreaker::new("reconfigure_refused", BreakerConfig::default()).unwrap();
+    let before = breaker.config();
+    let error = breaker
+        .reconfigure(|config| config.failure_threshold(3).success_threshold(0))
+        .unwrap_err();
+    assert_eq!(error.field(), "success_threshold");
+    let error = breaker
+        .reconfigure(|config| config.failure_rate_threshold(0.5))
+        .unwrap_err();
+    assert_eq!(error.field(), "failure_rate_threshold");
+    let error = breaker
+        .reconfigure(|config| config.slow_call_rate_threshold(0.5))
+        .unwrap_err();
+    assert_eq!(error.field(), "slow_call_rate_threshold");
+    assert_eq!(breaker.config().failure_threshold, before.failure_threshold);
+
+    let windowed = CircuitBreaker::new(
+        "reconfigure_window",
+        BreakerConfig {
+            failure_rate_threshold: Some(0.5),
+            ..BreakerConfig::default()
+        },
+    )
+    .unwrap();
+    let error = windowed
+        .reconfigure(|config| config.window(BreakerWindow::Time(Duration::from_secs(60))))
+        .unwrap_err();
+    assert_eq!(error.field(), "window");
+    windowed
+        .reconfigure(|config| config.failure_rate_threshold(0.8))
+        .unwrap();
+    assert_eq!(windowed.config().failure_rate_threshold, Some(0.8));
+}
+
+/// Four threads (more than the machine's cores) call through the breaker while another
+/// reconfigures it back and forth, for many rounds: every reconfiguration lands whole, calls
+/// never fail for it, and once the last one returns, the next failure obeys it.
+#[test]
+fn reconfigurations_under_concurrent_calls_land_whole() {
+    for round in 0..20 {
+        let breaker = Arc::new(
+            CircuitBreaker::new(
+                format!("reconfigure_load_{round}"),
+                BreakerConfig {
+                    failure_threshold: 1_000_000,
+                    timeout: Duration::from_secs(3600),
+                    max_timeout: Duration::from_secs(3600),
+                    ..BreakerConfig::default()
+                },
+            )
+            .unwrap(),
+        );
+        let stop = Arc::new(AtomicBool::new(false));
+        let tripping = Arc::new(AtomicBool::new(false));
+        let refused_early = Arc::new(AtomicBool::new(false));
+        let calls = Arc::new(AtomicU64::new(0));
+        let callers: Vec<_> = (0..4)
+            .map(|_| {
+                let (breaker, stop, calls) = (breaker.clone(), stop.clone(), calls.clone());
+                let (tripping, refused_early) = (tripping.clone(), refused_early.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        match breaker.try_acquire() {
+                            Ok(permit) => permit.success(),
+                            // Only the final trip may refuse a call.
+                            Err(_) if !tripping.load(Ordering::SeqCst) => {
+                                refused_early.store(true, Ordering::SeqCst)
+                            }
+                            Err(_) => {}
+                        }
+                        calls.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        for step in 0..200u32 {
+            breaker
+                .reconfigure(|config| {
+                    config
+                        .failure_threshold(1_000 + step)
+                        .success_threshold(1 + step % 3)
+                })
+                .unwrap();
+            let config = breaker.config();
+            assert_eq!(config.failure_threshold, 1_000 + step, "whole");
+            assert_eq!(config.success_threshold, 1 + step % 3, "whole");
+        }
+        breaker
+            .reconfigure(|config| config.failure_threshold(1))
+            .unwrap();
+        tripping.store(true, Ordering::SeqCst);
+        breaker.try_acquire().unwrap().failure();
+        assert_eq!(breaker.state(), BreakerState::Open, "round {round}");
+        stop.store(true, Ordering::Relaxed);
+        for caller in callers {
+            caller.join().unwrap();
+        }
+        assert!(!refused_early.load(Ordering::SeqCst), "round {round}");
+        assert!(calls.load(Ordering::Relaxed) > 0);
+    }
+}
+
+#[derive(Debug)]
+struct ApiError;
+
+impl From<Rejected> for ApiError {
+    fn from(_: Rejected) -> Self {
+        ApiError
+    }
+}
+
+#[circuit_breaker(name = "reconfigure_attribute", failure_threshold = 10, timeout = "1h")]
+async fn flaky(up: bool) -> Result<u32, ApiError> {
+    if up {
+        Ok(1)
+    } else {
+        Err(ApiError)
+    }
+}
+
+/// The instance behind an attribute is reconfigured in place: the fn's calls, made from many
+/// tasks at once, take the new threshold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_attributes_breaker_is_reconfigured_in_place_under_load() {
+    let _ = flaky(true).await; // creates it
+    let breaker = breaker_registry().get("reconfigure_attribute").unwrap();
+    let load: Vec<_> = (0..8)
+        .map(|_| {
+            tokio::spawn(async {
+                for _ in 0..200 {
+                    let _ = flaky(true).await;
+                }
+            })
+        })
+        .collect();
+    breaker
+        .reconfigure(|config| config.failure_threshold(2))
+        .unwrap();
+    for task in load {
+        task.await.unwrap();
+    }
+    let _ = flaky(false).await;
+    let _ = flaky(false).await;
+    assert_eq!(breaker.state(), BreakerState::Open);
+    assert!(matches!(flaky(true).await, Err(ApiError)));
+}
