@@ -330,7 +330,7 @@ impl CircuitBreaker {
     /// timeout). Its state, counts, window and trips are kept. An invalid configuration, or a
     /// change of what the state is made of (the `window`, a rate rule the breaker was created
     /// without), is an `Err` and changes nothing. Each change is an
-    /// [`Event::Reconfigured`](crate::event::Event::Reconfigured) (an info alert).
+    /// [`Event::Reconfigured`] (an info alert).
     ///
     /// ```
     /// use reliable_runtime::breaker::{BreakerConfig, CircuitBreaker};
