@@ -204,3 +204,124 @@ async fn an_attributes_breaker_is_reconfigured_in_place_under_load() {
     assert_eq!(breaker.state(), BreakerState::Open);
     assert!(matches!(flaky(true).await, Err(ApiError)));
 }
+
+mod monitors_and_retries {
+    use reliable_runtime::event::{subscribe, Event};
+    use reliable_runtime::retry::{Jitter, RetryConfig, RetryPolicy};
+    use reliable_runtime::sla::{SlaMonitor, SlaStatus, SlaThresholds};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// A monitor's thresholds change while four threads record into it: the counts are kept,
+    /// and the status read after the change follows the new thresholds.
+    #[test]
+    fn a_monitor_is_reconfigured_under_concurrent_recording() {
+        let monitor = Arc::new(
+            SlaMonitor::new(
+                "reconfigure_monitor",
+                SlaThresholds {
+                    max_consecutive_failures: 1_000_000,
+                    min_success_rate: 0.0001,
+                    min_calls: 1,
+                    ..SlaThresholds::cex()
+                },
+            )
+            .unwrap(),
+        );
+        let stop = Arc::new(AtomicBool::new(false));
+        let recorders: Vec<_> = (0..4)
+            .map(|_| {
+                let (monitor, stop) = (monitor.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let mut calls = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        monitor.record_latency(Duration::from_millis(1), true);
+                        calls += 1;
+                    }
+                    calls
+                })
+            })
+            .collect();
+        let mut events = subscribe();
+        for step in 0..100u32 {
+            monitor
+                .reconfigure(|sla| SlaThresholds {
+                    max_consecutive_failures: 1_000_000 + step,
+                    ..sla
+                })
+                .unwrap();
+            assert_eq!(
+                monitor.thresholds().max_consecutive_failures,
+                1_000_000 + step
+            );
+        }
+        monitor
+            .reconfigure(|sla| SlaThresholds {
+                max_consecutive_failures: 3,
+                ..sla
+            })
+            .unwrap();
+        stop.store(true, Ordering::Relaxed);
+        let recorded: u64 = recorders.into_iter().map(|r| r.join().unwrap()).sum();
+        let metrics = monitor.metrics();
+        assert_eq!(
+            metrics.total_calls, recorded,
+            "every call counted across the changes"
+        );
+        assert_eq!(
+            metrics.status,
+            SlaStatus::Failed,
+            "judged by the new thresholds"
+        );
+        let changes = std::iter::from_fn(|| events.try_recv().ok())
+            .filter(|event| matches!(event, Event::Reconfigured(change) if change.name == "reconfigure_monitor"))
+            .count();
+        assert_eq!(changes, 101);
+        let error = monitor
+            .reconfigure(|sla| SlaThresholds {
+                max_latency_p99: Duration::from_millis(1),
+                ..sla
+            })
+            .unwrap_err();
+        assert_eq!(error.field(), "max_latency_p99");
+        assert_eq!(
+            monitor.thresholds().max_consecutive_failures,
+            3,
+            "unchanged"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_policy_follows_its_new_attempts_and_refuses_a_budget_change() {
+        let policy = RetryPolicy::new(
+            "reconfigure_retry",
+            RetryConfig::default()
+                .max_attempts(2)
+                .initial_delay(Duration::from_millis(10))
+                .jitter(Jitter::None),
+        )
+        .unwrap();
+        let attempts = std::sync::atomic::AtomicU32::new(0);
+        let _ = policy
+            .call(|| async {
+                attempts.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>("503")
+            })
+            .await;
+        assert_eq!(attempts.swap(0, Ordering::SeqCst), 2);
+        policy.reconfigure(|config| config.max_attempts(4)).unwrap();
+        let _ = policy
+            .call(|| async {
+                attempts.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>("503")
+            })
+            .await;
+        assert_eq!(attempts.load(Ordering::SeqCst), 4);
+        assert_eq!(policy.snapshot().calls, 2, "the counters are kept");
+        let error = policy
+            .reconfigure(|config| config.budget_ratio(0.5))
+            .unwrap_err();
+        assert_eq!(error.field(), "budget");
+    }
+}

@@ -38,8 +38,8 @@ macro_rules! settings {
 
 settings! {
     CircuitBreaker => |breaker| &*breaker.config(),
-    SlaMonitor => |monitor| monitor.thresholds(),
-    RetryPolicy => |retry| retry.config(),
+    SlaMonitor => |monitor| &monitor.thresholds(),
+    RetryPolicy => |retry| &*retry.config(),
     RateLimiter => |limiter| &limiter.config().limit,
     Bulkhead => |bulkhead| bulkhead.config(),
     TimeoutPolicy => |timeout| &TimeoutSettings::of(timeout.after()),

@@ -37,11 +37,13 @@ use crate::common::intern::intern;
 use crate::common::shard::ShardedCounter;
 use crate::error::{catch_callback, ConfigError, Failure, Rejected};
 use crate::event::{self, Event};
+use arc_swap::ArcSwap;
 use budget::BudgetTracker;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A retry policy's configuration.
@@ -93,7 +95,12 @@ impl RetryConfig {
 /// A named retry policy shared by every call site that names it.
 pub struct RetryPolicy {
     name: &'static str,
-    config: RetryConfig,
+    /// Read when an attempt has failed; swapped whole by [`reconfigure`](Self::reconfigure).
+    config: ArcSwap<RetryConfig>,
+    /// The clock, fixed at creation (a reconfiguration keeps it).
+    clock: Clock,
+    /// One reconfiguration at a time (each starts from the one before).
+    reconfiguring: std::sync::Mutex<()>,
     budget: Option<BudgetTracker>,
     calls: ShardedCounter,
     retries: ShardedCounter,
@@ -105,7 +112,7 @@ impl fmt::Debug for RetryPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RetryPolicy")
             .field("name", &self.name)
-            .field("config", &self.config)
+            .field("config", &self.config())
             .finish_non_exhaustive()
     }
 }
@@ -184,7 +191,9 @@ impl RetryPolicy {
             budget: config
                 .budget
                 .map(|budget| BudgetTracker::new(budget, &config.clock)),
-            config,
+            clock: config.clock.clone(),
+            config: ArcSwap::from_pointee(config),
+            reconfiguring: std::sync::Mutex::new(()),
             calls: ShardedCounter::new(),
             retries: ShardedCounter::new(),
             gave_up: ShardedCounter::new(),
@@ -197,9 +206,48 @@ impl RetryPolicy {
         self.name
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &RetryConfig {
-        &self.config
+    /// The configuration now (a [`reconfigure`](Self::reconfigure) replaces it).
+    pub fn config(&self) -> Arc<RetryConfig> {
+        self.config.load_full()
+    }
+
+    /// Changes the running policy's configuration: `change` gets the current one and returns
+    /// the new one, which the next failed attempt follows (attempts, delays, jitter, whether
+    /// timeouts are retried). The counters are kept. An invalid configuration, or a change of
+    /// the retry budget (it keeps its own account), is an `Err` naming the field and changes
+    /// nothing. Each change is an [`Event::Reconfigured`] (an info alert).
+    ///
+    /// ```
+    /// use reliable_runtime::retry::{RetryConfig, RetryPolicy};
+    ///
+    /// let policy = RetryPolicy::new("retry_reconfigure_doc", RetryConfig::default()).unwrap();
+    /// policy.reconfigure(|config| config.max_attempts(5)).unwrap();
+    /// assert_eq!(policy.config().backoff.max_attempts, 5);
+    /// let error = policy.reconfigure(|config| config.max_attempts(0)).unwrap_err();
+    /// assert_eq!(error.field(), "max_attempts");
+    /// ```
+    pub fn reconfigure(
+        &self,
+        change: impl FnOnce(RetryConfig) -> RetryConfig,
+    ) -> Result<(), ConfigError> {
+        let _one = self
+            .reconfiguring
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let current = self.config.load_full();
+        let mut next = change((*current).clone());
+        next.clock = self.clock.clone();
+        next.validate()?;
+        if next.budget != current.budget {
+            return Err(ConfigError::new(
+                "budget",
+                "cannot change while the policy runs: the budget keeps its own account",
+            ));
+        }
+        let next = Arc::new(next);
+        self.config.store(Arc::clone(&next));
+        crate::common::settings::reconfigured("retry", self.name, &*current, &*next);
+        Ok(())
     }
 
     /// The policy's counters now.
@@ -209,7 +257,7 @@ impl RetryPolicy {
             retries: self.retries.sum(),
             gave_up: self.gave_up.sum(),
             budget_exhausted: self.budget_exhausted.sum(),
-            max_attempts: self.config.backoff.max_attempts,
+            max_attempts: self.config.load().backoff.max_attempts,
         }
     }
 
@@ -314,13 +362,14 @@ impl RetryState<'_> {
             return None;
         }
         let policy = self.policy;
-        let backoff = &policy.config.backoff;
+        let config = policy.config.load();
+        let backoff = &config.backoff;
         if self.attempts >= backoff.max_attempts {
             policy.gave_up.add(1);
             return None;
         }
         if let Some(budget) = &policy.budget {
-            if !budget.withdraw(&policy.config.clock, policy.calls.sum()) {
+            if !budget.withdraw(&policy.clock, policy.calls.sum()) {
                 policy.budget_exhausted.add(1);
                 tracing::warn!(policy = policy.name, "retry budget exhausted; not retrying");
                 event::publish(Event::RetryBudgetExhausted(RetryBudgetExhausted {
@@ -363,7 +412,7 @@ impl RetryState<'_> {
                 self.after_failure(retryable, hint)
             }
             Failure::Rejected(Rejected::Timeout { .. }) => {
-                self.after_failure(self.policy.config.retry_timeouts, None)
+                self.after_failure(self.policy.config.load().retry_timeouts, None)
             }
             Failure::Rejected(_) => self.after_failure(false, None),
         }

@@ -25,8 +25,10 @@ pub use status::{SlaStatus, SlaStatusChange};
 pub use thresholds::{SlaThresholds, FAILED_SUCCESS_FRACTION};
 
 use crate::clock::{duration_to_nanos, Clock, Timestamp};
+use crate::common::intern::intern;
 use crate::error::ConfigError;
 use crate::event::{self, Event};
+use arc_swap::ArcSwap;
 use crossbeam_utils::CachePadded;
 use recorder::{quantile, LatencyRecorder};
 use serde::{Deserialize, Serialize};
@@ -154,7 +156,10 @@ pub struct SlaMetrics {
 /// ```
 pub struct SlaMonitor {
     name: Arc<str>,
-    thresholds: SlaThresholds,
+    /// Read when the metrics are judged; swapped whole by [`reconfigure`](Self::reconfigure).
+    thresholds: ArcSwap<SlaThresholds>,
+    /// One reconfiguration at a time (each starts from the one before).
+    reconfiguring: std::sync::Mutex<()>,
     window: SlaWindow,
     clock: Clock,
     group: Option<Arc<str>>,
@@ -167,7 +172,7 @@ impl fmt::Debug for SlaMonitor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SlaMonitor")
             .field("name", &self.name)
-            .field("thresholds", &self.thresholds)
+            .field("thresholds", &self.thresholds())
             .field("window", &self.window)
             .finish_non_exhaustive()
     }
@@ -233,7 +238,8 @@ impl SlaMonitorBuilder {
         };
         Ok(SlaMonitor {
             name: self.name,
-            thresholds: self.thresholds,
+            thresholds: ArcSwap::from_pointee(self.thresholds),
+            reconfiguring: std::sync::Mutex::new(()),
             window: self.window,
             clock: self.clock,
             group: self.group,
@@ -271,9 +277,43 @@ impl SlaMonitor {
         self.group.as_deref()
     }
 
-    /// The thresholds.
-    pub fn thresholds(&self) -> &SlaThresholds {
-        &self.thresholds
+    /// The thresholds now (a [`reconfigure`](Self::reconfigure) replaces them).
+    pub fn thresholds(&self) -> SlaThresholds {
+        **self.thresholds.load()
+    }
+
+    /// Changes the running monitor's thresholds: `change` gets the current ones and returns the
+    /// new ones, which judge the metrics from the next read on. The window and the counts are
+    /// kept. Invalid thresholds are an `Err` naming the field and change nothing. Each change
+    /// is an [`Event::Reconfigured`] (an info alert).
+    ///
+    /// ```
+    /// use reliable_runtime::sla::{SlaMonitor, SlaStatus, SlaThresholds};
+    /// use std::time::Duration;
+    ///
+    /// let monitor = SlaMonitor::new("sla_reconfigure_doc", SlaThresholds { min_calls: 1, ..SlaThresholds::cex() }).unwrap();
+    /// let start = monitor.start();
+    /// monitor.finish(start, false);
+    /// monitor.reconfigure(|sla| SlaThresholds { max_consecutive_failures: 5, ..sla }).unwrap();
+    /// assert_eq!(monitor.thresholds().max_consecutive_failures, 5);
+    /// assert_eq!(monitor.metrics().total_calls, 1, "the counts are kept");
+    /// let error = monitor.reconfigure(|sla| SlaThresholds { min_success_rate: 1.5, ..sla }).unwrap_err();
+    /// assert_eq!(error.field(), "min_success_rate");
+    /// ```
+    pub fn reconfigure(
+        &self,
+        change: impl FnOnce(SlaThresholds) -> SlaThresholds,
+    ) -> Result<(), ConfigError> {
+        let _one = self
+            .reconfiguring
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let current = self.thresholds();
+        let next = change(current);
+        next.validate()?;
+        self.thresholds.store(Arc::new(next));
+        crate::common::settings::reconfigured("monitor", intern(&self.name), &current, &next);
+        Ok(())
     }
 
     /// The window.
@@ -391,7 +431,7 @@ impl SlaMonitor {
             total_failures: self.recorder.failures(),
             consecutive_failures: self.consecutive_failures(),
         };
-        metrics.status = self.thresholds.evaluate(&metrics);
+        metrics.status = self.thresholds.load().evaluate(&metrics);
         self.note_status(metrics.status);
         metrics
     }
