@@ -44,12 +44,12 @@ pub use state::{BreakerState, BreakerTransition};
 
 use crate::clock::{duration_to_nanos, Clock, Timestamp};
 use crate::common::intern::intern;
+use crate::common::live::Live;
 use crate::common::shard::ShardedCounter;
 use crate::common::window::{OutcomeWindow, WindowCounts};
 use crate::error::{catch_callback, ConfigError, Failure, Rejected};
 use crate::event::{self, Event};
 use crate::sync::{AtomicU32, AtomicU64, Mutex};
-use arc_swap::ArcSwap;
 use crossbeam_utils::CachePadded;
 use serde::Serialize;
 use state::{Word, ONE_PROBE};
@@ -65,7 +65,7 @@ pub struct CircuitBreaker {
     group: Option<Arc<str>>,
     /// Swapped whole by [`reconfigure`](Self::reconfigure); read where a decision needs it
     /// (a trip, a probe, the open timeout), never on a closed call.
-    config: ArcSwap<BreakerConfig>,
+    config: Live<BreakerConfig>,
     /// The clock, fixed at creation (a reconfiguration keeps it).
     clock: Clock,
     /// What every closed call reads of the configuration, kept beside it as plain words the
@@ -105,7 +105,7 @@ impl fmt::Debug for CircuitBreaker {
         f.debug_struct("CircuitBreaker")
             .field("name", &self.name)
             .field("state", &self.state())
-            .field("config", &self.config)
+            .field("config", &self.config())
             .finish_non_exhaustive()
     }
 }
@@ -288,7 +288,7 @@ impl CircuitBreaker {
             slow_call_nanos: StdAtomicU64::new(duration_to_nanos(config.slow_call_duration)),
             half_open_max_calls: StdAtomicU32::new(config.half_open_max_calls),
             clock: config.clock.clone(),
-            config: ArcSwap::from_pointee(config),
+            config: Live::new(config),
             word: CachePadded::new(AtomicU64::new(Word::INITIAL.0)),
             consecutive_failures: CachePadded::new(AtomicU32::new(0)),
             half_open_successes: AtomicU64::new(0),
@@ -350,44 +350,43 @@ impl CircuitBreaker {
         &self,
         change: impl FnOnce(BreakerConfig) -> BreakerConfig,
     ) -> Result<(), ConfigError> {
-        // One reconfiguration at a time, and none during a transition (which reads it).
+        // None during a transition, which reads the configuration.
         let _transitions = self.transitions.lock().unwrap_or_else(|e| e.into_inner());
-        let current = self.config.load_full();
-        let mut next = change((*current).clone());
-        next.clock = self.clock.clone();
-        next.validate()?;
-        if next.window != current.window && current.uses_window() {
-            return Err(ConfigError::new(
-                "window",
-                "cannot change while the breaker runs: it holds the calls it has seen",
-            ));
-        }
-        if next.uses_window() && !current.uses_window() {
-            let field = if next.failure_rate_threshold.is_some() {
-                "failure_rate_threshold"
-            } else {
-                "slow_call_rate_threshold"
-            };
-            return Err(ConfigError::new(
-                field,
-                "cannot be turned on while the breaker runs: it was created without a window to judge rates over",
-            ));
-        }
-        if next.slow_call_rate_threshold.is_some() != self.slow_rule {
-            return Err(ConfigError::new(
-                "slow_call_rate_threshold",
-                "cannot be turned on or off while the breaker runs (its calls are timed or not from creation); its value can change",
-            ));
-        }
+        let slow_rule = self.slow_rule;
+        let next = self.config.change(("breaker", self.name), change, |current, next| {
+            next.clock = self.clock.clone();
+            next.validate()?;
+            if next.window != current.window && current.uses_window() {
+                return Err(ConfigError::new(
+                    "window",
+                    "cannot change while the breaker runs: it holds the calls it has seen",
+                ));
+            }
+            if next.uses_window() && !current.uses_window() {
+                let field = if next.failure_rate_threshold.is_some() {
+                    "failure_rate_threshold"
+                } else {
+                    "slow_call_rate_threshold"
+                };
+                return Err(ConfigError::new(
+                    field,
+                    "cannot be turned on while the breaker runs: it was created without a window to judge rates over",
+                ));
+            }
+            if next.slow_call_rate_threshold.is_some() != slow_rule {
+                return Err(ConfigError::new(
+                    "slow_call_rate_threshold",
+                    "cannot be turned on or off while the breaker runs (its calls are timed or not from creation); its value can change",
+                ));
+            }
+            Ok(())
+        })?;
         self.slow_call_nanos.store(
             duration_to_nanos(next.slow_call_duration),
             Ordering::Relaxed,
         );
         self.half_open_max_calls
             .store(next.half_open_max_calls, Ordering::Relaxed);
-        let next = Arc::new(next);
-        self.config.store(Arc::clone(&next));
-        crate::common::settings::reconfigured("breaker", self.name, &*current, &*next);
         Ok(())
     }
 

@@ -5,6 +5,7 @@
 pub mod clock;
 pub(crate) mod human_duration;
 pub(crate) mod intern;
+pub(crate) mod live;
 pub(crate) mod registry;
 pub(crate) mod scope;
 pub(crate) mod setters;

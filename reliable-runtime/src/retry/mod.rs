@@ -34,10 +34,10 @@ pub use events::{RetryAttempted, RetryBudgetExhausted};
 
 use crate::clock::Clock;
 use crate::common::intern::intern;
+use crate::common::live::Live;
 use crate::common::shard::ShardedCounter;
 use crate::error::{catch_callback, ConfigError, Failure, Rejected};
 use crate::event::{self, Event};
-use arc_swap::ArcSwap;
 use budget::BudgetTracker;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -96,11 +96,9 @@ impl RetryConfig {
 pub struct RetryPolicy {
     name: &'static str,
     /// Read when an attempt has failed; swapped whole by [`reconfigure`](Self::reconfigure).
-    config: ArcSwap<RetryConfig>,
+    config: Live<RetryConfig>,
     /// The clock, fixed at creation (a reconfiguration keeps it).
     clock: Clock,
-    /// One reconfiguration at a time (each starts from the one before).
-    reconfiguring: std::sync::Mutex<()>,
     budget: Option<BudgetTracker>,
     calls: ShardedCounter,
     retries: ShardedCounter,
@@ -192,8 +190,7 @@ impl RetryPolicy {
                 .budget
                 .map(|budget| BudgetTracker::new(budget, &config.clock)),
             clock: config.clock.clone(),
-            config: ArcSwap::from_pointee(config),
-            reconfiguring: std::sync::Mutex::new(()),
+            config: Live::new(config),
             calls: ShardedCounter::new(),
             retries: ShardedCounter::new(),
             gave_up: ShardedCounter::new(),
@@ -230,23 +227,18 @@ impl RetryPolicy {
         &self,
         change: impl FnOnce(RetryConfig) -> RetryConfig,
     ) -> Result<(), ConfigError> {
-        let _one = self
-            .reconfiguring
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let current = self.config.load_full();
-        let mut next = change((*current).clone());
-        next.clock = self.clock.clone();
-        next.validate()?;
-        if next.budget != current.budget {
-            return Err(ConfigError::new(
-                "budget",
-                "cannot change while the policy runs: the budget keeps its own account",
-            ));
-        }
-        let next = Arc::new(next);
-        self.config.store(Arc::clone(&next));
-        crate::common::settings::reconfigured("retry", self.name, &*current, &*next);
+        self.config
+            .change(("retry", self.name), change, |current, next| {
+                next.clock = self.clock.clone();
+                next.validate()?;
+                if next.budget != current.budget {
+                    return Err(ConfigError::new(
+                        "budget",
+                        "cannot change while the policy runs: the budget keeps its own account",
+                    ));
+                }
+                Ok(())
+            })?;
         Ok(())
     }
 

@@ -26,9 +26,9 @@ pub use thresholds::{SlaThresholds, FAILED_SUCCESS_FRACTION};
 
 use crate::clock::{duration_to_nanos, Clock, Timestamp};
 use crate::common::intern::intern;
+use crate::common::live::Live;
 use crate::error::ConfigError;
 use crate::event::{self, Event};
-use arc_swap::ArcSwap;
 use crossbeam_utils::CachePadded;
 use recorder::{quantile, LatencyRecorder};
 use serde::{Deserialize, Serialize};
@@ -157,9 +157,7 @@ pub struct SlaMetrics {
 pub struct SlaMonitor {
     name: Arc<str>,
     /// Read when the metrics are judged; swapped whole by [`reconfigure`](Self::reconfigure).
-    thresholds: ArcSwap<SlaThresholds>,
-    /// One reconfiguration at a time (each starts from the one before).
-    reconfiguring: std::sync::Mutex<()>,
+    thresholds: Live<SlaThresholds>,
     window: SlaWindow,
     clock: Clock,
     group: Option<Arc<str>>,
@@ -238,8 +236,7 @@ impl SlaMonitorBuilder {
         };
         Ok(SlaMonitor {
             name: self.name,
-            thresholds: ArcSwap::from_pointee(self.thresholds),
-            reconfiguring: std::sync::Mutex::new(()),
+            thresholds: Live::new(self.thresholds),
             window: self.window,
             clock: self.clock,
             group: self.group,
@@ -304,15 +301,10 @@ impl SlaMonitor {
         &self,
         change: impl FnOnce(SlaThresholds) -> SlaThresholds,
     ) -> Result<(), ConfigError> {
-        let _one = self
-            .reconfiguring
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let current = self.thresholds();
-        let next = change(current);
-        next.validate()?;
-        self.thresholds.store(Arc::new(next));
-        crate::common::settings::reconfigured("monitor", intern(&self.name), &current, &next);
+        self.thresholds
+            .change(("monitor", intern(&self.name)), change, |_, next| {
+                next.validate()
+            })?;
         Ok(())
     }
 
