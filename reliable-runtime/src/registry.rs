@@ -149,6 +149,37 @@ impl CacheRegistry {
         Ok(typed(stored.value()))
     }
 
+    /// [`Cache::reconfigure`](crate::cache::Cache::reconfigure) for the cache named `name`,
+    /// whatever its key and value types (a `#[cached]` fn's cache, by the fn's cache name).
+    /// An `Err` (field `name` if there is no such cache) changes nothing.
+    ///
+    /// ```
+    /// use reliable_runtime::cache::CacheConfig;
+    /// use reliable_runtime::registry::cache_registry;
+    /// use std::time::Duration;
+    ///
+    /// cache_registry().get_or_create::<String, f64>("doc_reconfigured", CacheConfig::default()).unwrap();
+    /// cache_registry().reconfigure("doc_reconfigured", |config| config.ttl(Duration::from_secs(30))).unwrap();
+    /// assert_eq!(cache_registry().snapshot("doc_reconfigured").unwrap().ttl_seconds, 30.0);
+    /// assert_eq!(cache_registry().reconfigure("doc_no_such_cache", |config| config).unwrap_err().field(), "name");
+    /// ```
+    pub fn reconfigure(
+        &self,
+        name: &str,
+        change: impl FnOnce(crate::cache::CacheConfig) -> crate::cache::CacheConfig,
+    ) -> Result<(), ConfigError> {
+        let cache = self
+            .caches
+            .get(&*scope::key(name))
+            .map(|cache| Arc::clone(cache.value()))
+            .ok_or_else(|| ConfigError::new("name", format!("no cache named `{name}`")))?;
+        let mut change = Some(change);
+        cache.reconfigure_by_name(&mut |config| match change.take() {
+            Some(change) => change(config),
+            None => config,
+        })
+    }
+
     /// The counters of the cache named `name`.
     pub fn snapshot(&self, name: &str) -> Option<CacheSnapshot> {
         self.caches

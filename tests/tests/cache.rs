@@ -362,3 +362,75 @@ fn bad_configuration_is_an_error() {
         "ttl"
     );
 }
+
+/// A reconfigured cache keeps its entries with their own deadlines; entries stored after take
+/// the new TTL and stale period; the policy and a bad value are refused, changing nothing.
+#[test]
+fn a_reconfigured_ttl_applies_to_entries_stored_from_then_on() {
+    let (cache, hand) = cache(CacheConfig::default().ttl(Duration::from_secs(10)));
+    cache.insert(key(1), 1);
+    cache
+        .reconfigure(|config| config.ttl(Duration::from_secs(2)))
+        .unwrap();
+    cache.insert(key(2), 2);
+    hand.advance(Duration::from_secs(3));
+    assert!(
+        matches!(cache.lookup(&key(1)), Lookup::Fresh(1)),
+        "kept its 10 s"
+    );
+    assert!(
+        matches!(cache.lookup(&key(2)), Lookup::Stale { value: 2, .. }),
+        "the new 2 s, then 2 s stale"
+    );
+    hand.advance(Duration::from_secs(2));
+    assert!(matches!(cache.lookup(&key(2)), Lookup::Miss));
+
+    let error = cache
+        .reconfigure(|config| config.policy(CachePolicy::Lru))
+        .unwrap_err();
+    assert_eq!(error.field(), "policy");
+    assert_eq!(cache.config().policy, CachePolicy::Ttl);
+    assert_eq!(cache.current_ttl(), Duration::from_secs(2));
+}
+
+/// An adaptive TTL goes on from where the hits took it when other settings change, within
+/// the new range, and restarts from a new TTL.
+#[test]
+fn an_adaptive_ttl_survives_a_reconfiguration_within_the_new_range() {
+    let (cache, _hand) = cache(CacheConfig::orderbooks());
+    cache.insert(key(1), 1);
+    for _ in 0..3 {
+        assert!(cache.get(&key(1)).is_some());
+    }
+    assert!(cache.get(&key(2)).is_none()); // the miss applies 3 hits and itself: 5 × 1.2³ × 0.8
+    let adapted = cache.current_ttl();
+    assert!(adapted > Duration::from_secs(6), "{adapted:?}");
+    cache.reconfigure(|config| config.max_entries(500)).unwrap();
+    assert_eq!(cache.current_ttl(), adapted);
+    cache
+        .reconfigure(|config| config.max_ttl(Duration::from_secs(6)))
+        .unwrap();
+    assert_eq!(
+        cache.current_ttl(),
+        Duration::from_secs(6),
+        "clamped to the new range"
+    );
+    cache
+        .reconfigure(|config| config.ttl(Duration::from_secs(3)))
+        .unwrap();
+    assert_eq!(cache.current_ttl(), Duration::from_secs(3));
+}
+
+/// A lower size evicts at once, as a full cache does, keeping the counters.
+#[test]
+fn a_lower_size_evicts_at_once() {
+    let (cache, _hand) = cache(CacheConfig::default());
+    for i in 0..100 {
+        cache.insert(key(i), i as u64);
+    }
+    cache.get(&key(0));
+    cache.reconfigure(|config| config.max_entries(40)).unwrap();
+    assert_eq!(cache.len(), 36, "down to 40 less its eviction ratio, 10%");
+    let stats = cache.snapshot();
+    assert_eq!((stats.hits, stats.evictions), (1, 64));
+}

@@ -333,3 +333,199 @@ mod monitors_and_retries {
         assert_eq!(error.field(), "budget");
     }
 }
+
+mod limits_and_caches {
+    use super::ApiError;
+    use reliable_runtime::event::{subscribe, Event};
+    use reliable_runtime::registry::{bulkhead_registry, cache_registry, rate_limiter_registry};
+    use reliable_runtime::{bulkhead, cached, rate_limited, Rejected};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+    use tokio::sync::oneshot;
+    use tokio::task::JoinHandle;
+
+    #[derive(Debug)]
+    enum CallError {
+        Limited,
+        Other,
+    }
+
+    impl From<Rejected> for CallError {
+        fn from(rejected: Rejected) -> Self {
+            match rejected {
+                Rejected::RateLimited { .. } => CallError::Limited,
+                _ => CallError::Other,
+            }
+        }
+    }
+
+    #[rate_limited(name = "reconfigure_rate", per_minute = 50)]
+    async fn quote() -> Result<u32, CallError> {
+        Ok(1)
+    }
+
+    /// Calls until the limiter refuses: how many got in.
+    async fn admitted_until_refused(admitted: &AtomicU64) {
+        loop {
+            match quote().await {
+                Ok(_) => admitted.fetch_add(1, Ordering::SeqCst),
+                Err(CallError::Limited) => return,
+                Err(CallError::Other) => panic!("only the limiter refuses"),
+            };
+        }
+    }
+
+    /// The limit of an attribute's limiter is lowered and raised while tasks on four threads
+    /// call: every admission of this minute counts against the new limit, so the calls admitted
+    /// are exactly the limit in force when they stop.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn an_attributes_rate_limit_moves_under_load_and_counts_what_it_admitted() {
+        let mut events = subscribe();
+        let admitted = Arc::new(AtomicU64::new(0));
+        let _ = quote().await.unwrap(); // creates it
+        admitted.fetch_add(1, Ordering::SeqCst);
+        let limiter = rate_limiter_registry().get("reconfigure_rate").unwrap();
+        let callers = |admitted: &Arc<AtomicU64>| -> Vec<_> {
+            (0..8)
+                .map(|_| {
+                    let admitted = Arc::clone(admitted);
+                    tokio::spawn(async move { admitted_until_refused(&admitted).await })
+                })
+                .collect()
+        };
+        let first = callers(&admitted);
+        limiter.reconfigure(|rate| rate.limit(30)).unwrap();
+        for caller in first {
+            caller.await.unwrap();
+        }
+        let after_lowering = admitted.load(Ordering::SeqCst);
+        assert!(
+            (30..=50).contains(&after_lowering),
+            "{after_lowering} admitted: 30 once lowered, or all 50 before it"
+        );
+        // Raised above every limit it had: the history moves to a larger log.
+        limiter.reconfigure(|rate| rate.limit(120)).unwrap();
+        for caller in callers(&admitted) {
+            caller.await.unwrap();
+        }
+        assert_eq!(admitted.load(Ordering::SeqCst), 120);
+        assert_eq!(limiter.snapshot().admitted, 120);
+        let changes: Vec<_> = std::iter::from_fn(|| events.try_recv().ok())
+            .filter_map(|event| match event {
+                Event::Reconfigured(change) if change.name == "reconfigure_rate" => {
+                    Some(change.changes[0].to.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(changes, ["30", "120"]);
+    }
+
+    #[bulkhead(name = "reconfigure_bulkhead", max_concurrent = 2)]
+    async fn held(release: oneshot::Receiver<()>) -> Result<(), ApiError> {
+        let _ = release.await;
+        Ok(())
+    }
+
+    /// A call that returns at once, if the bulkhead admits it.
+    async fn quick() -> Result<(), ApiError> {
+        let (_, released) = oneshot::channel(); // the sender dropped: returns at once
+        held(released).await
+    }
+
+    /// Calls holding the bulkhead until their sender fires.
+    async fn holding(count: usize) -> Vec<(oneshot::Sender<()>, JoinHandle<Result<(), ApiError>>)> {
+        let calls: Vec<_> = (0..count)
+            .map(|_| {
+                let (release, wait) = oneshot::channel();
+                (release, tokio::spawn(held(wait)))
+            })
+            .collect();
+        while bulkhead_registry()
+            .get("reconfigure_bulkhead")
+            .is_none_or(|bulkhead| bulkhead.snapshot().in_flight < count as u32)
+        {
+            tokio::task::yield_now().await;
+        }
+        calls
+    }
+
+    /// A bulkhead lowered while calls hold its slots refuses until fewer than the new size are
+    /// in flight, and a raised one admits at once.
+    #[tokio::test]
+    async fn an_attributes_bulkhead_resizes_around_the_calls_in_flight() {
+        let mut calls = holding(2).await;
+        let bulkhead = bulkhead_registry().get("reconfigure_bulkhead").unwrap();
+        bulkhead
+            .reconfigure(|config| config.max_concurrent(1))
+            .unwrap();
+        assert!(quick().await.is_err(), "2 in flight, size 1");
+        for _ in 0..2 {
+            assert!(quick().await.is_err(), "still at least 1 in flight");
+            let (release, call) = calls.pop().unwrap();
+            release.send(()).unwrap();
+            assert!(call.await.unwrap().is_ok());
+        }
+        assert!(quick().await.is_ok(), "none in flight");
+        bulkhead
+            .reconfigure(|config| config.max_concurrent(3))
+            .unwrap();
+        let calls = holding(3).await;
+        assert!(quick().await.is_err(), "3 in flight, size 3");
+        for (release, call) in calls {
+            release.send(()).unwrap();
+            assert!(call.await.unwrap().is_ok());
+        }
+        let stats = bulkhead.snapshot();
+        assert_eq!(
+            (stats.max_concurrent, stats.in_flight, stats.rejected),
+            (3, 0, 4)
+        );
+    }
+
+    #[cached(ttl = 60, name = "reconfigure_cache", key = id)]
+    async fn profile(id: u32) -> Result<u32, ApiError> {
+        Ok(id * 10)
+    }
+
+    /// A `#[cached]` fn's cache, reconfigured by name while tasks read it: the entries held are
+    /// kept (a lower size evicts down to it), and new entries take the new TTL.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn an_attributes_cache_is_reconfigured_by_name_under_reads() {
+        for id in 0..100 {
+            assert_eq!(profile(id).await.unwrap(), id * 10);
+        }
+        let readers: Vec<_> = (0..4)
+            .map(|_| {
+                tokio::spawn(async {
+                    for id in 0..2_000 {
+                        assert_eq!(profile(id % 100).await.unwrap(), (id % 100) * 10);
+                    }
+                })
+            })
+            .collect();
+        cache_registry()
+            .reconfigure("reconfigure_cache", |config| {
+                config.ttl(Duration::from_secs(5)).max_entries(50)
+            })
+            .unwrap();
+        for reader in readers {
+            reader.await.unwrap();
+        }
+        let stats = cache_registry().snapshot("reconfigure_cache").unwrap();
+        assert_eq!(stats.ttl_seconds, 5.0);
+        assert!(stats.size <= 100, "{} entries", stats.size);
+        let error = cache_registry()
+            .reconfigure("reconfigure_cache", |config| config.eviction_ratio(2.0))
+            .unwrap_err();
+        assert_eq!(error.field(), "eviction_ratio");
+        assert_eq!(
+            cache_registry()
+                .snapshot("reconfigure_cache")
+                .unwrap()
+                .ttl_seconds,
+            5.0
+        );
+    }
+}

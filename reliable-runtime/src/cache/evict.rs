@@ -18,7 +18,9 @@ where
         let Ok(_evicting) = self.evicting.try_lock() else {
             return;
         };
-        let keep = ((self.config.max_entries as f64) * (1.0 - self.config.eviction_ratio)) as usize;
+        let config = self.config.load_full();
+        let keep = ((config.max_entries as f64) * (1.0 - config.eviction_ratio)) as usize;
+        let policy = self.policy();
         if self.len() <= keep {
             return;
         }
@@ -31,7 +33,7 @@ where
             let score = if now >= entry.stale_until {
                 0
             } else {
-                match self.config.policy {
+                match policy {
                     CachePolicy::Ttl => entry.fresh_until,
                     CachePolicy::Lru | CachePolicy::Adaptive => {
                         entry.last_access.load(Ordering::Relaxed)

@@ -30,8 +30,10 @@ pub use flight::{AsRejected, ByClone, LoadAlone, ShareFailure, SharedError};
 
 use flight::{Flights, Outcome, Role};
 
+use crate::clock::Clock;
 use crate::clock::{duration_to_nanos, saturating_secs_f64};
 use crate::common::intern::intern;
+use crate::common::live::Live;
 use crate::common::shard::ShardedCounter;
 use crate::error::ConfigError;
 use crate::event::{self, Event};
@@ -156,7 +158,12 @@ where
     V: Clone + Send + Sync + 'static,
 {
     name: &'static str,
-    config: CacheConfig,
+    config: Live<CacheConfig>,
+    /// The configuration's clock (never changed).
+    clock: Clock,
+    /// The configuration's policy, read by every hit (never changed: entries carry its
+    /// bookkeeping).
+    policy: CachePolicy,
     /// Hashed with foldhash, whose per-process random seed keeps collision attacks
     /// impractical, rather than std's SipHash. Why: BENCHMARKS.md, section "Design notes moved
     /// from the API docs".
@@ -185,7 +192,7 @@ where
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Cache")
             .field("name", &self.name)
-            .field("config", &self.config)
+            .field("config", &*self.config.load())
             .field("size", &self.len())
             .finish_non_exhaustive()
     }
@@ -203,7 +210,9 @@ where
             name: intern(name.as_ref()),
             ttl_nanos: AtomicU64::new(duration_to_nanos(config.ttl)),
             size: AtomicUsize::new(0),
-            config,
+            clock: config.clock.clone(),
+            policy: config.policy,
+            config: Live::new(config),
             map: scc::HashIndex::with_hasher(foldhash::fast::RandomState::default()),
             flights: Flights::new(),
             adapted_hits: Mutex::new(0),
@@ -223,9 +232,68 @@ where
         self.name
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &CacheConfig {
-        &self.config
+    /// The configuration now.
+    pub fn config(&self) -> Arc<CacheConfig> {
+        self.config.load_full()
+    }
+
+    /// Changes the configuration while the cache runs: TTLs and the stale period apply to
+    /// entries stored from now on (the entries held keep theirs: [`clear`](Self::clear) drops
+    /// them), a lower `max_entries` evicts down to it at once, and the counters are kept. The
+    /// clock cannot change, nor can the `policy` (an `Err`). An invalid configuration is an `Err` and changes nothing. Each
+    /// change is an [`Event::Reconfigured`] (an info alert).
+    ///
+    /// ```
+    /// use reliable_runtime::cache::{Cache, CacheConfig};
+    /// use std::time::Duration;
+    ///
+    /// let cache: Cache<u32, u32> = Cache::new("cache_reconfigure_doc", CacheConfig::default()).unwrap();
+    /// for key in 0..10 {
+    ///     cache.insert(key, key);
+    /// }
+    /// cache.reconfigure(|config| config.ttl(Duration::from_secs(60)).max_entries(4)).unwrap();
+    /// assert_eq!(cache.current_ttl(), Duration::from_secs(60));
+    /// assert!(cache.len() <= 4);
+    /// let error = cache.reconfigure(|config| config.max_entries(0)).unwrap_err();
+    /// assert_eq!(error.field(), "max_entries");
+    /// assert_eq!(cache.config().max_entries, 4, "unchanged");
+    /// ```
+    pub fn reconfigure(
+        &self,
+        change: impl FnOnce(CacheConfig) -> CacheConfig,
+    ) -> Result<(), ConfigError> {
+        let mut same_ttl = false;
+        let next = self
+            .config
+            .change(("cache", self.name), change, |current, next| {
+                next.clock = self.clock.clone();
+                same_ttl = next.ttl == current.ttl;
+                next.validate()?;
+                if next.policy != current.policy {
+                    return Err(ConfigError::new(
+                        "policy",
+                        "cannot change while the cache runs: its entries carry the policy's bookkeeping",
+                    ));
+                }
+                Ok(())
+            })?;
+        // An adaptive TTL goes on from where the hits took it, unless the TTL itself changed.
+        let ttl = if next.policy == CachePolicy::Adaptive && same_ttl {
+            self.current_ttl().clamp(next.min_ttl, next.max_ttl)
+        } else {
+            next.ttl
+        };
+        self.ttl_nanos
+            .store(duration_to_nanos(ttl), Ordering::Relaxed);
+        if self.len() > next.max_entries {
+            self.evict(self.clock.now_coarse().as_nanos());
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn policy(&self) -> CachePolicy {
+        self.policy
     }
 
     /// Entries held.
@@ -249,7 +317,7 @@ where
     where
         Q: scc::Equivalent<K> + Hash + ?Sized,
     {
-        let now = self.config.clock.now_coarse().as_nanos();
+        let now = self.clock.now_coarse().as_nanos();
         let found = self.map.peek_with(key, |_, entry| {
             if now < entry.fresh_until {
                 self.touch(entry, now);
@@ -288,7 +356,7 @@ where
     where
         Q: scc::Equivalent<K> + Hash + ?Sized,
     {
-        let now = self.config.clock.now_coarse().as_nanos();
+        let now = self.clock.now_coarse().as_nanos();
         let value = self.map.peek_with(key, |_, entry| {
             (now < entry.fresh_until).then(|| {
                 self.touch(entry, now);
@@ -301,7 +369,7 @@ where
 
     /// The fresh value for `key`, counting nothing.
     fn peek_fresh(&self, key: &K) -> Option<V> {
-        let now = self.config.clock.now_coarse().as_nanos();
+        let now = self.clock.now_coarse().as_nanos();
         self.map
             .peek_with(key, |_, entry| {
                 (now < entry.fresh_until).then(|| entry.value.clone())
@@ -323,7 +391,7 @@ where
 
     #[inline]
     fn touch(&self, entry: &Entry<V>, now: u64) {
-        match self.config.policy {
+        match self.policy {
             CachePolicy::Lru | CachePolicy::Adaptive => {
                 // Written at most once a millisecond: a hot entry is read, not written.
                 if now.saturating_sub(entry.last_access.load(Ordering::Relaxed))
@@ -344,7 +412,7 @@ where
     #[cold]
     fn on_miss(&self) {
         self.misses.add(1);
-        if self.config.policy == CachePolicy::Adaptive {
+        if self.policy() == CachePolicy::Adaptive {
             self.adapt();
         }
     }
@@ -360,10 +428,8 @@ where
         let hits = self.hits.sum();
         let new_hits = hits.saturating_sub(*adapted);
         *adapted = hits;
-        let (min, max) = (
-            self.config.min_ttl.as_secs_f64(),
-            self.config.max_ttl.as_secs_f64(),
-        );
+        let config = self.config.load();
+        let (min, max) = (config.min_ttl.as_secs_f64(), config.max_ttl.as_secs_f64());
         let ttl = self.current_ttl().as_secs_f64();
         let grown = (ttl * 1.2f64.powi(new_hits.min(1_000) as i32)).min(max);
         let shrunk = (grown * 0.8).max(min);
@@ -375,10 +441,11 @@ where
 
     /// Stores `value` for `key` with the current TTL (jittered if configured).
     pub fn insert(&self, key: K, value: V) {
-        let now = self.config.clock.now_coarse().as_nanos();
+        let now = self.clock.now_coarse().as_nanos();
         let mut ttl = self.ttl_nanos.load(Ordering::Relaxed);
-        if self.config.ttl_jitter > 0.0 {
-            let spread = rand::rng().random_range(-self.config.ttl_jitter..self.config.ttl_jitter);
+        let config = self.config.load();
+        if config.ttl_jitter > 0.0 {
+            let spread = rand::rng().random_range(-config.ttl_jitter..config.ttl_jitter);
             ttl = (ttl as f64 * (1.0 + spread)) as u64;
         }
         let fresh_until = now.saturating_add(ttl);
@@ -386,7 +453,7 @@ where
             value,
             loaded_at: now,
             fresh_until,
-            stale_until: fresh_until.saturating_add(duration_to_nanos(self.config.stale)),
+            stale_until: fresh_until.saturating_add(duration_to_nanos(config.stale)),
             last_access: AtomicU64::new(now),
             hits: AtomicU32::new(0),
         };
@@ -397,7 +464,8 @@ where
                 self.size.fetch_add(1, Ordering::Relaxed);
             }
         }
-        if self.len() > self.config.max_entries {
+        if self.len() > config.max_entries {
+            drop(config);
             self.evict(now);
         }
     }
@@ -676,6 +744,18 @@ pub trait CacheStats: Send + Sync {
     fn into_any(self: Arc<Self>) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
         None
     }
+    /// [`Cache::reconfigure`], for a cache known by name only; the default, for caches that
+    /// are not a [`Cache`], refuses.
+    fn reconfigure_by_name(
+        &self,
+        change: &mut dyn FnMut(CacheConfig) -> CacheConfig,
+    ) -> Result<(), ConfigError> {
+        let _ = change;
+        Err(ConfigError::new(
+            "cache",
+            format!("`{}` is not a reconfigurable cache", self.name()),
+        ))
+    }
 }
 
 impl<K, V> CacheStats for Cache<K, V>
@@ -693,6 +773,13 @@ where
 
     fn into_any(self: Arc<Self>) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
         Some(self)
+    }
+
+    fn reconfigure_by_name(
+        &self,
+        change: &mut dyn FnMut(CacheConfig) -> CacheConfig,
+    ) -> Result<(), ConfigError> {
+        Cache::reconfigure(self, change)
     }
 }
 

@@ -40,8 +40,8 @@ settings! {
     CircuitBreaker => |breaker| &*breaker.config(),
     SlaMonitor => |monitor| &monitor.thresholds(),
     RetryPolicy => |retry| &*retry.config(),
-    RateLimiter => |limiter| &limiter.config().limit,
-    Bulkhead => |bulkhead| bulkhead.config(),
+    RateLimiter => |limiter| &limiter.limit(),
+    Bulkhead => |bulkhead| &bulkhead.config(),
     TimeoutPolicy => |timeout| &TimeoutSettings::of(timeout.after()),
 }
 

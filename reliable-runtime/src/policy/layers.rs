@@ -235,7 +235,7 @@ impl<'a> AttemptState<'a> {
         self.admit_breaker()?;
         let mut reading = self.breaker_reading();
         if let Some(limiter) = self.layers.limiter.as_deref() {
-            let now = read(&mut reading, &limiter.config().clock);
+            let now = read(&mut reading, limiter.clock());
             if let Err(rejected) = limiter.try_acquire_at(now) {
                 return Err(self.refuse(rejected));
             }
