@@ -1,5 +1,6 @@
 //! A configuration file (`reliable.toml`, at a path the application chooses) that declares the
-//! layers by name: breakers, monitors, retries, rate limits, bulkheads and timeouts.
+//! layers by name: breakers, monitors, retries, rate limits, bulkheads and timeouts, and
+//! changes them while the service runs.
 //!
 //! [`ConfigFile::apply`] validates every entry, then registers them all, or registers nothing
 //! and returns the first error, naming the key and the line. Attributes and policies that give
@@ -8,6 +9,11 @@
 //! under a declared name keeps the file's (an attribute warns and publishes
 //! [`Event::ConfigConflict`](crate::event::Event::ConfigConflict), a policy builder refuses).
 //! Apply the file before the first call.
+//!
+//! [`ConfigFile::reload`] applies a changed file to the running layers: entries registered with
+//! other settings are reconfigured in place, their state kept (each change an
+//! [`Event::Reconfigured`](crate::event::Event::Reconfigured)), all or nothing as well.
+//! [`ConfigFile::watch`] reloads the file whenever its text changes.
 //!
 //! Durations are written as the attributes write them (`"30s"`, `"250ms"`, `"5m"`) or as
 //! seconds; a field left out takes its default; a field the type does not have is an error.
@@ -91,14 +97,26 @@ struct Sections {
 #[serde(transparent)]
 struct After(#[serde(with = "crate::common::human_duration")] Duration);
 
-/// What [`ConfigFile::apply`] did: the entries it registered, and those registered already
-/// with the same settings (as `section.name`, e.g. `breakers.binance_api`).
+/// What [`ConfigFile::apply`] or [`ConfigFile::reload`] did, by entry (as `section.name`,
+/// e.g. `breakers.binance_api`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Applied {
     /// Entries registered by this call.
     pub registered: Vec<String>,
+    /// Entries registered before with other settings, reconfigured in place by
+    /// [`reload`](ConfigFile::reload) (their state kept).
+    pub reconfigured: Vec<String>,
     /// Entries registered before, with the same settings: left as they are.
     pub unchanged: Vec<String>,
+}
+
+/// What to do with an entry registered already with other settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OnRegistered {
+    /// Refuse the file ([`ConfigFile::apply`]).
+    Refuse,
+    /// Reconfigure the instance in place ([`ConfigFile::reload`]).
+    Reconfigure,
 }
 
 impl ConfigFile {
@@ -156,59 +174,193 @@ impl ConfigFile {
     /// assert!(breaker_registry().get("apply_doc").is_none());
     /// ```
     pub fn apply(&self) -> Result<Applied, ConfigFileError> {
+        self.stage_all(OnRegistered::Refuse)
+    }
+
+    /// [`apply`](Self::apply), reconfiguring in place the entries registered already with
+    /// other settings (their state kept, as their `reconfigure` does): what a service calls
+    /// when its file changed. Every entry is checked first, including whether its instance can
+    /// take the change (a breaker's `window` cannot change, for one); an error names the key
+    /// and line, and then nothing is registered or changed.
+    ///
+    /// ```
+    /// use reliable_runtime::config::ConfigFile;
+    /// use reliable_runtime::registry::breaker_registry;
+    ///
+    /// ConfigFile::parse("[breakers.reload_doc]\nfailure_threshold = 5").unwrap().apply().unwrap();
+    /// let breaker = breaker_registry().get("reload_doc").unwrap();
+    /// let changed = ConfigFile::parse("[breakers.reload_doc]\nfailure_threshold = 2").unwrap();
+    /// assert!(changed.apply().is_err(), "apply refuses to change a registered breaker");
+    /// assert_eq!(changed.reload().unwrap().reconfigured, ["breakers.reload_doc"]);
+    /// assert_eq!(breaker.config().failure_threshold, 2);
+    /// ```
+    pub fn reload(&self) -> Result<Applied, ConfigFileError> {
+        self.stage_all(OnRegistered::Reconfigure)
+    }
+
+    fn stage_all(&self, on_registered: OnRegistered) -> Result<Applied, ConfigFileError> {
         let sections = &self.sections;
         let mut staging = Staging {
             file: self,
-            registrations: Vec::new(),
+            on_registered,
+            changes: Vec::new(),
             applied: Applied::default(),
         };
         staging.section(
             breaker_registry(),
-            "breakers",
-            "breaker",
+            ("breakers", "breaker"),
             &sections.breakers,
             |config| (config.clone(), settings_of(config)),
+            |breaker, config, commit| {
+                let change = |_| config.clone();
+                if commit {
+                    breaker.reconfigure(change)
+                } else {
+                    breaker.check_reconfigure(change)
+                }
+            },
         )?;
         staging.section(
             sla_registry(),
-            "monitors",
-            "monitor",
+            ("monitors", "monitor"),
             &sections.monitors,
             |thresholds| (*thresholds, settings_of(thresholds)),
+            |monitor, thresholds, commit| {
+                let change = |_| *thresholds;
+                if commit {
+                    monitor.reconfigure(change)
+                } else {
+                    monitor.check_reconfigure(change)
+                }
+            },
         )?;
         staging.section(
             retry_registry(),
-            "retries",
-            "retry",
+            ("retries", "retry"),
             &sections.retries,
             |config| (config.clone(), settings_of(config)),
+            |retry, config, commit| {
+                let change = |_| config.clone();
+                if commit {
+                    retry.reconfigure(change)
+                } else {
+                    retry.check_reconfigure(change)
+                }
+            },
         )?;
         staging.section(
             rate_limiter_registry(),
-            "rate_limits",
-            "rate limit",
+            ("rate_limits", "rate limit"),
             &sections.rate_limits,
             |limit| (RateLimiterConfig::new(*limit), settings_of(limit)),
+            |limiter, limit, commit| {
+                let change = |_| *limit;
+                if commit {
+                    limiter.reconfigure(change)
+                } else {
+                    limiter.check_reconfigure(change)
+                }
+            },
         )?;
         staging.section(
             bulkhead_registry(),
-            "bulkheads",
-            "bulkhead",
+            ("bulkheads", "bulkhead"),
             &sections.bulkheads,
             |config| (*config, settings_of(config)),
+            |bulkhead, config, commit| {
+                let change = |_| *config;
+                if commit {
+                    bulkhead.reconfigure(change)
+                } else {
+                    bulkhead.check_reconfigure(change)
+                }
+            },
         )?;
         staging.section(
             timeout_registry(),
-            "timeouts",
-            "timeout",
+            ("timeouts", "timeout"),
             &sections.timeouts,
             |after| (after.0, settings_of(&TimeoutSettings::of(after.0))),
+            |timeout, after, commit| {
+                if commit {
+                    timeout.reconfigure(after.0)
+                } else {
+                    timeout.check_reconfigure(after.0)
+                }
+            },
         )?;
-        // Every entry is valid and none conflicts: register them all.
-        for register in staging.registrations {
-            register();
+        // Every entry is valid, and each change has been checked against its instance: make
+        // them all. A change can still fail here only if another thread reconfigured the same
+        // instance meanwhile; the first such error is returned, the rest still made.
+        let mut failed = None;
+        for change in staging.changes {
+            if let Err(error) = change() {
+                failed.get_or_insert(error);
+            }
         }
-        Ok(staging.applied)
+        match failed {
+            Some(error) => Err(error),
+            None => Ok(staging.applied),
+        }
+    }
+
+    /// Watches the file at `path`: reads it every `every` and, when its text changed,
+    /// [reloads](Self::reload) it, so editing the file changes the running layers. A file that
+    /// cannot be read or used is logged (`tracing` error, naming the key and line) and changes
+    /// nothing; the next change is tried again. Runs on the current tokio runtime until the
+    /// returned handle is aborted; the file as it is now is applied before it returns.
+    ///
+    /// ```no_run
+    /// use reliable_runtime::config::ConfigFile;
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let watching = ConfigFile::watch("reliable.toml", Duration::from_secs(5))?;
+    /// // ... serve; edits to reliable.toml apply within 5 s ...
+    /// watching.abort();
+    /// # Ok(()) }
+    /// ```
+    pub fn watch(
+        path: impl AsRef<Path>,
+        every: Duration,
+    ) -> Result<tokio::task::JoinHandle<()>, ConfigFileError> {
+        let path = path.as_ref().to_owned();
+        let first = ConfigFile::load(&path)?;
+        first.reload()?;
+        let mut applied = first.source;
+        Ok(tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every.max(Duration::from_millis(1)));
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                // A configuration file is small: read in place rather than on the blocking pool.
+                let text = match std::fs::read_to_string(&path) {
+                    Ok(text) if text == applied => continue,
+                    Ok(text) => text,
+                    Err(error) => {
+                        tracing::error!(path = %path.display(), %error, "configuration file cannot be read; nothing changed");
+                        continue;
+                    }
+                };
+                let outcome = ConfigFile::parse(&text)
+                    .map_err(|error| error.in_file(&path))
+                    .and_then(|file| file.reload());
+                match outcome {
+                    Ok(done) => tracing::info!(
+                        path = %path.display(),
+                        registered = done.registered.len(),
+                        reconfigured = done.reconfigured.len(),
+                        "configuration file reloaded"
+                    ),
+                    Err(error) => {
+                        tracing::error!(%error, "configuration file not applied; nothing changed");
+                    }
+                }
+                // Not retried until it changes again: an error is logged once.
+                applied = text;
+            }
+        }))
     }
 
     /// The file's path, if it was [loaded](Self::load) from one.
@@ -226,35 +378,44 @@ impl ConfigFile {
     }
 }
 
-/// The instances a file will register once every entry has been checked.
+/// A change to make once every entry has been checked (a registration or a reconfiguration).
+type Change<'a> = Box<dyn FnOnce() -> Result<(), ConfigFileError> + 'a>;
+
+/// The instances a file will register or reconfigure once every entry has been checked.
 struct Staging<'a> {
     file: &'a ConfigFile,
-    registrations: Vec<Box<dyn FnOnce() + 'a>>,
+    on_registered: OnRegistered,
+    changes: Vec<Change<'a>>,
     applied: Applied,
 }
 
-impl Staging<'_> {
+/// Reconfigures a registered instance to a file's value (`true`), or only checks that it
+/// would (`false`).
+type Reconfigure<T, V> = fn(&T, &V, bool) -> Result<(), ConfigError>;
+
+impl<'a> Staging<'a> {
     /// Stages every entry of the table `section` (layers of `kind`): `make` gives an entry's
     /// instance configuration and the settings it asks for.
     fn section<T, V>(
         &mut self,
         registry: &'static Registry<T>,
-        section: &str,
-        kind: &'static str,
-        entries: &BTreeMap<String, Spanned<V>>,
+        (section, kind): (&str, &'static str),
+        entries: &'a BTreeMap<String, Spanned<V>>,
         make: impl Fn(&V) -> (T::Config, serde_json::Value),
+        reconfigure: Reconfigure<T, V>,
     ) -> Result<(), ConfigFileError>
     where
         T: Registered + Settings + Send + Sync + 'static,
     {
         for (name, entry) in entries {
             let (config, settings) = make(entry.get_ref());
+            let value = entry.get_ref();
             self.stage(
                 registry,
                 (section, kind, name),
                 entry.span(),
-                config,
-                settings,
+                (config, settings),
+                move |instance: &T, commit| reconfigure(instance, value, commit),
             )?;
         }
         Ok(())
@@ -267,11 +428,21 @@ impl Staging<'_> {
         registry: &'static Registry<T>,
         (section, kind, name): (&str, &'static str, &str),
         span: Range<usize>,
-        config: T::Config,
-        requested: serde_json::Value,
+        (config, requested): (T::Config, serde_json::Value),
+        reconfigure: impl Fn(&T, bool) -> Result<(), ConfigError> + 'a,
     ) -> Result<(), ConfigFileError> {
         let key = format!("{section}.{name}");
         let source = &self.file.source;
+        let file = self.file;
+        let entry = span.clone();
+        // The error for `key`'s `field`, at the field's line.
+        let at_field = move |key: &str, error: ConfigError| {
+            file.error(
+                format!("{key}.{}", error.field()),
+                field_line(source, &entry, error.field()),
+                error.reason().to_owned(),
+            )
+        };
         if let Some(registered) = registry.get(name) {
             let origin = format!("the configuration file's `{key}`");
             return match ConfigConflict::between(
@@ -285,6 +456,14 @@ impl Staging<'_> {
                     self.applied.unchanged.push(key);
                     Ok(())
                 }
+                Some(_) if self.on_registered == OnRegistered::Reconfigure => {
+                    reconfigure(&registered, false).map_err(|error| at_field(&key, error))?;
+                    self.applied.reconfigured.push(key.clone());
+                    self.changes.push(Box::new(move || {
+                        reconfigure(&registered, true).map_err(|error| at_field(&key, error))
+                    }));
+                    Ok(())
+                }
                 Some(conflict) => Err(self.file.error(
                     format!("{key}.{}", conflict.field),
                     field_line(source, &span, conflict.field),
@@ -296,16 +475,11 @@ impl Staging<'_> {
                 )),
             };
         }
-        let instance = T::create(name, config).map_err(|error: ConfigError| {
-            self.file.error(
-                format!("{key}.{}", error.field()),
-                field_line(source, &span, error.field()),
-                error.reason().to_owned(),
-            )
-        })?;
+        let instance = T::create(name, config).map_err(|error| at_field(&key, error))?;
         self.applied.registered.push(key);
-        self.registrations.push(Box::new(move || {
+        self.changes.push(Box::new(move || {
             registry.register(instance);
+            Ok(())
         }));
         Ok(())
     }

@@ -255,4 +255,131 @@ max_latency_p99 = "1500ms"
         assert_eq!(error.path(), Some(path.as_path()));
         assert!(error.to_string().contains("cannot be read"), "{error}");
     }
+
+    /// A reloaded file reconfigures the registered instances in place (a breaker keeps its
+    /// count, a limiter what it admitted), registers the new entries and says which were which.
+    #[test]
+    fn a_reload_reconfigures_registered_layers_in_place() {
+        use reliable_runtime::registry::{rate_limiter_registry, timeout_registry};
+        let first = ConfigFile::parse(
+            "[breakers.reload_binance]\nfailure_threshold = 5\n\n\
+             [rate_limits.reload_binance]\nlimit = 10\nwindow = \"1m\"\n\n\
+             [timeouts]\nreload_binance = \"2s\"\n",
+        )
+        .unwrap();
+        assert_eq!(first.reload().unwrap().registered.len(), 3);
+        let breaker = breaker_registry().get("reload_binance").unwrap();
+        let limiter = rate_limiter_registry().get("reload_binance").unwrap();
+        breaker.try_acquire().unwrap().failure();
+        for _ in 0..4 {
+            limiter.try_acquire().unwrap();
+        }
+        let mut events = subscribe();
+        let second = ConfigFile::parse(
+            "[breakers.reload_binance]\nfailure_threshold = 2\n\n\
+             [rate_limits.reload_binance]\nlimit = 4\nwindow = \"1m\"\n\n\
+             [monitors.reload_new]\n\n\
+             [timeouts]\nreload_binance = \"2s\"\n",
+        )
+        .unwrap();
+        let applied = second.reload().unwrap();
+        assert_eq!(applied.registered, ["monitors.reload_new"]);
+        assert_eq!(
+            applied.reconfigured,
+            ["breakers.reload_binance", "rate_limits.reload_binance"]
+        );
+        assert_eq!(applied.unchanged, ["timeouts.reload_binance"]);
+        breaker.try_acquire().unwrap().failure();
+        assert!(
+            breaker.state().is_open(),
+            "the kept failure and this one: 2"
+        );
+        assert!(
+            limiter.try_acquire().is_err(),
+            "4 admitted this minute: the new limit"
+        );
+        assert_eq!(
+            timeout_registry().get("reload_binance").unwrap().after(),
+            Duration::from_secs(2)
+        );
+        let reconfigured: Vec<_> = std::iter::from_fn(|| events.try_recv().ok())
+            .filter_map(|event| match event {
+                Event::Reconfigured(change) if change.name == "reload_binance" => {
+                    Some(change.layer)
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(reconfigured, ["breaker", "rate limit"]);
+    }
+
+    /// A reload with one change its instance cannot take is an error at that key and line, and
+    /// changes nothing: not the other instances, not the new entries.
+    #[test]
+    fn a_reload_an_instance_cannot_take_changes_nothing() {
+        use reliable_runtime::registry::bulkhead_registry;
+        ConfigFile::parse(
+            "[breakers.reload_refused]\nfailure_threshold = 5\n\n\
+             [bulkheads.reload_refused]\nmax_concurrent = 4\n",
+        )
+        .unwrap()
+        .reload()
+        .unwrap();
+        let changed = ConfigFile::parse(
+            "[bulkheads.reload_refused]\nmax_concurrent = 8\n\n\
+             [monitors.reload_refused_new]\n\n\
+             [breakers.reload_refused]\nfailure_threshold = 3\nwindow = { calls = 20 }\n\
+             failure_rate_threshold = 0.5\n",
+        )
+        .unwrap();
+        let error = changed.reload().unwrap_err();
+        assert_eq!(
+            error.key(),
+            Some("breakers.reload_refused.failure_rate_threshold")
+        );
+        assert_eq!(error.line(), Some(9));
+        assert!(error.reason().contains("cannot be turned on"), "{error}");
+        assert_eq!(
+            bulkhead_registry()
+                .get("reload_refused")
+                .unwrap()
+                .config()
+                .max_concurrent,
+            4
+        );
+        assert_eq!(
+            breaker_registry()
+                .get("reload_refused")
+                .unwrap()
+                .config()
+                .failure_threshold,
+            5
+        );
+        assert!(sla_registry().get("reload_refused_new").is_none());
+    }
+
+    /// A watched file is applied when watching starts and again whenever its text changes; a
+    /// broken edit changes nothing, and the next good one applies.
+    #[tokio::test(start_paused = true)]
+    async fn a_watched_file_applies_its_edits() {
+        let path = write_file("watched", "[breakers.watched]\nfailure_threshold = 5\n");
+        let watching = ConfigFile::watch(&path, Duration::from_secs(1)).unwrap();
+        let breaker = breaker_registry().get("watched").unwrap();
+        let threshold = || breaker.config().failure_threshold;
+        assert_eq!(threshold(), 5);
+
+        std::fs::write(&path, "[breakers.watched]\nfailure_threshold = 3\n").unwrap();
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        assert_eq!(threshold(), 3);
+
+        std::fs::write(&path, "[breakers.watched]\nfailure_threshold = 0\n").unwrap();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(threshold(), 3, "an invalid value changes nothing");
+
+        std::fs::write(&path, "[breakers.watched]\nfailure_threshold = 7\n").unwrap();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(threshold(), 7);
+        watching.abort();
+        std::fs::remove_file(&path).unwrap();
+    }
 }

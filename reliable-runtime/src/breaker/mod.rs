@@ -352,41 +352,60 @@ impl CircuitBreaker {
     ) -> Result<(), ConfigError> {
         // None during a transition, which reads the configuration.
         let _transitions = self.transitions.lock().unwrap_or_else(|e| e.into_inner());
-        let slow_rule = self.slow_rule;
-        let next = self.config.change(("breaker", self.name), change, |current, next| {
-            next.clock = self.clock.clone();
-            next.validate()?;
-            if next.window != current.window && current.uses_window() {
-                return Err(ConfigError::new(
-                    "window",
-                    "cannot change while the breaker runs: it holds the calls it has seen",
-                ));
-            }
-            if next.uses_window() && !current.uses_window() {
-                let field = if next.failure_rate_threshold.is_some() {
-                    "failure_rate_threshold"
-                } else {
-                    "slow_call_rate_threshold"
-                };
-                return Err(ConfigError::new(
-                    field,
-                    "cannot be turned on while the breaker runs: it was created without a window to judge rates over",
-                ));
-            }
-            if next.slow_call_rate_threshold.is_some() != slow_rule {
-                return Err(ConfigError::new(
-                    "slow_call_rate_threshold",
-                    "cannot be turned on or off while the breaker runs (its calls are timed or not from creation); its value can change",
-                ));
-            }
-            Ok(())
-        })?;
+        let next = self
+            .config
+            .change(("breaker", self.name), change, |current, next| {
+                self.check_change(current, next)
+            })?;
         self.slow_call_nanos.store(
             duration_to_nanos(next.slow_call_duration),
             Ordering::Relaxed,
         );
         self.half_open_max_calls
             .store(next.half_open_max_calls, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// [`reconfigure`](Self::reconfigure)'s checks, changing nothing.
+    pub(crate) fn check_reconfigure(
+        &self,
+        change: impl FnOnce(BreakerConfig) -> BreakerConfig,
+    ) -> Result<(), ConfigError> {
+        self.config
+            .check(change, |current, next| self.check_change(current, next))
+    }
+
+    fn check_change(
+        &self,
+        current: &BreakerConfig,
+        next: &mut BreakerConfig,
+    ) -> Result<(), ConfigError> {
+        let slow_rule = self.slow_rule;
+        next.clock = self.clock.clone();
+        next.validate()?;
+        if next.window != current.window && current.uses_window() {
+            return Err(ConfigError::new(
+                "window",
+                "cannot change while the breaker runs: it holds the calls it has seen",
+            ));
+        }
+        if next.uses_window() && !current.uses_window() {
+            let field = if next.failure_rate_threshold.is_some() {
+                "failure_rate_threshold"
+            } else {
+                "slow_call_rate_threshold"
+            };
+            return Err(ConfigError::new(
+                field,
+                "cannot be turned on while the breaker runs: it was created without a window to judge rates over",
+            ));
+        }
+        if next.slow_call_rate_threshold.is_some() != slow_rule {
+            return Err(ConfigError::new(
+                "slow_call_rate_threshold",
+                "cannot be turned on or off while the breaker runs (its calls are timed or not from creation); its value can change",
+            ));
+        }
         Ok(())
     }
 

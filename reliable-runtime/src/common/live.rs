@@ -32,6 +32,18 @@ impl<T: Clone + Serialize> Live<T> {
         self.current.load_full()
     }
 
+    /// Whether [`change`](Self::change) would accept `change` now, changing nothing (a file
+    /// checks every entry before it changes any).
+    pub(crate) fn check(
+        &self,
+        change: impl FnOnce(T) -> T,
+        check: impl FnOnce(&T, &mut T) -> Result<(), ConfigError>,
+    ) -> Result<(), ConfigError> {
+        let current = self.current.load_full();
+        let mut next = change((*current).clone());
+        check(&current, &mut next)
+    }
+
     /// Replaces the configuration with `change` of it, once `check` (given the current one and
     /// the new one, which it may complete, e.g. with the instance's clock) accepts it; an `Err`
     /// changes nothing. Publishes the change as layer `layer` named `name`.

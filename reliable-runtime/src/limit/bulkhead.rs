@@ -209,6 +209,14 @@ impl Bulkhead {
         Ok(())
     }
 
+    /// [`reconfigure`](Self::reconfigure)'s checks, changing nothing.
+    pub(crate) fn check_reconfigure(
+        &self,
+        change: impl FnOnce(BulkheadConfig) -> BulkheadConfig,
+    ) -> Result<(), ConfigError> {
+        self.config.check(change, |_, next| next.validate())
+    }
+
     /// Takes a slot now, or refuses.
     #[inline]
     pub fn try_enter(&self) -> Result<BulkheadSlot<'_>, Rejected> {

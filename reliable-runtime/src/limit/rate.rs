@@ -639,6 +639,14 @@ impl RateLimiter {
         Ok(())
     }
 
+    /// [`reconfigure`](Self::reconfigure)'s checks, changing nothing.
+    pub(crate) fn check_reconfigure(
+        &self,
+        change: impl FnOnce(RateLimit) -> RateLimit,
+    ) -> Result<(), ConfigError> {
+        self.limit.check(change, |_, next| next.validate())
+    }
+
     #[inline(always)]
     fn logs(&self) -> &Logs {
         // SAFETY: `logs` always points to a live `Logs`: replaced ones are kept in `retired`

@@ -1,11 +1,16 @@
 //! Per-attempt timeouts: a named policy per call site, counting its timeouts for health.
 
+use crate::clock::duration_to_nanos;
 use crate::common::intern::intern;
+use crate::common::settings::reconfigured;
 use crate::common::shard::ShardedCounter;
 use crate::common::throttle::Throttle;
 use crate::error::ConfigError;
+use crate::policy::conflict::TimeoutSettings;
 use serde::Serialize;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 /// A per-attempt deadline, registered by name (the fn's path for `#[timeout]`).
@@ -20,7 +25,10 @@ use std::time::Duration;
 /// ```
 pub struct TimeoutPolicy {
     name: &'static str,
-    after: Duration,
+    /// The deadline, in nanoseconds.
+    after: AtomicU64,
+    /// Makes one reconfiguration at a time (so each publishes the change it made).
+    changing: Mutex<()>,
     attempts: ShardedCounter,
     timeouts: ShardedCounter,
     events: Throttle,
@@ -30,7 +38,7 @@ impl fmt::Debug for TimeoutPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TimeoutPolicy")
             .field("name", &self.name)
-            .field("after", &self.after)
+            .field("after", &self.after())
             .finish_non_exhaustive()
     }
 }
@@ -77,7 +85,8 @@ impl TimeoutPolicy {
         ConfigError::check("timeout", reliable_rules::limit::timeout(after))?;
         Ok(TimeoutPolicy {
             name: intern(name.as_ref()),
-            after,
+            after: AtomicU64::new(duration_to_nanos(after)),
+            changing: Mutex::new(()),
             attempts: ShardedCounter::new(),
             timeouts: ShardedCounter::new(),
             events: Throttle::new(),
@@ -90,8 +99,42 @@ impl TimeoutPolicy {
     }
 
     /// The deadline.
+    #[inline]
     pub fn after(&self) -> Duration {
+        Duration::from_nanos(self.after.load(Ordering::Relaxed))
+    }
+
+    /// Changes the deadline of attempts started from now on (those running keep theirs). An
+    /// invalid one is an `Err` and changes nothing; each change is an
+    /// [`Event::Reconfigured`](crate::event::Event::Reconfigured) (an info alert).
+    ///
+    /// ```
+    /// use reliable_runtime::limit::TimeoutPolicy;
+    /// use std::time::Duration;
+    ///
+    /// let policy = TimeoutPolicy::new("timeout_reconfigure_doc", Duration::from_secs(2)).unwrap();
+    /// policy.reconfigure(Duration::from_millis(500)).unwrap();
+    /// assert_eq!(policy.after(), Duration::from_millis(500));
+    /// assert_eq!(policy.reconfigure(Duration::ZERO).unwrap_err().field(), "timeout");
+    /// ```
+    pub fn reconfigure(&self, after: Duration) -> Result<(), ConfigError> {
+        self.check_reconfigure(after)?;
+        let _one = self.changing.lock().unwrap_or_else(PoisonError::into_inner);
+        let before = self.after();
         self.after
+            .store(duration_to_nanos(after), Ordering::Relaxed);
+        reconfigured(
+            "timeout",
+            self.name,
+            &TimeoutSettings::of(before),
+            &TimeoutSettings::of(after),
+        );
+        Ok(())
+    }
+
+    /// [`reconfigure`](Self::reconfigure)'s checks, changing nothing.
+    pub(crate) fn check_reconfigure(&self, after: Duration) -> Result<(), ConfigError> {
+        ConfigError::check("timeout", reliable_rules::limit::timeout(after))
     }
 
     #[inline]
@@ -103,7 +146,7 @@ impl TimeoutPolicy {
     pub(crate) fn timed_out(&self) {
         self.timeouts.add(1);
         crate::event::publish_throttled(&self.events, || {
-            tracing::debug!(timeout = self.name, after = ?self.after, "attempt timed out");
+            tracing::debug!(timeout = self.name, after = ?self.after(), "attempt timed out");
             crate::event::Event::TimedOut(crate::event::LimitReached {
                 name: self.name,
                 retry_after: None,
@@ -114,7 +157,7 @@ impl TimeoutPolicy {
     /// The policy's counters now.
     pub fn snapshot(&self) -> TimeoutSnapshot {
         TimeoutSnapshot {
-            after_seconds: self.after.as_secs_f64(),
+            after_seconds: self.after().as_secs_f64(),
             attempts: self.attempts.sum(),
             timeouts: self.timeouts.sum(),
         }

@@ -229,16 +229,33 @@ impl RetryPolicy {
     ) -> Result<(), ConfigError> {
         self.config
             .change(("retry", self.name), change, |current, next| {
-                next.clock = self.clock.clone();
-                next.validate()?;
-                if next.budget != current.budget {
-                    return Err(ConfigError::new(
-                        "budget",
-                        "cannot change while the policy runs: the budget keeps its own account",
-                    ));
-                }
-                Ok(())
+                self.check_change(current, next)
             })?;
+        Ok(())
+    }
+
+    /// [`reconfigure`](Self::reconfigure)'s checks, changing nothing.
+    pub(crate) fn check_reconfigure(
+        &self,
+        change: impl FnOnce(RetryConfig) -> RetryConfig,
+    ) -> Result<(), ConfigError> {
+        self.config
+            .check(change, |current, next| self.check_change(current, next))
+    }
+
+    fn check_change(
+        &self,
+        current: &RetryConfig,
+        next: &mut RetryConfig,
+    ) -> Result<(), ConfigError> {
+        next.clock = self.clock.clone();
+        next.validate()?;
+        if next.budget != current.budget {
+            return Err(ConfigError::new(
+                "budget",
+                "cannot change while the policy runs: the budget keeps its own account",
+            ));
+        }
         Ok(())
     }
 

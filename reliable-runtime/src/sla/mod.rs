@@ -308,6 +308,14 @@ impl SlaMonitor {
         Ok(())
     }
 
+    /// [`reconfigure`](Self::reconfigure)'s checks, changing nothing.
+    pub(crate) fn check_reconfigure(
+        &self,
+        change: impl FnOnce(SlaThresholds) -> SlaThresholds,
+    ) -> Result<(), ConfigError> {
+        self.thresholds.check(change, |_, next| next.validate())
+    }
+
     /// The window.
     pub fn window(&self) -> SlaWindow {
         self.window
