@@ -110,7 +110,7 @@ async fn main() {
     let governor = tokio::spawn(govern(Arc::clone(&limiter)));
 
     // Calls made per half second, and the limit at the end of each.
-    let mut phases = vec![(0u32, 0u32); 8];
+    let mut phases = [(0u32, 0u32); 8];
     for request in 0.. {
         let elapsed = exchange.started.elapsed();
         if elapsed >= Duration::from_secs(4) {
