@@ -1,6 +1,7 @@
 //! A configuration file (`reliable.toml`, at a path the application chooses) that declares the
-//! layers by name: breakers, monitors, retries, rate limits, bulkheads and timeouts, and
-//! changes them while the service runs.
+//! layers by name: breakers, monitors, retries, rate limits, bulkheads, timeouts and presets
+//! (`[presets.name]`: a `base` preset with the fields each layer sets), and changes them while
+//! the service runs.
 //!
 //! [`ConfigFile::apply`] validates every entry, then registers them all, or registers nothing
 //! and returns the first error, naming the key and the line. Attributes and policies that give
@@ -58,6 +59,7 @@ use crate::common::registry::{Registered, Registry};
 use crate::error::ConfigError;
 use crate::limit::{BulkheadConfig, RateLimit, RateLimiterConfig};
 use crate::policy::conflict::{settings_of, ConfigConflict, Settings, TimeoutSettings};
+use crate::preset::{declare_preset, preset_values, PresetValues};
 use crate::registry::{
     breaker_registry, bulkhead_registry, rate_limiter_registry, retry_registry, sla_registry,
     timeout_registry,
@@ -90,6 +92,19 @@ struct Sections {
     rate_limits: BTreeMap<String, Spanned<RateLimit>>,
     bulkheads: BTreeMap<String, Spanned<BulkheadConfig>>,
     timeouts: BTreeMap<String, Spanned<After>>,
+    presets: BTreeMap<String, Spanned<PresetEntry>>,
+}
+
+/// A `[presets.name]` entry: a base preset and the fields each layer changes from it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PresetEntry {
+    /// A preset registered in code or declared earlier; the defaults if absent.
+    base: Option<String>,
+    sla: Option<toml::Table>,
+    breaker: Option<toml::Table>,
+    backoff: Option<toml::Table>,
+    cache: Option<toml::Table>,
 }
 
 /// A timeout's deadline, written as a duration.
@@ -289,6 +304,7 @@ impl ConfigFile {
                 }
             },
         )?;
+        staging.presets(&sections.presets)?;
         // Every entry is valid, and each change has been checked against its instance: make
         // them all. A change can still fail here only if another thread reconfigured the same
         // instance meanwhile; the first such error is returned, the rest still made.
@@ -483,6 +499,132 @@ impl<'a> Staging<'a> {
         }));
         Ok(())
     }
+}
+
+impl<'a> Staging<'a> {
+    /// Stages the `[presets.name]` entries: each its base's values with the fields it sets.
+    fn presets(
+        &mut self,
+        entries: &'a BTreeMap<String, Spanned<PresetEntry>>,
+    ) -> Result<(), ConfigFileError> {
+        for (name, entry) in entries {
+            let key = format!("presets.{name}");
+            let span = entry.span();
+            let source = &self.file.source;
+            let file = self.file;
+            let at = |field: &str, reason: String| {
+                file.error(
+                    format!("{key}.{field}"),
+                    field_line(source, &span, field),
+                    reason,
+                )
+            };
+            let entry = entry.get_ref();
+            crate::preset::check_declarable(name).map_err(|error| {
+                self.file.error(
+                    key.clone(),
+                    line_of(source, span.start),
+                    error.reason().to_owned(),
+                )
+            })?;
+            let mut values = match &entry.base {
+                None => PresetValues::of(crate::preset::DEFAULT),
+                Some(base) => preset_values(base).ok_or_else(|| {
+                    at("base", format!("no preset `{base}` (cex, dex, twitter, one registered in code, or one declared above it)"))
+                })?,
+            };
+            values.sla =
+                overlay("sla", &values.sla, entry.sla.as_ref()).map_err(|e| at("sla", e))?;
+            values.breaker = overlay("breaker", &values.breaker, entry.breaker.as_ref())
+                .map_err(|e| at("breaker", e))?;
+            values.backoff = overlay("backoff", &values.backoff, entry.backoff.as_ref())
+                .map_err(|e| at("backoff", e))?;
+            values.cache = overlay("cache", &values.cache, entry.cache.as_ref())
+                .map_err(|e| at("cache", e))?;
+            if let Some(fields) = entry
+                .cache
+                .as_ref()
+                .filter(|fields| fields.contains_key("ttl"))
+            {
+                // A TTL brings its range and stale period, as `CacheConfig::ttl` and the
+                // attributes' `cache_ttl` do, unless the entry sets them too.
+                let derived = values.cache.clone().ttl(values.cache.ttl);
+                let cache = &mut values.cache;
+                for (field, value, from) in [
+                    ("min_ttl", &mut cache.min_ttl, derived.min_ttl),
+                    ("max_ttl", &mut cache.max_ttl, derived.max_ttl),
+                    ("stale", &mut cache.stale, derived.stale),
+                ] {
+                    if !fields.contains_key(field) {
+                        *value = from;
+                    }
+                }
+            }
+            values.validate().map_err(|error| {
+                let layer = error.field().split('.').next().unwrap_or("");
+                file.error(
+                    format!("{key}.{}", error.field()),
+                    field_line(source, &span, layer),
+                    error.reason().to_owned(),
+                )
+            })?;
+            let settings = |values: &PresetValues| {
+                [
+                    settings_of(&values.sla),
+                    settings_of(&values.breaker),
+                    settings_of(&values.backoff),
+                    settings_of(&values.cache),
+                ]
+            };
+            match crate::preset::preset_values(name) {
+                Some(declared) if settings(&declared) == settings(&values) => {
+                    self.applied.unchanged.push(key);
+                    continue;
+                }
+                Some(_) if self.on_registered == OnRegistered::Refuse => {
+                    return Err(self.file.error(
+                        key,
+                        line_of(source, span.start),
+                        format!("preset `{name}` is declared already with other values (reload the file to change it)"),
+                    ));
+                }
+                Some(_) => self.applied.reconfigured.push(key),
+                None => self.applied.registered.push(key),
+            }
+            let name = name.as_str();
+            self.changes.push(Box::new(move || {
+                declare_preset(name, values).map_err(|error| ConfigFileError {
+                    path: None,
+                    line: None,
+                    key: Some(format!("presets.{name}")),
+                    reason: error.reason().to_owned(),
+                })
+            }));
+        }
+        Ok(())
+    }
+}
+
+/// `base` with the fields of `fields` set (each field replaced whole), through their TOML form.
+fn overlay<T: Clone + serde::Serialize + serde::de::DeserializeOwned>(
+    layer: &str,
+    base: &T,
+    fields: Option<&toml::Table>,
+) -> Result<T, String> {
+    let Some(fields) = fields else {
+        return Ok(base.clone());
+    };
+    let mut table = match toml::Value::try_from(base) {
+        Ok(toml::Value::Table(table)) => table,
+        Ok(_) => toml::Table::new(),
+        Err(error) => return Err(format!("{layer}: {error}")),
+    };
+    for (field, value) in fields {
+        table.insert(field.clone(), value.clone());
+    }
+    toml::Value::Table(table)
+        .try_into()
+        .map_err(|error: toml::de::Error| error.message().trim().to_owned())
 }
 
 /// The 1-based line of byte `offset` in `text`.

@@ -45,7 +45,7 @@ use crate::error::ConfigError;
 use crate::retry::BackoffConfig;
 use crate::sla::SlaThresholds;
 use dashmap::DashMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// Configurations applied together by `#[reliable(preset = ...)]`: each is a constructor, so a
 /// preset is a `const` and every call site gets fresh configuration values.
@@ -93,6 +93,98 @@ pub const DEFAULT: Preset = Preset {
     cache: CacheConfig::default,
 };
 
+/// A preset's configurations as values: what a [`Preset`] makes, and what a configuration
+/// file's `[presets.name]` declares (see [`declare_preset`]).
+#[derive(Clone, Debug)]
+pub struct PresetValues {
+    /// The SLA thresholds of the monitor.
+    pub sla: SlaThresholds,
+    /// The circuit breaker's configuration.
+    pub breaker: BreakerConfig,
+    /// The retries' delays and attempts.
+    pub backoff: BackoffConfig,
+    /// The cache's policy, TTLs and size.
+    pub cache: CacheConfig,
+}
+
+impl PresetValues {
+    /// The values `preset` makes.
+    pub fn of(preset: Preset) -> Self {
+        PresetValues {
+            sla: (preset.sla)(),
+            breaker: (preset.breaker)(),
+            backoff: (preset.backoff)(),
+            cache: (preset.cache)(),
+        }
+    }
+
+    /// Checks every configuration, naming the field as `breaker.failure_threshold`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let within = |layer: &str, result: Result<(), ConfigError>| {
+            result.map_err(|error| {
+                ConfigError::new(
+                    crate::common::intern::intern(&format!("{layer}.{}", error.field())),
+                    error.reason(),
+                )
+            })
+        };
+        within("sla", self.sla.validate())?;
+        within("breaker", self.breaker.validate())?;
+        within("backoff", self.backoff.validate())?;
+        within("cache", self.cache.validate())
+    }
+}
+
+/// Presets declared as values (from a configuration file), by name.
+fn declared() -> &'static DashMap<String, Arc<PresetValues>> {
+    static DECLARED: OnceLock<DashMap<String, Arc<PresetValues>>> = OnceLock::new();
+    DECLARED.get_or_init(DashMap::new)
+}
+
+/// Declares `values` as the preset `name` for `#[reliable(preset = "name")]` and
+/// `PolicyBuilder::preset("name")`, replacing an earlier declaration (a reloaded file); what a
+/// configuration file's `[presets.name]` does. A name registered in code
+/// ([`register_preset`], and `cex`, `dex`, `twitter`) cannot be declared. Fns and policies built
+/// before a change keep the values they were built with (their named layers reconfigure live).
+///
+/// ```
+/// use reliable_runtime::preset::{declare_preset, preset_values, PresetValues, CEX};
+///
+/// let mut touchy = PresetValues::of(CEX);
+/// touchy.breaker.failure_threshold = 2;
+/// declare_preset("doc_touchy_cex", touchy).unwrap();
+/// assert_eq!(preset_values("doc_touchy_cex").unwrap().breaker.failure_threshold, 2);
+/// assert_eq!(declare_preset("cex", PresetValues::of(CEX)).unwrap_err().field(), "name");
+/// ```
+pub fn declare_preset(name: &str, values: PresetValues) -> Result<(), ConfigError> {
+    check_declarable(name)?;
+    values.validate()?;
+    declared().insert(name.to_owned(), Arc::new(values));
+    Ok(())
+}
+
+/// Whether `name` may be declared (not empty, not registered in code).
+pub(crate) fn check_declarable(name: &str) -> Result<(), ConfigError> {
+    if name.is_empty() {
+        return Err(ConfigError::new("name", "a preset needs a name"));
+    }
+    if presets().contains_key(name) {
+        return Err(ConfigError::new(
+            "name",
+            format!("`{name}` is a preset registered in code; declare another name (with `base = \"{name}\"`)"),
+        ));
+    }
+    Ok(())
+}
+
+/// The values of the preset named `name`: a declared one, or one registered in code.
+pub fn preset_values(name: &str) -> Option<PresetValues> {
+    if let Some(values) = declared().get(name) {
+        return Some((**values).clone());
+    }
+    registered_preset(name).map(PresetValues::of)
+}
+
 fn presets() -> &'static DashMap<String, Preset> {
     static PRESETS: OnceLock<DashMap<String, Preset>> = OnceLock::new();
     PRESETS.get_or_init(|| {
@@ -118,6 +210,12 @@ fn presets() -> &'static DashMap<String, Preset> {
 pub fn register_preset(name: &str, preset: Preset) -> Result<(), ConfigError> {
     if name.is_empty() {
         return Err(ConfigError::new("name", "a preset needs a name"));
+    }
+    if declared().contains_key(name) {
+        return Err(ConfigError::new(
+            "name",
+            format!("a preset named `{name}` is declared already (by a configuration file)"),
+        ));
     }
     match presets().entry(name.to_owned()) {
         dashmap::Entry::Occupied(_) => Err(ConfigError::new(
@@ -146,6 +244,15 @@ pub trait IntoPreset {
     /// The preset; a name nobody registered logs an error and gives [`DEFAULT`], so a typo in
     /// a name never takes the caller down.
     fn into_preset(self) -> Preset;
+
+    /// The preset's values: [`into_preset`](Self::into_preset)'s, or for a name, those of the
+    /// preset declared or registered under it.
+    fn into_values(self) -> PresetValues
+    where
+        Self: Sized,
+    {
+        PresetValues::of(self.into_preset())
+    }
 }
 
 impl IntoPreset for Preset {
@@ -161,6 +268,13 @@ impl IntoPreset for &Preset {
 }
 
 impl IntoPreset for &str {
+    fn into_values(self) -> PresetValues {
+        match declared().get(self) {
+            Some(values) => (**values).clone(),
+            None => PresetValues::of(self.into_preset()),
+        }
+    }
+
     fn into_preset(self) -> Preset {
         registered_preset(self).unwrap_or_else(|| {
             tracing::error!(

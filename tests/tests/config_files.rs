@@ -382,4 +382,100 @@ max_latency_p99 = "1500ms"
         watching.abort();
         std::fs::remove_file(&path).unwrap();
     }
+
+    /// A `[presets.name]` entry declares a preset from a base and the fields it changes;
+    /// attributes and policies naming it take its values.
+    #[tokio::test]
+    async fn a_files_preset_is_its_base_with_the_fields_it_sets() {
+        use reliable_runtime::{reliable, Policy};
+        ConfigFile::parse(
+            "[presets.file_binance]\nbase = \"cex\"\n\
+             breaker = { failure_threshold = 2, timeout = \"45s\" }\n\
+             cache = { ttl = \"1s\" }\n",
+        )
+        .unwrap()
+        .apply()
+        .unwrap();
+        let policy = Policy::builder("file_preset_policy")
+            .preset("file_binance")
+            .build()
+            .unwrap();
+        let breaker = policy.breaker().unwrap().config();
+        assert_eq!(breaker.failure_threshold, 2);
+        assert_eq!(breaker.timeout, Duration::from_secs(45));
+        assert_eq!(
+            breaker.success_threshold,
+            reliable_runtime::breaker::BreakerConfig::cex().success_threshold,
+            "the rest from the base"
+        );
+
+        let cache = reliable_runtime::preset::preset_values("file_binance")
+            .unwrap()
+            .cache;
+        assert_eq!(
+            (cache.ttl, cache.min_ttl, cache.stale),
+            (
+                Duration::from_secs(1),
+                Duration::from_millis(400),
+                Duration::from_secs(1)
+            ),
+            "a TTL brings its range and stale period"
+        );
+
+        #[reliable(preset = "file_binance", name = "file_preset_fn", key = symbol)]
+        async fn ticker(symbol: &str) -> Result<usize, ApiError> {
+            Ok(symbol.len())
+        }
+        assert_eq!(ticker("BTCUSDT").await.unwrap(), 7);
+        assert_eq!(
+            breaker_registry()
+                .get("file_preset_fn")
+                .unwrap()
+                .config()
+                .failure_threshold,
+            2
+        );
+    }
+
+    /// A preset entry that cannot be used names its key and line: an unknown base, an unknown
+    /// or invalid field, a name registered in code; apply refuses a change, reload makes it.
+    #[test]
+    fn a_bad_preset_entry_names_its_key_and_line() {
+        let error = |text: &str| ConfigFile::parse(text).unwrap().apply().unwrap_err();
+        let unknown_base = error("[presets.file_bad]\nbase = \"cexx\"\n");
+        assert_eq!(unknown_base.key(), Some("presets.file_bad.base"));
+        assert_eq!(unknown_base.line(), Some(2));
+        let unknown_field = error("[presets.file_bad]\n\nbreaker = { failure_treshold = 2 }\n");
+        assert_eq!(unknown_field.key(), Some("presets.file_bad.breaker"));
+        assert_eq!(unknown_field.line(), Some(3));
+        assert!(
+            unknown_field.reason().contains("failure_treshold"),
+            "{unknown_field}"
+        );
+        let invalid = error("[presets.file_bad]\nsla = { min_success_rate = 1.5 }\n");
+        assert_eq!(invalid.key(), Some("presets.file_bad.sla.min_success_rate"));
+        assert_eq!(invalid.line(), Some(2));
+        let built_in = error("[presets.cex]\nbreaker = { failure_threshold = 2 }\n");
+        assert_eq!(built_in.key(), Some("presets.cex"));
+        assert!(reliable_runtime::preset::preset_values("file_bad").is_none());
+
+        let first = "[presets.file_changed]\nbreaker = { failure_threshold = 4 }\n";
+        ConfigFile::parse(first).unwrap().apply().unwrap();
+        let second =
+            ConfigFile::parse("[presets.file_changed]\nbreaker = { failure_threshold = 6 }\n")
+                .unwrap();
+        assert_eq!(
+            second.apply().unwrap_err().key(),
+            Some("presets.file_changed")
+        );
+        assert_eq!(
+            second.reload().unwrap().reconfigured,
+            ["presets.file_changed"]
+        );
+        let threshold = reliable_runtime::preset::preset_values("file_changed")
+            .unwrap()
+            .breaker
+            .failure_threshold;
+        assert_eq!(threshold, 6);
+    }
 }

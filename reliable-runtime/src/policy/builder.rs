@@ -13,7 +13,7 @@ use crate::limit::{
     Bulkhead, BulkheadConfig, RateLimit, RateLimiter, RateLimiterConfig, TimeoutPolicy,
 };
 use crate::policy::layers::Layers;
-use crate::preset::{IntoPreset, Preset, DEFAULT};
+use crate::preset::{IntoPreset, PresetValues, DEFAULT};
 use crate::registry::{
     breaker_registry, bulkhead_registry, rate_limiter_registry, retry_registry, sla_registry,
     timeout_registry, Registered, Registry,
@@ -125,7 +125,7 @@ enum Asks {
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct PolicyBuilder {
     name: String,
-    preset: Option<Preset>,
+    preset: Option<PresetValues>,
     clock: Option<Clock>,
     group: Option<Arc<str>>,
     monitor: Option<LayerSpec<SlaThresholds>>,
@@ -192,7 +192,7 @@ impl PolicyBuilder {
     /// named after the policy unless named otherwise. The cache takes the preset's
     /// configuration when [`cache`](Self::cache) turns it on.
     pub fn preset(mut self, preset: impl IntoPreset) -> Self {
-        self.preset = Some(preset.into_preset());
+        self.preset = Some(preset.into_values());
         self.monitor.get_or_insert_with(LayerSpec::defaults);
         self.breaker.get_or_insert_with(LayerSpec::defaults);
         self.retry.get_or_insert_with(LayerSpec::defaults);
@@ -415,7 +415,7 @@ impl PolicyBuilder {
         if self.fallback.as_deref() == Some("") {
             return Err(ConfigError::new("name", "must not be empty").in_layer("fallback", ""));
         }
-        let preset = self.preset.unwrap_or(DEFAULT);
+        let preset = self.preset.unwrap_or_else(|| PresetValues::of(DEFAULT));
         let name = self.name.as_str();
         let conflicts = Conflicts {
             policy: name,
@@ -435,7 +435,7 @@ impl PolicyBuilder {
         let monitor = self
             .monitor
             .map(|spec| {
-                let (layer, thresholds, asks) = spec.resolve(name, (preset.sla)());
+                let (layer, thresholds, asks) = spec.resolve(name, preset.sla);
                 let asked = asks.for_settings(&thresholds);
                 pending(sla_registry(), "monitor", &layer, asked, conflicts, || {
                     let mut builder = SlaMonitor::builder(layer.as_str())
@@ -454,7 +454,7 @@ impl PolicyBuilder {
         let breaker = self
             .breaker
             .map(|spec| {
-                let mut start = (preset.breaker)();
+                let mut start = preset.breaker.clone();
                 with_clock(&mut start.clock);
                 let (layer, config, asks) = spec.resolve(name, start);
                 let asked = asks.for_settings(&config);
@@ -478,7 +478,7 @@ impl PolicyBuilder {
             .retry
             .map(|spec| {
                 let mut start = RetryConfig {
-                    backoff: (preset.backoff)(),
+                    backoff: preset.backoff,
                     ..RetryConfig::default()
                 };
                 with_clock(&mut start.clock);
@@ -539,7 +539,7 @@ impl PolicyBuilder {
         let cache = self
             .cache
             .map(|spec| {
-                let mut start = (preset.cache)();
+                let mut start = preset.cache.clone();
                 with_clock(&mut start.clock);
                 let (layer, config, _) = spec.resolve(name, start);
                 config
