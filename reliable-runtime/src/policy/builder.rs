@@ -187,7 +187,7 @@ impl PolicyBuilder {
         self
     }
 
-    /// Starts every layer from `preset`'s configurations (a [`Preset`] or a registered name)
+    /// Starts every layer from `preset`'s configurations (a [`Preset`](crate::preset::Preset), or the name of one registered in code or declared by a file)
     /// and turns on the layers a preset stands for: the monitor, the breaker and retries,
     /// named after the policy unless named otherwise. The cache takes the preset's
     /// configuration when [`cache`](Self::cache) turns it on.
