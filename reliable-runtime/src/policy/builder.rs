@@ -188,9 +188,10 @@ impl PolicyBuilder {
     }
 
     /// Starts every layer from `preset`'s configurations (a [`Preset`](crate::preset::Preset),
-    /// or the name of one registered in code or declared by a file) and turns on the layers a preset stands for: the monitor, the breaker and retries,
-    /// named after the policy unless named otherwise. The cache takes the preset's
-    /// configuration when [`cache`](Self::cache) turns it on.
+    /// or the name of one registered in code or declared by a file) and turns on the layers a
+    /// preset stands for: the monitor, the breaker and retries, named after the policy unless
+    /// named otherwise. The cache takes the preset's configuration when
+    /// [`cache`](Self::cache) turns it on.
     pub fn preset(mut self, preset: impl IntoPreset) -> Self {
         self.preset = Some(preset.into_values());
         self.monitor.get_or_insert_with(LayerSpec::defaults);
