@@ -238,6 +238,14 @@ impl SlidingLog {
         }
     }
 
+    /// Moves `head` past `head`, a claimed position (a no-op if another caller did).
+    #[inline(always)]
+    fn move_head_past(&self, head: u64) {
+        let _ =
+            self.head
+                .compare_exchange(head, self.next(head), Ordering::AcqRel, Ordering::Relaxed);
+    }
+
     /// How long until a call would fit (zero: one fits now). Approximate under contention; for
     /// snapshots only.
     fn wait(&self, now: Timestamp) -> Duration {
@@ -280,12 +288,7 @@ impl SlidingLog {
                     return Err(Refused::Retired);
                 }
                 // Position `head` is claimed and its claimer has not moved `head` yet.
-                let _ = self.head.compare_exchange(
-                    head,
-                    self.next(head),
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                );
+                self.move_head_past(head);
                 continue;
             }
             // The later of the two admissions decides (a stamp of 0, never admitted, neither).
@@ -308,12 +311,7 @@ impl SlidingLog {
                 )
                 .is_ok()
             {
-                let _ = self.head.compare_exchange(
-                    head,
-                    self.next(head),
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                );
+                self.move_head_past(head);
                 return Ok(());
             }
         }
@@ -332,12 +330,7 @@ impl SlidingLog {
             }
             if seen & 1 == Self::lap_parity(head) {
                 debug_assert_ne!(seen, RETIRED, "retired twice");
-                let _ = self.head.compare_exchange(
-                    head,
-                    self.next(head),
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                );
+                self.move_head_past(head);
                 continue;
             }
             if slot
