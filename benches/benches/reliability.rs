@@ -224,11 +224,9 @@ fn open_rejection(c: &mut Criterion) {
     let breaker = breaker_registry()
         .get_or_create(
             "bench_rejected",
-            BreakerConfig {
-                timeout: Duration::from_secs(3600),
-                max_timeout: Duration::from_secs(3600),
-                ..BreakerConfig::cex()
-            },
+            BreakerConfig::cex()
+                .timeout(Duration::from_secs(3600))
+                .max_timeout(Duration::from_secs(3600)),
         )
         .unwrap();
     block_on(rejected(0)).unwrap();
@@ -489,11 +487,9 @@ fn timeout_call(c: &mut Criterion) {
 
 /// A limit far above the benchmark's call rate, so every check admits.
 fn never_limiting() -> reliable_runtime::limit::RateLimiterConfig {
-    reliable_runtime::limit::RateLimiterConfig::new(reliable_runtime::limit::RateLimit {
-        limit: 1_000_000,
-        window: Duration::from_millis(1),
-        burst: None,
-    })
+    reliable_runtime::limit::RateLimiterConfig::new(
+        reliable_runtime::limit::RateLimit::per_second(1_000_000).window(Duration::from_millis(1)),
+    )
 }
 
 fn rate_limit_check(c: &mut Criterion) {

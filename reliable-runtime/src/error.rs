@@ -245,7 +245,7 @@ impl<E: std::error::Error + 'static> std::error::Error for Failure<E> {
 /// ```
 /// use reliable_runtime::breaker::BreakerConfig;
 ///
-/// let config = BreakerConfig { success_threshold: 0, ..BreakerConfig::default() };
+/// let config = BreakerConfig::default().success_threshold(0);
 /// let error = config.validate().unwrap_err();
 /// assert_eq!(error.field(), "success_threshold");
 /// ```

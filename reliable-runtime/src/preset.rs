@@ -4,8 +4,8 @@
 //! A [`Preset`] is four configuration constructors. The built-ins ([`CEX`], [`DEX`],
 //! [`TWITTER`]) carry the numbers of the tables below; `#[reliable_cex_call(...)]` is exactly
 //! `#[reliable(preset = reliable_runtime::preset::CEX, ...)]`. Define your own as a `const`
-//! (starting from a built-in with `..CEX`), or register one under a name at start-up and write
-//! `#[reliable(preset = "name", ...)]`.
+//! (starting from a built-in: `CEX.breaker(|| ..)`), register one under a name at start-up, or
+//! declare one in a configuration file, and write `#[reliable(preset = "name", ...)]`.
 //!
 //! | preset | SLA p95 / p99 / success / failures | breaker failures / open / successes | cache TTL (min..max), adaptive | backoff initial / max / attempts |
 //! |---|---|---|---|---|
@@ -19,10 +19,7 @@
 //! use reliable_runtime::{reliable, Rejected};
 //!
 //! /// The CEX preset with a breaker that trips sooner.
-//! const TOUCHY_CEX: Preset = Preset {
-//!     breaker: || BreakerConfig { failure_threshold: 2, ..BreakerConfig::cex() },
-//!     ..CEX
-//! };
+//! const TOUCHY_CEX: Preset = CEX.breaker(|| BreakerConfig::cex().failure_threshold(2));
 //!
 //! #[derive(Debug)]
 //! struct ApiError;
@@ -50,6 +47,7 @@ use std::sync::{Arc, OnceLock};
 /// Configurations applied together by `#[reliable(preset = ...)]`: each is a constructor, so a
 /// preset is a `const` and every call site gets fresh configuration values.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct Preset {
     /// The SLA thresholds of the `#[monitored]` layer.
     pub sla: fn() -> SlaThresholds,
@@ -59,6 +57,36 @@ pub struct Preset {
     pub backoff: fn() -> BackoffConfig,
     /// The cache's policy, TTLs and size.
     pub cache: fn() -> CacheConfig,
+}
+
+impl Preset {
+    /// This preset with another SLA thresholds constructor.
+    #[must_use]
+    pub const fn sla(mut self, sla: fn() -> SlaThresholds) -> Self {
+        self.sla = sla;
+        self
+    }
+
+    /// This preset with another breaker configuration constructor.
+    #[must_use]
+    pub const fn breaker(mut self, breaker: fn() -> BreakerConfig) -> Self {
+        self.breaker = breaker;
+        self
+    }
+
+    /// This preset with another backoff constructor.
+    #[must_use]
+    pub const fn backoff(mut self, backoff: fn() -> BackoffConfig) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// This preset with another cache configuration constructor.
+    #[must_use]
+    pub const fn cache(mut self, cache: fn() -> CacheConfig) -> Self {
+        self.cache = cache;
+        self
+    }
 }
 
 /// Centralised exchanges (order books, tickers).
@@ -96,6 +124,7 @@ pub const DEFAULT: Preset = Preset {
 /// A preset's configurations as values: what a [`Preset`] makes, and what a configuration
 /// file's `[presets.name]` declares (see [`declare_preset`]).
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct PresetValues {
     /// The SLA thresholds of the monitor.
     pub sla: SlaThresholds,

@@ -139,13 +139,11 @@ fn breaker_transitions_raise_alerts_with_the_reference_severities() {
     let (clock, hand) = Clock::manual();
     let breaker = CircuitBreaker::new(
         NAME,
-        BreakerConfig {
-            failure_threshold: 2,
-            success_threshold: 1,
-            timeout: Duration::from_secs(30),
-            clock,
-            ..BreakerConfig::default()
-        },
+        BreakerConfig::default()
+            .failure_threshold(2)
+            .success_threshold(1)
+            .timeout(Duration::from_secs(30))
+            .clock(clock),
     )
     .unwrap();
     let fail = || breaker.call_sync(|| Err::<(), _>("502")).unwrap_err();
@@ -356,14 +354,7 @@ fn a_call_through_a_breaker_does_not_wait_for_a_slow_handler() {
             std::thread::sleep(Duration::from_secs(2));
         }
     });
-    let breaker = CircuitBreaker::new(
-        NAME,
-        BreakerConfig {
-            failure_threshold: 1,
-            ..BreakerConfig::default()
-        },
-    )
-    .unwrap();
+    let breaker = CircuitBreaker::new(NAME, BreakerConfig::default().failure_threshold(1)).unwrap();
 
     let call = Instant::now();
     let tripping = breaker.call_sync(|| Err::<(), _>("down"));
@@ -612,13 +603,11 @@ fn read_request(stream: &TcpStream) -> Option<HttpRequest> {
 }
 
 fn fast_backoff(max_attempts: u32) -> BackoffConfig {
-    BackoffConfig {
-        initial_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(50),
-        max_attempts,
-        jitter: Jitter::None,
-        ..BackoffConfig::default()
-    }
+    BackoffConfig::default()
+        .initial_delay(Duration::from_millis(10))
+        .max_delay(Duration::from_millis(50))
+        .max_attempts(max_attempts)
+        .jitter(Jitter::None)
 }
 
 #[test]

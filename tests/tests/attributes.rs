@@ -275,13 +275,11 @@ async fn a_registered_breaker_with_a_manual_clock_is_used_by_the_attribute() {
     let breaker = breaker_registry()
         .get_or_create(
             "attributes_preregistered",
-            BreakerConfig {
-                failure_threshold: 1,
-                success_threshold: 1,
-                timeout: Duration::from_secs(5),
-                clock,
-                ..BreakerConfig::cex()
-            },
+            BreakerConfig::cex()
+                .failure_threshold(1)
+                .success_threshold(1)
+                .timeout(Duration::from_secs(5))
+                .clock(clock),
         )
         .unwrap();
     preregistered(true).await.unwrap_err();

@@ -282,20 +282,20 @@ fn to_model(state: BreakerState) -> ModelState {
 
 fn run(setup: Setup, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let (clock, hand) = Clock::manual();
-    let config = BreakerConfig {
-        failure_threshold: setup.failure_threshold,
-        failure_rate_threshold: setup.failure_rate,
-        slow_call_rate_threshold: setup.slow_rate,
-        slow_call_duration: Duration::from_millis(setup.slow_millis),
-        window: setup.window,
-        minimum_calls: setup.minimum_calls,
-        timeout: Duration::from_secs(setup.timeout_secs),
-        timeout_multiplier: setup.multiplier,
-        max_timeout: Duration::from_secs(setup.max_timeout_secs),
-        success_threshold: setup.success_threshold,
-        half_open_max_calls: setup.half_open_max_calls,
-        clock,
-    };
+    let mut config = BreakerConfig::default()
+        .failure_threshold(setup.failure_threshold)
+        .slow_call_duration(Duration::from_millis(setup.slow_millis))
+        .window(setup.window)
+        .minimum_calls(setup.minimum_calls)
+        .timeout(Duration::from_secs(setup.timeout_secs))
+        .timeout_multiplier(setup.multiplier)
+        .max_timeout(Duration::from_secs(setup.max_timeout_secs))
+        .success_threshold(setup.success_threshold)
+        .half_open_max_calls(setup.half_open_max_calls)
+        .clock(clock);
+    // Either rule may be off: the fields, which hold the `Option`.
+    config.failure_rate_threshold = setup.failure_rate;
+    config.slow_call_rate_threshold = setup.slow_rate;
     let breaker = CircuitBreaker::new("model", config).expect("generated configs are valid");
     let mut model = Model::new(setup);
     let mut now = 0u64;

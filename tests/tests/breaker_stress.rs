@@ -13,14 +13,12 @@ fn half_open_never_admits_more_than_the_cap() {
     let breaker = Arc::new(
         CircuitBreaker::new(
             "stress_half_open",
-            BreakerConfig {
-                failure_threshold: 1,
-                half_open_max_calls: CAP,
+            BreakerConfig::cex()
+                .failure_threshold(1)
+                .half_open_max_calls(CAP)
                 // Probes succeed, but never enough to close: the breaker stays half-open.
-                success_threshold: u32::MAX,
-                clock,
-                ..BreakerConfig::cex()
-            },
+                .success_threshold(u32::MAX)
+                .clock(clock),
         )
         .unwrap(),
     );
@@ -93,14 +91,7 @@ fn half_open_never_admits_more_than_the_cap() {
 #[test]
 fn closed_breaker_counts_concurrent_failures_exactly_once_per_trip() {
     let breaker = Arc::new(
-        CircuitBreaker::new(
-            "stress_trip",
-            BreakerConfig {
-                failure_threshold: 1000,
-                ..BreakerConfig::cex()
-            },
-        )
-        .unwrap(),
+        CircuitBreaker::new("stress_trip", BreakerConfig::cex().failure_threshold(1000)).unwrap(),
     );
     let mut events = reliable_runtime::event::subscribe();
     let threads: Vec<_> = (0..2)

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 fn cache(config: CacheConfig) -> (Cache<String, u64>, ManualClock) {
     let (clock, hand) = Clock::manual();
-    let cache = Cache::new("cache_test", CacheConfig { clock, ..config }).unwrap();
+    let cache = Cache::new("cache_test", config.clock(clock)).unwrap();
     (cache, hand)
 }
 
@@ -20,11 +20,11 @@ fn key(i: usize) -> String {
 
 #[test]
 fn ttl_then_stale_window_then_miss() {
-    let (cache, hand) = cache(CacheConfig {
-        ttl: Duration::from_secs(5),
-        stale: Duration::from_secs(5),
-        ..CacheConfig::default()
-    });
+    let (cache, hand) = cache(
+        CacheConfig::default()
+            .ttl(Duration::from_secs(5))
+            .stale(Duration::from_secs(5)),
+    );
     cache.insert(key(1), 10);
     hand.advance(Duration::from_secs(4));
     assert_eq!(cache.lookup("key1"), Lookup::Fresh(10));
@@ -44,13 +44,13 @@ fn ttl_then_stale_window_then_miss() {
 
 #[test]
 fn lru_evicts_the_least_recently_used() {
-    let (cache, hand) = cache(CacheConfig {
-        policy: CachePolicy::Lru,
-        max_entries: 10,
-        eviction_ratio: 0.5,
-        ttl: Duration::from_secs(3600),
-        ..CacheConfig::default()
-    });
+    let (cache, hand) = cache(
+        CacheConfig::default()
+            .ttl(Duration::from_secs(3600))
+            .policy(CachePolicy::Lru)
+            .max_entries(10)
+            .eviction_ratio(0.5),
+    );
     for i in 0..10 {
         cache.insert(key(i), i as u64);
         hand.advance(Duration::from_millis(2));
@@ -77,13 +77,13 @@ fn lru_evicts_the_least_recently_used() {
 
 #[test]
 fn lfu_evicts_the_least_frequently_used() {
-    let (cache, hand) = cache(CacheConfig {
-        policy: CachePolicy::Lfu,
-        max_entries: 10,
-        eviction_ratio: 0.5,
-        ttl: Duration::from_secs(3600),
-        ..CacheConfig::default()
-    });
+    let (cache, hand) = cache(
+        CacheConfig::default()
+            .ttl(Duration::from_secs(3600))
+            .policy(CachePolicy::Lfu)
+            .max_entries(10)
+            .eviction_ratio(0.5),
+    );
     for i in 0..10 {
         cache.insert(key(i), i as u64);
     }
@@ -105,13 +105,13 @@ fn lfu_evicts_the_least_frequently_used() {
 
 #[test]
 fn ttl_policy_evicts_those_closest_to_expiry_and_expired_first() {
-    let (cache, hand) = cache(CacheConfig {
-        max_entries: 4,
-        eviction_ratio: 0.5,
-        ttl: Duration::from_secs(10),
-        stale: Duration::ZERO,
-        ..CacheConfig::default()
-    });
+    let (cache, hand) = cache(
+        CacheConfig::default()
+            .ttl(Duration::from_secs(10))
+            .max_entries(4)
+            .eviction_ratio(0.5)
+            .stale(Duration::ZERO),
+    );
     for i in 0..4 {
         cache.insert(key(i), i as u64);
         hand.advance(Duration::from_secs(1));
@@ -124,13 +124,13 @@ fn ttl_policy_evicts_those_closest_to_expiry_and_expired_first() {
 
 #[test]
 fn adaptive_ttl_moves_as_specified_within_bounds() {
-    let (cache, _hand) = cache(CacheConfig {
-        policy: CachePolicy::Adaptive,
-        ttl: Duration::from_secs(5),
-        min_ttl: Duration::from_secs(2),
-        max_ttl: Duration::from_secs(15),
-        ..CacheConfig::default()
-    });
+    let (cache, _hand) = cache(
+        CacheConfig::default()
+            .ttl(Duration::from_secs(5))
+            .policy(CachePolicy::Adaptive)
+            .min_ttl(Duration::from_secs(2))
+            .max_ttl(Duration::from_secs(15)),
+    );
     cache.insert(key(1), 1);
     cache.get("key1"); // hit: 5 × 1.2 = 6
     cache.get("missing"); // miss: 6 × 0.8 = 4.8
@@ -157,13 +157,13 @@ fn adaptive_ttl_moves_as_specified_within_bounds() {
 
 #[test]
 fn ttl_jitter_spreads_expiry() {
-    let (cache, hand) = cache(CacheConfig {
-        ttl: Duration::from_secs(100),
-        stale: Duration::ZERO,
-        ttl_jitter: 0.2,
-        max_entries: 100_000,
-        ..CacheConfig::default()
-    });
+    let (cache, hand) = cache(
+        CacheConfig::default()
+            .ttl(Duration::from_secs(100))
+            .stale(Duration::ZERO)
+            .ttl_jitter(0.2)
+            .max_entries(100_000),
+    );
     for i in 0..1000 {
         cache.insert(key(i), 0);
     }
@@ -219,12 +219,10 @@ async fn stale_while_revalidate_does_not_wait_for_the_refresh() {
     let cache: Arc<Cache<String, u64>> = Arc::new(
         Cache::new(
             "swr",
-            CacheConfig {
-                ttl: Duration::from_secs(5),
-                stale: Duration::from_secs(5),
-                clock,
-                ..CacheConfig::default()
-            },
+            CacheConfig::default()
+                .ttl(Duration::from_secs(5))
+                .stale(Duration::from_secs(5))
+                .clock(clock),
         )
         .unwrap(),
     );
@@ -257,12 +255,10 @@ async fn stale_if_error_serves_the_stale_value_and_says_so() {
     let clock = Clock::tokio();
     let cache: Cache<String, u64> = Cache::new(
         "stale_if_error",
-        CacheConfig {
-            ttl: Duration::from_secs(5),
-            stale: Duration::from_secs(5),
-            clock,
-            ..CacheConfig::default()
-        },
+        CacheConfig::default()
+            .ttl(Duration::from_secs(5))
+            .stale(Duration::from_secs(5))
+            .clock(clock),
     )
     .unwrap();
     let mut events = subscribe();
@@ -316,10 +312,7 @@ async fn warmup_fills_keys_ahead_of_traffic() {
 
 #[test]
 fn a_million_keys_stay_within_max_entries() {
-    let (cache, _hand) = cache(CacheConfig {
-        max_entries: 10_000,
-        ..CacheConfig::default()
-    });
+    let (cache, _hand) = cache(CacheConfig::default().max_entries(10_000));
     for i in 0..1_000_000u64 {
         cache.insert(format!("k{i}"), i);
         assert!(
@@ -339,26 +332,12 @@ fn bad_configuration_is_an_error() {
             .unwrap_err()
             .field()
     };
+    assert_eq!(bad(CacheConfig::default().max_entries(0)), "max_entries");
+    assert_eq!(bad(CacheConfig::default().ttl_jitter(0.9)), "ttl_jitter");
     assert_eq!(
-        bad(CacheConfig {
-            max_entries: 0,
-            ..CacheConfig::default()
-        }),
-        "max_entries"
-    );
-    assert_eq!(
-        bad(CacheConfig {
-            ttl_jitter: 0.9,
-            ..CacheConfig::default()
-        }),
-        "ttl_jitter"
-    );
-    assert_eq!(
-        bad(CacheConfig {
-            policy: CachePolicy::Adaptive,
-            min_ttl: Duration::from_secs(10),
-            ..CacheConfig::default()
-        }),
+        bad(CacheConfig::default()
+            .policy(CachePolicy::Adaptive)
+            .min_ttl(Duration::from_secs(10))),
         "ttl"
     );
 }

@@ -117,12 +117,10 @@ async fn stale_data_flows_through_an_outage() {
     cache_registry()
         .get_or_create::<String, u64>(
             "cached_outage",
-            CacheConfig {
-                ttl: std::time::Duration::from_secs(5),
-                stale: Duration::from_secs(60),
-                clock: Clock::tokio(),
-                ..CacheConfig::default()
-            },
+            CacheConfig::default()
+                .ttl(std::time::Duration::from_secs(5))
+                .stale(Duration::from_secs(60))
+                .clock(Clock::tokio()),
         )
         .unwrap()
         .unwrap();

@@ -53,11 +53,9 @@ fn every_configuration_reads_from_json_and_writes_back_the_same() {
         serde_json::from_str(r#"{"limit": 1200, "window": "1m", "burst": 50}"#).unwrap();
     assert_eq!(
         limit,
-        RateLimit {
-            limit: 1200,
-            window: Duration::from_secs(60),
-            burst: Some(50)
-        }
+        RateLimit::per_second(1200)
+            .window(Duration::from_secs(60))
+            .burst(Some(50))
     );
     let cache: CacheConfig = serde_json::from_str(
         r#"{"ttl": "5s", "min_ttl": "2s", "max_ttl": "15s", "max_entries": 1000}"#,

@@ -40,14 +40,12 @@ fn a_failed_probe_reopens_the_breaker_before_anyone_else_probes() {
     let breaker = Arc::new(
         CircuitBreaker::new(
             "contention_half_open",
-            BreakerConfig {
-                failure_threshold: 1,
-                half_open_max_calls: 1,
-                timeout: Duration::from_millis(1),
-                timeout_multiplier: 1.0,
-                clock,
-                ..BreakerConfig::cex()
-            },
+            BreakerConfig::cex()
+                .failure_threshold(1)
+                .half_open_max_calls(1)
+                .timeout(Duration::from_millis(1))
+                .timeout_multiplier(1.0)
+                .clock(clock),
         )
         .unwrap(),
     );
@@ -89,11 +87,8 @@ fn the_rate_limiter_never_refuses_below_its_limit() {
     let limiter = Arc::new(
         RateLimiter::new(
             "contention_below_limit",
-            RateLimiterConfig {
-                // On the system clock: the test takes far less than the window.
-                limit: RateLimit::per_minute(1_000_000),
-                clock: Clock::system(),
-            },
+            // On the system clock: the test takes far less than the window.
+            RateLimiterConfig::new(RateLimit::per_minute(1_000_000)),
         )
         .unwrap(),
     );
@@ -125,14 +120,12 @@ fn each_window_admits_exactly(limit: u32, burst: Option<u32>, rounds: usize) {
     let limiter = Arc::new(
         RateLimiter::new(
             format!("contention_exact_{limit}_{burst:?}"),
-            RateLimiterConfig {
-                limit: RateLimit {
-                    limit,
-                    window: Duration::from_secs(1),
-                    burst,
-                },
-                clock,
-            },
+            RateLimiterConfig::new(
+                RateLimit::per_second(limit)
+                    .window(Duration::from_secs(1))
+                    .burst(burst),
+            )
+            .clock(clock),
         )
         .unwrap(),
     );
@@ -192,14 +185,8 @@ fn at_a_limit_of_one_admissions_are_a_window_apart() {
     let limiter = Arc::new(
         RateLimiter::new(
             "contention_limit_of_one",
-            RateLimiterConfig {
-                limit: RateLimit {
-                    limit: 1,
-                    window: WINDOW,
-                    burst: None,
-                },
-                clock: clock.clone(),
-            },
+            RateLimiterConfig::new(RateLimit::per_second(1).window(WINDOW).burst(None))
+                .clock(clock.clone()),
         )
         .unwrap(),
     );
@@ -255,11 +242,9 @@ fn concurrent_misses_of_a_key_run_one_load() {
     let cache: Arc<Cache<u64, u64>> = Arc::new(
         Cache::new(
             "contention_single_flight",
-            CacheConfig {
-                max_entries: 100_000,
-                ttl: Duration::from_secs(3600),
-                ..CacheConfig::default()
-            },
+            CacheConfig::default()
+                .ttl(Duration::from_secs(3600))
+                .max_entries(100_000),
         )
         .unwrap(),
     );

@@ -105,10 +105,7 @@ async fn attributes_take_the_declared_layer_and_report_a_conflicting_one() {
     let declared = breaker_registry()
         .get_or_create(
             "declared_kraken",
-            BreakerConfig {
-                failure_threshold: 9,
-                ..BreakerConfig::default()
-            },
+            BreakerConfig::default().failure_threshold(9),
         )
         .unwrap();
     let mut events = subscribe();

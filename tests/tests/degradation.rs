@@ -266,12 +266,10 @@ async fn a_stale_value_is_preferred_to_the_fallback() {
     cache_registry()
         .get_or_create::<String, u64>(
             "degrade_stale",
-            CacheConfig {
-                ttl: Duration::from_secs(5),
-                stale: Duration::from_secs(60),
-                clock: Clock::tokio(),
-                ..CacheConfig::default()
-            },
+            CacheConfig::default()
+                .ttl(Duration::from_secs(5))
+                .stale(Duration::from_secs(60))
+                .clock(Clock::tokio()),
         )
         .unwrap()
         .unwrap();

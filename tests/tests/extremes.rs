@@ -15,14 +15,12 @@ const HUGE: Duration = Duration::MAX;
 #[test]
 fn an_adaptive_cache_with_a_huge_ttl_adapts_without_panicking() {
     let (clock, hand) = Clock::manual();
-    let config = CacheConfig {
-        policy: CachePolicy::Adaptive,
-        ttl: HUGE / 2,
-        min_ttl: HUGE / 4,
-        max_ttl: HUGE,
-        clock,
-        ..CacheConfig::default()
-    };
+    let config = CacheConfig::default()
+        .ttl(HUGE / 2)
+        .policy(CachePolicy::Adaptive)
+        .min_ttl(HUGE / 4)
+        .max_ttl(HUGE)
+        .clock(clock);
     config.validate().unwrap();
     let cache: Cache<u32, u32> = Cache::new("extreme_adaptive", config).unwrap();
     for key in 0..50 {
@@ -38,13 +36,12 @@ fn an_adaptive_cache_with_a_huge_ttl_adapts_without_panicking() {
 
 #[test]
 fn decorrelated_jitter_with_huge_delays_saturates() {
-    let config = BackoffConfig {
-        initial_delay: HUGE / 2,
-        max_delay: HUGE,
-        multiplier: 1e300,
-        max_attempts: 10,
-        jitter: Jitter::Decorrelated,
-    };
+    let config = BackoffConfig::default()
+        .initial_delay(HUGE / 2)
+        .max_delay(HUGE)
+        .multiplier(1e300)
+        .max_attempts(10)
+        .jitter(Jitter::Decorrelated);
     config.validate().unwrap();
     for retry in 1..10 {
         for unit in [0.0, 0.5, 0.999] {
@@ -53,7 +50,7 @@ fn decorrelated_jitter_with_huge_delays_saturates() {
         }
     }
     for jitter in [Jitter::None, Jitter::Full, Jitter::Equal] {
-        let config = BackoffConfig { jitter, ..config };
+        let config = config.jitter(jitter);
         assert!(config.delay(3, HUGE, 0.5) <= HUGE);
     }
 }
@@ -63,14 +60,12 @@ fn a_breaker_with_a_huge_open_timeout_stays_open() {
     let (clock, hand) = Clock::manual();
     let breaker = CircuitBreaker::new(
         "extreme_breaker",
-        BreakerConfig {
-            failure_threshold: 1,
-            timeout: HUGE,
-            max_timeout: HUGE,
-            timeout_multiplier: 1e300,
-            clock,
-            ..BreakerConfig::cex()
-        },
+        BreakerConfig::cex()
+            .failure_threshold(1)
+            .timeout(HUGE)
+            .max_timeout(HUGE)
+            .timeout_multiplier(1e300)
+            .clock(clock),
     )
     .unwrap();
     for _ in 0..3 {
@@ -90,14 +85,7 @@ fn a_rate_limit_with_a_huge_window_refuses_with_a_huge_wait() {
     let (clock, hand) = Clock::manual();
     let limiter = RateLimiter::new(
         "extreme_limiter",
-        RateLimiterConfig {
-            limit: RateLimit {
-                limit: 2,
-                window: HUGE,
-                burst: Some(1),
-            },
-            clock,
-        },
+        RateLimiterConfig::new(RateLimit::per_second(2).window(HUGE).burst(Some(1))).clock(clock),
     )
     .unwrap();
     assert!(limiter.try_acquire().is_ok());
@@ -112,15 +100,14 @@ fn a_retry_budget_over_a_huge_window_counts_without_panicking() {
     let (clock, hand) = Clock::manual();
     let policy = RetryPolicy::new(
         "extreme_budget",
-        RetryConfig {
-            budget: Some(RetryBudget {
-                ratio: 1e300,
-                min_retries_per_second: u32::MAX,
-                window: HUGE,
-            }),
-            clock,
-            ..RetryConfig::default()
-        },
+        RetryConfig::default()
+            .budget(Some(
+                RetryBudget::default()
+                    .ratio(1e300)
+                    .min_retries_per_second(u32::MAX)
+                    .window(HUGE),
+            ))
+            .clock(clock),
     )
     .unwrap();
     for _ in 0..5 {

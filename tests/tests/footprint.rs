@@ -179,10 +179,7 @@ fn a_rate_limiter_costs_eight_bytes_per_permit() {
 fn removed_caches_free_their_memory() {
     let _one_at_a_time = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
     const CACHES: usize = 10_000;
-    let config = || CacheConfig {
-        max_entries: 1_000,
-        ..CacheConfig::default()
-    };
+    let config = || CacheConfig::default().max_entries(1_000);
     let cycle = |i: usize| {
         let name = format!("footprint_cache_{i}");
         let cache = cache_registry()
@@ -240,10 +237,7 @@ fn a_cache_entry_costs_under_80_bytes_beyond_key_and_value() {
     const TO: u64 = 250_000;
     let cache: Cache<u64, u64> = Cache::new(
         "footprint_entries",
-        CacheConfig {
-            max_entries: 1_000_000,
-            ..CacheConfig::default()
-        },
+        CacheConfig::default().max_entries(1_000_000),
     )
     .unwrap();
     let before = live();

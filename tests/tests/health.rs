@@ -54,13 +54,11 @@ async fn outage_and_recovery_show_in_health_json() {
     breaker_registry()
         .get_or_create(
             "health_exchange_api",
-            BreakerConfig {
-                failure_threshold: 5,
-                timeout: Duration::from_secs(30),
-                success_threshold: 2,
-                clock,
-                ..BreakerConfig::cex()
-            },
+            BreakerConfig::cex()
+                .failure_threshold(5)
+                .timeout(Duration::from_secs(30))
+                .success_threshold(2)
+                .clock(clock),
         )
         .unwrap();
 

@@ -33,10 +33,7 @@ fn register_on_tokio_clock(name: &str) {
     rate_limiter_registry()
         .get_or_create(
             name,
-            RateLimiterConfig {
-                limit: RateLimit::per_minute(60),
-                clock: Clock::tokio(),
-            },
+            RateLimiterConfig::new(RateLimit::per_minute(60)).clock(Clock::tokio()),
         )
         .unwrap();
 }

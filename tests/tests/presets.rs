@@ -143,13 +143,7 @@ async fn overrides_apply_on_top_of_the_preset() {
 }
 
 /// A user's preset: the CEX numbers with a touchier breaker.
-const TOUCHY: Preset = Preset {
-    breaker: || BreakerConfig {
-        failure_threshold: 1,
-        ..BreakerConfig::cex()
-    },
-    ..CEX
-};
+const TOUCHY: Preset = CEX.breaker(|| BreakerConfig::cex().failure_threshold(1));
 
 #[reliable(preset = TOUCHY, name = "preset_const", cache = false, max_attempts = 1)]
 async fn with_const_preset(fail: bool) -> Result<u8, ApiError> {
@@ -188,13 +182,7 @@ async fn users_define_presets_as_consts_or_names() {
 
     register_preset(
         "preset_test_registered",
-        Preset {
-            breaker: || BreakerConfig {
-                failure_threshold: 42,
-                ..BreakerConfig::default()
-            },
-            ..DEX
-        },
+        DEX.breaker(|| BreakerConfig::default().failure_threshold(42)),
     )
     .unwrap();
     assert_eq!(with_registered_preset().await, Ok(2));
@@ -384,13 +372,7 @@ async fn preset_layers_take_their_own_names() {
 }
 
 /// A custom preset the runtime refuses (no compile-time check sees a const's values).
-const BROKEN: Preset = Preset {
-    breaker: || BreakerConfig {
-        success_threshold: 0,
-        ..BreakerConfig::cex()
-    },
-    ..CEX
-};
+const BROKEN: Preset = CEX.breaker(|| BreakerConfig::cex().success_threshold(0));
 
 #[reliable(preset = BROKEN, name = "preset_broken", cache = false)]
 async fn with_broken_preset(fail: bool) -> Result<u8, ApiError> {

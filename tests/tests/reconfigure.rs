@@ -16,11 +16,7 @@ fn a_reconfigured_breaker_keeps_its_state_and_applies_the_new_settings_to_its_ne
     let (clock, hand) = Clock::manual();
     let breaker = CircuitBreaker::new(
         "reconfigure_state",
-        BreakerConfig {
-            failure_threshold: 5,
-            clock,
-            ..BreakerConfig::default()
-        },
+        BreakerConfig::default().failure_threshold(5).clock(clock),
     )
     .unwrap();
     let mut events = subscribe();
@@ -76,10 +72,7 @@ fn an_invalid_or_state_changing_reconfiguration_is_an_error_and_changes_nothing(
 
     let windowed = CircuitBreaker::new(
         "reconfigure_window",
-        BreakerConfig {
-            failure_rate_threshold: Some(0.5),
-            ..BreakerConfig::default()
-        },
+        BreakerConfig::default().failure_rate_threshold(0.5),
     )
     .unwrap();
     let error = windowed
@@ -101,12 +94,10 @@ fn reconfigurations_under_concurrent_calls_land_whole() {
         let breaker = Arc::new(
             CircuitBreaker::new(
                 format!("reconfigure_load_{round}"),
-                BreakerConfig {
-                    failure_threshold: 1_000_000,
-                    timeout: Duration::from_secs(3600),
-                    max_timeout: Duration::from_secs(3600),
-                    ..BreakerConfig::default()
-                },
+                BreakerConfig::default()
+                    .failure_threshold(1_000_000)
+                    .timeout(Duration::from_secs(3600))
+                    .max_timeout(Duration::from_secs(3600)),
             )
             .unwrap(),
         );
@@ -222,14 +213,7 @@ mod monitors_and_retries {
     #[test]
     fn a_monitor_is_reconfigured_under_concurrent_recording() {
         let monitor = Arc::new(
-            SlaMonitor::new(
-                "reconfigure_monitor",
-                SlaThresholds {
-                    min_calls: 1,
-                    ..SlaThresholds::cex()
-                },
-            )
-            .unwrap(),
+            SlaMonitor::new("reconfigure_monitor", SlaThresholds::cex().min_calls(1)).unwrap(),
         );
         let stop = Arc::new(AtomicBool::new(false));
         let recorded = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -252,19 +236,15 @@ mod monitors_and_retries {
         let mut events = subscribe();
         for step in 0..100u32 {
             monitor
-                .reconfigure(|sla| SlaThresholds {
-                    max_consecutive_failures: 3 + step,
-                    ..sla
-                })
+                .reconfigure(|sla| sla.max_consecutive_failures(3 + step))
                 .unwrap();
             assert_eq!(monitor.thresholds().max_consecutive_failures, 3 + step);
         }
         assert_eq!(monitor.status(), SlaStatus::Healthy);
         monitor
-            .reconfigure(|sla| SlaThresholds {
-                max_latency_p95: Duration::from_millis(1),
-                max_latency_p99: Duration::from_millis(2),
-                ..sla
+            .reconfigure(|sla| {
+                sla.max_latency_p95(Duration::from_millis(1))
+                    .max_latency_p99(Duration::from_millis(2))
             })
             .unwrap();
         stop.store(true, Ordering::Relaxed);
@@ -287,10 +267,8 @@ mod monitors_and_retries {
             .count();
         assert_eq!(changes, 101);
         let error = monitor
-            .reconfigure(|sla| SlaThresholds {
-                max_latency_p99: Duration::from_micros(500), // below the p95
-                ..sla
-            })
+            // Below the p95.
+            .reconfigure(|sla| sla.max_latency_p99(Duration::from_micros(500)))
             .unwrap_err();
         assert_eq!(error.field(), "max_latency_p99");
         assert_eq!(

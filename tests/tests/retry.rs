@@ -74,12 +74,10 @@ fn jitter_stays_within_bounds_for_every_variant() {
         Jitter::Equal,
         Jitter::Decorrelated,
     ] {
-        let config = BackoffConfig {
-            initial_delay: Duration::from_millis(100),
-            max_delay: Duration::from_secs(5),
-            jitter,
-            ..BackoffConfig::default()
-        };
+        let config = BackoffConfig::default()
+            .initial_delay(Duration::from_millis(100))
+            .max_delay(Duration::from_secs(5))
+            .jitter(jitter);
         let mut previous = Duration::ZERO;
         let mut seen = Vec::new();
         for retry in 1..=10_000u32 {
@@ -450,15 +448,10 @@ fn outage_requests_per_second(
     let (clock, hand) = Clock::manual();
     let policy = RetryPolicy::new(
         name,
-        RetryConfig {
-            backoff: BackoffConfig {
-                max_attempts: 10,
-                ..BackoffConfig::default()
-            },
-            budget: Some(budget),
-            clock,
-            ..RetryConfig::default()
-        },
+        RetryConfig::default()
+            .backoff(BackoffConfig::default().max_attempts(10))
+            .budget(Some(budget))
+            .clock(clock),
     )
     .unwrap();
     let mut requests = 0u64;
@@ -491,14 +484,8 @@ fn the_retry_budget_bounds_an_outage_as_documented() {
         with_floor > 15.0,
         "the floor lets most retries through: {with_floor}/s"
     );
-    let without_floor = outage_requests_per_second(
-        "budget_bound_ratio",
-        RetryBudget {
-            min_retries_per_second: 0,
-            ..default
-        },
-        10,
-    );
+    let without_floor =
+        outage_requests_per_second("budget_bound_ratio", default.min_retries_per_second(0), 10);
     assert!(without_floor <= 10.0 * 1.1 + 0.5, "{without_floor}/s");
     assert!(
         without_floor >= 10.5,

@@ -100,10 +100,7 @@ fn the_rate_limit_and_the_bulkhead_hold_through_a_soak() {
     rate_limiter_registry()
         .get_or_create(
             "soak_limit",
-            RateLimiterConfig {
-                limit: RateLimit::per_second(LIMIT as u32),
-                clock,
-            },
+            RateLimiterConfig::new(RateLimit::per_second(LIMIT as u32)).clock(clock),
         )
         .unwrap();
     let mut previous = 0;
@@ -158,14 +155,12 @@ fn half_open_probes_stay_within_the_cap_through_a_soak() {
     let breaker = breaker_registry()
         .get_or_create(
             "soak_breaker",
-            BreakerConfig {
-                failure_threshold: 1,
-                half_open_max_calls: 3,
-                timeout: Duration::from_secs(1),
-                timeout_multiplier: 1.0,
-                clock,
-                ..BreakerConfig::cex()
-            },
+            BreakerConfig::cex()
+                .failure_threshold(1)
+                .half_open_max_calls(3)
+                .timeout(Duration::from_secs(1))
+                .timeout_multiplier(1.0)
+                .clock(clock),
         )
         .unwrap();
     breaker.try_acquire().unwrap().failure();

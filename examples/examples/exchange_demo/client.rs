@@ -32,35 +32,31 @@ use std::time::{Duration, Instant};
 ///   each failed probe up to 4 s, so a long outage raises a few alerts, not one a second;
 /// - monitor: p95 250 ms, p99 800 ms;
 /// - cache: plain TTL (each endpoint gives its own), not the preset's adaptive one.
-const DEMO_EXCHANGE: Preset = Preset {
-    sla: || SlaThresholds {
-        max_latency_p95: Duration::from_millis(250),
-        max_latency_p99: Duration::from_millis(800),
-        ..SlaThresholds::cex()
-    },
-    breaker: || BreakerConfig {
-        failure_threshold: 5,
-        failure_rate_threshold: Some(0.5),
-        window: BreakerWindow::Calls(20),
-        minimum_calls: 10,
-        timeout: Duration::from_secs(1),
-        timeout_multiplier: 2.0,
-        max_timeout: Duration::from_secs(4),
-        success_threshold: 2,
-        ..BreakerConfig::cex()
-    },
-    backoff: || BackoffConfig {
-        initial_delay: Duration::from_millis(50),
-        max_delay: Duration::from_secs(1),
-        max_attempts: 3,
-        jitter: Jitter::Full,
-        ..BackoffConfig::cex()
-    },
-    cache: || CacheConfig {
-        policy: CachePolicy::Ttl,
-        ..CacheConfig::orderbooks()
-    },
-};
+const DEMO_EXCHANGE: Preset = reliable_runtime::preset::CEX
+    .sla(|| {
+        SlaThresholds::cex()
+            .max_latency_p95(Duration::from_millis(250))
+            .max_latency_p99(Duration::from_millis(800))
+    })
+    .breaker(|| {
+        BreakerConfig::cex()
+            .failure_threshold(5)
+            .failure_rate_threshold(0.5)
+            .window(BreakerWindow::Calls(20))
+            .minimum_calls(10)
+            .timeout(Duration::from_secs(1))
+            .timeout_multiplier(2.0)
+            .max_timeout(Duration::from_secs(4))
+            .success_threshold(2)
+    })
+    .backoff(|| {
+        BackoffConfig::cex()
+            .initial_delay(Duration::from_millis(50))
+            .max_delay(Duration::from_secs(1))
+            .max_attempts(3)
+            .jitter(Jitter::Full)
+    })
+    .cache(|| CacheConfig::orderbooks().policy(CachePolicy::Ttl));
 
 /// The one breaker of the exchange, which both endpoints name (`breaker = "binance_api"`): when
 /// the exchange goes down, the first endpoint to see it cuts both off. Each endpoint keeps its

@@ -101,7 +101,7 @@ impl LayerArgs for RateLimitedArgs {
             None => quote!(::core::option::Option::None),
         };
         let mut chain = quote! {
-            .rate_limit(#name, #runtime::limit::RateLimit { limit: #limit, window: #window, burst: #burst })
+            .rate_limit(#name, #runtime::limit::RateLimit::per_second(#limit).window(#window).burst(#burst))
         };
         if self.wait {
             chain.extend(quote!(.wait_for_rate_limit()));

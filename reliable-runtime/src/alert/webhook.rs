@@ -23,7 +23,7 @@ use std::time::Duration;
 ///
 /// let webhook = WebhookHandler::builder("http://127.0.0.1:9/alerts")
 ///     .timeout(Duration::from_secs(5))
-///     .backoff(BackoffConfig { max_attempts: 5, ..BackoffConfig::cex() })
+///     .backoff(BackoffConfig::cex().max_attempts(5))
 ///     .header("authorization", "Bearer s3cret")
 ///     .build()
 ///     .unwrap();

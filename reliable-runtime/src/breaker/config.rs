@@ -66,20 +66,19 @@ impl Default for BreakerWindow {
 /// use reliable_runtime::breaker::{BreakerConfig, BreakerWindow};
 /// use std::time::Duration;
 ///
-/// let config = BreakerConfig {
-///     failure_threshold: 0, // only the rate rule
-///     failure_rate_threshold: Some(0.5),
-///     window: BreakerWindow::Time(Duration::from_secs(60)),
-///     minimum_calls: 20,
-///     timeout: Duration::from_secs(10),
-///     timeout_multiplier: 2.0,
-///     max_timeout: Duration::from_secs(300),
-///     ..BreakerConfig::default()
-/// };
+/// let config = BreakerConfig::default()
+///     .failure_threshold(0) // only the rate rule
+///     .failure_rate_threshold(0.5)
+///     .window(BreakerWindow::Time(Duration::from_secs(60)))
+///     .minimum_calls(20)
+///     .timeout(Duration::from_secs(10))
+///     .timeout_multiplier(2.0)
+///     .max_timeout(Duration::from_secs(300));
 /// assert!(config.validate().is_ok());
 /// ```
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct BreakerConfig {
     /// Consecutive failures that open the breaker; 0 disables the rule. Default 5.
     pub failure_threshold: u32,

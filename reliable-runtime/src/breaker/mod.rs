@@ -19,7 +19,7 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let (clock, hand) = Clock::manual();
-//! let config = BreakerConfig { failure_threshold: 2, success_threshold: 1, clock, ..BreakerConfig::cex() };
+//! let config = BreakerConfig::cex().failure_threshold(2).success_threshold(1).clock(clock);
 //! let breaker = CircuitBreaker::new("exchange", config).unwrap();
 //!
 //! for _ in 0..2 {
@@ -125,7 +125,7 @@ impl fmt::Debug for CircuitBreaker {
 /// ```
 /// use reliable_runtime::breaker::{BreakerConfig, CircuitBreaker};
 ///
-/// let breaker = CircuitBreaker::new("snapshot_doc", BreakerConfig { failure_threshold: 2, ..BreakerConfig::cex() }).unwrap();
+/// let breaker = CircuitBreaker::new("snapshot_doc", BreakerConfig::cex().failure_threshold(2)).unwrap();
 /// breaker.try_acquire().unwrap().failure();
 /// breaker.try_acquire().unwrap().failure(); // the second failure in a row trips it
 /// assert!(breaker.try_acquire().is_err()); // refused while open

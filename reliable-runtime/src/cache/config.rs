@@ -54,17 +54,12 @@ impl std::str::FromStr for CachePolicy {
 /// use reliable_runtime::cache::{CacheConfig, CachePolicy};
 /// use std::time::Duration;
 ///
-/// let orderbooks = CacheConfig {
-///     policy: CachePolicy::Adaptive,
-///     ttl: Duration::from_secs(5),
-///     min_ttl: Duration::from_secs(2),
-///     max_ttl: Duration::from_secs(15),
-///     ..CacheConfig::default()
-/// };
+/// let orderbooks = CacheConfig::default().ttl(Duration::from_secs(5)).policy(CachePolicy::Adaptive).min_ttl(Duration::from_secs(2)).max_ttl(Duration::from_secs(15));
 /// assert!(orderbooks.validate().is_ok());
 /// ```
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct CacheConfig {
     /// Eviction and TTL policy.
     pub policy: CachePolicy,

@@ -1,6 +1,8 @@
 //! Chainable setters for configuration structs, so a layer reads as
 //! `|breaker| breaker.failure_threshold(3).timeout(Duration::from_secs(10))` in a
-//! [`PolicyBuilder`](crate::PolicyBuilder) while the fields stay public for struct literals.
+//! [`PolicyBuilder`](crate::PolicyBuilder). The configuration types are `#[non_exhaustive]`
+//! (a field added later breaks no user), so these setters, with `Default` and the named
+//! constructors, are how users build them; the fields stay public to read and to assign.
 
 /// `setters! { Type { field: Type, optional: Option<T> => Some, ... } }` adds one
 /// `pub fn field(self, value) -> Self` per field, documented with the field's name.

@@ -20,11 +20,12 @@ use tokio::sync::Semaphore;
 /// use reliable_runtime::limit::BulkheadConfig;
 /// use std::time::Duration;
 ///
-/// let config = BulkheadConfig { max_concurrent: 25, max_wait: Duration::from_millis(100) };
+/// let config = BulkheadConfig::default().max_concurrent(25).max_wait(Duration::from_millis(100));
 /// assert!(config.validate().is_ok());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct BulkheadConfig {
     /// Calls allowed in flight at once.
     pub max_concurrent: u32,
@@ -61,7 +62,7 @@ impl BulkheadConfig {
 /// use reliable_runtime::limit::{Bulkhead, BulkheadConfig};
 /// use std::time::Duration;
 ///
-/// let bulkhead = Bulkhead::new("doc_bulkhead", BulkheadConfig { max_concurrent: 1, max_wait: Duration::ZERO }).unwrap();
+/// let bulkhead = Bulkhead::new("doc_bulkhead", BulkheadConfig::default().max_concurrent(1).max_wait(Duration::ZERO)).unwrap();
 /// let slot = bulkhead.try_enter().unwrap();
 /// assert!(bulkhead.try_enter().is_err());
 /// drop(slot);
@@ -98,7 +99,7 @@ impl fmt::Debug for Bulkhead {
 /// ```
 /// use reliable_runtime::limit::{Bulkhead, BulkheadConfig};
 ///
-/// let bulkhead = Bulkhead::new("bulkhead_snapshot_doc", BulkheadConfig { max_concurrent: 1, ..BulkheadConfig::default() }).unwrap();
+/// let bulkhead = Bulkhead::new("bulkhead_snapshot_doc", BulkheadConfig::default().max_concurrent(1)).unwrap();
 /// let slot = bulkhead.try_enter().unwrap();
 /// assert!(bulkhead.try_enter().is_err());
 /// let stats = bulkhead.snapshot();

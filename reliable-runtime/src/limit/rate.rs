@@ -40,6 +40,7 @@ pub const MAX_RATE_LIMIT: u32 = reliable_rules::limit::MAX_RATE_LIMIT;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct RateLimit {
     /// Calls admitted in any `window`.
     pub limit: u32,
@@ -92,12 +93,15 @@ setters! { RateLimit { limit: u32, window: Duration, burst: Option<u32> } }
 
 /// A rate limiter's configuration.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct RateLimiterConfig {
     /// The limit.
     pub limit: RateLimit,
     /// The clock (default: [`Clock::system`]).
     pub clock: Clock,
 }
+
+crate::common::setters::setters! { RateLimiterConfig { clock: Clock } }
 
 impl RateLimiterConfig {
     /// `limit` on the system clock.
@@ -443,7 +447,7 @@ fn grown(capacity: u64, needed: u32) -> u32 {
 /// use std::time::Duration;
 ///
 /// let (clock, hand) = Clock::manual();
-/// let limiter = RateLimiter::new("doc_limiter", RateLimiterConfig { limit: RateLimit::per_minute(2), clock }).unwrap();
+/// let limiter = RateLimiter::new("doc_limiter", RateLimiterConfig::new(RateLimit::per_minute(2)).clock(clock)).unwrap();
 /// assert!(limiter.try_acquire().is_ok());
 /// assert!(limiter.try_acquire().is_ok());
 /// let rejected = limiter.try_acquire().unwrap_err();
@@ -502,7 +506,7 @@ impl fmt::Debug for RateLimiter {
 /// use reliable_runtime::limit::{RateLimit, RateLimiter, RateLimiterConfig};
 ///
 /// let (clock, _hand) = Clock::manual();
-/// let limiter = RateLimiter::new("rate_snapshot_doc", RateLimiterConfig { limit: RateLimit::per_minute(1), clock }).unwrap();
+/// let limiter = RateLimiter::new("rate_snapshot_doc", RateLimiterConfig::new(RateLimit::per_minute(1)).clock(clock)).unwrap();
 /// assert!(limiter.try_acquire().is_ok());
 /// assert!(limiter.try_acquire().is_err());
 /// let stats = limiter.snapshot();
@@ -583,7 +587,7 @@ impl RateLimiter {
     /// use reliable_runtime::limit::{RateLimit, RateLimiter, RateLimiterConfig};
     ///
     /// let (clock, _hand) = Clock::manual();
-    /// let limiter = RateLimiter::new("reconfigure_limit_doc", RateLimiterConfig { limit: RateLimit::per_minute(3), clock }).unwrap();
+    /// let limiter = RateLimiter::new("reconfigure_limit_doc", RateLimiterConfig::new(RateLimit::per_minute(3)).clock(clock)).unwrap();
     /// assert!(limiter.try_acquire().is_ok());
     /// assert!(limiter.try_acquire().is_ok());
     /// limiter.reconfigure(|rate| rate.limit(2)).unwrap();

@@ -235,7 +235,7 @@ impl PolicyBuilder {
     /// use reliable_runtime::Policy;
     ///
     /// breaker_registry()
-    ///     .get_or_create("shared_breaker_doc", BreakerConfig { failure_threshold: 9, ..BreakerConfig::default() })
+    ///     .get_or_create("shared_breaker_doc", BreakerConfig::default().failure_threshold(9))
     ///     .unwrap();
     /// let policy = Policy::builder("shared_breaker_doc_ticker").shared_breaker("shared_breaker_doc").build().unwrap();
     /// assert_eq!(policy.breaker().unwrap().config().failure_threshold, 9);
@@ -278,10 +278,11 @@ impl PolicyBuilder {
     /// The bulkhead `name` as it is registered; see [`shared_breaker`](Self::shared_breaker).
     ///
     /// ```
+    /// use reliable_runtime::limit::BulkheadConfig;
     /// use reliable_runtime::registry::bulkhead_registry;
     /// use reliable_runtime::Policy;
     ///
-    /// bulkhead_registry().get_or_create("shared_bulkhead_doc", reliable_runtime::limit::BulkheadConfig { max_concurrent: 7, ..Default::default() }).unwrap();
+    /// bulkhead_registry().get_or_create("shared_bulkhead_doc", BulkheadConfig::default().max_concurrent(7)).unwrap();
     /// let policy = Policy::builder("shared_bulkhead_doc_user").shared_bulkhead("shared_bulkhead_doc").build().unwrap();
     /// assert_eq!(policy.bulkhead().unwrap().config().max_concurrent, 7);
     /// ```

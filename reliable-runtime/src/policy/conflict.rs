@@ -87,7 +87,7 @@ pub(crate) enum OnConflict {
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// // Declared elsewhere with 4 failures.
-/// breaker_registry().get_or_create("conflict_doc", BreakerConfig { failure_threshold: 4, ..BreakerConfig::default() }).unwrap();
+/// breaker_registry().get_or_create("conflict_doc", BreakerConfig::default().failure_threshold(4)).unwrap();
 /// let mut events = subscribe();
 /// ticker().await.unwrap(); // runs with the declared breaker, and says so
 /// let Ok(Event::ConfigConflict(conflict)) = events.try_recv() else { panic!("no conflict event") };

@@ -57,12 +57,13 @@ impl std::str::FromStr for Jitter {
 /// use reliable_runtime::retry::{BackoffConfig, Jitter};
 /// use std::time::Duration;
 ///
-/// let backoff = BackoffConfig { jitter: Jitter::None, ..BackoffConfig::default() };
+/// let backoff = BackoffConfig::default().jitter(Jitter::None);
 /// let delays: Vec<u64> = (1..=6).map(|retry| backoff.base_delay(retry).as_secs()).collect();
 /// assert_eq!(delays, vec![1, 2, 4, 8, 16, 32]);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct BackoffConfig {
     /// Delay before the first retry. Default 1 s.
     #[serde(with = "crate::common::human_duration")]

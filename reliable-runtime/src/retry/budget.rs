@@ -33,6 +33,7 @@ use std::time::Duration;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct RetryBudget {
     /// Retries allowed per call made. Default 0.1.
     pub ratio: f64,
@@ -120,3 +121,9 @@ impl BudgetTracker {
         &self.budget
     }
 }
+
+crate::common::setters::setters! { RetryBudget {
+    ratio: f64,
+    min_retries_per_second: u32,
+    window: Duration,
+}}

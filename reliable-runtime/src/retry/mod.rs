@@ -10,10 +10,7 @@
 //! use std::time::Duration;
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-//! let policy = RetryPolicy::new("flaky_feed", RetryConfig {
-//!     backoff: BackoffConfig { initial_delay: Duration::from_millis(100), max_attempts: 3, jitter: Jitter::None, ..BackoffConfig::default() },
-//!     ..RetryConfig::default()
-//! }).unwrap();
+//! let policy = RetryPolicy::new("flaky_feed", RetryConfig::default().backoff(BackoffConfig::default().initial_delay(Duration::from_millis(100)).max_attempts(3).jitter(Jitter::None))).unwrap();
 //!
 //! let mut calls = 0;
 //! let price = policy.call(|| { calls += 1; let n = calls; async move { if n < 3 { Err("503") } else { Ok(97_000) } } }).await;
@@ -51,11 +48,12 @@ use std::time::Duration;
 /// ```
 /// use reliable_runtime::retry::{BackoffConfig, RetryConfig};
 ///
-/// let config = RetryConfig { backoff: BackoffConfig::cex(), budget: None, ..RetryConfig::default() };
+/// let config = RetryConfig::default().backoff(BackoffConfig::cex()).budget(None);
 /// assert!(config.validate().is_ok());
 /// ```
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct RetryConfig {
     /// Delays and attempts.
     pub backoff: BackoffConfig,
@@ -125,8 +123,8 @@ impl fmt::Debug for RetryPolicy {
 /// use reliable_runtime::retry::{BackoffConfig, Jitter, RetryConfig, RetryPolicy};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-/// let backoff = BackoffConfig { max_attempts: 3, jitter: Jitter::None, ..BackoffConfig::default() };
-/// let policy = RetryPolicy::new("retry_snapshot_doc", RetryConfig { backoff, ..RetryConfig::default() }).unwrap();
+/// let backoff = BackoffConfig::default().max_attempts(3).jitter(Jitter::None);
+/// let policy = RetryPolicy::new("retry_snapshot_doc", RetryConfig::default().backoff(backoff)).unwrap();
 /// let _ = policy.call(|| async { Err::<(), _>("503") }).await;
 /// let stats = policy.snapshot();
 /// assert_eq!((stats.calls, stats.retries, stats.gave_up, stats.budget_exhausted), (1, 2, 1, 0));

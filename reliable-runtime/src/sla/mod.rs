@@ -288,13 +288,13 @@ impl SlaMonitor {
     /// use reliable_runtime::sla::{SlaMonitor, SlaStatus, SlaThresholds};
     /// use std::time::Duration;
     ///
-    /// let monitor = SlaMonitor::new("sla_reconfigure_doc", SlaThresholds { min_calls: 1, ..SlaThresholds::cex() }).unwrap();
+    /// let monitor = SlaMonitor::new("sla_reconfigure_doc", SlaThresholds::cex().min_calls(1)).unwrap();
     /// let start = monitor.start();
     /// monitor.finish(start, false);
-    /// monitor.reconfigure(|sla| SlaThresholds { max_consecutive_failures: 5, ..sla }).unwrap();
+    /// monitor.reconfigure(|sla| sla.max_consecutive_failures(5)).unwrap();
     /// assert_eq!(monitor.thresholds().max_consecutive_failures, 5);
     /// assert_eq!(monitor.metrics().total_calls, 1, "the counts are kept");
-    /// let error = monitor.reconfigure(|sla| SlaThresholds { min_success_rate: 1.5, ..sla }).unwrap_err();
+    /// let error = monitor.reconfigure(|sla| sla.min_success_rate(1.5)).unwrap_err();
     /// assert_eq!(error.field(), "min_success_rate");
     /// ```
     pub fn reconfigure(

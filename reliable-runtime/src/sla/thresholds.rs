@@ -27,17 +27,12 @@ pub const FAILED_SUCCESS_FRACTION: f64 = 0.5;
 /// use reliable_runtime::sla::SlaThresholds;
 /// use std::time::Duration;
 ///
-/// let critical = SlaThresholds {
-///     max_latency_p95: Duration::from_millis(500),
-///     max_latency_p99: Duration::from_secs(1),
-///     min_success_rate: 0.99,
-///     max_consecutive_failures: 1,
-///     ..SlaThresholds::default()
-/// };
+/// let critical = SlaThresholds::default().max_latency_p95(Duration::from_millis(500)).max_latency_p99(Duration::from_secs(1)).min_success_rate(0.99).max_consecutive_failures(1);
 /// assert!(critical.validate().is_ok());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct SlaThresholds {
     /// Highest acceptable p95 latency.
     #[serde(with = "crate::common::human_duration")]
