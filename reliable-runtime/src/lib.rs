@@ -78,8 +78,8 @@
 //!
 //! # Modules
 //!
-//! - [`alert`]: the global [`alert_manager()`](alert::alert_manager), which turns breaker and
-//!   SLA changes into alerts for log, webhook and email handlers.
+//! - `alert` (feature `alert`, on by default): the global `alert_manager()`, which turns breaker
+//!   and SLA changes into alerts for log, webhook and email handlers.
 //! - [`breaker`]: the [`CircuitBreaker`](breaker::CircuitBreaker) state machine, usable directly.
 //! - [`cache`]: the [`Cache`](cache::Cache) engine: TTL, LRU, LFU and adaptive policies, stale
 //!   values and single-flight loads.
@@ -101,8 +101,11 @@
 //! - [`sla`]: the [`SlaMonitor`](sla::SlaMonitor), its percentiles and status rules.
 
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(rustdoc::broken_intra_doc_links)]
 
+#[cfg(feature = "alert")]
+#[cfg_attr(docsrs, doc(cfg(feature = "alert")))]
 pub mod alert;
 pub mod breaker;
 pub mod cache;
