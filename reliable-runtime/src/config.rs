@@ -54,18 +54,20 @@
 //! assert_eq!(file.apply().unwrap().registered.len(), 0);
 //! ```
 
-use crate::breaker::BreakerConfig;
+use crate::breaker::{BreakerConfig, CircuitBreaker};
 use crate::common::registry::{Registered, Registry};
 use crate::error::ConfigError;
-use crate::limit::{BulkheadConfig, RateLimit, RateLimiterConfig};
+use crate::limit::{
+    Bulkhead, BulkheadConfig, RateLimit, RateLimiter, RateLimiterConfig, TimeoutPolicy,
+};
 use crate::policy::conflict::{settings_of, ConfigConflict, Settings, TimeoutSettings};
 use crate::preset::{declare_preset, preset_values, PresetValues};
 use crate::registry::{
     breaker_registry, bulkhead_registry, rate_limiter_registry, retry_registry, sla_registry,
     timeout_registry,
 };
-use crate::retry::RetryConfig;
-use crate::sla::SlaThresholds;
+use crate::retry::{RetryConfig, RetryPolicy};
+use crate::sla::{SlaMonitor, SlaThresholds};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -226,83 +228,36 @@ impl ConfigFile {
             ("breakers", "breaker"),
             &sections.breakers,
             |config| (config.clone(), settings_of(config)),
-            |breaker, config, commit| {
-                let change = |_| config.clone();
-                if commit {
-                    breaker.reconfigure(change)
-                } else {
-                    breaker.check_reconfigure(change)
-                }
-            },
         )?;
         staging.section(
             sla_registry(),
             ("monitors", "monitor"),
             &sections.monitors,
             |thresholds| (*thresholds, settings_of(thresholds)),
-            |monitor, thresholds, commit| {
-                let change = |_| *thresholds;
-                if commit {
-                    monitor.reconfigure(change)
-                } else {
-                    monitor.check_reconfigure(change)
-                }
-            },
         )?;
         staging.section(
             retry_registry(),
             ("retries", "retry"),
             &sections.retries,
             |config| (config.clone(), settings_of(config)),
-            |retry, config, commit| {
-                let change = |_| config.clone();
-                if commit {
-                    retry.reconfigure(change)
-                } else {
-                    retry.check_reconfigure(change)
-                }
-            },
         )?;
         staging.section(
             rate_limiter_registry(),
             ("rate_limits", "rate limit"),
             &sections.rate_limits,
             |limit| (RateLimiterConfig::new(*limit), settings_of(limit)),
-            |limiter, limit, commit| {
-                let change = |_| *limit;
-                if commit {
-                    limiter.reconfigure(change)
-                } else {
-                    limiter.check_reconfigure(change)
-                }
-            },
         )?;
         staging.section(
             bulkhead_registry(),
             ("bulkheads", "bulkhead"),
             &sections.bulkheads,
             |config| (*config, settings_of(config)),
-            |bulkhead, config, commit| {
-                let change = |_| *config;
-                if commit {
-                    bulkhead.reconfigure(change)
-                } else {
-                    bulkhead.check_reconfigure(change)
-                }
-            },
         )?;
         staging.section(
             timeout_registry(),
             ("timeouts", "timeout"),
             &sections.timeouts,
             |after| (after.0, settings_of(&TimeoutSettings::of(after.0))),
-            |timeout, after, commit| {
-                if commit {
-                    timeout.reconfigure(after.0)
-                } else {
-                    timeout.check_reconfigure(after.0)
-                }
-            },
         )?;
         staging.presets(&sections.presets)?;
         // Every entry is valid, and each change has been checked against its instance: make
@@ -405,9 +360,46 @@ struct Staging<'a> {
     applied: Applied,
 }
 
-/// Reconfigures a registered instance to a file's value (`true`), or only checks that it
-/// would (`false`).
-type Reconfigure<T, V> = fn(&T, &V, bool) -> Result<(), ConfigError>;
+/// A registered layer a file's entry (a `V`) can change in place.
+trait Reconfigure<V> {
+    /// Reconfigures the instance to `value` (`commit`), or only checks that it would.
+    fn reconfigure_to(&self, value: &V, commit: bool) -> Result<(), ConfigError>;
+}
+
+/// `Reconfigure` for layers whose `reconfigure` and `check_reconfigure` take a change of their
+/// configuration: the change is "the file's value".
+macro_rules! reconfigure_to_value {
+    ($($layer:ty => $value:ty),* $(,)?) => {$(
+        impl Reconfigure<$value> for $layer {
+            fn reconfigure_to(&self, value: &$value, commit: bool) -> Result<(), ConfigError> {
+                let change = |_| value.clone();
+                if commit {
+                    self.reconfigure(change)
+                } else {
+                    self.check_reconfigure(change)
+                }
+            }
+        }
+    )*};
+}
+
+reconfigure_to_value! {
+    CircuitBreaker => BreakerConfig,
+    SlaMonitor => SlaThresholds,
+    RetryPolicy => RetryConfig,
+    RateLimiter => RateLimit,
+    Bulkhead => BulkheadConfig,
+}
+
+impl Reconfigure<After> for TimeoutPolicy {
+    fn reconfigure_to(&self, after: &After, commit: bool) -> Result<(), ConfigError> {
+        if commit {
+            self.reconfigure(after.0)
+        } else {
+            self.check_reconfigure(after.0)
+        }
+    }
+}
 
 impl<'a> Staging<'a> {
     /// Stages every entry of the table `section` (layers of `kind`): `make` gives an entry's
@@ -418,10 +410,9 @@ impl<'a> Staging<'a> {
         (section, kind): (&str, &'static str),
         entries: &'a BTreeMap<String, Spanned<V>>,
         make: impl Fn(&V) -> (T::Config, serde_json::Value),
-        reconfigure: Reconfigure<T, V>,
     ) -> Result<(), ConfigFileError>
     where
-        T: Registered + Settings + Send + Sync + 'static,
+        T: Registered + Settings + Reconfigure<V> + Send + Sync + 'static,
     {
         for (name, entry) in entries {
             let (config, settings) = make(entry.get_ref());
@@ -431,7 +422,7 @@ impl<'a> Staging<'a> {
                 (section, kind, name),
                 entry.span(),
                 (config, settings),
-                move |instance: &T, commit| reconfigure(instance, value, commit),
+                move |instance: &T, commit| instance.reconfigure_to(value, commit),
             )?;
         }
         Ok(())
