@@ -530,26 +530,14 @@ impl<'a> Staging<'a> {
                 .map_err(|e| at("breaker", e))?;
             values.backoff = overlay("backoff", &values.backoff, entry.backoff.as_ref())
                 .map_err(|e| at("backoff", e))?;
-            values.cache = overlay("cache", &values.cache, entry.cache.as_ref())
-                .map_err(|e| at("cache", e))?;
-            if let Some(fields) = entry
-                .cache
-                .as_ref()
-                .filter(|fields| fields.contains_key("ttl"))
-            {
-                // A TTL brings its range and stale period, as `CacheConfig::ttl` and the
-                // attributes' `cache_ttl` do, unless the entry sets them too.
-                let derived = values.cache.clone().ttl(values.cache.ttl);
-                let cache = &mut values.cache;
-                for (field, value, from) in [
-                    ("min_ttl", &mut cache.min_ttl, derived.min_ttl),
-                    ("max_ttl", &mut cache.max_ttl, derived.max_ttl),
-                    ("stale", &mut cache.stale, derived.stale),
-                ] {
-                    if !fields.contains_key(field) {
-                        *value = from;
-                    }
-                }
+            #[cfg(feature = "cache")]
+            cache_overlay(&mut values, entry.cache.as_ref()).map_err(|e| at("cache", e))?;
+            #[cfg(not(feature = "cache"))]
+            if entry.cache.is_some() {
+                return Err(at(
+                    "cache",
+                    "needs the runtime's `cache` feature".to_owned(),
+                ));
             }
             values.validate().map_err(|error| {
                 let layer = error.field().split('.').next().unwrap_or("");
@@ -564,6 +552,7 @@ impl<'a> Staging<'a> {
                     settings_of(&values.sla),
                     settings_of(&values.breaker),
                     settings_of(&values.backoff),
+                    #[cfg(feature = "cache")]
                     settings_of(&values.cache),
                 ]
             };
@@ -594,6 +583,27 @@ impl<'a> Staging<'a> {
         }
         Ok(())
     }
+}
+
+/// The preset's cache with the entry's fields set; a TTL brings its range and stale period, as
+/// `CacheConfig::ttl` and the attributes' `cache_ttl` do, unless the entry sets them too.
+#[cfg(feature = "cache")]
+fn cache_overlay(values: &mut PresetValues, fields: Option<&toml::Table>) -> Result<(), String> {
+    values.cache = overlay("cache", &values.cache, fields)?;
+    if let Some(fields) = fields.filter(|fields| fields.contains_key("ttl")) {
+        let derived = values.cache.clone().ttl(values.cache.ttl);
+        let cache = &mut values.cache;
+        for (field, value, from) in [
+            ("min_ttl", &mut cache.min_ttl, derived.min_ttl),
+            ("max_ttl", &mut cache.max_ttl, derived.max_ttl),
+            ("stale", &mut cache.stale, derived.stale),
+        ] {
+            if !fields.contains_key(field) {
+                *value = from;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `base` with the fields of `fields` set (each field replaced whole), through their TOML form.

@@ -7,6 +7,7 @@
 //! event never waits for anyone.
 
 pub use crate::breaker::state::BreakerTransition;
+#[cfg(feature = "cache")]
 pub use crate::cache::events::StaleServed;
 pub use crate::common::settings::{Reconfigured, SettingChange};
 use crate::common::throttle::Throttle;
@@ -57,6 +58,8 @@ pub enum Event {
     /// Attempts timed out (published at most once a second per timeout policy).
     TimedOut(LimitReached),
     /// A cache served a stale value because its refresh failed.
+    #[cfg(feature = "cache")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
     StaleServed(StaleServed),
     /// An attribute asked for a layer registered under its name with other settings, and took
     /// the registered one (a [`Policy`](crate::Policy) builder refuses it instead).

@@ -81,8 +81,9 @@
 //! - `alert` (feature `alert`, on by default): the global `alert_manager()`, which turns breaker
 //!   and SLA changes into alerts for log, webhook and email handlers.
 //! - [`breaker`]: the [`CircuitBreaker`](breaker::CircuitBreaker) state machine, usable directly.
-//! - [`cache`]: the [`Cache`](cache::Cache) engine: TTL, LRU, LFU and adaptive policies, stale
-//!   values and single-flight loads.
+//! - [`cache`] (feature `cache`, on by default): the [`Cache`](cache::Cache) engine: TTL, LRU,
+//!   LFU and adaptive policies, stale values and single-flight loads; `#[cached]` and
+//!   [`Policy::cached`] need it.
 //! - [`clock`]: the [`Clock`](clock::Clock) every layer reads, manual or on tokio's paused time
 //!   in tests.
 //! - [`config`]: a configuration file (`reliable.toml`) declaring layers by name.
@@ -108,6 +109,8 @@
 #[cfg_attr(docsrs, doc(cfg(feature = "alert")))]
 pub mod alert;
 pub mod breaker;
+#[cfg(feature = "cache")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
 pub mod cache;
 pub use common::clock;
 mod common;

@@ -37,6 +37,7 @@
 //! ```
 
 use crate::breaker::BreakerConfig;
+#[cfg(feature = "cache")]
 use crate::cache::CacheConfig;
 use crate::error::ConfigError;
 use crate::retry::BackoffConfig;
@@ -56,6 +57,8 @@ pub struct Preset {
     /// The retries' delays and attempts.
     pub backoff: fn() -> BackoffConfig,
     /// The cache's policy, TTLs and size.
+    #[cfg(feature = "cache")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
     pub cache: fn() -> CacheConfig,
 }
 
@@ -83,6 +86,8 @@ impl Preset {
 
     /// This preset with another cache configuration constructor.
     #[must_use]
+    #[cfg(feature = "cache")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
     pub const fn cache(mut self, cache: fn() -> CacheConfig) -> Self {
         self.cache = cache;
         self
@@ -94,6 +99,7 @@ pub const CEX: Preset = Preset {
     sla: SlaThresholds::cex,
     breaker: BreakerConfig::cex,
     backoff: BackoffConfig::cex,
+    #[cfg(feature = "cache")]
     cache: CacheConfig::orderbooks,
 };
 
@@ -102,6 +108,7 @@ pub const DEX: Preset = Preset {
     sla: SlaThresholds::dex,
     breaker: BreakerConfig::dex,
     backoff: BackoffConfig::dex,
+    #[cfg(feature = "cache")]
     cache: CacheConfig::dex_liquidity,
 };
 
@@ -110,6 +117,7 @@ pub const TWITTER: Preset = Preset {
     sla: SlaThresholds::twitter,
     breaker: BreakerConfig::twitter,
     backoff: BackoffConfig::twitter,
+    #[cfg(feature = "cache")]
     cache: CacheConfig::twitter,
 };
 
@@ -118,6 +126,7 @@ pub const DEFAULT: Preset = Preset {
     sla: SlaThresholds::default,
     breaker: BreakerConfig::default,
     backoff: BackoffConfig::default,
+    #[cfg(feature = "cache")]
     cache: CacheConfig::default,
 };
 
@@ -133,6 +142,8 @@ pub struct PresetValues {
     /// The retries' delays and attempts.
     pub backoff: BackoffConfig,
     /// The cache's policy, TTLs and size.
+    #[cfg(feature = "cache")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
     pub cache: CacheConfig,
 }
 
@@ -143,6 +154,7 @@ impl PresetValues {
             sla: (preset.sla)(),
             breaker: (preset.breaker)(),
             backoff: (preset.backoff)(),
+            #[cfg(feature = "cache")]
             cache: (preset.cache)(),
         }
     }
@@ -160,7 +172,9 @@ impl PresetValues {
         within("sla", self.sla.validate())?;
         within("breaker", self.breaker.validate())?;
         within("backoff", self.backoff.validate())?;
-        within("cache", self.cache.validate())
+        #[cfg(feature = "cache")]
+        within("cache", self.cache.validate())?;
+        Ok(())
     }
 }
 

@@ -20,15 +20,19 @@
 //! ```
 
 use crate::breaker::{BreakerConfig, CircuitBreaker};
+#[cfg(feature = "cache")]
 use crate::cache::{CacheSnapshot, CacheStats};
 pub use crate::common::registry::{Registered, Registry};
+#[cfg(feature = "cache")]
 use crate::common::scope;
 pub use crate::degrade::degradation_registry;
 use crate::error::ConfigError;
 use crate::limit::{Bulkhead, BulkheadConfig, RateLimiter, RateLimiterConfig, TimeoutPolicy};
 use crate::retry::{RetryConfig, RetryPolicy};
 use crate::sla::{SlaMonitor, SlaStatus, SlaThresholds};
+#[cfg(feature = "cache")]
 use dashmap::DashMap;
+#[cfg(feature = "cache")]
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
@@ -85,6 +89,8 @@ pub fn breaker_registry() -> &'static Registry<CircuitBreaker> {
     REGISTRY.get_or_init(Registry::new)
 }
 
+#[cfg(feature = "cache")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
 /// Caches by name, whatever their key and value types (health reads their counters; call sites
 /// get theirs back with its types through [`CacheStats::into_any`]).
 #[derive(Default)]
@@ -92,6 +98,7 @@ pub struct CacheRegistry {
     caches: DashMap<Arc<str>, Arc<dyn CacheStats>>,
 }
 
+#[cfg(feature = "cache")]
 impl fmt::Debug for CacheRegistry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CacheRegistry")
@@ -100,6 +107,7 @@ impl fmt::Debug for CacheRegistry {
     }
 }
 
+#[cfg(feature = "cache")]
 impl CacheRegistry {
     /// Registers `cache` unless its name is taken; returns whether it was registered.
     ///
@@ -216,9 +224,12 @@ pub(crate) fn retain_keys(keep: &dyn Fn(&str) -> bool) {
     bulkhead_registry().retain_keys(keep);
     timeout_registry().retain_keys(keep);
     degradation_registry().retain_keys(keep);
+    #[cfg(feature = "cache")]
     cache_registry().caches.retain(|key, _| keep(key));
 }
 
+#[cfg(feature = "cache")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
 /// The registry of caches.
 pub fn cache_registry() -> &'static CacheRegistry {
     static REGISTRY: OnceLock<CacheRegistry> = OnceLock::new();

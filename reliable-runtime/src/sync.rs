@@ -11,6 +11,7 @@ pub(crate) use loom::sync::{
     Mutex,
 };
 #[cfg(not(reliable_loom))]
+#[cfg_attr(not(feature = "cache"), allow(unused_imports))] // AtomicBool: single-flight
 pub(crate) use std::sync::{
     atomic::{AtomicBool, AtomicU32, AtomicU64},
     Mutex,

@@ -11,6 +11,7 @@ use std::marker::PhantomData;
     message = "`#[cached]` caches the `Ok` value of a `Result` or the `Some` value of an `Option`; `{Self}` is neither",
     label = "return a `Result<T, E>` or an `Option<T>`"
 )]
+#[cfg(feature = "cache")]
 pub trait CacheOutput: Sized {
     /// What is cached.
     type Value;
@@ -22,6 +23,7 @@ pub trait CacheOutput: Sized {
     fn join(result: Result<Self::Value, Self::Miss>) -> Self;
 }
 
+#[cfg(feature = "cache")]
 impl<T, E> CacheOutput for Result<T, E> {
     type Value = T;
     type Miss = E;
@@ -35,6 +37,7 @@ impl<T, E> CacheOutput for Result<T, E> {
     }
 }
 
+#[cfg(feature = "cache")]
 impl<T> CacheOutput for Option<T> {
     type Value = T;
     type Miss = ();
@@ -53,8 +56,10 @@ impl<T> CacheOutput for Option<T> {
     message = "`#[cached]` returns cached values by cloning them: `{Self}` must be `Clone + Send + Sync + 'static`",
     note = "derive `Clone` for it, or return an `Arc` of it"
 )]
+#[cfg(feature = "cache")]
 pub trait CacheValue: Clone + Send + Sync + 'static {}
 
+#[cfg(feature = "cache")]
 impl<T: Clone + Send + Sync + 'static> CacheValue for T {}
 
 /// What `#[cached]` needs of a key.
@@ -63,8 +68,10 @@ impl<T: Clone + Send + Sync + 'static> CacheValue for T {}
     label = "this key",
     note = "key on the arguments themselves (`key = symbol`, `key = (symbol, depth)`: looked up borrowed, owned on a miss), or build an owned key (`key = format!(..)`, `key = symbol.to_uppercase()`)"
 )]
+#[cfg(feature = "cache")]
 pub trait CacheKey: std::hash::Hash + Eq + Clone + Send + Sync + 'static {}
 
+#[cfg(feature = "cache")]
 impl<T: std::hash::Hash + Eq + Clone + Send + Sync + 'static> CacheKey for T {}
 
 /// What a key of arguments is looked up with: its borrowed form, which hashes and compares like
@@ -74,8 +81,10 @@ impl<T: std::hash::Hash + Eq + Clone + Send + Sync + 'static> CacheKey for T {}
     label = "this key",
     note = "key on the arguments themselves (`key = symbol`, `key = (symbol, depth)`: looked up borrowed, owned on a miss), or build an owned key (`key = format!(..)`, `key = symbol.to_uppercase()`)"
 )]
+#[cfg(feature = "cache")]
 pub trait LookupKey<K>: scc::Equivalent<K> + std::hash::Hash {}
 
+#[cfg(feature = "cache")]
 impl<K: CacheKey, Q: scc::Equivalent<K> + std::hash::Hash + ?Sized> LookupKey<K> for Q {}
 
 /// What `#[circuit_breaker]`, `#[with_backoff]` and `#[timeout]` need of a return type: a

@@ -9,23 +9,28 @@
 
 mod blocking;
 mod bounds;
+#[cfg(feature = "cache")]
 mod cached;
 mod calls;
 mod cell;
 mod fallback;
 mod hooks;
+#[cfg(feature = "cache")]
 pub mod probe;
 mod retries;
 mod run;
 
+#[cfg(feature = "cache")]
 pub use cached::Cached;
 pub use cell::PolicyCell;
 pub use fallback::{AsyncFallback, Fallback};
 pub use hooks::{FnHooks, NoHooks};
+#[cfg(feature = "cache")]
 pub use probe::share_failure;
 pub use retries::Retries;
 pub use run::Run;
 
+#[cfg(feature = "cache")]
 pub(crate) use bounds::{CacheKey, CacheOutput, CacheValue};
 
 #[cfg(test)]

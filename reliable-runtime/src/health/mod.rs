@@ -5,12 +5,13 @@ mod groups;
 pub use groups::{group_health, DegradationLevel, GroupHealth, GroupSource};
 
 use crate::breaker::{BreakerSnapshot, BreakerState};
+#[cfg(feature = "cache")]
 use crate::cache::CacheSnapshot;
 use crate::degrade::{degradation_registry, DegradationSnapshot};
 use crate::limit::{BulkheadSnapshot, RateLimiterSnapshot, TimeoutSnapshot};
 use crate::registry::{
-    breaker_registry, bulkhead_registry, cache_registry, rate_limiter_registry, retry_registry,
-    sla_registry, timeout_registry,
+    breaker_registry, bulkhead_registry, rate_limiter_registry, retry_registry, sla_registry,
+    timeout_registry,
 };
 use crate::retry::RetrySnapshot;
 use crate::sla::{SlaMetrics, SlaStatus};
@@ -58,6 +59,8 @@ pub struct SystemHealth {
     pub circuit_breakers: BTreeMap<String, BreakerSnapshot>,
     /// Per cache: entries, hit rate, hits, misses, stale serves, loads, evictions, current TTL
     /// ([`CacheSnapshot`]).
+    #[cfg(feature = "cache")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
     pub cache_stats: BTreeMap<String, CacheSnapshot>,
     /// Per retry policy: calls, retries, calls given up, retries the budget refused
     /// ([`RetrySnapshot`]).
@@ -122,7 +125,8 @@ pub fn get_system_health() -> SystemHealth {
             .map_or(0.0, |since| since.as_secs_f64()),
         data_sources,
         circuit_breakers,
-        cache_stats: cache_registry().snapshots(),
+        #[cfg(feature = "cache")]
+        cache_stats: crate::registry::cache_registry().snapshots(),
         retries: retry_registry()
             .all()
             .iter()

@@ -1,10 +1,12 @@
 //! [`PolicyBuilder`]: names and configures each layer, then validates them all at once.
 
+#[cfg(feature = "cache")]
 use super::cached::CacheLayer;
 use super::conflict::{settings_of, ConfigConflict, OnConflict, Settings, TimeoutSettings};
 use super::ErrorHooks;
 use super::{FallbackLayer, Policy};
 use crate::breaker::{BreakerConfig, CircuitBreaker};
+#[cfg(feature = "cache")]
 use crate::cache::CacheConfig;
 use crate::clock::Clock;
 use crate::common::intern::intern;
@@ -136,6 +138,7 @@ pub struct PolicyBuilder {
     wait_for_rate_limit: bool,
     bulkhead: Option<LayerSpec<BulkheadConfig>>,
     timeout: Option<(Option<String>, Duration)>,
+    #[cfg(feature = "cache")]
     cache: Option<LayerSpec<CacheConfig>>,
     fallback: Option<String>,
     hooks: ErrorHooks,
@@ -144,17 +147,18 @@ pub struct PolicyBuilder {
 
 impl fmt::Debug for PolicyBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PolicyBuilder")
-            .field("name", &self.name)
+        let mut f = f.debug_struct("PolicyBuilder");
+        f.field("name", &self.name)
             .field("monitor", &self.monitor.is_some())
             .field("breaker", &self.breaker.is_some())
             .field("retry", &self.retry.is_some())
             .field("rate_limit", &self.rate_limit)
             .field("bulkhead", &self.bulkhead.is_some())
             .field("timeout", &self.timeout)
-            .field("cache", &self.cache.is_some())
-            .field("hooks", &self.hooks)
-            .finish_non_exhaustive()
+            .field("hooks", &self.hooks);
+        #[cfg(feature = "cache")]
+        f.field("cache", &self.cache.is_some());
+        f.finish_non_exhaustive()
     }
 }
 
@@ -173,6 +177,7 @@ impl PolicyBuilder {
             wait_for_rate_limit: false,
             bulkhead: None,
             timeout: None,
+            #[cfg(feature = "cache")]
             cache: None,
             fallback: None,
             hooks: ErrorHooks::default(),
@@ -340,6 +345,8 @@ impl PolicyBuilder {
     }
 
     /// A cache `name` for [`Policy::cached`]: keys and values are typed by the calls.
+    #[cfg(feature = "cache")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
     pub fn cache(
         mut self,
         name: impl Into<String>,
@@ -538,6 +545,7 @@ impl PolicyBuilder {
                 )
             })
             .transpose()?;
+        #[cfg(feature = "cache")]
         let cache = self
             .cache
             .map(|spec| {
@@ -572,6 +580,7 @@ impl PolicyBuilder {
             name: intern(name),
             layers,
             monitor_only,
+            #[cfg(feature = "cache")]
             cache,
             fallback: FallbackLayer::new(self.fallback.as_deref().unwrap_or(name)),
         })

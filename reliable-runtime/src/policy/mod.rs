@@ -44,12 +44,14 @@
 //! ```
 
 mod builder;
+#[cfg(feature = "cache")]
 mod cached;
 mod call;
 mod catch_unwind;
 pub(crate) mod conflict;
 mod hooks;
 pub(crate) mod layers;
+#[cfg(feature = "cache")]
 mod out_of_line;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
@@ -70,6 +72,7 @@ use crate::policy::layers::Layers;
 use crate::registry::degradation_registry;
 use crate::retry::RetryPolicy;
 use crate::sla::SlaMonitor;
+#[cfg(feature = "cache")]
 use cached::CacheLayer;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
@@ -91,6 +94,7 @@ pub struct Policy {
     layers: Layers,
     /// The monitor alone, for [`measure`](Self::measure).
     monitor_only: Layers,
+    #[cfg(feature = "cache")]
     cache: Option<CacheLayer>,
     fallback: FallbackLayer,
 }
@@ -125,6 +129,7 @@ impl Policy {
             name: intern(name),
             layers: Layers::NONE,
             monitor_only: Layers::NONE,
+            #[cfg(feature = "cache")]
             cache: None,
             fallback: FallbackLayer::new(name),
         }
@@ -178,7 +183,10 @@ impl Policy {
 
     /// Whether the policy has a cache (see [`cached`](Self::cached)).
     pub fn has_cache(&self) -> bool {
-        self.cache.is_some()
+        #[cfg(feature = "cache")]
+        return self.cache.is_some();
+        #[cfg(not(feature = "cache"))]
+        false
     }
 
     /// Whether a layer can refuse a call (its error type must then hold a `Rejected`).
@@ -193,8 +201,8 @@ impl Policy {
 impl fmt::Debug for Policy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = |layer: Option<&str>| layer.map(str::to_owned);
-        f.debug_struct("Policy")
-            .field("name", &self.name)
+        let mut f = f.debug_struct("Policy");
+        f.field("name", &self.name)
             .field(
                 "monitor",
                 &name(self.layers.monitor.as_deref().map(SlaMonitor::name)),
@@ -219,8 +227,9 @@ impl fmt::Debug for Policy {
                 "timeout",
                 &self.layers.timeout.as_deref().map(TimeoutPolicy::after),
             )
-            .field("cache", &self.cache.as_ref().map(CacheLayer::name))
-            .field("hooks", &self.layers.hooks)
-            .finish()
+            .field("hooks", &self.layers.hooks);
+        #[cfg(feature = "cache")]
+        f.field("cache", &self.cache.as_ref().map(CacheLayer::name));
+        f.finish()
     }
 }
