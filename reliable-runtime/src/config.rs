@@ -1,7 +1,7 @@
 //! A configuration file (`reliable.toml`, at a path the application chooses) that declares the
-//! layers by name: breakers, monitors, retries, rate limits, bulkheads, timeouts and presets
-//! (`[presets.name]`: a `base` preset with the fields each layer sets), and changes them while
-//! the service runs.
+//! layers by name: breakers, monitors, retries, rate limits, bulkheads, timeouts, caches and
+//! presets (`[presets.name]`: a `base` preset with the fields each layer sets), and changes them
+//! while the service runs.
 //!
 //! [`ConfigFile::apply`] validates every entry, then registers them all, or registers nothing
 //! and returns the first error, naming the key and the line. Attributes and policies that give
@@ -95,6 +95,8 @@ struct Sections {
     bulkheads: BTreeMap<String, Spanned<BulkheadConfig>>,
     timeouts: BTreeMap<String, Spanned<After>>,
     presets: BTreeMap<String, Spanned<PresetEntry>>,
+    #[cfg(feature = "cache")]
+    caches: BTreeMap<String, Spanned<crate::cache::CacheConfig>>,
 }
 
 /// A `[presets.name]` entry: a base preset and the fields each layer changes from it.
@@ -260,6 +262,8 @@ impl ConfigFile {
             |after| (after.0, settings_of(&TimeoutSettings::of(after.0))),
         )?;
         staging.presets(&sections.presets)?;
+        #[cfg(feature = "cache")]
+        staging.caches(&sections.caches)?;
         // Every entry is valid, and each change has been checked against its instance: make
         // them all. A change can still fail here only if another thread reconfigured the same
         // instance meanwhile; the first such error is returned, the rest still made.
@@ -604,6 +608,87 @@ fn cache_overlay(values: &mut PresetValues, fields: Option<&toml::Table>) -> Res
         }
     }
     Ok(())
+}
+
+#[cfg(feature = "cache")]
+impl<'a> Staging<'a> {
+    /// Stages the `[caches.name]` entries: a cache not created yet is declared (created with
+    /// these values when a fn or policy first uses it); one that exists is reconfigured by
+    /// [`reload`](ConfigFile::reload), and refused by [`apply`](ConfigFile::apply) if it differs.
+    fn caches(
+        &mut self,
+        entries: &'a BTreeMap<String, Spanned<crate::cache::CacheConfig>>,
+    ) -> Result<(), ConfigFileError> {
+        use crate::registry::cache_registry;
+        for (name, entry) in entries {
+            let key = format!("caches.{name}");
+            let span = entry.span();
+            let source = &self.file.source;
+            let file = self.file;
+            let at_field = |error: ConfigError| {
+                file.error(
+                    format!("{key}.{}", error.field()),
+                    field_line(source, &span, error.field()),
+                    error.reason().to_owned(),
+                )
+            };
+            let config = entry.get_ref();
+            config.validate().map_err(at_field)?;
+            let requested = settings_of(config);
+            let existing = cache_registry().get_untyped(name);
+            let current = match &existing {
+                Some(cache) => cache.current_config().map(|config| settings_of(&*config)),
+                None => cache_registry()
+                    .declared(name)
+                    .map(|config| settings_of(&config)),
+            };
+            let conflict = current.as_ref().and_then(|current| {
+                ConfigConflict::between("cache", name, &key, current, &requested)
+            });
+            match (&current, conflict) {
+                (Some(_), None) => {
+                    self.applied.unchanged.push(key);
+                    continue;
+                }
+                (Some(_), Some(conflict)) if self.on_registered == OnRegistered::Refuse => {
+                    return Err(self.file.error(
+                        format!("{key}.{}", conflict.field),
+                        field_line(source, &span, conflict.field),
+                        format!(
+                            "cache `{name}` is {} already with {} = {}; the file says {} (reload the file to change it)",
+                            if existing.is_some() { "running" } else { "declared" },
+                            conflict.field, conflict.registered, conflict.requested
+                        ),
+                    ));
+                }
+                (Some(_), Some(_)) => self.applied.reconfigured.push(key.clone()),
+                (None, _) => self.applied.registered.push(key.clone()),
+            }
+            let name = name.as_str();
+            match existing {
+                Some(cache) => {
+                    cache
+                        .reconfigure_by_name(&mut |_| config.clone(), false)
+                        .map_err(at_field)?;
+                    self.changes.push(Box::new(move || {
+                        cache
+                            .reconfigure_by_name(&mut |_| config.clone(), true)
+                            .map_err(|error| ConfigFileError {
+                                path: None,
+                                line: None,
+                                key: Some(format!("caches.{name}.{}", error.field())),
+                                reason: error.reason().to_owned(),
+                            })
+                    }));
+                }
+                None => self.changes.push(Box::new(move || {
+                    cache_registry().declare(name, config.clone());
+                    Ok(())
+                })),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `base` with the fields of `fields` set (each field replaced whole), through their TOML form.

@@ -96,6 +96,8 @@ pub fn breaker_registry() -> &'static Registry<CircuitBreaker> {
 #[derive(Default)]
 pub struct CacheRegistry {
     caches: DashMap<Arc<str>, Arc<dyn CacheStats>>,
+    /// Configurations declared (by a configuration file) for caches not created yet.
+    declared: DashMap<Arc<str>, crate::cache::CacheConfig>,
 }
 
 #[cfg(feature = "cache")]
@@ -151,6 +153,11 @@ impl CacheRegistry {
         if let Some(existing) = self.caches.get(&*key) {
             return Ok(typed(existing.value()));
         }
+        let config = match self.declared(name) {
+            // The declared configuration wins, on the clock the caller runs on.
+            Some(declared) => declared.clock(config.clock),
+            None => config,
+        };
         let created: Arc<dyn CacheStats> =
             Arc::new(crate::cache::Cache::<K, V>::new(name, config)?);
         let stored = self.caches.entry(key.into()).or_insert(created);
@@ -182,10 +189,34 @@ impl CacheRegistry {
             .map(|cache| Arc::clone(cache.value()))
             .ok_or_else(|| ConfigError::new("name", format!("no cache named `{name}`")))?;
         let mut change = Some(change);
-        cache.reconfigure_by_name(&mut |config| match change.take() {
-            Some(change) => change(config),
-            None => config,
-        })
+        cache.reconfigure_by_name(
+            &mut |config| match change.take() {
+                Some(change) => change(config),
+                None => config,
+            },
+            true,
+        )
+    }
+
+    /// Declares the configuration of the cache `name` before it exists (a configuration file's
+    /// `[caches.name]`): the cache is created with it, whatever the fn or policy that creates it
+    /// asks for (its clock kept). A cache that exists already is not changed: reconfigure it.
+    pub(crate) fn declare(&self, name: &str, config: crate::cache::CacheConfig) {
+        self.declared.insert(scope::key(name).into(), config);
+    }
+
+    /// The configuration declared for the cache `name`, if any.
+    pub(crate) fn declared(&self, name: &str) -> Option<crate::cache::CacheConfig> {
+        self.declared
+            .get(&*scope::key(name))
+            .map(|config| config.value().clone())
+    }
+
+    /// The cache `name` as the registry holds it, without its types.
+    pub(crate) fn get_untyped(&self, name: &str) -> Option<Arc<dyn CacheStats>> {
+        self.caches
+            .get(&*scope::key(name))
+            .map(|cache| Arc::clone(cache.value()))
     }
 
     /// The counters of the cache named `name`.

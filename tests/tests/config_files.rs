@@ -476,4 +476,49 @@ max_latency_p99 = "1500ms"
             .failure_threshold;
         assert_eq!(threshold, 6);
     }
+
+    /// A `[caches.name]` entry: a cache not created yet is created with it (whatever the fn
+    /// asks); a running one is reconfigured by a reload and left alone, with an error, by apply.
+    #[tokio::test]
+    async fn a_files_cache_is_declared_before_its_fn_and_reconfigured_after() {
+        use reliable_runtime::cached;
+        use reliable_runtime::registry::cache_registry;
+        ConfigFile::parse("[caches.file_books]\nttl = \"2s\"\nmax_entries = 50\n")
+            .unwrap()
+            .apply()
+            .unwrap();
+
+        #[cached(name = "file_books", ttl = 60, key = id)]
+        async fn book(id: u32) -> Result<u32, ApiError> {
+            Ok(id)
+        }
+        assert_eq!(book(7).await.unwrap(), 7);
+        let stats = cache_registry().snapshot("file_books").unwrap();
+        assert_eq!(
+            stats.ttl_seconds, 2.0,
+            "the file's, not the attribute's 60 s"
+        );
+
+        let changed =
+            ConfigFile::parse("[caches.file_books]\nttl = \"2s\"\nmax_entries = 80\n").unwrap();
+        let error = changed.apply().unwrap_err();
+        assert_eq!(error.key(), Some("caches.file_books.max_entries"));
+        assert_eq!(error.line(), Some(3));
+        assert_eq!(
+            changed.reload().unwrap().reconfigured,
+            ["caches.file_books"]
+        );
+        let typed = cache_registry()
+            .get_or_create::<u32, u32>("file_books", Default::default())
+            .unwrap()
+            .expect("the fn's cache: u32 keys and values");
+        assert_eq!(typed.config().max_entries, 80);
+
+        let invalid = ConfigFile::parse("[caches.file_books]\n\neviction_ratio = 3.0\n")
+            .unwrap()
+            .reload()
+            .unwrap_err();
+        assert_eq!(invalid.key(), Some("caches.file_books.eviction_ratio"));
+        assert_eq!(invalid.line(), Some(3));
+    }
 }

@@ -266,16 +266,8 @@ where
         let next = self
             .config
             .change(("cache", self.name), change, |current, next| {
-                next.clock = self.clock.clone();
                 same_ttl = next.ttl == current.ttl;
-                next.validate()?;
-                if next.policy != current.policy {
-                    return Err(ConfigError::new(
-                        "policy",
-                        "cannot change while the cache runs: its entries carry the policy's bookkeeping",
-                    ));
-                }
-                Ok(())
+                self.check_change(current, next)
             })?;
         // An adaptive TTL goes on from where the hits took it, unless the TTL itself changed.
         let ttl = if next.policy == CachePolicy::Adaptive && same_ttl {
@@ -287,6 +279,31 @@ where
             .store(duration_to_nanos(ttl), Ordering::Relaxed);
         if self.len() > next.max_entries {
             self.evict(self.clock.now_coarse().as_nanos());
+        }
+        Ok(())
+    }
+
+    /// [`reconfigure`](Self::reconfigure)'s checks, changing nothing.
+    pub(crate) fn check_reconfigure(
+        &self,
+        change: impl FnOnce(CacheConfig) -> CacheConfig,
+    ) -> Result<(), ConfigError> {
+        self.config
+            .check(change, |current, next| self.check_change(current, next))
+    }
+
+    fn check_change(
+        &self,
+        current: &CacheConfig,
+        next: &mut CacheConfig,
+    ) -> Result<(), ConfigError> {
+        next.clock = self.clock.clone();
+        next.validate()?;
+        if next.policy != current.policy {
+            return Err(ConfigError::new(
+                "policy",
+                "cannot change while the cache runs: its entries carry the policy's bookkeeping",
+            ));
         }
         Ok(())
     }
@@ -744,13 +761,19 @@ pub trait CacheStats: Send + Sync {
     fn into_any(self: Arc<Self>) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
         None
     }
-    /// [`Cache::reconfigure`], for a cache known by name only; the default, for caches that
-    /// are not a [`Cache`], refuses.
+    /// The configuration now, for a cache known by name only; `None` (the default) for caches
+    /// that are not a [`Cache`].
+    fn current_config(&self) -> Option<Arc<CacheConfig>> {
+        None
+    }
+    /// [`Cache::reconfigure`] (`commit`), or only its checks, for a cache known by name only;
+    /// the default, for caches that are not a [`Cache`], refuses.
     fn reconfigure_by_name(
         &self,
         change: &mut dyn FnMut(CacheConfig) -> CacheConfig,
+        commit: bool,
     ) -> Result<(), ConfigError> {
-        let _ = change;
+        let _ = (change, commit);
         Err(ConfigError::new(
             "cache",
             format!("`{}` is not a reconfigurable cache", self.name()),
@@ -775,11 +798,20 @@ where
         Some(self)
     }
 
+    fn current_config(&self) -> Option<Arc<CacheConfig>> {
+        Some(self.config())
+    }
+
     fn reconfigure_by_name(
         &self,
         change: &mut dyn FnMut(CacheConfig) -> CacheConfig,
+        commit: bool,
     ) -> Result<(), ConfigError> {
-        Cache::reconfigure(self, change)
+        if commit {
+            Cache::reconfigure(self, change)
+        } else {
+            self.check_reconfigure(change)
+        }
     }
 }
 
