@@ -57,15 +57,14 @@
 use crate::breaker::{BreakerConfig, CircuitBreaker};
 use crate::common::registry::{Registered, Registry};
 use crate::error::ConfigError;
-use crate::limit::{
-    Bulkhead, BulkheadConfig, RateLimit, RateLimiter, RateLimiterConfig, TimeoutPolicy,
-};
+use crate::limit::TimeoutPolicy;
+#[cfg(feature = "limit")]
+use crate::limit::{Bulkhead, BulkheadConfig, RateLimit, RateLimiter, RateLimiterConfig};
 use crate::policy::conflict::{settings_of, ConfigConflict, Settings, TimeoutSettings};
 use crate::preset::{declare_preset, preset_values, PresetValues};
-use crate::registry::{
-    breaker_registry, bulkhead_registry, rate_limiter_registry, retry_registry, sla_registry,
-    timeout_registry,
-};
+use crate::registry::{breaker_registry, retry_registry, sla_registry, timeout_registry};
+#[cfg(feature = "limit")]
+use crate::registry::{bulkhead_registry, rate_limiter_registry};
 use crate::retry::{RetryConfig, RetryPolicy};
 use crate::sla::{SlaMonitor, SlaThresholds};
 use serde::Deserialize;
@@ -91,7 +90,9 @@ struct Sections {
     breakers: BTreeMap<String, Spanned<BreakerConfig>>,
     monitors: BTreeMap<String, Spanned<SlaThresholds>>,
     retries: BTreeMap<String, Spanned<RetryConfig>>,
+    #[cfg(feature = "limit")]
     rate_limits: BTreeMap<String, Spanned<RateLimit>>,
+    #[cfg(feature = "limit")]
     bulkheads: BTreeMap<String, Spanned<BulkheadConfig>>,
     timeouts: BTreeMap<String, Spanned<After>>,
     presets: BTreeMap<String, Spanned<PresetEntry>>,
@@ -243,12 +244,14 @@ impl ConfigFile {
             &sections.retries,
             |config| (config.clone(), settings_of(config)),
         )?;
+        #[cfg(feature = "limit")]
         staging.section(
             rate_limiter_registry(),
             ("rate_limits", "rate limit"),
             &sections.rate_limits,
             |limit| (RateLimiterConfig::new(*limit), settings_of(limit)),
         )?;
+        #[cfg(feature = "limit")]
         staging.section(
             bulkhead_registry(),
             ("bulkheads", "bulkhead"),
@@ -391,6 +394,10 @@ reconfigure_to_value! {
     CircuitBreaker => BreakerConfig,
     SlaMonitor => SlaThresholds,
     RetryPolicy => RetryConfig,
+}
+
+#[cfg(feature = "limit")]
+reconfigure_to_value! {
     RateLimiter => RateLimit,
     Bulkhead => BulkheadConfig,
 }

@@ -90,7 +90,8 @@
 //! - [`degrade`]: the [`Degradation`](degrade::Degradation) counters of each fallback site.
 //! - [`event`]: typed events (state changes, retries, refusals, stale serves) to subscribe to.
 //! - [`health`]: [`get_system_health()`] and the shapes it serializes.
-//! - [`limit`]: rate limiters, bulkheads and per-attempt timeouts.
+//! - [`limit`]: rate limiters and bulkheads (feature `limit`, on by default) and per-attempt
+//!   timeouts.
 //! - [`policy`]: [`Policy`], the whole pipeline of a call site as a value, and its builder;
 //!   `policy::tower`, the tower layer (feature `tower`).
 //! - [`preset`]: the CEX, DEX and Twitter presets, and your own.

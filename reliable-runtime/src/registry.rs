@@ -27,7 +27,9 @@ pub use crate::common::registry::{Registered, Registry};
 use crate::common::scope;
 pub use crate::degrade::degradation_registry;
 use crate::error::ConfigError;
-use crate::limit::{Bulkhead, BulkheadConfig, RateLimiter, RateLimiterConfig, TimeoutPolicy};
+use crate::limit::TimeoutPolicy;
+#[cfg(feature = "limit")]
+use crate::limit::{Bulkhead, BulkheadConfig, RateLimiter, RateLimiterConfig};
 use crate::retry::{RetryConfig, RetryPolicy};
 use crate::sla::{SlaMonitor, SlaStatus, SlaThresholds};
 #[cfg(feature = "cache")]
@@ -54,9 +56,13 @@ registered! {
     CircuitBreaker => BreakerConfig,
     SlaMonitor => SlaThresholds,
     RetryPolicy => RetryConfig,
+    TimeoutPolicy => std::time::Duration,
+}
+
+#[cfg(feature = "limit")]
+registered! {
     RateLimiter => RateLimiterConfig,
     Bulkhead => BulkheadConfig,
-    TimeoutPolicy => std::time::Duration,
 }
 
 impl Registry<SlaMonitor> {
@@ -251,7 +257,9 @@ pub(crate) fn retain_keys(keep: &dyn Fn(&str) -> bool) {
     breaker_registry().retain_keys(keep);
     sla_registry().retain_keys(keep);
     retry_registry().retain_keys(keep);
+    #[cfg(feature = "limit")]
     rate_limiter_registry().retain_keys(keep);
+    #[cfg(feature = "limit")]
     bulkhead_registry().retain_keys(keep);
     timeout_registry().retain_keys(keep);
     degradation_registry().retain_keys(keep);
@@ -273,12 +281,16 @@ pub fn timeout_registry() -> &'static Registry<TimeoutPolicy> {
     REGISTRY.get_or_init(Registry::new)
 }
 
+#[cfg(feature = "limit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "limit")))]
 /// The registry of rate limiters.
 pub fn rate_limiter_registry() -> &'static Registry<RateLimiter> {
     static REGISTRY: OnceLock<Registry<RateLimiter>> = OnceLock::new();
     REGISTRY.get_or_init(Registry::new)
 }
 
+#[cfg(feature = "limit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "limit")))]
 /// The registry of bulkheads.
 pub fn bulkhead_registry() -> &'static Registry<Bulkhead> {
     static REGISTRY: OnceLock<Registry<Bulkhead>> = OnceLock::new();

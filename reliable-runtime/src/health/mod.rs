@@ -8,11 +8,12 @@ use crate::breaker::{BreakerSnapshot, BreakerState};
 #[cfg(feature = "cache")]
 use crate::cache::CacheSnapshot;
 use crate::degrade::{degradation_registry, DegradationSnapshot};
-use crate::limit::{BulkheadSnapshot, RateLimiterSnapshot, TimeoutSnapshot};
-use crate::registry::{
-    breaker_registry, bulkhead_registry, rate_limiter_registry, retry_registry, sla_registry,
-    timeout_registry,
-};
+use crate::limit::TimeoutSnapshot;
+#[cfg(feature = "limit")]
+use crate::limit::{BulkheadSnapshot, RateLimiterSnapshot};
+use crate::registry::{breaker_registry, retry_registry, sla_registry, timeout_registry};
+#[cfg(feature = "limit")]
+use crate::registry::{bulkhead_registry, rate_limiter_registry};
 use crate::retry::RetrySnapshot;
 use crate::sla::{SlaMetrics, SlaStatus};
 use serde::Serialize;
@@ -67,9 +68,13 @@ pub struct SystemHealth {
     pub retries: BTreeMap<String, RetrySnapshot>,
     /// Per rate limiter: limit and window, calls admitted and refused, wait for the next slot
     /// ([`RateLimiterSnapshot`]).
+    #[cfg(feature = "limit")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "limit")))]
     pub rate_limiters: BTreeMap<String, RateLimiterSnapshot>,
     /// Per bulkhead: capacity, calls in flight, calls admitted and refused
     /// ([`BulkheadSnapshot`]).
+    #[cfg(feature = "limit")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "limit")))]
     pub bulkheads: BTreeMap<String, BulkheadSnapshot>,
     /// Per timeout: deadline, attempts timed, attempts timed out ([`TimeoutSnapshot`]).
     pub timeouts: BTreeMap<String, TimeoutSnapshot>,
@@ -132,11 +137,13 @@ pub fn get_system_health() -> SystemHealth {
             .iter()
             .map(|policy| (policy.name().to_owned(), policy.snapshot()))
             .collect(),
+        #[cfg(feature = "limit")]
         rate_limiters: rate_limiter_registry()
             .all()
             .iter()
             .map(|limiter| (limiter.name().to_owned(), limiter.snapshot()))
             .collect(),
+        #[cfg(feature = "limit")]
         bulkheads: bulkhead_registry()
             .all()
             .iter()

@@ -1,12 +1,18 @@
-//! Limits on when and how much a source is called: rate limits, bulkheads and per-attempt
-//! timeouts.
+//! Limits on when and how much a source is called: rate limits and bulkheads (feature `limit`,
+//! on by default), and per-attempt timeouts.
 
+#[cfg(feature = "limit")]
 mod bulkhead;
+#[cfg(feature = "limit")]
 mod rate;
 pub(crate) mod refused;
 mod timeout;
 
+#[cfg(feature = "limit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "limit")))]
 pub use bulkhead::{Bulkhead, BulkheadConfig, BulkheadSlot, BulkheadSnapshot};
+#[cfg(feature = "limit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "limit")))]
 pub use rate::{RateLimit, RateLimiter, RateLimiterConfig, RateLimiterSnapshot, MAX_RATE_LIMIT};
 pub use refused::LimitReached;
 pub use timeout::{TimeoutPolicy, TimeoutSnapshot};

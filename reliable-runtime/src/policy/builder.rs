@@ -11,15 +11,16 @@ use crate::cache::CacheConfig;
 use crate::clock::Clock;
 use crate::common::intern::intern;
 use crate::error::{ConfigError, Failure};
-use crate::limit::{
-    Bulkhead, BulkheadConfig, RateLimit, RateLimiter, RateLimiterConfig, TimeoutPolicy,
-};
+use crate::limit::TimeoutPolicy;
+#[cfg(feature = "limit")]
+use crate::limit::{Bulkhead, BulkheadConfig, RateLimit, RateLimiter, RateLimiterConfig};
 use crate::policy::layers::Layers;
 use crate::preset::{IntoPreset, PresetValues, DEFAULT};
 use crate::registry::{
-    breaker_registry, bulkhead_registry, rate_limiter_registry, retry_registry, sla_registry,
-    timeout_registry, Registered, Registry,
+    breaker_registry, retry_registry, sla_registry, timeout_registry, Registered, Registry,
 };
+#[cfg(feature = "limit")]
+use crate::registry::{bulkhead_registry, rate_limiter_registry};
 use crate::retry::{RetryConfig, RetryPolicy};
 use crate::sla::{SlaMonitor, SlaThresholds, SlaWindow};
 use std::fmt;
@@ -134,8 +135,11 @@ pub struct PolicyBuilder {
     monitor_window: SlaWindow,
     breaker: Option<LayerSpec<BreakerConfig>>,
     retry: Option<LayerSpec<RetryConfig>>,
+    #[cfg(feature = "limit")]
     rate_limit: Option<(Option<String>, RateLimit)>,
+    #[cfg(feature = "limit")]
     wait_for_rate_limit: bool,
+    #[cfg(feature = "limit")]
     bulkhead: Option<LayerSpec<BulkheadConfig>>,
     timeout: Option<(Option<String>, Duration)>,
     #[cfg(feature = "cache")]
@@ -152,10 +156,11 @@ impl fmt::Debug for PolicyBuilder {
             .field("monitor", &self.monitor.is_some())
             .field("breaker", &self.breaker.is_some())
             .field("retry", &self.retry.is_some())
-            .field("rate_limit", &self.rate_limit)
-            .field("bulkhead", &self.bulkhead.is_some())
             .field("timeout", &self.timeout)
             .field("hooks", &self.hooks);
+        #[cfg(feature = "limit")]
+        f.field("rate_limit", &self.rate_limit)
+            .field("bulkhead", &self.bulkhead.is_some());
         #[cfg(feature = "cache")]
         f.field("cache", &self.cache.is_some());
         f.finish_non_exhaustive()
@@ -173,8 +178,11 @@ impl PolicyBuilder {
             monitor_window: SlaWindow::default(),
             breaker: None,
             retry: None,
+            #[cfg(feature = "limit")]
             rate_limit: None,
+            #[cfg(feature = "limit")]
             wait_for_rate_limit: false,
+            #[cfg(feature = "limit")]
             bulkhead: None,
             timeout: None,
             #[cfg(feature = "cache")]
@@ -291,6 +299,8 @@ impl PolicyBuilder {
     /// let policy = Policy::builder("shared_bulkhead_doc_user").shared_bulkhead("shared_bulkhead_doc").build().unwrap();
     /// assert_eq!(policy.bulkhead().unwrap().config().max_concurrent, 7);
     /// ```
+    #[cfg(feature = "limit")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "limit")))]
     pub fn shared_bulkhead(mut self, name: impl Into<String>) -> Self {
         self.bulkhead = Some(LayerSpec::shared(name.into()));
         self
@@ -309,12 +319,16 @@ impl PolicyBuilder {
 
     /// A sliding-window rate limit (limiter `name`); over it, a call is refused with
     /// `Rejected::RateLimited` unless [`wait_for_rate_limit`](Self::wait_for_rate_limit).
+    #[cfg(feature = "limit")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "limit")))]
     pub fn rate_limit(mut self, name: impl Into<String>, limit: RateLimit) -> Self {
         self.rate_limit = Some((Some(name.into()), limit));
         self
     }
 
     /// Waits for a rate-limit slot instead of refusing (async calls; a blocking call sleeps).
+    #[cfg(feature = "limit")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "limit")))]
     pub fn wait_for_rate_limit(mut self) -> Self {
         self.wait_for_rate_limit = true;
         self
@@ -322,6 +336,8 @@ impl PolicyBuilder {
 
     /// A bulkhead `name`: at most `max_concurrent` calls in flight, others wait up to
     /// `max_wait` (default: none, refused at once with `Rejected::BulkheadFull`).
+    #[cfg(feature = "limit")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "limit")))]
     pub fn bulkhead(
         mut self,
         name: impl Into<String>,
@@ -498,6 +514,7 @@ impl PolicyBuilder {
                 })
             })
             .transpose()?;
+        #[cfg(feature = "limit")]
         let limiter = self
             .rate_limit
             .map(|(layer, limit)| {
@@ -515,6 +532,7 @@ impl PolicyBuilder {
                 )
             })
             .transpose()?;
+        #[cfg(feature = "limit")]
         let bulkhead = self
             .bulkhead
             .map(|spec| {
@@ -562,8 +580,11 @@ impl PolicyBuilder {
         // Every layer is valid: register the new ones (a name registered meanwhile wins).
         let layers = Layers {
             breaker: breaker.map(Pending::register),
+            #[cfg(feature = "limit")]
             limiter: limiter.map(Pending::register),
+            #[cfg(feature = "limit")]
             limiter_waits: self.wait_for_rate_limit,
+            #[cfg(feature = "limit")]
             bulkhead: bulkhead.map(Pending::register),
             monitor: monitor.map(Pending::register),
             timeout: timeout.map(Pending::register),

@@ -13,7 +13,9 @@ use crate::common::settings::differences;
 pub(crate) use crate::common::settings::settings_of;
 use crate::error::ConfigError;
 use crate::event::{self, Event};
-use crate::limit::{Bulkhead, RateLimiter, TimeoutPolicy};
+use crate::limit::TimeoutPolicy;
+#[cfg(feature = "limit")]
+use crate::limit::{Bulkhead, RateLimiter};
 use crate::retry::RetryPolicy;
 use crate::sla::SlaMonitor;
 use serde::Serialize;
@@ -40,9 +42,13 @@ settings! {
     CircuitBreaker => |breaker| &*breaker.config(),
     SlaMonitor => |monitor| &monitor.thresholds(),
     RetryPolicy => |retry| &*retry.config(),
+    TimeoutPolicy => |timeout| &TimeoutSettings::of(timeout.after()),
+}
+
+#[cfg(feature = "limit")]
+settings! {
     RateLimiter => |limiter| &limiter.limit(),
     Bulkhead => |bulkhead| &bulkhead.config(),
-    TimeoutPolicy => |timeout| &TimeoutSettings::of(timeout.after()),
 }
 
 /// A timeout's settings, so that a conflict names the field (`after = "2s"`).

@@ -11,7 +11,9 @@
 use crate::breaker::{CircuitBreaker, Permit};
 use crate::clock::{Clock, Timestamp};
 use crate::error::{catch_callback, Failure, Rejected};
-use crate::limit::{Bulkhead, RateLimiter, TimeoutPolicy};
+use crate::limit::TimeoutPolicy;
+#[cfg(feature = "limit")]
+use crate::limit::{Bulkhead, RateLimiter};
 use crate::policy::ErrorHooks;
 use crate::retry::{RetryPolicy, RetryState};
 use crate::sla::SlaMonitor;
@@ -34,10 +36,13 @@ pub(crate) struct Layers {
     /// The circuit breaker.
     pub(crate) breaker: Option<Arc<CircuitBreaker>>,
     /// The rate limiter.
+    #[cfg(feature = "limit")]
     pub(crate) limiter: Option<Arc<RateLimiter>>,
     /// Whether to wait for a rate-limit slot (else refuse at once).
+    #[cfg(feature = "limit")]
     pub(crate) limiter_waits: bool,
     /// The bulkhead.
+    #[cfg(feature = "limit")]
     pub(crate) bulkhead: Option<Arc<Bulkhead>>,
     /// The SLA monitor.
     pub(crate) monitor: Option<Arc<SlaMonitor>>,
@@ -61,8 +66,11 @@ impl Layers {
     /// No layer at all.
     pub(crate) const NONE: Layers = Layers {
         breaker: None,
+        #[cfg(feature = "limit")]
         limiter: None,
+        #[cfg(feature = "limit")]
         limiter_waits: false,
+        #[cfg(feature = "limit")]
         bulkhead: None,
         monitor: None,
         timeout: None,
@@ -79,11 +87,14 @@ impl Layers {
             (Some(breaker), Some(monitor)) => breaker.clock().same_source(monitor.clock()),
             _ => false,
         };
-        self.waits = (self.limiter.is_some() && self.limiter_waits)
-            || self
-                .bulkhead
-                .as_ref()
-                .is_some_and(|bulkhead| !bulkhead.config().max_wait.is_zero());
+        #[cfg(feature = "limit")]
+        {
+            self.waits = (self.limiter.is_some() && self.limiter_waits)
+                || self
+                    .bulkhead
+                    .as_ref()
+                    .is_some_and(|bulkhead| !bulkhead.config().max_wait.is_zero());
+        }
         self.call_flags = crate::policy::call_flags(&self);
         self
     }
@@ -196,6 +207,7 @@ impl<'a> AttemptState<'a> {
     }
 
     /// Releases the permit uncounted (a later layer refused the call).
+    #[cfg(feature = "limit")]
     fn refuse(&mut self, rejected: Rejected) -> Rejected {
         self.release();
         rejected
@@ -206,6 +218,8 @@ impl<'a> AttemptState<'a> {
     fn give_back_slot(&mut self) {
         if self.holds_slot != 0 {
             self.holds_slot = 0;
+            #[cfg(feature = "limit")]
+            #[cfg(feature = "limit")]
             if let Some(bulkhead) = self.layers.bulkhead.as_deref() {
                 bulkhead.give_back();
             }
@@ -233,13 +247,16 @@ impl<'a> AttemptState<'a> {
     #[inline(always)]
     pub(crate) fn admit_now(&mut self) -> Result<(), Rejected> {
         self.admit_breaker()?;
+        #[cfg_attr(not(feature = "limit"), allow(unused_mut))]
         let mut reading = self.breaker_reading();
+        #[cfg(feature = "limit")]
         if let Some(limiter) = self.layers.limiter.as_deref() {
             let now = read(&mut reading, limiter.clock());
             if let Err(rejected) = limiter.try_acquire_at(now) {
                 return Err(self.refuse(rejected));
             }
         }
+        #[cfg(feature = "limit")]
         if let Some(bulkhead) = self.layers.bulkhead.as_deref() {
             match bulkhead.try_take() {
                 Ok(()) => self.holds_slot = 1,
@@ -254,6 +271,7 @@ impl<'a> AttemptState<'a> {
     /// (`wait = true`) and a bulkhead slot (`max_wait`).
     pub(crate) async fn admit(&mut self) -> Result<(), Rejected> {
         self.admit_breaker()?;
+        #[cfg(feature = "limit")]
         match (self.layers.limiter.as_deref(), self.layers.limiter_waits) {
             (Some(limiter), true) => limiter.acquire().await,
             (Some(limiter), false) => {
@@ -263,6 +281,7 @@ impl<'a> AttemptState<'a> {
             }
             (None, _) => {}
         }
+        #[cfg(feature = "limit")]
         if let Some(bulkhead) = self.layers.bulkhead.as_deref() {
             match bulkhead.take().await {
                 Ok(()) => self.holds_slot = 1,
@@ -278,6 +297,7 @@ impl<'a> AttemptState<'a> {
     /// the bulkhead refuses at once when full.
     pub(crate) fn admit_blocking(&mut self) -> Result<(), Rejected> {
         self.admit_breaker()?;
+        #[cfg(feature = "limit")]
         match (self.layers.limiter.as_deref(), self.layers.limiter_waits) {
             (Some(limiter), true) => {
                 while let Err(rejected) = limiter.try_acquire() {
@@ -292,6 +312,7 @@ impl<'a> AttemptState<'a> {
             }
             (None, _) => {}
         }
+        #[cfg(feature = "limit")]
         if let Some(bulkhead) = self.layers.bulkhead.as_deref() {
             match bulkhead.try_take() {
                 Ok(()) => self.holds_slot = 1,

@@ -67,7 +67,9 @@ pub use hooks::{ErrorHooks, FromPolicy, Hooks};
 use crate::breaker::CircuitBreaker;
 use crate::common::intern::intern;
 use crate::degrade::Degradation;
-use crate::limit::{Bulkhead, RateLimiter, TimeoutPolicy};
+use crate::limit::TimeoutPolicy;
+#[cfg(feature = "limit")]
+use crate::limit::{Bulkhead, RateLimiter};
 use crate::policy::layers::Layers;
 use crate::registry::degradation_registry;
 use crate::retry::RetryPolicy;
@@ -161,11 +163,15 @@ impl Policy {
     }
 
     /// The rate limiter, if any.
+    #[cfg(feature = "limit")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "limit")))]
     pub fn rate_limiter(&self) -> Option<&Arc<RateLimiter>> {
         self.layers.limiter.as_ref()
     }
 
     /// The bulkhead, if any.
+    #[cfg(feature = "limit")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "limit")))]
     pub fn bulkhead(&self) -> Option<&Arc<Bulkhead>> {
         self.layers.bulkhead.as_ref()
     }
@@ -191,10 +197,11 @@ impl Policy {
 
     /// Whether a layer can refuse a call (its error type must then hold a `Rejected`).
     pub fn rejects(&self) -> bool {
-        self.layers.breaker.is_some()
-            || self.layers.limiter.is_some()
-            || self.layers.bulkhead.is_some()
-            || self.layers.timeout.is_some()
+        #[cfg(feature = "limit")]
+        if self.layers.limiter.is_some() || self.layers.bulkhead.is_some() {
+            return true;
+        }
+        self.layers.breaker.is_some() || self.layers.timeout.is_some()
     }
 }
 
@@ -216,18 +223,19 @@ impl fmt::Debug for Policy {
                 &name(self.layers.retry.as_deref().map(RetryPolicy::name)),
             )
             .field(
-                "rate_limiter",
-                &name(self.layers.limiter.as_deref().map(RateLimiter::name)),
-            )
-            .field(
-                "bulkhead",
-                &name(self.layers.bulkhead.as_deref().map(Bulkhead::name)),
-            )
-            .field(
                 "timeout",
                 &self.layers.timeout.as_deref().map(TimeoutPolicy::after),
             )
             .field("hooks", &self.layers.hooks);
+        #[cfg(feature = "limit")]
+        f.field(
+            "rate_limiter",
+            &name(self.layers.limiter.as_deref().map(RateLimiter::name)),
+        )
+        .field(
+            "bulkhead",
+            &name(self.layers.bulkhead.as_deref().map(Bulkhead::name)),
+        );
         #[cfg(feature = "cache")]
         f.field("cache", &self.cache.as_ref().map(CacheLayer::name));
         f.finish()
