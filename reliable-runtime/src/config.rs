@@ -286,7 +286,8 @@ impl ConfigFile {
     /// [reloads](Self::reload) it, so editing the file changes the running layers. A file that
     /// cannot be read or used is logged (`tracing` error, naming the key and line) and changes
     /// nothing; the next change is tried again. Runs on the current tokio runtime until the
-    /// returned handle is aborted; the file as it is now is applied before it returns.
+    /// returned handle is aborted (outside a runtime, an error); the file as it is now is
+    /// applied before it returns.
     ///
     /// ```no_run
     /// use reliable_runtime::config::ConfigFile;
@@ -303,10 +304,16 @@ impl ConfigFile {
         every: Duration,
     ) -> Result<tokio::task::JoinHandle<()>, ConfigFileError> {
         let path = path.as_ref().to_owned();
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| ConfigFileError {
+            path: Some(path.clone()),
+            line: None,
+            key: None,
+            reason: "watching needs a tokio runtime: call `watch` from within one".to_owned(),
+        })?;
         let first = ConfigFile::load(&path)?;
         first.reload()?;
         let mut applied = first.source;
-        Ok(tokio::spawn(async move {
+        Ok(runtime.spawn(async move {
             let mut ticks = tokio::time::interval(every.max(Duration::from_millis(1)));
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             ticks.tick().await;

@@ -247,6 +247,18 @@ max_latency_p99 = "1500ms"
     }
 
     #[test]
+    fn watching_outside_a_runtime_is_an_error_not_a_panic() {
+        let path = write_file("unwatched", "[breakers.unwatched]\n");
+        let error = ConfigFile::watch(&path, Duration::from_secs(1)).unwrap_err();
+        assert!(error.reason().contains("tokio runtime"), "{error}");
+        assert!(
+            breaker_registry().get("unwatched").is_none(),
+            "nothing applied"
+        );
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
     fn a_missing_file_is_an_error_naming_it() {
         let path = std::env::temp_dir().join("reliable-no-such-file.toml");
         let error = ConfigFile::load(&path).unwrap_err();
