@@ -11,6 +11,7 @@ use crate::error::{ConfigError, Rejected};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::Semaphore;
 
@@ -76,6 +77,7 @@ pub struct Bulkhead {
     /// Slots to withdraw as calls in flight give theirs back: a size lowered below the calls
     /// in flight takes effect as they finish.
     owed: AtomicU32,
+    resizing: Mutex<()>,
     admitted: ShardedCounter,
     rejected: ShardedCounter,
     events: Throttle,
@@ -140,6 +142,7 @@ impl Bulkhead {
             name: intern(name.as_ref()),
             semaphore: Semaphore::new(config.max_concurrent as usize),
             owed: AtomicU32::new(0),
+            resizing: Mutex::new(()),
             config: Live::new(config),
             admitted: ShardedCounter::new(),
             rejected: ShardedCounter::new(),
@@ -158,8 +161,9 @@ impl Bulkhead {
     }
 
     /// Changes the size or the wait while the bulkhead runs. Calls in flight keep their slots:
-    /// a size lowered below them takes effect as they finish (no call is admitted until fewer
-    /// than the new size are in flight); a larger one admits waiting calls at once. An invalid
+    /// a size lowered below them takes effect as they finish; a larger one admits waiting calls
+    /// at once. (A slot given back at the very moment of a lowering may still admit one call
+    /// over the new size; the count settles as calls finish.) An invalid
     /// configuration is an `Err` and changes nothing. Each change is an
     /// [`Event::Reconfigured`](crate::event::Event::Reconfigured) (an info alert).
     ///
@@ -179,6 +183,8 @@ impl Bulkhead {
         &self,
         change: impl FnOnce(BulkheadConfig) -> BulkheadConfig,
     ) -> Result<(), ConfigError> {
+        // One resize at a time: two overlapping ones could each pay the same debt.
+        let _one = self.resizing.lock().unwrap_or_else(PoisonError::into_inner);
         let mut before = None;
         let next = self
             .config
@@ -202,9 +208,19 @@ impl Bulkhead {
             let shrink = before - after;
             let withdrawn = self.semaphore.forget_permits(shrink as usize) as u32;
             self.owed.fetch_add(shrink - withdrawn, Ordering::AcqRel);
-            // A slot given back between the two steps went to the semaphore: take it now.
+            // A slot given back between the two steps went to the semaphore: take it now. The
+            // debt may be paid meanwhile by a slot given back: then the slot taken goes back.
             while self.owed.load(Ordering::Acquire) > 0 && self.semaphore.forget_permits(1) == 1 {
-                self.owed.fetch_sub(1, Ordering::AcqRel);
+                if self
+                    .owed
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |owed| {
+                        owed.checked_sub(1)
+                    })
+                    .is_err()
+                {
+                    self.semaphore.add_permits(1);
+                    break;
+                }
             }
         }
         Ok(())
@@ -385,6 +401,55 @@ mod tests {
         assert_eq!(error.field(), "max_concurrent");
         assert_eq!(bulkhead.config().max_concurrent, 2);
         assert_eq!(bulkhead.config().max_wait, Duration::from_millis(5));
+    }
+
+    /// Two threads resize while callers enter and leave: once all have left, the semaphore
+    /// holds exactly the last size and nothing is owed (overlapping resizes once paid one
+    /// debt twice and shut the bulkhead for good).
+    #[test]
+    fn overlapping_resizes_settle_on_the_last() {
+        use std::sync::atomic::AtomicBool;
+        for round in 0..50 {
+            let bulkhead = bulkhead(4);
+            let done = AtomicBool::new(false);
+            std::thread::scope(|scope| {
+                for _ in 0..2 {
+                    scope.spawn(|| {
+                        while !done.load(Ordering::Relaxed) {
+                            if let Ok(slot) = bulkhead.try_enter() {
+                                std::thread::yield_now();
+                                drop(slot);
+                            }
+                        }
+                    });
+                }
+                let resizers: Vec<_> = [[3u32, 5, 2, 6], [5, 1, 4, 3]]
+                    .into_iter()
+                    .map(|sizes| {
+                        let bulkhead = &bulkhead;
+                        scope.spawn(move || {
+                            for size in sizes {
+                                bulkhead
+                                    .reconfigure(|config| config.max_concurrent(size))
+                                    .unwrap();
+                                std::thread::yield_now();
+                            }
+                        })
+                    })
+                    .collect();
+                for resizer in resizers {
+                    resizer.join().unwrap();
+                }
+                done.store(true, Ordering::Relaxed);
+            });
+            let size = bulkhead.config().max_concurrent;
+            assert_eq!(bulkhead.owed.load(Ordering::SeqCst), 0, "round {round}");
+            assert_eq!(
+                bulkhead.semaphore.available_permits() as u32,
+                size,
+                "round {round}"
+            );
+        }
     }
 
     /// Callers on more threads than cores enter and leave while the size moves: never more in

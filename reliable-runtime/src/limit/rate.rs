@@ -177,26 +177,33 @@ impl SlidingLog {
     /// in nanoseconds of earlier admissions, oldest first, at most `capacity`).
     fn new(capacity: u32, limit: u32, window: Duration, history: &[u64]) -> Self {
         let capacity = capacity.max(limit).max(1);
-        debug_assert!(history.len() <= capacity as usize);
-        let slots: Box<[AtomicU64]> = (0..capacity as usize)
-            .map(|slot| {
-                // Lap 0's positions hold the history, the rest lap −1's (nothing yet).
-                AtomicU64::new(history.get(slot).map_or(EMPTY, |&nanos| encode(nanos, 0)))
-            })
-            .collect();
+        let log = SlidingLog {
+            capacity: u64::from(capacity),
+            limit: AtomicU64::new(u64::from(limit.max(1))),
+            window_nanos: AtomicU64::new(window_nanos(window)),
+            head: CachePadded::new(AtomicU64::new(0)),
+            slots: (0..capacity).map(|_| AtomicU64::new(EMPTY)).collect(),
+        };
+        log.load_history(history);
+        log
+    }
+
+    /// Writes `history` (admission times, oldest first, at most the capacity) into a log no
+    /// caller has seen yet: lap 0's positions hold it, the rest lap −1's (nothing yet). Plain
+    /// stores: publishing the log (the limiter's pointer swap) makes them visible.
+    fn load_history(&self, history: &[u64]) {
+        debug_assert!(history.len() as u64 <= self.capacity);
+        debug_assert_eq!(self.head.load(Ordering::Relaxed), 0, "a fresh log");
+        for (slot, &nanos) in self.slots.iter().zip(history) {
+            slot.store(encode(nanos, 0), Ordering::Relaxed);
+        }
         let admitted = history.len() as u64;
-        let head = if admitted == u64::from(capacity) {
+        let head = if admitted == self.capacity {
             1 << LAP_SHIFT
         } else {
             admitted
         };
-        SlidingLog {
-            capacity: u64::from(capacity),
-            limit: AtomicU64::new(u64::from(limit.max(1))),
-            window_nanos: AtomicU64::new(window_nanos(window)),
-            head: CachePadded::new(AtomicU64::new(head)),
-            slots,
-        }
+        self.head.store(head, Ordering::Relaxed);
     }
 
     /// Judges from now on by `limit` (at most the capacity) in any `window`.
@@ -255,8 +262,8 @@ impl SlidingLog {
     fn wait(&self, now: Timestamp) -> Duration {
         let head = self.head.load(Ordering::Acquire);
         let seen = self.slot(head).load(Ordering::Acquire);
-        if seen & 1 == Self::lap_parity(head) {
-            return Duration::ZERO; // claimed just now (or retired); the next slot decides
+        if seen & 1 == Self::lap_parity(head) || seen == RETIRED {
+            return Duration::ZERO; // claimed just now, or retired; the next slot decides
         }
         let limit = self.limit.load(Ordering::Relaxed);
         let oldest = self.slot_back(head, limit).load(Ordering::Acquire);
@@ -425,9 +432,9 @@ impl Logs {
 
 /// The span in which at most `burst` calls of `limit` are admitted: `window × burst / limit`.
 fn burst_span(limit: &RateLimit, burst: u32) -> Duration {
-    limit
-        .window
-        .mul_f64(f64::from(burst) / f64::from(limit.limit))
+    let share = f64::from(burst) / f64::from(limit.limit.max(1));
+    // Checked: a window near `Duration::MAX` must not panic (the share is at most 1).
+    Duration::try_from_secs_f64(limit.window.as_secs_f64() * share).unwrap_or(limit.window)
 }
 
 /// A capacity for `needed` admissions in a log that had `capacity`: doubled at least, so that a
@@ -471,11 +478,6 @@ pub struct RateLimiter {
     limited: ShardedCounter,
     events: Throttle,
 }
-
-// SAFETY: `logs` points to a `Logs` (atomics only) that lives as long as the limiter.
-unsafe impl Send for RateLimiter {}
-// SAFETY: as above; every access to the `Logs` goes through atomics.
-unsafe impl Sync for RateLimiter {}
 
 impl Drop for RateLimiter {
     fn drop(&mut self) {
@@ -578,9 +580,11 @@ impl RateLimiter {
     /// [`Event::Reconfigured`](crate::event::Event::Reconfigured) (an info alert).
     ///
     /// Admission takes no lock meanwhile. A limit above every one the limiter has had, or
-    /// adding or removing its `burst`, moves its history to new logs, and the old ones are kept
-    /// until the limiter is dropped (a caller may still be reading them): limits raised step by
-    /// step at least double the capacity each time, so what is kept stays below what is in use.
+    /// adding or removing its `burst`, moves its history (the last admissions the old log
+    /// held) to new logs, and the old ones are kept until the limiter is dropped (a caller may
+    /// still be reading them). Limits raised step by step at least double the capacity each
+    /// time, so what they keep stays below what is in use; each change of whether there is a
+    /// burst keeps one more log, so do not toggle the burst in a loop.
     ///
     /// ```
     /// use reliable_runtime::clock::Clock;
@@ -614,22 +618,22 @@ impl RateLimiter {
             }
             return Ok(());
         }
-        // Retire the old logs (no admission there from now on), move their history over, and
-        // publish the new ones; callers that find the old ones retired meanwhile wait for it.
+        // Make the new logs first (nothing below can fail or allocate much), then retire the
+        // old ones (no admission there from now on; the burst's first, so that a caller it
+        // admitted and the main log then refuses is not counted twice), move their history
+        // over and publish: callers that find the old ones retired wait only for the copy.
         let capacity = grown(logs.main.capacity, next.limit);
-        let history = logs.main.retire(u64::from(capacity));
-        let (burst_capacity, burst_history) = match (&logs.burst, next.burst) {
-            (Some(log), Some(burst)) => {
-                let capacity = grown(log.capacity, burst);
-                (capacity, log.retire(u64::from(capacity)))
-            }
-            (_, burst) => (burst.unwrap_or(0), Vec::new()),
+        let burst_capacity = match (&logs.burst, next.burst) {
+            (Some(log), Some(burst)) => grown(log.capacity, burst),
+            (_, burst) => burst.unwrap_or(0),
         };
-        let replacement = Box::new(Logs::new(
-            &next,
-            (capacity, burst_capacity),
-            (&history, &burst_history),
-        ));
+        let replacement = Box::new(Logs::new(&next, (capacity, burst_capacity), (&[], &[])));
+        if let (Some(old), Some(new)) = (&logs.burst, &replacement.burst) {
+            new.load_history(&old.retire(new.capacity));
+        }
+        replacement
+            .main
+            .load_history(&logs.main.retire(replacement.main.capacity));
         let old = self.logs.swap(Box::into_raw(replacement), Ordering::AcqRel);
         // SAFETY: `old` came from `Box::into_raw` and is owned by no box until now.
         retired.push(unsafe { Box::from_raw(old) });
@@ -675,11 +679,18 @@ impl RateLimiter {
     #[cold]
     #[inline(never)]
     fn refused(&self, mut refused: Refused, now: Timestamp) -> Result<(), Rejected> {
+        let mut spins = 0u32;
         loop {
             match refused {
                 Refused::Wait(retry_after) => return Err(self.limited(retry_after)),
-                // A reconfiguration is moving the history to new logs: take them once published.
-                Refused::Retired => std::hint::spin_loop(),
+                // A reconfiguration is moving the history to new logs: take them once
+                // published (a copy of at most the capacity; yield if it takes long, so that
+                // callers on more threads than cores do not hold up the copying thread).
+                Refused::Retired if spins < 64 => {
+                    spins += 1;
+                    std::hint::spin_loop();
+                }
+                Refused::Retired => std::thread::yield_now(),
             }
             match self.logs().try_admit(now) {
                 Ok(()) => {
@@ -937,6 +948,13 @@ mod tests {
     }
 
     #[test]
+    fn a_burst_over_a_huge_window_does_not_overflow() {
+        let limit = RateLimit::per_second(5).window(Duration::MAX).with_burst(5);
+        assert_eq!(burst_span(&limit, 5), Duration::MAX);
+        assert!(RateLimiter::new("huge_window", RateLimiterConfig::new(limit)).is_ok());
+    }
+
+    #[test]
     fn bad_limits_are_errors() {
         assert_eq!(
             RateLimit::per_second(0).validate().unwrap_err().field(),
@@ -979,7 +997,12 @@ mod loom_models {
     /// Callers at `times` racing on a log of `limit` (after `before` admissions): the sorted
     /// admission times.
     fn race(limit: u32, before: &[u64], times: &'static [u64]) -> Vec<u64> {
-        let log = Arc::new(SlidingLog::new(limit, limit, WINDOW, &[]));
+        race_in(limit, limit, before, times)
+    }
+
+    /// [`race`] on a ring of `capacity` slots judging by a lower `limit`.
+    fn race_in(capacity: u32, limit: u32, before: &[u64], times: &'static [u64]) -> Vec<u64> {
+        let log = Arc::new(SlidingLog::new(capacity, limit, WINDOW, &[]));
         for &time in before {
             log.try_admit(at(time)).unwrap();
         }
@@ -1021,6 +1044,19 @@ mod loom_models {
         check(2, || {
             // Limit 2, full at 0: both callers at 1 fit, as the two admissions at 0 left.
             assert_eq!(race(2, &[0, 0], &[1, 1]), [1, 1]);
+        });
+    }
+
+    /// A ring larger than its limit (a lowered limit): position 1 is judged by the slot one
+    /// back, position 2 (the next lap) by that and by its own slot's old admission.
+    #[test]
+    fn a_lowered_limit_judges_by_the_slot_limit_back() {
+        check(2, || {
+            let admitted = race_in(2, 1, &[0], &[1, 2]);
+            assert!(
+                admitted == [1, 2] || admitted == [2],
+                "admitted at {admitted:?}"
+            );
         });
     }
     /// A log retired while a caller admits: the caller is admitted before the retirement and
