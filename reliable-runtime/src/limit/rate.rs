@@ -586,6 +586,11 @@ impl RateLimiter {
     /// time, so what they keep stays below what is in use; each change of whether there is a
     /// burst keeps one more log, so do not toggle the burst in a loop.
     ///
+    /// Two approximations, both at the moment of a change: a caller racing it may judge by the
+    /// old limit with the new window (one admission at most, per racing caller), and a larger
+    /// log holds only the admissions the old one held, so a window lengthened together with a
+    /// larger limit counts no further back than the old log reached.
+    ///
     /// ```
     /// use reliable_runtime::clock::Clock;
     /// use reliable_runtime::limit::{RateLimit, RateLimiter, RateLimiterConfig};
