@@ -361,6 +361,31 @@ impl ConfigFile {
             reason: reason.into(),
         }
     }
+
+    /// The error at `key.field`, on the line of the entry at `entry` where `field` is set.
+    fn field_error(
+        &self,
+        key: &str,
+        entry: &Range<usize>,
+        field: &str,
+        reason: impl Into<String>,
+    ) -> ConfigFileError {
+        self.error(
+            format!("{key}.{field}"),
+            field_line(&self.source, entry, field),
+            reason,
+        )
+    }
+
+    /// A layer's `error` (naming its field) as the file's error in the entry `key`.
+    fn config_error(
+        &self,
+        key: &str,
+        entry: &Range<usize>,
+        error: &ConfigError,
+    ) -> ConfigFileError {
+        self.field_error(key, entry, error.field(), error.reason())
+    }
 }
 
 /// A change to make once every entry has been checked (a registration or a reconfiguration).
@@ -457,17 +482,7 @@ impl<'a> Staging<'a> {
         reconfigure: impl Fn(&T, bool) -> Result<(), ConfigError> + 'a,
     ) -> Result<(), ConfigFileError> {
         let key = format!("{section}.{name}");
-        let source = &self.file.source;
         let file = self.file;
-        let entry = span.clone();
-        // The error for `key`'s `field`, at the field's line.
-        let at_field = move |key: &str, error: ConfigError| {
-            file.error(
-                format!("{key}.{}", error.field()),
-                field_line(source, &entry, error.field()),
-                error.reason().to_owned(),
-            )
-        };
         if let Some(registered) = registry.get(name) {
             let origin = format!("the configuration file's `{key}`");
             return match ConfigConflict::between(
@@ -482,16 +497,19 @@ impl<'a> Staging<'a> {
                     Ok(())
                 }
                 Some(_) if self.on_registered == OnRegistered::Reconfigure => {
-                    reconfigure(&registered, false).map_err(|error| at_field(&key, error))?;
+                    reconfigure(&registered, false)
+                        .map_err(|error| file.config_error(&key, &span, &error))?;
                     self.applied.reconfigured.push(key.clone());
                     self.changes.push(Box::new(move || {
-                        reconfigure(&registered, true).map_err(|error| at_field(&key, error))
+                        reconfigure(&registered, true)
+                            .map_err(|error| file.config_error(&key, &span, &error))
                     }));
                     Ok(())
                 }
-                Some(conflict) => Err(self.file.error(
-                    format!("{key}.{}", conflict.field),
-                    field_line(source, &span, conflict.field),
+                Some(conflict) => Err(file.field_error(
+                    &key,
+                    &span,
+                    conflict.field,
                     format!(
                         "{kind} `{name}` is registered already with {} = {}; the file says {} \
                          (apply the file before the first call)",
@@ -500,7 +518,8 @@ impl<'a> Staging<'a> {
                 )),
             };
         }
-        let instance = T::create(name, config).map_err(|error| at_field(&key, error))?;
+        let instance =
+            T::create(name, config).map_err(|error| file.config_error(&key, &span, &error))?;
         self.applied.registered.push(key);
         self.changes.push(Box::new(move || {
             registry.register(instance);
@@ -519,23 +538,15 @@ impl<'a> Staging<'a> {
         for (name, entry) in entries {
             let key = format!("presets.{name}");
             let span = entry.span();
-            let source = &self.file.source;
             let file = self.file;
-            let at = |field: &str, reason: String| {
-                file.error(
-                    format!("{key}.{field}"),
-                    field_line(source, &span, field),
-                    reason,
-                )
-            };
+            let at = |field: &str, reason: String| file.field_error(&key, &span, field, reason);
+            // Errors about the entry as a whole: at its header.
+            let entry_line = line_of(&file.source, span.start);
+            let at_entry =
+                move |key: &str, reason: &str| file.error(key.to_owned(), entry_line, reason);
             let entry = entry.get_ref();
-            crate::preset::check_declarable(name).map_err(|error| {
-                self.file.error(
-                    key.clone(),
-                    line_of(source, span.start),
-                    error.reason().to_owned(),
-                )
-            })?;
+            crate::preset::check_declarable(name)
+                .map_err(|error| at_entry(&key, error.reason()))?;
             let mut values = match &entry.base {
                 None => PresetValues::of(crate::preset::DEFAULT),
                 Some(base) => preset_values(base).ok_or_else(|| {
@@ -557,14 +568,9 @@ impl<'a> Staging<'a> {
                     "needs the runtime's `cache` feature".to_owned(),
                 ));
             }
-            values.validate().map_err(|error| {
-                let layer = error.field().split('.').next().unwrap_or("");
-                file.error(
-                    format!("{key}.{}", error.field()),
-                    field_line(source, &span, layer),
-                    error.reason().to_owned(),
-                )
-            })?;
+            values
+                .validate()
+                .map_err(|error| file.config_error(&key, &span, &error))?;
             let settings = |values: &PresetValues| {
                 [
                     settings_of(&values.sla),
@@ -574,30 +580,22 @@ impl<'a> Staging<'a> {
                     settings_of(&values.cache),
                 ]
             };
-            match crate::preset::preset_values(name) {
+            match preset_values(name) {
                 Some(declared) if settings(&declared) == settings(&values) => {
                     self.applied.unchanged.push(key);
                     continue;
                 }
                 Some(_) if self.on_registered == OnRegistered::Refuse => {
-                    return Err(self.file.error(
-                        key,
-                        line_of(source, span.start),
-                        format!("preset `{name}` is declared already with other values (reload the file to change it)"),
-                    ));
+                    return Err(at_entry(&key, &format!("preset `{name}` is declared already with other values (reload the file to change it)")));
                 }
-                Some(_) => self.applied.reconfigured.push(key),
-                None => self.applied.registered.push(key),
+                Some(_) => self.applied.reconfigured.push(key.clone()),
+                None => self.applied.registered.push(key.clone()),
             }
             let name = name.as_str();
-            self.changes.push(Box::new(move || {
-                declare_preset(name, values).map_err(|error| ConfigFileError {
-                    path: None,
-                    line: None,
-                    key: Some(format!("presets.{name}")),
-                    reason: error.reason().to_owned(),
-                })
-            }));
+            let declare = move || {
+                declare_preset(name, values).map_err(|error| at_entry(&key, error.reason()))
+            };
+            self.changes.push(Box::new(declare));
         }
         Ok(())
     }
@@ -637,17 +635,11 @@ impl<'a> Staging<'a> {
         for (name, entry) in entries {
             let key = format!("caches.{name}");
             let span = entry.span();
-            let source = &self.file.source;
             let file = self.file;
-            let at_field = |error: ConfigError| {
-                file.error(
-                    format!("{key}.{}", error.field()),
-                    field_line(source, &span, error.field()),
-                    error.reason().to_owned(),
-                )
-            };
             let config = entry.get_ref();
-            config.validate().map_err(at_field)?;
+            config
+                .validate()
+                .map_err(|error| file.config_error(&key, &span, &error))?;
             let requested = settings_of(config);
             let existing = cache_registry().get_untyped(name);
             let current = match &existing {
@@ -665,9 +657,10 @@ impl<'a> Staging<'a> {
                     continue;
                 }
                 (Some(_), Some(conflict)) if self.on_registered == OnRegistered::Refuse => {
-                    return Err(self.file.error(
-                        format!("{key}.{}", conflict.field),
-                        field_line(source, &span, conflict.field),
+                    return Err(file.field_error(
+                        &key,
+                        &span,
+                        conflict.field,
                         format!(
                             "cache `{name}` is {} already with {} = {}; the file says {} (reload the file to change it)",
                             if existing.is_some() { "running" } else { "declared" },
@@ -683,16 +676,11 @@ impl<'a> Staging<'a> {
                 Some(cache) => {
                     cache
                         .reconfigure_by_name(&mut |_| config.clone(), false)
-                        .map_err(at_field)?;
+                        .map_err(|error| file.config_error(&key, &span, &error))?;
                     self.changes.push(Box::new(move || {
                         cache
                             .reconfigure_by_name(&mut |_| config.clone(), true)
-                            .map_err(|error| ConfigFileError {
-                                path: None,
-                                line: None,
-                                key: Some(format!("caches.{name}.{}", error.field())),
-                                reason: error.reason().to_owned(),
-                            })
+                            .map_err(|error| file.config_error(&key, &span, &error))
                     }));
                 }
                 None => self.changes.push(Box::new(move || {

@@ -190,9 +190,7 @@ impl CacheRegistry {
         change: impl FnOnce(crate::cache::CacheConfig) -> crate::cache::CacheConfig,
     ) -> Result<(), ConfigError> {
         let cache = self
-            .caches
-            .get(&*scope::key(name))
-            .map(|cache| Arc::clone(cache.value()))
+            .get_untyped(name)
             .ok_or_else(|| ConfigError::new("name", format!("no cache named `{name}`")))?;
         let mut change = Some(change);
         cache.reconfigure_by_name(
