@@ -3,9 +3,10 @@
 use crate::args::cached::CachedArgs;
 use crate::args::degradation::DegradationArgs;
 use crate::errors::Errors;
+use crate::expand::{call_at, respan};
 use crate::item::FnItem;
 use proc_macro2::{Span, TokenStream};
-use quote::{quote, quote_spanned};
+use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 
 /// A call's cache key, as tokens.
@@ -220,11 +221,19 @@ pub(crate) fn wrap(
         let __reliable_key = #owned_key;
         #check
     };
-    if let (Some(return_type), false) = (item.return_type(), item.returns_impl_trait()) {
-        setup.extend(quote_spanned! {return_type.span()=>
-            #private::Cached::output::<#return_type>();
-        });
-    }
+    // A return type whose values cannot be cached is reported once, at it: the check and
+    // the hit (generic over it) are spanned there, and rustc reports a bound once per span.
+    // The key's parts are spanned at the key, so a key that cannot be one is reported there.
+    let at = match (item.return_type(), item.returns_impl_trait()) {
+        (Some(return_type), false) => {
+            let span = return_type.span();
+            let return_type = respan(return_type.to_token_stream(), span);
+            let output = respan(quote!(#private::Cached::output), span);
+            setup.extend(quote_spanned! {span=> #output::<#return_type>(); });
+            span
+        }
+        _ => key_span,
+    };
     // The hit path returns before any future is built (when the return type can be named).
     let hit = |lookup: TokenStream| match (item.return_type(), item.returns_impl_trait()) {
         // The hit's type is the fn's, from the `return`.
@@ -249,17 +258,19 @@ pub(crate) fn wrap(
             };
             let mut prelude = setup;
             // Spanned at the key: an unfit key's errors point at it.
-            prelude.extend(hit(quote_spanned! {key_span=>
-                #private::Cached::hit(__reliable_policy, #lookup, || #witness)
-            }));
+            let function = respan(quote!(#private::Cached::hit), at);
+            let key_type = respan(quote!(#private::Cached::key_type), key_span);
+            let args =
+                quote_spanned!(key_span=> __reliable_policy, #lookup, #key_type(|| #witness));
+            prelude.extend(hit(call_at(at, function, args)));
             prelude.extend(owned_key);
             prelude
         }
         None => {
             let mut prelude = owned_key;
-            prelude.extend(hit(quote_spanned! {key_span=>
-                #private::Cached::hit_owned(__reliable_policy, &__reliable_key)
-            }));
+            let function = respan(quote!(#private::Cached::hit_owned), at);
+            let args = quote_spanned!(key_span=> __reliable_policy, &__reliable_key);
+            prelude.extend(hit(call_at(at, function, args)));
             prelude
         }
     };
@@ -272,7 +283,13 @@ pub(crate) fn wrap(
         };
         setup.extend(prelude);
         let call = call.expr();
-        return quote!(__reliable_policy.load_cached_blocking(__reliable_key, #capture || { #call }));
+        let key = quote_spanned!(key_span=> __reliable_key,);
+        let load = call_at(
+            at,
+            quote_spanned!(at=> load_cached_blocking),
+            quote!(#key #capture || { #call }),
+        );
+        return quote_spanned!(at=> __reliable_policy.#load);
     }
     // How the callers that waited for a failed load get their error: a clone of it if the
     // error type can be cloned (picked by autoref specialization on the type), else
@@ -298,15 +315,30 @@ pub(crate) fn wrap(
     // The key lives in a block that ends before the `.await`, so the future keeps no slot
     // for it.
     // A future is polled by the cache itself; anything else runs in an `async` block.
-    let load = match call {
-        crate::expand::Call::Future(future) => future,
-        crate::expand::Call::Expr(call) => quote!(async #capture { #call }),
+    // With a fn that delivers its outcome (`Run::delivered`, passed by name: it alone checks
+    // that the error holds a `Rejected`).
+    let (load, deliver) = match call {
+        crate::expand::Call::Future(future, _) => (future, quote!(::core::convert::identity)),
+        crate::expand::Call::Delivered { plain, .. } => {
+            (plain, respan(quote!(#private::Run::delivered), at))
+        }
+        crate::expand::Call::Expr(call) => (
+            quote!(async #capture { #call }),
+            quote!(::core::convert::identity),
+        ),
     };
+    let owned = respan(quote!(#private::Cached::owned_key), key_span);
+    let key = quote_spanned!(key_span=> #owned(__reliable_key),);
+    let load_cached = call_at(
+        at,
+        respan(quote!(#private::Cached::load), at),
+        quote!(__reliable_policy, #key #load, #deliver, #share),
+    );
     setup.extend(quote! {
         let __reliable_miss = {
             #prelude
-            __reliable_policy.load_cached(__reliable_key, #load, #share)
+            #load_cached
         };
     });
-    quote!(__reliable_miss.await)
+    quote_spanned!(at=> __reliable_miss.await)
 }

@@ -28,15 +28,42 @@ pub(crate) fn returns_fn(return_type: &syn::Type, function: &str) -> TokenStream
     let private = syn::Ident::new("__reliable", span);
     let function = syn::Ident::new(function, span);
     // The helpers generic over more than the return type take the rest inferred.
-    let more = matches!(
-        function.to_string().as_str(),
-        "call_once" | "try_once" | "call" | "try_call" | "body" | "fall_back"
-    );
-    if more {
-        quote_spanned!(span=> #private::Run::#function::<#return_type, _>)
-    } else {
-        quote_spanned!(span=> #private::Run::#function::<#return_type>)
-    }
+    let inferred = match function.to_string().as_str() {
+        "call_once" | "try_once" | "call" | "try_call" | "body" | "fall_back" => 1,
+        "try_once_delivered" | "try_call_delivered" => 2,
+        _ => 0,
+    };
+    let inferred = (0..inferred).map(|_| quote_spanned!(span=> , _));
+    // The type respanned too: every report about it is then at one span, which rustc
+    // reports once (`span()` of a type of several tokens is its first token on stable).
+    let return_type = respan(return_type.to_token_stream(), span);
+    quote_spanned!(span=> #private::Run::#function::<#return_type #(#inferred)*>)
+}
+
+/// `function(args)`, its parentheses spanned at `at` as `function`'s path is, so the call's
+/// span is `at` (the user's return type): an unmet bound of the helper is reported there.
+pub(crate) fn call_at(at: Span, function: TokenStream, args: TokenStream) -> TokenStream {
+    let mut args = proc_macro2::Group::new(proc_macro2::Delimiter::Parenthesis, args);
+    args.set_span(at);
+    quote!(#function #args)
+}
+
+/// `tokens`, every one of them spanned at `span`.
+pub(crate) fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let proc_macro2::TokenTree::Group(group) = &token {
+                let mut respanned =
+                    proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
+                respanned.set_span(span);
+                token = respanned.into();
+            } else {
+                token.set_span(span);
+            }
+            token
+        })
+        .collect()
 }
 
 /// Expands one of our attributes (and the others on the same fn).
@@ -186,73 +213,104 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
         // them after the call; otherwise the one attempt may move them.
         let movable = !retrying && !degrading;
         let body = body(&item, movable);
-        let plain_body = if nameable.is_some() {
-            async_block(&item, movable)
-        } else {
-            body.clone()
-        };
         let capture = if movable {
             quote!(move)
         } else {
             TokenStream::new()
         };
-        let (is_async, once, try_once) = if item.is_async() {
-            (true, quote!(call_once), quote!(try_once))
+        let is_async = item.is_async();
+        let (once, try_once) = if is_async {
+            (quote!(call_once), quote!(try_once))
         } else {
-            (false, quote!(call_once_blocking), quote!(try_once_blocking))
+            (quote!(call_once_blocking), quote!(try_once_blocking))
         };
-        // `Run::function::<R, ..>`, spanned at the return type, so a type that does not fit
-        // is one error there (or `Run::function`, inferred).
-        let returns = |function: &TokenStream| match nameable {
-            Some(return_type) => returns_fn(return_type, &function.to_string()),
-            None => quote!(#private::Run::#function),
-        };
-        // Async: the helper's turbofish names the return type (spanned at it, so a type that
-        // is not a `Result`, or whose error cannot hold a `Rejected`, is one error there), and
-        // the body's output follows from it.
-        // An attempt: the helper's future (async), or its result (blocking).
-        let attempt = |function: &TokenStream| {
+        // One error per mistake, at the user's return type. The helpers are named without a
+        // turbofish (the body's type, pinned by `Run::body::<R, _>` or the closure's `-> R`,
+        // gives `R`), and their paths, arguments, parentheses and `.await` are spanned at the
+        // return type: rustc checks a helper's bounds for the call and again for the
+        // `.await` of its future, and drops the second report of a bound at the same span.
+        // A refusal becomes the fn's error in `Run::delivered`, a plain fn outside the
+        // future, so "cannot hold a `Rejected`" is checked once.
+        let at = nameable.map_or_else(Span::call_site, |return_type| return_type.span());
+        let attempt_with = |function: &TokenStream, deliver: Option<&TokenStream>| {
+            // `Run::function::<R, _>` (its type spanned at `at` too), with the body as a plain
+            // `async` block whose output the turbofish gives; without a nameable type, the
+            // body pins its own.
+            let (called, body) = match nameable {
+                Some(return_type) if is_async => (
+                    returns_fn(return_type, &function.to_string()),
+                    async_block(&item, movable),
+                ),
+                _ => {
+                    let function = syn::Ident::new(&function.to_string(), at);
+                    (respan(quote!(#private::Run::#function), at), body.clone())
+                }
+            };
+            let hooks = respan(hooks.clone(), at);
+            let mut args = quote_spanned!(at=> __reliable_policy, #hooks,);
             if is_async {
-                let function = returns(function);
-                let args = quote!(__reliable_policy, #hooks, #capture || #plain_body);
-                Call::Future(quote!(#function(#args)))
+                // rustc blames an unmet bound on `R` on the argument whose type holds `R`.
+                args.extend(quote_spanned!(at=> #capture ||));
+            }
+            args.extend(body);
+            if let Some(deliver) = deliver {
+                args.extend(quote_spanned!(at=> , #deliver));
+            }
+            let call = call_at(at, called, args);
+            if is_async {
+                Call::Future(call, at)
             } else {
-                // Typed by the return type too, so an unfit one is reported once, at it.
-                let function = match nameable {
-                    Some(return_type) => returns_fn(return_type, &function.to_string()),
-                    None => quote!(#private::Run::#function),
+                Call::Expr(call)
+            }
+        };
+        let attempt = |function: &TokenStream| attempt_with(function, None);
+        // The fn's output from an outcome as a `Failure` (without a fallback).
+        // The fn's output made where the outcome is made (async: the helper's `_delivered`
+        // form, given `Run::delivered` by name), or from the finished outcome (blocking).
+        let deliver = respan(quote!(#private::Run::delivered), at);
+        let delivered = |function: &TokenStream| match attempt(function) {
+            Call::Future(plain, at) => {
+                let delivering = quote::format_ident!("{}_delivered", function.to_string());
+                let Call::Future(delivering, _) =
+                    attempt_with(&delivering.into_token_stream(), Some(&deliver))
+                else {
+                    unreachable!("an async helper gives a future")
                 };
-                Call::Expr(quote! {
-                    #function(__reliable_policy, #hooks, #body)
-                })
+                Call::Delivered {
+                    plain,
+                    delivering,
+                    at,
+                }
             }
+            outcome => Call::Expr(call_at(at, deliver.clone(), outcome.expr())),
         };
-        // Typed by the return type: one error at it when it is not a `Result` (async helpers
-        // are typed by their turbofish).
-        let output = |call: Call| match (call, nameable) {
-            (Call::Expr(call), Some(return_type)) if !degrading => {
-                let output = returns_fn(return_type, "output");
-                Call::Expr(quote!(#output(#call)))
-            }
-            (call, _) => call,
-        };
+        // Without a nameable return type (`Result<impl Trait, E>`) the helpers that deliver
+        // the fn's own type infer it from the body.
+        let named = nameable.is_some();
         if !retrying {
-            output(attempt(if degrading { &try_once } else { &once }))
+            match (degrading, named) {
+                (true, _) => attempt(&try_once),
+                (false, true) => delivered(&try_once),
+                (false, false) => attempt(&once),
+            }
         } else if !item.borrows_mutably() {
             // The runtime retries: the body borrows the arguments afresh for each attempt.
-            let function = match (is_async, degrading) {
-                (true, false) => quote!(call),
-                (true, true) => quote!(try_call),
-                (false, false) => quote!(call_blocking),
-                (false, true) => quote!(try_call_blocking),
+            let (call, try_call) = if is_async {
+                (quote!(call), quote!(try_call))
+            } else {
+                (quote!(call_blocking), quote!(try_call_blocking))
             };
-            output(attempt(&function))
+            match (degrading, named) {
+                (true, _) => attempt(&try_call),
+                (false, true) => delivered(&try_call),
+                (false, false) => attempt(&call),
+            }
         } else {
             // A body that borrows `&mut` cannot be made again by a closure the runtime keeps
             // (its future would outlive the borrow): the retry loop is written out here.
             let attempt = attempt(&try_once).expr();
             // With a fallback, the outcome as it is: the fallback sees a refusal as a refusal.
-            let finish = if degrading {
+            let finish = if degrading || named {
                 quote!(__reliable_outcome)
             } else {
                 quote!(#private::Retries::deliver(__reliable_outcome))
@@ -262,7 +320,7 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
             } else {
                 quote!(::std::thread::sleep(__reliable_delay))
             };
-            output(Call::Expr(quote! {{
+            let retried = Call::Expr(quote! {{
                 let mut __reliable_retry = #private::Retries::start(__reliable_policy);
                 loop {
                     let __reliable_outcome = #attempt;
@@ -271,7 +329,12 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
                         ::core::ops::ControlFlow::Continue(__reliable_delay) => #wait,
                     }
                 }
-            }}))
+            }});
+            if degrading || !named {
+                retried
+            } else {
+                Call::Expr(call_at(at, deliver.clone(), retried.expr()))
+            }
         }
     } else {
         // `#[monitored]` and/or `#[cached]` alone: any return type (a `Result`'s `Err` fails).
@@ -286,12 +349,15 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
                     }
                 };
                 if is_async {
-                    Call::Future(quote!(__reliable_policy.measure(#body, #classify)))
+                    Call::Future(
+                        quote!(__reliable_policy.measure(#body, #classify)),
+                        Span::call_site(),
+                    )
                 } else {
                     Call::Expr(quote!(__reliable_policy.measure_blocking(#body, #classify)))
                 }
             }
-            (false, true) => Call::Future(body),
+            (false, true) => Call::Future(body, Span::call_site()),
             (false, false) => Call::Expr(quote!((#body)())),
         }
     };
@@ -326,23 +392,36 @@ fn degrade_around(
     let returns = |function: &str| returns_fn(return_type, function);
     let (fall_back, fall_back_blocking) = (returns("fall_back"), returns("fall_back_blocking"));
     let (split, answered) = (returns("split"), returns(answered));
-    // Spanned at the fallback, so a fallback of the wrong type is an error there.
+    // The scaffolding is spanned at the return type (as `returns_fn` is), so a return type
+    // that is not a `Result` is one error there; the fallback's own call is spanned at the
+    // fallback, so a fallback of the wrong type is an error there.
+    let at = return_type.span();
     let answer = if item.is_async() {
         let answer = quote_spanned! {fallback.span()=>
             #private::AsyncFallback::<_, _, #return_type, _>::answer(#fallback, (#(#arguments,)*), __reliable_cause)
         };
         // An async closure: the fallback's future may borrow the cause.
-        quote!(#fall_back(__reliable_policy, __reliable_failure, async |__reliable_cause| #answer.await).await)
+        let mut args =
+            quote_spanned!(at=> __reliable_policy, __reliable_failure, async |__reliable_cause|);
+        args.extend(answer);
+        args.extend(quote_spanned!(at=> .await));
+        let fall_back = call_at(at, fall_back, args);
+        quote_spanned!(at=> #fall_back.await)
     } else {
         let answer = quote_spanned! {fallback.span()=>
             #private::Fallback::<_, _, #return_type, _>::answer(#fallback, (#(#arguments,)*), __reliable_cause)
         };
-        quote!(#fall_back_blocking(__reliable_policy, __reliable_failure, |__reliable_cause| #answer))
+        let mut args =
+            quote_spanned!(at=> __reliable_policy, __reliable_failure, |__reliable_cause|);
+        args.extend(answer);
+        call_at(at, fall_back_blocking, args)
     };
-    quote! {
-        match #split({ #call }) {
+    let split = call_at(at, split, quote_spanned!(at=> { #call }));
+    let answered = call_at(at, answered, answer);
+    quote_spanned! {at=>
+        match #split {
             ::core::result::Result::Ok(__reliable_output) => __reliable_output,
-            ::core::result::Result::Err(__reliable_failure) => #answered(#answer),
+            ::core::result::Result::Err(__reliable_failure) => #answered,
         }
     }
 }
@@ -398,7 +477,16 @@ fn cache_around(
 /// The layers inside the cache and the fallback, as generated: a future the caller awaits
 /// (the cache polls it itself), or an expression (a blocking call, the written-out retry loop).
 pub(crate) enum Call {
-    Future(TokenStream),
+    /// A future of the fn's output, and the span its `.await` takes.
+    Future(TokenStream, Span),
+    /// A future of the fn's output made by `Run::delivered` where the outcome is made
+    /// (`delivering`), and the same future without it (`plain`, whose outcome is a
+    /// `Failure`) for the cache to deliver.
+    Delivered {
+        plain: TokenStream,
+        delivering: TokenStream,
+        at: Span,
+    },
     Expr(TokenStream),
 }
 
@@ -406,7 +494,8 @@ impl Call {
     /// The call's output, awaited if it is a future.
     pub(crate) fn expr(self) -> TokenStream {
         match self {
-            Call::Future(future) => quote!(#future.await),
+            Call::Future(future, at) => quote_spanned!(at=> #future.await),
+            Call::Delivered { delivering, at, .. } => quote_spanned!(at=> #delivering.await),
             Call::Expr(expr) => expr,
         }
     }
@@ -431,7 +520,7 @@ fn shell(item: FnItem, setup: &TokenStream, call: &TokenStream) -> TokenStream {
 
 /// The user's body as an `async move` block (async fns) or a `move` closure (blocking fns),
 /// with its output type pinned to the declared return type so `?` and `return` keep working.
-/// The user's body as an `async` block, its output left to the helper it is passed to.
+/// The user's body as an `async` block, its output given by the helper it is passed to.
 fn async_block(item: &FnItem, movable: bool) -> TokenStream {
     let capture = if movable {
         quote!(move)

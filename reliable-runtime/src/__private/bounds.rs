@@ -149,6 +149,30 @@ impl<E: From<Rejected>> HoldsRejected for E {
 /// says what to add when the error type cannot hold one).
 pub(super) struct Holds<R>(PhantomData<fn() -> R>);
 
+impl<R> Default for Holds<R> {
+    #[inline(always)]
+    fn default() -> Self {
+        Holds(PhantomData)
+    }
+}
+
+/// [`Deliver`] through a function the expansion names (`Run::delivered`): the function's
+/// bounds are checked where it is named, once, rather than by every helper and future
+/// generic over the fn's return type.
+pub(super) struct DeliverWith<F>(pub(super) F);
+
+impl<T, E, O, F> Deliver<T, E> for DeliverWith<F>
+where
+    F: Fn(Result<T, Failure<E>>) -> O,
+{
+    type Output = O;
+
+    #[inline(always)]
+    fn deliver(&self, outcome: Result<T, Failure<E>>) -> O {
+        (self.0)(outcome)
+    }
+}
+
 impl<R> Deliver<R::Ok, R::Error> for Holds<R>
 where
     R: ReturnsResult,
@@ -157,7 +181,7 @@ where
     type Output = R;
 
     #[inline(always)]
-    fn deliver(outcome: Result<R::Ok, Failure<R::Error>>) -> R {
+    fn deliver(&self, outcome: Result<R::Ok, Failure<R::Error>>) -> R {
         R::from_result(outcome.map_err(into_error))
     }
 }

@@ -1,11 +1,20 @@
 //! [`Cached`]: `#[cached]`'s hit path and the checks of its key and return type.
 
 use super::bounds::{CacheKey, CacheOutput, CacheValue, LookupKey};
+use crate::cache::ShareFailure;
 use crate::cache::{AsRejected, LoadAlone};
 use crate::policy::Policy;
+use core::future::Future;
+use core::marker::PhantomData;
 
 /// `#[cached]`'s helpers.
 pub struct Cached;
+
+/// A miss's owned key: see [`Cached::owned_key`].
+pub struct OwnedKey<K>(K);
+
+/// The type of a cache key, as a value: see [`Cached::key_type`].
+pub struct KeyType<K>(PhantomData<fn() -> K>);
 
 impl Cached {
     /// Compile-time check of the return type, spanned at it.
@@ -22,10 +31,9 @@ impl Cached {
     pub fn key<K: CacheKey>(_key: &K) {}
 
     /// The hit path, before any future is built: the fresh value for `lookup`, if any.
-    /// `_owned_key` is never called: it names the type of the key the cache keeps, which is
-    /// built only on a miss.
+    /// `_owned_key` names the type of the key the cache keeps, which is built only on a miss.
     #[inline(always)]
-    pub fn hit<R, K, Q>(policy: &Policy, lookup: &Q, _owned_key: impl FnOnce() -> K) -> Option<R>
+    pub fn hit<R, K, Q>(policy: &Policy, lookup: &Q, _owned_key: KeyType<K>) -> Option<R>
     where
         R: CacheOutput,
         R::Value: CacheValue,
@@ -33,6 +41,42 @@ impl Cached {
         Q: LookupKey<K> + ?Sized,
     {
         policy.cache_hit::<R, K, Q>(lookup)
+    }
+
+    /// The type of the key `owned_key` would build (it is never called), as an argument of
+    /// [`hit`](Self::hit): rustc reports an unmet bound on `K` at the argument whose type
+    /// names it, which is the user's key.
+    #[inline(always)]
+    pub fn key_type<K>(_owned_key: impl FnOnce() -> K) -> KeyType<K> {
+        KeyType(PhantomData)
+    }
+
+    /// The miss path ([`Policy::load_cached`]): `load`'s outcome, as `deliver` makes it the
+    /// fn's output.
+    #[inline(always)]
+    pub fn load<'a, R, K, F, Deliver, Share>(
+        policy: &'a Policy,
+        key: OwnedKey<K>,
+        load: F,
+        deliver: Deliver,
+        share: Share,
+    ) -> impl Future<Output = R> + 'a
+    where
+        R: CacheOutput + 'a,
+        R::Value: CacheValue,
+        K: CacheKey,
+        F: Future + 'a,
+        Deliver: FnOnce(F::Output) -> R + 'a,
+        Share: ShareFailure<R::Miss>,
+    {
+        policy.load_cached(key.0, async move { deliver(load.await) }, share)
+    }
+
+    /// The key of a miss, wrapped so that its type is named by [`load`](Self::load)'s
+    /// argument, where rustc reports a key that cannot be one (the user's key).
+    #[inline(always)]
+    pub fn owned_key<K: 'static>(key: K) -> OwnedKey<K> {
+        OwnedKey(key)
     }
 
     /// [`hit`](Self::hit) for an owned key, built before the lookup.

@@ -1,6 +1,6 @@
 //! One call of an `async fn` through its policy: [`Returns::call`] and its forms.
 
-use super::bounds::{result_of, Holds, HoldsRejected, ReturnsResult};
+use super::bounds::{result_of, DeliverWith, Holds, HoldsRejected, ReturnsResult};
 use super::Run;
 use crate::error::Failure;
 use crate::policy::{Call, CallFuture, Hooks, Policy, WithFailure};
@@ -76,6 +76,48 @@ impl Run {
             move || result_of(call()),
             true,
             hooks,
+        )
+    }
+
+    /// [`try_once`](Self::try_once), the outcome made the fn's output by `deliver`
+    /// (`Run::delivered`, named by the expansion) where it is made.
+    #[inline]
+    pub fn try_once_delivered<'a, R, Fut, Output>(
+        policy: &'a Policy,
+        hooks: impl Hooks<R::Error> + 'a,
+        call: impl FnOnce() -> Fut + 'a,
+        deliver: impl Fn(Result<R::Ok, Failure<R::Error>>) -> Output + 'a,
+    ) -> impl Future<Output = Output> + 'a
+    where
+        Fut: Future<Output = R> + 'a,
+        R: ReturnsResult + 'a,
+    {
+        Call::once_delivering(
+            policy.layers(),
+            move || result_of(call()),
+            hooks,
+            DeliverWith(deliver),
+        )
+    }
+
+    /// [`try_call`](Self::try_call), the outcome made the fn's output by `deliver`.
+    #[inline]
+    pub fn try_call_delivered<'a, R, Fut, Output>(
+        policy: &'a Policy,
+        hooks: impl Hooks<R::Error> + 'a,
+        mut call: impl FnMut() -> Fut + 'a,
+        deliver: impl Fn(Result<R::Ok, Failure<R::Error>>) -> Output + 'a,
+    ) -> impl Future<Output = Output> + 'a
+    where
+        Fut: Future<Output = R> + 'a,
+        R: ReturnsResult + 'a,
+    {
+        CallFuture::delivering(
+            policy.layers(),
+            move || result_of(call()),
+            true,
+            hooks,
+            DeliverWith(deliver),
         )
     }
 }

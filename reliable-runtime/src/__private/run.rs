@@ -37,13 +37,16 @@ impl Run {
         body
     }
 
-    /// The fn's output from its pipeline's result.
+    /// The fn's output from its pipeline's outcome: a refusal (an open breaker, a timeout)
+    /// converted into the fn's error. A plain fn, apart from the future that makes the
+    /// outcome, so an error type that cannot hold a `Rejected` is reported once.
     #[inline(always)]
-    pub fn output<R>(result: Result<R::Ok, R::Error>) -> R
+    pub fn delivered<R>(outcome: Result<R::Ok, Failure<R::Error>>) -> R
     where
         R: ReturnsResult,
+        R::Error: HoldsRejected,
     {
-        R::from_result(result)
+        R::from_result(outcome.map_err(super::bounds::into_error))
     }
 
     /// Pins a `failure_if` predicate to the fn's error type, so a predicate of the wrong type

@@ -10,7 +10,6 @@ use crate::retry::{RetryPolicy, RetryState};
 use crate::served::Source;
 use pin_project_lite::pin_project;
 use std::future::Future;
-use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::ops::ControlFlow;
 use std::pin::Pin;
@@ -42,31 +41,31 @@ pub trait Deliver<T, E> {
     /// What the caller gets.
     type Output;
     /// The outcome as the caller gets it.
-    fn deliver(outcome: Result<T, Failure<E>>) -> Self::Output;
+    fn deliver(&self, outcome: Result<T, Failure<E>>) -> Self::Output;
 }
 
 /// [`Deliver`] the call's own error: [`Policy::call`].
-#[derive(Debug)]
+#[derive(Debug, Default, Clone, Copy)]
 pub struct OwnError;
 
 impl<T, E: From<Rejected>> Deliver<T, E> for OwnError {
     type Output = Result<T, E>;
 
     #[inline(always)]
-    fn deliver(outcome: Result<T, Failure<E>>) -> Result<T, E> {
+    fn deliver(&self, outcome: Result<T, Failure<E>>) -> Result<T, E> {
         outcome.map_err(Failure::into_error)
     }
 }
 
 /// [`Deliver`] a [`Failure`]: [`Policy::try_call`].
-#[derive(Debug)]
+#[derive(Debug, Default, Clone, Copy)]
 pub struct WithFailure;
 
 impl<T, E> Deliver<T, E> for WithFailure {
     type Output = Result<T, Failure<E>>;
 
     #[inline(always)]
-    fn deliver(outcome: Result<T, Failure<E>>) -> Result<T, Failure<E>> {
+    fn deliver(&self, outcome: Result<T, Failure<E>>) -> Result<T, Failure<E>> {
         outcome
     }
 }
@@ -142,9 +141,24 @@ pin_project! {
 
 impl<'a, F, Fut, D, H> CallFuture<'a, F, Fut, D, H> {
     #[inline]
-    pub(crate) fn new(layers: &'a Layers, make: F, retries: bool, hooks: H) -> Self {
+    pub(crate) fn new(layers: &'a Layers, make: F, retries: bool, hooks: H) -> Self
+    where
+        D: Default,
+    {
+        Self::delivering(layers, make, retries, hooks, D::default())
+    }
+
+    /// [`new`](Self::new), the outcome given to the caller by `deliver`.
+    #[inline]
+    pub(crate) fn delivering(
+        layers: &'a Layers,
+        make: F,
+        retries: bool,
+        hooks: H,
+        deliver: D,
+    ) -> Self {
         CallFuture {
-            call: Call::new(layers, Repeat { make, body: None }, retries, hooks),
+            call: Call::new(layers, Repeat { make, body: None }, retries, hooks, deliver),
         }
     }
 }
@@ -280,13 +294,13 @@ pin_project! {
         state: AttemptState<'a>,
         slow: SlowPart<'a>,
         hooks: H,
-        deliver: PhantomData<fn() -> D>,
+        deliver: D,
     }
 }
 
 impl<'a, S, D, H> Call<'a, S, D, H> {
     #[inline]
-    fn new(layers: &'a Layers, slot: S, retries: bool, hooks: H) -> Self {
+    fn new(layers: &'a Layers, slot: S, retries: bool, hooks: H, deliver: D) -> Self {
         let mut state = AttemptState::new(layers);
         // The layers' facts as bits the hot path reads instead of the layers.
         state.flags = if retries {
@@ -299,7 +313,7 @@ impl<'a, S, D, H> Call<'a, S, D, H> {
             state,
             slow: SlowPart(ManuallyDrop::new(None)),
             hooks,
-            deliver: PhantomData,
+            deliver,
         }
     }
 }
@@ -307,8 +321,17 @@ impl<'a, S, D, H> Call<'a, S, D, H> {
 impl<'a, F, Fut, D, H> Call<'a, Once<F, Fut>, D, H> {
     /// One attempt, not retried: `make` is called at most once.
     #[inline]
-    pub(crate) fn once(layers: &'a Layers, make: F, hooks: H) -> Self {
-        Call::new(layers, Once::Make { make }, false, hooks)
+    pub(crate) fn once(layers: &'a Layers, make: F, hooks: H) -> Self
+    where
+        D: Default,
+    {
+        Self::once_delivering(layers, make, hooks, D::default())
+    }
+
+    /// [`once`](Self::once), the outcome given to the caller by `deliver`.
+    #[inline]
+    pub(crate) fn once_delivering(layers: &'a Layers, make: F, hooks: H, deliver: D) -> Self {
+        Call::new(layers, Once::Make { make }, false, hooks, deliver)
     }
 }
 
@@ -330,7 +353,7 @@ where
         // No retry, timeout or waiting layer: one attempt, admitted at once.
         if !this.slot.running() {
             if let Err(rejected) = this.state.admit_now() {
-                return Poll::Ready(D::deliver(Err(Failure::Rejected(rejected))));
+                return Poll::Ready(this.deliver.deliver(Err(Failure::Rejected(rejected))));
             }
             this.slot.as_mut().start();
         }
@@ -343,7 +366,7 @@ where
         this.state.finish(failed(&outcome, |error| {
             hooks.is_failure(&layers.hooks, error)
         }));
-        Poll::Ready(D::deliver(outcome))
+        Poll::Ready(this.deliver.deliver(outcome))
     }
 }
 
@@ -381,7 +404,7 @@ where
             Poll::Pending => return Poll::Pending,
             // A refusal at admission is never retried: given back where it is made.
             Poll::Ready(Err(rejected)) => {
-                return Poll::Ready(D::deliver(Err(Failure::Rejected(rejected))))
+                return Poll::Ready(this.deliver.deliver(Err(Failure::Rejected(rejected))))
             }
             Poll::Ready(Ok(())) => {}
         }
@@ -391,12 +414,12 @@ where
         };
         let retry = match (&outcome, layers.retry.as_deref()) {
             (Err(_), Some(retry)) if this.state.flags & RETRIES != 0 => retry,
-            _ => return Poll::Ready(D::deliver(outcome)),
+            _ => return Poll::Ready(this.deliver.deliver(outcome)),
         };
         let slow = this.slow.get_or_insert_with(Box::default);
         let progress = slow.retry.get_or_insert_with(|| retry.resume());
         match after_attempt(layers, &*this.hooks, outcome, progress) {
-            ControlFlow::Break(outcome) => return Poll::Ready(D::deliver(outcome)),
+            ControlFlow::Break(outcome) => return Poll::Ready(this.deliver.deliver(outcome)),
             ControlFlow::Continue(delay) => {
                 let flags = this.state.flags;
                 *this.state = AttemptState::new(layers);
