@@ -29,7 +29,7 @@ pub(crate) fn returns_fn(return_type: &syn::Type, function: &str) -> TokenStream
     let function = syn::Ident::new(function, span);
     // The helpers generic over more than the return type take the rest inferred.
     let inferred = match function.to_string().as_str() {
-        "call_once" | "try_once" | "call" | "try_call" | "body" | "fall_back" => 1,
+        "try_once" | "try_call" | "body" | "fall_back" => 1,
         "try_once_delivered" | "try_call_delivered" => 2,
         _ => 0,
     };
@@ -167,21 +167,7 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
     let nameable = item.return_type().filter(|_| !item.returns_impl_trait());
     let degradation = plan.get::<DegradationArgs>();
     let (degrading, retrying) = (degradation.is_some(), plan.get::<BackoffArgs>().is_some());
-    // Layers inside the fallback that turn outcomes into errors of their own.
-    let inner_errors = plan.layers.iter().any(|layer| {
-        layer.descriptor.errs_with.is_some() && !layer.args.as_any().is::<DegradationArgs>()
-    });
     let calls = plan.needs_result().is_some();
-    if let (true, Some(return_type), false) = (inner_errors, nameable, item.is_async()) {
-        // Point type errors at the user's return type: "needs `Result<T, E>`" or
-        // "`E` cannot hold a `Rejected`".
-        let check = returns_fn(return_type, "must_hold_rejected");
-        setup.extend(quote!(#check();));
-    }
-    if let (true, Some(return_type)) = (degrading, nameable) {
-        let check = returns_fn(return_type, "must_be_result");
-        setup.extend(quote!(#check();));
-    }
     let policy_name = quote!(__reliable_name);
     let site = Site {
         private: &private,
@@ -219,30 +205,22 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
             TokenStream::new()
         };
         let is_async = item.is_async();
-        let (once, try_once) = if is_async {
-            (quote!(call_once), quote!(try_once))
-        } else {
-            (quote!(call_once_blocking), quote!(try_once_blocking))
-        };
-        // One error per mistake, at the user's return type. The helpers are named without a
-        // turbofish (the body's type, pinned by `Run::body::<R, _>` or the closure's `-> R`,
-        // gives `R`), and their paths, arguments, parentheses and `.await` are spanned at the
-        // return type: rustc checks a helper's bounds for the call and again for the
-        // `.await` of its future, and drops the second report of a bound at the same span.
-        // A refusal becomes the fn's error in `Run::delivered`, a plain fn outside the
-        // future, so "cannot hold a `Rejected`" is checked once.
+        // One error per mistake, at the user's return type: the helpers' paths (their
+        // turbofish's type included), arguments, parentheses and `.await` are spanned there.
+        // rustc checks a helper's bounds for the call and again for the `.await` of its
+        // future, and drops the second report of a bound at the same span.
         let at = nameable.map_or_else(Span::call_site, |return_type| return_type.span());
-        let attempt_with = |function: &TokenStream, deliver: Option<&TokenStream>| {
-            // `Run::function::<R, _>` (its type spanned at `at` too), with the body as a plain
-            // `async` block whose output the turbofish gives; without a nameable type, the
-            // body pins its own.
+        let attempt_with = |function: &str, deliver: Option<&TokenStream>| {
+            // Async with a nameable return type: `Run::function::<R, ..>`, the body a plain
+            // `async` block whose output the turbofish gives. Otherwise the body pins its own
+            // type (a blocking closure's `-> R`, or inferred from an `impl Trait`).
             let (called, body) = match nameable {
                 Some(return_type) if is_async => (
-                    returns_fn(return_type, &function.to_string()),
+                    returns_fn(return_type, function),
                     async_block(&item, movable),
                 ),
                 _ => {
-                    let function = syn::Ident::new(&function.to_string(), at);
+                    let function = syn::Ident::new(function, at);
                     (respan(quote!(#private::Run::#function), at), body.clone())
                 }
             };
@@ -263,17 +241,16 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
                 Call::Expr(call)
             }
         };
-        let attempt = |function: &TokenStream| attempt_with(function, None);
-        // The fn's output from an outcome as a `Failure` (without a fallback).
-        // The fn's output made where the outcome is made (async: the helper's `_delivered`
-        // form, given `Run::delivered` by name), or from the finished outcome (blocking).
+        let attempt = |function: &str| attempt_with(function, None);
+        // Without a fallback, the outcome becomes the fn's output through `Run::delivered`
+        // (a refusal converted into the fn's error), named once here so "cannot hold a
+        // `Rejected`" is checked once: applied where the outcome is made (async, the helper's
+        // `_delivered` form), or to the finished outcome (blocking).
         let deliver = respan(quote!(#private::Run::delivered), at);
-        let delivered = |function: &TokenStream| match attempt(function) {
+        let delivered = |function: &str| match attempt(function) {
             Call::Future(plain, at) => {
-                let delivering = quote::format_ident!("{}_delivered", function.to_string());
-                let Call::Future(delivering, _) =
-                    attempt_with(&delivering.into_token_stream(), Some(&deliver))
-                else {
+                let delivering = format!("{function}_delivered");
+                let Call::Future(delivering, _) = attempt_with(&delivering, Some(&deliver)) else {
                     unreachable!("an async helper gives a future")
                 };
                 Call::Delivered {
@@ -284,56 +261,48 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
             }
             outcome => Call::Expr(call_at(at, deliver.clone(), outcome.expr())),
         };
-        // Without a nameable return type (`Result<impl Trait, E>`) the helpers that deliver
-        // the fn's own type infer it from the body.
-        let named = nameable.is_some();
+        let (try_once, try_call) = if is_async {
+            ("try_once", "try_call")
+        } else {
+            ("try_once_blocking", "try_call_blocking")
+        };
         if !retrying {
-            match (degrading, named) {
-                (true, _) => attempt(&try_once),
-                (false, true) => delivered(&try_once),
-                (false, false) => attempt(&once),
+            if degrading {
+                attempt(try_once)
+            } else {
+                delivered(try_once)
             }
         } else if !item.borrows_mutably() {
             // The runtime retries: the body borrows the arguments afresh for each attempt.
-            let (call, try_call) = if is_async {
-                (quote!(call), quote!(try_call))
+            if degrading {
+                attempt(try_call)
             } else {
-                (quote!(call_blocking), quote!(try_call_blocking))
-            };
-            match (degrading, named) {
-                (true, _) => attempt(&try_call),
-                (false, true) => delivered(&try_call),
-                (false, false) => attempt(&call),
+                delivered(try_call)
             }
         } else {
             // A body that borrows `&mut` cannot be made again by a closure the runtime keeps
             // (its future would outlive the borrow): the retry loop is written out here.
-            let attempt = attempt(&try_once).expr();
-            // With a fallback, the outcome as it is: the fallback sees a refusal as a refusal.
-            let finish = if degrading || named {
-                quote!(__reliable_outcome)
-            } else {
-                quote!(#private::Retries::deliver(__reliable_outcome))
-            };
+            let attempt = attempt(try_once).expr();
             let wait = if is_async {
                 quote!(#private::Retries::sleep(__reliable_delay).await)
             } else {
                 quote!(::std::thread::sleep(__reliable_delay))
             };
-            let retried = Call::Expr(quote! {{
+            // The last outcome as it is: a fallback sees a refusal as a refusal.
+            let retried = quote! {{
                 let mut __reliable_retry = #private::Retries::start(__reliable_policy);
                 loop {
                     let __reliable_outcome = #attempt;
                     match __reliable_retry.after_attempt(#hooks, __reliable_outcome) {
-                        ::core::ops::ControlFlow::Break(__reliable_outcome) => break #finish,
+                        ::core::ops::ControlFlow::Break(__reliable_outcome) => break __reliable_outcome,
                         ::core::ops::ControlFlow::Continue(__reliable_delay) => #wait,
                     }
                 }
-            }});
-            if degrading || !named {
-                retried
+            }};
+            if degrading {
+                Call::Expr(retried)
             } else {
-                Call::Expr(call_at(at, deliver.clone(), retried.expr()))
+                Call::Expr(call_at(at, deliver.clone(), retried))
             }
         }
     } else {

@@ -1,26 +1,12 @@
-//! One call of a blocking fn through its policy: [`Returns::call_blocking`] and its forms.
+//! One call of a blocking fn through its policy: [`Run::try_once_blocking`] and its forms.
 
-use super::bounds::{into_error, HoldsRejected, ReturnsResult};
+use super::bounds::ReturnsResult;
 use super::{Retries, Run};
 use crate::error::Failure;
 use crate::policy::{Hooks, Policy};
 use core::ops::ControlFlow;
 
 impl Run {
-    /// [`call_once`](Self::call_once) for a blocking fn.
-    #[inline]
-    pub fn call_once_blocking<R>(
-        policy: &Policy,
-        hooks: impl Hooks<R::Error>,
-        call: impl FnOnce() -> R,
-    ) -> Result<R::Ok, R::Error>
-    where
-        R: ReturnsResult,
-        R::Error: HoldsRejected,
-    {
-        Self::try_once_blocking::<R>(policy, hooks, call).map_err(into_error)
-    }
-
     /// [`try_once`](Self::try_once) for a blocking fn.
     #[inline]
     pub fn try_once_blocking<R>(
@@ -32,20 +18,6 @@ impl Run {
         R: ReturnsResult,
     {
         policy.attempt_blocking(&hooks, || call().into_result())
-    }
-
-    /// [`call`](Self::call) for a blocking fn (retries sleep the thread).
-    #[inline]
-    pub fn call_blocking<R>(
-        policy: &Policy,
-        hooks: impl Hooks<R::Error>,
-        call: impl FnMut() -> R,
-    ) -> Result<R::Ok, R::Error>
-    where
-        R: ReturnsResult,
-        R::Error: HoldsRejected,
-    {
-        Self::try_call_blocking::<R>(policy, hooks, call).map_err(into_error)
     }
 
     /// [`try_call`](Self::try_call) for a blocking fn.

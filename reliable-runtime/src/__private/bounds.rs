@@ -4,7 +4,6 @@
 use crate::error::{Failure, Rejected};
 use crate::policy::Deliver;
 use core::future::Future;
-use std::marker::PhantomData;
 
 /// What `#[cached]` needs of a return type: a `Result` (caches `Ok`) or an `Option` (caches `Some`).
 #[diagnostic::on_unimplemented(
@@ -145,17 +144,6 @@ impl<E: From<Rejected>> HoldsRejected for E {
     }
 }
 
-/// [`Deliver`] the fn's own output `R`, a refusal through [`HoldsRejected`] (whose message
-/// says what to add when the error type cannot hold one).
-pub(super) struct Holds<R>(PhantomData<fn() -> R>);
-
-impl<R> Default for Holds<R> {
-    #[inline(always)]
-    fn default() -> Self {
-        Holds(PhantomData)
-    }
-}
-
 /// [`Deliver`] through a function the expansion names (`Run::delivered`): the function's
 /// bounds are checked where it is named, once, rather than by every helper and future
 /// generic over the fn's return type.
@@ -170,19 +158,6 @@ where
     #[inline(always)]
     fn deliver(&self, outcome: Result<T, Failure<E>>) -> O {
         (self.0)(outcome)
-    }
-}
-
-impl<R> Deliver<R::Ok, R::Error> for Holds<R>
-where
-    R: ReturnsResult,
-    R::Error: HoldsRejected,
-{
-    type Output = R;
-
-    #[inline(always)]
-    fn deliver(&self, outcome: Result<R::Ok, Failure<R::Error>>) -> R {
-        R::from_result(outcome.map_err(into_error))
     }
 }
 

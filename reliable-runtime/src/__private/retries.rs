@@ -1,7 +1,6 @@
 //! [`Retries`]: the retry loop generated code writes out itself, for a body that borrows an
 //! argument mutably (a closure the runtime kept could not hand out that borrow again).
 
-use super::bounds::{into_error, HoldsRejected};
 use crate::error::Failure;
 use crate::policy::{after_attempt, Hooks, Policy};
 use crate::retry::RetryState;
@@ -38,12 +37,6 @@ impl<'a> Retries<'a> {
                 after_attempt(self.policy.layers(), &hooks, outcome, progress)
             }
         }
-    }
-
-    /// The fn's result from the last outcome.
-    #[inline]
-    pub fn deliver<T, E: HoldsRejected>(outcome: Result<T, Failure<E>>) -> Result<T, E> {
-        outcome.map_err(into_error)
     }
 
     /// Waits before a retry (tokio's clock, so paused time drives it).

@@ -6,30 +6,13 @@ use core::future::Future;
 use std::time::Duration;
 
 /// The helpers that run a fn through its policy, each typed by the fn's return type `R`.
-/// Generated code names `R` as the first generic argument (`Run::call::<R, _>`), spanned at
-/// the user's return type: rustc reports an unmet bound of an explicit generic argument at
-/// that argument, so a type that does not fit (not a `Result`, an error that cannot hold a
-/// `Rejected`) is one error there, in the bound's own words.
+/// Generated code names `R` as the first generic argument (`Run::try_once::<R, _>`) or lets
+/// the body give it, and spans the call at the user's return type: a type that does not fit
+/// (not a `Result`, an error that cannot hold a `Rejected`) is one error there, in the
+/// bound's own words.
 pub struct Run;
 
 impl Run {
-    /// Compile-time check that `R` is a `Result` whose error can hold a `Rejected`.
-    #[inline(always)]
-    pub const fn must_hold_rejected<R>()
-    where
-        R: ReturnsResult,
-        R::Error: HoldsRejected,
-    {
-    }
-
-    /// Compile-time check that `R` is a `Result`.
-    #[inline(always)]
-    pub const fn must_be_result<R>()
-    where
-        R: ReturnsResult,
-    {
-    }
-
     /// The fn's body as an `async` block whose output is `R`, so `?` and `return` in it
     /// convert into `R`.
     #[inline(always)]
