@@ -62,11 +62,15 @@ use crate::limit::TimeoutPolicy;
 use crate::limit::{Bulkhead, BulkheadConfig, RateLimit, RateLimiter, RateLimiterConfig};
 use crate::policy::conflict::{settings_of, ConfigConflict, Settings, TimeoutSettings};
 use crate::preset::{declare_preset, preset_values, PresetValues};
-use crate::registry::{breaker_registry, retry_registry, sla_registry, timeout_registry};
+use crate::registry::{breaker_registry, sla_registry, timeout_registry};
 #[cfg(feature = "limit")]
 use crate::registry::{bulkhead_registry, rate_limiter_registry};
-use crate::retry::{RetryConfig, RetryPolicy};
 use crate::sla::{SlaMonitor, SlaThresholds};
+#[cfg(feature = "retry")]
+use crate::{
+    registry::retry_registry,
+    retry::{RetryConfig, RetryPolicy},
+};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -89,6 +93,7 @@ pub struct ConfigFile {
 struct Sections {
     breakers: BTreeMap<String, Spanned<BreakerConfig>>,
     monitors: BTreeMap<String, Spanned<SlaThresholds>>,
+    #[cfg(feature = "retry")]
     retries: BTreeMap<String, Spanned<RetryConfig>>,
     #[cfg(feature = "limit")]
     rate_limits: BTreeMap<String, Spanned<RateLimit>>,
@@ -238,6 +243,7 @@ impl ConfigFile {
             &sections.monitors,
             |thresholds| (*thresholds, settings_of(thresholds)),
         )?;
+        #[cfg(feature = "retry")]
         staging.section(
             retry_registry(),
             ("retries", "retry"),
@@ -425,6 +431,10 @@ macro_rules! reconfigure_to_value {
 reconfigure_to_value! {
     CircuitBreaker => BreakerConfig,
     SlaMonitor => SlaThresholds,
+}
+
+#[cfg(feature = "retry")]
+reconfigure_to_value! {
     RetryPolicy => RetryConfig,
 }
 

@@ -13,6 +13,7 @@ pub use crate::common::settings::{Reconfigured, SettingChange};
 use crate::common::throttle::Throttle;
 pub use crate::limit::refused::LimitReached;
 pub use crate::policy::ConfigConflict;
+#[cfg(feature = "retry")]
 pub use crate::retry::events::{RetryAttempted, RetryBudgetExhausted};
 pub use crate::sla::status::SlaStatusChange;
 use serde::Serialize;
@@ -48,8 +49,12 @@ pub enum Event {
     /// A monitored source's SLA status changed (seen when its metrics were read).
     SlaStatusChanged(SlaStatusChange),
     /// A retry is about to be made.
+    #[cfg(feature = "retry")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "retry")))]
     RetryAttempted(RetryAttempted),
     /// A retry was refused because the policy's retry budget is spent.
+    #[cfg(feature = "retry")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "retry")))]
     RetryBudgetExhausted(RetryBudgetExhausted),
     /// A rate limiter refused calls (published at most once a second per limiter).
     RateLimited(LimitReached),

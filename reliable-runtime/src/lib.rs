@@ -96,7 +96,8 @@
 //!   `policy::tower`, the tower layer (feature `tower`).
 //! - [`preset`]: the CEX, DEX and Twitter presets, and your own.
 //! - [`registry`]: the global registries, one instance per name.
-//! - [`retry`]: backoff, jitter and the retry budget.
+//! - [`retry`]: backoff and jitter; retry policies and the retry budget (feature `retry`, on
+//!   by default).
 //! - [`served`]: where a value came from (fresh, cache hit, stale with its age, fallback with
 //!   its cause), for the callers that ask.
 //! - `testing`: each test in its own scope of instances and clock (feature `testing`).

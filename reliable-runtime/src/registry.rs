@@ -30,6 +30,7 @@ use crate::error::ConfigError;
 use crate::limit::TimeoutPolicy;
 #[cfg(feature = "limit")]
 use crate::limit::{Bulkhead, BulkheadConfig, RateLimiter, RateLimiterConfig};
+#[cfg(feature = "retry")]
 use crate::retry::{RetryConfig, RetryPolicy};
 use crate::sla::{SlaMonitor, SlaStatus, SlaThresholds};
 #[cfg(feature = "cache")]
@@ -55,8 +56,12 @@ macro_rules! registered {
 registered! {
     CircuitBreaker => BreakerConfig,
     SlaMonitor => SlaThresholds,
-    RetryPolicy => RetryConfig,
     TimeoutPolicy => std::time::Duration,
+}
+
+#[cfg(feature = "retry")]
+registered! {
+    RetryPolicy => RetryConfig,
 }
 
 #[cfg(feature = "limit")]
@@ -254,6 +259,7 @@ impl CacheRegistry {
 pub(crate) fn retain_keys(keep: &dyn Fn(&str) -> bool) {
     breaker_registry().retain_keys(keep);
     sla_registry().retain_keys(keep);
+    #[cfg(feature = "retry")]
     retry_registry().retain_keys(keep);
     #[cfg(feature = "limit")]
     rate_limiter_registry().retain_keys(keep);
@@ -296,6 +302,8 @@ pub fn bulkhead_registry() -> &'static Registry<Bulkhead> {
 }
 
 /// The registry of retry policies.
+#[cfg(feature = "retry")]
+#[cfg_attr(docsrs, doc(cfg(feature = "retry")))]
 pub fn retry_registry() -> &'static Registry<RetryPolicy> {
     static REGISTRY: OnceLock<Registry<RetryPolicy>> = OnceLock::new();
     REGISTRY.get_or_init(Registry::new)

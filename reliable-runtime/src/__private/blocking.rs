@@ -1,9 +1,12 @@
 //! One call of a blocking fn through its policy: [`Run::try_once_blocking`] and its forms.
 
 use super::bounds::ReturnsResult;
-use super::{Retries, Run};
+#[cfg(feature = "retry")]
+use super::Retries;
+use super::Run;
 use crate::error::Failure;
 use crate::policy::{Hooks, Policy};
+#[cfg(feature = "retry")]
 use core::ops::ControlFlow;
 
 impl Run {
@@ -20,6 +23,7 @@ impl Run {
         policy.attempt_blocking(&hooks, || call().into_result())
     }
 
+    #[cfg(feature = "retry")]
     /// [`try_call`](Self::try_call) for a blocking fn.
     pub fn try_call_blocking<R>(
         policy: &Policy,

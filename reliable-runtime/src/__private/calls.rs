@@ -3,7 +3,9 @@
 use super::bounds::{result_of, DeliverWith, ReturnsResult};
 use super::Run;
 use crate::error::Failure;
-use crate::policy::{Call, CallFuture, Hooks, Policy, WithFailure};
+#[cfg(feature = "retry")]
+use crate::policy::CallFuture;
+use crate::policy::{Call, Hooks, Policy, WithFailure};
 use core::future::Future;
 
 impl Run {
@@ -22,6 +24,7 @@ impl Run {
         Call::<_, WithFailure, _>::once(policy.layers(), move || result_of(call()), hooks)
     }
 
+    #[cfg(feature = "retry")]
     /// Every attempt through the fn's policy, retried as it says (the body borrows the
     /// arguments afresh for each attempt), the outcome as a [`Failure`].
     #[inline]
@@ -63,6 +66,7 @@ impl Run {
         )
     }
 
+    #[cfg(feature = "retry")]
     /// [`try_call`](Self::try_call), the outcome made the fn's output by `deliver`.
     #[inline]
     pub fn try_call_delivered<'a, R, Fut, Output>(

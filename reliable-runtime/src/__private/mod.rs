@@ -17,6 +17,7 @@ mod fallback;
 mod hooks;
 #[cfg(feature = "cache")]
 pub mod probe;
+#[cfg(feature = "retry")]
 mod retries;
 mod run;
 
@@ -27,6 +28,7 @@ pub use fallback::{AsyncFallback, Fallback};
 pub use hooks::{FnHooks, NoHooks};
 #[cfg(feature = "cache")]
 pub use probe::share_failure;
+#[cfg(feature = "retry")]
 pub use retries::Retries;
 pub use run::Run;
 

@@ -11,9 +11,12 @@ use crate::degrade::{degradation_registry, DegradationSnapshot};
 use crate::limit::TimeoutSnapshot;
 #[cfg(feature = "limit")]
 use crate::limit::{BulkheadSnapshot, RateLimiterSnapshot};
-use crate::registry::{breaker_registry, retry_registry, sla_registry, timeout_registry};
+#[cfg(feature = "retry")]
+use crate::registry::retry_registry;
+use crate::registry::{breaker_registry, sla_registry, timeout_registry};
 #[cfg(feature = "limit")]
 use crate::registry::{bulkhead_registry, rate_limiter_registry};
+#[cfg(feature = "retry")]
 use crate::retry::RetrySnapshot;
 use crate::sla::{SlaMetrics, SlaStatus};
 use serde::Serialize;
@@ -65,6 +68,8 @@ pub struct SystemHealth {
     pub cache_stats: BTreeMap<String, CacheSnapshot>,
     /// Per retry policy: calls, retries, calls given up, retries the budget refused
     /// ([`RetrySnapshot`]).
+    #[cfg(feature = "retry")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "retry")))]
     pub retries: BTreeMap<String, RetrySnapshot>,
     /// Per rate limiter: limit and window, calls admitted and refused, wait for the next slot
     /// ([`RateLimiterSnapshot`]).
@@ -132,6 +137,7 @@ pub fn get_system_health() -> SystemHealth {
         circuit_breakers,
         #[cfg(feature = "cache")]
         cache_stats: crate::registry::cache_registry().snapshots(),
+        #[cfg(feature = "retry")]
         retries: retry_registry()
             .all()
             .iter()

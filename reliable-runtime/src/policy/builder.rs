@@ -10,19 +10,23 @@ use crate::breaker::{BreakerConfig, CircuitBreaker};
 use crate::cache::CacheConfig;
 use crate::clock::Clock;
 use crate::common::intern::intern;
-use crate::error::{ConfigError, Failure};
+use crate::error::ConfigError;
+#[cfg(feature = "retry")]
+use crate::error::Failure;
 use crate::limit::TimeoutPolicy;
 #[cfg(feature = "limit")]
 use crate::limit::{Bulkhead, BulkheadConfig, RateLimit, RateLimiter, RateLimiterConfig};
 use crate::policy::layers::Layers;
 use crate::preset::{IntoPreset, PresetValues, DEFAULT};
-use crate::registry::{
-    breaker_registry, retry_registry, sla_registry, timeout_registry, Registered, Registry,
-};
+use crate::registry::{breaker_registry, sla_registry, timeout_registry, Registered, Registry};
 #[cfg(feature = "limit")]
 use crate::registry::{bulkhead_registry, rate_limiter_registry};
-use crate::retry::{RetryConfig, RetryPolicy};
 use crate::sla::{SlaMonitor, SlaThresholds, SlaWindow};
+#[cfg(feature = "retry")]
+use crate::{
+    registry::retry_registry,
+    retry::{RetryConfig, RetryPolicy},
+};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -134,6 +138,7 @@ pub struct PolicyBuilder {
     monitor: Option<LayerSpec<SlaThresholds>>,
     monitor_window: SlaWindow,
     breaker: Option<LayerSpec<BreakerConfig>>,
+    #[cfg(feature = "retry")]
     retry: Option<LayerSpec<RetryConfig>>,
     #[cfg(feature = "limit")]
     rate_limit: Option<(Option<String>, RateLimit)>,
@@ -155,9 +160,10 @@ impl fmt::Debug for PolicyBuilder {
         f.field("name", &self.name)
             .field("monitor", &self.monitor.is_some())
             .field("breaker", &self.breaker.is_some())
-            .field("retry", &self.retry.is_some())
             .field("timeout", &self.timeout)
             .field("hooks", &self.hooks);
+        #[cfg(feature = "retry")]
+        f.field("retry", &self.retry.is_some());
         #[cfg(feature = "limit")]
         f.field("rate_limit", &self.rate_limit)
             .field("bulkhead", &self.bulkhead.is_some());
@@ -177,6 +183,7 @@ impl PolicyBuilder {
             monitor: None,
             monitor_window: SlaWindow::default(),
             breaker: None,
+            #[cfg(feature = "retry")]
             retry: None,
             #[cfg(feature = "limit")]
             rate_limit: None,
@@ -202,13 +209,14 @@ impl PolicyBuilder {
 
     /// Starts every layer from `preset`'s configurations (a [`Preset`](crate::preset::Preset),
     /// or the name of one registered in code or declared by a file) and turns on the layers a
-    /// preset stands for: the monitor, the breaker and retries, named after the policy unless
-    /// named otherwise. The cache takes the preset's configuration when
-    /// [`cache`](Self::cache) turns it on.
+    /// preset stands for: the monitor, the breaker and retries (with the `retry` feature),
+    /// named after the policy unless named otherwise. The cache takes the preset's
+    /// configuration when [`cache`](Self::cache) turns it on.
     pub fn preset(mut self, preset: impl IntoPreset) -> Self {
         self.preset = Some(preset.into_values());
         self.monitor.get_or_insert_with(LayerSpec::defaults);
         self.breaker.get_or_insert_with(LayerSpec::defaults);
+        #[cfg(feature = "retry")]
         self.retry.get_or_insert_with(LayerSpec::defaults);
         self
     }
@@ -283,6 +291,8 @@ impl PolicyBuilder {
     /// let policy = Policy::builder("shared_retry_doc_user").shared_retry("shared_retry_doc").build().unwrap();
     /// assert_eq!(policy.retry().unwrap().config().backoff.max_attempts, 5);
     /// ```
+    #[cfg(feature = "retry")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "retry")))]
     pub fn shared_retry(mut self, name: impl Into<String>) -> Self {
         self.retry = Some(LayerSpec::shared(name.into()));
         self
@@ -308,6 +318,8 @@ impl PolicyBuilder {
 
     /// Retries with backoff (policy `name`); every error is retried unless
     /// [`retry_if`](Self::retry_if) says otherwise; rejections are not, timeouts are.
+    #[cfg(feature = "retry")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "retry")))]
     pub fn retry(
         mut self,
         name: impl Into<String>,
@@ -403,6 +415,8 @@ impl PolicyBuilder {
     }
 
     /// Which errors are retried (default: all).
+    #[cfg(feature = "retry")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "retry")))]
     pub fn retry_if<E: 'static>(
         mut self,
         predicate: impl Fn(&E) -> bool + Send + Sync + 'static,
@@ -413,6 +427,8 @@ impl PolicyBuilder {
 
     /// A server's hint of when to retry (e.g. from a 429's `Retry-After`); it replaces the
     /// backoff delay, capped by `max_delay`.
+    #[cfg(feature = "retry")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "retry")))]
     pub fn retry_after<E: 'static>(
         mut self,
         hint: impl Fn(&E) -> Option<Duration> + Send + Sync + 'static,
@@ -423,6 +439,8 @@ impl PolicyBuilder {
 
     /// Called before each retry with the attempt about to be made (from 2), its delay and
     /// the failure that caused it. A panic in it is logged, never propagated.
+    #[cfg(feature = "retry")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "retry")))]
     pub fn on_retry<E: 'static>(
         mut self,
         callback: impl Fn(u32, Duration, &Failure<E>) + Send + Sync + 'static,
@@ -499,6 +517,7 @@ impl PolicyBuilder {
                 )
             })
             .transpose()?;
+        #[cfg(feature = "retry")]
         let retry = self
             .retry
             .map(|spec| {
@@ -588,6 +607,7 @@ impl PolicyBuilder {
             bulkhead: bulkhead.map(Pending::register),
             monitor: monitor.map(Pending::register),
             timeout: timeout.map(Pending::register),
+            #[cfg(feature = "retry")]
             retry: retry.map(Pending::register),
             hooks: self.hooks,
             ..Layers::NONE

@@ -5,15 +5,21 @@ use super::catch_unwind::start_fallback;
 use super::{FromPolicy, Hooks, Policy};
 use crate::degrade::Degradation;
 use crate::error::{Failure, Rejected};
-use crate::policy::layers::{failed, monitored, retry_or_return, AttemptState, Layers};
-use crate::retry::{RetryPolicy, RetryState};
+use crate::policy::layers::{failed, monitored, AttemptState, Layers};
 use crate::served::Source;
+#[cfg(feature = "retry")]
+use crate::{
+    policy::layers::retry_or_return,
+    retry::{RetryPolicy, RetryState},
+};
 use pin_project_lite::pin_project;
 use std::future::Future;
 use std::mem::ManuallyDrop;
+#[cfg(feature = "retry")]
 use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+#[cfg(feature = "retry")]
 use std::time::Duration;
 
 const COMPLETED: &str = "a policy's call future was polled after it completed";
@@ -29,6 +35,7 @@ struct Slow<'a> {
     /// The attempt's deadline, or the delay before the next attempt (never both at once).
     timer: Option<tokio::time::Sleep>,
     admission: Option<Admission<'a>>,
+    #[cfg(feature = "retry")]
     retry: Option<RetryState<'a>>,
 }
 
@@ -115,12 +122,17 @@ const TIMED: u16 = 4;
 /// `CallFuture::flags`: an admission may wait for a slot.
 const WAITS: u16 = 8;
 /// `CallFuture::flags`: the call was counted by the retry policy.
+#[cfg(feature = "retry")]
 const COUNTED: u16 = 16;
 
 /// The flags every call through `layers` starts with (`RETRIES` dropped for a one-shot call);
 /// computed once, when the layers are ready, so building a call reads one half-word.
 pub(crate) fn call_flags(layers: &Layers) -> u16 {
-    (if layers.retry.is_some() { RETRIES } else { 0 })
+    #[cfg(feature = "retry")]
+    let retries = if layers.retry.is_some() { RETRIES } else { 0 };
+    #[cfg(not(feature = "retry"))]
+    let retries = 0;
+    retries
         | (if layers.timeout.is_some() { TIMED } else { 0 })
         | (if layers.waits { WAITS } else { 0 })
 }
@@ -375,6 +387,8 @@ where
 /// larger, though a call without those layers never takes it. Given the pinned future, not
 /// its projection: a projection passed by reference is built in memory on every call.
 #[inline(never)]
+// Without the `retry` feature an attempt is never made again: the loop runs once.
+#[cfg_attr(not(feature = "retry"), allow(clippy::never_loop))]
 fn poll_layered<S, T, E, D, H>(
     future: Pin<&mut Call<'_, S, D, H>>,
     cx: &mut Context<'_>,
@@ -412,12 +426,18 @@ where
             Poll::Pending => return Poll::Pending,
             Poll::Ready(outcome) => outcome,
         };
+        #[cfg(not(feature = "retry"))]
+        return Poll::Ready(this.deliver.deliver(outcome));
+        #[cfg(feature = "retry")]
         let retry = match (&outcome, layers.retry.as_deref()) {
             (Err(_), Some(retry)) if this.state.flags & RETRIES != 0 => retry,
             _ => return Poll::Ready(this.deliver.deliver(outcome)),
         };
+        #[cfg(feature = "retry")]
         let slow = this.slow.get_or_insert_with(Box::default);
+        #[cfg(feature = "retry")]
         let progress = slow.retry.get_or_insert_with(|| retry.resume());
+        #[cfg(feature = "retry")]
         match after_attempt(layers, &*this.hooks, outcome, progress) {
             ControlFlow::Break(outcome) => return Poll::Ready(this.deliver.deliver(outcome)),
             ControlFlow::Continue(delay) => {
@@ -441,6 +461,7 @@ fn start<'a, S: Slot, D, H>(
     if this.slot.running() {
         return Poll::Ready(Ok(()));
     }
+    #[cfg(feature = "retry")]
     if this.state.flags & (RETRIES | COUNTED) == RETRIES {
         if let Some(retry) = layers.retry.as_deref() {
             // Counted when the call starts: the retry budget's share is of calls made.
@@ -529,6 +550,7 @@ where
 }
 
 /// After a failed attempt: `Break` to give the outcome back, `Continue(delay)` to retry.
+#[cfg(feature = "retry")]
 pub(crate) fn after_attempt<T, E>(
     layers: &Layers,
     hooks: &impl Hooks<E>,
@@ -666,7 +688,11 @@ impl Policy {
     where
         E: 'static,
     {
+        #[cfg(not(feature = "retry"))]
+        return self.attempt_blocking(&FromPolicy, &mut call);
+        #[cfg(feature = "retry")]
         let mut progress = self.layers.retry.as_deref().map(RetryPolicy::start);
+        #[cfg(feature = "retry")]
         loop {
             let outcome = self.attempt_blocking(&FromPolicy, &mut call);
             let Some(progress) = progress.as_mut() else {

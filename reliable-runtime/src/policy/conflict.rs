@@ -16,6 +16,7 @@ use crate::event::{self, Event};
 use crate::limit::TimeoutPolicy;
 #[cfg(feature = "limit")]
 use crate::limit::{Bulkhead, RateLimiter};
+#[cfg(feature = "retry")]
 use crate::retry::RetryPolicy;
 use crate::sla::SlaMonitor;
 use serde::Serialize;
@@ -41,8 +42,12 @@ macro_rules! settings {
 settings! {
     CircuitBreaker => |breaker| &*breaker.config(),
     SlaMonitor => |monitor| &monitor.thresholds(),
-    RetryPolicy => |retry| &*retry.config(),
     TimeoutPolicy => |timeout| &TimeoutSettings::of(timeout.after()),
+}
+
+#[cfg(feature = "retry")]
+settings! {
+    RetryPolicy => |retry| &*retry.config(),
 }
 
 #[cfg(feature = "limit")]

@@ -97,6 +97,7 @@ impl ErrorHooks {
         self.failure_if = Some(Hook::new::<E, _>("failure_if", callback));
     }
 
+    #[cfg(feature = "retry")]
     pub(crate) fn set_retry_if<E: 'static>(
         &mut self,
         predicate: impl Fn(&E) -> bool + Send + Sync + 'static,
@@ -105,6 +106,7 @@ impl ErrorHooks {
         self.retry_if = Some(Hook::new::<E, _>("retry_if", callback));
     }
 
+    #[cfg(feature = "retry")]
     pub(crate) fn set_retry_after<E: 'static>(
         &mut self,
         hint: impl Fn(&E) -> Option<Duration> + Send + Sync + 'static,
@@ -113,6 +115,7 @@ impl ErrorHooks {
         self.retry_after = Some(Hook::new::<E, _>("retry_after", callback));
     }
 
+    #[cfg(feature = "retry")]
     pub(crate) fn set_on_retry<E: 'static>(
         &mut self,
         callback: impl Fn(u32, Duration, &Failure<E>) + Send + Sync + 'static,

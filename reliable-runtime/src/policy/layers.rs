@@ -15,14 +15,17 @@ use crate::limit::TimeoutPolicy;
 #[cfg(feature = "limit")]
 use crate::limit::{Bulkhead, RateLimiter};
 use crate::policy::ErrorHooks;
+#[cfg(feature = "retry")]
 use crate::retry::{RetryPolicy, RetryState};
 use crate::sla::SlaMonitor;
 use pin_project_lite::pin_project;
 use std::future::Future;
+#[cfg(feature = "retry")]
 use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+#[cfg(any(feature = "retry", feature = "limit"))]
 use std::time::Duration;
 
 const COMPLETED: &str = "a reliability pipeline future was polled after it completed";
@@ -49,6 +52,7 @@ pub(crate) struct Layers {
     /// The per-attempt timeout.
     pub(crate) timeout: Option<Arc<TimeoutPolicy>>,
     /// The retry policy around the attempts.
+    #[cfg(feature = "retry")]
     pub(crate) retry: Option<Arc<RetryPolicy>>,
     /// The breaker and the monitor read the same clock, so the breaker reuses the monitor's
     /// readings; set by [`Layers::ready`].
@@ -74,6 +78,7 @@ impl Layers {
         bulkhead: None,
         monitor: None,
         timeout: None,
+        #[cfg(feature = "retry")]
         retry: None,
         shared_clock: false,
         hooks: ErrorHooks::NONE,
@@ -477,6 +482,7 @@ pub(crate) fn monitored_sync<R>(
 ///
 /// `on_retry(attempt, delay, &failure)` runs before each retry (the attempt about to be made,
 /// counting from 1); a panic in it is caught and logged, never propagated to the caller.
+#[cfg(feature = "retry")]
 pub(crate) fn retry_or_return<T, E, RetryIf, RetryAfter, OnRetry>(
     outcome: Result<T, Failure<E>>,
     retry: &mut RetryState<'_>,

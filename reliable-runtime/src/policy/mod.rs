@@ -58,6 +58,7 @@ mod out_of_line;
 pub mod tower;
 
 pub use builder::PolicyBuilder;
+#[cfg(feature = "retry")]
 pub(crate) use call::after_attempt;
 pub(crate) use call::{call_flags, Call};
 pub use call::{CallFuture, Deliver, OwnError, WithFailure};
@@ -72,6 +73,7 @@ use crate::limit::TimeoutPolicy;
 use crate::limit::{Bulkhead, RateLimiter};
 use crate::policy::layers::Layers;
 use crate::registry::degradation_registry;
+#[cfg(feature = "retry")]
 use crate::retry::RetryPolicy;
 use crate::sla::SlaMonitor;
 #[cfg(feature = "cache")]
@@ -158,6 +160,8 @@ impl Policy {
     }
 
     /// The retry policy, if any.
+    #[cfg(feature = "retry")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "retry")))]
     pub fn retry(&self) -> Option<&Arc<RetryPolicy>> {
         self.layers.retry.as_ref()
     }
@@ -219,14 +223,15 @@ impl fmt::Debug for Policy {
                 &name(self.layers.breaker.as_deref().map(CircuitBreaker::name)),
             )
             .field(
-                "retry",
-                &name(self.layers.retry.as_deref().map(RetryPolicy::name)),
-            )
-            .field(
                 "timeout",
                 &self.layers.timeout.as_deref().map(TimeoutPolicy::after),
             )
             .field("hooks", &self.layers.hooks);
+        #[cfg(feature = "retry")]
+        f.field(
+            "retry",
+            &name(self.layers.retry.as_deref().map(RetryPolicy::name)),
+        );
         #[cfg(feature = "limit")]
         f.field(
             "rate_limiter",

@@ -279,6 +279,7 @@ impl PolicyLayer {
         policy: impl Into<Arc<Policy>>,
     ) -> Result<PolicyLayer<AnyResponse, NoFallback, SingleAttempt>, ConfigError> {
         let policy = policy.into();
+        #[cfg(feature = "retry")]
         if policy.retry().is_some() {
             return Err(ConfigError::new(
                 "retry",
