@@ -1,5 +1,5 @@
 //! The atomics and locks of the lock-free protocols (breaker admission, the rate limiter's
-//! ring, single-flight), swapped for `loom`'s under `--cfg reliable_loom` so that the models in
+//! ring, single-flight, the bulkhead's slot debt), swapped for `loom`'s under `--cfg reliable_loom` so that the models in
 //! each module's `loom_models` explore every interleaving of the real code.
 //!
 //! Run the models with:
@@ -7,12 +7,12 @@
 
 #[cfg(reliable_loom)]
 pub(crate) use loom::sync::{
-    atomic::{AtomicBool, AtomicU32, AtomicU64},
-    Mutex,
+    atomic::{fence, AtomicBool, AtomicU32, AtomicU64},
+    Mutex, MutexGuard,
 };
 #[cfg(not(reliable_loom))]
 #[cfg_attr(not(feature = "cache"), allow(unused_imports))] // AtomicBool: single-flight
 pub(crate) use std::sync::{
-    atomic::{AtomicBool, AtomicU32, AtomicU64},
-    Mutex,
+    atomic::{fence, AtomicBool, AtomicU32, AtomicU64},
+    Mutex, MutexGuard,
 };
