@@ -509,6 +509,29 @@ fn rate_limit_check(c: &mut Criterion) {
     group.finish();
 }
 
+/// A bulkhead slot taken and given back, against the floor: the semaphore alone (a permit
+/// taken, forgotten and added back, as the bulkhead keeps slots).
+fn bulkhead_slot(c: &mut Criterion) {
+    use reliable_runtime::limit::{Bulkhead, BulkheadConfig};
+    let ours = Bulkhead::new(
+        "bench_bulkhead",
+        BulkheadConfig::default().max_concurrent(64),
+    )
+    .unwrap();
+    let floor = tokio::sync::Semaphore::new(64);
+    let mut group = c.benchmark_group("bulkhead");
+    group.bench_function("floor_semaphore", |b| {
+        b.iter(|| {
+            floor.try_acquire().unwrap().forget();
+            floor.add_permits(1);
+        })
+    });
+    group.bench_function("reliable_try_enter", |b| {
+        b.iter(|| drop(black_box(ours.try_enter().unwrap())))
+    });
+    group.finish();
+}
+
 fn full_stack_call(c: &mut Criterion) {
     let rt = runtime();
     let _context = rt.enter();
@@ -710,6 +733,7 @@ criterion_group!(
     retry_first_try,
     timeout_call,
     rate_limit_check,
+    bulkhead_slot,
     full_stack_call
 );
 criterion_main!(benches);

@@ -7,12 +7,12 @@
 
 #[cfg(reliable_loom)]
 pub(crate) use loom::sync::{
-    atomic::{fence, AtomicBool, AtomicU32, AtomicU64},
+    atomic::{AtomicBool, AtomicU32, AtomicU64},
     Mutex, MutexGuard,
 };
 #[cfg(not(reliable_loom))]
 #[cfg_attr(not(feature = "cache"), allow(unused_imports))] // AtomicBool: single-flight
 pub(crate) use std::sync::{
-    atomic::{fence, AtomicBool, AtomicU32, AtomicU64},
+    atomic::{AtomicBool, AtomicU32, AtomicU64},
     Mutex, MutexGuard,
 };

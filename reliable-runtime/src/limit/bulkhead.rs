@@ -8,7 +8,7 @@ use crate::common::live::Live;
 use crate::common::shard::ShardedCounter;
 use crate::common::throttle::Throttle;
 use crate::error::{ConfigError, Rejected};
-use crate::sync::{fence, AtomicU32, Mutex, MutexGuard};
+use crate::sync::{AtomicU32, Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::atomic::Ordering;
@@ -361,11 +361,11 @@ impl SlotDebt {
         } else if after < before {
             let shrink = before - after;
             let withdrawn = free.withdraw(shrink);
+            // Acquires: a give-back whose read-modify-write of the debt came first freed its
+            // slot before, and the loop below sees it (see `release`).
             self.owed.fetch_add(shrink - withdrawn, Ordering::AcqRel);
             // A slot given back after `withdraw` went to the free slots, its giver having
-            // seen no debt: pay with it now. The fence pairs with `release`'s: of this
-            // thread's debt and a giver's free slot, one side sees the other's.
-            fence(Ordering::SeqCst);
+            // seen no debt: pay with it now.
             while self.owed.load(Ordering::Relaxed) > 0 && free.withdraw(1) == 1 {
                 self.release(free);
             }
@@ -395,10 +395,15 @@ impl SlotDebt {
                 return;
             }
             free.add(1);
-            fence(Ordering::SeqCst);
-            // No debt: done. A debt counted meanwhile: take a free slot (this one or
-            // another) to pay it; none free means the calls in flight will pay it.
-            if self.owed.load(Ordering::Relaxed) == 0 || free.withdraw(1) == 0 {
+            // Read the debt with a read-modify-write (adding nothing), releasing the slot
+            // freed above: the lowering's own read-modify-write of the debt, which acquires,
+            // is before or after it. Before: this sees the debt. After: the lowering sees
+            // the freed slot. (A plain load could miss both ways, as a store buffer allows;
+            // loom does not model that reordering, so this rests on the memory model's total
+            // order of read-modify-writes. A fence instead measured slower.)
+            // No debt: done. A debt counted meanwhile: take a free slot (this one or another)
+            // to pay it; none free means the calls in flight will pay it.
+            if self.owed.fetch_add(0, Ordering::AcqRel) == 0 || free.withdraw(1) == 0 {
                 return;
             }
         }
