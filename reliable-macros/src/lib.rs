@@ -9,6 +9,7 @@
 mod args;
 mod errors;
 mod expand;
+mod feature_off;
 mod item;
 mod path;
 mod plan;
@@ -83,4 +84,23 @@ preset_attributes! {
     /// `#[reliable(preset = reliable_runtime::preset::TWITTER, ...)]`; documented in
     /// `reliable_runtime`.
     reliable_twitter_call => Some("TWITTER");
+}
+
+/// The attributes `reliable-runtime` re-exports in place of one whose feature is off: each line
+/// is an entry point, the attribute it stands for and the feature.
+macro_rules! feature_off_attributes {
+    ($($entry:ident => $attribute:literal, $feature:literal;)*) => {$(
+        #[doc(hidden)]
+        #[proc_macro_attribute]
+        pub fn $entry(_args: TokenStream, item: TokenStream) -> TokenStream {
+            feature_off::needs_feature($attribute, $feature, item.into()).into()
+        }
+    )*};
+}
+
+feature_off_attributes! {
+    cached_needs_cache => "cached", "cache";
+    with_backoff_needs_retry => "with_backoff", "retry";
+    rate_limited_needs_limit => "rate_limited", "limit";
+    bulkhead_needs_limit => "bulkhead", "limit";
 }

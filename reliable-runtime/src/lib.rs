@@ -408,7 +408,13 @@ pub use reliable_macros::circuit_breaker;
 /// assert_eq!(CALLS.load(Ordering::SeqCst), 3);
 /// # }
 /// ```
+#[cfg(feature = "retry")]
+#[cfg_attr(docsrs, doc(cfg(feature = "retry")))]
 pub use reliable_macros::with_backoff;
+// Without the feature, the same name gives one error naming the feature.
+#[cfg(not(feature = "retry"))]
+#[doc(hidden)]
+pub use reliable_macros::with_backoff_needs_retry as with_backoff;
 
 /// Gives each attempt of an `async fn` a deadline: `#[timeout(5)]` (seconds) or
 /// `#[timeout("250ms")]`.
@@ -465,7 +471,13 @@ pub use reliable_macros::timeout;
 /// assert!(matches!(order_status(3).await, Err(Rejected::RateLimited { .. })));
 /// # }
 /// ```
+#[cfg(feature = "limit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "limit")))]
 pub use reliable_macros::rate_limited;
+// Without the feature, the same name gives one error naming the feature.
+#[cfg(not(feature = "limit"))]
+#[doc(hidden)]
+pub use reliable_macros::rate_limited_needs_limit as rate_limited;
 
 /// Caps how many calls of a function are in flight at once.
 ///
@@ -490,7 +502,13 @@ pub use reliable_macros::rate_limited;
 /// assert!(matches!(second, Err(Rejected::BulkheadFull { .. })));
 /// # }
 /// ```
+#[cfg(feature = "limit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "limit")))]
 pub use reliable_macros::bulkhead;
+// Without the feature, the same name gives one error naming the feature.
+#[cfg(not(feature = "limit"))]
+#[doc(hidden)]
+pub use reliable_macros::bulkhead_needs_limit as bulkhead;
 
 /// Caches a function's successful results (the `Ok` of a `Result`, the `Some` of an `Option`).
 ///
@@ -533,7 +551,13 @@ pub use reliable_macros::bulkhead;
 /// assert_eq!(LOADS.load(Ordering::SeqCst), 1);
 /// # }
 /// ```
+#[cfg(feature = "cache")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
 pub use reliable_macros::cached;
+// Without the feature, the same name gives one error naming the feature.
+#[cfg(not(feature = "cache"))]
+#[doc(hidden)]
+pub use reliable_macros::cached_needs_cache as cached;
 
 /// A fallback when a call fails: the outermost layer.
 ///

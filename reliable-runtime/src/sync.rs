@@ -11,7 +11,8 @@ pub(crate) use loom::sync::{
     Mutex, MutexGuard,
 };
 #[cfg(not(reliable_loom))]
-#[cfg_attr(not(feature = "cache"), allow(unused_imports))] // AtomicBool: single-flight
+// AtomicBool: single-flight (`cache`); MutexGuard: the bulkhead (`limit`).
+#[cfg_attr(not(all(feature = "cache", feature = "limit")), allow(unused_imports))]
 pub(crate) use std::sync::{
     atomic::{AtomicBool, AtomicU32, AtomicU64},
     Mutex, MutexGuard,
