@@ -66,6 +66,11 @@ pub enum Event {
     #[cfg(feature = "cache")]
     #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
     StaleServed(StaleServed),
+    /// A cache's hit rate crossed its `min_hit_rate`, either way (judged each second by the
+    /// runtime's watcher).
+    #[cfg(feature = "cache")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
+    CacheHitRate(crate::cache::HitRateChange),
     /// An attribute asked for a layer registered under its name with other settings, and took
     /// the registered one (a [`Policy`](crate::Policy) builder refuses it instead).
     ConfigConflict(ConfigConflict),
@@ -74,16 +79,23 @@ pub enum Event {
     Reconfigured(Reconfigured),
 }
 
+static CHANNEL: OnceLock<broadcast::Sender<Event>> = OnceLock::new();
+
 fn channel() -> &'static broadcast::Sender<Event> {
-    static CHANNEL: OnceLock<broadcast::Sender<Event>> = OnceLock::new();
     CHANNEL.get_or_init(|| broadcast::channel(EVENT_CAPACITY).0)
 }
 
 /// Subscribes to every event published from now on.
 ///
 /// Works without a tokio runtime (`try_recv`, `blocking_recv`) and inside one (`recv().await`).
+///
+/// The first subscriber starts the runtime's SLA watcher, which judges every registered
+/// monitor each second so that status changes are published without a reader
+/// ([`sla::evaluate_all`](crate::sla::evaluate_all)).
 pub fn subscribe() -> broadcast::Receiver<Event> {
-    channel().subscribe()
+    let events = channel().subscribe();
+    crate::sla::start_watching();
+    events
 }
 
 /// Publishes `event()` unless `throttle` let one through less than a second ago.
@@ -95,7 +107,10 @@ pub(crate) fn publish_throttled(throttle: &Throttle, event: impl FnOnce() -> Eve
 
 /// Publishes an event; a no-op when nobody listens.
 pub(crate) fn publish(event: Event) {
-    let sender = channel();
+    // No channel yet: nobody ever subscribed (and making one would allocate on a call path).
+    let Some(sender) = CHANNEL.get() else {
+        return;
+    };
     if sender.receiver_count() > 0 {
         // An error only means every receiver went away meanwhile: nothing to do.
         let _ = sender.send(event);

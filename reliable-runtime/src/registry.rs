@@ -221,6 +221,14 @@ impl CacheRegistry {
             .map(|config| config.value().clone())
     }
 
+    /// Every cache, whatever test scope registered it (for the runtime's watcher).
+    pub(crate) fn every(&self) -> Vec<Arc<dyn CacheStats>> {
+        self.caches
+            .iter()
+            .map(|cache| Arc::clone(cache.value()))
+            .collect()
+    }
+
     /// The cache `name` as the registry holds it, without its types.
     pub(crate) fn get_untyped(&self, name: &str) -> Option<Arc<dyn CacheStats>> {
         self.caches

@@ -8,6 +8,8 @@ use tokio::sync::broadcast::{self, error::RecvError};
 /// dedicated thread (no tokio runtime needed).
 pub(super) fn start(manager: &'static AlertManager) {
     let events = event::subscribe();
+    // What is not healthy already: its events were published before anyone listened.
+    manager.replay_current();
     let started = std::thread::Builder::new()
         .name("reliable-alerts".to_owned())
         .spawn(move || listen(events, manager));

@@ -301,6 +301,51 @@ impl AlertManager {
         Some(handlers.remove(index).stats())
     }
 
+    /// Raises an alert for each monitored source that is not healthy and each breaker that
+    /// is not closed, now: their changes before this manager listened are not in any event
+    /// it could still receive. A source whose status changes as it is judged here is
+    /// published as an event instead (and alerted through it). Returns the alerts raised.
+    ///
+    /// ```
+    /// use reliable_runtime::alert::{AlertConfig, AlertManager};
+    /// use reliable_runtime::registry::breaker_registry;
+    /// use reliable_runtime::breaker::BreakerConfig;
+    ///
+    /// let breaker = breaker_registry().get_or_create("replay_doc", BreakerConfig::default()).unwrap();
+    /// breaker.force_open();
+    /// let manager = AlertManager::new(AlertConfig::default());
+    /// assert!(manager.replay_current() >= 1);
+    /// assert!(manager.history().iter().any(|alert| alert.source == "replay_doc" && alert.new_state == "FORCED_OPEN"));
+    /// ```
+    pub fn replay_current(&self) -> usize {
+        use crate::breaker::BreakerState;
+        use crate::registry::{breaker_registry, sla_registry};
+        use crate::sla::SlaStatus;
+        let mut raised = 0;
+        for monitor in sla_registry().every() {
+            let before = monitor.last_status();
+            let now = monitor.evaluate();
+            if before == now && now != SlaStatus::Healthy {
+                self.raise(Alert::sla(monitor.name(), SlaStatus::Healthy, now));
+                raised += 1;
+            }
+        }
+        for breaker in breaker_registry().every() {
+            let state = breaker.state();
+            if state != BreakerState::Closed {
+                let failures = breaker.snapshot().failure_count;
+                self.raise(Alert::breaker(
+                    breaker.name(),
+                    BreakerState::Closed,
+                    state,
+                    failures,
+                ));
+                raised += 1;
+            }
+        }
+        raised
+    }
+
     /// Raises an alert: keeps it in the history and queues it for every handler, without
     /// waiting for any (a full queue drops it for that handler and counts the drop).
     pub fn raise(&self, alert: Alert) {

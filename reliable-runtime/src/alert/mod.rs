@@ -199,6 +199,9 @@ pub enum AlertKind {
     Sla,
     /// A running instance took a new configuration ([`Event::Reconfigured`]).
     Configuration,
+    /// A cache's hit rate crossed its `min_hit_rate` ([`Event::CacheHitRate`]).
+    #[cfg(feature = "cache")]
+    Cache,
     /// Raised by the application ([`Alert::new`]).
     Custom,
 }
@@ -210,6 +213,8 @@ impl AlertKind {
             AlertKind::CircuitBreaker => "circuit_breaker",
             AlertKind::Sla => "sla",
             AlertKind::Configuration => "configuration",
+            #[cfg(feature = "cache")]
+            AlertKind::Cache => "cache",
             AlertKind::Custom => "custom",
         }
     }
@@ -386,8 +391,58 @@ impl Alert {
             Event::BreakerStateChanged(change) => Some(Alert::from(change)),
             Event::SlaStatusChanged(change) => Some(Alert::from(change)),
             Event::Reconfigured(change) => Some(Alert::from(change)),
+            #[cfg(feature = "cache")]
+            Event::CacheHitRate(change) => Some(Alert::cache_hit_rate(change)),
             _ => None,
         }
+    }
+
+    /// The alert for a cache's hit rate crossing its `min_hit_rate`: a warning when it falls
+    /// below (seed: "cache hit rate drops"), info when it is back above.
+    ///
+    /// ```
+    /// use reliable_runtime::alert::{Alert, AlertKind, Severity};
+    /// use reliable_runtime::cache::HitRateChange;
+    ///
+    /// let change = HitRateChange { cache: "orderbooks".into(), hit_rate: 0.42, min_hit_rate: 0.8, lookups: 120, low: true, at: std::time::SystemTime::now() };
+    /// let alert = Alert::cache_hit_rate(&change);
+    /// assert_eq!((alert.kind, alert.severity, alert.new_state.as_str()), (AlertKind::Cache, Severity::Warning, "LOW"));
+    /// assert_eq!(alert.message, "Cache 'orderbooks' hit rate dropped to 42.0% (below 80.0%, 120 lookups)");
+    /// ```
+    #[cfg(feature = "cache")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
+    pub fn cache_hit_rate(change: &crate::cache::HitRateChange) -> Alert {
+        let (rate, min) = (change.hit_rate * 100.0, change.min_hit_rate * 100.0);
+        let (severity, from, to, message) = if change.low {
+            (
+                Severity::Warning,
+                "OK",
+                "LOW",
+                format!(
+                    "Cache '{}' hit rate dropped to {rate:.1}% (below {min:.1}%, {} lookups)",
+                    change.cache, change.lookups
+                ),
+            )
+        } else {
+            (
+                Severity::Info,
+                "LOW",
+                "OK",
+                format!(
+                    "Cache '{}' hit rate recovered to {rate:.1}% (at least {min:.1}%, {} lookups)",
+                    change.cache, change.lookups
+                ),
+            )
+        };
+        let mut alert = Alert::new(change.cache.clone(), severity, message)
+            .with_metadata("hit_rate", format!("{:.4}", change.hit_rate))
+            .with_metadata("min_hit_rate", format!("{:.4}", change.min_hit_rate))
+            .with_metadata("lookups", change.lookups.to_string());
+        alert.kind = AlertKind::Cache;
+        alert.old_state = from.to_owned();
+        alert.new_state = to.to_owned();
+        alert.timestamp = change.at;
+        alert
     }
 
     /// Adds one metadata entry.
@@ -425,6 +480,8 @@ impl Alert {
             AlertKind::CircuitBreaker => "circuit breaker ",
             AlertKind::Sla => "SLA ",
             AlertKind::Configuration => "configuration of ",
+            #[cfg(feature = "cache")]
+            AlertKind::Cache => "cache hit rate ",
             AlertKind::Custom => "",
         };
         if self.old_state.is_empty() && self.new_state.is_empty() {

@@ -83,6 +83,12 @@ pub struct CacheConfig {
     /// Random spread of each entry's TTL, as a fraction (0.1: ±10%), so entries written together
     /// do not expire together.
     pub ttl_jitter: f64,
+    /// The lowest hit rate before an alert: judged each second by the runtime's watcher
+    /// over the lookups of that second (at least [`HIT_RATE_MIN_LOOKUPS`] of them); `None`
+    /// (the default) judges nothing.
+    ///
+    /// [`HIT_RATE_MIN_LOOKUPS`]: crate::cache::HIT_RATE_MIN_LOOKUPS
+    pub min_hit_rate: Option<f64>,
     /// The clock (default: [`Clock::system`]).
     #[serde(skip)]
     pub clock: Clock,
@@ -99,6 +105,7 @@ impl Default for CacheConfig {
             eviction_ratio: 0.1,
             stale: Duration::from_secs(5),
             ttl_jitter: 0.0,
+            min_hit_rate: None,
             clock: Clock::system(),
         }
     }
@@ -149,7 +156,28 @@ impl CacheConfig {
         }
         ConfigError::check("max_entries", cache::max_entries(self.max_entries))?;
         ConfigError::check("eviction_ratio", cache::eviction_ratio(self.eviction_ratio))?;
-        ConfigError::check("ttl_jitter", cache::ttl_jitter(self.ttl_jitter))
+        ConfigError::check("ttl_jitter", cache::ttl_jitter(self.ttl_jitter))?;
+        match self.min_hit_rate {
+            Some(rate) if !(0.0..=1.0).contains(&rate) => Err(ConfigError::new(
+                "min_hit_rate",
+                format!("must be within 0.0..=1.0, got {rate}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Alerts when the hit rate of a second's lookups falls below `rate` (0.0 to 1.0); see
+    /// [`min_hit_rate`](Self::min_hit_rate).
+    ///
+    /// ```
+    /// use reliable_runtime::cache::CacheConfig;
+    ///
+    /// assert_eq!(CacheConfig::default().min_hit_rate(0.8).min_hit_rate, Some(0.8));
+    /// assert_eq!(CacheConfig::default().min_hit_rate(1.5).validate().unwrap_err().field(), "min_hit_rate");
+    /// ```
+    pub fn min_hit_rate(mut self, rate: f64) -> Self {
+        self.min_hit_rate = Some(rate);
+        self
     }
 }
 

@@ -23,10 +23,12 @@ mod config;
 pub(crate) mod events;
 mod evict;
 mod flight;
+mod hit_rate;
 
 pub use config::{CacheConfig, CachePolicy};
 pub use events::StaleServed;
 pub use flight::{AsRejected, ByClone, LoadAlone, ShareFailure, SharedError};
+pub use hit_rate::{judge_hit_rates, HitRateChange, HIT_RATE_MIN_LOOKUPS};
 
 use flight::{Flights, Outcome, Role};
 

@@ -96,6 +96,14 @@ impl<T: Registered> Registry<T> {
         names
     }
 
+    /// Every instance, whatever test scope registered it (for the runtime's own watchers).
+    pub(crate) fn every(&self) -> Vec<Arc<T>> {
+        self.instances
+            .iter()
+            .map(|entry| Arc::clone(entry.value()))
+            .collect()
+    }
+
     /// Every instance, sorted by name.
     pub fn all(&self) -> Vec<Arc<T>> {
         let mut all: Vec<Arc<T>> = self

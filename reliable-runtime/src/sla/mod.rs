@@ -20,9 +20,12 @@
 mod recorder;
 pub(crate) mod status;
 mod thresholds;
+mod watch;
 
 pub use status::{SlaStatus, SlaStatusChange};
 pub use thresholds::{SlaThresholds, FAILED_SUCCESS_FRACTION};
+pub(crate) use watch::start as start_watching;
+pub use watch::{evaluate_all, EVALUATION_INTERVAL};
 
 use crate::clock::{duration_to_nanos, Clock, Timestamp};
 use crate::common::intern::intern;
@@ -163,6 +166,9 @@ pub struct SlaMonitor {
     group: Option<Arc<str>>,
     recorder: LatencyRecorder,
     consecutive_failures: CachePadded<AtomicU64>,
+    /// `max_consecutive_failures`, kept beside the count so a failure can tell that it
+    /// crossed the rule without loading the thresholds.
+    failed_at: AtomicU64,
     last_status: AtomicU8,
 }
 
@@ -242,6 +248,7 @@ impl SlaMonitorBuilder {
             group: self.group,
             recorder: LatencyRecorder::new(per_shard),
             consecutive_failures: CachePadded::new(AtomicU64::new(0)),
+            failed_at: AtomicU64::new(u64::from(self.thresholds.max_consecutive_failures)),
             last_status: AtomicU8::new(SlaStatus::Healthy as u8),
         })
     }
@@ -301,10 +308,13 @@ impl SlaMonitor {
         &self,
         change: impl FnOnce(SlaThresholds) -> SlaThresholds,
     ) -> Result<(), ConfigError> {
-        self.thresholds
+        let next = self
+            .thresholds
             .change(("monitor", intern(&self.name)), change, |_, next| {
                 next.validate()
             })?;
+        self.failed_at
+            .store(u64::from(next.max_consecutive_failures), Ordering::Relaxed);
         Ok(())
     }
 
@@ -351,9 +361,17 @@ impl SlaMonitor {
         self.recorder
             .record(end, duration_to_nanos(latency), failed);
         if failed {
-            self.consecutive_failures.fetch_add(1, Ordering::Relaxed);
+            let failures = self.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
+            if failures == self.failed_at.load(Ordering::Relaxed) {
+                // The consecutive-failure rule just made the source FAILED (it decides before
+                // any other rule): publish it now, not when someone next reads the health,
+                // and without judging the window (which would allocate).
+                self.note_status(SlaStatus::Failed);
+            }
         } else if self.consecutive_failures.load(Ordering::Relaxed) != 0 {
             // Load first: a success must not write the shared line when there is nothing to reset.
+            // (A recovery is judged by the window's rules: the watcher publishes it within
+            // a second.)
             self.consecutive_failures.store(0, Ordering::Relaxed);
         }
     }
@@ -439,6 +457,21 @@ impl SlaMonitor {
     /// The current status (computes the metrics).
     pub fn status(&self) -> SlaStatus {
         self.metrics().status
+    }
+
+    /// Judges the metrics now, publishing an [`Event::SlaStatusChanged`] if the status
+    /// changed since it was last judged. Done without a reader too: the failure that reaches
+    /// `max_consecutive_failures` publishes FAILED at once, and the runtime's watcher judges
+    /// every registered monitor each second ([`evaluate_all`]), which publishes the rate and
+    /// latency rules' changes and recoveries.
+    pub fn evaluate(&self) -> SlaStatus {
+        self.metrics().status
+    }
+
+    /// The status as last judged (by a read of the metrics, a crossing of the
+    /// consecutive-failure rule or the watcher), without judging it again.
+    pub fn last_status(&self) -> SlaStatus {
+        SlaStatus::from_u8(self.last_status.load(Ordering::Acquire))
     }
 
     /// Forgets the window and the consecutive failures (totals stay).
