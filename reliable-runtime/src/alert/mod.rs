@@ -68,7 +68,7 @@ mod handler;
 mod listener;
 mod log;
 mod manager;
-mod time;
+pub(crate) mod time;
 mod worker;
 
 #[cfg(feature = "email")]

@@ -4,7 +4,7 @@ use serde::Serializer;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// `at` in UTC with milliseconds; times before 1970 read as the epoch.
-pub(super) fn rfc3339(at: SystemTime) -> String {
+pub(crate) fn rfc3339(at: SystemTime) -> String {
     let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
     let seconds = since.as_secs();
     let (year, month, day) = civil_from_days((seconds / 86_400) as i64);

@@ -1,8 +1,14 @@
 //! One snapshot of everything: [`get_system_health()`].
 
 mod groups;
+#[cfg(feature = "http-health")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http-health")))]
+mod http;
 
 pub use groups::{group_health, DegradationLevel, GroupHealth, GroupSource};
+#[cfg(feature = "http-health")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http-health")))]
+pub use http::{router, HealthEndpoints};
 
 use crate::breaker::{BreakerSnapshot, BreakerState};
 #[cfg(feature = "cache")]
