@@ -10,6 +10,7 @@
 //! | `GET /breakers` | each breaker's state and counts |
 //! | `GET /caches` | each cache's counters (feature `cache`) |
 //! | `GET /limits` | rate limiters, bulkheads and timeouts |
+//! | `GET /metrics` | the health in Prometheus' text format ([`prometheus_text`](super::prometheus_text)) |
 //!
 //! Every route but `/live` takes at most 60 requests a minute per client IP, answered beyond
 //! that with 429 and `Retry-After` (the project's own [`RateLimiter`], one per client, at most
@@ -104,6 +105,7 @@ impl HealthEndpoints {
             .route("/breakers", get(breakers))
             .route("/caches", get(caches))
             .route("/limits", get(limits))
+            .route("/metrics", get(metrics))
             .layer(middleware::from_fn_with_state(clients, limit_per_client));
         Router::new().route("/live", get(live)).merge(limited)
     }
@@ -246,6 +248,18 @@ fn limit_of(query: Option<&str>, most: usize) -> Result<usize, String> {
         };
     }
     Ok(limit)
+}
+
+async fn metrics() -> Response {
+    let text = super::prometheus_text(&get_system_health());
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        text,
+    )
+        .into_response()
 }
 
 async fn breakers() -> Json<Value> {

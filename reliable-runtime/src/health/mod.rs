@@ -4,11 +4,13 @@ mod groups;
 #[cfg(feature = "http-health")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http-health")))]
 mod http;
+mod prometheus;
 
 pub use groups::{group_health, DegradationLevel, GroupHealth, GroupSource};
 #[cfg(feature = "http-health")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http-health")))]
 pub use http::{router, HealthEndpoints};
+pub use prometheus::prometheus_text;
 
 use crate::breaker::{BreakerSnapshot, BreakerState};
 #[cfg(feature = "cache")]

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs `promtool` (Prometheus' checker) with the arguments given, installing it first when it is
+# missing: Debian's `prometheus` package, which brings it (needs root, as CI has).
+#
+#   scripts/promtool.sh check metrics < metrics.txt
+set -euo pipefail
+if ! command -v promtool >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    { apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus; } >&2
+fi
+exec promtool "$@"
