@@ -598,6 +598,7 @@ impl PolicyBuilder {
 
         // Every layer is valid: register the new ones (a name registered meanwhile wins).
         let layers = Layers {
+            name: intern(name),
             breaker: breaker.map(Pending::register),
             #[cfg(feature = "limit")]
             limiter: limiter.map(Pending::register),

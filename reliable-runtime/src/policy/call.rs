@@ -6,6 +6,7 @@ use super::{FromPolicy, Hooks, Policy};
 use crate::degrade::Degradation;
 use crate::error::{Failure, Rejected};
 use crate::policy::layers::{failed, monitored, AttemptState, Layers};
+use crate::policy::span::CallSpan;
 use crate::served::Source;
 #[cfg(feature = "retry")]
 use crate::{
@@ -307,6 +308,8 @@ pin_project! {
         slow: SlowPart<'a>,
         hooks: H,
         deliver: D,
+        // Zero-sized without the `trace` feature.
+        span: CallSpan,
     }
 }
 
@@ -326,6 +329,7 @@ impl<'a, S, D, H> Call<'a, S, D, H> {
             slow: SlowPart(ManuallyDrop::new(None)),
             hooks,
             deliver,
+            span: CallSpan::new(layers),
         }
     }
 }
@@ -361,12 +365,16 @@ where
             return poll_layered(self, cx);
         }
         let mut this = self.project();
+        let _span = this.span.enter();
         let layers = this.state.layers();
         // No retry, timeout or waiting layer: one attempt, admitted at once.
         if !this.slot.running() {
             if let Err(rejected) = this.state.admit_now() {
-                return Poll::Ready(this.deliver.deliver(Err(Failure::Rejected(rejected))));
+                let outcome = Err(Failure::Rejected(rejected));
+                this.span.finish(&outcome, layers);
+                return Poll::Ready(this.deliver.deliver(outcome));
             }
+            this.span.attempt();
             this.slot.as_mut().start();
         }
         let outcome = match this.slot.as_mut().poll_body(cx) {
@@ -378,6 +386,7 @@ where
         this.state.finish(failed(&outcome, |error| {
             hooks.is_failure(&layers.hooks, error)
         }));
+        this.span.finish(&outcome, layers);
         Poll::Ready(this.deliver.deliver(outcome))
     }
 }
@@ -400,6 +409,7 @@ where
 {
     let mut this = future.project();
     let this = &mut this;
+    let _span = this.span.enter();
     let layers = this.state.layers();
     loop {
         if this.state.flags & BACKING_OFF != 0 {
@@ -418,7 +428,9 @@ where
             Poll::Pending => return Poll::Pending,
             // A refusal at admission is never retried: given back where it is made.
             Poll::Ready(Err(rejected)) => {
-                return Poll::Ready(this.deliver.deliver(Err(Failure::Rejected(rejected))))
+                let outcome = Err(Failure::Rejected(rejected));
+                this.span.finish(&outcome, layers);
+                return Poll::Ready(this.deliver.deliver(outcome));
             }
             Poll::Ready(Ok(())) => {}
         }
@@ -427,11 +439,17 @@ where
             Poll::Ready(outcome) => outcome,
         };
         #[cfg(not(feature = "retry"))]
-        return Poll::Ready(this.deliver.deliver(outcome));
+        {
+            this.span.finish(&outcome, layers);
+            return Poll::Ready(this.deliver.deliver(outcome));
+        }
         #[cfg(feature = "retry")]
         let retry = match (&outcome, layers.retry.as_deref()) {
             (Err(_), Some(retry)) if this.state.flags & RETRIES != 0 => retry,
-            _ => return Poll::Ready(this.deliver.deliver(outcome)),
+            _ => {
+                this.span.finish(&outcome, layers);
+                return Poll::Ready(this.deliver.deliver(outcome));
+            }
         };
         #[cfg(feature = "retry")]
         let slow = this.slow.get_or_insert_with(Box::default);
@@ -439,7 +457,10 @@ where
         let progress = slow.retry.get_or_insert_with(|| retry.resume());
         #[cfg(feature = "retry")]
         match after_attempt(layers, &*this.hooks, outcome, progress) {
-            ControlFlow::Break(outcome) => return Poll::Ready(this.deliver.deliver(outcome)),
+            ControlFlow::Break(outcome) => {
+                this.span.finish(&outcome, layers);
+                return Poll::Ready(this.deliver.deliver(outcome));
+            }
             ControlFlow::Continue(delay) => {
                 let flags = this.state.flags;
                 *this.state = AttemptState::new(layers);
@@ -485,6 +506,7 @@ fn start<'a, S: Slot, D, H>(
     } else {
         this.state.admit_now()?;
     }
+    this.span.attempt();
     this.slot.as_mut().start();
     if this.state.flags & TIMED != 0 {
         if let Some(timeout) = layers.timeout.as_deref() {

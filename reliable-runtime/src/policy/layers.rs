@@ -36,6 +36,9 @@ const COMPLETED: &str = "a reliability pipeline future was polled after it compl
 /// like any value; an attempt borrows them, so the hot path takes no reference count.
 #[derive(Clone, Debug)]
 pub(crate) struct Layers {
+    /// The policy's name (for the `trace` feature's spans).
+    #[cfg_attr(not(feature = "trace"), allow(dead_code))]
+    pub(crate) name: &'static str,
     /// The circuit breaker.
     pub(crate) breaker: Option<Arc<CircuitBreaker>>,
     /// The rate limiter.
@@ -69,6 +72,7 @@ pub(crate) struct Layers {
 impl Layers {
     /// No layer at all.
     pub(crate) const NONE: Layers = Layers {
+        name: "",
         breaker: None,
         #[cfg(feature = "limit")]
         limiter: None,
