@@ -19,6 +19,10 @@ pub(crate) struct CallSpan {
 #[cfg(not(feature = "trace"))]
 pub(crate) struct CallSpan;
 
+/// What entering no span gives (held like a guard, so the call's code is the same either way).
+#[cfg(not(feature = "trace"))]
+pub(crate) struct NotEntered;
+
 #[cfg(feature = "trace")]
 impl CallSpan {
     pub(crate) fn new(layers: &Layers) -> Self {
@@ -69,7 +73,9 @@ impl CallSpan {
     }
 
     #[inline(always)]
-    pub(crate) fn enter(&self) {}
+    pub(crate) fn enter(&self) -> NotEntered {
+        NotEntered
+    }
 
     #[inline(always)]
     pub(crate) fn attempt(&mut self) {}
