@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 
 /// Serves the endpoints (nested as a user would) on a loopback port of the OS's choosing.
 async fn serve(endpoints: HealthEndpoints) -> SocketAddr {
-    let app = axum::Router::new().nest("/api/health", endpoints.router());
+    let app = axum::Router::new().nest("/api/health", endpoints.build().unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move {

@@ -26,7 +26,7 @@ async fn metrics_pass_promtool() {
         .unwrap();
     monitor.finish(monitor.start(), false);
     monitor.finish(monitor.start(), true);
-    let app = axum::Router::new().nest("/api/health", HealthEndpoints::default().router());
+    let app = axum::Router::new().nest("/api/health", HealthEndpoints::default().build().unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move {

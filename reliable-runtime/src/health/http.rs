@@ -22,7 +22,7 @@ use crate::alert::alert_manager;
 use crate::alert::time::rfc3339;
 use crate::limit::{RateLimit, RateLimiter, RateLimiterConfig};
 use crate::sla::SlaStatus;
-use crate::{get_system_health, Rejected};
+use crate::{get_system_health, ConfigError, Rejected};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -47,7 +47,9 @@ use std::time::SystemTime;
 /// # }
 /// ```
 pub fn router() -> Router {
-    HealthEndpoints::default().router()
+    HealthEndpoints::default()
+        .build()
+        .expect("the default settings are valid")
 }
 
 /// The health endpoints' settings.
@@ -55,8 +57,10 @@ pub fn router() -> Router {
 /// ```
 /// use reliable_runtime::health::HealthEndpoints;
 ///
-/// let app = HealthEndpoints::default().per_minute(600).max_clients(1_000).router();
+/// let app = HealthEndpoints::default().per_minute(600).max_clients(1_000).build().unwrap();
 /// # let _ = app;
+/// let error = HealthEndpoints::default().per_minute(0).build().unwrap_err();
+/// assert_eq!(error.field(), "per_minute");
 /// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -90,11 +94,21 @@ impl HealthEndpoints {
         self
     }
 
-    /// The router.
-    pub fn router(self) -> Router {
+    /// The router, after checking the settings: a limit a rate limiter cannot hold, or no
+    /// client kept, is an `Err` naming the field.
+    pub fn build(self) -> Result<Router, ConfigError> {
+        let limit = RateLimit::per_minute(self.per_minute);
+        RateLimiter::new("health_endpoints", RateLimiterConfig::new(limit))
+            .map_err(|error| ConfigError::new("per_minute", error.reason().to_owned()))?;
+        if self.max_clients == 0 {
+            return Err(ConfigError::new(
+                "max_clients",
+                "must keep at least one client",
+            ));
+        }
         let clients = Arc::new(Clients {
-            limit: RateLimit::per_minute(self.per_minute.max(1)),
-            max: self.max_clients.max(1),
+            limit,
+            max: self.max_clients,
             known: Mutex::new(HashMap::new()),
         });
         let limited = Router::new()
@@ -107,7 +121,7 @@ impl HealthEndpoints {
             .route("/limits", get(limits))
             .route("/metrics", get(metrics))
             .layer(middleware::from_fn_with_state(clients, limit_per_client));
-        Router::new().route("/live", get(live)).merge(limited)
+        Ok(Router::new().route("/live", get(live)).merge(limited))
     }
 }
 
@@ -140,7 +154,7 @@ impl Clients {
         }
         let limiter = Arc::new(
             RateLimiter::new("health_endpoints", RateLimiterConfig::new(self.limit))
-                .expect("a per-minute limit of at least 1 is valid"),
+                .expect("the limit was checked when the router was built"),
         );
         known.insert(client, (Arc::clone(&limiter), now));
         limiter
