@@ -112,3 +112,34 @@ fn each_call_is_a_span_with_its_attempts_outcome_and_breaker_state() {
     assert_eq!(calls[2]["breaker"], "OPEN");
     assert_eq!(calls[2]["attempts"], "0", "refused before any attempt ran");
 }
+
+#[test]
+fn a_blocking_call_is_one_span_over_its_attempts() {
+    let spans = Arc::new(Spans::default());
+    tracing::subscriber::with_default(Recording(Arc::clone(&spans)), || {
+        let policy = Policy::builder("traced_blocking")
+            .retry("traced_blocking_retry", |r| {
+                r.max_attempts(3)
+                    .initial_delay(Duration::from_millis(1))
+                    .jitter(Jitter::None)
+                    .budget(None)
+            })
+            .build()
+            .unwrap();
+        let failed = policy.try_call_blocking(|| Err::<u32, _>("down"));
+        assert!(matches!(failed, Err(Failure::Inner("down"))));
+        let ok = policy.try_call_once_blocking(|| Ok::<u32, &str>(1));
+        assert_eq!(ok.unwrap(), 1);
+    });
+    let calls = spans.calls("traced_blocking");
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert_eq!(
+        (calls[0]["outcome"].as_str(), calls[0]["attempts"].as_str()),
+        ("failed", "3")
+    );
+    assert_eq!(
+        (calls[1]["outcome"].as_str(), calls[1]["attempts"].as_str()),
+        ("ok", "1")
+    );
+    assert!(!calls[0].contains_key("breaker"), "no breaker, no state");
+}

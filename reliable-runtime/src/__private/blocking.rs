@@ -20,7 +20,8 @@ impl Run {
     where
         R: ReturnsResult,
     {
-        policy.attempt_blocking(&hooks, || call().into_result())
+        policy
+            .traced_blocking(|span| policy.attempt_blocking(span, &hooks, || call().into_result()))
     }
 
     #[cfg(feature = "retry")]
@@ -33,13 +34,15 @@ impl Run {
     where
         R: ReturnsResult,
     {
-        let mut retries = Retries::start(policy);
-        loop {
-            let outcome = policy.attempt_blocking(&hooks, || call().into_result());
-            match retries.after_attempt(&hooks, outcome) {
-                ControlFlow::Break(outcome) => return outcome,
-                ControlFlow::Continue(delay) => std::thread::sleep(delay),
+        policy.traced_blocking(|span| {
+            let mut retries = Retries::start(policy);
+            loop {
+                let outcome = policy.attempt_blocking(span, &hooks, || call().into_result());
+                match retries.after_attempt(&hooks, outcome) {
+                    ControlFlow::Break(outcome) => return outcome,
+                    ControlFlow::Continue(delay) => std::thread::sleep(delay),
+                }
             }
-        }
+        })
     }
 }

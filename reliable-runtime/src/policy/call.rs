@@ -710,21 +710,23 @@ impl Policy {
     where
         E: 'static,
     {
-        #[cfg(not(feature = "retry"))]
-        return self.attempt_blocking(&FromPolicy, &mut call);
-        #[cfg(feature = "retry")]
-        let mut progress = self.layers.retry.as_deref().map(RetryPolicy::start);
-        #[cfg(feature = "retry")]
-        loop {
-            let outcome = self.attempt_blocking(&FromPolicy, &mut call);
-            let Some(progress) = progress.as_mut() else {
-                return outcome;
-            };
-            match after_attempt(&self.layers, &FromPolicy, outcome, progress) {
-                ControlFlow::Break(outcome) => return outcome,
-                ControlFlow::Continue(delay) => std::thread::sleep(delay),
+        self.traced_blocking(|span| {
+            #[cfg(not(feature = "retry"))]
+            return self.attempt_blocking(span, &FromPolicy, &mut call);
+            #[cfg(feature = "retry")]
+            let mut progress = self.layers.retry.as_deref().map(RetryPolicy::start);
+            #[cfg(feature = "retry")]
+            loop {
+                let outcome = self.attempt_blocking(span, &FromPolicy, &mut call);
+                let Some(progress) = progress.as_mut() else {
+                    return outcome;
+                };
+                match after_attempt(&self.layers, &FromPolicy, outcome, progress) {
+                    ControlFlow::Break(outcome) => return outcome,
+                    ControlFlow::Continue(delay) => std::thread::sleep(delay),
+                }
             }
-        }
+        })
     }
 
     /// [`call_blocking`](Self::call_blocking) for a body that can run only once: one
@@ -733,7 +735,7 @@ impl Policy {
     where
         E: From<Rejected> + 'static,
     {
-        self.attempt_blocking(&FromPolicy, call)
+        self.try_call_once_blocking(call)
             .map_err(Failure::into_error)
     }
 
@@ -745,20 +747,36 @@ impl Policy {
     where
         E: 'static,
     {
-        self.attempt_blocking(&FromPolicy, call)
+        self.traced_blocking(|span| self.attempt_blocking(span, &FromPolicy, call))
     }
 
     /// One attempt of a blocking call.
     pub(crate) fn attempt_blocking<T, E>(
         &self,
+        span: &mut CallSpan,
         hooks: &impl Hooks<E>,
         call: impl FnOnce() -> Result<T, E>,
     ) -> Result<T, Failure<E>> {
         let mut state = AttemptState::new(&self.layers);
         state.admit_blocking().map_err(Failure::Rejected)?;
+        span.attempt();
         let outcome = call().map_err(Failure::Inner);
         let policy = &self.layers.hooks;
         state.finish(failed(&outcome, |error| hooks.is_failure(policy, error)));
+        outcome
+    }
+
+    /// A blocking call inside its span (feature `trace`), its attempts counted by
+    /// [`attempt_blocking`](Self::attempt_blocking), its outcome recorded.
+    #[inline]
+    pub(crate) fn traced_blocking<T, E>(
+        &self,
+        call: impl FnOnce(&mut CallSpan) -> Result<T, Failure<E>>,
+    ) -> Result<T, Failure<E>> {
+        let mut span = CallSpan::new(&self.layers);
+        let _entered = span.enter();
+        let outcome = call(&mut span);
+        span.finish(&outcome, &self.layers);
         outcome
     }
 

@@ -53,7 +53,7 @@ mod hooks;
 pub(crate) mod layers;
 #[cfg(feature = "cache")]
 mod out_of_line;
-mod span;
+pub(crate) mod span;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod tower;

@@ -1,6 +1,7 @@
 //! A `tracing` span per call through a policy (feature `trace`): `reliable.call` with the
 //! policy's name, and at the end the attempts that ran (admitted by every layer), the outcome
-//! (`ok`, `failed`, `rejected` with `rejected_by`) and the breaker's state. Each poll of the call runs inside it, so the body's own events and
+//! (`ok`, `failed`, `rejected` with `rejected_by`) and the breaker's state. An async call's
+//! every poll, and a blocking call's whole run, is inside it, so the body's own events and
 //! spans nest under it (OpenTelemetry users get the call as a span of their trace).
 //!
 //! Without the feature a call holds a zero-sized placeholder and this costs nothing.
