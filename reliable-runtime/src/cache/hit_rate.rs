@@ -5,7 +5,7 @@ use super::CacheStats;
 use crate::event::{self, Event};
 use crate::registry::cache_registry;
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::SystemTime;
 
@@ -62,8 +62,12 @@ pub fn judge_hit_rates() -> Vec<HitRateChange> {
         .get_or_init(Mutex::default)
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
+    let caches = cache_registry().every();
+    // Forget caches no longer registered (a test scope's), so this stays the registry's size.
+    let registered: HashSet<&str> = caches.iter().map(|cache| cache.name()).collect();
+    seen.retain(|name, _| registered.contains(name.as_str()));
     let mut changes = Vec::new();
-    for cache in cache_registry().every() {
+    for cache in caches {
         let Some(change) = judge(&*cache, &mut seen) else {
             continue;
         };
