@@ -4,7 +4,7 @@
 use crate::breaker::{BreakerSnapshot, BreakerState};
 use crate::sla::{SlaMetrics, SlaStatus};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// One source of a group, as the group section lists it: figures copied from its
 /// [`SlaMetrics`] in the same snapshot.
@@ -115,37 +115,62 @@ pub fn group_health<'a>(
     sources: impl IntoIterator<Item = (&'a str, &'a SlaMetrics, Option<&'a str>)>,
     breakers: impl IntoIterator<Item = &'a BreakerSnapshot>,
 ) -> BTreeMap<String, GroupHealth> {
-    let mut groups: BTreeMap<String, (Vec<GroupSource>, Vec<BreakerState>)> = BTreeMap::new();
+    let mut groups = Groups::default();
     for (name, metrics, group) in sources {
         if let Some(group) = group {
-            groups
-                .entry(group.to_owned())
-                .or_default()
-                .0
-                .push(GroupSource {
-                    name: name.to_owned(),
-                    status: metrics.status,
-                    latency_p95: metrics.latency_p95,
-                    success_rate: metrics.success_rate,
-                });
+            groups.of(group).sources.push(GroupSource {
+                name: name.to_owned(),
+                status: metrics.status,
+                latency_p95: metrics.latency_p95,
+                success_rate: metrics.success_rate,
+            });
         }
     }
     for snapshot in breakers {
         if let Some(group) = &snapshot.group {
-            groups
-                .entry(group.to_string())
-                .or_default()
-                .1
-                .push(snapshot.state);
+            groups.of(group).breakers.push(snapshot.state);
         }
     }
     groups
+        .members
         .into_iter()
-        .map(|(group, (sources, breakers))| {
-            let health = score(group.clone(), sources, &breakers);
-            (group, health)
+        .map(|group| {
+            let name = group.name.to_owned();
+            (name.clone(), score(name, group.sources, &group.breakers))
         })
         .collect()
+}
+
+/// The groups being gathered, keyed by borrowed names: one String per group, not one per
+/// source.
+#[derive(Default)]
+struct Groups<'a> {
+    index: HashMap<&'a str, usize>,
+    members: Vec<Members<'a>>,
+}
+
+struct Members<'a> {
+    name: &'a str,
+    sources: Vec<GroupSource>,
+    breakers: Vec<BreakerState>,
+}
+
+impl<'a> Groups<'a> {
+    fn of(&mut self, group: &'a str) -> &mut Members<'a> {
+        // A group's sources are usually neighbours in name order: try the last group first.
+        let at = match self.members.last() {
+            Some(last) if last.name == group => self.members.len() - 1,
+            _ => *self.index.entry(group).or_insert_with(|| {
+                self.members.push(Members {
+                    name: group,
+                    sources: Vec::new(),
+                    breakers: Vec::new(),
+                });
+                self.members.len() - 1
+            }),
+        };
+        &mut self.members[at]
+    }
 }
 
 fn score(exchange: String, sources: Vec<GroupSource>, breakers: &[BreakerState]) -> GroupHealth {

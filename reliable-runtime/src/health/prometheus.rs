@@ -29,11 +29,11 @@ pub fn prometheus_text(health: &SystemHealth) -> String {
         "The states of the circuit breaker (1 for the current one)",
     );
     for (name, breaker) in &health.circuit_breakers {
-        let current = breaker.state.as_str().to_ascii_lowercase();
+        let current = breaker.state.as_str();
         for state in states {
             out.sample(
                 &[("name", name), ("state", state)],
-                u8::from(current == state),
+                u8::from(current.eq_ignore_ascii_case(state)),
             );
         }
     }
@@ -66,11 +66,11 @@ pub fn prometheus_text(health: &SystemHealth) -> String {
         "The SLA status of the monitored source (1 for the current one)",
     );
     for (source, metrics) in &health.data_sources {
-        let current = metrics.status.as_str().to_ascii_lowercase();
+        let current = metrics.status.as_str();
         for status in ["healthy", "degraded", "failed"] {
             out.sample(
                 &[("source", source), ("status", status)],
-                u8::from(current == status),
+                u8::from(current.eq_ignore_ascii_case(status)),
             );
         }
     }
@@ -249,46 +249,69 @@ impl Exposition {
             if index > 0 {
                 self.text.push(',');
             }
-            let _ = write!(self.text, "{label}=\"");
+            self.text.push_str(label);
+            self.text.push_str("=\"");
             // The format's escapes: a label value is any UTF-8, names come from users.
-            for c in value.chars() {
-                match c {
-                    '\\' => self.text.push_str("\\\\"),
-                    '"' => self.text.push_str("\\\""),
-                    '\n' => self.text.push_str("\\n"),
-                    c => self.text.push(c),
+            if value.contains(['\\', '"', '\n']) {
+                for c in value.chars() {
+                    match c {
+                        '\\' => self.text.push_str("\\\\"),
+                        '"' => self.text.push_str("\\\""),
+                        '\n' => self.text.push_str("\\n"),
+                        c => self.text.push(c),
+                    }
                 }
+            } else {
+                self.text.push_str(value);
             }
             self.text.push('"');
         }
-        let _ = writeln!(self.text, "}} {}", value.into().0);
+        self.text.push_str("} ");
+        value.into().write_to(&mut self.text);
+        self.text.push('\n');
     }
 }
 
-/// A sample's value as the format writes it.
-struct Value(String);
+/// A sample's value, written as the format wants it (without allocating: `/metrics` writes
+/// several per source).
+#[derive(Clone, Copy)]
+enum Value {
+    Integer(u64),
+    Float(f64),
+}
 
-macro_rules! values {
+impl Value {
+    fn write_to(self, text: &mut String) {
+        match self {
+            Value::Integer(value) => {
+                let _ = write!(text, "{value}");
+            }
+            Value::Float(value) if value.is_nan() => text.push_str("NaN"),
+            Value::Float(value) if value.is_infinite() => {
+                text.push_str(if value > 0.0 { "+Inf" } else { "-Inf" })
+            }
+            Value::Float(value) => {
+                let _ = write!(text, "{value}");
+            }
+        }
+    }
+}
+
+macro_rules! integers {
     ($($t:ty),*) => {$(
         impl From<$t> for Value {
             fn from(value: $t) -> Value {
-                Value(value.to_string())
+                Value::Integer(u64::from(value))
             }
         }
     )*};
 }
 
-values!(u8, u32, u64);
+integers!(u8, u32, u64);
 
 impl From<f64> for Value {
     fn from(value: f64) -> Value {
-        Value(if value.is_nan() {
-            "NaN".to_owned()
-        } else if value.is_infinite() {
-            if value > 0.0 { "+Inf" } else { "-Inf" }.to_owned()
-        } else {
-            value.to_string()
-        })
+        Value::Float(value)
     }
 }
 

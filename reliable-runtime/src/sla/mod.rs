@@ -33,12 +33,12 @@ use crate::common::live::Live;
 use crate::error::ConfigError;
 use crate::event::{self, Event};
 use crossbeam_utils::CachePadded;
-use recorder::{quantile, LatencyRecorder};
+use recorder::{LatencyRecorder, Settled, Span, Tally, WindowFigures};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 /// Calls a [`SlaWindow::Time`] window keeps per thread shard at most; older ones drop out early.
@@ -170,6 +170,37 @@ pub struct SlaMonitor {
     /// crossed the rule without loading the thresholds.
     failed_at: AtomicU64,
     last_status: AtomicU8,
+    /// The figures of the last read, with what they were read from (the read path's only
+    /// lock; recording never takes it).
+    memo: Mutex<Option<WindowMemo>>,
+}
+
+/// A window's figures as last read.
+struct WindowMemo {
+    /// The writes and clears the read saw.
+    settled: Settled,
+    figures: WindowFigures,
+    /// The window as of that read.
+    span: Span,
+}
+
+impl WindowMemo {
+    /// Whether a read over `span`, with no write or clear since, keeps the same samples. A
+    /// window of the last N calls does; a time window does while its oldest call is still
+    /// within it (calls older than it were out and stay out), on a clock that did not go back.
+    fn still_holds(&self, span: Span) -> bool {
+        match (self.span, span) {
+            (Span::Last(_), Span::Last(_)) => true,
+            (Span::Within { now: then, .. }, Span::Within { now, span }) => {
+                now >= then
+                    && self
+                        .figures
+                        .oldest_end
+                        .is_none_or(|oldest| now.saturating_duration_since(oldest) <= span)
+            }
+            _ => false,
+        }
+    }
 }
 
 impl fmt::Debug for SlaMonitor {
@@ -250,6 +281,7 @@ impl SlaMonitorBuilder {
             consecutive_failures: CachePadded::new(AtomicU64::new(0)),
             failed_at: AtomicU64::new(u64::from(self.thresholds.max_consecutive_failures)),
             last_status: AtomicU8::new(SlaStatus::Healthy as u8),
+            memo: Mutex::new(None),
         })
     }
 }
@@ -408,50 +440,56 @@ impl SlaMonitor {
     /// If the status differs from the one seen at the previous read, an
     /// [`Event::SlaStatusChanged`] is published.
     pub fn metrics(&self) -> SlaMetrics {
-        let mut samples = self.recorder.samples();
-        match self.window {
-            SlaWindow::Calls(n) => {
-                let n = n as usize;
-                if samples.len() > n {
-                    // Keep the n most recent calls across shards.
-                    samples.select_nth_unstable_by(n, |a, b| b.end.cmp(&a.end));
-                    samples.truncate(n);
-                }
-            }
-            SlaWindow::Time(span) => {
-                let now = self.clock.now();
-                samples.retain(|sample| now.saturating_duration_since(sample.end) <= span);
-            }
-        }
-        let window_calls = samples.len() as u64;
-        let failed = samples.iter().filter(|sample| sample.failed).count() as u64;
-        let mut latencies: Vec<u64> = samples.iter().map(|s| s.latency_nanos).collect();
-        latencies.sort_unstable();
-        let seconds = |nanos: Option<f64>| nanos.map_or(0.0, |n| n / 1e9);
-        let mean = if latencies.is_empty() {
-            0.0
-        } else {
-            latencies.iter().map(|&n| n as f64).sum::<f64>() / latencies.len() as f64 / 1e9
-        };
+        let (figures, tally) = self.window_figures();
+        let [p50, p95, p99] = figures.quantiles_nanos.map(|nanos| nanos / 1e9);
         let mut metrics = SlaMetrics {
             status: SlaStatus::Healthy,
-            latency_p50: seconds(quantile(&latencies, 0.50)),
-            latency_p95: seconds(quantile(&latencies, 0.95)),
-            latency_p99: seconds(quantile(&latencies, 0.99)),
-            latency_mean: mean,
-            success_rate: if window_calls == 0 {
+            latency_p50: p50,
+            latency_p95: p95,
+            latency_p99: p99,
+            latency_mean: figures.mean_nanos / 1e9,
+            success_rate: if figures.calls == 0 {
                 1.0
             } else {
-                (window_calls - failed) as f64 / window_calls as f64
+                (figures.calls - figures.failed) as f64 / figures.calls as f64
             },
-            window_calls,
-            total_calls: self.recorder.total(),
-            total_failures: self.recorder.failures(),
+            window_calls: figures.calls,
+            // A window cannot hold more calls than were recorded, but the counts are read
+            // before the samples, and an owned shard publishes a sample before counting it.
+            total_calls: tally.total.max(figures.calls),
+            total_failures: tally.failures.max(figures.failed),
             consecutive_failures: self.consecutive_failures(),
         };
         metrics.status = self.thresholds.load().evaluate(&metrics);
         self.note_status(metrics.status);
         metrics
+    }
+
+    /// The window's figures: those of the last read when no call has been recorded since (and,
+    /// for a time window, none of its calls has aged out), computed afresh otherwise. Dashboards
+    /// and scrapers read every source each second or two, and most windows have not changed.
+    fn window_figures(&self) -> (WindowFigures, Tally) {
+        let span = match self.window {
+            SlaWindow::Calls(n) => Span::Last(n as usize),
+            SlaWindow::Time(span) => Span::Within {
+                now: self.clock.now(),
+                span,
+            },
+        };
+        let mut memo = self.memo.lock().unwrap_or_else(PoisonError::into_inner);
+        let tally = self.recorder.tally();
+        if let Some(memo) = memo.as_ref() {
+            if memo.settled == tally.settled && memo.still_holds(span) {
+                return (memo.figures, tally);
+            }
+        }
+        let figures = self.recorder.figures(span);
+        *memo = Some(WindowMemo {
+            settled: tally.settled,
+            figures,
+            span,
+        });
+        (figures, tally)
     }
 
     /// The current status (computes the metrics).
@@ -551,6 +589,75 @@ mod tests {
         let metrics = monitor.metrics();
         assert_eq!(metrics.window_calls, 1);
         assert_eq!(metrics.success_rate, 1.0);
+    }
+
+    /// The figures a read keeps are used again only while nothing changed: a record, a reset,
+    /// or (in a time window) a call ageing out is seen by the next read.
+    #[test]
+    fn kept_figures_follow_every_change() {
+        let (monitor, hand) = manual_monitor(SlaWindow::Time(Duration::from_secs(10)));
+        monitor.record_at(hand.now(), Duration::from_millis(10), false);
+        assert_eq!(monitor.metrics().window_calls, 1);
+        assert_eq!(monitor.metrics().window_calls, 1, "read again, unchanged");
+        hand.advance(Duration::from_secs(5));
+        monitor.record_at(hand.now(), Duration::from_millis(30), true);
+        let metrics = monitor.metrics();
+        assert_eq!((metrics.window_calls, metrics.success_rate), (2, 0.5));
+        hand.advance(Duration::from_secs(6));
+        let metrics = monitor.metrics();
+        assert_eq!(
+            (metrics.window_calls, metrics.success_rate),
+            (1, 0.0),
+            "the first aged out"
+        );
+        assert!((metrics.latency_p50 - 0.030).abs() < 1e-12);
+        monitor.reset();
+        assert_eq!(monitor.metrics().window_calls, 0);
+        monitor.record_at(hand.now(), Duration::from_millis(20), false);
+        assert_eq!(monitor.metrics().window_calls, 1);
+    }
+
+    /// Readers racing writers (more threads than cores, many rounds): once the writers are
+    /// done, a read sees every call they recorded, never figures kept from a read that ran
+    /// while a write was under way.
+    #[test]
+    fn a_read_after_racing_writes_sees_them_all() {
+        use std::sync::Barrier;
+
+        let writers = std::thread::available_parallelism().map_or(2, |n| n.get()) + 2;
+        for round in 0..200u64 {
+            let monitor = SlaMonitor::builder("race")
+                .window(SlaWindow::Calls(1_000))
+                .build()
+                .unwrap();
+            let start = Barrier::new(writers + 1);
+            std::thread::scope(|scope| {
+                for writer in 0..writers as u64 {
+                    let (monitor, start) = (&monitor, &start);
+                    scope.spawn(move || {
+                        start.wait();
+                        for call in 0..20 {
+                            let latency = Duration::from_micros(writer * 100 + call + round);
+                            monitor.record_latency(latency, call % 4 == 0);
+                        }
+                    });
+                }
+                start.wait();
+                for _ in 0..20 {
+                    let _ = monitor.metrics();
+                }
+            });
+            let metrics = monitor.metrics();
+            let expected = monitor.recorder.figures(Span::Last(1_000));
+            assert_eq!(metrics.window_calls, writers as u64 * 20, "round {round}");
+            assert_eq!(metrics.window_calls, expected.calls, "round {round}");
+            assert_eq!(
+                metrics.latency_p99,
+                expected.quantiles_nanos[2] / 1e9,
+                "round {round}"
+            );
+            assert_eq!(metrics.success_rate, 0.75, "round {round}");
+        }
     }
 
     #[test]

@@ -8,13 +8,23 @@
 //!
 //! Each slot is a tiny seqlock: the writer zeroes the stamp, writes the sample, then publishes the
 //! stamp; a reader keeps a sample only if it saw the same non-zero stamp before and after it.
+//!
+//! A reader can also tell whether anything changed since its last read without reading a slot:
+//! [`LatencyRecorder::settled`] counts the writes that have *completed* (an owned shard moves its
+//! cursor only after its slot is written; a shared shard, whose writers reserve slots with an
+//! atomic add, counts completions apart) and the clears. The SLA monitor keeps the figures of
+//! its last read under that count, so a health read does not recompute windows that did not
+//! change.
 
 use crate::clock::Timestamp;
-use crate::common::shard::{add_to, current_shard, shard_count};
+use crate::common::shard::{current_shard, exclusive_shards, shard_count};
 use crossbeam_utils::CachePadded;
+use std::cell::RefCell;
 use std::sync::atomic::{fence, AtomicPtr, AtomicU64, Ordering};
+use std::time::Duration;
 
 /// One recorded call: when it ended, how long it took, whether it failed.
+#[cfg(test)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Sample {
     pub(crate) end: Timestamp,
@@ -36,8 +46,12 @@ struct Slot {
 /// reaches its slot through as many dependent loads as with an eager ring; only the samples
 /// (the bulk: 16 bytes each) wait for a thread to use the shard.
 struct Shard {
-    /// Samples ever written to this shard; the next slot is `cursor & mask`.
+    /// Samples ever written to this shard; the next slot is `cursor & mask`. An owned shard's
+    /// writer moves it past a slot only once the slot is written; a shared shard's writers
+    /// move it first, to reserve their slots.
     cursor: AtomicU64,
+    /// Writes completed, in a shared shard (an owned shard's cursor counts them).
+    written: AtomicU64,
     /// Failed samples ever written.
     failures: AtomicU64,
     /// The first of `mask + 1` slots; null until the shard's first record, then fixed until
@@ -48,7 +62,68 @@ struct Shard {
 pub(crate) struct LatencyRecorder {
     shards: Box<[CachePadded<Shard>]>,
     mask: u64,
+    /// Times [`clear`](Self::clear) has run, counted once its slots are emptied.
+    clears: AtomicU64,
+    /// A bit per shard, set once the shard has slots: reads visit only these (a sample is
+    /// recorded by a few threads of the many a process may have shards for).
+    used: [AtomicU64; 2],
 }
+
+/// What a reader can know of the samples without reading them: it changes whenever a write
+/// completes or the recorder is cleared (see [`LatencyRecorder::settled`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Settled {
+    writes: u64,
+    clears: u64,
+}
+
+/// A recorder's counts: see [`LatencyRecorder::tally`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Tally {
+    pub(crate) settled: Settled,
+    /// Samples ever recorded (including those the rings have forgotten, and, in a shared
+    /// shard, those being written).
+    pub(crate) total: u64,
+    /// Failed samples ever recorded.
+    pub(crate) failures: u64,
+}
+
+/// Which of the held samples a window keeps.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Span {
+    /// The `n` most recent.
+    Last(usize),
+    /// Those that ended at most `span` before `now`.
+    Within { now: Timestamp, span: Duration },
+}
+
+/// What a window's samples come to.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct WindowFigures {
+    pub(crate) calls: u64,
+    pub(crate) failed: u64,
+    /// p50, p95 and p99 in nanoseconds, interpolated linearly between the two nearest ranks
+    /// (numpy's default); zeros when empty.
+    pub(crate) quantiles_nanos: [f64; 3],
+    pub(crate) mean_nanos: f64,
+    /// When the window's oldest sample ended; `None` when it is empty.
+    pub(crate) oldest_end: Option<Timestamp>,
+}
+
+/// The quantiles [`WindowFigures::quantiles_nanos`] holds.
+const QUANTILES: [f64; 3] = [0.50, 0.95, 0.99];
+
+/// Held samples as a read copies them: `(end, latency_nanos << 1 | failed)`.
+type Raw = (u64, u64);
+
+thread_local! {
+    /// A reading thread's buffers, kept between reads so that reading thousands of windows
+    /// allocates nothing after the first.
+    static SCRATCH: RefCell<(Vec<Raw>, Vec<u64>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Buffers grown past this many samples are given back after the read that needed them.
+const SCRATCH_KEPT: usize = 1 << 16;
 
 impl Drop for LatencyRecorder {
     fn drop(&mut self) {
@@ -68,17 +143,22 @@ impl LatencyRecorder {
     /// A recorder keeping at least `per_shard` recent samples in every shard.
     pub(crate) fn new(per_shard: usize) -> Self {
         let capacity = per_shard.max(1).next_power_of_two();
+        // `used` has a bit for each of at most 64 owned and 2 shared shards.
+        debug_assert!(shard_count() <= 128);
         LatencyRecorder {
             shards: (0..shard_count())
                 .map(|_| {
                     CachePadded::new(Shard {
                         cursor: AtomicU64::new(0),
+                        written: AtomicU64::new(0),
                         failures: AtomicU64::new(0),
                         slots: AtomicPtr::new(std::ptr::null_mut()),
                     })
                 })
                 .collect(),
             mask: capacity as u64 - 1,
+            clears: AtomicU64::new(0),
+            used: [AtomicU64::new(0), AtomicU64::new(0)],
         }
     }
 
@@ -94,13 +174,40 @@ impl LatencyRecorder {
         if slots.is_null() {
             slots = self.allocate_slots(shard);
         }
-        let index = add_to(&shard.cursor, owner, 1) & self.mask;
-        if failed {
-            add_to(&shard.failures, owner, 1);
+        // One branch on ownership for the whole write (the compiler does not merge two).
+        if owner.exclusive {
+            let position = shard.cursor.load(Ordering::Relaxed);
+            if failed {
+                let failures = shard.failures.load(Ordering::Relaxed);
+                shard.failures.store(failures + 1, Ordering::Relaxed);
+            }
+            self.write_slot(slots, position, end, latency_nanos, failed);
+            // Counted as settled only now that the slot is written (Release: a reader that
+            // sees the count sees the sample).
+            shard.cursor.store(position + 1, Ordering::Release);
+        } else {
+            let position = shard.cursor.fetch_add(1, Ordering::Relaxed);
+            if failed {
+                shard.failures.fetch_add(1, Ordering::Relaxed);
+            }
+            self.write_slot(slots, position, end, latency_nanos, failed);
+            shard.written.fetch_add(1, Ordering::Release);
         }
+    }
+
+    /// Writes a sample into the slot of `position` (a seqlock write: see the module docs).
+    #[inline(always)]
+    fn write_slot(
+        &self,
+        slots: *mut Slot,
+        position: u64,
+        end: Timestamp,
+        latency_nanos: u64,
+        failed: bool,
+    ) {
         // SAFETY: `slots` points at `mask + 1` slots that live until the recorder drops, and
-        // `index <= mask`.
-        let slot = unsafe { &*slots.add(index as usize) };
+        // `position & mask <= mask`.
+        let slot = unsafe { &*slots.add((position & self.mask) as usize) };
         slot.stamp.store(0, Ordering::Relaxed);
         fence(Ordering::Release);
         // Latencies above 2^63 ns (292 years) lose their top bit; nothing real takes that long.
@@ -128,7 +235,19 @@ impl LatencyRecorder {
             Ordering::AcqRel,
             Ordering::Acquire,
         ) {
-            Ok(_) => fresh,
+            Ok(_) => {
+                // After the slots are published: a read that sees the bit finds them. (The
+                // index is found from the reference so that the hot path passes only what it
+                // already has.)
+                let index = self
+                    .shards
+                    .iter()
+                    .position(|mine| std::ptr::eq(&**mine, shard));
+                if let Some(index) = index {
+                    self.used[index / 64].fetch_or(1 << (index % 64), Ordering::Release);
+                }
+                fresh
+            }
             Err(published) => {
                 // SAFETY: `fresh` was made just above from a boxed slice of `capacity` slots
                 // and never published.
@@ -138,6 +257,21 @@ impl LatencyRecorder {
                 published
             }
         }
+    }
+
+    /// The shards that have slots, with their indexes.
+    fn used_shards(&self) -> impl Iterator<Item = (usize, &Shard)> {
+        self.used.iter().enumerate().flat_map(move |(word, bits)| {
+            let mut bits = bits.load(Ordering::Acquire);
+            std::iter::from_fn(move || {
+                let bit = bits.trailing_zeros() as usize;
+                (bits != 0).then(|| {
+                    bits &= bits - 1;
+                    let index = word * 64 + bit;
+                    (index, &*self.shards[index])
+                })
+            })
+        })
     }
 
     /// The slots of every shard that has any.
@@ -150,27 +284,54 @@ impl LatencyRecorder {
         })
     }
 
-    /// Samples ever recorded (including those the rings have forgotten).
-    pub(crate) fn total(&self) -> u64 {
-        self.shards
-            .iter()
-            .map(|shard| shard.cursor.load(Ordering::Relaxed))
-            .sum()
+    /// The recorder's counts, in one pass over its shards (a cache line each).
+    ///
+    /// `settled` is the writes completed and the clears done so far. Read it before the
+    /// samples: if a later tally has the same, no write has completed and no clear has run
+    /// since, so the samples read after it are still the recorder's (a write still under way
+    /// when they were read is not counted yet, and changes it when it completes).
+    pub(crate) fn tally(&self) -> Tally {
+        let clears = self.clears.load(Ordering::Acquire);
+        let owned = exclusive_shards();
+        let mut tally = Tally {
+            settled: Settled { writes: 0, clears },
+            total: 0,
+            failures: 0,
+        };
+        // A shard without slots was never written: its counts are 0.
+        for (index, shard) in self.used_shards() {
+            let cursor = shard.cursor.load(Ordering::Acquire);
+            let written = if index < owned {
+                cursor
+            } else {
+                shard.written.load(Ordering::Acquire)
+            };
+            tally.settled.writes = tally.settled.writes.wrapping_add(written);
+            tally.total += cursor;
+            tally.failures += shard.failures.load(Ordering::Relaxed);
+        }
+        tally
     }
 
-    /// Failed samples ever recorded.
-    pub(crate) fn failures(&self) -> u64 {
-        self.shards
-            .iter()
-            .map(|shard| shard.failures.load(Ordering::Relaxed))
-            .sum()
-    }
-
-    /// Every sample still held, in no particular order.
-    pub(crate) fn samples(&self) -> Vec<Sample> {
-        let mut samples = Vec::with_capacity(self.rings().count() * self.capacity());
-        for ring in self.rings() {
-            for slot in ring {
+    /// Copies into `out`, in no particular order, the samples held of each shard's `newest`
+    /// writes (the most recent calls of a window of `newest` calls are among them).
+    fn copy_samples(&self, newest: usize, out: &mut Vec<Raw>) {
+        out.clear();
+        let capacity = self.capacity() as u64;
+        for (_, shard) in self.used_shards() {
+            let slots = shard.slots.load(Ordering::Acquire);
+            if slots.is_null() {
+                continue;
+            }
+            // SAFETY: published slots are `capacity` long and live until the recorder drops.
+            let ring = unsafe { std::slice::from_raw_parts(slots, capacity as usize) };
+            let cursor = shard.cursor.load(Ordering::Acquire);
+            let held = cursor.min(capacity).min(newest as u64);
+            out.reserve(held as usize);
+            // Oldest first: reading memory upwards is what the prefetcher follows best.
+            let first = cursor.wrapping_sub(held);
+            for position in first..cursor {
+                let slot = &ring[(position & self.mask) as usize];
                 let before = slot.stamp.load(Ordering::Acquire);
                 if before == 0 {
                     continue;
@@ -181,14 +342,80 @@ impl LatencyRecorder {
                 if before != after {
                     continue; // overwritten while we read it: it belongs to the next window
                 }
-                samples.push(Sample {
-                    end: Timestamp::from_nanos(before - 1),
-                    latency_nanos: packed >> 1,
-                    failed: packed & 1 == 1,
-                });
+                out.push((before - 1, packed));
             }
         }
-        samples
+    }
+
+    /// Every sample still held, in no particular order.
+    #[cfg(test)]
+    pub(crate) fn samples(&self) -> Vec<Sample> {
+        let mut raw = Vec::new();
+        self.copy_samples(usize::MAX, &mut raw);
+        raw.into_iter()
+            .map(|(end, packed)| Sample {
+                end: Timestamp::from_nanos(end),
+                latency_nanos: packed >> 1,
+                failed: packed & 1 == 1,
+            })
+            .collect()
+    }
+
+    /// The figures of the samples `span` keeps: calls, failures, mean and the three
+    /// percentiles, exact, found by selection rather than a sort.
+    pub(crate) fn figures(&self, span: Span) -> WindowFigures {
+        let compute = |(samples, latencies): &mut (Vec<Raw>, Vec<u64>)| {
+            let newest = match span {
+                Span::Last(n) => n,
+                Span::Within { .. } => usize::MAX,
+            };
+            self.copy_samples(newest, samples);
+            match span {
+                Span::Last(n) => {
+                    if samples.len() > n {
+                        // Keep the n most recent calls across shards.
+                        samples.select_nth_unstable_by(n, |a, b| b.0.cmp(&a.0));
+                        samples.truncate(n);
+                    }
+                }
+                Span::Within { now, span } => samples.retain(|&(end, _)| {
+                    now.saturating_duration_since(Timestamp::from_nanos(end)) <= span
+                }),
+            }
+            latencies.clear();
+            let (mut failed, mut sum, mut oldest) = (0u64, 0u128, u64::MAX);
+            for &(end, packed) in samples.iter() {
+                let latency = packed >> 1;
+                latencies.push(latency);
+                failed += packed & 1;
+                sum += u128::from(latency);
+                oldest = oldest.min(end);
+            }
+            let calls = latencies.len() as u64;
+            let figures = WindowFigures {
+                calls,
+                failed,
+                quantiles_nanos: select_quantiles(latencies),
+                mean_nanos: if calls == 0 {
+                    0.0
+                } else {
+                    sum as f64 / calls as f64
+                },
+                oldest_end: (calls > 0).then(|| Timestamp::from_nanos(oldest)),
+            };
+            if samples.capacity() > SCRATCH_KEPT {
+                *samples = Vec::new();
+                *latencies = Vec::new();
+            }
+            figures
+        };
+        SCRATCH
+            .try_with(|scratch| match scratch.try_borrow_mut() {
+                Ok(mut scratch) => compute(&mut scratch),
+                Err(_) => compute(&mut Default::default()),
+            })
+            // Thread-local storage already destroyed (a read from another TLS destructor).
+            .unwrap_or_else(|_| compute(&mut Default::default()))
     }
 
     /// Forgets every sample (the total stays).
@@ -198,11 +425,55 @@ impl LatencyRecorder {
                 slot.stamp.store(0, Ordering::Release);
             }
         }
+        // After the slots: a reader that sees this count sees them emptied.
+        self.clears.fetch_add(1, Ordering::Release);
     }
 }
 
+/// [`QUANTILES`] of `values` (in any order; reordered), as [`quantile`] computes them on the
+/// sorted values, each by a selection: from the highest rank needed down, each selection
+/// leaves the smaller values before its rank, so the next one searches only those.
+fn select_quantiles(values: &mut [u64]) -> [f64; 3] {
+    let Some(last) = values.len().checked_sub(1) else {
+        return [0.0; 3];
+    };
+    let ranks = QUANTILES.map(|q| q * last as f64);
+    // The two ranks around each quantile, highest first; each selection below looks only at
+    // the values before the previous one.
+    let mut wanted = [0usize; 6];
+    for (index, rank) in ranks.iter().enumerate() {
+        wanted[index * 2] = rank.ceil() as usize;
+        wanted[index * 2 + 1] = rank.floor() as usize;
+    }
+    wanted.sort_unstable_by(|a, b| b.cmp(a));
+    let mut picked = [(usize::MAX, 0u64); 6];
+    let mut bound = values.len();
+    for (slot, &rank) in picked.iter_mut().zip(&wanted) {
+        if rank < bound {
+            let (_, value, _) = values[..bound].select_nth_unstable(rank);
+            *slot = (rank, *value);
+            bound = rank;
+        }
+    }
+    let value_at = |rank: usize| {
+        picked
+            .iter()
+            .find(|(picked_rank, _)| *picked_rank == rank)
+            .map_or(0, |(_, value)| *value) as f64
+    };
+    ranks.map(|rank| {
+        let (low, high) = (
+            value_at(rank.floor() as usize),
+            value_at(rank.ceil() as usize),
+        );
+        low + (high - low) * (rank - rank.floor())
+    })
+}
+
 /// The `q`-quantile (0..=1) of sorted values by linear interpolation between closest ranks
-/// (numpy's default), `None` when empty.
+/// (numpy's default), `None` when empty: the definition [`select_quantiles`] computes without
+/// sorting.
+#[cfg(test)]
 pub(crate) fn quantile(sorted: &[u64], q: f64) -> Option<f64> {
     let last = sorted.len().checked_sub(1)?;
     let rank = q.clamp(0.0, 1.0) * last as f64;
@@ -223,7 +494,7 @@ mod tests {
         for i in 0..10u64 {
             recorder.record(Timestamp::from_nanos(i), i * 10, i % 2 == 0);
         }
-        assert_eq!(recorder.total(), 10);
+        assert_eq!(recorder.tally().total, 10);
         let mut samples = recorder.samples();
         samples.sort_by_key(|s| s.end);
         let ends: Vec<u64> = samples.iter().map(|s| s.end.as_nanos()).collect();
@@ -284,7 +555,7 @@ mod tests {
         reading.store(false, Ordering::Release);
         writer.join().unwrap();
         assert!(checked > 0);
-        assert_eq!(recorder.total(), written.load(Ordering::Acquire));
+        assert_eq!(recorder.tally().total, written.load(Ordering::Acquire));
     }
 
     /// More threads than shards record into fresh recorders at once, so threads that share a
@@ -314,11 +585,85 @@ mod tests {
                 writer.join().unwrap();
             }
             let expected = threads as u64 * CALLS;
-            assert_eq!(recorder.total(), expected, "round {round}");
-            assert_eq!(recorder.failures(), expected / 2, "round {round}");
+            assert_eq!(recorder.tally().total, expected, "round {round}");
+            assert_eq!(recorder.tally().failures, expected / 2, "round {round}");
             // A shard holds at most `threads × CALLS` samples, within its 8,192 slots.
             assert_eq!(recorder.samples().len() as u64, expected, "round {round}");
         }
+    }
+
+    /// The selection finds what interpolating over the sorted values finds, for every length
+    /// from empty to past a window, with ties and without.
+    #[test]
+    fn selected_quantiles_match_the_sorted_definition() {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        for length in 0..300usize {
+            for spread in [3u64, 1_000_000] {
+                let values: Vec<u64> = (0..length)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        seed % spread
+                    })
+                    .collect();
+                let mut sorted = values.clone();
+                sorted.sort_unstable();
+                let expected = QUANTILES.map(|q| quantile(&sorted, q).unwrap_or(0.0));
+                let mut shuffled = values;
+                assert_eq!(select_quantiles(&mut shuffled), expected, "length {length}");
+            }
+        }
+    }
+
+    /// A read's `settled` changes when a write completes or the recorder is cleared, and only
+    /// then.
+    #[test]
+    fn settled_changes_with_each_write_and_clear() {
+        let recorder = LatencyRecorder::new(4);
+        let empty = recorder.tally().settled;
+        assert_eq!(recorder.tally().settled, empty);
+        recorder.record(Timestamp::from_nanos(1), 10, false);
+        let one = recorder.tally().settled;
+        assert_ne!(one, empty);
+        assert_eq!(recorder.tally().settled, one);
+        recorder.clear();
+        let cleared = recorder.tally().settled;
+        assert_ne!(cleared, one);
+        for end in 2..20 {
+            let before = recorder.tally().settled;
+            recorder.record(Timestamp::from_nanos(end), end, end % 3 == 0);
+            assert_ne!(recorder.tally().settled, before, "write {end}");
+        }
+    }
+
+    #[test]
+    fn figures_of_the_last_n_and_of_a_time_span() {
+        let recorder = LatencyRecorder::new(8);
+        for end in 1..=6u64 {
+            recorder.record(Timestamp::from_nanos(end * 1_000), end * 100, end == 6);
+        }
+        let last = recorder.figures(Span::Last(3));
+        assert_eq!((last.calls, last.failed), (3, 1));
+        assert_eq!(last.quantiles_nanos, [500.0, 590.0, 598.0]);
+        assert_eq!(last.mean_nanos, 500.0);
+        assert_eq!(last.oldest_end, Some(Timestamp::from_nanos(4_000)));
+        let recent = recorder.figures(Span::Within {
+            now: Timestamp::from_nanos(6_000),
+            span: Duration::from_nanos(1_000),
+        });
+        assert_eq!(
+            (recent.calls, recent.oldest_end),
+            (2, Some(Timestamp::from_nanos(5_000)))
+        );
+        let none = recorder.figures(Span::Within {
+            now: Timestamp::from_nanos(100_000),
+            span: Duration::from_nanos(1),
+        });
+        assert_eq!(
+            (none.calls, none.quantiles_nanos, none.oldest_end),
+            (0, [0.0; 3], None)
+        );
     }
 
     #[test]
@@ -327,6 +672,6 @@ mod tests {
         recorder.record(Timestamp::from_nanos(5), 1, false);
         recorder.clear();
         assert!(recorder.samples().is_empty());
-        assert_eq!(recorder.total(), 1);
+        assert_eq!(recorder.tally().total, 1);
     }
 }
