@@ -75,13 +75,16 @@ fn command_line_parses_flags_and_explains_bad_input() {
             "--seed=7",
             "--symbols",
             "btcusdt, DOGEUSDT,BTCUSDT",
-            "--quiet"
+            "--quiet",
+            "--serve",
+            "127.0.0.1:8080",
         ]),
         Ok(Command::Run(Options {
             duration: Duration::from_millis(4_500),
             seed: 7,
             symbols: vec!["BTCUSDT".to_owned(), "DOGEUSDT".to_owned()],
             quiet: true,
+            serve: Some("127.0.0.1:8080".parse().unwrap()),
         }))
     );
     assert_eq!(run(&["--help"]), Ok(Command::Help));
@@ -91,6 +94,7 @@ fn command_line_parses_flags_and_explains_bad_input() {
         "--seed",
         "--symbols",
         "--quiet",
+        "--serve",
         "--help",
         "DOGEUSDT",
     ] {
@@ -116,4 +120,9 @@ fn command_line_parses_flags_and_explains_bad_input() {
     says(&["--symbols", ","], &["at least one symbol"]);
     says(&["--quiet=yes"], &["takes no value"]);
     says(&["--verbose"], &["unknown argument `--verbose`"]);
+    says(
+        &["--serve", "localhost"],
+        &["--serve", "127.0.0.1:8080", "localhost"],
+    );
+    says(&["--serve"], &["needs a value"]);
 }

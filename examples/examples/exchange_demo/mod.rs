@@ -19,6 +19,7 @@ use exchange::{Exchange, ExchangeStats, Phase, Timeline};
 use reliable_runtime::{event, get_system_health};
 use std::error::Error;
 use std::fmt;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -77,6 +78,15 @@ pub(crate) struct Summary {
 /// The runtime's registries are process-wide, so one process should make one run: a second
 /// run would start with the first one's breakers, caches and counters.
 pub(crate) async fn run(options: &Options) -> Result<Summary, Box<dyn Error + Send + Sync>> {
+    run_serving(options, |_| {}).await
+}
+
+/// [`run`], telling `serving` where the health endpoints and the dashboard listen once they do
+/// (with `options.serve`; a port 0 there is a free one, picked when binding).
+pub(crate) async fn run_serving(
+    options: &Options,
+    serving: impl FnOnce(SocketAddr),
+) -> Result<Summary, Box<dyn Error + Send + Sync>> {
     // Subscribe, and start the alert manager, before the first call, so that no breaker change
     // goes uncounted.
     let events = event::subscribe();
@@ -96,6 +106,15 @@ pub(crate) async fn run(options: &Options) -> Result<Summary, Box<dyn Error + Se
     if !options.quiet {
         print_intro(options, &exchange, &timeline);
     }
+    let (stop_serving, server) = match options.serve {
+        Some(address) => {
+            let (stop, server, bound) = serve_health(address).await?;
+            println!("dashboard: http://{bound}/dashboard  (health JSON at http://{bound}/, Prometheus at http://{bound}/metrics)\n");
+            serving(bound);
+            (Some(stop), Some(server))
+        }
+        None => (None, None),
+    };
 
     let start = Instant::from_std(timeline.started());
     let deadline = start + options.duration;
@@ -164,6 +183,10 @@ pub(crate) async fn run(options: &Options) -> Result<Summary, Box<dyn Error + Se
     if !options.quiet {
         println!("{}", table(&exchange));
     }
+    if let (Some(stop), Some(server)) = (stop_serving, server) {
+        let _ = stop.send(());
+        server.await??;
+    }
     Ok(summarize(
         options,
         elapsed,
@@ -171,6 +194,37 @@ pub(crate) async fn run(options: &Options) -> Result<Summary, Box<dyn Error + Se
         exchange.stats(),
         &alerts,
     ))
+}
+
+/// Serves the runtime's health router (endpoints and dashboard) at `address` until the sender
+/// returned is used; returns it, the server's task and the address bound.
+async fn serve_health(
+    address: SocketAddr,
+) -> Result<
+    (
+        oneshot::Sender<()>,
+        tokio::task::JoinHandle<std::io::Result<()>>,
+        SocketAddr,
+    ),
+    Box<dyn Error + Send + Sync>,
+> {
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|error| format!("cannot serve the dashboard at {address}: {error}"))?;
+    let bound = listener.local_addr()?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let app = reliable_runtime::health::router();
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    Ok((stop, server, bound))
 }
 
 /// One consumer of `symbol`: order book and ticker together, every [`POLL_INTERVAL`], until

@@ -1,6 +1,7 @@
 //! The command line, parsed by hand: a handful of flags do not need an argument-parsing crate.
 
 use super::exchange::LISTINGS;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// The `--help` text, listing the exchange's symbols.
@@ -19,6 +20,8 @@ options:
   --seed <U64>           seed of the exchange's per-request randomness [default: 42]
   --symbols <A,B,...>    symbols to poll [default: BTCUSDT,ETHUSDT,SOLUSDT]
                          listed: {}
+  --serve <ADDR>         serve the health endpoints and a live dashboard at this address
+                         while the demo runs, e.g. 127.0.0.1:8080 (port 0 picks one)
   --quiet                print only the summary
   --help                 print this and exit
 ",
@@ -37,6 +40,8 @@ pub(crate) struct Options {
     pub(crate) symbols: Vec<String>,
     /// No table, no alert lines: only the summary (which the caller prints).
     pub(crate) quiet: bool,
+    /// Where to serve the health endpoints and the dashboard while the demo runs.
+    pub(crate) serve: Option<SocketAddr>,
 }
 
 impl Default for Options {
@@ -46,6 +51,7 @@ impl Default for Options {
             seed: 42,
             symbols: ["BTCUSDT", "ETHUSDT", "SOLUSDT"].map(String::from).to_vec(),
             quiet: false,
+            serve: None,
         }
     }
 }
@@ -91,6 +97,14 @@ pub(crate) fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Comma
                 })?;
             }
             "--symbols" => options.symbols = parse_symbols(&value("--symbols")?)?,
+            "--serve" => {
+                let raw = value("--serve")?;
+                options.serve = Some(raw.parse().map_err(|_| {
+                    format!(
+                        "`--serve` takes an address and port, like `127.0.0.1:8080`, not `{raw}`"
+                    )
+                })?);
+            }
             "--quiet" | "-q" if inline.is_none() => options.quiet = true,
             "--help" | "-h" if inline.is_none() => return Ok(Command::Help),
             "--quiet" | "-q" | "--help" | "-h" => return Err(format!("`{flag}` takes no value")),

@@ -11,10 +11,13 @@
 //! | `GET /caches` | each cache's counters (feature `cache`) |
 //! | `GET /limits` | rate limiters, bulkheads and timeouts |
 //! | `GET /metrics` | the health in Prometheus' text format ([`prometheus_text`](super::prometheus_text)) |
+//! | `GET /dashboard` | a live dashboard: one self-contained HTML page (no external asset, works offline) |
+//! | `GET /dashboard/data` | what the page draws, in one JSON document it fetches each second |
 //!
 //! Every route but `/live` takes at most 60 requests a minute per client IP, answered beyond
 //! that with 429 and `Retry-After` (the project's own [`RateLimiter`], one per client, at most
-//! 10,000 clients kept). A bad query is a 400 with a JSON `{"error": ..}`. The client IP is the
+//! 10,000 clients kept); the dashboard's two routes have a budget of their own (180 a minute:
+//! three open pages refreshing each second). A bad query is a 400 with a JSON `{"error": ..}`. The client IP is the
 //! connection's: serve with `into_make_service_with_connect_info::<SocketAddr>()`; without it
 //! every client shares one limit.
 
@@ -61,12 +64,19 @@ pub fn router() -> Router {
 /// # let _ = app;
 /// let error = HealthEndpoints::default().per_minute(0).build().unwrap_err();
 /// assert_eq!(error.field(), "per_minute");
+/// let error = HealthEndpoints::default().dashboard_per_minute(0).build().unwrap_err();
+/// assert_eq!(error.field(), "dashboard_per_minute");
 /// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct HealthEndpoints {
     /// Requests a minute per client IP (default 60).
     pub per_minute: u32,
+    /// Requests a minute per client IP to the dashboard's page and data (default 180: the page
+    /// refreshes each second, three open pages at a time).
+    pub dashboard_per_minute: u32,
+    /// Whether `/dashboard` is served (default: yes).
+    pub dashboard: bool,
     /// Clients whose limits are kept at most (default 10,000); past it, the client seen least
     /// recently is forgotten.
     pub max_clients: usize,
@@ -76,6 +86,8 @@ impl Default for HealthEndpoints {
     fn default() -> Self {
         HealthEndpoints {
             per_minute: 60,
+            dashboard_per_minute: 180,
+            dashboard: true,
             max_clients: 10_000,
         }
     }
@@ -88,6 +100,18 @@ impl HealthEndpoints {
         self
     }
 
+    /// Requests a minute per client IP to the dashboard's page and data.
+    pub fn dashboard_per_minute(mut self, per_minute: u32) -> Self {
+        self.dashboard_per_minute = per_minute;
+        self
+    }
+
+    /// Whether to serve `/dashboard` (and `/dashboard/data`).
+    pub fn dashboard(mut self, serve: bool) -> Self {
+        self.dashboard = serve;
+        self
+    }
+
     /// Clients whose limits are kept at most.
     pub fn max_clients(mut self, max_clients: usize) -> Self {
         self.max_clients = max_clients;
@@ -97,20 +121,24 @@ impl HealthEndpoints {
     /// The router, after checking the settings: a limit a rate limiter cannot hold, or no
     /// client kept, is an `Err` naming the field.
     pub fn build(self) -> Result<Router, ConfigError> {
-        let limit = RateLimit::per_minute(self.per_minute);
-        RateLimiter::new("health_endpoints", RateLimiterConfig::new(limit))
-            .map_err(|error| ConfigError::new("per_minute", error.reason().to_owned()))?;
+        let clients = |field: &'static str, per_minute: u32| {
+            let limit = RateLimit::per_minute(per_minute);
+            RateLimiter::new("health_endpoints", RateLimiterConfig::new(limit))
+                .map_err(|error| ConfigError::new(field, error.reason().to_owned()))?;
+            Ok::<_, ConfigError>(Arc::new(Clients {
+                limit,
+                max: self.max_clients,
+                known: Mutex::new(HashMap::new()),
+            }))
+        };
+        let api = clients("per_minute", self.per_minute)?;
+        let dashboard = clients("dashboard_per_minute", self.dashboard_per_minute)?;
         if self.max_clients == 0 {
             return Err(ConfigError::new(
                 "max_clients",
                 "must keep at least one client",
             ));
         }
-        let clients = Arc::new(Clients {
-            limit,
-            max: self.max_clients,
-            known: Mutex::new(HashMap::new()),
-        });
         let limited = Router::new()
             .route("/", get(overview))
             .route("/overview", get(overview))
@@ -120,8 +148,18 @@ impl HealthEndpoints {
             .route("/caches", get(caches))
             .route("/limits", get(limits))
             .route("/metrics", get(metrics))
-            .layer(middleware::from_fn_with_state(clients, limit_per_client));
-        Ok(Router::new().route("/live", get(live)).merge(limited))
+            .layer(middleware::from_fn_with_state(api, limit_per_client));
+        let mut router = Router::new().route("/live", get(live)).merge(limited);
+        if self.dashboard {
+            router = router.merge(
+                Router::new()
+                    .route("/dashboard", get(super::dashboard::page))
+                    .route("/dashboard/", get(super::dashboard::page))
+                    .route("/dashboard/data", get(super::dashboard::data))
+                    .layer(middleware::from_fn_with_state(dashboard, limit_per_client)),
+            );
+        }
+        Ok(router)
     }
 }
 
@@ -191,7 +229,7 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
-fn now() -> String {
+pub(super) fn now() -> String {
     rfc3339(SystemTime::now())
 }
 

@@ -1,5 +1,7 @@
 //! One snapshot of everything: [`get_system_health()`].
 
+#[cfg(feature = "http-health")]
+mod dashboard;
 mod groups;
 #[cfg(feature = "http-health")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http-health")))]
