@@ -17,10 +17,11 @@
 //! change.
 
 use crate::clock::Timestamp;
-use crate::common::shard::{current_shard, exclusive_shards, shard_count};
+use crate::common::shard::{current_shard, exclusive_shards, shard_count, Shard as Owner};
+use crate::sync::{fence, load_own, AtomicPtr, AtomicU64};
 use crossbeam_utils::CachePadded;
 use std::cell::RefCell;
-use std::sync::atomic::{fence, AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// One recorded call: when it ended, how long it took, whether it failed.
@@ -128,8 +129,9 @@ const SCRATCH_KEPT: usize = 1 << 16;
 impl Drop for LatencyRecorder {
     fn drop(&mut self) {
         let capacity = self.capacity();
-        for shard in self.shards.iter_mut() {
-            let slots = *shard.slots.get_mut();
+        for shard in self.shards.iter() {
+            // (A load rather than `get_mut`, which loom's atomics do not have.)
+            let slots = shard.slots.load(Ordering::Acquire);
             if !slots.is_null() {
                 // SAFETY: made from a boxed slice of `capacity` slots in `allocate_slots`, and
                 // freed only here.
@@ -168,7 +170,12 @@ impl LatencyRecorder {
 
     #[inline]
     pub(crate) fn record(&self, end: Timestamp, latency_nanos: u64, failed: bool) {
-        let owner = current_shard();
+        self.record_in(current_shard(), end, latency_nanos, failed);
+    }
+
+    /// [`record`](Self::record) into `owner`'s shard (the model checks pick shards by hand).
+    #[inline(always)]
+    fn record_in(&self, owner: Owner, end: Timestamp, latency_nanos: u64, failed: bool) {
         let shard = &self.shards[owner.index];
         let mut slots = shard.slots.load(Ordering::Acquire);
         if slots.is_null() {
@@ -176,9 +183,9 @@ impl LatencyRecorder {
         }
         // One branch on ownership for the whole write (the compiler does not merge two).
         if owner.exclusive {
-            let position = shard.cursor.load(Ordering::Relaxed);
+            let position = load_own(&shard.cursor);
             if failed {
-                let failures = shard.failures.load(Ordering::Relaxed);
+                let failures = load_own(&shard.failures);
                 shard.failures.store(failures + 1, Ordering::Relaxed);
             }
             self.write_slot(slots, position, end, latency_nanos, failed);
@@ -673,5 +680,105 @@ mod tests {
         recorder.clear();
         assert!(recorder.samples().is_empty());
         assert_eq!(recorder.tally().total, 1);
+    }
+}
+
+/// The protocol a health read relies on to reuse a window's figures: samples read after a
+/// tally hold every write the tally counted (so figures kept under a count are never missing a
+/// write that count includes), for an owned shard (cursor moved after the slot is written) and
+/// a shared one (slots reserved first, completions counted apart), and a clear is seen by a
+/// read whose tally counted it. Run with `--cfg reliable_loom` (see `src/sync.rs`).
+#[cfg(all(test, reliable_loom))]
+mod loom_models {
+    use super::*;
+    use loom::sync::Arc;
+
+    fn owned(index: usize) -> Owner {
+        Owner {
+            index,
+            exclusive: true,
+        }
+    }
+
+    fn shared() -> Owner {
+        Owner {
+            index: exclusive_shards(),
+            exclusive: false,
+        }
+    }
+
+    /// Every write the reader's tally counted is among the samples it reads next.
+    fn counted_writes_are_read(writers: &[Owner], per_writer: u64) {
+        let writers = writers.to_vec();
+        let mut builder = loom::model::Builder::new();
+        if writers.len() > 1 {
+            // Three threads: bounded as the other three-thread models are (every interleaving
+            // with up to 3 preemptions), or the model takes minutes.
+            builder.preemption_bound = Some(3);
+        }
+        builder.check(move || {
+            let recorder = Arc::new(LatencyRecorder::new(4));
+            // The rings are made before the race: their allocation is not what is checked here,
+            // and racing it too multiplies the interleavings past what a test can explore.
+            for owner in &writers {
+                recorder.allocate_slots(&recorder.shards[owner.index]);
+            }
+            let threads: Vec<_> = writers
+                .iter()
+                .enumerate()
+                .map(|(writer, &owner)| {
+                    let recorder = Arc::clone(&recorder);
+                    loom::thread::spawn(move || {
+                        for call in 0..per_writer {
+                            let end = (writer as u64 + 1) * 10 + call;
+                            recorder.record_in(owner, Timestamp::from_nanos(end), end, false);
+                        }
+                    })
+                })
+                .collect();
+            let tally = recorder.tally();
+            let figures = recorder.figures(Span::Last(16));
+            assert!(
+                figures.calls >= tally.settled.writes,
+                "{} samples read after a tally that counted {} writes",
+                figures.calls,
+                tally.settled.writes
+            );
+            for thread in threads {
+                thread.join().unwrap();
+            }
+            let done = recorder.tally();
+            assert_eq!(done.settled.writes, writers.len() as u64 * per_writer);
+            assert_eq!(recorder.figures(Span::Last(16)).calls, done.settled.writes);
+        });
+    }
+
+    #[test]
+    fn an_owned_shard_counts_a_write_only_once_it_is_readable() {
+        counted_writes_are_read(&[owned(0)], 2);
+    }
+
+    #[test]
+    fn a_shared_shard_counts_a_write_only_once_it_is_readable() {
+        counted_writes_are_read(&[shared(), shared()], 1);
+    }
+
+    /// A read whose tally counted a clear does not see the samples it emptied.
+    #[test]
+    fn a_counted_clear_is_seen_by_the_read_after_it() {
+        loom::model(|| {
+            let recorder = Arc::new(LatencyRecorder::new(4));
+            recorder.record_in(owned(0), Timestamp::from_nanos(1), 1, false);
+            let clearing = {
+                let recorder = Arc::clone(&recorder);
+                loom::thread::spawn(move || recorder.clear())
+            };
+            let tally = recorder.tally();
+            let figures = recorder.figures(Span::Last(16));
+            if tally.settled.clears == 1 {
+                assert_eq!(figures.calls, 0, "a counted clear left a sample");
+            }
+            clearing.join().unwrap();
+        });
     }
 }
