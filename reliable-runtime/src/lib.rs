@@ -114,6 +114,7 @@ pub mod breaker;
 #[cfg(feature = "cache")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
 pub mod cache;
+pub mod classify;
 pub use common::clock;
 mod common;
 pub mod config;

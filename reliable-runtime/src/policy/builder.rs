@@ -414,6 +414,53 @@ impl PolicyBuilder {
         self
     }
 
+    /// Retries and counts errors of type `E` by their [`ErrorClass`](crate::classify::ErrorClass):
+    /// transient, rate-limited and unknown errors are retried (a rate limit after its
+    /// `Retry-After`, when it gives one), only transient and unknown ones count against the
+    /// breaker and the SLA monitor. A [`retry_if`](Self::retry_if),
+    /// [`failure_if`](Self::failure_if) or [`retry_after`](Self::retry_after) given too wins,
+    /// before or after this.
+    ///
+    /// ```
+    /// use reliable_runtime::classify::{Classify, ErrorClass};
+    /// use reliable_runtime::{Policy, Rejected};
+    ///
+    /// #[derive(Debug)]
+    /// enum ApiError { Unauthorized, Unavailable, Refused(Rejected) }
+    /// impl From<Rejected> for ApiError {
+    ///     fn from(refusal: Rejected) -> Self { ApiError::Refused(refusal) }
+    /// }
+    /// impl Classify for ApiError {
+    ///     fn class(&self) -> ErrorClass {
+    ///         match self {
+    ///             ApiError::Unauthorized => ErrorClass::Permanent,
+    ///             ApiError::Unavailable | ApiError::Refused(_) => ErrorClass::Transient,
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let policy = Policy::builder("classify_doc")
+    ///     .retry("classify_doc", |retry| retry.max_attempts(3).initial_delay(std::time::Duration::from_millis(1)))
+    ///     .classify::<ApiError>()
+    ///     .build()
+    ///     .unwrap();
+    /// let attempts = std::sync::atomic::AtomicU32::new(0);
+    /// let result: Result<(), ApiError> = policy
+    ///     .call(|| async {
+    ///         attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    ///         Err(ApiError::Unauthorized)
+    ///     })
+    ///     .await;
+    /// assert!(matches!(result, Err(ApiError::Unauthorized)));
+    /// assert_eq!(attempts.into_inner(), 1, "a permanent error is not retried");
+    /// # }
+    /// ```
+    pub fn classify<E: crate::classify::Classify + 'static>(mut self) -> Self {
+        self.hooks.classify::<E>();
+        self
+    }
+
     /// Which errors are retried (default: all).
     #[cfg(feature = "retry")]
     #[cfg_attr(docsrs, doc(cfg(feature = "retry")))]

@@ -124,6 +124,22 @@ impl ErrorHooks {
         self.on_retry = Some(Hook::new::<E, _>("on_retry", callback));
     }
 
+    /// Fills the callbacks not given by hand from `E`'s [`Classify`](crate::classify::Classify).
+    pub(crate) fn classify<E: crate::classify::Classify + 'static>(&mut self) {
+        if self.failure_if.is_none() {
+            self.set_failure_if(|error: &E| error.class().counts_as_failure());
+        }
+        #[cfg(feature = "retry")]
+        {
+            if self.retry_if.is_none() {
+                self.set_retry_if(|error: &E| error.class().is_retryable());
+            }
+            if self.retry_after.is_none() {
+                self.set_retry_after(|error: &E| error.class().retry_after());
+            }
+        }
+    }
+
     /// Whether `error` counts as a failure (breaker and monitor); every error does by default.
     #[inline]
     pub(crate) fn is_failure<E: 'static>(&self, error: &E) -> bool {

@@ -120,32 +120,7 @@ impl<B> ClassifyResponse<http::Response<B>> for HttpStatus {
     }
 }
 
-/// A `Retry-After` header's delay: delay-seconds or an HTTP date (a date in the past is no
-/// delay); `None` when absent or malformed.
-///
-/// ```
-/// use reliable_runtime::policy::tower::retry_after;
-/// use std::time::{Duration, SystemTime};
-///
-/// let mut headers = http::HeaderMap::new();
-/// headers.insert(http::header::RETRY_AFTER, "2".parse().unwrap());
-/// assert_eq!(retry_after(&headers, SystemTime::now()), Some(Duration::from_secs(2)));
-/// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_772);
-/// headers.insert(http::header::RETRY_AFTER, "Sun, 06 Nov 1994 08:49:37 GMT".parse().unwrap());
-/// assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(5)));
-/// ```
-pub fn retry_after(headers: &http::HeaderMap, now: SystemTime) -> Option<Duration> {
-    let value = headers
-        .get(http::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
+pub use crate::classify::retry_after;
 
 /// What a [`PolicyLayer`] does with a call that failed for good (its error or a refusal):
 /// [`NoFallback`] gives it to the caller, a closure given to [`PolicyLayer::fallback`]

@@ -1,0 +1,172 @@
+//! Errors classified (`Classify`) through a `Policy` built with `.classify::<E>()`, on tokio's
+//! paused clock: what is retried, what waits, what counts against the breaker and the SLA.
+
+use reliable_runtime::classify::{Classify, ErrorClass};
+use reliable_runtime::retry::Jitter;
+use reliable_runtime::{Policy, Rejected};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+use tokio::time::Instant;
+
+#[derive(Clone, Debug, PartialEq)]
+enum ApiError {
+    Status(u16),
+    SlowDown(Duration),
+    Odd,
+    Refused(String),
+}
+
+impl From<Rejected> for ApiError {
+    fn from(refusal: Rejected) -> Self {
+        ApiError::Refused(refusal.to_string())
+    }
+}
+
+impl Classify for ApiError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            ApiError::Status(status) => ErrorClass::of_status(*status, None),
+            ApiError::SlowDown(after) => ErrorClass::RateLimited {
+                retry_after: Some(*after),
+            },
+            ApiError::Odd => ErrorClass::Unknown,
+            ApiError::Refused(_) => ErrorClass::Transient,
+        }
+    }
+}
+
+/// A policy with a breaker (tripping at 10 failures in a row), a monitor and four attempts
+/// 100 ms apart, classified unless `classified` is false.
+fn policy(name: &str, classified: bool) -> Policy {
+    let builder = Policy::builder(name)
+        .monitor(name, |sla| sla)
+        .breaker(name, |breaker| breaker.failure_threshold(10))
+        .retry(name, |retry| {
+            retry
+                .max_attempts(4)
+                .initial_delay(Duration::from_millis(100))
+                .multiplier(1.0)
+                .jitter(Jitter::None)
+                .budget(None)
+        });
+    let builder = if classified {
+        builder.classify::<ApiError>()
+    } else {
+        builder
+    };
+    builder.build().unwrap()
+}
+
+/// Calls once through `policy`, failing every attempt with `error`: the attempts made, the
+/// time it took, the breaker's failures in a row and the monitor's.
+async fn fail_with(policy: &Policy, error: ApiError) -> (u32, Duration, u32, u64) {
+    let attempts = AtomicU32::new(0);
+    let start = Instant::now();
+    let result: Result<(), ApiError> = policy
+        .call(|| async {
+            attempts.fetch_add(1, Ordering::Relaxed);
+            Err(error.clone())
+        })
+        .await;
+    assert_eq!(result, Err(error));
+    (
+        attempts.into_inner(),
+        start.elapsed(),
+        policy.breaker().unwrap().snapshot().failure_count,
+        policy.monitor().unwrap().consecutive_failures(),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_permanent_error_is_neither_retried_nor_counted() {
+    for status in [400, 401, 404, 422] {
+        let policy = policy(&format!("classify_permanent_{status}"), true);
+        assert_eq!(
+            fail_with(&policy, ApiError::Status(status)).await,
+            (1, Duration::ZERO, 0, 0),
+            "{status}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_transient_error_is_retried_and_counted() {
+    let policy = policy("classify_transient", true);
+    assert_eq!(
+        fail_with(&policy, ApiError::Status(503)).await,
+        (4, Duration::from_millis(300), 4, 4)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rate_limit_waits_its_hint_and_is_not_counted() {
+    let policy = policy("classify_rate_limited", true);
+    // Three waits of the server's 2 s, not the backoff's 100 ms (the hint is capped by
+    // `max_delay`, 30 s by default).
+    assert_eq!(
+        fail_with(&policy, ApiError::SlowDown(Duration::from_secs(2))).await,
+        (4, Duration::from_secs(6), 0, 0)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unknown_error_is_treated_as_without_classification() {
+    let classified = policy("classify_unknown", true);
+    let plain = policy("classify_unknown_plain", false);
+    assert_eq!(
+        fail_with(&classified, ApiError::Odd).await,
+        fail_with(&plain, ApiError::Odd).await
+    );
+    // And without classification, a 401 is retried and counted, as it always was.
+    assert_eq!(
+        fail_with(&plain, ApiError::Status(401)).await,
+        (4, Duration::from_millis(300), 8, 8)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn callbacks_given_by_hand_win_before_or_after_classification() {
+    let before = Policy::builder("classify_by_hand_before")
+        .breaker("classify_by_hand_before", |breaker| {
+            breaker.failure_threshold(10)
+        })
+        .retry("classify_by_hand_before", |retry| {
+            retry
+                .max_attempts(3)
+                .initial_delay(Duration::from_millis(10))
+                .jitter(Jitter::None)
+                .budget(None)
+        })
+        .retry_if(|_: &ApiError| true)
+        .failure_if(|_: &ApiError| false)
+        .classify::<ApiError>()
+        .build()
+        .unwrap();
+    let after = Policy::builder("classify_by_hand_after")
+        .breaker("classify_by_hand_after", |breaker| {
+            breaker.failure_threshold(10)
+        })
+        .retry("classify_by_hand_after", |retry| {
+            retry
+                .max_attempts(3)
+                .initial_delay(Duration::from_millis(10))
+                .jitter(Jitter::None)
+                .budget(None)
+        })
+        .classify::<ApiError>()
+        .retry_if(|_: &ApiError| true)
+        .failure_if(|_: &ApiError| false)
+        .build()
+        .unwrap();
+    for policy in [before, after] {
+        let attempts = AtomicU32::new(0);
+        let _: Result<(), ApiError> = policy
+            .call(|| async {
+                attempts.fetch_add(1, Ordering::Relaxed);
+                Err(ApiError::Status(401))
+            })
+            .await;
+        assert_eq!(attempts.into_inner(), 3, "retry_if by hand retried the 401");
+        assert_eq!(policy.breaker().unwrap().snapshot().failure_count, 0);
+    }
+}
