@@ -97,18 +97,11 @@ impl Session {
         if std::path::Path::new("/usr/bin/chromium").exists() {
             options["binary"] = json!("/usr/bin/chromium");
         }
-        let created: Value = client
-            .post(format!("{}/session", driver.base))
-            .json(&json!({ "capabilities": { "alwaysMatch": {
-                "goog:chromeOptions": options,
-                "goog:loggingPrefs": { "browser": "ALL" },
-            }}}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let capabilities = json!({ "capabilities": { "alwaysMatch": {
+            "goog:chromeOptions": options,
+            "goog:loggingPrefs": { "browser": "ALL" },
+        }}});
+        let created = post(&client, &format!("{}/session", driver.base), &capabilities).await;
         let id = created["value"]["sessionId"]
             .as_str()
             .unwrap_or_else(|| panic!("no session: {created}"));
@@ -119,16 +112,7 @@ impl Session {
     }
 
     async fn command(&self, path: &str, body: Value) -> Value {
-        let answer: Value = self
-            .client
-            .post(format!("{}/{path}", self.url))
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let answer = post(&self.client, &format!("{}/{path}", self.url), &body).await;
         assert!(
             answer["value"].get("error").is_none(),
             "WebDriver `{path}` failed: {answer}"
@@ -163,6 +147,12 @@ impl Session {
     async fn close(self) {
         let _ = self.client.delete(&self.url).send().await;
     }
+}
+
+/// A WebDriver command: `body` posted to `url`, the JSON answer.
+async fn post(client: &reqwest::Client, url: &str, body: &Value) -> Value {
+    let answer = client.post(url).json(body).send().await.unwrap();
+    answer.json().await.unwrap()
 }
 
 /// What the page shows, read in the page.

@@ -14,20 +14,9 @@ use reliable_runtime::sla::{SlaMonitor, SlaThresholds};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 
-async fn serve(endpoints: HealthEndpoints) -> SocketAddr {
-    let app = axum::Router::new().nest("/api/health", endpoints.build().unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    address
-}
+mod support;
+
+use support::serve_health as serve;
 
 /// `GET path`: the status, the headers, and the body.
 async fn get(address: SocketAddr, path: &str) -> (StatusCode, hyper::HeaderMap, Bytes) {

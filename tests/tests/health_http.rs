@@ -13,21 +13,9 @@ use reliable_runtime::sla::SlaThresholds;
 use serde_json::Value;
 use std::net::SocketAddr;
 
-/// Serves the endpoints (nested as a user would) on a loopback port of the OS's choosing.
-async fn serve(endpoints: HealthEndpoints) -> SocketAddr {
-    let app = axum::Router::new().nest("/api/health", endpoints.build().unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    address
-}
+mod support;
+
+use support::serve_health as serve;
 
 /// `GET path`: the status, the `Retry-After` header if any, and the JSON body.
 async fn get(address: SocketAddr, path: &str) -> (StatusCode, Option<String>, Value) {
