@@ -170,3 +170,49 @@ async fn callbacks_given_by_hand_win_before_or_after_classification() {
         assert_eq!(policy.breaker().unwrap().snapshot().failure_count, 0);
     }
 }
+
+/// An error whose classification panics.
+#[derive(Clone, Debug, PartialEq)]
+struct Unclassifiable;
+
+impl From<Rejected> for Unclassifiable {
+    fn from(_: Rejected) -> Self {
+        Unclassifiable
+    }
+}
+
+impl Classify for Unclassifiable {
+    fn class(&self) -> ErrorClass {
+        panic!("cannot classify")
+    }
+}
+
+/// A `class` that panics never reaches the caller: each callback it backs falls back to its
+/// default (counted as a failure, not retried, no hint), and the call returns its error.
+#[tokio::test(start_paused = true)]
+async fn a_panicking_classification_never_reaches_the_caller() {
+    let policy = Policy::builder("classify_panicking")
+        .breaker("classify_panicking", |breaker| {
+            breaker.failure_threshold(10)
+        })
+        .retry("classify_panicking", |retry| {
+            retry
+                .max_attempts(3)
+                .initial_delay(Duration::from_millis(10))
+                .jitter(Jitter::None)
+                .budget(None)
+        })
+        .classify::<Unclassifiable>()
+        .build()
+        .unwrap();
+    let attempts = AtomicU32::new(0);
+    let result: Result<(), Unclassifiable> = policy
+        .call(|| async {
+            attempts.fetch_add(1, Ordering::Relaxed);
+            Err(Unclassifiable)
+        })
+        .await;
+    assert_eq!(result, Err(Unclassifiable));
+    assert_eq!(attempts.into_inner(), 1, "not retried");
+    assert_eq!(policy.breaker().unwrap().snapshot().failure_count, 1);
+}
