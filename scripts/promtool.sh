@@ -6,6 +6,13 @@
 set -euo pipefail
 if ! command -v promtool >/dev/null 2>&1; then
     export DEBIAN_FRONTEND=noninteractive
-    { apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus; } >&2
+    # Quietly: the install's output is not the tool's (a test reads what the tool prints);
+    # shown only if the install fails.
+    log=$(mktemp)
+    if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus; } >"$log" 2>&1; then
+        cat "$log" >&2
+        exit 1
+    fi
+    rm -f "$log"
 fi
 exec promtool "$@"

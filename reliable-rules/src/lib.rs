@@ -452,6 +452,15 @@ pub mod cache {
         }
     }
 
+    /// `min_hit_rate`: the hit rate below which the cache alerts.
+    pub fn min_hit_rate(rate: f64) -> Check {
+        if (0.0..=1.0).contains(&rate) {
+            Ok(())
+        } else {
+            Err("must be a fraction within 0.0..=1.0 (0.5 alerts below half the lookups hitting)")
+        }
+    }
+
     /// A policy's name.
     pub fn policy(name: &str) -> Check {
         if POLICIES.iter().any(|(known, _)| *known == name) {

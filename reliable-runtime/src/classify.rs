@@ -7,11 +7,12 @@
 //! says which of these it is, and a policy built with
 //! [`PolicyBuilder::classify`](crate::PolicyBuilder::classify) then retries only transient,
 //! rate-limited and unclassified errors (waiting a rate limit's hint), and counts only
-//! transient and unclassified ones against the breaker and the SLA monitor.
+//! transient and unclassified ones against the breaker and the SLA monitor. (The others are
+//! recorded as successes there, as any error `failure_if` rejects is: the service answered.)
 //!
 //! | error | class |
 //! |---|---|
-//! | `std::io::Error`: refused, reset, aborted, not connected, broken pipe, timed out, interrupted, would block, unexpected end of file, host or network unreachable | `Transient` |
+//! | `std::io::Error`: refused, reset, aborted, not connected, broken pipe, timed out, interrupted, would block, unexpected end of file, host or network unreachable, network down, address not available | `Transient` |
 //! | `std::io::Error`: not found, permission denied, invalid input or data, unsupported, already exists | `Permanent` |
 //! | `tokio::time::error::Elapsed` (a timeout) | `Transient` |
 //! | HTTP 408, 425, 500, 502, 503, 504 and other 5xx but 501 and 505 | `Transient` |

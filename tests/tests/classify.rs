@@ -3,7 +3,7 @@
 
 use reliable_runtime::classify::{Classify, ErrorClass};
 use reliable_runtime::retry::Jitter;
-use reliable_runtime::{Policy, Rejected};
+use reliable_runtime::{Policy, PolicyBuilder, Rejected};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -36,9 +36,9 @@ impl Classify for ApiError {
 }
 
 /// A policy with a breaker (tripping at 10 failures in a row), a monitor and four attempts
-/// 100 ms apart, classified unless `classified` is false.
-fn policy(name: &str, classified: bool) -> Policy {
-    let builder = Policy::builder(name)
+/// 100 ms apart.
+fn builder(name: &str) -> PolicyBuilder {
+    Policy::builder(name)
         .monitor(name, |sla| sla)
         .breaker(name, |breaker| breaker.failure_threshold(10))
         .retry(name, |retry| {
@@ -48,7 +48,12 @@ fn policy(name: &str, classified: bool) -> Policy {
                 .multiplier(1.0)
                 .jitter(Jitter::None)
                 .budget(None)
-        });
+        })
+}
+
+/// [`builder`]'s policy, classified unless `classified` is false.
+fn policy(name: &str, classified: bool) -> Policy {
+    let builder = builder(name);
     let builder = if classified {
         builder.classify::<ApiError>()
     } else {
@@ -59,10 +64,13 @@ fn policy(name: &str, classified: bool) -> Policy {
 
 /// Calls once through `policy`, failing every attempt with `error`: the attempts made, the
 /// time it took, the breaker's failures in a row and the monitor's.
-async fn fail_with(policy: &Policy, error: ApiError) -> (u32, Duration, u32, u64) {
+async fn fail_with<E>(policy: &Policy, error: E) -> (u32, Duration, u32, u64)
+where
+    E: Clone + PartialEq + std::fmt::Debug + From<Rejected> + 'static,
+{
     let attempts = AtomicU32::new(0);
     let start = Instant::now();
-    let result: Result<(), ApiError> = policy
+    let result: Result<(), E> = policy
         .call(|| async {
             attempts.fetch_add(1, Ordering::Relaxed);
             Err(error.clone())
@@ -102,7 +110,7 @@ async fn a_transient_error_is_retried_and_counted() {
 async fn a_rate_limit_waits_its_hint_and_is_not_counted() {
     let policy = policy("classify_rate_limited", true);
     // Three waits of the server's 2 s, not the backoff's 100 ms (the hint is capped by
-    // `max_delay`, 30 s by default).
+    // `max_delay`, 60 s by default).
     assert_eq!(
         fail_with(&policy, ApiError::SlowDown(Duration::from_secs(2))).await,
         (4, Duration::from_secs(6), 0, 0)
@@ -126,48 +134,44 @@ async fn an_unknown_error_is_treated_as_without_classification() {
 
 #[tokio::test(start_paused = true)]
 async fn callbacks_given_by_hand_win_before_or_after_classification() {
-    let before = Policy::builder("classify_by_hand_before")
-        .breaker("classify_by_hand_before", |breaker| {
-            breaker.failure_threshold(10)
-        })
-        .retry("classify_by_hand_before", |retry| {
-            retry
-                .max_attempts(3)
-                .initial_delay(Duration::from_millis(10))
-                .jitter(Jitter::None)
-                .budget(None)
-        })
-        .retry_if(|_: &ApiError| true)
-        .failure_if(|_: &ApiError| false)
+    // Each says the opposite of the classification: a 503 is not retried and not counted, a
+    // 401 is retried, and every retry waits 50 ms whatever the server's hint.
+    let by_hand = |builder: PolicyBuilder| {
+        builder
+            .retry_if(|error: &ApiError| *error != ApiError::Status(503))
+            .failure_if(|_: &ApiError| false)
+            .retry_after(|_: &ApiError| Some(Duration::from_millis(50)))
+    };
+    let before = by_hand(builder("classify_by_hand_before"))
         .classify::<ApiError>()
         .build()
         .unwrap();
-    let after = Policy::builder("classify_by_hand_after")
-        .breaker("classify_by_hand_after", |breaker| {
-            breaker.failure_threshold(10)
-        })
-        .retry("classify_by_hand_after", |retry| {
-            retry
-                .max_attempts(3)
-                .initial_delay(Duration::from_millis(10))
-                .jitter(Jitter::None)
-                .budget(None)
-        })
-        .classify::<ApiError>()
-        .retry_if(|_: &ApiError| true)
-        .failure_if(|_: &ApiError| false)
+    let after = by_hand(builder("classify_by_hand_after").classify::<ApiError>())
         .build()
         .unwrap();
+    let classified = policy("classify_by_hand_none", true);
+    assert_eq!(
+        fail_with(&classified, ApiError::Status(503)).await,
+        (4, Duration::from_millis(300), 4, 4),
+        "classified alone"
+    );
     for policy in [before, after] {
-        let attempts = AtomicU32::new(0);
-        let _: Result<(), ApiError> = policy
-            .call(|| async {
-                attempts.fetch_add(1, Ordering::Relaxed);
-                Err(ApiError::Status(401))
-            })
-            .await;
-        assert_eq!(attempts.into_inner(), 3, "retry_if by hand retried the 401");
-        assert_eq!(policy.breaker().unwrap().snapshot().failure_count, 0);
+        let name = policy.name();
+        assert_eq!(
+            fail_with(&policy, ApiError::Status(503)).await,
+            (1, Duration::ZERO, 0, 0),
+            "{name}"
+        );
+        assert_eq!(
+            fail_with(&policy, ApiError::Status(401)).await,
+            (4, Duration::from_millis(150), 0, 0),
+            "{name}"
+        );
+        assert_eq!(
+            fail_with(&policy, ApiError::SlowDown(Duration::from_secs(2))).await,
+            (4, Duration::from_millis(150), 0, 0),
+            "{name}"
+        );
     }
 }
 
@@ -191,28 +195,13 @@ impl Classify for Unclassifiable {
 /// default (counted as a failure, not retried, no hint), and the call returns its error.
 #[tokio::test(start_paused = true)]
 async fn a_panicking_classification_never_reaches_the_caller() {
-    let policy = Policy::builder("classify_panicking")
-        .breaker("classify_panicking", |breaker| {
-            breaker.failure_threshold(10)
-        })
-        .retry("classify_panicking", |retry| {
-            retry
-                .max_attempts(3)
-                .initial_delay(Duration::from_millis(10))
-                .jitter(Jitter::None)
-                .budget(None)
-        })
+    let policy = builder("classify_panicking")
         .classify::<Unclassifiable>()
         .build()
         .unwrap();
-    let attempts = AtomicU32::new(0);
-    let result: Result<(), Unclassifiable> = policy
-        .call(|| async {
-            attempts.fetch_add(1, Ordering::Relaxed);
-            Err(Unclassifiable)
-        })
-        .await;
-    assert_eq!(result, Err(Unclassifiable));
-    assert_eq!(attempts.into_inner(), 1, "not retried");
-    assert_eq!(policy.breaker().unwrap().snapshot().failure_count, 1);
+    // Not retried, counted by the breaker and the monitor.
+    assert_eq!(
+        fail_with(&policy, Unclassifiable).await,
+        (1, Duration::ZERO, 1, 1)
+    );
 }

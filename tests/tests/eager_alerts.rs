@@ -84,7 +84,7 @@ fn a_manager_that_starts_late_replays_what_is_not_healthy() {
 #[test]
 fn a_cache_whose_hit_rate_drops_alerts_and_recovers() {
     use reliable_runtime::alert::{AlertKind, Severity};
-    use reliable_runtime::cache::{judge_hit_rates, Cache, CacheConfig};
+    use reliable_runtime::cache::{judge_hit_rates, Cache, CacheConfig, HIT_RATE_MIN_LOOKUPS};
     use reliable_runtime::registry::cache_registry;
     // The watcher (started by the manager) judges too, each second: whichever judges a
     // crossing publishes it once, so this test reads the alerts, not what its own calls return.
@@ -100,7 +100,10 @@ fn a_cache_whose_hit_rate_drops_alerts_and_recovers() {
             .filter(|alert| alert.source == "eager_hit_rate" && alert.new_state == state)
             .collect::<Vec<_>>()
     };
-    for key in 0..30 {
+    // Twice the lookups a judgement needs, in each phase: if the watcher judges in the middle
+    // of one, a half still has enough.
+    let lookups = 2 * HIT_RATE_MIN_LOOKUPS as u32;
+    for key in 0..lookups {
         assert!(cache.get(&key).is_none());
         cache.insert(key, key);
     }
@@ -117,7 +120,7 @@ fn a_cache_whose_hit_rate_drops_alerts_and_recovers() {
     }
     judge_hit_rates();
     // Hits again: recovered, once.
-    for key in 0..30 {
+    for key in 0..lookups {
         assert_eq!(cache.get(&key), Some(key));
     }
     judge_hit_rates();

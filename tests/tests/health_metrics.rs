@@ -9,7 +9,8 @@ use hyper_util::rt::TokioExecutor;
 use reliable_runtime::health::HealthEndpoints;
 use reliable_runtime::registry::sla_registry;
 use reliable_runtime::sla::SlaThresholds;
-use std::net::SocketAddr;
+
+mod support;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_pass_promtool() {
@@ -26,13 +27,7 @@ async fn metrics_pass_promtool() {
         .unwrap();
     monitor.finish(monitor.start(), false);
     monitor.finish(monitor.start(), true);
-    let app = axum::Router::new().nest("/api/health", HealthEndpoints::default().build().unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let app = app.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, app).await.unwrap();
-    });
+    let address = support::serve_health(HealthEndpoints::default()).await;
 
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
     let response = client

@@ -231,6 +231,28 @@ async fn a_429_with_an_http_date_is_retried_and_a_404_is_not() {
     assert_eq!(server.received(), 2);
 }
 
+/// `HttpStatus` follows the classification: a 408 (the server timed the request out) is
+/// retried, a 501 (it will never implement it) is given back at once.
+#[tokio::test]
+async fn a_408_is_retried_and_a_501_is_not() {
+    let server = ScriptedServer::start([status(408), status(501)]).await;
+    let policy = retrying("tower_408_501", 3);
+    let breaker = Arc::clone(policy.breaker().unwrap());
+    let mut client = PolicyLayer::new(policy)
+        .classify(HttpStatus)
+        .layer(http_client());
+
+    let response = client.call(server.request()).await.unwrap();
+
+    assert_eq!(response.status(), 501, "a 501 is given back, not retried");
+    assert_eq!(server.received(), 2);
+    assert_eq!(
+        breaker.snapshot().failure_count,
+        0,
+        "the 501 is no failure: it ends the 408's run"
+    );
+}
+
 #[tokio::test]
 async fn a_slow_answer_times_out_and_is_counted() {
     let server = ScriptedServer::start([Answer {

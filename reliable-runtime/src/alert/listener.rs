@@ -8,7 +8,10 @@ use tokio::sync::broadcast::{self, error::RecvError};
 /// dedicated thread (no tokio runtime needed).
 pub(super) fn start(manager: &'static AlertManager) {
     let events = event::subscribe();
-    // What is not healthy already: its events were published before anyone listened.
+    // What is not healthy already: its events were published before anyone listened. After
+    // subscribing, so that nothing falls between the two: a change that lands between them is
+    // both replayed and received, and alerted twice; once, at start, is the price of never
+    // missing one.
     manager.replay_current();
     let started = std::thread::Builder::new()
         .name("reliable-alerts".to_owned())

@@ -6,7 +6,8 @@ use super::{Alert, AlertHandler, AlertKind, HandlerFuture, Severity};
 /// info, with the alert's fields as the event's fields and its message as the event's message.
 ///
 /// Breaker transitions, SLA status changes and reconfigurations are logged by the runtime as
-/// they happen, so their alerts are not logged again (each change is logged once);
+/// they happen, at the level of their alert's severity (a breaker opening or a source failing
+/// is an `error!`), so their alerts are not logged again (each change is logged once);
 /// [`every_alert`](Self::every_alert) logs them too (e.g. when the runtime's own target,
 /// `reliable_runtime`, is filtered out).
 ///

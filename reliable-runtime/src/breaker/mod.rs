@@ -823,10 +823,18 @@ impl CircuitBreaker {
             seen = Word(now);
         }
         let from = current.state();
-        if to == BreakerState::Open || to == BreakerState::ForcedOpen {
-            tracing::warn!(breaker = %self.name, %from, %to, failure_count, reason, "circuit breaker opened");
-        } else {
-            tracing::info!(breaker = %self.name, %from, %to, failure_count, reason, "circuit breaker state changed");
+        // At the level its alert's severity maps to (`LogHandler` leaves these to this log):
+        // OPEN critical, CLOSED info, the others warnings.
+        match to {
+            BreakerState::Open => {
+                tracing::error!(breaker = %self.name, %from, %to, failure_count, reason, "circuit breaker opened")
+            }
+            BreakerState::Closed => {
+                tracing::info!(breaker = %self.name, %from, %to, failure_count, reason, "circuit breaker closed")
+            }
+            BreakerState::HalfOpen | BreakerState::ForcedOpen | BreakerState::Disabled => {
+                tracing::warn!(breaker = %self.name, %from, %to, failure_count, reason, "circuit breaker state changed")
+            }
         }
         event::publish(Event::BreakerStateChanged(BreakerTransition {
             breaker: self.name,

@@ -158,11 +158,8 @@ impl CacheConfig {
         ConfigError::check("eviction_ratio", cache::eviction_ratio(self.eviction_ratio))?;
         ConfigError::check("ttl_jitter", cache::ttl_jitter(self.ttl_jitter))?;
         match self.min_hit_rate {
-            Some(rate) if !(0.0..=1.0).contains(&rate) => Err(ConfigError::new(
-                "min_hit_rate",
-                format!("must be within 0.0..=1.0, got {rate}"),
-            )),
-            _ => Ok(()),
+            Some(rate) => ConfigError::check("min_hit_rate", cache::min_hit_rate(rate)),
+            None => Ok(()),
         }
     }
 

@@ -140,17 +140,15 @@ impl<T: Registered> Registry<T> {
 
     /// Every registered name, sorted.
     pub fn names(&self) -> Vec<Arc<str>> {
-        let mut names: Vec<Arc<str>> = self
-            .instances
+        // The listing is in name order already.
+        self.listing()
             .iter()
-            .filter_map(|entry| match scope::name_here(entry.key()) {
-                Some(name) if name.len() == entry.key().len() => Some(Arc::clone(entry.key())),
+            .filter_map(|(key, _)| match scope::name_here(key) {
+                Some(name) if name.len() == key.len() => Some(Arc::clone(key)),
                 Some(name) => Some(name.into()),
                 None => None,
             })
-            .collect();
-        names.sort();
-        names
+            .collect()
     }
 
     /// Every instance, whatever test scope registered it (for the runtime's own watchers).

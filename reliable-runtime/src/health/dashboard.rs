@@ -56,50 +56,39 @@ fn snapshot() -> Value {
                 .map(move |source| (source.name.as_str(), group.as_str()))
         })
         .collect();
+    // The health's own snapshots, as `get_system_health()` serializes them, each with its
+    // name (and a source with its group) beside its fields.
+    let named = |name: &str, snapshot: Value| match snapshot {
+        Value::Object(mut fields) => {
+            fields.insert("name".to_owned(), json!(name));
+            Value::Object(fields)
+        }
+        other => other,
+    };
     let sources: Vec<Value> = health
         .data_sources
         .iter()
         .map(|(name, metrics)| {
-            json!({
-                "name": name,
-                "group": group_of.get(name.as_str()),
-                "status": metrics.status,
-                "latency_p95": metrics.latency_p95,
-                "latency_p99": metrics.latency_p99,
-                "success_rate": metrics.success_rate,
-                "window_calls": metrics.window_calls,
-                "consecutive_failures": metrics.consecutive_failures,
-            })
+            let mut source = named(name, json!(metrics));
+            source["group"] = json!(group_of.get(name.as_str()));
+            source
         })
         .collect();
     let breakers: Vec<Value> = health
         .circuit_breakers
         .iter()
-        .map(|(name, breaker)| {
-            json!({
-                "name": name,
-                "group": breaker.group,
-                "state": breaker.state,
-                "failure_rate": breaker.failure_rate,
-                "trips": breaker.trips,
-                "not_permitted_calls": breaker.not_permitted_calls,
-                "open_remaining": breaker.open_remaining,
-            })
-        })
+        .map(|(name, breaker)| named(name, json!(breaker)))
         .collect();
     let exchanges: Vec<Value> = health
         .per_exchange_degradation
         .values()
         .map(|group| {
-            json!({
-                "exchange": group.exchange,
-                "overall_status": group.overall_status,
-                "degradation_score": group.degradation_score,
-                "degradation_level": group.degradation_level,
-                "circuit_breaker_state": group.circuit_breaker_state,
-                "avg_latency_p95": group.avg_latency_p95,
-                "avg_success_rate": group.avg_success_rate,
-            })
+            let mut exchange = json!(group);
+            // Its sources are listed above, each with its group.
+            if let Value::Object(fields) = &mut exchange {
+                fields.remove("sources");
+            }
+            exchange
         })
         .collect();
     json!({

@@ -77,7 +77,7 @@ pub struct HealthEndpoints {
     pub dashboard_per_minute: u32,
     /// Whether `/dashboard` is served (default: yes).
     pub dashboard: bool,
-    /// Clients whose limits are kept at most (default 10,000); past it, the client seen least
+    /// Clients whose limits are kept at most (default 10,000); when full, the tenth seen least
     /// recently is forgotten.
     pub max_clients: usize,
 }
@@ -123,12 +123,13 @@ impl HealthEndpoints {
     pub fn build(self) -> Result<Router, ConfigError> {
         let clients = |field: &'static str, per_minute: u32| {
             let limit = RateLimit::per_minute(per_minute);
-            RateLimiter::new("health_endpoints", RateLimiterConfig::new(limit))
+            limit
+                .validate()
                 .map_err(|error| ConfigError::new(field, error.reason().to_owned()))?;
             Ok::<_, ConfigError>(Arc::new(Clients {
                 limit,
                 max: self.max_clients,
-                known: Mutex::new(HashMap::new()),
+                known: Mutex::new(Known::default()),
             }))
         };
         let api = clients("per_minute", self.per_minute)?;
@@ -163,38 +164,45 @@ impl HealthEndpoints {
     }
 }
 
-/// Each client's limiter, and when it was last seen (a count of requests, for eviction).
+/// Each client's limiter, at most `max` clients.
 struct Clients {
     limit: RateLimit,
     max: usize,
-    known: Mutex<HashMap<IpAddr, (Arc<RateLimiter>, u64)>>,
+    known: Mutex<Known>,
+}
+
+/// The clients kept, each with its limiter and when it was last seen (a count of requests).
+#[derive(Default)]
+struct Known {
+    clients: HashMap<IpAddr, (Arc<RateLimiter>, u64)>,
+    requests: u64,
 }
 
 impl Clients {
     fn limiter(&self, client: IpAddr) -> Arc<RateLimiter> {
-        static SEEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let now = SEEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((limiter, seen)) = known.get_mut(&client) {
+        known.requests += 1;
+        let now = known.requests;
+        if let Some((limiter, seen)) = known.clients.get_mut(&client) {
             *seen = now;
             return Arc::clone(limiter);
         }
-        if known.len() >= self.max {
-            // Forget the client seen least recently: memory stays bounded whatever the
-            // addresses a flood comes from.
-            if let Some(oldest) = known
-                .iter()
-                .min_by_key(|(_, (_, seen))| *seen)
-                .map(|(ip, _)| *ip)
-            {
-                known.remove(&oldest);
-            }
+        if known.clients.len() >= self.max {
+            // Forget the tenth seen least recently (one at least): memory stays bounded
+            // whatever the addresses a flood comes from, and finding them (a scan of every
+            // client) is paid once per tenth, not on every new client.
+            let forget = (self.max / 10).max(1);
+            let mut seen: Vec<u64> = known.clients.values().map(|(_, seen)| *seen).collect();
+            let (_, &mut newest_forgotten, _) = seen.select_nth_unstable(forget - 1);
+            known
+                .clients
+                .retain(|_, (_, seen)| *seen > newest_forgotten);
         }
         let limiter = Arc::new(
             RateLimiter::new("health_endpoints", RateLimiterConfig::new(self.limit))
                 .expect("the limit was checked when the router was built"),
         );
-        known.insert(client, (Arc::clone(&limiter), now));
+        known.clients.insert(client, (Arc::clone(&limiter), now));
         limiter
     }
 }
@@ -251,7 +259,10 @@ async fn overview() -> Response {
     body["healthy_sources"] = json!(with(SlaStatus::Healthy));
     body["degraded_sources"] = json!(with(SlaStatus::Degraded));
     body["failed_sources"] = json!(with(SlaStatus::Failed));
-    body["timestamp"] = json!(now());
+    // The snapshot's own time, in RFC 3339 (not a second reading of the clock).
+    let since_epoch = std::time::Duration::try_from_secs_f64(health.timestamp).unwrap_or_default();
+    let taken = std::time::UNIX_EPOCH + since_epoch;
+    body["timestamp"] = json!(rfc3339(taken));
     let status = if health.overall_status == SlaStatus::Failed {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
@@ -347,7 +358,7 @@ mod tests {
         let clients = Clients {
             limit: RateLimit::per_minute(2),
             max: 3,
-            known: Mutex::new(HashMap::new()),
+            known: Mutex::new(Known::default()),
         };
         let ip = |n: u8| IpAddr::V4(Ipv4Addr::new(10, 0, 0, n));
         let first = clients.limiter(ip(1));
@@ -355,12 +366,38 @@ mod tests {
         for n in 2..=200 {
             clients.limiter(ip(n));
             clients.limiter(ip(1)); // seen again each time: never the least recent
-            assert!(clients.known.lock().unwrap().len() <= 3);
+            assert!(clients.known.lock().unwrap().clients.len() <= 3);
         }
         // The client kept throughout kept its limiter and what it counted.
         assert!(Arc::ptr_eq(&first, &clients.limiter(ip(1))));
         first.try_acquire().unwrap();
         assert!(first.try_acquire().is_err(), "two a minute");
+    }
+
+    /// A full table forgets the least recently seen tenth at once, so a flood of new addresses
+    /// scans the table once per tenth of it.
+    #[test]
+    fn a_full_table_forgets_its_least_recent_tenth() {
+        let clients = Clients {
+            limit: RateLimit::per_minute(2),
+            max: 100,
+            known: Mutex::new(Known::default()),
+        };
+        let ip = |n: u32| IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + n));
+        for n in 0..100 {
+            clients.limiter(ip(n));
+        }
+        clients.limiter(ip(0)); // seen again: now the most recent
+        clients.limiter(ip(100));
+        let known = clients.known.lock().unwrap();
+        assert_eq!(known.clients.len(), 91, "ten forgotten, one added");
+        assert!(known.clients.contains_key(&ip(0)), "seen recently, kept");
+        assert!(
+            !known.clients.contains_key(&ip(1)),
+            "the least recent, forgotten"
+        );
+        assert!(!known.clients.contains_key(&ip(10)));
+        assert!(known.clients.contains_key(&ip(11)));
     }
 
     #[test]

@@ -74,10 +74,13 @@ pub fn prometheus_text(health: &SystemHealth) -> String {
             );
         }
     }
+    // No `_sum` and `_count`: Prometheus reads those as counters (`rate()` over them), and
+    // the window's calls and their total time go down as calls leave it. The calls since the
+    // monitor was created are `reliable_source_calls_total`; the window's are a gauge.
     out.family(
         "reliable_source_latency_seconds",
         "summary",
-        "Latency over the source's SLA window: percentiles, calls and their total time",
+        "Latency percentiles over the source's SLA window",
     );
     for (source, metrics) in &health.data_sources {
         for (quantile, value) in [
@@ -87,12 +90,14 @@ pub fn prometheus_text(health: &SystemHealth) -> String {
         ] {
             out.sample(&[("source", source), ("quantile", quantile)], value);
         }
-        out.sample_of(
-            "_sum",
-            &[("source", source)],
-            metrics.latency_mean * metrics.window_calls as f64,
-        );
-        out.sample_of("_count", &[("source", source)], metrics.window_calls);
+    }
+    out.family(
+        "reliable_source_window_calls",
+        "gauge",
+        "Calls in the source's SLA window",
+    );
+    for (source, metrics) in &health.data_sources {
+        out.sample(&[("source", source)], metrics.window_calls);
     }
     out.family(
         "reliable_source_success_rate",
@@ -236,14 +241,9 @@ impl Exposition {
         self.family = name;
     }
 
+    /// A sample of the family.
     fn sample(&mut self, labels: &[(&str, &str)], value: impl Into<Value>) {
-        self.sample_of("", labels, value);
-    }
-
-    /// A sample of the family's series `suffix` (a summary's `_sum` and `_count`).
-    fn sample_of(&mut self, suffix: &str, labels: &[(&str, &str)], value: impl Into<Value>) {
         self.text.push_str(self.family);
-        self.text.push_str(suffix);
         self.text.push('{');
         for (index, (label, value)) in labels.iter().enumerate() {
             if index > 0 {

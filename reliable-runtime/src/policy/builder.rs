@@ -666,7 +666,6 @@ impl PolicyBuilder {
             ..Layers::NONE
         };
         Ok(Policy {
-            name: intern(name),
             layers,
             monitor_only,
             #[cfg(feature = "cache")]

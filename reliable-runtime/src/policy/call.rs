@@ -409,7 +409,7 @@ where
 {
     let mut this = future.project();
     let this = &mut this;
-    let _span = this.span.enter();
+    let _span = this.span.enter_detached();
     let layers = this.state.layers();
     loop {
         if this.state.flags & BACKING_OFF != 0 {
@@ -753,7 +753,7 @@ impl Policy {
     /// One attempt of a blocking call.
     pub(crate) fn attempt_blocking<T, E>(
         &self,
-        span: &mut CallSpan,
+        span: &CallSpan,
         hooks: &impl Hooks<E>,
         call: impl FnOnce() -> Result<T, E>,
     ) -> Result<T, Failure<E>> {
@@ -771,11 +771,11 @@ impl Policy {
     #[inline]
     pub(crate) fn traced_blocking<T, E>(
         &self,
-        call: impl FnOnce(&mut CallSpan) -> Result<T, Failure<E>>,
+        call: impl FnOnce(&CallSpan) -> Result<T, Failure<E>>,
     ) -> Result<T, Failure<E>> {
-        let mut span = CallSpan::new(&self.layers);
+        let span = CallSpan::new(&self.layers);
         let _entered = span.enter();
-        let outcome = call(&mut span);
+        let outcome = call(&span);
         span.finish(&outcome, &self.layers);
         outcome
     }

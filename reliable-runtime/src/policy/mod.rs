@@ -95,7 +95,7 @@ use std::sync::{Arc, OnceLock};
 /// `E: From<Rejected>` for the calls a layer refuses (an open breaker, a timeout, a rate
 /// limit, a full bulkhead); `try_call` gives [`Failure<E>`](crate::Failure) for any `E`.
 pub struct Policy {
-    name: &'static str,
+    /// Its layers, and its name (`layers.name`, which the call spans read).
     layers: Layers,
     /// The monitor alone, for [`measure`](Self::measure).
     monitor_only: Layers,
@@ -131,8 +131,10 @@ impl Policy {
     /// A policy without layers, for a call site whose configuration the runtime refused.
     pub(crate) fn passthrough(name: &str) -> Policy {
         Policy {
-            name: intern(name),
-            layers: Layers::NONE,
+            layers: Layers {
+                name: intern(name),
+                ..Layers::NONE
+            },
             monitor_only: Layers::NONE,
             #[cfg(feature = "cache")]
             cache: None,
@@ -147,7 +149,7 @@ impl Policy {
 
     /// The policy's name.
     pub fn name(&self) -> &'static str {
-        self.name
+        self.layers.name
     }
 
     /// The circuit breaker, if the policy has one.
@@ -214,7 +216,7 @@ impl fmt::Debug for Policy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = |layer: Option<&str>| layer.map(str::to_owned);
         let mut f = f.debug_struct("Policy");
-        f.field("name", &self.name)
+        f.field("name", &self.layers.name)
             .field(
                 "monitor",
                 &name(self.layers.monitor.as_deref().map(SlaMonitor::name)),

@@ -13,7 +13,9 @@ use crate::error::Failure;
 #[cfg(feature = "trace")]
 pub(crate) struct CallSpan {
     span: tracing::Span,
-    attempts: u32,
+    /// In a cell, so that a poll can count attempts while it is inside the span (entering
+    /// borrows it; cloning the span each poll instead would cost the subscriber two calls).
+    attempts: std::cell::Cell<u32>,
 }
 
 /// No span: the feature is off.
@@ -35,17 +37,27 @@ impl CallSpan {
             rejected_by = tracing::field::Empty,
             breaker = tracing::field::Empty,
         );
-        CallSpan { span, attempts: 0 }
+        CallSpan {
+            span,
+            attempts: std::cell::Cell::new(0),
+        }
     }
 
-    /// Enters the span for one poll (a handle of its own, so the call stays free to borrow).
-    pub(crate) fn enter(&self) -> tracing::span::EnteredSpan {
+    /// Enters the span for one poll.
+    pub(crate) fn enter(&self) -> tracing::span::Entered<'_> {
+        self.span.enter()
+    }
+
+    /// Enters the span through a handle of its own, for a poll that hands the whole call on
+    /// (a layered call: retries, a timeout, a wait); it costs the subscriber a clone and a
+    /// close, which a call that sleeps between attempts does not notice.
+    pub(crate) fn enter_detached(&self) -> tracing::span::EnteredSpan {
         self.span.clone().entered()
     }
 
     /// An attempt starts.
-    pub(crate) fn attempt(&mut self) {
-        self.attempts += 1;
+    pub(crate) fn attempt(&self) {
+        self.attempts.set(self.attempts.get() + 1);
     }
 
     /// Records how the call ended.
@@ -59,7 +71,7 @@ impl CallSpan {
             }
         };
         self.span.record("outcome", outcome);
-        self.span.record("attempts", self.attempts);
+        self.span.record("attempts", self.attempts.get());
         if let Some(breaker) = &layers.breaker {
             self.span.record("breaker", breaker.state().as_str());
         }
@@ -79,7 +91,12 @@ impl CallSpan {
     }
 
     #[inline(always)]
-    pub(crate) fn attempt(&mut self) {}
+    pub(crate) fn enter_detached(&self) -> NotEntered {
+        NotEntered
+    }
+
+    #[inline(always)]
+    pub(crate) fn attempt(&self) {}
 
     #[inline(always)]
     pub(crate) fn finish<T, E>(&self, _outcome: &Result<T, Failure<E>>, _layers: &Layers) {}

@@ -53,7 +53,7 @@ use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 /// tower's `Layer` and `Service` traits, re-exported so the layer is usable without naming
 /// the `tower` crate.
 pub use tower_layer::Layer;
@@ -99,23 +99,20 @@ impl<Response> ClassifyResponse<Response> for AnyResponse {
     }
 }
 
-/// Classifies `http::Response`s by status: 5xx fail; 429 is [`ResponseClass::RateLimited`]
-/// with its `Retry-After` (seconds or an HTTP date); every other status is a success (a 4xx
-/// is the caller's mistake, which a retry repeats).
+/// Classifies `http::Response`s by their [`ErrorClass`](crate::classify::ErrorClass): a
+/// transient status (5xx but 501 and 505, 408, 425) fails; 429 is
+/// [`ResponseClass::RateLimited`] with its `Retry-After` (seconds or an HTTP date); every other
+/// status is a success (a 4xx is the caller's mistake, which a retry repeats).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct HttpStatus;
 
 impl<B> ClassifyResponse<http::Response<B>> for HttpStatus {
     fn classify(&self, response: &http::Response<B>) -> ResponseClass {
-        let status = response.status();
-        if status == http::StatusCode::TOO_MANY_REQUESTS {
-            ResponseClass::RateLimited {
-                retry_after: retry_after(response.headers(), SystemTime::now()),
-            }
-        } else if status.is_server_error() {
-            ResponseClass::Failed
-        } else {
-            ResponseClass::Success
+        use crate::classify::{Classify, ErrorClass};
+        match response.class() {
+            ErrorClass::Transient => ResponseClass::Failed,
+            ErrorClass::RateLimited { retry_after } => ResponseClass::RateLimited { retry_after },
+            ErrorClass::Permanent | ErrorClass::Unknown => ResponseClass::Success,
         }
     }
 }

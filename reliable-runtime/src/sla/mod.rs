@@ -521,7 +521,18 @@ impl SlaMonitor {
     fn note_status(&self, status: SlaStatus) {
         let previous = SlaStatus::from_u8(self.last_status.swap(status as u8, Ordering::AcqRel));
         if previous != status {
-            tracing::info!(source = %self.name, from = %previous, to = %status, "SLA status changed");
+            // At the level its alert's severity maps to (`LogHandler` leaves these to this log).
+            match status {
+                SlaStatus::Failed => {
+                    tracing::error!(source = %self.name, from = %previous, to = %status, "SLA status changed")
+                }
+                SlaStatus::Degraded => {
+                    tracing::warn!(source = %self.name, from = %previous, to = %status, "SLA status changed")
+                }
+                SlaStatus::Healthy => {
+                    tracing::info!(source = %self.name, from = %previous, to = %status, "SLA status changed")
+                }
+            }
             event::publish(Event::SlaStatusChanged(SlaStatusChange {
                 source: Arc::clone(&self.name),
                 from: previous,

@@ -1,16 +1,16 @@
-//! The latency recorder: per-thread rings of recent samples, merged and sorted only when read.
+//! The latency recorder: per-thread rings of recent samples, merged only when read.
 //!
 //! Why not `hdrhistogram`: the SLA is defined over a *rolling* window (the last N calls, or the
 //! calls of the last T seconds), and a histogram cannot forget old samples one by one. A ring of
 //! raw samples per shard forgets by overwriting, records with four plain stores on a thread-owned
 //! shard (no lock, no atomic read-modify-write, no allocation, no sort), and gives *exact* percentiles at read time, where
-//! sorting a window of a few thousand samples costs microseconds.
+//! selecting them in a window of a few thousand samples costs microseconds.
 //!
 //! Each slot is a tiny seqlock: the writer zeroes the stamp, writes the sample, then publishes the
 //! stamp; a reader keeps a sample only if it saw the same non-zero stamp before and after it.
 //!
 //! A reader can also tell whether anything changed since its last read without reading a slot:
-//! [`LatencyRecorder::settled`] counts the writes that have *completed* (an owned shard moves its
+//! [`LatencyRecorder::tally`] counts the writes that have *completed* (an owned shard moves its
 //! cursor only after its slot is written; a shared shard, whose writers reserve slots with an
 //! atomic add, counts completions apart) and the clears. The SLA monitor keeps the figures of
 //! its last read under that count, so a health read does not recompute windows that did not
@@ -71,7 +71,7 @@ pub(crate) struct LatencyRecorder {
 }
 
 /// What a reader can know of the samples without reading them: it changes whenever a write
-/// completes or the recorder is cleared (see [`LatencyRecorder::settled`]).
+/// completes or the recorder is cleared (see [`LatencyRecorder::tally`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Settled {
     writes: u64,
@@ -281,13 +281,17 @@ impl LatencyRecorder {
         })
     }
 
-    /// The slots of every shard that has any.
-    fn rings(&self) -> impl Iterator<Item = &[Slot]> {
+    /// Each shard that has slots, with them.
+    fn rings(&self) -> impl Iterator<Item = (&Shard, &[Slot])> {
         let capacity = self.capacity();
-        self.shards.iter().filter_map(move |shard| {
+        self.used_shards().filter_map(move |(_, shard)| {
             let slots = shard.slots.load(Ordering::Acquire);
             // SAFETY: published slots are `capacity` long and live until the recorder drops.
-            (!slots.is_null()).then(|| unsafe { std::slice::from_raw_parts(slots, capacity) })
+            (!slots.is_null()).then(|| {
+                (shard, unsafe {
+                    std::slice::from_raw_parts(slots, capacity)
+                })
+            })
         })
     }
 
@@ -325,13 +329,7 @@ impl LatencyRecorder {
     fn copy_samples(&self, newest: usize, out: &mut Vec<Raw>) {
         out.clear();
         let capacity = self.capacity() as u64;
-        for (_, shard) in self.used_shards() {
-            let slots = shard.slots.load(Ordering::Acquire);
-            if slots.is_null() {
-                continue;
-            }
-            // SAFETY: published slots are `capacity` long and live until the recorder drops.
-            let ring = unsafe { std::slice::from_raw_parts(slots, capacity as usize) };
+        for (shard, ring) in self.rings() {
             let cursor = shard.cursor.load(Ordering::Acquire);
             let held = cursor.min(capacity).min(newest as u64);
             out.reserve(held as usize);
@@ -372,22 +370,21 @@ impl LatencyRecorder {
     /// percentiles, exact, found by selection rather than a sort.
     pub(crate) fn figures(&self, span: Span) -> WindowFigures {
         let compute = |(samples, latencies): &mut (Vec<Raw>, Vec<u64>)| {
-            let newest = match span {
-                Span::Last(n) => n,
-                Span::Within { .. } => usize::MAX,
-            };
-            self.copy_samples(newest, samples);
             match span {
                 Span::Last(n) => {
+                    self.copy_samples(n, samples);
                     if samples.len() > n {
                         // Keep the n most recent calls across shards.
                         samples.select_nth_unstable_by(n, |a, b| b.0.cmp(&a.0));
                         samples.truncate(n);
                     }
                 }
-                Span::Within { now, span } => samples.retain(|&(end, _)| {
-                    now.saturating_duration_since(Timestamp::from_nanos(end)) <= span
-                }),
+                Span::Within { now, span } => {
+                    self.copy_samples(usize::MAX, samples);
+                    samples.retain(|&(end, _)| {
+                        now.saturating_duration_since(Timestamp::from_nanos(end)) <= span
+                    });
+                }
             }
             latencies.clear();
             let (mut failed, mut sum, mut oldest) = (0u64, 0u128, u64::MAX);
@@ -427,7 +424,7 @@ impl LatencyRecorder {
 
     /// Forgets every sample (the total stays).
     pub(crate) fn clear(&self) {
-        for ring in self.rings() {
+        for (_, ring) in self.rings() {
             for slot in ring {
                 slot.stamp.store(0, Ordering::Release);
             }
