@@ -325,9 +325,14 @@ async fn metrics() -> Response {
         .into_response()
 }
 
+/// The breakers alone (a whole health read would judge every source's window too).
 async fn breakers() -> Json<Value> {
-    let health = get_system_health();
-    Json(json!({ "circuit_breakers": health.circuit_breakers, "timestamp": now() }))
+    use crate::breaker::CircuitBreaker;
+    let breakers = super::snapshots(
+        crate::registry::breaker_registry(),
+        CircuitBreaker::snapshot,
+    );
+    Json(json!({ "circuit_breakers": breakers, "timestamp": now() }))
 }
 
 async fn caches() -> Json<Value> {
@@ -339,12 +344,15 @@ async fn caches() -> Json<Value> {
     Json(json!({ "cache_stats": caches, "timestamp": now() }))
 }
 
+/// The limits alone (a whole health read would judge every source's window too).
 async fn limits() -> Json<Value> {
-    let health = get_system_health();
+    use super::snapshots;
+    use crate::limit::{Bulkhead, RateLimiter, TimeoutPolicy};
+    use crate::registry::{bulkhead_registry, rate_limiter_registry, timeout_registry};
     Json(json!({
-        "rate_limiters": health.rate_limiters,
-        "bulkheads": health.bulkheads,
-        "timeouts": health.timeouts,
+        "rate_limiters": snapshots(rate_limiter_registry(), RateLimiter::snapshot),
+        "bulkheads": snapshots(bulkhead_registry(), Bulkhead::snapshot),
+        "timeouts": snapshots(timeout_registry(), TimeoutPolicy::snapshot),
         "timestamp": now(),
     }))
 }

@@ -14,20 +14,20 @@ pub use groups::{group_health, DegradationLevel, GroupHealth, GroupSource};
 pub use http::{router, HealthEndpoints};
 pub use prometheus::prometheus_text;
 
-use crate::breaker::{BreakerSnapshot, BreakerState};
+use crate::breaker::{BreakerSnapshot, BreakerState, CircuitBreaker};
 #[cfg(feature = "cache")]
 use crate::cache::CacheSnapshot;
 use crate::degrade::{degradation_registry, DegradationSnapshot};
-use crate::limit::TimeoutSnapshot;
 #[cfg(feature = "limit")]
-use crate::limit::{BulkheadSnapshot, RateLimiterSnapshot};
+use crate::limit::{Bulkhead, BulkheadSnapshot, RateLimiter, RateLimiterSnapshot};
+use crate::limit::{TimeoutPolicy, TimeoutSnapshot};
 #[cfg(feature = "retry")]
 use crate::registry::retry_registry;
-use crate::registry::{breaker_registry, sla_registry, timeout_registry};
+use crate::registry::{breaker_registry, sla_registry, timeout_registry, Registered, Registry};
 #[cfg(feature = "limit")]
 use crate::registry::{bulkhead_registry, rate_limiter_registry};
 #[cfg(feature = "retry")]
-use crate::retry::RetrySnapshot;
+use crate::retry::{RetryPolicy, RetrySnapshot};
 use crate::sla::{SlaMetrics, SlaStatus};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -120,11 +120,7 @@ impl SystemHealth {
 pub fn get_system_health() -> SystemHealth {
     let monitors = sla_registry().all();
     let metrics: Vec<SlaMetrics> = monitors.iter().map(|monitor| monitor.metrics()).collect();
-    let circuit_breakers: BTreeMap<String, BreakerSnapshot> = breaker_registry()
-        .all()
-        .iter()
-        .map(|breaker| (breaker.name().to_owned(), breaker.snapshot()))
-        .collect();
+    let circuit_breakers = snapshots(breaker_registry(), CircuitBreaker::snapshot);
     let per_exchange_degradation = group_health(
         monitors
             .iter()
@@ -148,28 +144,12 @@ pub fn get_system_health() -> SystemHealth {
         #[cfg(feature = "cache")]
         cache_stats: crate::registry::cache_registry().snapshots(),
         #[cfg(feature = "retry")]
-        retries: retry_registry()
-            .all()
-            .iter()
-            .map(|policy| (policy.name().to_owned(), policy.snapshot()))
-            .collect(),
+        retries: snapshots(retry_registry(), RetryPolicy::snapshot),
         #[cfg(feature = "limit")]
-        rate_limiters: rate_limiter_registry()
-            .all()
-            .iter()
-            .map(|limiter| (limiter.name().to_owned(), limiter.snapshot()))
-            .collect(),
+        rate_limiters: snapshots(rate_limiter_registry(), RateLimiter::snapshot),
         #[cfg(feature = "limit")]
-        bulkheads: bulkhead_registry()
-            .all()
-            .iter()
-            .map(|bulkhead| (bulkhead.name().to_owned(), bulkhead.snapshot()))
-            .collect(),
-        timeouts: timeout_registry()
-            .all()
-            .iter()
-            .map(|policy| (policy.name().to_owned(), policy.snapshot()))
-            .collect(),
+        bulkheads: snapshots(bulkhead_registry(), Bulkhead::snapshot),
+        timeouts: snapshots(timeout_registry(), TimeoutPolicy::snapshot),
         degradation: degradation_registry()
             .all()
             .iter()
@@ -177,6 +157,18 @@ pub fn get_system_health() -> SystemHealth {
             .collect(),
         per_exchange_degradation,
     }
+}
+
+/// Each instance of `registry` (in the caller's scope) by name, with its `snapshot`.
+pub(crate) fn snapshots<T: Registered, S>(
+    registry: &Registry<T>,
+    snapshot: impl Fn(&T) -> S,
+) -> BTreeMap<String, S> {
+    registry
+        .all()
+        .iter()
+        .map(|instance| (instance.name().to_owned(), snapshot(instance)))
+        .collect()
 }
 
 fn overall_status(
