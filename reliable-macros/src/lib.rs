@@ -7,6 +7,7 @@
 //! (`valid.rs`), and `expand/` writes the fn around one call on its `Policy`.
 
 mod args;
+mod classify;
 mod errors;
 mod expand;
 mod feature_off;
@@ -103,4 +104,10 @@ feature_off_attributes! {
     with_backoff_needs_retry => "with_backoff", "retry";
     rate_limited_needs_limit => "rate_limited", "limit";
     bulkhead_needs_limit => "bulkhead", "limit";
+}
+
+/// `#[derive(Classify)]` for an error enum; documented in `reliable_runtime::classify`.
+#[proc_macro_derive(Classify, attributes(classify))]
+pub fn derive_classify(input: TokenStream) -> TokenStream {
+    classify::derive(input.into()).into()
 }

@@ -51,6 +51,49 @@
 use std::io::ErrorKind;
 use std::time::Duration;
 
+/// Derives [`Classify`] for an error enum, one `#[classify(..)]` per variant:
+///
+/// | on a variant | its class |
+/// |---|---|
+/// | `transient`, `permanent`, `unknown` | that class |
+/// | `rate_limited` | `RateLimited { retry_after: None }` |
+/// | `rate_limited, retry_after = field` | `RateLimited` with that field's hint (a `Duration` or an `Option<Duration>`) |
+/// | `status = field` | [`ErrorClass::of_status`] of that field (a `u16`, an `http::StatusCode`, any `Copy + Into<u16>`) |
+/// | `delegate` | the class of the variant's one field (an `io::Error`, a `reqwest::Error`, your own type) |
+/// | nothing | `Unknown`: retried and counted, as without classification |
+///
+/// A field is named by its name, or by its index in a tuple variant. `#[classify(crate =
+/// path)]` on the enum names the runtime when it is renamed. A misspelt key, a field that does
+/// not exist or two classes on one variant are compile errors at the token.
+///
+/// ```
+/// use reliable_runtime::classify::{Classify, ErrorClass};
+/// use std::time::Duration;
+///
+/// #[derive(Debug, Classify)]
+/// enum ApiError {
+///     #[classify(status = 0)]
+///     Http(u16),
+///     #[classify(rate_limited, retry_after = after)]
+///     SlowDown { after: Option<Duration> },
+///     #[classify(delegate)]
+///     Io(std::io::Error),
+///     #[classify(permanent)]
+///     BadSymbol(String),
+///     Other,
+/// }
+///
+/// assert_eq!(ApiError::Http(503).class(), ErrorClass::Transient);
+/// assert_eq!(ApiError::Http(401).class(), ErrorClass::Permanent);
+/// let after = Some(Duration::from_secs(2));
+/// assert_eq!(ApiError::SlowDown { after }.class().retry_after(), after);
+/// let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+/// assert_eq!(ApiError::Io(reset).class(), ErrorClass::Transient);
+/// assert_eq!(ApiError::BadSymbol("XYZ".into()).class(), ErrorClass::Permanent);
+/// assert_eq!(ApiError::Other.class(), ErrorClass::Unknown);
+/// ```
+pub use reliable_macros::Classify;
+
 /// What an error means for retries and breakers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorClass {

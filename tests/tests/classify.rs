@@ -205,3 +205,175 @@ async fn a_panicking_classification_never_reaches_the_caller() {
         (1, Duration::ZERO, 1, 1)
     );
 }
+
+// The attributes classify by themselves: a fn whose error type implements `Classify` needs no
+// `retry_if` or `failure_if`.
+
+/// The attempts each attribute fn below made.
+static ATTRIBUTE_ATTEMPTS: AtomicU32 = AtomicU32::new(0);
+
+#[reliable_runtime::with_backoff(
+    max_attempts = 4,
+    initial_delay = "100ms",
+    multiplier = 1.0,
+    jitter = "none",
+    budget = false
+)]
+#[reliable_runtime::circuit_breaker(name = "classify_attribute", failure_threshold = 10)]
+#[reliable_runtime::monitored(name = "classify_attribute")]
+async fn classified_by_attribute(error: ApiError) -> Result<(), ApiError> {
+    ATTRIBUTE_ATTEMPTS.fetch_add(1, Ordering::Relaxed);
+    Err(error.clone())
+}
+
+/// One call of [`classified_by_attribute`]: as [`fail_with`].
+async fn fail_by_attribute(error: ApiError) -> (u32, Duration, u32, u64) {
+    let breaker = reliable_runtime::registry::breaker_registry();
+    let monitor = reliable_runtime::registry::sla_registry();
+    let before = ATTRIBUTE_ATTEMPTS.swap(0, Ordering::Relaxed);
+    assert_eq!(before, 0);
+    let start = Instant::now();
+    assert_eq!(classified_by_attribute(error.clone()).await, Err(error));
+    (
+        ATTRIBUTE_ATTEMPTS.swap(0, Ordering::Relaxed),
+        start.elapsed(),
+        breaker
+            .get("classify_attribute")
+            .unwrap()
+            .snapshot()
+            .failure_count,
+        monitor
+            .get("classify_attribute")
+            .unwrap()
+            .consecutive_failures(),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn attributes_classify_an_error_type_that_implements_classify() {
+    // Permanent: one attempt, nothing counted.
+    assert_eq!(
+        fail_by_attribute(ApiError::Status(401)).await,
+        (1, Duration::ZERO, 0, 0)
+    );
+    // Rate limited: three waits of the hint, nothing counted.
+    assert_eq!(
+        fail_by_attribute(ApiError::SlowDown(Duration::from_secs(2))).await,
+        (4, Duration::from_secs(6), 0, 0)
+    );
+    // Transient: retried on the backoff, counted.
+    assert_eq!(
+        fail_by_attribute(ApiError::Status(503)).await,
+        (4, Duration::from_millis(300), 4, 4)
+    );
+}
+
+/// The error of [`written_by_hand`]: retry everything but what `retry_if` refuses.
+fn only_503(error: &ApiError) -> bool {
+    *error == ApiError::Status(503)
+}
+
+#[reliable_runtime::with_backoff(
+    max_attempts = 3,
+    initial_delay = "100ms",
+    multiplier = 1.0,
+    jitter = "none",
+    budget = false,
+    retry_if = only_503
+)]
+#[reliable_runtime::circuit_breaker(name = "classify_attribute_by_hand", failure_threshold = 10)]
+async fn written_by_hand(error: ApiError, attempts: &AtomicU32) -> Result<(), ApiError> {
+    attempts.fetch_add(1, Ordering::Relaxed);
+    Err(error.clone())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_callback_written_on_the_attribute_wins_and_the_rest_stay_classified() {
+    let breaker = reliable_runtime::registry::breaker_registry();
+    let attempts = AtomicU32::new(0);
+    // `retry_if` refuses a 429 the classification would retry ...
+    let start = Instant::now();
+    let limited = ApiError::SlowDown(Duration::from_secs(2));
+    assert_eq!(
+        written_by_hand(limited.clone(), &attempts).await,
+        Err(limited)
+    );
+    assert_eq!(
+        (attempts.swap(0, Ordering::Relaxed), start.elapsed()),
+        (1, Duration::ZERO)
+    );
+    // ... while `failure_if` is still the classification's: a 429 and a 401 are not counted.
+    assert_eq!(
+        written_by_hand(ApiError::Status(401), &attempts).await,
+        Err(ApiError::Status(401))
+    );
+    let snapshot = breaker
+        .get("classify_attribute_by_hand")
+        .unwrap()
+        .snapshot();
+    assert_eq!(snapshot.failure_count, 0);
+    assert_eq!(
+        written_by_hand(ApiError::Status(503), &attempts).await,
+        Err(ApiError::Status(503))
+    );
+    assert_eq!(attempts.load(Ordering::Relaxed), 1 + 3);
+    let snapshot = breaker
+        .get("classify_attribute_by_hand")
+        .unwrap()
+        .snapshot();
+    assert_eq!(snapshot.failure_count, 3);
+}
+
+/// An error without `Classify`: every error is retried, as always.
+#[derive(Clone, Debug, PartialEq)]
+struct Plain(u16);
+
+impl From<Rejected> for Plain {
+    fn from(_: Rejected) -> Self {
+        Plain(0)
+    }
+}
+
+/// Generic over its error: each instantiation is classified by its own type.
+#[reliable_runtime::with_backoff(
+    max_attempts = 3,
+    initial_delay = "1ms",
+    jitter = "none",
+    budget = false
+)]
+async fn generic<E>(error: E, attempts: &AtomicU32) -> Result<(), E>
+where
+    E: Clone + From<Rejected> + Classify + Send,
+{
+    attempts.fetch_add(1, Ordering::Relaxed);
+    Err(error.clone())
+}
+
+/// Generic over its error without a `Classify` bound: never classified.
+#[reliable_runtime::with_backoff(
+    max_attempts = 3,
+    initial_delay = "1ms",
+    jitter = "none",
+    budget = false
+)]
+async fn generic_unbounded<E>(error: E, attempts: &AtomicU32) -> Result<(), E>
+where
+    E: Clone + From<Rejected> + Send,
+{
+    attempts.fetch_add(1, Ordering::Relaxed);
+    Err(error.clone())
+}
+
+#[tokio::test(start_paused = true)]
+async fn classification_follows_the_error_type_of_each_call() {
+    let attempts = AtomicU32::new(0);
+    let made = || attempts.swap(0, Ordering::Relaxed);
+    let _ = generic(ApiError::Status(401), &attempts).await;
+    assert_eq!(made(), 1, "a classified permanent error");
+    let _ = generic(ApiError::Status(503), &attempts).await;
+    assert_eq!(made(), 3, "a classified transient error");
+    let _ = generic_unbounded(ApiError::Status(401), &attempts).await;
+    assert_eq!(made(), 3, "no bound, no classification");
+    let _ = generic_unbounded(Plain(401), &attempts).await;
+    assert_eq!(made(), 3, "an error without Classify");
+}

@@ -9,7 +9,8 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
 /// The callbacks written on the attributes (`failure_if`, `retry_if`, ...), typed by the fn's
-/// error type: `FnHooks { .. }`, or nothing (the call then takes the zero-sized `NoHooks`).
+/// error type: `FnHooks { .. }` (the rest from the error's `Classify`, if it has one), or
+/// nothing (the call then takes [`unwritten_hooks`]).
 pub(crate) fn hooks(plan: &Plan, site: &Site<'_>) -> TokenStream {
     let private = site.private;
     let mut fields = TokenStream::new();
@@ -21,9 +22,22 @@ pub(crate) fn hooks(plan: &Plan, site: &Site<'_>) -> TokenStream {
         }
     }
     if fields.is_empty() {
-        TokenStream::new()
-    } else {
-        quote!(#private::FnHooks { #fields ..#private::FnHooks::NONE })
+        return TokenStream::new();
+    }
+    let rest = match site.return_type {
+        Some(return_type) => quote!(#private::probe::classify!(#return_type, written)),
+        None => quote!(#private::FnHooks::NONE),
+    };
+    quote!(#private::FnHooks { #fields ..#rest })
+}
+
+/// The callbacks of a call whose attributes wrote none: its error type's `Classify` when it
+/// has one (picked in the fn's body, per instantiation), else the zero-sized `NoHooks`.
+pub(crate) fn unwritten_hooks(site: &Site<'_>) -> TokenStream {
+    let private = site.private;
+    match site.return_type {
+        Some(return_type) => quote!(#private::probe::classify!(#return_type)),
+        None => quote!(#private::NoHooks),
     }
 }
 

@@ -190,7 +190,7 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
     let call = if calls {
         let hooks = builder::hooks(plan, &site);
         let hooks = if hooks.is_empty() {
-            quote!(#private::NoHooks)
+            builder::unwritten_hooks(&site)
         } else {
             setup.extend(quote!(let __reliable_hooks = #hooks;));
             quote!(&__reliable_hooks)

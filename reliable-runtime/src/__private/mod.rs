@@ -15,7 +15,6 @@ mod calls;
 mod cell;
 mod fallback;
 mod hooks;
-#[cfg(feature = "cache")]
 pub mod probe;
 #[cfg(feature = "retry")]
 mod retries;

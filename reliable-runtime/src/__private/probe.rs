@@ -3,73 +3,130 @@
 //! falls back to the impl for `&Probe` otherwise; the traits must be in scope, so generated
 //! code imports them from here.
 
-use crate::cache::{ByClone, SharedError};
+use super::bounds::ReturnsResult;
+use super::hooks::{FnHooks, NoHooks};
+use crate::classify::Classify;
+use crate::error::{catch_callback, Failure};
+use crate::policy::{ErrorHooks, Hooks};
 use std::marker::PhantomData;
 
-/// How `#[cached]` on a fn returning `$output` shares a failed load with the callers that
-/// waited for it, `$otherwise` when its error cannot be cloned (see [`ShareProbe`]).
+#[cfg(feature = "cache")]
+mod share;
+
+/// The callbacks an attribute's fn returning `$output` takes when none is written: its error
+/// type's [`Classify`] when it has one ([`Classified`]), else [`NoHooks`]. With `written`, the
+/// [`FnHooks`] that fill the callbacks not written (`FnHooks { retry_if: .., ..classify!(R,
+/// written) }`). See [`ClassifyProbe`].
 #[doc(hidden)]
 #[macro_export]
-macro_rules! __reliable_share_failure {
-    ($output:ty) => {
-        $crate::__private::probe::share_failure!($output, $crate::cache::LoadAlone)
-    };
-    ($output:ty, rejected) => {
-        $crate::__private::probe::share_failure!($output, $crate::cache::AsRejected)
-    };
-    ($output:ty, $otherwise:ty) => {{
+macro_rules! __reliable_classify {
+    ($output:ty) => {{
         #[allow(unused_imports)]
-        use $crate::__private::probe::{ShareByClone as _, ShareOtherwise as _};
-        (&$crate::__private::probe::ShareProbe::<$output, $otherwise>::NEW).__reliable_share()
+        use $crate::__private::probe::{ByClassify as _, Unclassified as _};
+        (&$crate::__private::probe::ClassifyProbe::<$output>::NEW).__reliable_hooks()
+    }};
+    ($output:ty, written) => {{
+        #[allow(unused_imports)]
+        use $crate::__private::probe::{ByClassify as _, Unclassified as _};
+        (&$crate::__private::probe::ClassifyProbe::<$output>::NEW).__reliable_fn_hooks()
     }};
 }
-pub use crate::__reliable_share_failure as share_failure;
+pub use crate::__reliable_classify as classify;
 
-/// Picks how `#[cached]` shares a failed load with the callers that waited for it, by
-/// autoref specialization on the fn's return type `R`: `(&ShareProbe::<R, Otherwise>::NEW)
-/// .__reliable_share()` is [`ByClone`] when `R` is a `Result` whose error is `Clone + Send +
-/// Sync + 'static`, or an `Option` ([`ShareByClone`]), and `Otherwise` (`AsRejected` or
-/// `LoadAlone`) for any other type ([`ShareOtherwise`]), which never fails to resolve: a return
-/// type that cannot be cached is reported once, by the cache's own bounds.
-pub struct ShareProbe<R, Otherwise>(PhantomData<(fn() -> R, Otherwise)>);
+/// Picks an attribute's default callbacks by autoref specialization on the fn's return type
+/// `R`: [`ByClassify`] when `R` is a `Result` whose error implements [`Classify`] (in a
+/// generic fn, when its bounds say so), [`Unclassified`] otherwise. Resolved per
+/// instantiation, in the fn's body, so a generic fn's error types each get their own.
+pub struct ClassifyProbe<R>(PhantomData<fn() -> R>);
 
-impl<R, Otherwise> ShareProbe<R, Otherwise> {
+impl<R> ClassifyProbe<R> {
     /// The probe.
-    pub const NEW: Self = ShareProbe(PhantomData);
+    pub const NEW: Self = ClassifyProbe(PhantomData);
 }
 
-/// The preferred case of [`ShareProbe`]: followers get a clone of the leader's error.
-pub trait ShareByClone {
-    /// [`ByClone`].
-    fn __reliable_share(&self) -> ByClone;
+/// The preferred case of [`ClassifyProbe`]: the error's [`Classify`].
+pub trait ByClassify<E> {
+    /// [`Classified`].
+    fn __reliable_hooks(&self) -> Classified<E>;
+    /// The [`FnHooks`] of the error's classification.
+    fn __reliable_fn_hooks(&self) -> FnHooks<E>;
 }
 
-impl<T, E: SharedError, Otherwise> ShareByClone for ShareProbe<Result<T, E>, Otherwise> {
-    #[inline]
-    fn __reliable_share(&self) -> ByClone {
-        ByClone
+impl<T, E: Classify> ByClassify<E> for ClassifyProbe<Result<T, E>> {
+    #[inline(always)]
+    fn __reliable_hooks(&self) -> Classified<E> {
+        Classified(PhantomData)
+    }
+
+    #[inline(always)]
+    fn __reliable_fn_hooks(&self) -> FnHooks<E> {
+        FnHooks {
+            failure_if: Some(|error| error.class().counts_as_failure()),
+            retry_if: Some(|error| error.class().is_retryable()),
+            retry_after: Some(|error| error.class().retry_after()),
+            on_retry: None,
+        }
     }
 }
 
-impl<T, Otherwise> ShareByClone for ShareProbe<Option<T>, Otherwise> {
-    #[inline]
-    fn __reliable_share(&self) -> ByClone {
-        ByClone
+/// The fallback of [`ClassifyProbe`]: every error fails and is retried, as without
+/// classification.
+pub trait Unclassified<R> {
+    /// [`NoHooks`].
+    fn __reliable_hooks(&self) -> NoHooks;
+    /// [`FnHooks::NONE`].
+    fn __reliable_fn_hooks(&self) -> FnHooks<R::Error>
+    where
+        R: ReturnsResult;
+}
+
+impl<R> Unclassified<R> for &ClassifyProbe<R> {
+    #[inline(always)]
+    fn __reliable_hooks(&self) -> NoHooks {
+        NoHooks
+    }
+
+    #[inline(always)]
+    fn __reliable_fn_hooks(&self) -> FnHooks<R::Error>
+    where
+        R: ReturnsResult,
+    {
+        FnHooks::NONE
     }
 }
 
-/// The fallback of [`ShareProbe`] for error types that cannot be cloned.
-pub trait ShareOtherwise<Otherwise> {
-    /// `Otherwise`.
-    fn __reliable_share(&self) -> Otherwise;
-}
+/// The callbacks of an error type that implements [`Classify`] (zero-sized): transient and
+/// unknown errors count as failures, all but permanent ones are retried, a rate limit's
+/// `retry_after` is the hint.
+pub struct Classified<E>(PhantomData<fn(&E)>);
 
-impl<R, Otherwise: Default> ShareOtherwise<Otherwise> for &ShareProbe<R, Otherwise> {
-    #[inline]
-    fn __reliable_share(&self) -> Otherwise {
-        Otherwise::default()
+impl<E> Clone for Classified<E> {
+    fn clone(&self) -> Self {
+        *self
     }
 }
+
+impl<E> Copy for Classified<E> {}
+
+impl<E: Classify> Hooks<E> for Classified<E> {
+    #[inline(always)]
+    fn is_failure(&self, _: &ErrorHooks, error: &E) -> bool {
+        catch_callback("failure_if", true, || error.class().counts_as_failure())
+    }
+
+    fn retry_if(&self, _: &ErrorHooks, error: &E) -> bool {
+        error.class().is_retryable()
+    }
+
+    fn retry_after(&self, _: &ErrorHooks, error: &E) -> Option<std::time::Duration> {
+        error.class().retry_after()
+    }
+
+    fn on_retry(&self, _: &ErrorHooks, _: u32, _: std::time::Duration, _: &Failure<E>) {}
+}
+
+#[cfg(feature = "cache")]
+pub use share::*;
 
 /// Classifies any output as failed or not: `Err` fails, anything else succeeds.
 ///
