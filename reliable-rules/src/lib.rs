@@ -525,6 +525,33 @@ pub mod limit {
     pub fn timeout(timeout: Duration) -> Check {
         above_zero(timeout)
     }
+
+    /// The growth of a per-attempt timeout with each retry.
+    pub fn timeout_multiplier(multiplier: f64) -> Check {
+        if multiplier.is_finite() && multiplier >= 1.0 {
+            Ok(())
+        } else {
+            Err("must be at least 1.0 (1.0 keeps the timeout fixed)")
+        }
+    }
+
+    /// The cap of a growing per-attempt timeout.
+    pub fn timeout_max(timeout: Duration, max: Duration) -> Check {
+        if max < timeout {
+            Err("must be at least the first attempt's timeout")
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A call's deadline, all attempts together.
+    pub fn deadline(timeout: Duration, deadline: Duration) -> Check {
+        if deadline < timeout {
+            Err("must be at least the first attempt's timeout")
+        } else {
+            Ok(())
+        }
+    }
 }
 
 #[cfg(test)]

@@ -44,9 +44,10 @@
 //!
 //!     [timeouts]
 //!     config_doc_binance = "2s"
+//!     config_doc_binance_orders = { after = "2s", multiplier = 1.5, max = "5s", deadline = "15s" }  # growing, with a deadline
 //! "#).unwrap();
 //! let applied = file.apply().unwrap();
-//! assert_eq!(applied.registered.len(), 6);
+//! assert_eq!(applied.registered.len(), 7);
 //! let breaker = breaker_registry().get("config_doc_binance").unwrap();
 //! assert_eq!(breaker.config().timeout, Duration::from_secs(20));
 //! assert_eq!(rate_limiter_registry().get("config_doc_binance").unwrap().config().limit.limit, 1200);
@@ -57,9 +58,9 @@
 use crate::breaker::{BreakerConfig, CircuitBreaker};
 use crate::common::registry::{Registered, Registry};
 use crate::error::ConfigError;
-use crate::limit::TimeoutPolicy;
 #[cfg(feature = "limit")]
 use crate::limit::{Bulkhead, BulkheadConfig, RateLimit, RateLimiter, RateLimiterConfig};
+use crate::limit::{TimeoutConfig, TimeoutPolicy};
 use crate::policy::conflict::{settings_of, ConfigConflict, Settings, TimeoutSettings};
 use crate::preset::{declare_preset, preset_values, PresetValues};
 use crate::registry::{breaker_registry, sla_registry, timeout_registry};
@@ -99,7 +100,7 @@ struct Sections {
     rate_limits: BTreeMap<String, Spanned<RateLimit>>,
     #[cfg(feature = "limit")]
     bulkheads: BTreeMap<String, Spanned<BulkheadConfig>>,
-    timeouts: BTreeMap<String, Spanned<After>>,
+    timeouts: BTreeMap<String, Spanned<TimeoutConfig>>,
     presets: BTreeMap<String, Spanned<PresetEntry>>,
     #[cfg(feature = "cache")]
     caches: BTreeMap<String, Spanned<crate::cache::CacheConfig>>,
@@ -115,12 +116,8 @@ struct PresetEntry {
     breaker: Option<toml::Table>,
     backoff: Option<toml::Table>,
     cache: Option<toml::Table>,
+    timeout: Option<toml::Table>,
 }
-
-/// A timeout's deadline, written as a duration.
-#[derive(Debug, Deserialize)]
-#[serde(transparent)]
-struct After(#[serde(with = "crate::common::human_duration")] Duration);
 
 /// What [`ConfigFile::apply`] or [`ConfigFile::reload`] did, by entry (as `section.name`,
 /// e.g. `breakers.binance_api`).
@@ -268,7 +265,7 @@ impl ConfigFile {
             timeout_registry(),
             ("timeouts", "timeout"),
             &sections.timeouts,
-            |after| (after.0, settings_of(&TimeoutSettings::of(after.0))),
+            |config| (*config, settings_of(&TimeoutSettings::of(config))),
         )?;
         staging.presets(&sections.presets)?;
         #[cfg(feature = "cache")]
@@ -444,12 +441,12 @@ reconfigure_to_value! {
     Bulkhead => BulkheadConfig,
 }
 
-impl Reconfigure<After> for TimeoutPolicy {
-    fn reconfigure_to(&self, after: &After, commit: bool) -> Result<(), ConfigError> {
+impl Reconfigure<TimeoutConfig> for TimeoutPolicy {
+    fn reconfigure_to(&self, config: &TimeoutConfig, commit: bool) -> Result<(), ConfigError> {
         if commit {
-            self.reconfigure(after.0)
+            self.reconfigure_with(*config)
         } else {
-            self.check_reconfigure(after.0)
+            self.check_reconfigure(config)
         }
     }
 }
@@ -569,6 +566,8 @@ impl<'a> Staging<'a> {
                 .map_err(|e| at("breaker", e))?;
             values.backoff = overlay("backoff", &values.backoff, entry.backoff.as_ref())
                 .map_err(|e| at("backoff", e))?;
+            values.timeout = overlay("timeout", &values.timeout, entry.timeout.as_ref())
+                .map_err(|e| at("timeout", e))?;
             #[cfg(feature = "cache")]
             cache_overlay(&mut values, entry.cache.as_ref()).map_err(|e| at("cache", e))?;
             #[cfg(not(feature = "cache"))]
@@ -588,6 +587,7 @@ impl<'a> Staging<'a> {
                     settings_of(&values.backoff),
                     #[cfg(feature = "cache")]
                     settings_of(&values.cache),
+                    settings_of(&values.timeout),
                 ]
             };
             match preset_values(name) {

@@ -40,6 +40,12 @@ pub enum Rejected {
         /// The timeout.
         after: Duration,
     },
+    /// The call's deadline (all attempts together, [`TimeoutConfig::deadline`](crate::limit::TimeoutConfig::deadline))
+    /// passed while an attempt ran; the attempt was dropped and the call is not retried.
+    DeadlineExceeded {
+        /// The deadline.
+        deadline: Duration,
+    },
     /// The rate limiter `limiter` had no slot for the call.
     RateLimited {
         /// The limiter's registry name.
@@ -73,6 +79,7 @@ impl Rejected {
         match self {
             Rejected::CircuitOpen { breaker, .. } => breaker,
             Rejected::Timeout { .. } => "timeout",
+            Rejected::DeadlineExceeded { .. } => "deadline",
             Rejected::RateLimited { limiter, .. } => limiter,
             Rejected::BulkheadFull { bulkhead } => bulkhead,
             Rejected::LoadFailed { cache } => cache,
@@ -85,6 +92,7 @@ impl Rejected {
             Rejected::CircuitOpen { retry_after, .. } => *retry_after,
             Rejected::RateLimited { retry_after, .. } => Some(*retry_after),
             Rejected::Timeout { .. }
+            | Rejected::DeadlineExceeded { .. }
             | Rejected::BulkheadFull { .. }
             | Rejected::LoadFailed { .. } => None,
         }
@@ -107,6 +115,13 @@ impl fmt::Display for Rejected {
             }
             Rejected::Timeout { after } => {
                 write!(f, "timed out after {:.3}s", after.as_secs_f64())
+            }
+            Rejected::DeadlineExceeded { deadline } => {
+                write!(
+                    f,
+                    "the call's deadline of {:.3}s passed",
+                    deadline.as_secs_f64()
+                )
             }
             Rejected::RateLimited {
                 limiter,

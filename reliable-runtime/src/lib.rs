@@ -418,7 +418,9 @@ pub use reliable_macros::with_backoff;
 pub use reliable_macros::with_backoff_needs_retry as with_backoff;
 
 /// Gives each attempt of an `async fn` a deadline: `#[timeout(5)]` (seconds) or
-/// `#[timeout("250ms")]`.
+/// `#[timeout("250ms")]`. With `multiplier = 1.5` and `max = "5s"` each retry's timeout grows
+/// from the previous one's up to `max`; `deadline = "15s"` limits the whole call, attempts and
+/// the waits between them (see [`limit::TimeoutConfig`]).
 ///
 /// An attempt still running at the deadline is dropped (its future is cancelled) and the
 /// caller gets `E::from(Rejected::Timeout { after })`; the timed-out attempt counts as a failure
@@ -627,8 +629,10 @@ pub use reliable_macros::graceful_degradation;
 /// `minimum_calls`, `breaker_window`, `breaker_timeout`, `timeout_multiplier`, `max_timeout`,
 /// `success_threshold`, `half_open_max_calls`, `failure_if`, `max_attempts`, `initial_delay`,
 /// `max_delay`, `multiplier`, `jitter`, `retry_if`, `retry_after`, `on_retry`, `budget`,
-/// `budget_ratio`, `retry_timeouts`, plus `timeout = "2s"` (adds a per-attempt timeout) and
-/// `fallback = ...` (adds [`graceful_degradation`]).
+/// `budget_ratio`, `retry_timeouts`, `timeout` (the first attempt's), `timeout_growth` (its
+/// multiplier per retry), `timeout_cap` (its cap) and `deadline` (the whole call's: see
+/// [`limit::TimeoutConfig`]; every preset has them), plus `fallback = ...` (adds
+/// [`graceful_degradation`]).
 ///
 /// `name = "..."` names every layer; `breaker = "binance_api"`, `monitor = "..."`,
 /// `retry = "..."` and `cache = "..."` name one layer each, over `name`: the endpoints of one

@@ -7,11 +7,14 @@
 //! (starting from a built-in: `CEX.breaker(|| ..)`), register one under a name at start-up, or
 //! declare one in a configuration file, and write `#[reliable(preset = "name", ...)]`.
 //!
-//! | preset | SLA p95 / p99 / success / failures | breaker failures / open / successes | cache TTL (min..max), adaptive | backoff initial / max / attempts |
-//! |---|---|---|---|---|
-//! | [`CEX`] | 1 s / 2 s / 95% / 3 | 5 / 30 s / 2 | 5 s (2..15 s) | see [`BackoffConfig::cex`] |
-//! | [`DEX`] | 3 s / 5 s / 90% / 5 | 10 / 60 s / 3 | 30 s (10..120 s) | see [`BackoffConfig::dex`] |
-//! | [`TWITTER`] | 5 s / 10 s / 85% / 3 | 3 / 120 s / 1 | 300 s (60..900 s) | see [`BackoffConfig::twitter`] |
+//! | preset | SLA p95 / p99 / success / failures | breaker failures / open / successes | cache TTL (min..max), adaptive | backoff initial / max / attempts | attempt timeouts, deadline |
+//! |---|---|---|---|---|---|
+//! | [`CEX`] | 1 s / 2 s / 95% / 3 | 5 / 30 s / 2 | 5 s (2..15 s) | see [`BackoffConfig::cex`] | 2 s ×1.5 ≤ 5 s, 15 s ([`TimeoutConfig::cex`]) |
+//! | [`DEX`] | 3 s / 5 s / 90% / 5 | 10 / 60 s / 3 | 30 s (10..120 s) | see [`BackoffConfig::dex`] | 5 s ×1.5 ≤ 15 s, 60 s ([`TimeoutConfig::dex`]) |
+//! | [`TWITTER`] | 5 s / 10 s / 85% / 3 | 3 / 120 s / 1 | 300 s (60..900 s) | see [`BackoffConfig::twitter`] | 10 s ×1.5 ≤ 30 s, 90 s ([`TimeoutConfig::twitter`]) |
+//! | [`DEFAULT`] | the defaults of each layer | | | | 30 s per attempt, no deadline |
+//!
+//! Every preset times each attempt: a hung service never hangs its caller.
 //!
 //! ```
 //! use reliable_runtime::preset::{Preset, CEX};
@@ -40,6 +43,7 @@ use crate::breaker::BreakerConfig;
 #[cfg(feature = "cache")]
 use crate::cache::CacheConfig;
 use crate::error::ConfigError;
+use crate::limit::TimeoutConfig;
 use crate::retry::BackoffConfig;
 use crate::sla::SlaThresholds;
 use dashmap::DashMap;
@@ -60,6 +64,8 @@ pub struct Preset {
     #[cfg(feature = "cache")]
     #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
     pub cache: fn() -> CacheConfig,
+    /// Each attempt's timeout and the call's deadline.
+    pub timeout: fn() -> TimeoutConfig,
 }
 
 impl Preset {
@@ -84,6 +90,13 @@ impl Preset {
         self
     }
 
+    /// This preset with other time limits.
+    #[must_use]
+    pub const fn timeout(mut self, timeout: fn() -> TimeoutConfig) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
     /// This preset with another cache configuration constructor.
     #[must_use]
     #[cfg(feature = "cache")]
@@ -101,6 +114,7 @@ pub const CEX: Preset = Preset {
     backoff: BackoffConfig::cex,
     #[cfg(feature = "cache")]
     cache: CacheConfig::orderbooks,
+    timeout: TimeoutConfig::cex,
 };
 
 /// DEX aggregators (liquidity, quotes).
@@ -110,6 +124,7 @@ pub const DEX: Preset = Preset {
     backoff: BackoffConfig::dex,
     #[cfg(feature = "cache")]
     cache: CacheConfig::dex_liquidity,
+    timeout: TimeoutConfig::dex,
 };
 
 /// Social APIs (Twitter search and lookups).
@@ -119,6 +134,7 @@ pub const TWITTER: Preset = Preset {
     backoff: BackoffConfig::twitter,
     #[cfg(feature = "cache")]
     cache: CacheConfig::twitter,
+    timeout: TimeoutConfig::twitter,
 };
 
 /// The library's defaults for every layer (what the single attributes use).
@@ -128,6 +144,7 @@ pub const DEFAULT: Preset = Preset {
     backoff: BackoffConfig::default,
     #[cfg(feature = "cache")]
     cache: CacheConfig::default,
+    timeout: TimeoutConfig::default,
 };
 
 /// A preset's configurations as values: what a [`Preset`] makes, and what a configuration
@@ -145,6 +162,8 @@ pub struct PresetValues {
     #[cfg(feature = "cache")]
     #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
     pub cache: CacheConfig,
+    /// Each attempt's timeout and the call's deadline.
+    pub timeout: TimeoutConfig,
 }
 
 impl PresetValues {
@@ -156,6 +175,7 @@ impl PresetValues {
             backoff: (preset.backoff)(),
             #[cfg(feature = "cache")]
             cache: (preset.cache)(),
+            timeout: (preset.timeout)(),
         }
     }
 
@@ -174,6 +194,7 @@ impl PresetValues {
         within("backoff", self.backoff.validate())?;
         #[cfg(feature = "cache")]
         within("cache", self.cache.validate())?;
+        within("timeout", self.timeout.validate())?;
         Ok(())
     }
 }

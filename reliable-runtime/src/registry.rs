@@ -56,7 +56,7 @@ macro_rules! registered {
 registered! {
     CircuitBreaker => BreakerConfig,
     SlaMonitor => SlaThresholds,
-    TimeoutPolicy => std::time::Duration,
+    TimeoutPolicy => crate::limit::TimeoutConfig,
 }
 
 #[cfg(feature = "retry")]

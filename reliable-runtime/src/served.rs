@@ -58,13 +58,51 @@ pub enum Source {
     },
 }
 
+/// Why a retry layer stopped retrying a failed call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GaveUp {
+    /// The error is not worth another attempt (`retry_if`, or its `Classify`), or a layer
+    /// refused the call.
+    NotRetryable,
+    /// Every attempt of `max_attempts` failed (seed 001's `BackoffExhausted`).
+    AttemptsExhausted,
+    /// The retry budget is spent.
+    BudgetSpent,
+    /// The wait before the next attempt would end past the call's deadline.
+    DeadlineReached,
+}
+
 /// An output and where it came from.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Served<T> {
     /// The output.
     pub value: T,
     /// Where it came from.
     pub source: Source,
+    /// How many times the call was retried (its attempts less one; 0 without a retry).
+    pub retries: u32,
+    /// Why the retry layer stopped, when the call failed under one.
+    pub gave_up: Option<GaveUp>,
+}
+
+/// What the layers recorded for an observer.
+#[derive(Default)]
+struct Record {
+    source: Option<Source>,
+    retries: u32,
+    gave_up: Option<GaveUp>,
+}
+
+impl Record {
+    fn served<T>(self, value: T) -> Served<T> {
+        Served {
+            value,
+            source: self.source.unwrap_or(Source::Fresh),
+            retries: self.retries,
+            gave_up: self.gave_up,
+        }
+    }
 }
 
 /// Observers in flight anywhere: the layers look for one only when this is not zero, so a call
@@ -72,8 +110,8 @@ pub struct Served<T> {
 static OBSERVING: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
-    /// The source recorded for the observer being polled on this thread.
-    static CURRENT: Cell<Option<*mut Option<Source>>> = const { Cell::new(None) };
+    /// The record of the observer being polled on this thread.
+    static CURRENT: Cell<Option<*mut Record>> = const { Cell::new(None) };
 }
 
 /// Records `source` for the observer whose call is being polled, if any.
@@ -86,19 +124,50 @@ pub(crate) fn record(source: impl FnOnce() -> Source) {
 
 #[cold]
 fn record_slow(source: Source) {
+    with_record(|record| {
+        // A call that ran, or a hit, starts a new story: attempts recorded by calls its body
+        // made are not its own.
+        if matches!(source, Source::Fresh | Source::Cached) {
+            record.retries = 0;
+            record.gave_up = None;
+        }
+        record.source = Some(source);
+    });
+}
+
+/// Records the retries of a call whose retry layer saw a failure, and why it stopped (if it
+/// did).
+#[cfg(feature = "retry")]
+#[inline(always)]
+pub(crate) fn record_retries(retries: u32, gave_up: Option<GaveUp>) {
+    if OBSERVING.load(Ordering::Relaxed) != 0 {
+        record_retries_slow(retries, gave_up);
+    }
+}
+
+#[cfg(feature = "retry")]
+#[cold]
+fn record_retries_slow(retries: u32, gave_up: Option<GaveUp>) {
+    with_record(|record| {
+        record.retries = retries;
+        record.gave_up = gave_up;
+    });
+}
+
+fn with_record(change: impl FnOnce(&mut Record)) {
     CURRENT.with(|current| {
         if let Some(slot) = current.get() {
             // SAFETY: the pointer is set only while its `Observe` is being polled (or its
             // blocking call runs) on this thread, and points into it; it is unset before.
-            unsafe { *slot = Some(source) };
+            change(unsafe { &mut *slot });
         }
     });
 }
 
 /// Runs `poll` with `slot` as this thread's observer, restoring the previous one after (so
 /// observers nest).
-fn with_slot<R>(slot: &mut Option<Source>, poll: impl FnOnce() -> R) -> R {
-    struct Restore(Option<*mut Option<Source>>);
+fn with_slot<R>(slot: &mut Record, poll: impl FnOnce() -> R) -> R {
+    struct Restore(Option<*mut Record>);
     impl Drop for Restore {
         fn drop(&mut self) {
             CURRENT.with(|current| current.set(self.0));
@@ -115,7 +184,7 @@ pin_project_lite::pin_project! {
     pub struct Observe<F> {
         #[pin]
         call: F,
-        source: Option<Source>,
+        record: Record,
         counted: bool,
     }
 
@@ -132,7 +201,7 @@ pin_project_lite::pin_project! {
 pub fn observe<F: Future>(call: F) -> Observe<F> {
     Observe {
         call,
-        source: None,
+        record: Record::default(),
         counted: false,
     }
 }
@@ -147,16 +216,13 @@ impl<F: Future> Future for Observe<F> {
             *this.counted = true;
         }
         let call = this.call;
-        let source = this.source;
-        match with_slot(source, || call.poll(cx)) {
+        let record = this.record;
+        match with_slot(record, || call.poll(cx)) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(value) => {
                 OBSERVING.fetch_sub(1, Ordering::Relaxed);
                 *this.counted = false;
-                Poll::Ready(Served {
-                    value,
-                    source: source.take().unwrap_or(Source::Fresh),
-                })
+                Poll::Ready(std::mem::take(record).served(value))
             }
         }
     }
@@ -186,10 +252,7 @@ pub fn observe_blocking<R>(call: impl FnOnce() -> R) -> Served<R> {
     }
     OBSERVING.fetch_add(1, Ordering::Relaxed);
     let _count = Count;
-    let mut source = None;
-    let value = with_slot(&mut source, call);
-    Served {
-        value,
-        source: source.unwrap_or(Source::Fresh),
-    }
+    let mut record = Record::default();
+    let value = with_slot(&mut record, call);
+    record.served(value)
 }

@@ -31,7 +31,12 @@ impl<'a> Retries<'a> {
         outcome: Result<T, Failure<E>>,
     ) -> ControlFlow<Result<T, Failure<E>>, Duration> {
         match (outcome, self.progress.as_mut()) {
-            (Ok(value), _) => ControlFlow::Break(Ok(value)),
+            (Ok(value), progress) => {
+                if let Some(progress) = progress {
+                    crate::policy::record_success(progress);
+                }
+                ControlFlow::Break(Ok(value))
+            }
             (outcome, None) => ControlFlow::Break(outcome),
             (outcome, Some(progress)) => {
                 after_attempt(self.policy.layers(), &hooks, outcome, progress)

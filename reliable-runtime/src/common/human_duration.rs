@@ -20,7 +20,7 @@ pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
     deserializer.deserialize_any(HumanDuration)
 }
 
-struct HumanDuration;
+pub(crate) struct HumanDuration;
 
 impl Visitor<'_> for HumanDuration {
     type Value = Duration;
@@ -47,6 +47,28 @@ impl Visitor<'_> for HumanDuration {
 
     fn visit_f64<E: de::Error>(self, secs: f64) -> Result<Duration, E> {
         reliable_rules::duration::from_secs_f64(secs).map_err(E::custom)
+    }
+}
+
+/// `Option<Duration>` fields: `#[serde(default, with = "crate::common::human_duration::option")]`.
+pub(crate) mod option {
+    use serde::{Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub(crate) fn serialize<S: Serializer>(
+        duration: &Option<Duration>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match duration {
+            Some(duration) => super::serialize(duration, serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        super::deserialize(deserializer).map(Some)
     }
 }
 

@@ -58,8 +58,12 @@ impl<T: Registered> Registry<T> {
 
     /// The instance named `name`, created from `config` if new (a monitor's config is its
     /// thresholds, with the default window; a timeout's is its deadline).
-    pub fn get_or_create(&self, name: &str, config: T::Config) -> Result<Arc<T>, ConfigError> {
-        self.get_or_try_insert_with(name, || T::create(name, config))
+    pub fn get_or_create(
+        &self,
+        name: &str,
+        config: impl Into<T::Config>,
+    ) -> Result<Arc<T>, ConfigError> {
+        self.get_or_try_insert_with(name, || T::create(name, config.into()))
     }
 
     /// Registers `instance` unless its name is taken; returns the registered instance either way.

@@ -15,4 +15,4 @@ pub use bulkhead::{Bulkhead, BulkheadConfig, BulkheadSlot, BulkheadSnapshot};
 #[cfg_attr(docsrs, doc(cfg(feature = "limit")))]
 pub use rate::{RateLimit, RateLimiter, RateLimiterConfig, RateLimiterSnapshot, MAX_RATE_LIMIT};
 pub use refused::LimitReached;
-pub use timeout::{TimeoutPolicy, TimeoutSnapshot};
+pub use timeout::{TimeoutConfig, TimeoutPolicy, TimeoutSnapshot};

@@ -13,9 +13,9 @@ use crate::common::intern::intern;
 use crate::error::ConfigError;
 #[cfg(feature = "retry")]
 use crate::error::Failure;
-use crate::limit::TimeoutPolicy;
 #[cfg(feature = "limit")]
 use crate::limit::{Bulkhead, BulkheadConfig, RateLimit, RateLimiter, RateLimiterConfig};
+use crate::limit::{TimeoutConfig, TimeoutPolicy};
 use crate::policy::layers::Layers;
 use crate::preset::{IntoPreset, PresetValues, DEFAULT};
 use crate::registry::{breaker_registry, sla_registry, timeout_registry, Registered, Registry};
@@ -146,7 +146,7 @@ pub struct PolicyBuilder {
     wait_for_rate_limit: bool,
     #[cfg(feature = "limit")]
     bulkhead: Option<LayerSpec<BulkheadConfig>>,
-    timeout: Option<(Option<String>, Duration)>,
+    timeout: Option<LayerSpec<TimeoutConfig>>,
     #[cfg(feature = "cache")]
     cache: Option<LayerSpec<CacheConfig>>,
     fallback: Option<String>,
@@ -160,7 +160,7 @@ impl fmt::Debug for PolicyBuilder {
         f.field("name", &self.name)
             .field("monitor", &self.monitor.is_some())
             .field("breaker", &self.breaker.is_some())
-            .field("timeout", &self.timeout)
+            .field("timeout", &self.timeout.is_some())
             .field("hooks", &self.hooks);
         #[cfg(feature = "retry")]
         f.field("retry", &self.retry.is_some());
@@ -218,6 +218,7 @@ impl PolicyBuilder {
         self.breaker.get_or_insert_with(LayerSpec::defaults);
         #[cfg(feature = "retry")]
         self.retry.get_or_insert_with(LayerSpec::defaults);
+        self.timeout.get_or_insert_with(LayerSpec::defaults);
         self
     }
 
@@ -362,13 +363,43 @@ impl PolicyBuilder {
     /// A per-attempt timeout (named after the policy): a slower attempt is dropped and fails
     /// with `Rejected::Timeout`. Blocking calls cannot be stopped midway and ignore it.
     pub fn timeout(mut self, after: Duration) -> Self {
-        self.timeout = Some((None, after));
+        self.timeout = Some(LayerSpec::named(None, move |_| TimeoutConfig::new(after)));
         self
     }
 
     /// [`timeout`](Self::timeout) under its own name.
     pub fn named_timeout(mut self, name: impl Into<String>, after: Duration) -> Self {
-        self.timeout = Some((Some(name.into()), after));
+        self.timeout = Some(LayerSpec::named(Some(name.into()), move |_| {
+            TimeoutConfig::new(after)
+        }));
+        self
+    }
+
+    /// The time limits `name`: each attempt's timeout, growing with each retry, and the whole
+    /// call's deadline; `configure` starts from the preset's ([`TimeoutConfig::default`]
+    /// without one). An attempt past its timeout fails with `Rejected::Timeout`; a call past
+    /// its deadline gives up (see [`TimeoutConfig`]). Blocking calls cannot be stopped midway
+    /// and ignore them.
+    ///
+    /// ```
+    /// use reliable_runtime::preset::CEX;
+    /// use reliable_runtime::Policy;
+    /// use std::time::Duration;
+    ///
+    /// let policy = Policy::builder("time_limits_doc")
+    ///     .preset(CEX)
+    ///     .time_limits("time_limits_doc", |limits| limits.deadline(Some(Duration::from_secs(5))))
+    ///     .build()
+    ///     .unwrap();
+    /// let limits = policy.timeout().unwrap().config();
+    /// assert_eq!((limits.after, limits.deadline), (Duration::from_secs(2), Some(Duration::from_secs(5))));
+    /// ```
+    pub fn time_limits(
+        mut self,
+        name: impl Into<String>,
+        configure: impl FnOnce(TimeoutConfig) -> TimeoutConfig + Send + 'static,
+    ) -> Self {
+        self.timeout = Some(LayerSpec::named(Some(name.into()), configure));
         self
     }
 
@@ -616,16 +647,16 @@ impl PolicyBuilder {
             .transpose()?;
         let timeout = self
             .timeout
-            .map(|(layer, after)| {
-                let layer = layer.unwrap_or_else(|| name.to_owned());
-                let asked = Asks::Settings.for_settings(&TimeoutSettings::of(after));
+            .map(|spec| {
+                let (layer, config, asks) = spec.resolve(name, preset.timeout);
+                let asked = asks.for_settings(&TimeoutSettings::of(&config));
                 pending(
                     timeout_registry(),
                     "timeout",
                     &layer,
                     asked,
                     conflicts,
-                    || TimeoutPolicy::new(layer.as_str(), after),
+                    || TimeoutPolicy::new(layer.as_str(), config),
                 )
             })
             .transpose()?;

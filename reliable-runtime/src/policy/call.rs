@@ -20,7 +20,6 @@ use std::mem::ManuallyDrop;
 use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-#[cfg(feature = "retry")]
 use std::time::Duration;
 
 const COMPLETED: &str = "a policy's call future was polled after it completed";
@@ -35,9 +34,21 @@ type Admission<'a> = Pin<Box<dyn Future<Output = Result<AttemptState<'a>, Reject
 struct Slow<'a> {
     /// The attempt's deadline, or the delay before the next attempt (never both at once).
     timer: Option<tokio::time::Sleep>,
+    /// What the attempt's timer stands for.
+    limit: TimerLimit,
+    /// When the call first waited or failed: what its deadline counts from.
+    started: Option<tokio::time::Instant>,
     admission: Option<Admission<'a>>,
     #[cfg(feature = "retry")]
     retry: Option<RetryState<'a>>,
+}
+
+/// What an attempt's timer ends: the attempt's own timeout, or the call's deadline.
+#[derive(Clone, Copy, Default)]
+enum TimerLimit {
+    #[default]
+    Attempt,
+    Deadline(Duration),
 }
 
 /// How a [`CallFuture`] gives its outcome to the caller: [`OwnError`] (the call's own error,
@@ -125,6 +136,10 @@ const WAITS: u16 = 8;
 /// `CallFuture::flags`: the call was counted by the retry policy.
 #[cfg(feature = "retry")]
 const COUNTED: u16 = 16;
+/// `CallFuture::flags`: an attempt failed and the retry layer decided on it (a flag, tested
+/// where the success path already holds the flags, rather than a look into the slow part).
+#[cfg(feature = "retry")]
+const FAILED_BEFORE: u16 = 32;
 
 /// The flags every call through `layers` starts with (`RETRIES` dropped for a one-shot call);
 /// computed once, when the layers are ready, so building a call reads one half-word.
@@ -447,6 +462,12 @@ where
         let retry = match (&outcome, layers.retry.as_deref()) {
             (Err(_), Some(retry)) if this.state.flags & RETRIES != 0 => retry,
             _ => {
+                if this.state.flags & FAILED_BEFORE != 0 {
+                    if let Some(progress) = this.slow.as_ref().and_then(|slow| slow.retry.as_ref())
+                    {
+                        record_success(progress);
+                    }
+                }
                 this.span.finish(&outcome, layers);
                 return Poll::Ready(this.deliver.deliver(outcome));
             }
@@ -454,10 +475,25 @@ where
         #[cfg(feature = "retry")]
         let slow = this.slow.get_or_insert_with(Box::default);
         #[cfg(feature = "retry")]
+        let left = deadline_left(layers, slow);
+        #[cfg(feature = "retry")]
         let progress = slow.retry.get_or_insert_with(|| retry.resume());
+        #[cfg(feature = "retry")]
+        {
+            this.state.flags |= FAILED_BEFORE;
+        }
+        #[cfg(feature = "retry")]
+        if let Some(left) = left {
+            progress.time_left(left);
+        }
         #[cfg(feature = "retry")]
         match after_attempt(layers, &*this.hooks, outcome, progress) {
             ControlFlow::Break(outcome) => {
+                if progress.gave_up() == Some(crate::served::GaveUp::DeadlineReached) {
+                    if let Some(timeout) = layers.timeout.as_deref() {
+                        timeout.deadline_exceeded();
+                    }
+                }
                 this.span.finish(&outcome, layers);
                 return Poll::Ready(this.deliver.deliver(outcome));
             }
@@ -541,19 +577,28 @@ where
             // Armed when the body first waits: the deadline counts from the end of its
             // first poll, which in async code returns at once.
             let slow = this.slow.get_or_insert_with(Box::default);
-            let deadline = slow
-                .timer
-                .get_or_insert_with(|| tokio::time::sleep(timeout.after()));
+            if slow.timer.is_none() {
+                arm(slow, timeout);
+            }
+            let Some(timer) = slow.timer.as_mut() else {
+                unreachable!("armed above")
+            };
             // SAFETY: the timer is boxed with `slow` and never moved out of it while set; it
             // is dropped in place (set to `None`) once done.
-            match unsafe { Pin::new_unchecked(deadline) }.poll(cx) {
+            match unsafe { Pin::new_unchecked(timer) }.poll(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(()) => {
-                    timeout.timed_out();
-                    Err(Failure::Rejected(Rejected::Timeout {
-                        after: timeout.after(),
-                    }))
-                }
+                Poll::Ready(()) => match slow.limit {
+                    TimerLimit::Attempt => {
+                        timeout.timed_out();
+                        Err(Failure::Rejected(Rejected::Timeout {
+                            after: timeout.limits(attempt_number(slow)).0,
+                        }))
+                    }
+                    TimerLimit::Deadline(deadline) => {
+                        timeout.deadline_exceeded();
+                        Err(Failure::Rejected(Rejected::DeadlineExceeded { deadline }))
+                    }
+                },
             }
         }
     };
@@ -571,6 +616,44 @@ where
     Poll::Ready(outcome)
 }
 
+/// The number of the attempt running (1 for the first).
+fn attempt_number(slow: &Slow<'_>) -> u32 {
+    #[cfg(feature = "retry")]
+    if let Some(progress) = &slow.retry {
+        return progress.attempts() + 1;
+    }
+    let _ = slow;
+    1
+}
+
+/// Arms the running attempt's timer: its timeout (grown by the retries before it), or the
+/// call's deadline when that comes first.
+#[cold]
+fn arm(slow: &mut Slow<'_>, timeout: &crate::limit::TimeoutPolicy) {
+    let (after, deadline) = timeout.limits(attempt_number(slow));
+    let now = tokio::time::Instant::now();
+    let mut until = now + after;
+    slow.limit = TimerLimit::Attempt;
+    if let Some(deadline) = deadline {
+        let end = *slow.started.get_or_insert(now) + deadline;
+        if end < until {
+            until = end;
+            slow.limit = TimerLimit::Deadline(deadline);
+        }
+    }
+    slow.timer = Some(tokio::time::sleep_until(until));
+}
+
+/// Before the retry layer decides on a failed attempt: what is left of the call's deadline,
+/// if it has one (the clock read here, on the failure path only).
+#[cfg(feature = "retry")]
+fn deadline_left(layers: &Layers, slow: &mut Slow<'_>) -> Option<Duration> {
+    let deadline = layers.timeout.as_deref()?.limits(1).1?;
+    let now = tokio::time::Instant::now();
+    let started = *slow.started.get_or_insert(now);
+    Some((started + deadline).saturating_duration_since(now))
+}
+
 /// After a failed attempt: `Break` to give the outcome back, `Continue(delay)` to retry.
 #[cfg(feature = "retry")]
 pub(crate) fn after_attempt<T, E>(
@@ -580,13 +663,30 @@ pub(crate) fn after_attempt<T, E>(
     progress: &mut RetryState<'_>,
 ) -> ControlFlow<Result<T, Failure<E>>, Duration> {
     let policy = &layers.hooks;
-    retry_or_return(
+    if outcome.is_ok() {
+        record_success(progress);
+    }
+    let decision = retry_or_return(
         outcome,
         progress,
         |error| hooks.retry_if(policy, error),
         |error| hooks.retry_after(policy, error),
         |attempt, delay, cause| hooks.on_retry(policy, attempt, delay, cause),
-    )
+    );
+    if let ControlFlow::Break(Err(_)) = &decision {
+        // Given up: the attempts less the first were retries.
+        crate::served::record_retries(progress.attempts().saturating_sub(1), progress.gave_up());
+    }
+    decision
+}
+
+/// A success after failures: each failure was followed by a retry.
+#[cfg(feature = "retry")]
+#[inline(always)]
+pub(crate) fn record_success(progress: &RetryState<'_>) {
+    if progress.attempts() > 0 {
+        crate::served::record_retries(progress.attempts(), None);
+    }
 }
 
 /// An attempt admitted by layers that may wait for a slot.

@@ -42,7 +42,7 @@ macro_rules! settings {
 settings! {
     CircuitBreaker => |breaker| &*breaker.config(),
     SlaMonitor => |monitor| &monitor.thresholds(),
-    TimeoutPolicy => |timeout| &TimeoutSettings::of(timeout.after()),
+    TimeoutPolicy => |timeout| &TimeoutSettings::of(&timeout.config()),
 }
 
 #[cfg(feature = "retry")]
@@ -58,14 +58,11 @@ settings! {
 
 /// A timeout's settings, so that a conflict names the field (`after = "2s"`).
 #[derive(Serialize)]
-pub(crate) struct TimeoutSettings {
-    #[serde(with = "crate::common::human_duration")]
-    after: std::time::Duration,
-}
+pub(crate) struct TimeoutSettings<'a>(&'a crate::limit::TimeoutConfig);
 
-impl TimeoutSettings {
-    pub(crate) fn of(after: std::time::Duration) -> Self {
-        TimeoutSettings { after }
+impl<'a> TimeoutSettings<'a> {
+    pub(crate) fn of(config: &'a crate::limit::TimeoutConfig) -> Self {
+        TimeoutSettings(config)
     }
 }
 

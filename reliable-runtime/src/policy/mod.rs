@@ -60,7 +60,7 @@ pub mod tower;
 
 pub use builder::PolicyBuilder;
 #[cfg(feature = "retry")]
-pub(crate) use call::after_attempt;
+pub(crate) use call::{after_attempt, record_success};
 pub(crate) use call::{call_flags, Call};
 pub use call::{CallFuture, Deliver, OwnError, WithFailure};
 pub use conflict::ConfigConflict;

@@ -33,6 +33,7 @@ pub(crate) mod events;
 #[cfg(feature = "retry")]
 mod policy;
 
+pub use crate::served::GaveUp;
 pub use backoff::{BackoffConfig, Jitter};
 #[cfg(feature = "retry")]
 pub use budget::RetryBudget;

@@ -9,6 +9,7 @@ use crate::common::live::Live;
 use crate::common::shard::ShardedCounter;
 use crate::error::{catch_callback, ConfigError, Failure, Rejected};
 use crate::event::{self, Event};
+use crate::served::GaveUp;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -249,6 +250,8 @@ impl RetryPolicy {
             policy: self,
             attempts: 0,
             previous_delay: Duration::ZERO,
+            time_left: None,
+            gave_up: None,
         }
     }
 
@@ -265,6 +268,8 @@ impl RetryPolicy {
             policy: self,
             attempts: 0,
             previous_delay: Duration::ZERO,
+            time_left: None,
+            gave_up: None,
         }
     }
 
@@ -325,6 +330,9 @@ pub struct RetryState<'a> {
     policy: &'a RetryPolicy,
     attempts: u32,
     previous_delay: Duration,
+    /// What is left of the call's deadline, for the next decision only.
+    time_left: Option<Duration>,
+    gave_up: Option<GaveUp>,
 }
 
 impl RetryState<'_> {
@@ -333,12 +341,25 @@ impl RetryState<'_> {
         self.attempts
     }
 
+    /// Why the last decision was not to retry, if it was not.
+    pub fn gave_up(&self) -> Option<GaveUp> {
+        self.gave_up
+    }
+
+    /// The next decision does not retry when its wait would not end `left` from now (what is
+    /// left of the call's deadline).
+    pub fn time_left(&mut self, left: Duration) {
+        self.time_left = Some(left);
+    }
+
     /// After a failed attempt: the delay before the next one, or `None` to give up (the error
     /// is not `retryable`, attempts ran out, or the budget is spent). `hint` is a server's
     /// Retry-After; it replaces the backoff delay, capped by `max_delay`.
     pub fn after_failure(&mut self, retryable: bool, hint: Option<Duration>) -> Option<Duration> {
         self.attempts += 1;
+        let time_left = self.time_left.take();
         if !retryable {
+            self.gave_up = Some(GaveUp::NotRetryable);
             return None;
         }
         let policy = self.policy;
@@ -346,6 +367,17 @@ impl RetryState<'_> {
         let backoff = &config.backoff;
         if self.attempts >= backoff.max_attempts {
             policy.gave_up.add(1);
+            self.gave_up = Some(GaveUp::AttemptsExhausted);
+            return None;
+        }
+        let delay = match hint {
+            Some(hint) => hint.min(backoff.max_delay),
+            None => backoff.delay(self.attempts, self.previous_delay, rand::rng().random()),
+        };
+        // The wait would use up the deadline: the next attempt could not even start.
+        if time_left.is_some_and(|left| delay >= left) {
+            policy.gave_up.add(1);
+            self.gave_up = Some(GaveUp::DeadlineReached);
             return None;
         }
         if let Some(budget) = &policy.budget {
@@ -356,13 +388,11 @@ impl RetryState<'_> {
                     policy: policy.name,
                     ratio: budget.budget().ratio,
                 }));
+                self.gave_up = Some(GaveUp::BudgetSpent);
                 return None;
             }
         }
-        let delay = match hint {
-            Some(hint) => hint.min(backoff.max_delay),
-            None => backoff.delay(self.attempts, self.previous_delay, rand::rng().random()),
-        };
+        self.gave_up = None;
         self.previous_delay = delay;
         policy.retries.add(1);
         event::publish(Event::RetryAttempted(RetryAttempted {
