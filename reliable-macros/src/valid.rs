@@ -57,12 +57,24 @@ fn arguments(plan: &Plan, errors: &mut Errors) {
     }
     if let Some(args) = plan.get::<BreakerArgs>() {
         if let Some((threshold, span)) = args.failure_threshold {
-            let rate_rule = args.failure_rate.is_some() || args.slow_call_rate.is_some();
+            let rate_rule = args.window_failures.is_some()
+                || args.failure_rate.is_some()
+                || args.slow_call_rate.is_some();
             if let Err(reason) = rules::breaker::failure_threshold(threshold, rate_rule) {
                 errors.push(syn::Error::new(
                     span,
                     format!("`failure_threshold` {reason}"),
                 ));
+            }
+        }
+        if let Some((count, span)) = args.window_failures {
+            // Checked against a window written here; the runtime checks its default.
+            let calls = match args.window {
+                Some(crate::args::WindowArg::Calls(calls)) => Some(calls),
+                _ => None,
+            };
+            if let Err(reason) = rules::breaker::window_failures(count, calls) {
+                errors.push(syn::Error::new(span, format!("`window_failures` {reason}")));
             }
         }
         if let (Some(timeout), Some((max, span))) = (args.timeout, args.max_timeout) {

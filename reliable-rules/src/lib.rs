@@ -150,6 +150,18 @@ pub mod breaker {
         fraction_above_zero(rate)
     }
 
+    /// `window_failure_threshold`: failures in the window that open the breaker (a window of
+    /// `window_calls` calls cannot hold more).
+    pub fn window_failures(count: u32, window_calls: Option<u32>) -> Check {
+        match window_calls {
+            _ if count == 0 => Err("must be at least 1"),
+            Some(calls) if count > calls => {
+                Err("cannot exceed the calls the window holds (it could never fire)")
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// `slow_call_rate_threshold`: the rate of slow calls that opens the breaker.
     pub fn slow_call_rate(rate: f64) -> Check {
         fraction_above_zero(rate)
@@ -158,7 +170,7 @@ pub mod breaker {
     /// `failure_threshold`: 0 turns the consecutive-failure rule off, which needs a rate rule.
     pub fn failure_threshold(threshold: u32, has_rate_rule: bool) -> Check {
         if threshold == 0 && !has_rate_rule {
-            Err("set to 0 turns off the consecutive-failure rule; set a failure rate or a slow-call rate too, or the breaker can never open")
+            Err("set to 0 turns off the consecutive-failure rule; set a failure count, a failure rate or a slow-call rate too, or the breaker can never open")
         } else {
             Ok(())
         }
@@ -318,7 +330,17 @@ pub mod retry {
         ("full", "Full"),
         ("equal", "Equal"),
         ("decorrelated", "Decorrelated"),
+        ("additive", "Additive"),
     ];
+
+    /// `jitter_factor`: the share of the delay additive jitter may add.
+    pub fn jitter_factor(factor: f64) -> Check {
+        if factor.is_finite() && (0.0..=1.0).contains(&factor) {
+            Ok(())
+        } else {
+            Err("must be between 0.0 and 1.0 (0.1 adds up to 10% to each delay)")
+        }
+    }
 
     /// `max_attempts`, the first call included.
     pub fn max_attempts(attempts: u32) -> Check {

@@ -239,9 +239,10 @@ pub use reliable_macros::monitored;
 /// |---|---|---|
 /// | `name = "..."` | the breaker's registry name; functions naming the same breaker share it (one per exchange) | the function's path |
 /// | `failure_threshold = 5` | consecutive failures that open it (0 turns the rule off) | 5 |
+/// | `window_failures = 5` | failures in the window that open it (with `window = "1m"`: 5 failures within a minute) | off |
 /// | `failure_rate = 0.5` | failure rate over the window that opens it | off |
 /// | `slow_call_rate = 0.8`, `slow_call_duration = "2s"` | slow-call rate that opens it, and what is slow | off, 60 s |
-/// | `window = 100` or `window = "60s"` | the rate rules' window: last N calls or a time span | 100 calls |
+/// | `window = 100` or `window = "60s"` | the window rules' window: last N calls or a time span | 100 calls |
 /// | `minimum_calls = 10` | calls the window needs before the rate rules judge | 10 |
 /// | `timeout = 30` | how long it stays open before a probe | 30 s |
 /// | `timeout_multiplier = 2.0`, `max_timeout = "10m"` | growth of the open time on repeated trips, and its cap | 1.0, 10 min |
@@ -367,7 +368,8 @@ pub use reliable_macros::circuit_breaker;
 /// | `initial_delay`, `max_delay` | the first delay and the cap of every delay | 1 s, 60 s |
 /// | `multiplier` | growth between retries | 2.0 |
 /// | `max_attempts` | attempts in all, the first included | 5 |
-/// | `jitter` | `"full"`, `"equal"`, `"decorrelated"` or `"none"` | `"full"` |
+/// | `jitter` | `"full"`, `"equal"`, `"decorrelated"`, `"additive"` or `"none"` | `"full"` |
+/// | `jitter_factor` | what `"additive"` may add: `delay + delay × factor × random` | 0.1 |
 /// | `retry_if = path` | `fn(&E) -> bool`: which errors are worth retrying | every `Err` |
 /// | `retry_after = path` | `fn(&E) -> Option<Duration>`: a server's hint (e.g. a 429's Retry-After), capped by `max_delay` | none |
 /// | `on_retry = path` | `fn(u32, Duration, &Failure<E>)`: called before each retry with the attempt about to be made | none |
@@ -625,10 +627,10 @@ pub use reliable_macros::graceful_degradation;
 /// they would clash: `name`, `group`, `key`, `cache_ttl`, `cache_stale`, `cache_policy`,
 /// `min_ttl`, `max_ttl`, `max_entries`, `eviction_ratio`, `ttl_jitter`, `cache = false`,
 /// `p95`, `p99`, `min_success_rate`, `max_consecutive_failures`, `min_calls`, `sla_window`,
-/// `failure_threshold`, `failure_rate`, `slow_call_rate`, `slow_call_duration`,
+/// `failure_threshold`, `window_failures`, `failure_rate`, `slow_call_rate`, `slow_call_duration`,
 /// `minimum_calls`, `breaker_window`, `breaker_timeout`, `timeout_multiplier`, `max_timeout`,
 /// `success_threshold`, `half_open_max_calls`, `failure_if`, `max_attempts`, `initial_delay`,
-/// `max_delay`, `multiplier`, `jitter`, `retry_if`, `retry_after`, `on_retry`, `budget`,
+/// `max_delay`, `multiplier`, `jitter`, `jitter_factor`, `retry_if`, `retry_after`, `on_retry`, `budget`,
 /// `budget_ratio`, `retry_timeouts`, `timeout` (the first attempt's), `timeout_growth` (its
 /// multiplier per retry), `timeout_cap` (its cap) and `deadline` (the whole call's: see
 /// [`limit::TimeoutConfig`]; every preset has them), plus `fallback = ...` (adds

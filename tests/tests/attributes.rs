@@ -348,3 +348,35 @@ async fn futures_are_send() {
     let handle = tokio::spawn(async move { client.generic(1).await });
     assert_eq!(handle.await.unwrap().unwrap(), "1");
 }
+
+// Five failures within the last ten calls, none of them in a row long enough for the
+// consecutive rule (off here): the window rule opens the breaker on the third.
+#[circuit_breaker(
+    name = "attributes_window_failures",
+    window_failures = 3,
+    window = 10,
+    failure_threshold = 0
+)]
+async fn flaky(fail: bool) -> Result<(), ApiError> {
+    if fail {
+        Err(ApiError::Server(503))
+    } else {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn failures_within_the_window_open_the_breaker() {
+    let breaker = || {
+        breaker_registry()
+            .get("attributes_window_failures")
+            .unwrap()
+    };
+    for fail in [true, false, true, false, false] {
+        let _ = flaky(fail).await;
+    }
+    assert_eq!(breaker().state(), BreakerState::Closed);
+    assert_eq!(flaky(true).await, Err(ApiError::Server(503)));
+    assert_eq!(breaker().state(), BreakerState::Open);
+    assert!(matches!(flaky(false).await, Err(ApiError::Rejected(_))));
+}

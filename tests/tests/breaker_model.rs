@@ -32,6 +32,7 @@ fn op() -> impl Strategy<Value = Op> {
 #[derive(Clone, Debug)]
 struct Setup {
     failure_threshold: u32,
+    window_failures: Option<u32>,
     failure_rate: Option<f64>,
     slow_rate: Option<f64>,
     slow_millis: u64,
@@ -61,6 +62,7 @@ fn setup() -> impl Strategy<Value = Setup> {
         0u64..=30,
         1u32..=3,
         1u32..=3,
+        prop::option::of(1u32..=4),
     )
         .prop_map(
             |(
@@ -75,14 +77,22 @@ fn setup() -> impl Strategy<Value = Setup> {
                 extra,
                 success_threshold,
                 half_open_max_calls,
+                window_failures,
             )| {
-                let failure_threshold = if failure_rate.is_none() && slow_rate.is_none() {
-                    failure_threshold.max(1)
-                } else {
-                    failure_threshold
+                // A count window of N calls cannot hold more than N failures.
+                let window_failures = match window {
+                    BreakerWindow::Calls(n) => window_failures.map(|count| count.min(n)),
+                    BreakerWindow::Time(_) => window_failures,
                 };
+                let failure_threshold =
+                    if failure_rate.is_none() && slow_rate.is_none() && window_failures.is_none() {
+                        failure_threshold.max(1)
+                    } else {
+                        failure_threshold
+                    };
                 Setup {
                     failure_threshold,
+                    window_failures,
                     failure_rate,
                     slow_rate,
                     slow_millis,
@@ -142,7 +152,9 @@ impl Model {
     }
 
     fn uses_window(&self) -> bool {
-        self.setup.failure_rate.is_some() || self.setup.slow_rate.is_some()
+        self.setup.window_failures.is_some()
+            || self.setup.failure_rate.is_some()
+            || self.setup.slow_rate.is_some()
     }
 
     fn enter(&mut self, state: ModelState, now: u64) {
@@ -234,6 +246,15 @@ impl Model {
                     return;
                 }
                 let (calls, failures, slow_calls) = self.window_counts(now);
+                // The count rule does not wait for `minimum_calls`.
+                if self
+                    .setup
+                    .window_failures
+                    .is_some_and(|limit| failures >= limit)
+                {
+                    self.enter(ModelState::Open, now);
+                    return;
+                }
                 if calls < self.setup.minimum_calls {
                     return;
                 }
@@ -294,6 +315,7 @@ fn run(setup: Setup, ops: Vec<Op>) -> Result<(), TestCaseError> {
         .half_open_max_calls(setup.half_open_max_calls)
         .clock(clock);
     // Either rule may be off: the fields, which hold the `Option`.
+    config.window_failure_threshold = setup.window_failures;
     config.failure_rate_threshold = setup.failure_rate;
     config.slow_call_rate_threshold = setup.slow_rate;
     let breaker = CircuitBreaker::new("model", config).expect("generated configs are valid");

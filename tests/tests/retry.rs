@@ -73,6 +73,7 @@ fn jitter_stays_within_bounds_for_every_variant() {
         Jitter::Full,
         Jitter::Equal,
         Jitter::Decorrelated,
+        Jitter::Additive,
     ] {
         let config = BackoffConfig::default()
             .initial_delay(Duration::from_millis(100))
@@ -91,6 +92,10 @@ fn jitter_stays_within_bounds_for_every_variant() {
                 Jitter::Decorrelated => (
                     config.initial_delay,
                     (previous.max(config.initial_delay) * 3).min(config.max_delay),
+                ),
+                Jitter::Additive => (
+                    base,
+                    (base + base.mul_f64(config.jitter_factor)).min(config.max_delay),
                 ),
             };
             assert!(
@@ -572,4 +577,31 @@ async fn timeout_attempts_count_only_attempts_that_ran() {
     assert_eq!(REFUSED_OR_RAN.load(Ordering::SeqCst), 50);
     let timeout = timeout_registry().get("retry::limited_and_timed").unwrap();
     assert_eq!(timeout.snapshot().attempts, 50);
+}
+
+/// Additive jitter keeps the schedule and spreads each delay by at most its factor.
+#[reliable_runtime::with_backoff(
+    max_attempts = 4,
+    initial_delay = "1s",
+    jitter = "additive",
+    jitter_factor = 0.2,
+    budget = false
+)]
+async fn spread_a_little() -> Result<(), reliable_runtime::Rejected> {
+    Err(reliable_runtime::Rejected::BulkheadFull { bulkhead: "spread" })
+}
+
+#[tokio::test(start_paused = true)]
+async fn additive_jitter_spreads_each_delay_by_at_most_its_factor() {
+    for _ in 0..20 {
+        let start = tokio::time::Instant::now();
+        let _ = spread_a_little().await;
+        // 1 + 2 + 4 s, each up to 20% longer.
+        let elapsed = start.elapsed();
+        assert!(
+            elapsed >= std::time::Duration::from_secs(7)
+                && elapsed <= std::time::Duration::from_millis(8_400),
+            "{elapsed:?}"
+        );
+    }
 }

@@ -21,6 +21,7 @@ pub(crate) const DESCRIPTOR: Descriptor = Descriptor {
         ("max_delay", "max_delay"),
         ("multiplier", "multiplier"),
         ("jitter", "jitter"),
+        ("jitter_factor", "jitter_factor"),
         ("retry_if", "retry_if"),
         ("retry_after", "retry_after"),
         ("on_retry", "on_retry"),
@@ -43,6 +44,8 @@ pub(crate) struct BackoffArgs {
     pub(crate) max_attempts: Option<u32>,
     /// The jitter's name, as `Jitter::from_str` reads it.
     pub(crate) jitter: Option<syn::LitStr>,
+    /// The share of a delay additive jitter adds.
+    pub(crate) jitter_factor: Option<f64>,
     pub(crate) retry_if: Option<syn::Path>,
     pub(crate) retry_after: Option<syn::Path>,
     pub(crate) on_retry: Option<syn::Path>,
@@ -59,6 +62,7 @@ const KEYS: &[&str] = &[
     "multiplier",
     "max_attempts",
     "jitter",
+    "jitter_factor",
     "retry_if",
     "retry_after",
     "on_retry",
@@ -99,6 +103,11 @@ impl BackoffArgs {
                     )
                 }
                 "jitter" => args.jitter = errors.keep(read_name(&arg, retry::jitter, "\"full\"")),
+                "jitter_factor" => {
+                    args.jitter_factor = errors.keep(read_f64(&arg, "0.1").and_then(|factor| {
+                        ruled(&arg, retry::jitter_factor(factor), "0.1").map(|()| factor)
+                    }))
+                }
                 "retry_if" => args.retry_if = errors.keep(read_path(&arg, "is_transient")),
                 "retry_after" => {
                     args.retry_after = errors.keep(read_path(&arg, "retry_after_header"))
@@ -152,6 +161,7 @@ impl LayerArgs for BackoffArgs {
             .float("multiplier", self.multiplier)
             .value("max_attempts", self.max_attempts)
             .value("jitter", jitter)
+            .float("jitter_factor", self.jitter_factor)
             .raw(budget)
             .value("retry_timeouts", self.retry_timeouts);
         site.configure("retry", self.name.as_ref(), setters.finish())

@@ -17,6 +17,7 @@ pub(crate) const DESCRIPTOR: Descriptor = Descriptor {
     in_every_preset: true,
     preset_keys: &[
         ("failure_threshold", "failure_threshold"),
+        ("window_failures", "window_failures"),
         ("failure_rate", "failure_rate"),
         ("slow_call_rate", "slow_call_rate"),
         ("slow_call_duration", "slow_call_duration"),
@@ -40,6 +41,8 @@ pub(crate) struct BreakerArgs {
     pub(crate) name: Option<syn::LitStr>,
     /// With the span of the `key = value`, for the cross-argument checks in `valid.rs`.
     pub(crate) failure_threshold: Option<(u32, Span)>,
+    /// Failures in the window that trip it (`window_failures = 5, window = "1m"`).
+    pub(crate) window_failures: Option<(u32, Span)>,
     pub(crate) failure_rate: Option<f64>,
     pub(crate) slow_call_rate: Option<f64>,
     pub(crate) slow_call_duration: Option<Nanos>,
@@ -58,6 +61,7 @@ pub(crate) struct BreakerArgs {
 const KEYS: &[&str] = &[
     "name",
     "failure_threshold",
+    "window_failures",
     "failure_rate",
     "slow_call_rate",
     "slow_call_duration",
@@ -89,6 +93,11 @@ impl BreakerArgs {
                     args.failure_threshold = errors
                         .keep(read_u32(&arg, 0, "5"))
                         .map(|threshold| (threshold, super::arg_span(&arg)));
+                }
+                "window_failures" => {
+                    args.window_failures = errors
+                        .keep(read_u32(&arg, 1, "5"))
+                        .map(|count| (count, super::arg_span(&arg)));
                 }
                 "failure_rate" => args.failure_rate = errors.keep(rate("0.5")),
                 "slow_call_rate" => args.slow_call_rate = errors.keep(rate("0.8")),
@@ -146,6 +155,10 @@ impl LayerArgs for BreakerArgs {
             .map(|window| window.tokens(site, quote!(breaker::BreakerWindow)));
         let setters = Setters::default()
             .value("failure_threshold", self.failure_threshold.map(|(n, _)| n))
+            .value(
+                "window_failure_threshold",
+                self.window_failures.map(|(n, _)| n),
+            )
             .float("failure_rate_threshold", self.failure_rate)
             .float("slow_call_rate_threshold", self.slow_call_rate)
             .duration("slow_call_duration", self.slow_call_duration)

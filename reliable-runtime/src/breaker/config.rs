@@ -39,6 +39,16 @@ impl BreakerWindow {
     }
 }
 
+impl BreakerWindow {
+    /// The calls a count window holds, `None` for a time window.
+    fn calls(self) -> Option<u32> {
+        match self {
+            BreakerWindow::Calls(calls) => Some(calls),
+            BreakerWindow::Time(_) => None,
+        }
+    }
+}
+
 impl Default for BreakerWindow {
     fn default() -> Self {
         BreakerWindow::Calls(100)
@@ -47,9 +57,12 @@ impl Default for BreakerWindow {
 
 /// How a [`CircuitBreaker`](super::CircuitBreaker) trips and recovers.
 ///
-/// Three trip rules, each optional; the breaker opens when any one fires:
+/// Four trip rules, each optional; the breaker opens when any one fires:
 ///
 /// - **consecutive failures**: `failure_threshold` failures in a row (0 turns the rule off);
+/// - **failures in a window**: with `window_failure_threshold = Some(n)`, when the window holds
+///   `n` failures, whatever else it holds; with `window = BreakerWindow::Time(t)` that is "`n`
+///   failures within `t`" (it does not wait for `minimum_calls`);
 /// - **failure rate**: with `failure_rate_threshold = Some(r)`, when the window holds at least
 ///   `minimum_calls` calls and at least a fraction `r` of them failed;
 /// - **slow-call rate**: with `slow_call_rate_threshold = Some(r)`, when at least a fraction `r`
@@ -82,6 +95,9 @@ impl Default for BreakerWindow {
 pub struct BreakerConfig {
     /// Consecutive failures that open the breaker; 0 disables the rule. Default 5.
     pub failure_threshold: u32,
+    /// Failures in the window that open the breaker (with a time window: N failures within
+    /// T). Default off.
+    pub window_failure_threshold: Option<u32>,
     /// Failure rate (0..=1) over the window that opens the breaker. Default off.
     pub failure_rate_threshold: Option<f64>,
     /// Slow-call rate (0..=1) over the window that opens the breaker. Default off.
@@ -120,6 +136,7 @@ impl BreakerConfig {
     fn preset(failure_threshold: u32, timeout_secs: u64, success_threshold: u32) -> Self {
         BreakerConfig {
             failure_threshold,
+            window_failure_threshold: None,
             failure_rate_threshold: None,
             slow_call_rate_threshold: None,
             slow_call_duration: Duration::from_secs(60),
@@ -149,9 +166,11 @@ impl BreakerConfig {
         BreakerConfig::preset(3, 120, 1)
     }
 
-    /// Whether the rate rules need a window at all.
+    /// Whether the window rules (count and rates) need a window at all.
     pub(crate) fn uses_window(&self) -> bool {
-        self.failure_rate_threshold.is_some() || self.slow_call_rate_threshold.is_some()
+        self.window_failure_threshold.is_some()
+            || self.failure_rate_threshold.is_some()
+            || self.slow_call_rate_threshold.is_some()
     }
 
     /// Whether recording a call needs its latency and end time.
@@ -175,6 +194,12 @@ impl BreakerConfig {
 
     /// Checks every field; the breaker constructors call this.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(count) = self.window_failure_threshold {
+            ConfigError::check(
+                "window_failure_threshold",
+                rules::breaker::window_failures(count, self.window.calls()),
+            )?;
+        }
         if let Some(rate) = self.failure_rate_threshold {
             ConfigError::check("failure_rate_threshold", rules::breaker::failure_rate(rate))?;
         }
@@ -322,6 +347,7 @@ impl BreakerConfig {
 
 crate::common::setters::setters! { BreakerConfig {
     failure_threshold: u32,
+    window_failure_threshold: u32 => Some,
     failure_rate_threshold: f64 => Some,
     slow_call_rate_threshold: f64 => Some,
     slow_call_duration: Duration,

@@ -390,7 +390,9 @@ impl CircuitBreaker {
             ));
         }
         if next.uses_window() && !current.uses_window() {
-            let field = if next.failure_rate_threshold.is_some() {
+            let field = if next.window_failure_threshold.is_some() {
+                "window_failure_threshold"
+            } else if next.failure_rate_threshold.is_some() {
                 "failure_rate_threshold"
             } else {
                 "slow_call_rate_threshold"
@@ -683,6 +685,17 @@ impl CircuitBreaker {
         let Some(window) = &self.window else { return };
         let now = timing.map_or_else(|| self.clock.now(), |(_, end)| end);
         let counts = window.counts(now);
+        if config
+            .window_failure_threshold
+            .is_some_and(|limit| counts.failures >= limit)
+        {
+            self.transition(
+                permit,
+                BreakerState::Open,
+                "failures in the window reached the threshold",
+            );
+            return;
+        }
         if counts.calls < config.minimum_calls {
             return;
         }

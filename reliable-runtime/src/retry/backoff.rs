@@ -25,6 +25,9 @@ pub enum Jitter {
     Equal,
     /// AWS "decorrelated jitter": uniform in `[initial, 3 × previous]`, capped.
     Decorrelated,
+    /// `d` plus uniform in `[0, d × jitter_factor]` (the hardened client's: `d × 1.1` at
+    /// most with the default factor of 0.1), capped: the schedule stays, spread a little.
+    Additive,
 }
 
 impl std::str::FromStr for Jitter {
@@ -36,6 +39,7 @@ impl std::str::FromStr for Jitter {
             "full" => Ok(Jitter::Full),
             "equal" => Ok(Jitter::Equal),
             "decorrelated" => Ok(Jitter::Decorrelated),
+            "additive" => Ok(Jitter::Additive),
             other => Err(ConfigError::new(
                 "jitter",
                 format!(
@@ -77,6 +81,8 @@ pub struct BackoffConfig {
     pub max_attempts: u32,
     /// How delays are randomised. Default [`Jitter::Full`].
     pub jitter: Jitter,
+    /// The share of the delay [`Jitter::Additive`] may add (0..=1). Default 0.1.
+    pub jitter_factor: f64,
 }
 
 impl Default for BackoffConfig {
@@ -87,6 +93,7 @@ impl Default for BackoffConfig {
             multiplier: 2.0,
             max_attempts: 5,
             jitter: Jitter::Full,
+            jitter_factor: 0.1,
         }
     }
 }
@@ -125,6 +132,7 @@ impl BackoffConfig {
         use reliable_rules::retry;
         ConfigError::check("max_attempts", retry::max_attempts(self.max_attempts))?;
         ConfigError::check("multiplier", retry::multiplier(self.multiplier))?;
+        ConfigError::check("jitter_factor", retry::jitter_factor(self.jitter_factor))?;
         ConfigError::check(
             "max_delay",
             retry::max_delay(self.initial_delay, self.max_delay),
@@ -153,6 +161,7 @@ impl BackoffConfig {
             Jitter::None => base,
             Jitter::Full => base.mul_f64(unit),
             Jitter::Equal => base / 2 + (base / 2).mul_f64(unit),
+            Jitter::Additive => base + base.mul_f64(self.jitter_factor.clamp(0.0, 1.0) * unit),
             Jitter::Decorrelated => {
                 let low = self.initial_delay.as_secs_f64();
                 let high = (previous.max(self.initial_delay).as_secs_f64() * 3.0).max(low);
@@ -166,6 +175,35 @@ impl BackoffConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn additive_jitter_adds_at_most_its_factor_and_is_capped() {
+        let backoff = BackoffConfig::default()
+            .jitter(Jitter::Additive)
+            .jitter_factor(0.1)
+            .max_delay(Duration::from_secs(5));
+        let second = Duration::from_secs(2);
+        assert_eq!(backoff.delay(2, Duration::ZERO, 0.0), second);
+        assert_eq!(
+            backoff.delay(2, Duration::ZERO, 0.5),
+            Duration::from_millis(2100)
+        );
+        assert_eq!(
+            backoff.delay(2, Duration::ZERO, 1.0),
+            Duration::from_millis(2200)
+        );
+        // 4 s + 10% would pass the 5 s cap only past it: 4.4 s; 8 s is capped first.
+        assert_eq!(
+            backoff.delay(3, Duration::ZERO, 1.0),
+            Duration::from_millis(4400)
+        );
+        assert_eq!(
+            backoff.delay(4, Duration::ZERO, 1.0),
+            Duration::from_secs(5)
+        );
+        let wrong = backoff.jitter_factor(1.5).validate().unwrap_err();
+        assert_eq!(wrong.field(), "jitter_factor");
+    }
 
     #[test]
     fn every_jitter_name_the_attributes_accept_parses_to_its_variant() {
@@ -238,4 +276,5 @@ crate::common::setters::setters! { BackoffConfig {
     multiplier: f64,
     max_attempts: u32,
     jitter: Jitter,
+    jitter_factor: f64,
 }}

@@ -568,4 +568,11 @@ impl RetryConfig {
         self.backoff.jitter = jitter;
         self
     }
+
+    /// Sets the backoff's `jitter_factor` (what [`Jitter::Additive`] may add).
+    #[must_use]
+    pub fn jitter_factor(mut self, factor: f64) -> Self {
+        self.backoff.jitter_factor = factor;
+        self
+    }
 }
