@@ -310,3 +310,56 @@ async fn a_failed_load_is_shared_with_every_caller_that_waited() {
         .await;
     assert_eq!(again, Ok(7));
 }
+
+/// Weighted admissions racing on a manual clock: in every round each of the two windows
+/// holds at most its limit of weight, and the weights the threads were told were admitted are
+/// exactly what the limiter counts (a call refused in one window is counted in none).
+#[test]
+fn weighted_windows_never_admit_more_than_their_limits() {
+    use reliable_runtime::limit::WeightedLimiter;
+    let (clock, hand) = Clock::manual();
+    let limiter = Arc::new(
+        WeightedLimiter::new(
+            "contention_weighted",
+            &[RateLimit::per_second(100), RateLimit::per_minute(1000)],
+            clock,
+        )
+        .unwrap(),
+    );
+    // (millis since start, weight) of every admission, from every thread.
+    let admitted: Arc<std::sync::Mutex<Vec<(u64, u32)>>> = Arc::default();
+    for round in 0..200u64 {
+        let barrier = Arc::new(Barrier::new(THREADS));
+        let (shared, log) = (Arc::clone(&limiter), Arc::clone(&admitted));
+        let now = round * 250;
+        spawn_all(THREADS, move |thread| {
+            barrier.wait();
+            for attempt in 0..20u32 {
+                let weight = 1 + (thread as u32 * 7 + attempt * 3 + round as u32) % 13;
+                if shared.try_acquire(weight).is_ok() {
+                    log.lock().unwrap().push((now, weight));
+                }
+            }
+        });
+        hand.advance(Duration::from_millis(250));
+    }
+    let admitted = admitted.lock().unwrap();
+    let in_window = |end: u64, span: u64| -> u64 {
+        admitted
+            .iter()
+            .filter(|(at, _)| *at <= end && end - at < span)
+            .map(|(_, weight)| u64::from(*weight))
+            .sum()
+    };
+    for round in 0..200u64 {
+        let end = round * 250;
+        assert!(in_window(end, 1_000) <= 100, "second ending {end} ms");
+        assert!(in_window(end, 60_000) <= 1_000, "minute ending {end} ms");
+    }
+    let snapshot = limiter.snapshot();
+    let total: u64 = admitted.iter().map(|(_, weight)| u64::from(*weight)).sum();
+    assert_eq!(snapshot.admitted_weight, total);
+    assert_eq!(snapshot.admitted, admitted.len() as u64);
+    // The minute was the binding limit: it filled.
+    assert!(in_window(59_750, 60_000) > 1_000 - 13);
+}

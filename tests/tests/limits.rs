@@ -191,3 +191,52 @@ fn a_cancelled_call_ends_before_its_slot_frees() {
     let bulkhead = bulkhead_registry().get("limits_drop_order").unwrap();
     assert_eq!(bulkhead.snapshot().in_flight, 0, "and then it frees");
 }
+
+/// Endpoints of one exchange share its weight limit, each with its own request weight; the
+/// server's report of used weight tightens it; a waiting policy waits for the weight to fit.
+#[tokio::test(start_paused = true)]
+async fn endpoints_share_a_weighted_limit_corrected_by_the_server() {
+    use reliable_runtime::clock::Clock;
+    use reliable_runtime::limit::WeightedLimiter;
+    use reliable_runtime::{Policy, Rejected};
+    use std::sync::Arc;
+    use std::time::Duration;
+    let weight = Arc::new(
+        WeightedLimiter::new(
+            "limits_exchange_weight",
+            &[RateLimit::per_minute(1200), RateLimit::per_second(300)],
+            Clock::tokio(),
+        )
+        .unwrap(),
+    );
+    let depth = Policy::builder("limits_depth")
+        .weighted_limit(Arc::clone(&weight), 250)
+        .build()
+        .unwrap();
+    let ticker = Policy::builder("limits_ticker")
+        .weighted_limit(Arc::clone(&weight), 2)
+        .wait_for_rate_limit()
+        .build()
+        .unwrap();
+    let ok = || async { Ok::<_, Rejected>(()) };
+    assert_eq!(depth.call(ok).await, Ok(()));
+    // 250 of the second's 300 used: another depth does not fit, a ticker does.
+    assert!(matches!(
+        depth.call(ok).await,
+        Err(Rejected::RateLimited { retry_after, .. }) if retry_after == Duration::from_secs(1)
+    ));
+    assert_eq!(ticker.call(ok).await, Ok(()));
+    // The server says 1190 of its minute is used: a ticker (2) waits until the minute frees
+    // enough, the correction leaving it a minute after it was made.
+    assert!(weight.correct(Duration::from_secs(60), 1_199));
+    let start = tokio::time::Instant::now();
+    assert_eq!(ticker.call(ok).await, Ok(()));
+    assert_eq!(start.elapsed(), Duration::from_secs(60));
+    // A blocking call takes the same weight.
+    assert_eq!(
+        depth.call_blocking(|| Ok::<_, Rejected>(())),
+        Ok(()),
+        "the minute is empty again"
+    );
+    assert_eq!(weight.snapshot().admitted, 4);
+}

@@ -7,6 +7,8 @@ mod bulkhead;
 mod rate;
 pub(crate) mod refused;
 mod timeout;
+#[cfg(feature = "limit")]
+mod weighted;
 
 #[cfg(feature = "limit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "limit")))]
@@ -16,3 +18,6 @@ pub use bulkhead::{Bulkhead, BulkheadConfig, BulkheadSlot, BulkheadSnapshot};
 pub use rate::{RateLimit, RateLimiter, RateLimiterConfig, RateLimiterSnapshot, MAX_RATE_LIMIT};
 pub use refused::LimitReached;
 pub use timeout::{TimeoutConfig, TimeoutPolicy, TimeoutSnapshot};
+#[cfg(feature = "limit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "limit")))]
+pub use weighted::{KeyedLimiter, WeightedLimiter, WeightedSnapshot, WindowUse, MAX_WINDOWS};

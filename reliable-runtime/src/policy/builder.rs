@@ -14,7 +14,9 @@ use crate::error::ConfigError;
 #[cfg(feature = "retry")]
 use crate::error::Failure;
 #[cfg(feature = "limit")]
-use crate::limit::{Bulkhead, BulkheadConfig, RateLimit, RateLimiter, RateLimiterConfig};
+use crate::limit::{
+    Bulkhead, BulkheadConfig, RateLimit, RateLimiter, RateLimiterConfig, WeightedLimiter,
+};
 use crate::limit::{TimeoutConfig, TimeoutPolicy};
 use crate::policy::layers::Layers;
 use crate::preset::{IntoPreset, PresetValues, DEFAULT};
@@ -145,6 +147,8 @@ pub struct PolicyBuilder {
     #[cfg(feature = "limit")]
     wait_for_rate_limit: bool,
     #[cfg(feature = "limit")]
+    weighted_limit: Option<(Arc<WeightedLimiter>, u32)>,
+    #[cfg(feature = "limit")]
     bulkhead: Option<LayerSpec<BulkheadConfig>>,
     timeout: Option<LayerSpec<TimeoutConfig>>,
     #[cfg(feature = "cache")]
@@ -189,6 +193,8 @@ impl PolicyBuilder {
             rate_limit: None,
             #[cfg(feature = "limit")]
             wait_for_rate_limit: false,
+            #[cfg(feature = "limit")]
+            weighted_limit: None,
             #[cfg(feature = "limit")]
             bulkhead: None,
             timeout: None,
@@ -336,6 +342,35 @@ impl PolicyBuilder {
     #[cfg_attr(docsrs, doc(cfg(feature = "limit")))]
     pub fn rate_limit(mut self, name: impl Into<String>, limit: RateLimit) -> Self {
         self.rate_limit = Some((Some(name.into()), limit));
+        self
+    }
+
+    /// Each call takes `weight` of `limiter`'s windows (several at once, corrected by what the
+    /// server reports): share one limiter between the endpoints of an exchange, each with its
+    /// request weight. Refused with `Rejected::RateLimited` unless
+    /// [`wait_for_rate_limit`](Self::wait_for_rate_limit). Beside a
+    /// [`rate_limit`](Self::rate_limit), both must admit the call.
+    ///
+    /// ```
+    /// use reliable_runtime::clock::Clock;
+    /// use reliable_runtime::limit::{RateLimit, WeightedLimiter};
+    /// use reliable_runtime::{Policy, Rejected};
+    /// use std::sync::Arc;
+    ///
+    /// let weight = Arc::new(WeightedLimiter::new("binance_weight_doc", &[RateLimit::per_minute(1200)], Clock::system()).unwrap());
+    /// let depth = Policy::builder("binance_depth_doc").weighted_limit(Arc::clone(&weight), 250).build().unwrap();
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// for _ in 0..4 {
+    ///     assert_eq!(depth.call(|| async { Ok::<_, Rejected>(1) }).await, Ok(1));
+    /// }
+    /// // 1000 of 1200 used: a fifth snapshot of weight 250 does not fit.
+    /// assert!(matches!(depth.call(|| async { Ok::<_, Rejected>(1) }).await, Err(Rejected::RateLimited { .. })));
+    /// # });
+    /// ```
+    #[cfg(feature = "limit")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "limit")))]
+    pub fn weighted_limit(mut self, limiter: Arc<WeightedLimiter>, weight: u32) -> Self {
+        self.weighted_limit = Some((limiter, weight));
         self
     }
 
@@ -682,6 +717,8 @@ impl PolicyBuilder {
             limiter: limiter.map(Pending::register),
             #[cfg(feature = "limit")]
             limiter_waits: self.wait_for_rate_limit,
+            #[cfg(feature = "limit")]
+            weighted: self.weighted_limit,
             #[cfg(feature = "limit")]
             bulkhead: bulkhead.map(Pending::register),
             monitor: monitor.map(Pending::register),

@@ -13,7 +13,7 @@ use crate::clock::{Clock, Timestamp};
 use crate::error::{catch_callback, Failure, Rejected};
 use crate::limit::TimeoutPolicy;
 #[cfg(feature = "limit")]
-use crate::limit::{Bulkhead, RateLimiter};
+use crate::limit::{Bulkhead, RateLimiter, WeightedLimiter};
 use crate::policy::ErrorHooks;
 #[cfg(feature = "retry")]
 use crate::retry::{RetryPolicy, RetryState};
@@ -47,6 +47,10 @@ pub(crate) struct Layers {
     /// Whether to wait for a rate-limit slot (else refuse at once).
     #[cfg(feature = "limit")]
     pub(crate) limiter_waits: bool,
+    /// The weighted limiter and the weight of one call. Admitted on the path that may wait
+    /// (its lock is no place for the fast path), so a policy with one always takes that path.
+    #[cfg(feature = "limit")]
+    pub(crate) weighted: Option<(Arc<WeightedLimiter>, u32)>,
     /// The bulkhead.
     #[cfg(feature = "limit")]
     pub(crate) bulkhead: Option<Arc<Bulkhead>>,
@@ -79,6 +83,8 @@ impl Layers {
         #[cfg(feature = "limit")]
         limiter_waits: false,
         #[cfg(feature = "limit")]
+        weighted: None,
+        #[cfg(feature = "limit")]
         bulkhead: None,
         monitor: None,
         timeout: None,
@@ -99,6 +105,7 @@ impl Layers {
         #[cfg(feature = "limit")]
         {
             self.waits = (self.limiter.is_some() && self.limiter_waits)
+                || self.weighted.is_some()
                 || self
                     .bulkhead
                     .as_ref()
@@ -291,6 +298,14 @@ impl<'a> AttemptState<'a> {
             (None, _) => {}
         }
         #[cfg(feature = "limit")]
+        if let Some((limiter, weight)) = &self.layers.weighted {
+            if self.layers.limiter_waits {
+                limiter.acquire(*weight).await;
+            } else if let Err(rejected) = limiter.try_acquire(*weight) {
+                return Err(self.refuse(rejected));
+            }
+        }
+        #[cfg(feature = "limit")]
         if let Some(bulkhead) = self.layers.bulkhead.as_deref() {
             match bulkhead.take().await {
                 Ok(()) => self.holds_slot = 1,
@@ -320,6 +335,19 @@ impl<'a> AttemptState<'a> {
                 }
             }
             (None, _) => {}
+        }
+        #[cfg(feature = "limit")]
+        if let Some((limiter, weight)) = &self.layers.weighted {
+            loop {
+                match limiter.try_acquire(*weight) {
+                    Ok(()) => break,
+                    Err(rejected) if self.layers.limiter_waits => {
+                        let wait = rejected.retry_after().unwrap_or(Duration::from_millis(1));
+                        std::thread::sleep(wait.max(Duration::from_micros(1)));
+                    }
+                    Err(rejected) => return Err(self.refuse(rejected)),
+                }
+            }
         }
         #[cfg(feature = "limit")]
         if let Some(bulkhead) = self.layers.bulkhead.as_deref() {
