@@ -122,6 +122,9 @@ pub mod degrade;
 mod error;
 pub mod event;
 pub mod health;
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub mod http;
 pub mod limit;
 pub mod policy;
 pub mod preset;

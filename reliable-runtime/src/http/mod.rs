@@ -1,0 +1,556 @@
+//! A hardened HTTP client (feature `http`): every request goes through its source's
+//! [`Policy`] (seed 004's discipline).
+//!
+//! - **A source per host** (`host:port` when the URL names a port), or per URL prefix you map
+//!   to a name ([`ClientBuilder::source`]), each with its own [`Profile`]: a timeout on every
+//!   attempt, growing with each retry, and a deadline for the whole request; retries of
+//!   transient errors and 429s only (a 429 waits its `Retry-After`, seconds or an HTTP date);
+//!   a breaker counting 5xx, timeouts and refused connections (not 4xx, not 429s); a
+//!   sliding-window rate limit (60 a minute by default); at most 20 requests in flight.
+//! - **Connections**: at most 100 requests in flight across sources, 20 idle connections
+//!   kept per host, and DNS answers kept for a minute.
+//! - **Health**: each source's monitor, breaker, retries, limit and timeouts are registered
+//!   under its name, so `get_system_health()` and the health endpoints show them.
+//!
+//! ```no_run
+//! use reliable_runtime::http::{Client, HttpError, Profile};
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Price {
+//!     symbol: String,
+//!     price: String,
+//! }
+//!
+//! # async fn run() -> Result<(), HttpError> {
+//! let client = Client::builder()
+//!     .source_with(
+//!         "binance",
+//!         "https://api.binance.com/",
+//!         Profile::default().rate_limit_per_minute(Some(1200)).group("binance"),
+//!     )
+//!     .build()
+//!     .expect("valid profiles");
+//! let price: Price = client
+//!     .get_json("https://api.binance.com/api/v3/ticker/price?symbol=BTCUSDT")
+//!     .await?;
+//! println!("{}: {}", price.symbol, price.price);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A request whose body is a stream (not cloneable) is sent once, not retried.
+
+mod dns;
+mod error;
+mod profile;
+
+pub use error::HttpError;
+pub use profile::Profile;
+
+use crate::error::ConfigError;
+use crate::Policy;
+use dashmap::DashMap;
+use serde::de::DeserializeOwned;
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+/// The body of an error answer kept in [`HttpError::Status`].
+const ERROR_BODY_BYTES: usize = 512;
+
+/// A reqwest client whose every request goes through its source's [`Policy`].
+///
+/// Cheap to share: put it in an `Arc`, or clone it (the clones share connections and sources).
+#[derive(Clone)]
+pub struct Client {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    inner: reqwest::Client,
+    profile: Profile,
+    /// URL prefixes mapped to sources, longest first.
+    prefixes: Vec<(String, String, Profile)>,
+    policies: DashMap<String, Arc<Policy>>,
+    /// Requests in flight across every source.
+    in_flight: tokio::sync::Semaphore,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("profile", &self.shared.profile)
+            .field(
+                "sources",
+                &self
+                    .shared
+                    .prefixes
+                    .iter()
+                    .map(|(prefix, name, _)| (prefix, name))
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Client`]: its default [`Profile`], the sources mapped by URL prefix, and the
+/// connection settings.
+pub struct ClientBuilder {
+    profile: Profile,
+    sources: Vec<(String, String, Option<Profile>)>,
+    max_connections: usize,
+    max_idle_per_host: usize,
+    dns_ttl: Option<Duration>,
+    connect_timeout: Option<Duration>,
+    user_agent: Option<String>,
+    configure: Vec<Box<dyn FnOnce(reqwest::ClientBuilder) -> reqwest::ClientBuilder + Send>>,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("profile", &self.profile)
+            .field("sources", &self.sources.len())
+            .field("max_connections", &self.max_connections)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        ClientBuilder {
+            profile: Profile::default(),
+            sources: Vec::new(),
+            max_connections: 100,
+            max_idle_per_host: 20,
+            dns_ttl: Some(Duration::from_secs(60)),
+            connect_timeout: None,
+            user_agent: None,
+            configure: Vec::new(),
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// The profile of every source not given one (default: [`Profile::default`]).
+    #[must_use]
+    pub fn profile(mut self, profile: Profile) -> Self {
+        self.profile = profile;
+        self
+    }
+
+    /// Requests whose URL starts with `prefix` belong to source `name` (with the default
+    /// profile); the longest matching prefix wins.
+    #[must_use]
+    pub fn source(mut self, name: impl Into<String>, prefix: impl Into<String>) -> Self {
+        self.sources.push((prefix.into(), name.into(), None));
+        self
+    }
+
+    /// [`source`](Self::source) with its own profile.
+    #[must_use]
+    pub fn source_with(
+        mut self,
+        name: impl Into<String>,
+        prefix: impl Into<String>,
+        profile: Profile,
+    ) -> Self {
+        self.sources
+            .push((prefix.into(), name.into(), Some(profile)));
+        self
+    }
+
+    /// At most `max` requests in flight across every source (default 100).
+    #[must_use]
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max;
+        self
+    }
+
+    /// Idle connections kept per host (default 20).
+    #[must_use]
+    pub fn max_idle_per_host(mut self, max: usize) -> Self {
+        self.max_idle_per_host = max;
+        self
+    }
+
+    /// How long a host's addresses are kept (default a minute; `None`: resolve for every new
+    /// connection).
+    #[must_use]
+    pub fn dns_ttl(mut self, ttl: Option<Duration>) -> Self {
+        self.dns_ttl = ttl;
+        self
+    }
+
+    /// The limit on connecting (default: the attempt's timeout alone).
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// The `User-Agent` header.
+    #[must_use]
+    pub fn user_agent(mut self, agent: impl Into<String>) -> Self {
+        self.user_agent = Some(agent.into());
+        self
+    }
+
+    /// Any other reqwest setting (TLS, proxies, default headers), applied last.
+    #[must_use]
+    pub fn configure_reqwest(
+        mut self,
+        configure: impl FnOnce(reqwest::ClientBuilder) -> reqwest::ClientBuilder + Send + 'static,
+    ) -> Self {
+        self.configure.push(Box::new(configure));
+        self
+    }
+
+    /// The client, after checking every profile (an error names the field) and building the
+    /// mapped sources' policies (a layer name registered with other settings is an error).
+    pub fn build(self) -> Result<Client, ConfigError> {
+        self.profile.validate()?;
+        if self.max_connections == 0 {
+            return Err(ConfigError::new("max_connections", "must be at least 1"));
+        }
+        let mut reqwest = reqwest::Client::builder()
+            .pool_max_idle_per_host(self.max_idle_per_host)
+            .tcp_nodelay(true);
+        if let Some(ttl) = self.dns_ttl {
+            reqwest = reqwest.dns_resolver(dns::CachingResolver::system(ttl));
+        }
+        if let Some(timeout) = self.connect_timeout {
+            reqwest = reqwest.connect_timeout(timeout);
+        }
+        if let Some(agent) = &self.user_agent {
+            reqwest = reqwest.user_agent(agent.as_str());
+        }
+        for configure in self.configure {
+            reqwest = configure(reqwest);
+        }
+        let inner = reqwest
+            .build()
+            .map_err(|error| ConfigError::new("reqwest", error.to_string()))?;
+        let mut prefixes = Vec::new();
+        for (prefix, name, profile) in self.sources {
+            let profile = profile.unwrap_or_else(|| self.profile.clone());
+            profile.validate()?;
+            prefixes.push((prefix, name, profile));
+        }
+        prefixes.sort_by_key(|(prefix, _, _)| std::cmp::Reverse(prefix.len()));
+        let shared = Shared {
+            inner,
+            profile: self.profile,
+            prefixes,
+            policies: DashMap::new(),
+            in_flight: tokio::sync::Semaphore::new(self.max_connections),
+        };
+        let client = Client {
+            shared: Arc::new(shared),
+        };
+        for (_, name, profile) in &client.shared.prefixes {
+            client.policy_with(name, profile)?;
+        }
+        Ok(client)
+    }
+}
+
+impl Client {
+    /// A client with seed 004's [`Profile::default`] for every source.
+    pub fn new() -> Result<Client, ConfigError> {
+        Client::builder().build()
+    }
+
+    /// A [`ClientBuilder`].
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// The reqwest client underneath (its requests bypass the policies).
+    pub fn reqwest(&self) -> &reqwest::Client {
+        &self.shared.inner
+    }
+
+    /// A GET of `url`.
+    pub fn get(&self, url: impl reqwest::IntoUrl) -> RequestBuilder<'_> {
+        self.request(reqwest::Method::GET, url)
+    }
+
+    /// A POST to `url`.
+    pub fn post(&self, url: impl reqwest::IntoUrl) -> RequestBuilder<'_> {
+        self.request(reqwest::Method::POST, url)
+    }
+
+    /// A PUT to `url`.
+    pub fn put(&self, url: impl reqwest::IntoUrl) -> RequestBuilder<'_> {
+        self.request(reqwest::Method::PUT, url)
+    }
+
+    /// A DELETE of `url`.
+    pub fn delete(&self, url: impl reqwest::IntoUrl) -> RequestBuilder<'_> {
+        self.request(reqwest::Method::DELETE, url)
+    }
+
+    /// A request of `method` to `url`.
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        url: impl reqwest::IntoUrl,
+    ) -> RequestBuilder<'_> {
+        RequestBuilder {
+            client: self,
+            inner: self.shared.inner.request(method, url),
+            source: None,
+            encode_error: None,
+        }
+    }
+
+    /// GETs `url` and decodes its JSON body as `T`; the body is read inside the attempt, so a
+    /// connection cut while reading is retried too.
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        url: impl reqwest::IntoUrl,
+    ) -> Result<T, HttpError> {
+        self.get(url).fetch_json().await
+    }
+
+    /// Sends `request` through its source's policy.
+    pub async fn execute(&self, request: reqwest::Request) -> Result<reqwest::Response, HttpError> {
+        self.execute_as(request, None, |response| async { Ok(response) })
+            .await
+    }
+
+    /// The source a request to `url` belongs to: the longest mapped prefix's, else its host
+    /// (`host:port` when the URL names a port).
+    pub fn source_of(&self, url: &reqwest::Url) -> String {
+        self.mapped(url.as_str())
+            .map(|(name, _)| name.to_owned())
+            .unwrap_or_else(|| host_source(url))
+    }
+
+    /// The policy of source `name`, once a request has gone to it (or it is mapped).
+    pub fn policy(&self, name: &str) -> Option<Arc<Policy>> {
+        self.shared
+            .policies
+            .get(name)
+            .map(|policy| Arc::clone(&policy))
+    }
+
+    fn mapped(&self, url: &str) -> Option<(&str, &Profile)> {
+        self.shared
+            .prefixes
+            .iter()
+            .find(|(prefix, _, _)| url.starts_with(prefix.as_str()))
+            .map(|(_, name, profile)| (name.as_str(), profile))
+    }
+
+    /// The policy of `name`, built with `profile` on first use.
+    fn policy_with(&self, name: &str, profile: &Profile) -> Result<Arc<Policy>, ConfigError> {
+        if let Some(policy) = self.shared.policies.get(name) {
+            return Ok(Arc::clone(&policy));
+        }
+        let policy = Arc::new(profile.builder(name).build()?);
+        Ok(Arc::clone(
+            &self
+                .shared
+                .policies
+                .entry(name.to_owned())
+                .or_insert(policy),
+        ))
+    }
+
+    /// Sends `request` as source `source` (or its URL's), `read` making the attempt's
+    /// output from a successful response (inside the attempt: under its timeout, retried).
+    async fn execute_as<T, Read, Reading>(
+        &self,
+        request: reqwest::Request,
+        source: Option<String>,
+        read: Read,
+    ) -> Result<T, HttpError>
+    where
+        Read: Fn(reqwest::Response) -> Reading,
+        Reading: Future<Output = Result<T, HttpError>>,
+    {
+        let url = request.url().as_str().to_owned();
+        let (name, profile) = match (&source, self.mapped(&url)) {
+            (Some(name), mapped) => (
+                name.clone(),
+                mapped.map_or(&self.shared.profile, |(_, profile)| profile),
+            ),
+            (None, Some((name, profile))) => (name.to_owned(), profile),
+            (None, None) => (host_source(request.url()), &self.shared.profile),
+        };
+        let policy = self
+            .policy_with(&name, profile)
+            .map_err(HttpError::Config)?;
+        let read = &read;
+        if request.try_clone().is_some() {
+            policy
+                .call(|| {
+                    let request = request.try_clone().expect("cloned before");
+                    async move { read(self.attempt(request).await?).await }
+                })
+                .await
+        } else {
+            // A streamed body can be sent once.
+            let once = Mutex::new(Some(request));
+            policy
+                .call_once(|| async {
+                    let request = once
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .take()
+                        .expect("called once");
+                    read(self.attempt(request).await?).await
+                })
+                .await
+        }
+    }
+
+    /// One attempt: a connection slot, the request, an error status as an error.
+    async fn attempt(&self, request: reqwest::Request) -> Result<reqwest::Response, HttpError> {
+        let _slot = self
+            .shared
+            .in_flight
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        let url = request.url().clone();
+        let response = self
+            .shared
+            .inner
+            .execute(request)
+            .await
+            .map_err(HttpError::Transport)?;
+        let status = response.status();
+        if !(status.is_client_error() || status.is_server_error()) {
+            return Ok(response);
+        }
+        let retry_after =
+            crate::classify::retry_after(response.headers(), std::time::SystemTime::now());
+        // The start of the body: an API's own words on what went wrong. A body that cannot be
+        // read is left out, the status says enough.
+        let body = response.bytes().await.map_or_else(
+            |_| String::new(),
+            |bytes| {
+                let end = bytes.len().min(ERROR_BODY_BYTES);
+                String::from_utf8_lossy(&bytes[..end]).into_owned()
+            },
+        );
+        Err(HttpError::Status {
+            status,
+            retry_after,
+            url,
+            body,
+        })
+    }
+}
+
+/// A source named after a URL's host, with its port when the URL names one.
+fn host_source(url: &reqwest::Url) -> String {
+    let host = url.host_str().unwrap_or("unknown");
+    match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    }
+}
+
+/// A request being built: reqwest's builder, sent through the client's policies.
+#[must_use = "a request does nothing until it is sent"]
+pub struct RequestBuilder<'a> {
+    client: &'a Client,
+    inner: reqwest::RequestBuilder,
+    source: Option<String>,
+    /// A JSON body that did not serialise, reported when sent.
+    encode_error: Option<serde_json::Error>,
+}
+
+impl fmt::Debug for RequestBuilder<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestBuilder")
+            .field("inner", &self.inner)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl<'a> RequestBuilder<'a> {
+    /// Counts this request as source `name`, whatever its URL (with the profile its URL maps
+    /// to, or the default).
+    pub fn source(mut self, name: impl Into<String>) -> Self {
+        self.source = Some(name.into());
+        self
+    }
+
+    /// Adds a header.
+    pub fn header<K, V>(mut self, key: K, value: V) -> Self
+    where
+        ::http::HeaderName: TryFrom<K>,
+        <::http::HeaderName as TryFrom<K>>::Error: Into<::http::Error>,
+        ::http::HeaderValue: TryFrom<V>,
+        <::http::HeaderValue as TryFrom<V>>::Error: Into<::http::Error>,
+    {
+        self.inner = self.inner.header(key, value);
+        self
+    }
+
+    /// Adds query parameters.
+    pub fn query<T: serde::Serialize + ?Sized>(mut self, query: &T) -> Self {
+        self.inner = self.inner.query(query);
+        self
+    }
+
+    /// A bearer token.
+    pub fn bearer_auth<T: fmt::Display>(mut self, token: T) -> Self {
+        self.inner = self.inner.bearer_auth(token);
+        self
+    }
+
+    /// A body.
+    pub fn body(mut self, body: impl Into<reqwest::Body>) -> Self {
+        self.inner = self.inner.body(body);
+        self
+    }
+
+    /// A JSON body (and its `Content-Type`).
+    pub fn json<T: serde::Serialize + ?Sized>(mut self, value: &T) -> Self {
+        match serde_json::to_vec(value) {
+            Ok(body) => {
+                self.inner = self
+                    .inner
+                    .header(::http::header::CONTENT_TYPE, "application/json")
+                    .body(body);
+            }
+            Err(error) => self.encode_error = Some(error),
+        }
+        self
+    }
+
+    /// Sends the request through its source's policy: the response of the attempt that
+    /// succeeded, or why none did. An error status is an [`HttpError::Status`].
+    pub async fn send(self) -> Result<reqwest::Response, HttpError> {
+        if let Some(error) = self.encode_error {
+            return Err(HttpError::Encode(error));
+        }
+        let request = self.inner.build().map_err(HttpError::Transport)?;
+        self.client
+            .execute_as(request, self.source, |response| async { Ok(response) })
+            .await
+    }
+
+    /// Sends the request and decodes its JSON body as `T`, the body read inside the attempt.
+    pub async fn fetch_json<T: DeserializeOwned>(self) -> Result<T, HttpError> {
+        if let Some(error) = self.encode_error {
+            return Err(HttpError::Encode(error));
+        }
+        let request = self.inner.build().map_err(HttpError::Transport)?;
+        self.client
+            .execute_as(request, self.source, |response| async move {
+                let url = response.url().clone();
+                let bytes = response.bytes().await.map_err(HttpError::Transport)?;
+                serde_json::from_slice(&bytes).map_err(|error| HttpError::Decode { url, error })
+            })
+            .await
+    }
+}
