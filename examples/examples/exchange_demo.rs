@@ -1,13 +1,14 @@
-//! The main demo: an exchange client made reliable with attributes, riding out a scripted
-//! storm on a simulated exchange.
+//! The main demo: an exchange client made reliable by the HTTP client and attributes, riding
+//! out a scripted storm on a simulated exchange.
 //!
 //! `cargo run --example exchange_demo` (`-- --help` for the flags; `-- --duration 10` for a
 //! shorter run)
 //!
 //! A Binance-like HTTP API runs on 127.0.0.1 at a free port and, over the run, gets slow, throws
 //! 5xx bursts, answers 429 with `Retry-After`, goes down completely, and recovers. Consumers poll
-//! order books and tickers for a few symbols through a client whose methods carry
-//! `#[cached]`, `#[with_backoff]`, `#[circuit_breaker]`, `#[monitored]` and `#[timeout]`. Each
+//! order books and tickers for a few symbols through `reliable_runtime::http::Client` (a source
+//! per endpoint: timeouts, classified retries, the exchange's breaker, a monitor) and methods
+//! that carry `#[cached]` and `#[graceful_degradation]`. Each
 //! second a table shows, per source, what the runtime sees: breaker state, p95 latency, success
 //! rate, cache hit rate, stale serves, fallbacks and alerts. The summary at the end compares
 //! the calls the app made with the requests that reached the exchange.

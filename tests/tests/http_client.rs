@@ -331,3 +331,56 @@ fn a_bad_profile_is_an_error_naming_its_field() {
         .unwrap_err();
     assert_eq!(error.field(), "max_timeout");
 }
+
+#[tokio::test]
+async fn request_weights_share_a_limit_the_servers_report_corrects() {
+    use reliable_runtime::clock::Clock;
+    use reliable_runtime::limit::{RateLimit, WeightedLimiter};
+    let server = Server::start(vec![Reply::Status(
+        200,
+        vec![("x-mbx-used-weight-1m", "1195".into())],
+        r#"{"ok":true}"#,
+    )])
+    .await;
+    let weight = Arc::new(
+        WeightedLimiter::new(
+            "http_weight",
+            &[RateLimit::per_minute(1200)],
+            Clock::system(),
+        )
+        .unwrap(),
+    );
+    let profile = quick()
+        .weight_limit(Arc::clone(&weight))
+        .used_weight_header(
+            http::HeaderName::from_static("x-mbx-used-weight-1m"),
+            Duration::from_secs(60),
+        );
+    let client = client(&server, "http_weighted", profile);
+    client
+        .get(server.url("/depth"))
+        .weight(10)
+        .send()
+        .await
+        .unwrap();
+    // The server counts 1195 of its 1200 (other processes on this IP): a weight of 10 waits
+    // a minute, past the 5 s deadline, so it is not sent; a weight of 5 fits.
+    let served = observe(client.get(server.url("/depth")).weight(10).send()).await;
+    assert!(
+        matches!(
+            served.value,
+            Err(HttpError::Rejected(Rejected::RateLimited { .. }))
+        ),
+        "{:?}",
+        served.value
+    );
+    assert_eq!(served.gave_up, Some(GaveUp::DeadlineReached));
+    client
+        .get(server.url("/depth"))
+        .weight(5)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(server.seen(), 2);
+    assert_eq!(weight.snapshot().windows[0].used, 1200);
+}

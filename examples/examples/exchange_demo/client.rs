@@ -1,20 +1,19 @@
-//! The app's exchange client: plain HTTP calls made reliable by attributes.
+//! The app's exchange client: its HTTP calls go through `reliable_runtime::http::Client`, which
+//! gives each endpoint (a source, mapped by URL prefix) the demo's timeouts, retries of
+//! transient errors and 429s, and the exchange's one breaker; the attributes add what is the
+//! app's own: each endpoint's cache and its fallback.
 //!
-//! Each endpoint has two methods. `fetch_*` is the HTTP call under one
-//! `#[reliable(preset = DEMO_EXCHANGE, ...)]`: the CEX preset's monitor, breaker, retries and
-//! cache with the demo's shorter timings (a user-defined preset), each endpoint's cache TTL, a
-//! per-attempt timeout and a fallback. The public method is what the app calls and
-//! counts: it never fails, because a call that fails after every layer (and has no stale value
-//! left) is answered by `*_fallback`, which also gets why (`Failure`: the exchange's error, or
-//! a refusal such as an open breaker).
+//! Each endpoint has two methods. `fetch_*` is the HTTP call under `#[graceful_degradation]`
+//! and `#[cached]`. The public method is what the app calls and counts: it never fails,
+//! because a call that fails after every layer (and has no stale value left) is answered by
+//! `*_fallback`, which also gets why (`Failure`: the client's error, or a refusal such as an
+//! open breaker).
 
 use reliable_runtime::breaker::{BreakerConfig, BreakerWindow};
-use reliable_runtime::cache::{CacheConfig, CachePolicy};
 use reliable_runtime::degrade::degradation_registry;
-use reliable_runtime::preset::Preset;
-use reliable_runtime::retry::{BackoffConfig, Jitter};
-use reliable_runtime::sla::SlaThresholds;
-use reliable_runtime::{reliable, Failure, Rejected};
+use reliable_runtime::http::{Client, HttpError, Profile};
+use reliable_runtime::sla::{SlaThresholds, SlaWindow};
+use reliable_runtime::{cached, graceful_degradation, Failure, Rejected};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -23,40 +22,49 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-/// The CEX preset with the demo's timings, short enough that a 30 s run (or a 4 s test) goes
-/// through every state:
+/// The client's profile of both endpoints, with the demo's timings, short enough that a 30 s
+/// run (or a 4 s test) goes through every state:
 ///
-/// - retries: transient errors twice more, full jitter, 50 ms growing to 1 s (a 429's
-///   Retry-After replaces the delay, up to 1 s);
-/// - breaker: 5 failures in a row, or half of the last 20 calls, open it for 1 s, doubling on
-///   each failed probe up to 4 s, so a long outage raises a few alerts, not one a second;
-/// - monitor: p95 250 ms, p99 800 ms;
-/// - cache: plain TTL (each endpoint gives its own), not the preset's adaptive one.
-const DEMO_EXCHANGE: Preset = reliable_runtime::preset::CEX
-    .sla(|| {
-        SlaThresholds::cex()
-            .max_latency_p95(Duration::from_millis(250))
-            .max_latency_p99(Duration::from_millis(800))
-    })
-    .breaker(|| {
-        BreakerConfig::cex()
-            .failure_threshold(5)
-            .failure_rate_threshold(0.5)
-            .window(BreakerWindow::Calls(20))
-            .minimum_calls(10)
-            .timeout(Duration::from_secs(1))
-            .timeout_multiplier(2.0)
-            .max_timeout(Duration::from_secs(4))
-            .success_threshold(2)
-    })
-    .backoff(|| {
-        BackoffConfig::cex()
-            .initial_delay(Duration::from_millis(50))
-            .max_delay(Duration::from_secs(1))
-            .max_attempts(3)
-            .jitter(Jitter::Full)
-    })
-    .cache(|| CacheConfig::orderbooks().policy(CachePolicy::Ttl));
+/// - each attempt 800 ms at most, the whole call 3 s;
+/// - retries: transient errors and 429s twice more, 50 ms growing to 1 s with 10% jitter (a
+///   429's Retry-After replaces the delay, up to 1 s);
+/// - breaker (the exchange's, shared): 5 failures in a row, or half of the last 20 calls, open
+///   it for 1 s, doubling on each failed probe up to 4 s, so a long outage raises a few alerts,
+///   not one a second;
+/// - monitor: p95 250 ms, p99 800 ms over the last 10 s, so the table follows the exchange;
+/// - no client-side rate limit: the exchange's own 429s are part of the show.
+fn demo_profile() -> Profile {
+    Profile::default()
+        .base_timeout(Duration::from_millis(800))
+        .max_timeout(Duration::from_millis(800))
+        .deadline(Some(Duration::from_secs(3)))
+        .max_retries(2)
+        .base_delay(Duration::from_millis(50))
+        .max_delay(Duration::from_secs(1))
+        .rate_limit_per_minute(None)
+        .breaker(EXCHANGE_BREAKER)
+        .group("binance")
+        .customize(|builder, source| {
+            builder
+                .monitor(source, |_| {
+                    SlaThresholds::cex()
+                        .max_latency_p95(Duration::from_millis(250))
+                        .max_latency_p99(Duration::from_millis(800))
+                })
+                .breaker(EXCHANGE_BREAKER, |_| {
+                    BreakerConfig::cex()
+                        .failure_threshold(5)
+                        .failure_rate_threshold(0.5)
+                        .window(BreakerWindow::Calls(20))
+                        .minimum_calls(10)
+                        .timeout(Duration::from_secs(1))
+                        .timeout_multiplier(2.0)
+                        .max_timeout(Duration::from_secs(4))
+                        .success_threshold(2)
+                })
+                .monitor_window(SlaWindow::Time(Duration::from_secs(10)))
+        })
+}
 
 /// The one breaker of the exchange, which both endpoints name (`breaker = "binance_api"`): when
 /// the exchange goes down, the first endpoint to see it cuts both off. Each endpoint keeps its
@@ -99,15 +107,12 @@ impl Source {
 /// Why a call to the exchange failed.
 #[derive(Debug)]
 pub(crate) enum ExchangeError {
-    /// An error status other than 429: 5xx is the exchange's trouble, 4xx the caller's.
-    Status(u16),
-    /// 429: the exchange wants us to slow down and says for how long.
-    RateLimited { retry_after: Duration },
-    /// No answer: connection refused, reset or closed.
-    Transport(reqwest::Error),
+    /// The client's error: an error status, no answer, an undecodable body, or a refusal of
+    /// its layers (open breaker, timeout, deadline).
+    Http(HttpError),
     /// An answer that is not what the API documents.
     Decode(String),
-    /// A reliability layer did not make the call (open breaker) or gave up on it (timeout).
+    /// A layer of the app's own (the cache's single flight) did not make the call.
     Rejected(Rejected),
 }
 
@@ -117,50 +122,19 @@ impl From<Rejected> for ExchangeError {
     }
 }
 
+impl From<HttpError> for ExchangeError {
+    fn from(error: HttpError) -> Self {
+        ExchangeError::Http(error)
+    }
+}
+
 impl fmt::Display for ExchangeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ExchangeError::Status(status) => write!(f, "the exchange answered {status}"),
-            ExchangeError::RateLimited { retry_after } => write!(
-                f,
-                "rate limited (429), retry after {} s",
-                retry_after.as_secs_f64()
-            ),
-            ExchangeError::Transport(error) => write!(f, "no answer: {error}"),
+            ExchangeError::Http(error) => write!(f, "{error}"),
             ExchangeError::Decode(why) => write!(f, "unexpected answer: {why}"),
             ExchangeError::Rejected(rejected) => write!(f, "{rejected}"),
         }
-    }
-}
-
-/// Worth another attempt: the exchange may answer next time. A 4xx other than 429 will not
-/// change, and an open breaker is never retried by the runtime anyway.
-fn is_transient(error: &ExchangeError) -> bool {
-    match error {
-        ExchangeError::Status(status) => *status >= 500,
-        ExchangeError::RateLimited { .. } | ExchangeError::Transport(_) => true,
-        ExchangeError::Rejected(rejected) => matches!(rejected, Rejected::Timeout { .. }),
-        ExchangeError::Decode(_) => false,
-    }
-}
-
-/// Counts against the exchange's breaker: its own failures and its 429s (an exchange that keeps
-/// answering 429 bans the caller's IP next, so backing off hard is right), not our 4xx mistakes.
-fn is_exchange_failure(error: &ExchangeError) -> bool {
-    match error {
-        ExchangeError::Status(status) => *status >= 500,
-        ExchangeError::RateLimited { .. }
-        | ExchangeError::Transport(_)
-        | ExchangeError::Decode(_)
-        | ExchangeError::Rejected(_) => true,
-    }
-}
-
-/// The 429's `Retry-After`, which replaces the backoff delay (capped by `max_delay`).
-fn retry_after_hint(error: &ExchangeError) -> Option<Duration> {
-    match error {
-        ExchangeError::RateLimited { retry_after } => Some(*retry_after),
-        _ => None,
     }
 }
 
@@ -208,7 +182,7 @@ struct SourceCounters {
 
 /// The app's client for the (simulated) exchange.
 pub(crate) struct BinanceClient {
-    http: reqwest::Client,
+    http: Client,
     base_url: String,
     counters: [SourceCounters; 2],
     /// The last price seen per symbol, of any age: the ticker's fallback, once the cache's stale
@@ -217,11 +191,23 @@ pub(crate) struct BinanceClient {
 }
 
 impl BinanceClient {
-    /// A client for the exchange at `base_url` (`http://host:port`).
-    pub(crate) fn new(base_url: String) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
+    /// A client for the exchange at `base_url` (`http://host:port`): each endpoint a source
+    /// named as its cache and fallback are ([`Source::registry_name`]).
+    pub(crate) fn new(base_url: String) -> Result<Self, reliable_runtime::ConfigError> {
+        let profile = demo_profile();
+        let http = Client::builder()
+            .source_with(
+                Source::OrderBook.registry_name(),
+                format!("{base_url}/api/v3/depth"),
+                profile.clone(),
+            )
+            .source_with(
+                Source::Ticker.registry_name(),
+                format!("{base_url}/api/v3/ticker"),
+                profile,
+            )
             // Loopback only: a proxy from the environment must not see these requests.
-            .no_proxy()
+            .configure_reqwest(|reqwest| reqwest.no_proxy())
             .connect_timeout(Duration::from_millis(500))
             .build()?;
         Ok(BinanceClient {
@@ -284,25 +270,11 @@ impl BinanceClient {
     }
 
     // Order books go stale fast (fresh 250 ms, usable 500 ms more); tickers ride out longer
-    // trouble (fresh 1 s, stale 2 s). The rest of each stack is the `DEMO_EXCHANGE` preset. The
-    // monitors judge the last 10 s, so the table follows the exchange. The `name`s must match
-    // `Source::registry_name`, and `breaker` must be `EXCHANGE_BREAKER`.
+    // trouble (fresh 1 s, stale 2 s). The `name`s must match `Source::registry_name`, the
+    // client's source of each endpoint.
 
-    #[reliable(
-        preset = DEMO_EXCHANGE,
-        name = "binance_orderbook",
-        breaker = "binance_api",
-        group = "binance",
-        key = symbol,
-        cache_ttl = "250ms",
-        cache_stale = "500ms",
-        retry_if = is_transient,
-        retry_after = retry_after_hint,
-        failure_if = is_exchange_failure,
-        sla_window = "10s",
-        timeout = "800ms",
-        fallback = Self::order_book_fallback
-    )]
+    #[graceful_degradation(fallback = Self::order_book_fallback, name = "binance_orderbook")]
+    #[cached(name = "binance_orderbook", key = symbol, ttl = "250ms", stale = "500ms")]
     async fn fetch_order_book(&self, symbol: &str) -> Result<OrderBook, ExchangeError> {
         let body: DepthBody = self.get_json("/api/v3/depth", symbol).await?;
         Ok(OrderBook {
@@ -312,21 +284,8 @@ impl BinanceClient {
         })
     }
 
-    #[reliable(
-        preset = DEMO_EXCHANGE,
-        name = "binance_ticker",
-        breaker = "binance_api",
-        group = "binance",
-        key = symbol,
-        cache_ttl = "1s",
-        cache_stale = "2s",
-        retry_if = is_transient,
-        retry_after = retry_after_hint,
-        failure_if = is_exchange_failure,
-        sla_window = "10s",
-        timeout = "800ms",
-        fallback = Self::ticker_fallback
-    )]
+    #[graceful_degradation(fallback = Self::ticker_fallback, name = "binance_ticker")]
+    #[cached(name = "binance_ticker", key = symbol, ttl = "1s", stale = "2s")]
     async fn fetch_ticker(&self, symbol: &str) -> Result<Ticker, ExchangeError> {
         let body: PriceBody = self.get_json("/api/v3/ticker/price", symbol).await?;
         Ok(Ticker {
@@ -382,42 +341,19 @@ impl BinanceClient {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// One GET of the API, its status mapped to [`ExchangeError`] and its JSON body decoded.
+    /// One GET of the API through the client (its source's policy), its JSON body decoded.
     async fn get_json<T: DeserializeOwned>(
         &self,
         path: &str,
         symbol: &str,
     ) -> Result<T, ExchangeError> {
-        // Symbols are checked against the listing when the options are parsed, so they need no
-        // escaping in the query.
-        let url = format!("{}{path}?symbol={symbol}", self.base_url);
-        let response = self
+        let url = format!("{}{path}", self.base_url);
+        Ok(self
             .http
             .get(url)
-            .send()
-            .await
-            .map_err(ExchangeError::Transport)?;
-        let status = response.status();
-        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-            let retry_after = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|value| value.to_str().ok())
-                .and_then(|value| value.trim().parse::<u64>().ok())
-                // Binance documents seconds; without a usable header, wait a second too.
-                .map_or(Duration::from_secs(1), Duration::from_secs);
-            return Err(ExchangeError::RateLimited { retry_after });
-        }
-        if !status.is_success() {
-            return Err(ExchangeError::Status(status.as_u16()));
-        }
-        response.json().await.map_err(|error| {
-            if error.is_decode() {
-                ExchangeError::Decode(error.to_string())
-            } else {
-                ExchangeError::Transport(error)
-            }
-        })
+            .query(&[("symbol", symbol)])
+            .fetch_json()
+            .await?)
     }
 }
 

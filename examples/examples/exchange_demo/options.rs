@@ -12,8 +12,8 @@ pub(crate) fn usage() -> String {
 usage: cargo run --example exchange_demo -- [OPTIONS]
 
 Runs a simulated exchange on 127.0.0.1 with scripted faults (latency spike, 5xx burst,
-429 with Retry-After, full outage, recovery) and polls it through a client made reliable
-with attributes, printing a health table every second and a summary at the end.
+429 with Retry-After, full outage, recovery) and polls it through reliable's HTTP client and
+attributes, printing a health table every second and a summary at the end.
 
 options:
   --duration <SECONDS>   length of the run; the fault script scales to it [default: 30]

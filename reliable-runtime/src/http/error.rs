@@ -16,8 +16,8 @@ pub enum HttpError {
         status: ::http::StatusCode,
         /// A 429's or 503's `Retry-After` (seconds or an HTTP date).
         retry_after: Option<Duration>,
-        /// The request's URL.
-        url: reqwest::Url,
+        /// The request's URL (boxed: it is most of the error's size otherwise).
+        url: Box<reqwest::Url>,
         /// The start of the body (up to 512 bytes, lossy UTF-8): an API's own error message.
         body: String,
     },
@@ -26,7 +26,7 @@ pub enum HttpError {
     /// An answer that did not decode as the type asked for.
     Decode {
         /// The request's URL.
-        url: reqwest::Url,
+        url: Box<reqwest::Url>,
         /// Why.
         error: serde_json::Error,
     },
@@ -84,6 +84,13 @@ impl Classify for HttpError {
             HttpError::Decode { .. } | HttpError::Encode(_) | HttpError::Config(_) => {
                 ErrorClass::Permanent
             }
+            // A weight limit refusing an attempt (the source's own layers refuse before any
+            // attempt and are never retried): wait for the weight, as for a 429.
+            HttpError::Rejected(Rejected::RateLimited { retry_after, .. }) => {
+                ErrorClass::RateLimited {
+                    retry_after: Some(*retry_after),
+                }
+            }
             HttpError::Rejected(_) => ErrorClass::Transient,
         }
     }
@@ -122,5 +129,15 @@ impl std::error::Error for HttpError {
             HttpError::Config(error) => Some(error),
             HttpError::Status { .. } => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Small enough to return by value (clippy's `result_large_err` warns past 128 bytes, in
+    /// every user's crate that returns it).
+    #[test]
+    fn the_error_stays_small() {
+        assert!(std::mem::size_of::<super::HttpError>() <= 64);
     }
 }

@@ -45,7 +45,7 @@ mod error;
 mod profile;
 
 pub use error::HttpError;
-pub use profile::Profile;
+pub use profile::{Customize, Profile};
 
 use crate::error::ConfigError;
 use crate::Policy;
@@ -302,6 +302,7 @@ impl Client {
             client: self,
             inner: self.shared.inner.request(method, url),
             source: None,
+            weight: 1,
             encode_error: None,
         }
     }
@@ -317,7 +318,7 @@ impl Client {
 
     /// Sends `request` through its source's policy.
     pub async fn execute(&self, request: reqwest::Request) -> Result<reqwest::Response, HttpError> {
-        self.execute_as(request, None, |response| async { Ok(response) })
+        self.execute_as(request, None, 1, |response| async { Ok(response) })
             .await
     }
 
@@ -366,6 +367,7 @@ impl Client {
         &self,
         request: reqwest::Request,
         source: Option<String>,
+        weight: u32,
         read: Read,
     ) -> Result<T, HttpError>
     where
@@ -389,7 +391,7 @@ impl Client {
             policy
                 .call(|| {
                     let request = request.try_clone().expect("cloned before");
-                    async move { read(self.attempt(request).await?).await }
+                    async move { read(self.attempt(request, profile, weight).await?).await }
                 })
                 .await
         } else {
@@ -402,14 +404,23 @@ impl Client {
                         .unwrap_or_else(PoisonError::into_inner)
                         .take()
                         .expect("called once");
-                    read(self.attempt(request).await?).await
+                    read(self.attempt(request, profile, weight).await?).await
                 })
                 .await
         }
     }
 
-    /// One attempt: a connection slot, the request, an error status as an error.
-    async fn attempt(&self, request: reqwest::Request) -> Result<reqwest::Response, HttpError> {
+    /// One attempt: its weight, a connection slot, the request, an error status as an error;
+    /// the server's report of used weight taken.
+    async fn attempt(
+        &self,
+        request: reqwest::Request,
+        profile: &Profile,
+        weight: u32,
+    ) -> Result<reqwest::Response, HttpError> {
+        if let Some(limiter) = &profile.weight_limit {
+            limiter.try_acquire(weight)?;
+        }
         let _slot = self
             .shared
             .in_flight
@@ -423,6 +434,14 @@ impl Client {
             .execute(request)
             .await
             .map_err(HttpError::Transport)?;
+        if let (Some(limiter), Some((header, window))) =
+            (&profile.weight_limit, &profile.used_weight_header)
+        {
+            let used = response.headers().get(header);
+            if let Some(used) = used.and_then(|used| used.to_str().ok()?.trim().parse().ok()) {
+                limiter.correct(*window, used);
+            }
+        }
         let status = response.status();
         if !(status.is_client_error() || status.is_server_error()) {
             return Ok(response);
@@ -441,7 +460,7 @@ impl Client {
         Err(HttpError::Status {
             status,
             retry_after,
-            url,
+            url: Box::new(url),
             body,
         })
     }
@@ -462,6 +481,7 @@ pub struct RequestBuilder<'a> {
     client: &'a Client,
     inner: reqwest::RequestBuilder,
     source: Option<String>,
+    weight: u32,
     /// A JSON body that did not serialise, reported when sent.
     encode_error: Option<serde_json::Error>,
 }
@@ -480,6 +500,13 @@ impl<'a> RequestBuilder<'a> {
     /// to, or the default).
     pub fn source(mut self, name: impl Into<String>) -> Self {
         self.source = Some(name.into());
+        self
+    }
+
+    /// The request's weight in its source's weight limit (1 by default; Binance's depth of
+    /// 5000 levels weighs 250).
+    pub fn weight(mut self, weight: u32) -> Self {
+        self.weight = weight;
         self
     }
 
@@ -535,7 +562,9 @@ impl<'a> RequestBuilder<'a> {
         }
         let request = self.inner.build().map_err(HttpError::Transport)?;
         self.client
-            .execute_as(request, self.source, |response| async { Ok(response) })
+            .execute_as(request, self.source, self.weight, |response| async {
+                Ok(response)
+            })
             .await
     }
 
@@ -546,8 +575,8 @@ impl<'a> RequestBuilder<'a> {
         }
         let request = self.inner.build().map_err(HttpError::Transport)?;
         self.client
-            .execute_as(request, self.source, |response| async move {
-                let url = response.url().clone();
+            .execute_as(request, self.source, self.weight, |response| async move {
+                let url = Box::new(response.url().clone());
                 let bytes = response.bytes().await.map_err(HttpError::Transport)?;
                 serde_json::from_slice(&bytes).map_err(|error| HttpError::Decode { url, error })
             })

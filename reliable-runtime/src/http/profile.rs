@@ -2,9 +2,10 @@
 
 use crate::breaker::BreakerConfig;
 use crate::error::ConfigError;
-use crate::limit::{RateLimit, TimeoutConfig};
+use crate::limit::{RateLimit, TimeoutConfig, WeightedLimiter};
 use crate::policy::PolicyBuilder;
 use crate::retry::{BackoffConfig, Jitter, RetryConfig};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How a [`Client`](super::Client) calls one source: timeouts, retries, breaker, rate limit and
@@ -32,7 +33,7 @@ use std::time::Duration;
 /// assert!(binance.validate().is_ok());
 /// assert_eq!(Profile::default().rate_limit_per_minute(Some(0)).validate().unwrap_err().field(), "rate_limit_per_minute");
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Profile {
     /// The first attempt's timeout.
@@ -66,6 +67,29 @@ pub struct Profile {
     pub breaker: Option<String>,
     /// The health group of the source's monitor and breaker.
     pub group: Option<String>,
+    /// The request weight limit each attempt takes its weight from
+    /// ([`RequestBuilder::weight`](super::RequestBuilder::weight), 1 by default); share one
+    /// between the sources of an exchange. A refusal waits its hint like a 429.
+    pub weight_limit: Option<Arc<WeightedLimiter>>,
+    /// The response header in which the server reports the weight used in a window (Binance:
+    /// `x-mbx-used-weight-1m` for the minute), which corrects `weight_limit`.
+    pub used_weight_header: Option<(::http::HeaderName, Duration)>,
+    /// Changes to the source's policy after the profile's layers (see
+    /// [`customize`](Self::customize)).
+    pub customize: Option<Customize>,
+}
+
+/// A change to a source's [`PolicyBuilder`], applied after the [`Profile`]'s layers.
+#[derive(Clone)]
+pub struct Customize(Arc<CustomizeFn>);
+
+/// What a [`Customize`] holds: the builder and the source's name in, the builder out.
+type CustomizeFn = dyn Fn(PolicyBuilder, &str) -> PolicyBuilder + Send + Sync;
+
+impl std::fmt::Debug for Customize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Customize(..)")
+    }
 }
 
 impl Default for Profile {
@@ -88,6 +112,9 @@ impl Default for Profile {
             max_in_flight: 20,
             breaker: None,
             group: None,
+            weight_limit: None,
+            used_weight_header: None,
+            customize: None,
         }
     }
 }
@@ -211,7 +238,10 @@ impl Profile {
         if let Some(group) = &self.group {
             builder = builder.group(group.as_str());
         }
-        builder
+        match &self.customize {
+            Some(Customize(customize)) => customize(builder, source),
+            None => builder,
+        }
     }
 }
 
@@ -243,6 +273,47 @@ impl Profile {
     #[must_use]
     pub fn group(mut self, group: impl Into<String>) -> Self {
         self.group = Some(group.into());
+        self
+    }
+
+    /// With `customize` applied to each source's policy builder after the profile's layers,
+    /// given the source's name (the layers' name): whatever the profile has no field for,
+    /// such as a breaker's rate rules or the monitor's thresholds. A layer it names again
+    /// replaces the profile's.
+    ///
+    /// ```
+    /// use reliable_runtime::http::Profile;
+    /// use reliable_runtime::sla::{SlaThresholds, SlaWindow};
+    /// use std::time::Duration;
+    ///
+    /// let profile = Profile::default().customize(|builder, source| {
+    ///     builder
+    ///         .monitor(source, |_| SlaThresholds::cex().max_latency_p95(Duration::from_millis(250)))
+    ///         .monitor_window(SlaWindow::Time(Duration::from_secs(10)))
+    /// });
+    /// # let _ = profile;
+    /// ```
+    #[must_use]
+    pub fn customize(
+        mut self,
+        customize: impl Fn(PolicyBuilder, &str) -> PolicyBuilder + Send + Sync + 'static,
+    ) -> Self {
+        self.customize = Some(Customize(Arc::new(customize)));
+        self
+    }
+
+    /// With each attempt taking its request weight from `limiter`.
+    #[must_use]
+    pub fn weight_limit(mut self, limiter: Arc<WeightedLimiter>) -> Self {
+        self.weight_limit = Some(limiter);
+        self
+    }
+
+    /// With the server's report of weight used in `window` read from response header
+    /// `header`, correcting the weight limit.
+    #[must_use]
+    pub fn used_weight_header(mut self, header: ::http::HeaderName, window: Duration) -> Self {
+        self.used_weight_header = Some((header, window));
         self
     }
 }
