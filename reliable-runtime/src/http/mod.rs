@@ -374,14 +374,15 @@ impl Client {
         Read: Fn(reqwest::Response) -> Reading,
         Reading: Future<Output = Result<T, HttpError>>,
     {
-        let url = request.url().as_str().to_owned();
-        let (name, profile) = match (&source, self.mapped(&url)) {
+        // Borrowed where it can be: a mapped source's name costs no allocation per request.
+        let mapped = self.mapped(request.url().as_str());
+        let (name, profile): (std::borrow::Cow<'_, str>, &Profile) = match (&source, mapped) {
             (Some(name), mapped) => (
-                name.clone(),
+                name.as_str().into(),
                 mapped.map_or(&self.shared.profile, |(_, profile)| profile),
             ),
-            (None, Some((name, profile))) => (name.to_owned(), profile),
-            (None, None) => (host_source(request.url()), &self.shared.profile),
+            (None, Some((name, profile))) => (name.into(), profile),
+            (None, None) => (host_source(request.url()).into(), &self.shared.profile),
         };
         let policy = self
             .policy_with(&name, profile)
