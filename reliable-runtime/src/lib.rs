@@ -84,14 +84,19 @@
 //! - [`cache`] (feature `cache`, on by default): the [`Cache`](cache::Cache) engine: TTL, LRU,
 //!   LFU and adaptive policies, stale values and single-flight loads; `#[cached]` and
 //!   [`Policy::cached`] need it.
+//! - [`classify`]: what an error means for retries and breakers ([`Classify`](classify::Classify),
+//!   `#[derive(Classify)]`): the attributes retry and count by it on their own.
 //! - [`clock`]: the [`Clock`](clock::Clock) every layer reads, manual or on tokio's paused time
 //!   in tests.
 //! - [`config`]: a configuration file (`reliable.toml`) declaring layers by name.
 //! - [`degrade`]: the [`Degradation`](degrade::Degradation) counters of each fallback site.
 //! - [`event`]: typed events (state changes, retries, refusals, stale serves) to subscribe to.
 //! - [`health`]: [`get_system_health()`] and the shapes it serializes.
-//! - [`limit`]: rate limiters and bulkheads (feature `limit`, on by default) and per-attempt
-//!   timeouts.
+//! - `http` (feature `http`): the hardened HTTP client, every request through its source's
+//!   policy.
+//! - [`limit`]: rate limiters (sliding windows; weighted over several windows, per key) and
+//!   bulkheads (feature `limit`, on by default), and time limits (per-attempt timeouts growing
+//!   with each retry, the whole call's deadline).
 //! - [`policy`]: [`Policy`], the whole pipeline of a call site as a value, and its builder;
 //!   `policy::tower`, the tower layer (feature `tower`).
 //! - [`preset`]: the CEX, DEX and Twitter presets, and your own.
