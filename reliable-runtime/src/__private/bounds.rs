@@ -70,7 +70,10 @@ impl<T: Clone + Send + Sync + 'static> CacheValue for T {}
 #[cfg(feature = "cache")]
 pub trait CacheKey: std::hash::Hash + Eq + Clone + Send + Sync + 'static {}
 
+// Reported as the key not being a `CacheKey` (one error, the message above), not as each of
+// the traits it lacks (an `f64` lacks `Hash` and `Eq`: two errors per use).
 #[cfg(feature = "cache")]
+#[diagnostic::do_not_recommend]
 impl<T: std::hash::Hash + Eq + Clone + Send + Sync + 'static> CacheKey for T {}
 
 /// What a key of arguments is looked up with: its borrowed form, which hashes and compares like
@@ -84,6 +87,7 @@ impl<T: std::hash::Hash + Eq + Clone + Send + Sync + 'static> CacheKey for T {}
 pub trait LookupKey<K>: scc::Equivalent<K> + std::hash::Hash {}
 
 #[cfg(feature = "cache")]
+#[diagnostic::do_not_recommend]
 impl<K: CacheKey, Q: scc::Equivalent<K> + std::hash::Hash + ?Sized> LookupKey<K> for Q {}
 
 /// What `#[circuit_breaker]`, `#[with_backoff]` and `#[timeout]` need of a return type: a
