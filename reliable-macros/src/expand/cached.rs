@@ -319,7 +319,7 @@ pub(crate) fn wrap(
     // that the error holds a `Rejected`).
     let (load, deliver) = match call {
         crate::expand::Call::Future(future, _) => (future, quote!(::core::convert::identity)),
-        crate::expand::Call::Delivered { plain, .. } => {
+        crate::expand::Call::Undelivered(plain, _) => {
             (plain, respan(quote!(#private::Run::delivered), at))
         }
         crate::expand::Call::Expr(call) => (

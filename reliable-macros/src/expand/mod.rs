@@ -247,19 +247,20 @@ fn generate(plan: &Plan, item: FnItem) -> TokenStream {
         // `Rejected`" is checked once: applied where the outcome is made (async, the helper's
         // `_delivered` form), or to the finished outcome (blocking).
         let deliver = respan(quote!(#private::Run::delivered), at);
-        let delivered = |function: &str| match attempt(function) {
-            Call::Future(plain, at) => {
-                let delivering = format!("{function}_delivered");
-                let Call::Future(delivering, _) = attempt_with(&delivering, Some(&deliver)) else {
+        // A cache delivers the outcome itself (its followers share the `Failure`): it gets the
+        // plain future; otherwise the helper's `_delivered` form. Only the one used is built.
+        let cached = plan.get::<CachedArgs>().is_some();
+        let delivered = |function: &str| {
+            if !is_async {
+                return Call::Expr(call_at(at, deliver.clone(), attempt(function).expr()));
+            }
+            if cached {
+                let Call::Future(plain, at) = attempt(function) else {
                     unreachable!("an async helper gives a future")
                 };
-                Call::Delivered {
-                    plain,
-                    delivering,
-                    at,
-                }
+                return Call::Undelivered(plain, at);
             }
-            outcome => Call::Expr(call_at(at, deliver.clone(), outcome.expr())),
+            attempt_with(&format!("{function}_delivered"), Some(&deliver))
         };
         let (try_once, try_call) = if is_async {
             ("try_once", "try_call")
@@ -448,14 +449,9 @@ fn cache_around(
 pub(crate) enum Call {
     /// A future of the fn's output, and the span its `.await` takes.
     Future(TokenStream, Span),
-    /// A future of the fn's output made by `Run::delivered` where the outcome is made
-    /// (`delivering`), and the same future without it (`plain`, whose outcome is a
-    /// `Failure`) for the cache to deliver.
-    Delivered {
-        plain: TokenStream,
-        delivering: TokenStream,
-        at: Span,
-    },
+    /// A future whose outcome is a `Result<_, Failure<_>>`, for the cache to make the fn's
+    /// output with `Run::delivered` (built only under a cache, which needs the `Failure`).
+    Undelivered(TokenStream, Span),
     Expr(TokenStream),
 }
 
@@ -463,8 +459,9 @@ impl Call {
     /// The call's output, awaited if it is a future.
     pub(crate) fn expr(self) -> TokenStream {
         match self {
-            Call::Future(future, at) => quote_spanned!(at=> #future.await),
-            Call::Delivered { delivering, at, .. } => quote_spanned!(at=> #delivering.await),
+            Call::Future(future, at) | Call::Undelivered(future, at) => {
+                quote_spanned!(at=> #future.await)
+            }
             Call::Expr(expr) => expr,
         }
     }

@@ -5,7 +5,7 @@ use super::Run;
 use crate::error::Failure;
 #[cfg(feature = "retry")]
 use crate::policy::CallFuture;
-use crate::policy::{Call, Hooks, Policy, WithFailure};
+use crate::policy::{Call, Hooks, Policy};
 use core::future::Future;
 
 impl Run {
@@ -21,7 +21,7 @@ impl Run {
         Fut: Future<Output = R> + 'a,
         R: ReturnsResult + 'a,
     {
-        Call::<_, WithFailure, _>::once(policy.layers(), move || result_of(call()), hooks)
+        Self::try_once_delivered(policy, hooks, call, core::convert::identity)
     }
 
     #[cfg(feature = "retry")]
@@ -31,18 +31,13 @@ impl Run {
     pub fn try_call<'a, R, Fut>(
         policy: &'a Policy,
         hooks: impl Hooks<R::Error> + 'a,
-        mut call: impl FnMut() -> Fut + 'a,
+        call: impl FnMut() -> Fut + 'a,
     ) -> impl Future<Output = Result<R::Ok, Failure<R::Error>>> + 'a
     where
         Fut: Future<Output = R> + 'a,
         R: ReturnsResult + 'a,
     {
-        CallFuture::<_, _, WithFailure, _>::new(
-            policy.layers(),
-            move || result_of(call()),
-            true,
-            hooks,
-        )
+        Self::try_call_delivered(policy, hooks, call, core::convert::identity)
     }
 
     /// [`try_once`](Self::try_once), the outcome made the fn's output by `deliver`
