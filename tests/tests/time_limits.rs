@@ -309,3 +309,24 @@ async fn attributes_write_every_time_limit() {
         (Duration::from_secs(2), 1.0, Duration::from_secs(5))
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_timeout_or_deadline_of_duration_max_means_no_limit_and_never_panics() {
+    let policy = retrying("limits_no_limit", 2)
+        .time_limits("limits_no_limit", |_| {
+            TimeoutConfig::new(Duration::MAX).deadline(Some(Duration::MAX))
+        })
+        .build()
+        .unwrap();
+    let calls = AtomicU32::new(0);
+    let outcome = policy
+        .call(|| async {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            match calls.fetch_add(1, Ordering::Relaxed) {
+                0 => Err(ApiError::Down),
+                _ => Ok(5),
+            }
+        })
+        .await;
+    assert_eq!(outcome, Ok(5));
+}

@@ -34,9 +34,11 @@ macro_rules! __reliable_classify {
 pub use crate::__reliable_classify as classify;
 
 /// Picks an attribute's default callbacks by autoref specialization on the fn's return type
-/// `R`: [`ByClassify`] when `R` is a `Result` whose error implements [`Classify`] (in a
-/// generic fn, when its bounds say so), [`Unclassified`] otherwise. Resolved per
-/// instantiation, in the fn's body, so a generic fn's error types each get their own.
+/// `R`: [`ByClassify`] when `R` is a `Result` whose error implements [`Classify`],
+/// [`Unclassified`] otherwise. Picked where the fn's body is type-checked: in a generic fn,
+/// by its bounds (an error type `E: Classify` is classified in every instantiation, an `E`
+/// without that bound in none), and the hooks are made per call, so no instantiation's choice
+/// is another's.
 pub struct ClassifyProbe<R>(PhantomData<fn() -> R>);
 
 impl<R> ClassifyProbe<R> {

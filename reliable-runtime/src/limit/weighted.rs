@@ -155,8 +155,9 @@ impl WeightedLimiter {
     }
 
     /// Admits a call of `weight` now, or refuses with `Rejected::RateLimited { retry_after }`,
-    /// the time until that weight fits every window (the weight of one call above a window's
-    /// whole limit never fits: `retry_after` is then the window). A weight of 0 is always
+    /// the time until that weight fits every window. The weight of one call above a window's
+    /// whole limit never fits ([`fits`](Self::fits) says so): `retry_after` is then the
+    /// window, and a policy refuses to be built with such a weight. A weight of 0 is always
     /// admitted and counts nowhere.
     pub fn try_acquire(&self, weight: u32) -> Result<(), Rejected> {
         self.try_acquire_at(weight, self.clock.now())
@@ -193,11 +194,23 @@ impl WeightedLimiter {
         Ok(())
     }
 
-    /// Admits a call of `weight`, waiting (on tokio's timer) until it fits.
-    pub async fn acquire(&self, weight: u32) {
-        while let Err(rejected) = self.try_acquire(weight) {
-            let wait = rejected.retry_after().unwrap_or(Duration::from_millis(1));
-            tokio::time::sleep(wait.max(Duration::from_micros(1))).await;
+    /// Whether a call of `weight` can ever be admitted: at most every window's limit.
+    pub fn fits(&self, weight: u32) -> bool {
+        self.limits.iter().all(|limit| weight <= limit.limit)
+    }
+
+    /// Admits a call of `weight`, waiting (on tokio's timer) until it fits; a weight that
+    /// never fits ([`fits`](Self::fits)) is refused at once rather than waited for forever.
+    pub async fn acquire(&self, weight: u32) -> Result<(), Rejected> {
+        loop {
+            match self.try_acquire(weight) {
+                Ok(()) => return Ok(()),
+                Err(rejected) if !self.fits(weight) => return Err(rejected),
+                Err(rejected) => {
+                    let wait = rejected.retry_after().unwrap_or(Duration::from_millis(1));
+                    tokio::time::sleep(wait.max(Duration::from_micros(1))).await;
+                }
+            }
         }
     }
 
@@ -546,6 +559,22 @@ mod tests {
         );
         assert!(limiter.try_acquire(0).is_ok());
         assert_eq!(limiter.snapshot().windows[0].used, 0);
+    }
+
+    #[tokio::test]
+    async fn a_weight_that_never_fits_is_refused_not_waited_for_and_not_built() {
+        let (clock, _hand) = Clock::manual();
+        let limiter = Arc::new(
+            WeightedLimiter::new("unit_weighted_never", &[RateLimit::per_second(5)], clock)
+                .unwrap(),
+        );
+        assert!(!limiter.fits(6));
+        assert!(limiter.acquire(6).await.is_err(), "refused at once");
+        let error = crate::Policy::builder("unit_weighted_never_policy")
+            .weighted_limit(Arc::clone(&limiter), 6)
+            .build()
+            .unwrap_err();
+        assert_eq!(error.field(), "weight");
     }
 
     #[test]

@@ -571,6 +571,18 @@ impl PolicyBuilder {
         if self.fallback.as_deref() == Some("") {
             return Err(ConfigError::new("name", "must not be empty").in_layer("fallback", ""));
         }
+        #[cfg(feature = "limit")]
+        if let Some((limiter, weight)) = &self.weighted_limit {
+            if !limiter.fits(*weight) {
+                return Err(ConfigError::new(
+                    "weight",
+                    format!(
+                        "{weight} is above a window's whole limit of `{}`: no call could ever be admitted",
+                        limiter.name()
+                    ),
+                ));
+            }
+        }
         let preset = self.preset.unwrap_or_else(|| PresetValues::of(DEFAULT));
         let name = self.name.as_str();
         let conflicts = Conflicts {

@@ -443,6 +443,16 @@ where
             Poll::Pending => return Poll::Pending,
             // A refusal at admission is never retried: given back where it is made.
             Poll::Ready(Err(rejected)) => {
+                #[cfg(feature = "retry")]
+                if this.state.flags & FAILED_BEFORE != 0 {
+                    if let Some(progress) = this.slow.as_ref().and_then(|slow| slow.retry.as_ref())
+                    {
+                        crate::served::record_retries(
+                            progress.attempts(),
+                            Some(crate::served::GaveUp::NotRetryable),
+                        );
+                    }
+                }
                 let outcome = Err(Failure::Rejected(rejected));
                 this.span.finish(&outcome, layers);
                 return Poll::Ready(this.deliver.deliver(outcome));
@@ -632,10 +642,10 @@ fn attempt_number(slow: &Slow<'_>) -> u32 {
 fn arm(slow: &mut Slow<'_>, timeout: &crate::limit::TimeoutPolicy) {
     let (after, deadline) = timeout.limits(attempt_number(slow));
     let now = tokio::time::Instant::now();
-    let mut until = now + after;
+    let mut until = later(now, after);
     slow.limit = TimerLimit::Attempt;
     if let Some(deadline) = deadline {
-        let end = *slow.started.get_or_insert(now) + deadline;
+        let end = later(*slow.started.get_or_insert(now), deadline);
         if end < until {
             until = end;
             slow.limit = TimerLimit::Deadline(deadline);
@@ -651,7 +661,14 @@ fn deadline_left(layers: &Layers, slow: &mut Slow<'_>) -> Option<Duration> {
     let deadline = layers.timeout.as_deref()?.limits(1).1?;
     let now = tokio::time::Instant::now();
     let started = *slow.started.get_or_insert(now);
-    Some((started + deadline).saturating_duration_since(now))
+    Some(later(started, deadline).saturating_duration_since(now))
+}
+
+/// `at + by`, or about 30 years from `at` when that overflows (`Duration::MAX` says "no
+/// limit"; `Instant + Duration` would panic), as tokio's own `sleep` does.
+fn later(at: tokio::time::Instant, by: Duration) -> tokio::time::Instant {
+    at.checked_add(by)
+        .unwrap_or_else(|| at + Duration::from_secs(86_400 * 365 * 30))
 }
 
 /// After a failed attempt: `Break` to give the outcome back, `Continue(delay)` to retry.

@@ -299,9 +299,12 @@ impl<'a> AttemptState<'a> {
         }
         #[cfg(feature = "limit")]
         if let Some((limiter, weight)) = &self.layers.weighted {
-            if self.layers.limiter_waits {
-                limiter.acquire(*weight).await;
-            } else if let Err(rejected) = limiter.try_acquire(*weight) {
+            let admitted = if self.layers.limiter_waits {
+                limiter.acquire(*weight).await
+            } else {
+                limiter.try_acquire(*weight)
+            };
+            if let Err(rejected) = admitted {
                 return Err(self.refuse(rejected));
             }
         }
@@ -341,7 +344,7 @@ impl<'a> AttemptState<'a> {
             loop {
                 match limiter.try_acquire(*weight) {
                     Ok(()) => break,
-                    Err(rejected) if self.layers.limiter_waits => {
+                    Err(rejected) if self.layers.limiter_waits && limiter.fits(*weight) => {
                         let wait = rejected.retry_after().unwrap_or(Duration::from_millis(1));
                         std::thread::sleep(wait.max(Duration::from_micros(1)));
                     }

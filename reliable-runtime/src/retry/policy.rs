@@ -114,8 +114,9 @@ pub struct RetrySnapshot {
     /// a call cancelled during its backoff still counts its retry.
     pub retries: u64,
     /// Calls that ended because their last allowed attempt (the `max_attempts`-th) failed with
-    /// an error worth retrying. Calls stopped by an error `retry_if` rejects, by a refusal or
-    /// by the budget are not counted here.
+    /// an error worth retrying, or because the wait before the next one would have ended past
+    /// the call's deadline. Calls stopped by an error `retry_if` rejects, by a refusal or by
+    /// the budget are not counted here.
     pub gave_up: u64,
     /// Retries refused because the retry budget was spent; each ends its call with the last
     /// error and publishes an [`Event::RetryBudgetExhausted`].
