@@ -384,3 +384,78 @@ async fn request_weights_share_a_limit_the_servers_report_corrects() {
     assert_eq!(server.seen(), 2);
     assert_eq!(weight.snapshot().windows[0].used, 1200);
 }
+
+#[tokio::test]
+async fn a_post_is_sent_once_unless_marked_idempotent() {
+    let server = Server::start(vec![
+        Reply::Status(503, Vec::new(), "busy"),
+        Reply::Status(503, Vec::new(), "busy"),
+    ])
+    .await;
+    let client = client(&server, "http_post", quick());
+    let error = client
+        .post(server.url("/order"))
+        .body("buy")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error.status().map(|status| status.as_u16()), Some(503));
+    assert_eq!(server.seen(), 1, "a POST is not sent twice");
+    client
+        .post(server.url("/order"))
+        .body("buy")
+        .idempotent()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(server.seen(), 3, "marked idempotent, it is retried");
+}
+
+#[tokio::test]
+async fn what_can_never_succeed_is_refused_before_it_is_sent() {
+    use reliable_runtime::clock::Clock;
+    use reliable_runtime::limit::{RateLimit, WeightedLimiter};
+    let server = Server::start(Vec::new()).await;
+    let weight = Arc::new(
+        WeightedLimiter::new(
+            "http_weight_small",
+            &[RateLimit::per_minute(100)],
+            Clock::system(),
+        )
+        .unwrap(),
+    );
+    let client = client(&server, "http_never", quick().weight_limit(weight));
+    let too_heavy = client
+        .get(server.url("/x"))
+        .weight(101)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&too_heavy, HttpError::Config(error) if error.field() == "weight"),
+        "{too_heavy}"
+    );
+    // These tests build the client without `http-rustls`.
+    let https = client
+        .get("https://127.0.0.1:9/x")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&https, HttpError::Config(error) if error.field() == "url"),
+        "{https}"
+    );
+    assert_eq!(server.seen(), 0);
+    // A source named for a request takes that source's profile: its weight limit applies.
+    let named = client
+        .get("http://127.0.0.1:9/elsewhere")
+        .source("http_never")
+        .weight(101)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&named, HttpError::Config(error) if error.field() == "weight"),
+        "{named}"
+    );
+}

@@ -67,6 +67,10 @@ impl Resolve for CachingResolver {
                 if cache.len() >= 1024 {
                     let ttl = this.ttl;
                     cache.retain(|_, (at, _)| at.elapsed() < ttl);
+                    if cache.len() >= 1024 {
+                        // Still full of live answers: start over rather than grow.
+                        cache.clear();
+                    }
                 }
                 cache.insert(host, (Instant::now(), addrs.clone()));
             }

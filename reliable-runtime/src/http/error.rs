@@ -14,7 +14,9 @@ pub enum HttpError {
     Status {
         /// The status.
         status: ::http::StatusCode,
-        /// A 429's or 503's `Retry-After` (seconds or an HTTP date).
+        /// The answer's `Retry-After` (seconds or an HTTP date), if it had one. A 429's is
+        /// waited before the retry; any other status's is kept here for the caller (a 503 is
+        /// retried on the backoff's delays).
         retry_after: Option<Duration>,
         /// The request's URL (boxed: it is most of the error's size otherwise).
         url: Box<reqwest::Url>,

@@ -7,10 +7,25 @@
 //!   transient errors and 429s only (a 429 waits its `Retry-After`, seconds or an HTTP date);
 //!   a breaker counting 5xx, timeouts and refused connections (not 4xx, not 429s); a
 //!   sliding-window rate limit (60 a minute by default); at most 20 requests in flight.
-//! - **Connections**: at most 100 requests in flight across sources, 20 idle connections
-//!   kept per host, and DNS answers kept for a minute.
+//! - **Connections**: at most 100 requests in flight across sources (a request holds its
+//!   slot for all its attempts, taken before they are timed), 20 idle connections kept per
+//!   host, and DNS answers kept for a minute.
+//! - **Only what is safe is sent twice**: GET, HEAD, PUT, DELETE, OPTIONS and TRACE are
+//!   retried; a POST or PATCH is sent once unless marked
+//!   [`idempotent`](RequestBuilder::idempotent) (an order sent twice is two trades).
 //! - **Health**: each source's monitor, breaker, retries, limit and timeouts are registered
-//!   under its name, so `get_system_health()` and the health endpoints show them.
+//!   under its name, so `get_system_health()` and the health endpoints show them. The names
+//!   are the process's, as every layer's: two clients calling one source share its layers,
+//!   and a second, different profile for a name already built is refused
+//!   ([`HttpError::Config`]). A client calling arbitrary hosts makes a source per host; map
+//!   them to a few names if there are many.
+//! - **What the timeouts cover**: [`get_json`](Client::get_json) and
+//!   [`fetch_json`](RequestBuilder::fetch_json) read the body inside the attempt, under its
+//!   timeout. [`send`](RequestBuilder::send) returns at the headers; reading the body after it
+//!   is bounded by reqwest's own timeout, set to the profile's deadline (or its longest
+//!   attempt). Waiting for a rate-limit or bulkhead slot is not counted in the deadline.
+//! - **HTTPS** needs feature `http-rustls` (rustls); without it an https URL is refused at
+//!   once, never sent.
 //!
 //! ```no_run
 //! use reliable_runtime::http::{Client, HttpError, Profile};
@@ -70,8 +85,8 @@ pub struct Client {
 struct Shared {
     inner: reqwest::Client,
     profile: Profile,
-    /// URL prefixes mapped to sources, longest first.
-    prefixes: Vec<(String, String, Profile)>,
+    /// URL prefixes mapped to sources, longest path first.
+    prefixes: Vec<(reqwest::Url, String, Profile)>,
     policies: DashMap<String, Arc<Policy>>,
     /// Requests in flight across every source.
     in_flight: tokio::sync::Semaphore,
@@ -87,7 +102,7 @@ impl fmt::Debug for Client {
                     .shared
                     .prefixes
                     .iter()
-                    .map(|(prefix, name, _)| (prefix, name))
+                    .map(|(prefix, name, _)| (prefix.as_str(), name))
                     .collect::<Vec<_>>(),
             )
             .finish_non_exhaustive()
@@ -211,8 +226,14 @@ impl ClientBuilder {
     /// mapped sources' policies (a layer name registered with other settings is an error).
     pub fn build(self) -> Result<Client, ConfigError> {
         self.profile.validate()?;
-        if self.max_connections == 0 {
-            return Err(ConfigError::new("max_connections", "must be at least 1"));
+        if self.max_connections == 0 || self.max_connections > tokio::sync::Semaphore::MAX_PERMITS {
+            return Err(ConfigError::new(
+                "max_connections",
+                format!(
+                    "must be between 1 and {}",
+                    tokio::sync::Semaphore::MAX_PERMITS
+                ),
+            ));
         }
         let mut reqwest = reqwest::Client::builder()
             .pool_max_idle_per_host(self.max_idle_per_host)
@@ -236,9 +257,18 @@ impl ClientBuilder {
         for (prefix, name, profile) in self.sources {
             let profile = profile.unwrap_or_else(|| self.profile.clone());
             profile.validate()?;
+            let prefix = reqwest::Url::parse(&prefix).map_err(|error| {
+                ConfigError::new("source", format!("`{prefix}` is not a URL: {error}"))
+            })?;
+            if prefix.host_str().is_none() {
+                return Err(ConfigError::new(
+                    "source",
+                    format!("`{prefix}` names no host"),
+                ));
+            }
             prefixes.push((prefix, name, profile));
         }
-        prefixes.sort_by_key(|(prefix, _, _)| std::cmp::Reverse(prefix.len()));
+        prefixes.sort_by_key(|(prefix, _, _)| std::cmp::Reverse(prefix.path().len()));
         let shared = Shared {
             inner,
             profile: self.profile,
@@ -303,6 +333,7 @@ impl Client {
             inner: self.shared.inner.request(method, url),
             source: None,
             weight: 1,
+            idempotent: false,
             encode_error: None,
         }
     }
@@ -318,14 +349,14 @@ impl Client {
 
     /// Sends `request` through its source's policy.
     pub async fn execute(&self, request: reqwest::Request) -> Result<reqwest::Response, HttpError> {
-        self.execute_as(request, None, 1, |response| async { Ok(response) })
+        self.execute_as(request, None, 1, false, |response| async { Ok(response) })
             .await
     }
 
     /// The source a request to `url` belongs to: the longest mapped prefix's, else its host
     /// (`host:port` when the URL names a port).
     pub fn source_of(&self, url: &reqwest::Url) -> String {
-        self.mapped(url.as_str())
+        self.mapped(url)
             .map(|(name, _)| name.to_owned())
             .unwrap_or_else(|| host_source(url))
     }
@@ -338,12 +369,25 @@ impl Client {
             .map(|policy| Arc::clone(&policy))
     }
 
-    fn mapped(&self, url: &str) -> Option<(&str, &Profile)> {
+    /// The mapped source of `url`: the same scheme, host and port as a prefix, and a path
+    /// under the prefix's by whole segments (`/api/v3/depth` holds `/api/v3/depth?..` and
+    /// `/api/v3/depth/x`, not `/api/v3/depthx`). URLs compare as parsed, so case and default
+    /// ports do not matter, and `api.binance.com.evil.io` is not `api.binance.com`.
+    fn mapped(&self, url: &reqwest::Url) -> Option<(&str, &Profile)> {
         self.shared
             .prefixes
             .iter()
-            .find(|(prefix, _, _)| url.starts_with(prefix.as_str()))
+            .find(|(prefix, _, _)| under(url, prefix))
             .map(|(_, name, profile)| (name.as_str(), profile))
+    }
+
+    /// The profile of the source named `name` if it is mapped, else the default.
+    fn profile_named(&self, name: &str) -> &Profile {
+        self.shared
+            .prefixes
+            .iter()
+            .find(|(_, mapped, _)| mapped == name)
+            .map_or(&self.shared.profile, |(_, _, profile)| profile)
     }
 
     /// The policy of `name`, built with `profile` on first use.
@@ -365,9 +409,10 @@ impl Client {
     /// output from a successful response (inside the attempt: under its timeout, retried).
     async fn execute_as<T, Read, Reading>(
         &self,
-        request: reqwest::Request,
+        mut request: reqwest::Request,
         source: Option<String>,
         weight: u32,
+        idempotent: bool,
         read: Read,
     ) -> Result<T, HttpError>
     where
@@ -375,20 +420,52 @@ impl Client {
         Reading: Future<Output = Result<T, HttpError>>,
     {
         // Borrowed where it can be: a mapped source's name costs no allocation per request.
-        let mapped = self.mapped(request.url().as_str());
-        let (name, profile): (std::borrow::Cow<'_, str>, &Profile) = match (&source, mapped) {
-            (Some(name), mapped) => (
-                name.as_str().into(),
-                mapped.map_or(&self.shared.profile, |(_, profile)| profile),
-            ),
-            (None, Some((name, profile))) => (name.into(), profile),
-            (None, None) => (host_source(request.url()).into(), &self.shared.profile),
+        let (name, profile): (std::borrow::Cow<'_, str>, &Profile) = match &source {
+            // A source named for the request is that source, profile and all.
+            Some(name) => (name.as_str().into(), self.profile_named(name)),
+            None => match self.mapped(request.url()) {
+                Some((name, profile)) => (name.into(), profile),
+                None => (host_source(request.url()).into(), &self.shared.profile),
+            },
         };
+        if request.url().scheme() == "https" && !cfg!(feature = "http-rustls") {
+            return Err(HttpError::Config(ConfigError::new(
+                "url",
+                "an https URL needs the `http-rustls` feature (the TLS backend)",
+            )));
+        }
+        if let Some(limiter) = &profile.weight_limit {
+            if !limiter.fits(weight) {
+                return Err(HttpError::Config(ConfigError::new(
+                    "weight",
+                    format!(
+                        "{weight} is above a window's whole limit of `{}`: never sent",
+                        limiter.name()
+                    ),
+                )));
+            }
+        }
         let policy = self
             .policy_with(&name, profile)
             .map_err(HttpError::Config)?;
+        // A connection slot for the whole call, taken before its attempts are timed: a client
+        // full of slow requests to one host makes the others wait, not time out against their
+        // own breakers.
+        let _slot = self
+            .shared
+            .in_flight
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        // A body read after `send` returns is outside the attempts: reqwest's own timeout, the
+        // request's deadline (or its longest attempt), keeps it from hanging.
+        if request.timeout().is_none() {
+            *request.timeout_mut() = Some(profile.deadline.unwrap_or(profile.max_timeout));
+        }
         let read = &read;
-        if request.try_clone().is_some() {
+        // Sent again only when that is safe: an idempotent method, or a request marked so.
+        let retried = idempotent || request.method().is_idempotent();
+        if retried && request.try_clone().is_some() {
             policy
                 .call(|| {
                     let request = request.try_clone().expect("cloned before");
@@ -396,7 +473,8 @@ impl Client {
                 })
                 .await
         } else {
-            // A streamed body can be sent once.
+            // A streamed body, or a POST not marked idempotent (a second order would be a
+            // second trade): sent once.
             let once = Mutex::new(Some(request));
             policy
                 .call_once(|| async {
@@ -422,12 +500,6 @@ impl Client {
         if let Some(limiter) = &profile.weight_limit {
             limiter.try_acquire(weight)?;
         }
-        let _slot = self
-            .shared
-            .in_flight
-            .acquire()
-            .await
-            .expect("the semaphore is never closed");
         let url = request.url().clone();
         let response = self
             .shared
@@ -449,15 +521,19 @@ impl Client {
         }
         let retry_after =
             crate::classify::retry_after(response.headers(), std::time::SystemTime::now());
-        // The start of the body: an API's own words on what went wrong. A body that cannot be
+        // The start of the body: an API's own words on what went wrong. Read a chunk at a time
+        // up to what is kept (a huge or endless body is not read whole); a body that cannot be
         // read is left out, the status says enough.
-        let body = response.bytes().await.map_or_else(
-            |_| String::new(),
-            |bytes| {
-                let end = bytes.len().min(ERROR_BODY_BYTES);
-                String::from_utf8_lossy(&bytes[..end]).into_owned()
-            },
-        );
+        let mut response = response;
+        let mut start = Vec::new();
+        while start.len() < ERROR_BODY_BYTES {
+            match response.chunk().await {
+                Ok(Some(chunk)) => start.extend_from_slice(&chunk),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        start.truncate(ERROR_BODY_BYTES);
+        let body = String::from_utf8_lossy(&start).into_owned();
         Err(HttpError::Status {
             status,
             retry_after,
@@ -483,6 +559,7 @@ pub struct RequestBuilder<'a> {
     inner: reqwest::RequestBuilder,
     source: Option<String>,
     weight: u32,
+    idempotent: bool,
     /// A JSON body that did not serialise, reported when sent.
     encode_error: Option<serde_json::Error>,
 }
@@ -508,6 +585,14 @@ impl<'a> RequestBuilder<'a> {
     /// 5000 levels weighs 250).
     pub fn weight(mut self, weight: u32) -> Self {
         self.weight = weight;
+        self
+    }
+
+    /// Marks the request safe to send again (a POST with an idempotency key, say): retried
+    /// like a GET. Without it, only idempotent methods (GET, HEAD, PUT, DELETE, OPTIONS,
+    /// TRACE) are retried; a POST or PATCH is sent once.
+    pub fn idempotent(mut self) -> Self {
+        self.idempotent = true;
         self
     }
 
@@ -563,9 +648,13 @@ impl<'a> RequestBuilder<'a> {
         }
         let request = self.inner.build().map_err(HttpError::Transport)?;
         self.client
-            .execute_as(request, self.source, self.weight, |response| async {
-                Ok(response)
-            })
+            .execute_as(
+                request,
+                self.source,
+                self.weight,
+                self.idempotent,
+                |response| async { Ok(response) },
+            )
             .await
     }
 
@@ -576,11 +665,62 @@ impl<'a> RequestBuilder<'a> {
         }
         let request = self.inner.build().map_err(HttpError::Transport)?;
         self.client
-            .execute_as(request, self.source, self.weight, |response| async move {
-                let url = Box::new(response.url().clone());
-                let bytes = response.bytes().await.map_err(HttpError::Transport)?;
-                serde_json::from_slice(&bytes).map_err(|error| HttpError::Decode { url, error })
-            })
+            .execute_as(
+                request,
+                self.source,
+                self.weight,
+                self.idempotent,
+                |response| async move {
+                    let url = Box::new(response.url().clone());
+                    let bytes = response.bytes().await.map_err(HttpError::Transport)?;
+                    serde_json::from_slice(&bytes).map_err(|error| HttpError::Decode { url, error })
+                },
+            )
             .await
+    }
+}
+
+/// Whether `url` is under `prefix`: the same origin, and a path under the prefix's by whole
+/// segments.
+fn under(url: &reqwest::Url, prefix: &reqwest::Url) -> bool {
+    if url.scheme() != prefix.scheme()
+        || url.host_str() != prefix.host_str()
+        || url.port_or_known_default() != prefix.port_or_known_default()
+    {
+        return false;
+    }
+    let (path, base) = (url.path(), prefix.path());
+    path.starts_with(base)
+        && (base.ends_with('/') || path.len() == base.len() || path[base.len()..].starts_with('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::under;
+
+    #[test]
+    fn a_prefix_holds_its_origin_and_whole_path_segments() {
+        let url = |text: &str| reqwest::Url::parse(text).unwrap();
+        let prefix = url("https://api.binance.com/api/v3/depth");
+        for inside in [
+            "https://api.binance.com/api/v3/depth",
+            "https://API.binance.com:443/api/v3/depth?symbol=BTCUSDT",
+            "https://api.binance.com/api/v3/depth/x",
+        ] {
+            assert!(under(&url(inside), &prefix), "{inside}");
+        }
+        for outside in [
+            "https://api.binance.com/api/v3/depthx",
+            "https://api.binance.com.evil.io/api/v3/depth",
+            "http://api.binance.com/api/v3/depth",
+            "https://api.binance.com:8443/api/v3/depth",
+            "https://api.binance.com/api/v3",
+        ] {
+            assert!(!under(&url(outside), &prefix), "{outside}");
+        }
+        assert!(under(
+            &url("https://api.binance.com/x"),
+            &url("https://api.binance.com")
+        ));
     }
 }

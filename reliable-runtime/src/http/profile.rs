@@ -175,9 +175,26 @@ impl Profile {
             };
             ConfigError::new(field, error.reason())
         })?;
-        self.breaker_config()
-            .validate()
-            .map_err(rename("breaker_threshold"))?;
+        self.breaker_config().validate().map_err(|error| {
+            let field = match error.field() {
+                "timeout" => "breaker_timeout",
+                _ => "breaker_threshold",
+            };
+            ConfigError::new(field, error.reason())
+        })?;
+        if let (Some(limiter), Some((header, window))) =
+            (&self.weight_limit, &self.used_weight_header)
+        {
+            if !limiter.limits().iter().any(|limit| limit.window == *window) {
+                return Err(ConfigError::new(
+                    "used_weight_header",
+                    format!(
+                        "`{header}` reports a window of {window:?}, which the weight limit `{}` does not have",
+                        limiter.name()
+                    ),
+                ));
+            }
+        }
         if let Some(limit) = self.rate_limit_per_minute {
             RateLimit::per_minute(limit)
                 .validate()

@@ -22,7 +22,8 @@ use std::time::Duration;
 /// error), and an attempt running at the deadline is dropped with
 /// [`Rejected::DeadlineExceeded`](crate::Rejected::DeadlineExceeded). The deadline counts
 /// from the first attempt's first wait, as the timeout does: a call that answers at once
-/// never reads the clock for it.
+/// never reads the clock for it. Time spent waiting for a rate-limit or bulkhead slot (with
+/// `wait_for_rate_limit` or a bulkhead's `max_wait`) is not counted.
 ///
 /// | preset | attempt timeouts | deadline |
 /// |---|---|---|

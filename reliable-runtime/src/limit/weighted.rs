@@ -380,7 +380,9 @@ impl Windows {
 /// A [`WeightedLimiter`] per key (per API key, per IP, per account), made on a key's first
 /// call, with at most `max_keys` kept: past it, keys whose windows are empty are forgotten
 /// first, then the least recently used, a tenth of `max_keys` at a time (so a flood of new
-/// keys pays one scan per tenth, not one per key).
+/// keys pays one scan per tenth, not one per key). A key forgotten while its windows still
+/// held weight starts again empty: size `max_keys` above the keys active in one window, or
+/// the limit of the least recent of them is not exact.
 ///
 /// ```
 /// use reliable_runtime::clock::Clock;
