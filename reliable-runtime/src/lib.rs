@@ -136,6 +136,9 @@ pub mod preset;
 pub mod registry;
 pub mod retry;
 pub mod served;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod shared;
 pub mod sla;
 mod sync;
 #[cfg(feature = "testing")]
@@ -148,10 +151,16 @@ pub mod __private;
 pub use error::{ConfigError, Failure, Rejected};
 pub use policy::{Policy, PolicyBuilder};
 
-/// The README's examples, compiled and run as doctests so they stay true. Its testing section
-/// uses `testing::Scope`, so they run with that feature (as `cargo test --workspace` builds,
-/// the test crate asking for it).
-#[cfg(all(doctest, feature = "testing"))]
+/// The README's examples, compiled and run as doctests so they stay true. They use the
+/// features the test crate asks for (`testing::Scope`, the HTTP client, the tower layer,
+/// Redis), so they run when those are on, as `cargo test --workspace` builds them.
+#[cfg(all(
+    doctest,
+    feature = "testing",
+    feature = "http",
+    feature = "tower",
+    feature = "redis"
+))]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
 pub use health::{get_system_health, SystemHealth};

@@ -1,0 +1,241 @@
+//! State shared through a real Redis server on loopback: limits exact across instances, the
+//! deduplication store, and what happens when Redis dies, comes back, is slow or holds bad data.
+
+mod redis_support;
+
+use redis_support::RedisServer;
+use reliable_runtime::limit::RateLimit;
+use reliable_runtime::shared::{DedupStore, SharedRateLimiter, SharedStore};
+use reliable_runtime::Rejected;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A raw connection to the test's server, for what the library would not do.
+async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_limit_is_exact_across_instances() {
+    let server = RedisServer::start();
+    // Two instances: each its own store (connection and breaker), one limit name.
+    let limiters: Vec<Arc<SharedRateLimiter>> = (0..2)
+        .map(|instance| {
+            let store = SharedStore::with_timeout(
+                &format!("exact_{instance}"),
+                &server.url(),
+                Duration::from_secs(2),
+            )
+            .unwrap();
+            Arc::new(
+                SharedRateLimiter::new(&store, "shared_exact", &[RateLimit::per_minute(100)])
+                    .unwrap(),
+            )
+        })
+        .collect();
+    let admitted = Arc::new(AtomicU32::new(0));
+    let tasks: Vec<_> = (0..8)
+        .map(|task| {
+            let limiter = Arc::clone(&limiters[task % 2]);
+            let admitted = Arc::clone(&admitted);
+            tokio::spawn(async move {
+                for _ in 0..40 {
+                    if limiter.try_acquire(1).await.is_ok() {
+                        admitted.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    // 320 tries for a limit of 100: exactly 100 admitted, all by Redis.
+    assert_eq!(admitted.load(Ordering::Relaxed), 100);
+    // Weighted: 100 of 100 used; nothing fits, and the wait is under a minute.
+    match limiters[0].try_acquire(1).await {
+        Err(Rejected::RateLimited { retry_after, .. }) => {
+            assert!(retry_after <= Duration::from_secs(60), "{retry_after:?}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn weights_share_every_window() {
+    let server = RedisServer::start();
+    let store =
+        SharedStore::with_timeout("weights", &server.url(), Duration::from_secs(2)).unwrap();
+    let limiter = SharedRateLimiter::new(
+        &store,
+        "shared_weights",
+        &[RateLimit::per_minute(100), RateLimit::per_second(70)],
+    )
+    .unwrap();
+    assert!(limiter.try_acquire(40).await.is_ok());
+    assert!(limiter.try_acquire(30).await.is_ok());
+    // The second is full (70): refused for at most a second.
+    match limiter.try_acquire(1).await {
+        Err(Rejected::RateLimited { retry_after, .. }) => {
+            assert!(retry_after <= Duration::from_secs(1), "{retry_after:?}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // A weight above a window's limit never fits.
+    assert!(limiter.try_acquire(101).await.is_err());
+    assert_eq!(store.snapshot().fallbacks, 0);
+}
+
+#[tokio::test]
+async fn a_dead_redis_is_not_waited_for_and_state_returns_to_it() {
+    let mut server = RedisServer::start();
+    let store = SharedStore::new("dies", &server.url()).unwrap();
+    let limiter =
+        SharedRateLimiter::new(&store, "shared_dies", &[RateLimit::per_minute(1000)]).unwrap();
+    // Connected (the first connection may take longer than 50 ms on a busy machine).
+    let start = Instant::now();
+    while store.snapshot().fallbacks > 0 || limiter.try_acquire(1).await.is_err() {
+        assert!(start.elapsed() < Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let before = store.snapshot();
+    server.kill();
+    // Every call goes on, answered locally, none waiting past the timeout (with slack for a
+    // busy machine).
+    for _ in 0..20 {
+        let start = Instant::now();
+        assert!(limiter.try_acquire(1).await.is_ok());
+        assert!(
+            start.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+    let during = store.snapshot();
+    assert_eq!(during.fallbacks - before.fallbacks, 20);
+    assert!(store.breaker().state() != reliable_runtime::breaker::BreakerState::Closed);
+    // Back: within the breaker's second, calls go to Redis again.
+    server.restart();
+    let start = Instant::now();
+    loop {
+        let fallbacks = store.snapshot().fallbacks;
+        assert!(limiter.try_acquire(1).await.is_ok());
+        if store.snapshot().fallbacks == fallbacks {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "never went back to Redis"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut connection = raw(&server).await;
+    let recorded: u64 = redis::cmd("ZCARD")
+        .arg("reliable:{shared_dies}:limit")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert!(recorded >= 1);
+}
+
+#[tokio::test]
+async fn a_slow_redis_is_not_waited_for() {
+    let server = RedisServer::start();
+    let store = SharedStore::new("slow", &server.url()).unwrap();
+    let limiter =
+        SharedRateLimiter::new(&store, "shared_slow", &[RateLimit::per_minute(1000)]).unwrap();
+    let start = Instant::now();
+    while limiter.try_acquire(1).await.is_err() || store.snapshot().fallbacks > 0 {
+        assert!(start.elapsed() < Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut connection = raw(&server).await;
+    let sleeping = tokio::spawn(async move {
+        let _: redis::RedisResult<()> = redis::cmd("DEBUG")
+            .arg("SLEEP")
+            .arg(1)
+            .query_async(&mut connection)
+            .await;
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let start = Instant::now();
+    assert!(limiter.try_acquire(1).await.is_ok(), "answered locally");
+    assert!(
+        start.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(store.snapshot().fallbacks >= 1);
+    sleeping.await.unwrap();
+}
+
+#[tokio::test]
+async fn bad_data_is_counted_and_skipped() {
+    let server = RedisServer::start();
+    let store =
+        SharedStore::with_timeout("corrupt", &server.url(), Duration::from_secs(2)).unwrap();
+    let limiter =
+        SharedRateLimiter::new(&store, "shared_corrupt", &[RateLimit::per_minute(10)]).unwrap();
+    let mut connection = raw(&server).await;
+    let now: (u64, u64) = redis::cmd("TIME")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("ZADD")
+        .arg("reliable:{shared_corrupt}:limit")
+        .arg(now.0 * 1_000_000)
+        .arg("written by another version")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    for _ in 0..10 {
+        assert!(limiter.try_acquire(1).await.is_ok());
+    }
+    assert!(limiter.try_acquire(1).await.is_err());
+    assert!(store.snapshot().bad_data >= 1);
+    // A key of the wrong type is an error of Redis's: answered locally, nothing panics.
+    let _: () = redis::cmd("SET")
+        .arg("reliable:{shared_wrong}:limit")
+        .arg("a string")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let wrong =
+        SharedRateLimiter::new(&store, "shared_wrong", &[RateLimit::per_minute(10)]).unwrap();
+    let fallbacks = store.snapshot().fallbacks;
+    assert!(wrong.try_acquire(1).await.is_ok());
+    assert_eq!(store.snapshot().fallbacks, fallbacks + 1);
+}
+
+#[tokio::test]
+async fn an_id_is_seen_first_by_exactly_one_instance() {
+    let mut server = RedisServer::start();
+    let stores: Vec<SharedStore> = (0..2)
+        .map(|instance| {
+            SharedStore::with_timeout(
+                &format!("dedup_{instance}"),
+                &server.url(),
+                Duration::from_secs(2),
+            )
+            .unwrap()
+        })
+        .collect();
+    let seen: Vec<DedupStore> = stores
+        .iter()
+        .map(|store| DedupStore::new(store, "trades", Duration::from_secs(60)).unwrap())
+        .collect();
+    assert!(seen[0].first_time("trade-1").await);
+    assert!(!seen[1].first_time("trade-1").await);
+    assert!(!seen[0].first_time("trade-1").await);
+    assert!(seen[1].first_time("trade-2").await);
+    // Redis gone: each instance still sees an id once.
+    server.kill();
+    assert!(seen[0].first_time("trade-3").await);
+    assert!(!seen[0].first_time("trade-3").await);
+    assert!(stores[0].snapshot().fallbacks >= 2);
+}
