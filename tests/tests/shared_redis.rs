@@ -239,3 +239,64 @@ async fn an_id_is_seen_first_by_exactly_one_instance() {
     assert!(!seen[0].first_time("trade-3").await);
     assert!(stores[0].snapshot().fallbacks >= 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trip_in_one_instance_opens_the_others_within_the_sync_delay() {
+    use reliable_runtime::breaker::{BreakerConfig, BreakerState};
+    use reliable_runtime::registry::breaker_registry;
+    use reliable_runtime::shared::SharedBreaker;
+    let mut server = RedisServer::start();
+    let config = || {
+        BreakerConfig::default()
+            .failure_threshold(3)
+            .timeout(Duration::from_secs(30))
+    };
+    // Two instances: each its own store and local breaker, one shared name.
+    let instances: Vec<_> = ["fleet_a", "fleet_b"]
+        .iter()
+        .map(|name| {
+            let store =
+                SharedStore::with_timeout(name, &server.url(), Duration::from_secs(2)).unwrap();
+            let breaker = breaker_registry().get_or_create(name, config()).unwrap();
+            let shared = SharedBreaker::start(&store, "fleet", Arc::clone(&breaker));
+            (breaker, shared)
+        })
+        .collect();
+    let (a, b) = (&instances[0].0, &instances[1].0);
+    for _ in 0..3 {
+        a.try_acquire().unwrap().failure();
+    }
+    assert_eq!(a.state(), BreakerState::Open);
+    let start = Instant::now();
+    while b.state() != BreakerState::Open {
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "b never learned of a's trip"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Within the sync delay (100 ms) and a command; slack for a busy machine.
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+    // Opened by the sync, b does not echo its opening back.
+    let mut connection = raw(&server).await;
+    let holder: String = redis::cmd("GET")
+        .arg("reliable:{fleet}:breaker:open")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(holder, "fleet_a");
+    // Redis gone: the breakers go on alone; a trip is not shared and nothing hangs.
+    server.kill();
+    a.reset();
+    b.reset();
+    for _ in 0..3 {
+        a.try_acquire().unwrap().failure();
+    }
+    assert_eq!(a.state(), BreakerState::Open);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(b.state(), BreakerState::Closed);
+}

@@ -1,6 +1,6 @@
 //! State shared by several instances of a service through a Redis server (feature `redis`):
-//! a sliding-window limit exact across every instance ([`SharedRateLimiter`]) and a
-//! deduplication store ([`DedupStore`]).
+//! a sliding-window limit exact across every instance ([`SharedRateLimiter`]), breakers whose
+//! trips open every instance's ([`SharedBreaker`]) and a deduplication store ([`DedupStore`]).
 //!
 //! Redis is a dependency like any other, and is called like one: every command has a timeout
 //! (50 ms by default) and goes through a circuit breaker of its own (named `redis:<store>`,
@@ -24,9 +24,11 @@
 //! # }
 //! ```
 
+mod breaker;
 mod dedup;
 mod rate;
 
+pub use breaker::SharedBreaker;
 pub use dedup::DedupStore;
 pub use rate::SharedRateLimiter;
 
