@@ -40,6 +40,24 @@ fn at_least_one(value: u32) -> Check {
     }
 }
 
+/// A growth factor: finite and at least 1.0; `constant` says what 1.0 keeps the same.
+fn growth(multiplier: f64, constant: &'static str) -> Result<(), &'static str> {
+    if multiplier.is_finite() && multiplier >= 1.0 {
+        Ok(())
+    } else {
+        Err(constant)
+    }
+}
+
+/// A limit that must be at least `floor`.
+fn at_least(value: Duration, floor: Duration, reason: &'static str) -> Check {
+    if value < floor {
+        Err(reason)
+    } else {
+        Ok(())
+    }
+}
+
 fn above_zero(value: Duration) -> Check {
     if value.is_zero() {
         Err("must be above zero")
@@ -193,20 +211,15 @@ pub mod breaker {
 
     /// `timeout_multiplier`: growth of the open time per trip.
     pub fn timeout_multiplier(multiplier: f64) -> Check {
-        if multiplier.is_finite() && multiplier >= 1.0 {
-            Ok(())
-        } else {
-            Err("must be at least 1.0 (1.0 keeps the open time constant)")
-        }
+        super::growth(
+            multiplier,
+            "must be at least 1.0 (1.0 keeps the open time constant)",
+        )
     }
 
     /// `max_timeout`: the cap of the growing open time.
     pub fn max_timeout(timeout: Duration, max_timeout: Duration) -> Check {
-        if max_timeout < timeout {
-            Err("must be at least `timeout`")
-        } else {
-            Ok(())
-        }
+        super::at_least(max_timeout, timeout, "must be at least `timeout`")
     }
 
     /// `success_threshold`: probes that must succeed to close again.
@@ -550,29 +563,24 @@ pub mod limit {
 
     /// The growth of a per-attempt timeout with each retry.
     pub fn timeout_multiplier(multiplier: f64) -> Check {
-        if multiplier.is_finite() && multiplier >= 1.0 {
-            Ok(())
-        } else {
-            Err("must be at least 1.0 (1.0 keeps the timeout fixed)")
-        }
+        super::growth(
+            multiplier,
+            "must be at least 1.0 (1.0 keeps the timeout fixed)",
+        )
     }
 
     /// The cap of a growing per-attempt timeout.
     pub fn timeout_max(timeout: Duration, max: Duration) -> Check {
-        if max < timeout {
-            Err("must be at least the first attempt's timeout")
-        } else {
-            Ok(())
-        }
+        super::at_least(max, timeout, "must be at least the first attempt's timeout")
     }
 
     /// A call's deadline, all attempts together.
     pub fn deadline(timeout: Duration, deadline: Duration) -> Check {
-        if deadline < timeout {
-            Err("must be at least the first attempt's timeout")
-        } else {
-            Ok(())
-        }
+        super::at_least(
+            deadline,
+            timeout,
+            "must be at least the first attempt's timeout",
+        )
     }
 }
 

@@ -643,39 +643,31 @@ impl<'a> RequestBuilder<'a> {
     /// Sends the request through its source's policy: the response of the attempt that
     /// succeeded, or why none did. An error status is an [`HttpError::Status`].
     pub async fn send(self) -> Result<reqwest::Response, HttpError> {
-        if let Some(error) = self.encode_error {
-            return Err(HttpError::Encode(error));
-        }
-        let request = self.inner.build().map_err(HttpError::Transport)?;
-        self.client
-            .execute_as(
-                request,
-                self.source,
-                self.weight,
-                self.idempotent,
-                |response| async { Ok(response) },
-            )
-            .await
+        self.execute(|response| async { Ok(response) }).await
     }
 
     /// Sends the request and decodes its JSON body as `T`, the body read inside the attempt.
     pub async fn fetch_json<T: DeserializeOwned>(self) -> Result<T, HttpError> {
+        self.execute(|response| async move {
+            let url = Box::new(response.url().clone());
+            let bytes = response.bytes().await.map_err(HttpError::Transport)?;
+            serde_json::from_slice(&bytes).map_err(|error| HttpError::Decode { url, error })
+        })
+        .await
+    }
+
+    /// Builds the request and sends it, `read` making each attempt's output.
+    async fn execute<T, Read, Reading>(self, read: Read) -> Result<T, HttpError>
+    where
+        Read: Fn(reqwest::Response) -> Reading,
+        Reading: Future<Output = Result<T, HttpError>>,
+    {
         if let Some(error) = self.encode_error {
             return Err(HttpError::Encode(error));
         }
         let request = self.inner.build().map_err(HttpError::Transport)?;
         self.client
-            .execute_as(
-                request,
-                self.source,
-                self.weight,
-                self.idempotent,
-                |response| async move {
-                    let url = Box::new(response.url().clone());
-                    let bytes = response.bytes().await.map_err(HttpError::Transport)?;
-                    serde_json::from_slice(&bytes).map_err(|error| HttpError::Decode { url, error })
-                },
-            )
+            .execute_as(request, self.source, self.weight, self.idempotent, read)
             .await
     }
 }
