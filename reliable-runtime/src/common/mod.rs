@@ -6,6 +6,9 @@ pub mod clock;
 pub(crate) mod human_duration;
 pub(crate) mod intern;
 pub(crate) mod live;
+// Its users (health endpoints, keyed limits, the dedup store) all come with `limit`.
+#[cfg(feature = "limit")]
+pub(crate) mod recency;
 pub(crate) mod registry;
 pub(crate) mod scope;
 pub(crate) mod setters;

@@ -23,6 +23,7 @@
 
 use crate::alert::alert_manager;
 use crate::alert::time::rfc3339;
+use crate::common::recency;
 use crate::limit::{RateLimit, RateLimiter, RateLimiterConfig};
 use crate::sla::SlaStatus;
 use crate::{get_system_health, ConfigError, Rejected};
@@ -191,12 +192,11 @@ impl Clients {
             // Forget the tenth seen least recently (one at least): memory stays bounded
             // whatever the addresses a flood comes from, and finding them (a scan of every
             // client) is paid once per tenth, not on every new client.
-            let forget = (self.max / 10).max(1);
-            let mut seen: Vec<u64> = known.clients.values().map(|(_, seen)| *seen).collect();
-            let (_, &mut newest_forgotten, _) = seen.select_nth_unstable(forget - 1);
-            known
-                .clients
-                .retain(|_, (_, seen)| *seen > newest_forgotten);
+            let forget = recency::tenth(self.max);
+            let seen = known.clients.values().map(|(_, seen)| *seen);
+            if let Some(cutoff) = recency::cutoff(seen, forget) {
+                known.clients.retain(|_, (_, seen)| *seen > cutoff);
+            }
         }
         let limiter = Arc::new(
             RateLimiter::new("health_endpoints", RateLimiterConfig::new(self.limit))

@@ -2,7 +2,6 @@
 //! deadline for all attempts and the waits between them. A named policy per call site,
 //! counting its timeouts for health.
 
-use crate::clock::duration_to_nanos;
 use crate::common::intern::intern;
 use crate::common::settings::reconfigured;
 use crate::common::shard::ShardedCounter;
@@ -11,7 +10,6 @@ use crate::error::ConfigError;
 use crate::policy::conflict::TimeoutSettings;
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -251,9 +249,7 @@ impl TimeoutConfig {
 /// ```
 pub struct TimeoutPolicy {
     name: &'static str,
-    /// The first attempt's timeout, in nanoseconds.
-    after: AtomicU64,
-    /// The rest of the configuration: read when an attempt is timed, off the hot path.
+    /// The configuration: read when an attempt's timer is armed, off the hot path.
     config: arc_swap::ArcSwap<TimeoutConfig>,
     /// Makes one reconfiguration at a time (so each publishes the change it made).
     changing: Mutex<()>,
@@ -328,7 +324,6 @@ impl TimeoutPolicy {
         check(&config)?;
         Ok(TimeoutPolicy {
             name: intern(name.as_ref()),
-            after: AtomicU64::new(duration_to_nanos(config.after)),
             config: arc_swap::ArcSwap::from_pointee(config),
             changing: Mutex::new(()),
             attempts: ShardedCounter::new(),
@@ -346,7 +341,7 @@ impl TimeoutPolicy {
     /// The first attempt's timeout.
     #[inline]
     pub fn after(&self) -> Duration {
-        Duration::from_nanos(self.after.load(Ordering::Relaxed))
+        self.config.load().after
     }
 
     /// The configuration.
@@ -397,8 +392,6 @@ impl TimeoutPolicy {
         check(&config)?;
         let before = self.config();
         self.config.store(std::sync::Arc::new(config));
-        self.after
-            .store(duration_to_nanos(config.after), Ordering::Relaxed);
         reconfigured(
             "timeout",
             self.name,
@@ -419,6 +412,13 @@ impl TimeoutPolicy {
     pub(crate) fn limits(&self, attempt: u32) -> (Duration, Option<Duration>) {
         let config = self.config.load();
         (config.attempt(attempt), config.deadline)
+    }
+
+    /// The call's deadline, as configured now (what the retry layer checks a wait against).
+    #[cfg(feature = "retry")]
+    #[cold]
+    pub(crate) fn deadline(&self) -> Option<Duration> {
+        self.config.load().deadline
     }
 
     #[inline]

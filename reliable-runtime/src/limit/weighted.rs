@@ -15,6 +15,7 @@
 
 use crate::clock::{duration_to_nanos, Clock, Timestamp};
 use crate::common::intern::intern;
+use crate::common::recency;
 use crate::error::{ConfigError, Rejected};
 use crate::limit::RateLimit;
 use serde::Serialize;
@@ -478,29 +479,17 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
     #[cold]
     fn evict(&self) {
         let _one = self.evicting.lock().unwrap_or_else(PoisonError::into_inner);
-        let target = self.max_keys - (self.max_keys / 10).max(1);
+        let target = self.max_keys - recency::tenth(self.max_keys);
         if self.keys.len() <= target {
             return; // another caller made room meanwhile
         }
         let now = self.clock.now().as_nanos();
         self.keys.retain(|_, limiter| !limiter.idle(now));
         let excess = self.keys.len().saturating_sub(target);
-        if excess == 0 {
-            return;
-        }
-        let mut by_use: Vec<(u64, K)> = self
-            .keys
-            .iter()
-            .map(|entry| {
-                (
-                    entry.value().last_used.load(Ordering::Relaxed),
-                    entry.key().clone(),
-                )
-            })
-            .collect();
-        by_use.select_nth_unstable_by_key(excess - 1, |(used, _)| *used);
-        for (_, key) in by_use.into_iter().take(excess) {
-            self.keys.remove(&key);
+        let used = |limiter: &WeightedLimiter| limiter.last_used.load(Ordering::Relaxed);
+        let recencies = self.keys.iter().map(|entry| used(entry.value()));
+        if let Some(cutoff) = recency::cutoff(recencies, excess) {
+            self.keys.retain(|_, limiter| used(limiter) > cutoff);
         }
     }
 }
@@ -510,6 +499,12 @@ mod tests {
     use super::*;
 
     const SECOND: Duration = Duration::from_secs(1);
+
+    /// README's footprint: 16 bytes per admission still in the longest window.
+    #[test]
+    fn an_admission_takes_sixteen_bytes() {
+        assert_eq!(std::mem::size_of::<(u64, u32, u8)>(), 16);
+    }
 
     #[test]
     fn a_weight_is_admitted_only_if_it_fits_every_window() {

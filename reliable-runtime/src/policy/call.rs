@@ -44,11 +44,16 @@ struct Slow<'a> {
 }
 
 /// What an attempt's timer ends: the attempt's own timeout, or the call's deadline.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 enum TimerLimit {
-    #[default]
-    Attempt,
+    Attempt(Duration),
     Deadline(Duration),
+}
+
+impl Default for TimerLimit {
+    fn default() -> Self {
+        TimerLimit::Attempt(Duration::ZERO)
+    }
 }
 
 /// How a [`CallFuture`] gives its outcome to the caller: [`OwnError`] (the call's own error,
@@ -444,14 +449,11 @@ where
             // A refusal at admission is never retried: given back where it is made.
             Poll::Ready(Err(rejected)) => {
                 #[cfg(feature = "retry")]
-                if this.state.flags & FAILED_BEFORE != 0 {
-                    if let Some(progress) = this.slow.as_ref().and_then(|slow| slow.retry.as_ref())
-                    {
-                        crate::served::record_retries(
-                            progress.attempts(),
-                            Some(crate::served::GaveUp::NotRetryable),
-                        );
-                    }
+                if let Some(progress) = retried(this.state.flags, this.slow) {
+                    crate::served::record_retries(
+                        progress.attempts(),
+                        Some(crate::served::GaveUp::NotRetryable),
+                    );
                 }
                 let outcome = Err(Failure::Rejected(rejected));
                 this.span.finish(&outcome, layers);
@@ -472,11 +474,8 @@ where
         let retry = match (&outcome, layers.retry.as_deref()) {
             (Err(_), Some(retry)) if this.state.flags & RETRIES != 0 => retry,
             _ => {
-                if this.state.flags & FAILED_BEFORE != 0 {
-                    if let Some(progress) = this.slow.as_ref().and_then(|slow| slow.retry.as_ref())
-                    {
-                        record_success(progress);
-                    }
+                if let Some(progress) = retried(this.state.flags, this.slow) {
+                    record_success(progress);
                 }
                 this.span.finish(&outcome, layers);
                 return Poll::Ready(this.deliver.deliver(outcome));
@@ -598,11 +597,9 @@ where
             match unsafe { Pin::new_unchecked(timer) }.poll(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(()) => match slow.limit {
-                    TimerLimit::Attempt => {
+                    TimerLimit::Attempt(after) => {
                         timeout.timed_out();
-                        Err(Failure::Rejected(Rejected::Timeout {
-                            after: timeout.limits(attempt_number(slow)).0,
-                        }))
+                        Err(Failure::Rejected(Rejected::Timeout { after }))
                     }
                     TimerLimit::Deadline(deadline) => {
                         timeout.deadline_exceeded();
@@ -643,7 +640,7 @@ fn arm(slow: &mut Slow<'_>, timeout: &crate::limit::TimeoutPolicy) {
     let (after, deadline) = timeout.limits(attempt_number(slow));
     let now = tokio::time::Instant::now();
     let mut until = later(now, after);
-    slow.limit = TimerLimit::Attempt;
+    slow.limit = TimerLimit::Attempt(after);
     if let Some(deadline) = deadline {
         let end = later(*slow.started.get_or_insert(now), deadline);
         if end < until {
@@ -658,7 +655,7 @@ fn arm(slow: &mut Slow<'_>, timeout: &crate::limit::TimeoutPolicy) {
 /// if it has one (the clock read here, on the failure path only).
 #[cfg(feature = "retry")]
 fn deadline_left(layers: &Layers, slow: &mut Slow<'_>) -> Option<Duration> {
-    let deadline = layers.timeout.as_deref()?.limits(1).1?;
+    let deadline = layers.timeout.as_deref()?.deadline()?;
     let now = tokio::time::Instant::now();
     let started = *slow.started.get_or_insert(now);
     Some(later(started, deadline).saturating_duration_since(now))
@@ -695,6 +692,17 @@ pub(crate) fn after_attempt<T, E>(
         crate::served::record_retries(progress.attempts().saturating_sub(1), progress.gave_up());
     }
     decision
+}
+
+/// The retry layer's progress, once an attempt of the call has failed (a flag tested first:
+/// the success path already holds the flags).
+#[cfg(feature = "retry")]
+#[inline(always)]
+fn retried<'s, 'a>(flags: u16, slow: &'s SlowPart<'a>) -> Option<&'s RetryState<'a>> {
+    if flags & FAILED_BEFORE == 0 {
+        return None;
+    }
+    slow.as_ref().and_then(|slow| slow.retry.as_ref())
 }
 
 /// A success after failures: each failure was followed by a retry.

@@ -1,6 +1,7 @@
 //! [`DedupStore`]: "have we seen this id?" across every instance.
 
 use super::SharedStore;
+use crate::common::recency;
 use crate::error::ConfigError;
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -90,17 +91,37 @@ impl DedupStore {
         if local.len() >= self.max_local {
             let ttl = self.ttl;
             local.retain(|_, seen| now.duration_since(*seen) < ttl);
-            if local.len() >= self.max_local {
-                // Still full: forget the oldest tenth.
-                let mut ages: Vec<(Instant, String)> =
-                    local.iter().map(|(id, seen)| (*seen, id.clone())).collect();
-                ages.sort();
-                for (_, id) in ages.into_iter().take(self.max_local / 10 + 1) {
-                    local.remove(&id);
-                }
+            // Still full: forget the oldest tenth.
+            let forget = if local.len() >= self.max_local {
+                recency::tenth(self.max_local)
+            } else {
+                0
+            };
+            if let Some(cutoff) = recency::cutoff(local.values().copied(), forget) {
+                local.retain(|_, seen| *seen > cutoff);
             }
         }
         local.insert(id.to_owned(), now);
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without Redis, a full local table forgets its oldest tenth and keeps the newest ids.
+    #[test]
+    fn the_local_table_stays_bounded() {
+        let store = SharedStore::new("dedup_unit", "redis://127.0.0.1:9/").unwrap();
+        let mut seen = DedupStore::new(&store, "unit", Duration::from_secs(60)).unwrap();
+        seen.max_local = 10;
+        for id in 0..25 {
+            assert!(seen.first_time_locally(&id.to_string()));
+            assert!(!seen.first_time_locally(&id.to_string()), "{id} seen twice");
+        }
+        let local = seen.local.lock().unwrap();
+        assert!(local.len() <= 10, "{}", local.len());
+        assert!(local.contains_key("24"));
     }
 }
