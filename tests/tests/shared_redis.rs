@@ -281,14 +281,21 @@ async fn a_trip_in_one_instance_opens_the_others_within_the_sync_delay() {
         "{:?}",
         start.elapsed()
     );
-    // Opened by the sync, b does not echo its opening back.
+    // Opened by the sync, b does not echo its opening back: the record is a's.
     let mut connection = raw(&server).await;
-    let holder: String = redis::cmd("GET")
-        .arg("reliable:{fleet}:breaker:open")
+    let by: String = redis::cmd("HGET")
+        .arg("reliable:{fleet}:breaker")
+        .arg("by")
         .query_async(&mut connection)
         .await
         .unwrap();
-    assert_eq!(holder, "fleet_a");
+    assert!(by.starts_with(&format!("{}:", std::process::id())), "{by}");
+    let probers: Vec<String> = redis::cmd("SMEMBERS")
+        .arg("reliable:{fleet}:breaker:probers")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert!(probers.is_empty(), "nobody probes within the open period");
     // Redis gone: the breakers go on alone; a trip is not shared and nothing hangs.
     server.kill();
     a.reset();
@@ -299,4 +306,114 @@ async fn a_trip_in_one_instance_opens_the_others_within_the_sync_delay() {
     assert_eq!(a.state(), BreakerState::Open);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(b.state(), BreakerState::Closed);
+}
+
+/// Polls `done` every 5 ms until it holds, failing after `limit`.
+async fn eventually(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleet_probes_through_one_instance_and_recovers_together() {
+    use reliable_runtime::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
+    use reliable_runtime::shared::SharedBreaker;
+    let server = RedisServer::start();
+    let open_for = Duration::from_millis(300);
+    // Three instances: each its own store and local breaker, one shared name.
+    let mut instances: Vec<_> = (0..3)
+        .map(|i| {
+            let store = SharedStore::with_timeout(
+                &format!("probe_{i}"),
+                &server.url(),
+                Duration::from_secs(2),
+            )
+            .unwrap();
+            let breaker = Arc::new(
+                CircuitBreaker::new(
+                    format!("probing_{i}"),
+                    BreakerConfig::default()
+                        .failure_threshold(1)
+                        .timeout(open_for)
+                        .success_threshold(1)
+                        .half_open_max_calls(1),
+                )
+                .unwrap(),
+            );
+            let shared = SharedBreaker::options(&store, "probing", Arc::clone(&breaker))
+                .sync_every(Duration::from_millis(20))
+                .probe_lease(Duration::from_millis(300))
+                .start()
+                .unwrap();
+            (breaker, Some(shared))
+        })
+        .collect();
+    let breakers: Vec<Arc<CircuitBreaker>> = instances.iter().map(|(b, _)| Arc::clone(b)).collect();
+    let all_open = || breakers.iter().all(|b| b.state() == BreakerState::Open);
+    breakers[0].try_acquire().unwrap().failure();
+    eventually(Duration::from_secs(1), "every instance open", all_open).await;
+
+    // The open period ends: of the three, one takes the fleet's probe slot; the others stay
+    // open. Try each instance, keeping each probe's slot, until three sync delays after the
+    // first admission. Answers the prober and when it was first admitted.
+    let probe_round = |breakers: Vec<Arc<CircuitBreaker>>| async move {
+        tokio::time::sleep(open_for).await;
+        let start = Instant::now();
+        let mut prober: Option<(usize, Instant)> = None;
+        while prober.is_none_or(|(_, at)| at.elapsed() < Duration::from_millis(60)) {
+            assert!(start.elapsed() < Duration::from_secs(3), "nobody probed");
+            for (i, breaker) in breakers.iter().enumerate() {
+                if let Ok(permit) = breaker.try_acquire() {
+                    assert!(
+                        prober.is_none_or(|(p, _)| p == i),
+                        "instances {prober:?} and {i} both probed"
+                    );
+                    prober.get_or_insert((i, Instant::now()));
+                    // Back to the half-open breaker; the fleet's slot stays this instance's.
+                    drop(permit);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        prober.unwrap()
+    };
+    let (first, granted) = probe_round(breakers.clone()).await;
+    for (i, breaker) in breakers.iter().enumerate() {
+        if i != first {
+            assert_eq!(
+                breaker.state(),
+                BreakerState::Open,
+                "instance {i} held open"
+            );
+        }
+    }
+
+    // The prober dies holding its slot: another instance probes once the lease is over.
+    instances[first].1 = None;
+    let survivors: Vec<Arc<CircuitBreaker>> = (0..3)
+        .filter(|&i| i != first)
+        .map(|i| Arc::clone(&breakers[i]))
+        .collect();
+    let (second, regranted) = probe_round(survivors.clone()).await;
+    assert!(
+        regranted.duration_since(granted) >= Duration::from_millis(280),
+        "the slot passed on before its lease ended"
+    );
+
+    // Its probe fails: the fleet opens again, the other survivor held open meanwhile.
+    survivors[second].try_acquire().unwrap().failure();
+    assert_eq!(survivors[second].state(), BreakerState::Open);
+    assert_eq!(survivors[1 - second].state(), BreakerState::Open);
+
+    // The next round's probe succeeds: every survivor closes within the sync delay.
+    let (third, _) = probe_round(survivors.clone()).await;
+    survivors[third].try_acquire().unwrap().success();
+    assert_eq!(survivors[third].state(), BreakerState::Closed);
+    eventually(Duration::from_secs(1), "every survivor closed", || {
+        survivors.iter().all(|b| b.state() == BreakerState::Closed)
+    })
+    .await;
 }

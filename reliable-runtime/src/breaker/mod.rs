@@ -55,7 +55,9 @@ use serde::Serialize;
 use state::{Word, ONE_PROBE};
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicU32 as StdAtomicU32, AtomicU64 as StdAtomicU64, Ordering};
+use std::sync::atomic::{
+    AtomicBool, AtomicU32 as StdAtomicU32, AtomicU64 as StdAtomicU64, Ordering,
+};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -85,6 +87,10 @@ pub struct CircuitBreaker {
     /// When an open breaker may probe, on the clock's coarse timeline (millisecond precision is
     /// plenty for an open timeout, and the coarse reading makes each rejection cheaper).
     open_until: AtomicU64,
+    /// Set while other instances hold the fleet's probe slots (a shared breaker, feature
+    /// `redis`): an open breaker whose timeout elapsed stays open instead of half-opening.
+    /// Read only on that path, never on a closed call or a rejection within the timeout.
+    fleet_hold: AtomicBool,
     window: Option<OutcomeWindow>,
     not_permitted: ShardedCounter,
     /// Serializes transitions (rare) so each one's side data is written before its word is
@@ -293,6 +299,7 @@ impl CircuitBreaker {
             consecutive_failures: CachePadded::new(AtomicU32::new(0)),
             half_open_successes: AtomicU64::new(0),
             open_until: AtomicU64::new(0),
+            fleet_hold: AtomicBool::new(false),
             window,
             not_permitted: ShardedCounter::new(),
             transitions: Mutex::new(Transitions::default()),
@@ -530,6 +537,9 @@ impl CircuitBreaker {
                     if now < until {
                         let remaining = until.as_nanos().saturating_sub(now.as_nanos());
                         return Err(self.reject(remaining.min(NO_RETRY_AFTER - 1)));
+                    }
+                    if self.fleet_hold.load(Ordering::Acquire) {
+                        return Err(self.reject(NO_RETRY_AFTER));
                     }
                     self.transition(word, BreakerState::HalfOpen, "open timeout elapsed");
                     word = self.load();
@@ -797,17 +807,48 @@ impl CircuitBreaker {
         reason: &'static str,
         transitions: &mut Transitions,
     ) {
+        self.enter_with(current, to, reason, transitions, None);
+    }
+
+    /// Opens until `until` (nanoseconds on the coarse timeline) instead of the configured
+    /// timeout. Caller holds the transitions lock.
+    #[cfg(feature = "redis")]
+    fn enter_open_until(
+        &self,
+        current: Word,
+        until: u64,
+        reason: &'static str,
+        transitions: &mut Transitions,
+    ) {
+        self.enter_with(
+            current,
+            BreakerState::Open,
+            reason,
+            transitions,
+            Some(until),
+        );
+    }
+
+    fn enter_with(
+        &self,
+        current: Word,
+        to: BreakerState,
+        reason: &'static str,
+        transitions: &mut Transitions,
+        open_until: Option<u64>,
+    ) {
         let failure_count = self.consecutive_failures.load(Ordering::Acquire);
         match to {
             BreakerState::Open => {
                 // Trips grow the timeout only while the breaker fails to recover.
                 transitions.trips = transitions.trips.saturating_add(1);
-                let timeout = self.config.load().open_timeout(transitions.trips);
-                let until = self
-                    .clock
-                    .now_coarse()
-                    .as_nanos()
-                    .saturating_add(duration_to_nanos(timeout));
+                let until = open_until.unwrap_or_else(|| {
+                    let timeout = self.config.load().open_timeout(transitions.trips);
+                    self.clock
+                        .now_coarse()
+                        .as_nanos()
+                        .saturating_add(duration_to_nanos(timeout))
+                });
                 self.open_until.store(until, Ordering::Release);
             }
             BreakerState::HalfOpen => self
@@ -877,6 +918,41 @@ impl CircuitBreaker {
         if current.state() != to {
             self.enter(current, to, "set by hand", &mut transitions);
         }
+    }
+
+    /// Holds an open breaker open past its timeout (`true`) or lets it half-open again
+    /// (`false`): the fleet's probe slots are someone else's.
+    #[cfg(feature = "redis")]
+    pub(crate) fn hold_for_fleet(&self, hold: bool) {
+        self.fleet_hold.store(hold, Ordering::Release);
+    }
+
+    /// Whether the breaker is open and its open timeout has elapsed (it would half-open on the
+    /// next call, unless held).
+    #[cfg(feature = "redis")]
+    pub(crate) fn open_elapsed(&self) -> bool {
+        self.load().state() == BreakerState::Open
+            && self.clock.now_coarse()
+                >= Timestamp::from_nanos(self.open_until.load(Ordering::Acquire))
+    }
+
+    /// Opens a closed breaker for `remaining` (what is left of the fleet's open period), with
+    /// `reason`. Does nothing in any other state. Counts a trip, like any opening.
+    #[cfg(feature = "redis")]
+    pub(crate) fn open_with_fleet(&self, remaining: Duration, reason: &'static str) -> bool {
+        let mut transitions = self.transitions.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.load();
+        if current.state() != BreakerState::Closed {
+            return false;
+        }
+        // Written before the word publishes the state, like any opening's.
+        let until = self
+            .clock
+            .now_coarse()
+            .as_nanos()
+            .saturating_add(duration_to_nanos(remaining));
+        self.enter_open_until(current, until, reason, &mut transitions);
+        true
     }
 
     /// Rejects every call until [`reset`](Self::reset).

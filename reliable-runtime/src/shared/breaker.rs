@@ -1,25 +1,116 @@
-//! [`SharedBreaker`]: a trip in one instance opens the breaker of every instance.
+//! [`SharedBreaker`]: one breaker state for every instance: a trip in one opens them all, the
+//! fleet's probes are capped, and a recovery found by one closes them all.
 
-use super::SharedStore;
+use super::{SharedStore, Unavailable};
 use crate::breaker::{BreakerState, CircuitBreaker};
+use crate::error::ConfigError;
 use crate::event::Event;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The reason a breaker's state is set by hand, which [`SharedBreaker`] uses to open a breaker
-/// because another instance's opened: such openings are not published again (no echo).
+/// The reason a breaker's state is set by hand; [`SharedBreaker`] closes a breaker that way
+/// when the fleet recovered, and such a change is not published again (no echo).
 const SET_BY_HAND: &str = "set by hand";
 
-/// Shares the trips of a local [`CircuitBreaker`] with every instance naming the same shared
-/// breaker on one Redis: when the breaker of one opens on its own (failures, not by hand), it
-/// records the opening on the server for its open timeout; every instance reads the record
-/// each `sync_every` (100 ms by default) and opens its own breaker if it is closed, so an
-/// outage found by one instance cuts them all off within that delay plus the store's timeout.
-/// Each instance then half-opens and probes on its own timer.
+/// The reason a breaker opens because another instance's did (not published again either).
+const OPENED_BY_FLEET: &str = "another instance's breaker opened";
+
+/// How long the server keeps a record nobody updates: an opening for its open period plus
+/// this, a recovery for this (long enough for every instance's next read).
+const KEEP_MS: u64 = 60_000;
+
+/// The fleet's state, in one hash, and the instances holding probe slots, in one set (both
+/// under the name's hash tag, so a cluster keeps them on one node). Timed by the server.
 ///
-/// Calls never wait on Redis: the breaker's own admission is local, and the syncing runs in a
-/// task of its own (spawned on the current tokio runtime; it stops when the `SharedBreaker`
-/// drops). While Redis is unavailable, each breaker works on its own; trips in that time are
+/// `TRIP (open_ms, instance, keep_ms)`: open until now + `open_ms` (a later open-until already
+/// recorded stays), every probe slot freed.
+const TRIP: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local kind = redis.call('TYPE', KEYS[1]).ok
+if kind ~= 'hash' and kind ~= 'none' then redis.call('DEL', KEYS[1]) end
+local untill = now + tonumber(ARGV[1])
+if redis.call('HGET', KEYS[1], 'state') == 'open' then
+  local old = tonumber(redis.call('HGET', KEYS[1], 'open_until'))
+  if old and old > untill then untill = old end
+end
+redis.call('HSET', KEYS[1], 'state', 'open', 'open_until', untill, 'by', ARGV[2])
+redis.call('HDEL', KEYS[1], 'probe_until')
+redis.call('DEL', KEYS[2])
+redis.call('PEXPIRE', KEYS[1], untill - now + tonumber(ARGV[3]))
+return 1
+";
+
+/// `RECOVER (keep_ms)`: the fleet closes, if its open period is over (a probe's success);
+/// a success reported while the fleet is still within its open period changes nothing.
+const RECOVER: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return 0 end
+if redis.call('HGET', KEYS[1], 'state') ~= 'open' then return 0 end
+local untill = tonumber(redis.call('HGET', KEYS[1], 'open_until'))
+if untill and now < untill then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('HSET', KEYS[1], 'state', 'closed')
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]))
+return 1
+";
+
+/// `STATUS (instance, wants_probe, probers, lease_ms)`: what the fleet's state is for this
+/// instance, taking a probe slot if it wants one and one is free. Answers `{code, millis}`:
+/// -2 bad data, -1 no record, 0 recovered, 1 open (millis left), 2 probing with a slot of this
+/// instance's, 3 probing with every slot taken. Slots not reported on within the lease are
+/// freed (their holder died or saw no call).
+const STATUS: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local kind = redis.call('TYPE', KEYS[1]).ok
+if kind == 'none' then return {-1, 0} end
+if kind ~= 'hash' then return {-2, 0} end
+local state = redis.call('HGET', KEYS[1], 'state')
+if state == 'closed' then return {0, 0} end
+local untill = tonumber(redis.call('HGET', KEYS[1], 'open_until'))
+if state ~= 'open' or not untill then return {-2, 0} end
+if now < untill then return {1, untill - now} end
+if redis.call('TYPE', KEYS[2]).ok ~= 'set' then redis.call('DEL', KEYS[2]) end
+local lease = tonumber(redis.call('HGET', KEYS[1], 'probe_until'))
+if lease and now >= lease then
+  redis.call('DEL', KEYS[2])
+  redis.call('HDEL', KEYS[1], 'probe_until')
+end
+if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return {2, 0} end
+if ARGV[2] == '1' and redis.call('SCARD', KEYS[2]) < tonumber(ARGV[3]) then
+  redis.call('SADD', KEYS[2], ARGV[1])
+  if not redis.call('HGET', KEYS[1], 'probe_until') then
+    redis.call('HSET', KEYS[1], 'probe_until', now + tonumber(ARGV[4]))
+  end
+  redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[4]) + 60000)
+  return {2, 0}
+end
+return {3, 0}
+";
+
+/// Shares one [`CircuitBreaker`]'s state with every instance naming the same shared breaker on
+/// one Redis:
+///
+/// - **A trip in one opens them all.** When an instance's breaker opens on its own (failures,
+///   a failed probe), it records the opening on the server with its open-until; every instance
+///   reads the record each `sync_every` (100 ms by default) and opens its closed breaker until
+///   the fleet's open-until. An outage found by one instance cuts them all off within that
+///   delay plus one command.
+/// - **Probes are capped across the fleet.** When the open period ends, only `probing_instances`
+///   instances (1 by default) take a probe slot and half-open; the others stay open (rejecting,
+///   as open breakers do) until the fleet learns the outcome. So at most `probing_instances ×
+///   half_open_max_calls` probes reach the service at once, however many replicas run. A slot
+///   not reported on within `probe_lease` (its holder died, or saw no call) is given to another.
+/// - **A recovery found by one closes them all.** A prober whose probes succeed closes its
+///   breaker and records the recovery; every instance whose breaker was open with the fleet
+///   closes it. A failed probe reopens the fleet.
+///
+/// Calls never wait on Redis: admission stays local (the closed path is untouched), and the
+/// syncing runs in a task of its own (spawned on the current tokio runtime; it stops when the
+/// `SharedBreaker` drops). While Redis is unavailable (the store's timeout, its breaker open),
+/// each breaker works on its own: it half-opens on its own timer, and trips in that time are
 /// not shared.
 ///
 /// ```no_run
@@ -36,101 +127,332 @@ const SET_BY_HAND: &str = "set by hand";
 /// ```
 #[derive(Debug)]
 pub struct SharedBreaker {
+    breaker: Arc<CircuitBreaker>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for SharedBreaker {
     fn drop(&mut self) {
         self.task.abort();
+        self.breaker.hold_for_fleet(false);
+    }
+}
+
+/// How a [`SharedBreaker`] syncs: built by [`SharedBreaker::options`].
+#[derive(Debug)]
+#[must_use = "nothing is shared until `start`"]
+pub struct SharedBreakerOptions {
+    store: SharedStore,
+    name: String,
+    breaker: Arc<CircuitBreaker>,
+    sync_every: Duration,
+    probing_instances: u32,
+    probe_lease: Duration,
+}
+
+impl SharedBreakerOptions {
+    /// How often the fleet's state is read (100 ms by default): the bound on how late an
+    /// instance learns of a trip or a recovery, besides one command.
+    pub fn sync_every(mut self, every: Duration) -> Self {
+        self.sync_every = every;
+        self
+    }
+
+    /// How many instances may probe at once when the open period ends (1 by default).
+    pub fn probing_instances(mut self, instances: u32) -> Self {
+        self.probing_instances = instances;
+        self
+    }
+
+    /// How long a probe slot is held without an outcome before another instance gets it
+    /// (10 s by default).
+    pub fn probe_lease(mut self, lease: Duration) -> Self {
+        self.probe_lease = lease;
+        self
+    }
+
+    /// Starts syncing (needs a tokio runtime). `Err` names a field out of range.
+    pub fn start(self) -> Result<SharedBreaker, ConfigError> {
+        if self.sync_every.is_zero() {
+            return Err(ConfigError::new("sync_every", "must be above zero"));
+        }
+        if self.probing_instances == 0 {
+            return Err(ConfigError::new(
+                "probing_instances",
+                "at least one instance must probe, or the fleet never recovers",
+            ));
+        }
+        if self.probe_lease < Duration::from_millis(1) {
+            return Err(ConfigError::new("probe_lease", "must be 1 ms or more"));
+        }
+        let breaker = Arc::clone(&self.breaker);
+        let task = tokio::spawn(Sync::new(self).run());
+        Ok(SharedBreaker { breaker, task })
     }
 }
 
 impl SharedBreaker {
-    /// Shares `breaker`'s trips as `name` on `store`'s server, reading the others' every
-    /// 100 ms. Needs a tokio runtime.
+    /// Shares `breaker`'s state as `name` on `store`'s server with the default options (read
+    /// every 100 ms, one probing instance, a 10 s probe lease). Needs a tokio runtime.
     pub fn start(store: &SharedStore, name: &str, breaker: Arc<CircuitBreaker>) -> SharedBreaker {
-        SharedBreaker::with_sync(store, name, breaker, Duration::from_millis(100))
+        SharedBreaker::options(store, name, breaker)
+            .start()
+            .expect("the default options are valid")
     }
 
-    /// [`start`](Self::start), reading every `sync_every`.
-    pub fn with_sync(
+    /// Options for sharing `breaker`'s state as `name` on `store`'s server.
+    ///
+    /// ```no_run
+    /// use reliable_runtime::breaker::BreakerConfig;
+    /// use reliable_runtime::registry::breaker_registry;
+    /// use reliable_runtime::shared::{SharedBreaker, SharedStore};
+    /// use std::time::Duration;
+    ///
+    /// # async fn run() -> Result<(), reliable_runtime::ConfigError> {
+    /// let store = SharedStore::new("ingest", "redis://127.0.0.1:6379/")?;
+    /// let breaker = breaker_registry().get_or_create("okx_api", BreakerConfig::cex())?;
+    /// let _shared = SharedBreaker::options(&store, "okx_api", breaker)
+    ///     .sync_every(Duration::from_millis(50))
+    ///     .probing_instances(2)
+    ///     .start()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn options(
         store: &SharedStore,
         name: &str,
         breaker: Arc<CircuitBreaker>,
-        sync_every: Duration,
-    ) -> SharedBreaker {
-        let store = store.clone();
-        let key = format!("reliable:{{{name}}}:breaker:open");
-        let mut events = crate::event::subscribe();
-        let task = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(sync_every.max(Duration::from_millis(1)));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    event = events.recv() => match event {
-                        Ok(Event::BreakerStateChanged(change))
-                            if change.breaker == breaker.name()
-                                && change.to == BreakerState::Open
-                                && change.reason != SET_BY_HAND =>
-                        {
-                            publish(&store, &key, &breaker).await;
+    ) -> SharedBreakerOptions {
+        SharedBreakerOptions {
+            store: store.clone(),
+            name: name.to_owned(),
+            breaker,
+            sync_every: Duration::from_millis(100),
+            probing_instances: 1,
+            probe_lease: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What the fleet's record says, for this instance.
+enum Fleet {
+    /// No record (never tripped, or forgotten).
+    Unknown,
+    /// Recovered: a probe succeeded.
+    Recovered,
+    /// Open for this long still.
+    Open(Duration),
+    /// Probing; `mine` if this instance holds a slot.
+    Probing { mine: bool },
+    /// The record did not parse.
+    Bad,
+}
+
+/// The syncing task's state.
+struct Sync {
+    events: tokio::sync::broadcast::Receiver<Event>,
+    store: SharedStore,
+    breaker: Arc<CircuitBreaker>,
+    state_key: String,
+    probers_key: String,
+    /// Which instance this is, among the probe slots' holders.
+    instance: String,
+    options: SharedBreakerOptions,
+    /// Whether the breaker's open state is the fleet's (its own published trip, or one it
+    /// followed): such a breaker closes when the fleet recovers.
+    with_fleet: bool,
+}
+
+impl Sync {
+    /// Subscribes to the breaker's events at once, before the task first runs: a trip in
+    /// between would be missed.
+    fn new(options: SharedBreakerOptions) -> Sync {
+        let name = &options.name;
+        Sync {
+            events: crate::event::subscribe(),
+            store: options.store.clone(),
+            breaker: Arc::clone(&options.breaker),
+            state_key: format!("reliable:{{{name}}}:breaker"),
+            probers_key: format!("reliable:{{{name}}}:breaker:probers"),
+            instance: format!("{}:{:016x}", std::process::id(), rand::random::<u64>()),
+            options,
+            with_fleet: false,
+        }
+    }
+
+    async fn run(mut self) {
+        let mut tick = tokio::time::interval(self.options.sync_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                event = self.events.recv() => match event {
+                    Ok(Event::BreakerStateChanged(change))
+                        if change.breaker == self.breaker.name()
+                            && change.reason != SET_BY_HAND
+                            && change.reason != OPENED_BY_FLEET =>
+                    {
+                        match change.to {
+                            BreakerState::Open => self.trip().await,
+                            BreakerState::Closed => self.recover().await,
+                            _ => {}
                         }
-                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                    },
-                    _ = tick.tick() => follow(&store, &key, &breaker).await,
-                }
+                    }
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                },
+                _ = tick.tick() => self.follow().await,
             }
-        });
-        SharedBreaker { task }
+        }
     }
-}
 
-/// Records this instance's opening for its open timeout.
-async fn publish(store: &SharedStore, key: &str, breaker: &CircuitBreaker) {
-    let open_for = breaker.config().timeout;
-    let millis = u64::try_from(open_for.as_millis())
-        .unwrap_or(u64::MAX)
-        .max(1);
-    let outcome = store
-        .run(|mut connection| async move {
-            redis::cmd("SET")
-                .arg(key)
-                .arg(breaker.name())
-                .arg("PX")
-                .arg(millis)
-                .query_async::<()>(&mut connection)
-                .await
-        })
-        .await;
-    if outcome.is_err() {
-        store.fell_back();
-        tracing::warn!(
-            breaker = breaker.name(),
-            "a trip could not be shared: Redis is unavailable"
-        );
+    /// Records this instance's opening, for its open period.
+    async fn trip(&mut self) {
+        let open_for = self
+            .breaker
+            .snapshot()
+            .open_remaining
+            .map_or(self.breaker.config().timeout, Duration::from_secs_f64);
+        let script = redis::Script::new(TRIP);
+        let (state_key, probers_key, instance) =
+            (&self.state_key, &self.probers_key, &self.instance);
+        let outcome = self
+            .store
+            .run(|mut connection| async move {
+                script
+                    .key(state_key)
+                    .key(probers_key)
+                    .arg(millis(open_for))
+                    .arg(instance)
+                    .arg(KEEP_MS)
+                    .invoke_async::<i64>(&mut connection)
+                    .await
+            })
+            .await;
+        self.with_fleet = outcome.is_ok();
+        if outcome.is_ok() {
+            // Like every instance, it probes only with a slot.
+            self.breaker.hold_for_fleet(true);
+        } else {
+            self.alone("a trip could not be shared");
+        }
     }
-}
 
-/// Opens this instance's breaker if another instance's opening is recorded and it is closed.
-async fn follow(store: &SharedStore, key: &str, breaker: &CircuitBreaker) {
-    let remaining = store
-        .run(|mut connection| async move {
-            redis::cmd("PTTL")
-                .arg(key)
-                .query_async::<i64>(&mut connection)
-                .await
-        })
-        .await;
-    match remaining {
-        Ok(millis) if millis > 0 && breaker.state() == BreakerState::Closed => {
+    /// Records the recovery this instance's probes found.
+    async fn recover(&mut self) {
+        self.with_fleet = false;
+        self.breaker.hold_for_fleet(false);
+        let script = redis::Script::new(RECOVER);
+        let (state_key, probers_key) = (&self.state_key, &self.probers_key);
+        let outcome = self
+            .store
+            .run(|mut connection| async move {
+                script
+                    .key(state_key)
+                    .key(probers_key)
+                    .arg(KEEP_MS)
+                    .invoke_async::<i64>(&mut connection)
+                    .await
+            })
+            .await;
+        if outcome.is_err() {
+            self.alone("a recovery could not be shared");
+        }
+    }
+
+    /// Reads the fleet's state and brings this instance's breaker in line with it.
+    async fn follow(&mut self) {
+        let state = self.breaker.state();
+        let wants_probe = state == BreakerState::HalfOpen || self.breaker.open_elapsed();
+        let fleet = match self.status(wants_probe).await {
+            Ok(fleet) => fleet,
+            Err(_) => return self.alone("the fleet's breaker state could not be read"),
+        };
+        match fleet {
+            Fleet::Unknown => {
+                self.breaker.hold_for_fleet(false);
+                self.with_fleet = false;
+            }
+            Fleet::Bad => {
+                self.store.bad_data("breaker state");
+                self.breaker.hold_for_fleet(false);
+                self.with_fleet = false;
+            }
+            Fleet::Recovered => {
+                self.breaker.hold_for_fleet(false);
+                if self.with_fleet && matches!(state, BreakerState::Open | BreakerState::HalfOpen) {
+                    tracing::info!(
+                        breaker = self.breaker.name(),
+                        "closed: another instance's probes found the service back"
+                    );
+                    self.breaker.set_state(BreakerState::Closed);
+                }
+                self.with_fleet = false;
+            }
+            Fleet::Open(remaining) => {
+                self.breaker.hold_for_fleet(true);
+                self.join(state, remaining);
+            }
+            Fleet::Probing { mine } => {
+                self.breaker.hold_for_fleet(!mine);
+                self.join(state, Duration::ZERO);
+            }
+        }
+    }
+
+    /// Opens a closed breaker with the fleet, for what is left of its open period.
+    fn join(&mut self, state: BreakerState, remaining: Duration) {
+        if state == BreakerState::Closed && self.breaker.open_with_fleet(remaining, OPENED_BY_FLEET)
+        {
             tracing::info!(
-                breaker = breaker.name(),
+                breaker = self.breaker.name(),
                 "opened: another instance's breaker opened"
             );
-            breaker.set_state(BreakerState::Open);
+            self.with_fleet = true;
+        } else if state != BreakerState::Closed {
+            self.with_fleet = true;
         }
-        Ok(_) => {}
-        Err(_) => store.fell_back(),
     }
+
+    async fn status(&self, wants_probe: bool) -> Result<Fleet, Unavailable> {
+        let script = redis::Script::new(STATUS);
+        let (state_key, probers_key, instance) =
+            (&self.state_key, &self.probers_key, &self.instance);
+        let probers = self.options.probing_instances;
+        let lease = millis(self.options.probe_lease);
+        let (code, left): (i64, i64) = self
+            .store
+            .run(|mut connection| async move {
+                script
+                    .key(state_key)
+                    .key(probers_key)
+                    .arg(instance)
+                    .arg(u8::from(wants_probe))
+                    .arg(probers)
+                    .arg(lease)
+                    .invoke_async(&mut connection)
+                    .await
+            })
+            .await?;
+        Ok(match code {
+            -1 => Fleet::Unknown,
+            0 => Fleet::Recovered,
+            1 => Fleet::Open(Duration::from_millis(u64::try_from(left).unwrap_or(0))),
+            2 => Fleet::Probing { mine: true },
+            3 => Fleet::Probing { mine: false },
+            _ => Fleet::Bad,
+        })
+    }
+
+    /// Redis is unavailable: the breaker works on its own until it is back.
+    fn alone(&mut self, what: &'static str) {
+        self.breaker.hold_for_fleet(false);
+        self.store.fell_back();
+        tracing::debug!(breaker = self.breaker.name(), what, "Redis is unavailable");
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
 }
