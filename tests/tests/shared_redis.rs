@@ -417,3 +417,239 @@ async fn the_fleet_probes_through_one_instance_and_recovers_together() {
     })
     .await;
 }
+
+mod second_level {
+    use super::*;
+    use reliable_runtime::cache::{Cache, CacheConfig, Lookup};
+    use reliable_runtime::shared::SharedCache;
+
+    type Book = Vec<(f64, f64)>;
+
+    /// One instance's cache of orderbooks named `name`, behind the server's second level.
+    fn instance(
+        server: &RedisServer,
+        name: &str,
+        ttl: Duration,
+        stale: Duration,
+    ) -> (Cache<String, Book>, SharedStore) {
+        let store = SharedStore::with_timeout(
+            &format!("{name}_{}", rand_suffix()),
+            &server.url(),
+            Duration::from_secs(2),
+        )
+        .unwrap();
+        let cache = Cache::new(name, CacheConfig::default().ttl(ttl).stale(stale)).unwrap();
+        SharedCache::new(&store).attach(&cache).unwrap();
+        (cache, store)
+    }
+
+    fn rand_suffix() -> u32 {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn book() -> Book {
+        vec![(97_000.5, 1.25), (97_001.0, 0.5)]
+    }
+
+    #[tokio::test]
+    async fn one_instance_load_serves_the_others_for_what_is_left_of_its_ttl() {
+        let server = RedisServer::start();
+        let ttl = Duration::from_millis(600);
+        let (a, _) = instance(&server, "books", ttl, Duration::from_secs(10));
+        let (b, _) = instance(&server, "books", ttl, Duration::from_secs(10));
+        let loads = AtomicU32::new(0);
+        let load = || async {
+            loads.fetch_add(1, Ordering::Relaxed);
+            Ok::<_, String>(book())
+        };
+        assert_eq!(
+            a.get_or_load("BTC".to_string(), load).await.unwrap(),
+            book()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let served =
+            reliable_runtime::served::observe(b.get_or_load("BTC".to_string(), load)).await;
+        assert_eq!(served.value.unwrap(), book());
+        assert_eq!(served.source, reliable_runtime::served::Source::Cached);
+        assert_eq!(loads.load(Ordering::Relaxed), 1, "b took a's value");
+        assert_eq!(b.snapshot().loads, 0);
+        assert!(matches!(b.lookup("BTC"), Lookup::Fresh(_)));
+        // Fresh in b for what was left of a's TTL (about 300 ms), not a whole TTL.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(matches!(b.lookup("BTC"), Lookup::Stale { .. }));
+        // A key not loaded anywhere loads here.
+        b.get_or_load("ETH".to_string(), load).await.unwrap();
+        assert_eq!(loads.load(Ordering::Relaxed), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn instances_missing_together_load_once() {
+        let server = RedisServer::start();
+        let ttl = Duration::from_secs(10);
+        let caches: Vec<_> = (0..3)
+            .map(|_| instance(&server, "flight", ttl, ttl).0)
+            .collect();
+        let loads = AtomicU32::new(0);
+        let load = || async {
+            loads.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            Ok::<_, String>(book())
+        };
+        let (x, y, z) = tokio::join!(
+            caches[0].get_or_load("BTC".to_string(), load),
+            caches[1].get_or_load("BTC".to_string(), load),
+            caches[2].get_or_load("BTC".to_string(), load),
+        );
+        assert_eq!(
+            (x.unwrap(), y.unwrap(), z.unwrap()),
+            (book(), book(), book())
+        );
+        assert_eq!(
+            loads.load(Ordering::Relaxed),
+            1,
+            "one load for three instances"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stale_value_on_the_server_serves_when_a_load_fails() {
+        let server = RedisServer::start();
+        let ttl = Duration::from_millis(200);
+        let (a, _) = instance(&server, "stale", ttl, Duration::from_secs(10));
+        let (b, _) = instance(&server, "stale", ttl, Duration::from_secs(10));
+        a.get_or_load("BTC".to_string(), || async { Ok::<_, String>(book()) })
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let failed = AtomicU32::new(0);
+        let served =
+            reliable_runtime::served::observe(b.get_or_load("BTC".to_string(), || async {
+                failed.fetch_add(1, Ordering::Relaxed);
+                Err::<Book, _>("503".to_string())
+            }))
+            .await;
+        assert_eq!(
+            failed.load(Ordering::Relaxed),
+            1,
+            "the stale value did not stop the load"
+        );
+        assert_eq!(served.value.unwrap(), book());
+        assert!(
+            matches!(served.source, reliable_runtime::served::Source::Stale { age } if age >= Duration::from_millis(200))
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_entries_are_counted_and_replaced() {
+        let server = RedisServer::start();
+        let (cache, store) = instance(
+            &server,
+            "corrupt",
+            Duration::from_secs(10),
+            Duration::from_secs(10),
+        );
+        let mut connection = raw(&server).await;
+        // Another version's value, fresh by its own record; and a key of another type.
+        let _: () = redis::cmd("HSET")
+            .arg("reliable:cache:{corrupt:\"BTC\"}")
+            .arg(&[
+                "format",
+                "reliable-cache-1",
+                "value",
+                "{\"bids\":[]}",
+                "loaded",
+                "1",
+                "fresh_until",
+                "99999999999999",
+            ])
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        let _: () = redis::cmd("SET")
+            .arg("reliable:cache:{corrupt:\"ETH\"}")
+            .arg("garbage")
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        let loads = AtomicU32::new(0);
+        let load = || async {
+            loads.fetch_add(1, Ordering::Relaxed);
+            Ok::<_, String>(book())
+        };
+        assert_eq!(
+            cache.get_or_load("BTC".to_string(), load).await.unwrap(),
+            book()
+        );
+        assert_eq!(
+            cache.get_or_load("ETH".to_string(), load).await.unwrap(),
+            book()
+        );
+        assert_eq!(
+            loads.load(Ordering::Relaxed),
+            2,
+            "bad entries count as absent"
+        );
+        assert_eq!(store.snapshot().bad_data, 2);
+        // Each replaced by the load: another instance now takes it.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (other, other_store) = instance(
+            &server,
+            "corrupt",
+            Duration::from_secs(10),
+            Duration::from_secs(10),
+        );
+        for key in ["BTC", "ETH"] {
+            assert_eq!(
+                other.get_or_load(key.to_string(), load).await.unwrap(),
+                book()
+            );
+        }
+        assert_eq!(loads.load(Ordering::Relaxed), 2);
+        assert_eq!(other_store.snapshot().bad_data, 0);
+    }
+
+    #[tokio::test]
+    async fn a_dead_redis_leaves_the_cache_local_within_the_timeout() {
+        let mut server = RedisServer::start();
+        let store = SharedStore::new("cache_dead", &server.url()).unwrap(); // 50 ms
+        let cache: Cache<String, Book> = Cache::new("dead", CacheConfig::default()).unwrap();
+        SharedCache::new(&store).attach(&cache).unwrap();
+        assert!(
+            SharedCache::new(&store).attach(&cache).is_err(),
+            "one second level per cache"
+        );
+        server.kill();
+        for i in 0..5 {
+            let start = Instant::now();
+            let value = cache
+                .get_or_load(format!("key{i}"), || async { Ok::<_, String>(book()) })
+                .await
+                .unwrap();
+            assert_eq!(value, book());
+            assert!(
+                start.elapsed() < Duration::from_millis(500),
+                "{:?}",
+                start.elapsed()
+            );
+        }
+        assert!(store.snapshot().fallbacks >= 5);
+        // Back: the next misses are shared again once the store's breaker probes.
+        server.restart();
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        let fallbacks = store.snapshot().fallbacks;
+        cache
+            .get_or_load("after".to_string(), || async { Ok::<_, String>(book()) })
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut connection = raw(&server).await;
+        let stored: bool = redis::cmd("EXISTS")
+            .arg("reliable:cache:{dead:\"after\"}")
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        assert!(stored, "stored on the server again");
+        assert_eq!(store.snapshot().fallbacks, fallbacks);
+    }
+}

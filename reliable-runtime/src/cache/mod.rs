@@ -24,6 +24,8 @@ pub(crate) mod events;
 mod evict;
 mod flight;
 mod hit_rate;
+#[cfg(feature = "redis")]
+pub(crate) mod second_level;
 
 pub use config::{CacheConfig, CachePolicy};
 pub use events::StaleServed;
@@ -184,6 +186,9 @@ where
     loads: ShardedCounter,
     load_errors: ShardedCounter,
     evictions: ShardedCounter,
+    /// A level shared by several instances, consulted by a load's leader only.
+    #[cfg(feature = "redis")]
+    second_level: std::sync::OnceLock<Arc<dyn second_level::SecondLevel<K, V>>>,
 }
 
 impl<K, V> fmt::Debug for Cache<K, V>
@@ -226,6 +231,8 @@ where
             loads: ShardedCounter::new(),
             load_errors: ShardedCounter::new(),
             evictions: ShardedCounter::new(),
+            #[cfg(feature = "redis")]
+            second_level: std::sync::OnceLock::new(),
         })
     }
 
@@ -476,6 +483,11 @@ where
             last_access: AtomicU64::new(now),
             hits: AtomicU32::new(0),
         };
+        drop(config);
+        self.put_entry(key, entry, now);
+    }
+
+    fn put_entry(&self, key: K, entry: Entry<V>, now: u64) {
         match self.map.entry_sync(key) {
             scc::hash_index::Entry::Occupied(mut occupied) => occupied.update(entry),
             scc::hash_index::Entry::Vacant(vacant) => {
@@ -483,10 +495,29 @@ where
                 self.size.fetch_add(1, Ordering::Relaxed);
             }
         }
-        if self.len() > config.max_entries {
-            drop(config);
+        if self.len() > self.config.load().max_entries {
             self.evict(now);
         }
+    }
+
+    /// Stores a value another instance loaded, with what is left of its TTL there (`remote`).
+    #[cfg(feature = "redis")]
+    fn insert_loaded_elsewhere(&self, key: K, value: V, remote: &second_level::RemoteValue<V>) {
+        let now = self.clock.now_coarse().as_nanos();
+        let fresh_until = now.saturating_add(duration_to_nanos(remote.fresh_for));
+        let stale = duration_to_nanos(self.config.load().stale);
+        self.put_entry(
+            key,
+            Entry {
+                value,
+                loaded_at: now.saturating_sub(duration_to_nanos(remote.age)),
+                fresh_until,
+                stale_until: fresh_until.saturating_add(stale),
+                last_access: AtomicU64::new(now),
+                hits: AtomicU32::new(0),
+            },
+            now,
+        );
     }
 
     /// Removes `key`'s entry; returns whether there was one.
@@ -634,6 +665,32 @@ where
                     }
                 }
             };
+            // The level shared with other instances, if any: its value, or who loads.
+            #[cfg(feature = "redis")]
+            let (second_level, claimed, remote_stale) = match self.second_level.get() {
+                None => (None, false, None),
+                Some(level) => {
+                    let mut remote_stale = None;
+                    match self
+                        .consult_second_level(&**level, &key, &mut remote_stale)
+                        .await
+                    {
+                        second_level::Consulted::Found(value) => {
+                            if let Some(leader) = leader {
+                                leader.finish(Outcome::Loaded(value.clone()));
+                            }
+                            crate::served::record(|| crate::served::Source::Cached);
+                            return Ok(value);
+                        }
+                        second_level::Consulted::Load { claimed } => {
+                            (Some(level), claimed, remote_stale)
+                        }
+                    }
+                }
+            };
+            // A stale value there serves if the load fails and there is none here.
+            #[cfg(feature = "redis")]
+            let stale = stale.or(remote_stale);
             // A caller loads at most once: loading always returns below.
             let Some(load) = load.take() else {
                 unreachable!("a caller loads at most once")
@@ -641,9 +698,18 @@ where
             self.loads.add(1);
             return match load.await {
                 Ok(value) => {
+                    #[cfg(feature = "redis")]
+                    let stored = second_level.and_then(|level| {
+                        let config = self.config.load();
+                        level.store(&key, &value, self.current_ttl(), config.stale)
+                    });
                     self.insert(key, value.clone());
                     if let Some(leader) = leader {
                         leader.finish(Outcome::Loaded(value.clone()));
+                    }
+                    #[cfg(feature = "redis")]
+                    if let Some(send) = stored {
+                        second_level::in_background(send).await;
                     }
                     Ok(value)
                 }
@@ -651,6 +717,10 @@ where
                     self.load_errors.add(1);
                     if let Some(leader) = leader {
                         leader.finish(Outcome::Failed(S::keep(&error)));
+                    }
+                    #[cfg(feature = "redis")]
+                    if let (Some(level), true) = (second_level, claimed) {
+                        second_level::in_background(level.release(&key)).await;
                     }
                     match stale {
                         Some((value, age)) => {

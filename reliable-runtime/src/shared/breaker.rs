@@ -1,7 +1,7 @@
 //! [`SharedBreaker`]: one breaker state for every instance: a trip in one opens them all, the
 //! fleet's probes are capped, and a recovery found by one closes them all.
 
-use super::{SharedStore, Unavailable};
+use super::{millis, SharedStore, Unavailable};
 use crate::breaker::{BreakerState, CircuitBreaker};
 use crate::error::ConfigError;
 use crate::event::Event;
@@ -449,10 +449,4 @@ impl Sync {
         self.store.fell_back();
         tracing::debug!(breaker = self.breaker.name(), what, "Redis is unavailable");
     }
-}
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis())
-        .unwrap_or(u64::MAX)
-        .max(1)
 }

@@ -56,7 +56,7 @@ impl DedupStore {
     /// it either way.
     pub async fn first_time(&self, id: &str) -> bool {
         let key = format!("{}{id}", self.prefix);
-        let ttl = u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX);
+        let ttl = super::millis(self.ttl);
         let answer = self
             .store
             .run(|mut connection| async move {

@@ -25,10 +25,12 @@
 //! ```
 
 mod breaker;
+mod cache;
 mod dedup;
 mod rate;
 
-pub use breaker::SharedBreaker;
+pub use breaker::{SharedBreaker, SharedBreakerOptions};
+pub use cache::SharedCache;
 pub use dedup::DedupStore;
 pub use rate::SharedRateLimiter;
 
@@ -231,4 +233,11 @@ impl Store {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Whole milliseconds, at least 1 (Redis takes no zero expiry), saturating.
+pub(crate) fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
 }
