@@ -92,6 +92,43 @@ async fn weights_share_every_window() {
 }
 
 #[tokio::test]
+async fn a_window_frees_what_leaves_it_and_recounts_lost_sums() {
+    let server = RedisServer::start();
+    let store = SharedStore::with_timeout("frees", &server.url(), Duration::from_secs(2)).unwrap();
+    let limiter = SharedRateLimiter::new(
+        &store,
+        "shared_frees",
+        &[RateLimit::per_minute(100), RateLimit::per_second(3)],
+    )
+    .unwrap();
+    let fill = || async {
+        for _ in 0..3 {
+            assert!(limiter.try_acquire(1).await.is_ok());
+        }
+        match limiter.try_acquire(1).await {
+            Err(Rejected::RateLimited { retry_after, .. }) => {
+                assert!(retry_after <= Duration::from_secs(1), "{retry_after:?}");
+                retry_after
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    let wait = fill().await;
+    // The running sum forgets what left the window: three fit again once it has.
+    tokio::time::sleep(wait + Duration::from_millis(20)).await;
+    fill().await;
+    // Sums lost (evicted, deleted): recounted from the window, not reset to zero.
+    let mut connection = raw(&server).await;
+    let _: () = redis::cmd("DEL")
+        .arg("reliable:{shared_frees}:sums")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert!(limiter.try_acquire(1).await.is_err());
+    assert_eq!(store.snapshot().fallbacks, 0);
+}
+
+#[tokio::test]
 async fn a_dead_redis_is_not_waited_for_and_state_returns_to_it() {
     let mut server = RedisServer::start();
     let store = SharedStore::new("dies", &server.url()).unwrap();
@@ -136,7 +173,7 @@ async fn a_dead_redis_is_not_waited_for_and_state_returns_to_it() {
     }
     let mut connection = raw(&server).await;
     let recorded: u64 = redis::cmd("ZCARD")
-        .arg("reliable:{shared_dies}:limit")
+        .arg("reliable:{shared_dies}:window:60000000")
         .query_async(&mut connection)
         .await
         .unwrap();
@@ -187,7 +224,7 @@ async fn bad_data_is_counted_and_skipped() {
         .await
         .unwrap();
     let _: () = redis::cmd("ZADD")
-        .arg("reliable:{shared_corrupt}:limit")
+        .arg("reliable:{shared_corrupt}:window:60000000")
         .arg(now.0 * 1_000_000)
         .arg("written by another version")
         .query_async(&mut connection)
@@ -200,7 +237,7 @@ async fn bad_data_is_counted_and_skipped() {
     assert!(store.snapshot().bad_data >= 1);
     // A key of the wrong type is an error of Redis's: answered locally, nothing panics.
     let _: () = redis::cmd("SET")
-        .arg("reliable:{shared_wrong}:limit")
+        .arg("reliable:{shared_wrong}:window:60000000")
         .arg("a string")
         .query_async(&mut connection)
         .await

@@ -55,9 +55,7 @@ use serde::Serialize;
 use state::{Word, ONE_PROBE};
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{
-    AtomicBool, AtomicU32 as StdAtomicU32, AtomicU64 as StdAtomicU64, Ordering,
-};
+use std::sync::atomic::{AtomicU32 as StdAtomicU32, AtomicU64 as StdAtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -87,10 +85,6 @@ pub struct CircuitBreaker {
     /// When an open breaker may probe, on the clock's coarse timeline (millisecond precision is
     /// plenty for an open timeout, and the coarse reading makes each rejection cheaper).
     open_until: AtomicU64,
-    /// Set while other instances hold the fleet's probe slots (a shared breaker, feature
-    /// `redis`): an open breaker whose timeout elapsed stays open instead of half-opening.
-    /// Read only on that path, never on a closed call or a rejection within the timeout.
-    fleet_hold: AtomicBool,
     window: Option<OutcomeWindow>,
     not_permitted: ShardedCounter,
     /// Serializes transitions (rare) so each one's side data is written before its word is
@@ -299,7 +293,6 @@ impl CircuitBreaker {
             consecutive_failures: CachePadded::new(AtomicU32::new(0)),
             half_open_successes: AtomicU64::new(0),
             open_until: AtomicU64::new(0),
-            fleet_hold: AtomicBool::new(false),
             window,
             not_permitted: ShardedCounter::new(),
             transitions: Mutex::new(Transitions::default()),
@@ -537,9 +530,6 @@ impl CircuitBreaker {
                     if now < until {
                         let remaining = until.as_nanos().saturating_sub(now.as_nanos());
                         return Err(self.reject(remaining.min(NO_RETRY_AFTER - 1)));
-                    }
-                    if self.fleet_hold.load(Ordering::Acquire) {
-                        return Err(self.reject(NO_RETRY_AFTER));
                     }
                     self.transition(word, BreakerState::HalfOpen, "open timeout elapsed");
                     word = self.load();
@@ -920,11 +910,31 @@ impl CircuitBreaker {
         }
     }
 
-    /// Holds an open breaker open past its timeout (`true`) or lets it half-open again
-    /// (`false`): the fleet's probe slots are someone else's.
+    /// Keeps an open breaker open for at least `at_least` more (the fleet is open, or its
+    /// probe slots are other instances'). A breaker in another state is left alone. Moving
+    /// the open-until is all a hold takes: the call path reads nothing new.
     #[cfg(feature = "redis")]
-    pub(crate) fn hold_for_fleet(&self, hold: bool) {
-        self.fleet_hold.store(hold, Ordering::Release);
+    pub(crate) fn hold_open(&self, at_least: Duration) {
+        let _transitions = self.transitions.lock().unwrap_or_else(|e| e.into_inner());
+        if self.load().state() == BreakerState::Open {
+            let until = self
+                .clock
+                .now_coarse()
+                .as_nanos()
+                .saturating_add(duration_to_nanos(at_least));
+            self.open_until.fetch_max(until, Ordering::AcqRel);
+        }
+    }
+
+    /// Ends a hold: an open breaker may half-open on its next call (this instance has a
+    /// probe slot, or the fleet no longer holds it).
+    #[cfg(feature = "redis")]
+    pub(crate) fn release_hold(&self) {
+        let _transitions = self.transitions.lock().unwrap_or_else(|e| e.into_inner());
+        if self.load().state() == BreakerState::Open {
+            let now = self.clock.now_coarse().as_nanos();
+            self.open_until.fetch_min(now, Ordering::AcqRel);
+        }
     }
 
     /// Whether the breaker is open and its open timeout has elapsed (it would half-open on the

@@ -107,8 +107,9 @@ return {3, 0}
 ///   breaker and records the recovery; every instance whose breaker was open with the fleet
 ///   closes it. A failed probe reopens the fleet.
 ///
-/// Calls never wait on Redis: admission stays local (the closed path is untouched), and the
-/// syncing runs in a task of its own (spawned on the current tokio runtime; it stops when the
+/// Calls never wait on Redis: admission stays local, and costs what it costs without sharing
+/// (a hold moves the open breaker's open-until; no call reads anything new). The syncing runs
+/// in a task of its own (spawned on the current tokio runtime; it stops when the
 /// `SharedBreaker` drops). While Redis is unavailable (the store's timeout, its breaker open),
 /// each breaker works on its own: it half-opens on its own timer, and trips in that time are
 /// not shared.
@@ -127,14 +128,13 @@ return {3, 0}
 /// ```
 #[derive(Debug)]
 pub struct SharedBreaker {
-    breaker: Arc<CircuitBreaker>,
     task: tokio::task::JoinHandle<()>,
 }
 
+/// Stops syncing; a hold it set ends within its margin (three sync delays).
 impl Drop for SharedBreaker {
     fn drop(&mut self) {
         self.task.abort();
-        self.breaker.hold_for_fleet(false);
     }
 }
 
@@ -185,9 +185,8 @@ impl SharedBreakerOptions {
         if self.probe_lease < Duration::from_millis(1) {
             return Err(ConfigError::new("probe_lease", "must be 1 ms or more"));
         }
-        let breaker = Arc::clone(&self.breaker);
         let task = tokio::spawn(Sync::new(self).run());
-        Ok(SharedBreaker { breaker, task })
+        Ok(SharedBreaker { task })
     }
 }
 
@@ -261,6 +260,10 @@ struct Sync {
     /// Whether the breaker's open state is the fleet's (its own published trip, or one it
     /// followed): such a breaker closes when the fleet recovers.
     with_fleet: bool,
+    /// Whether this task holds the breaker open past its own timeout (the fleet's open period,
+    /// or slots taken by others), by moving its open-until a margin ahead at each read: when
+    /// the reads stop (Redis gone, the task dropped), the hold ends by itself within it.
+    holding: bool,
 }
 
 impl Sync {
@@ -277,6 +280,7 @@ impl Sync {
             instance: format!("{}:{:016x}", std::process::id(), rand::random::<u64>()),
             options,
             with_fleet: false,
+            holding: false,
         }
     }
 
@@ -328,11 +332,9 @@ impl Sync {
                     .await
             })
             .await;
+        // Like every instance, it then probes only with a slot (the next read holds it).
         self.with_fleet = outcome.is_ok();
-        if outcome.is_ok() {
-            // Like every instance, it probes only with a slot.
-            self.breaker.hold_for_fleet(true);
-        } else {
+        if outcome.is_err() {
             self.alone("a trip could not be shared");
         }
     }
@@ -340,7 +342,7 @@ impl Sync {
     /// Records the recovery this instance's probes found.
     async fn recover(&mut self) {
         self.with_fleet = false;
-        self.breaker.hold_for_fleet(false);
+        self.holding = false;
         let script = redis::Script::new(RECOVER);
         let (state_key, probers_key) = (&self.state_key, &self.probers_key);
         let outcome = self
@@ -362,23 +364,26 @@ impl Sync {
     /// Reads the fleet's state and brings this instance's breaker in line with it.
     async fn follow(&mut self) {
         let state = self.breaker.state();
-        let wants_probe = state == BreakerState::HalfOpen || self.breaker.open_elapsed();
+        // Open with the fleet, it asks whatever its own timer says: the hold keeps it from
+        // half-opening before it has a slot.
+        let wants_probe = state == BreakerState::HalfOpen
+            || (state == BreakerState::Open && (self.with_fleet || self.breaker.open_elapsed()));
         let fleet = match self.status(wants_probe).await {
             Ok(fleet) => fleet,
             Err(_) => return self.alone("the fleet's breaker state could not be read"),
         };
         match fleet {
             Fleet::Unknown => {
-                self.breaker.hold_for_fleet(false);
+                self.let_go();
                 self.with_fleet = false;
             }
             Fleet::Bad => {
                 self.store.bad_data("breaker state");
-                self.breaker.hold_for_fleet(false);
+                self.let_go();
                 self.with_fleet = false;
             }
             Fleet::Recovered => {
-                self.breaker.hold_for_fleet(false);
+                self.let_go();
                 if self.with_fleet && matches!(state, BreakerState::Open | BreakerState::HalfOpen) {
                     tracing::info!(
                         breaker = self.breaker.name(),
@@ -389,13 +394,28 @@ impl Sync {
                 self.with_fleet = false;
             }
             Fleet::Open(remaining) => {
-                self.breaker.hold_for_fleet(true);
                 self.join(state, remaining);
+                self.hold(remaining);
             }
-            Fleet::Probing { mine } => {
-                self.breaker.hold_for_fleet(!mine);
+            Fleet::Probing { mine: true } => self.let_go(),
+            Fleet::Probing { mine: false } => {
                 self.join(state, Duration::ZERO);
+                self.hold(Duration::ZERO);
             }
+        }
+    }
+
+    /// Holds the breaker open for `beyond` and a margin of three reads more.
+    fn hold(&mut self, beyond: Duration) {
+        self.breaker
+            .hold_open(beyond.saturating_add(self.options.sync_every.saturating_mul(3)));
+        self.holding = true;
+    }
+
+    /// Ends this task's hold, if any: the breaker may half-open on its own timer.
+    fn let_go(&mut self) {
+        if std::mem::take(&mut self.holding) {
+            self.breaker.release_hold();
         }
     }
 
@@ -445,7 +465,7 @@ impl Sync {
 
     /// Redis is unavailable: the breaker works on its own until it is back.
     fn alone(&mut self, what: &'static str) {
-        self.breaker.hold_for_fleet(false);
+        self.let_go();
         self.store.fell_back();
         tracing::debug!(breaker = self.breaker.name(), what, "Redis is unavailable");
     }

@@ -6,56 +6,77 @@ use crate::error::{ConfigError, Rejected};
 use crate::limit::{RateLimit, WeightedLimiter};
 use std::time::Duration;
 
-/// The admission, atomic on the server: drop the entries older than the longest window, sum
-/// each window's weights, and admit (`{0, bad}`) or say how many microseconds until the weight
-/// fits (`{wait, bad}`; `{-1, bad}`: it never fits). The server's clock times every entry, so
-/// instances with skewed clocks share one timeline. Members are `<sequence>:<weight>`; one that
-/// does not parse (another version's, a corrupt one) counts nothing and is reported in `bad`.
+/// The admission, atomic on the server. Each window is a sorted set of the calls within it
+/// (members `<sequence>:<weight>`, scored by the server's clock in microseconds) and its
+/// running sum of weights in one hash: a call expires the entries leaving each window (their
+/// weights subtracted) and compares the sum, so an admission costs the same whatever the
+/// window holds (a recount only when the sums were lost). Answers `{0, bad}` (admitted),
+/// `{wait, bad}` (microseconds until the weight fits) or `{-1, bad}` (it never fits); members
+/// that do not parse (another version's, a corrupt one) count nothing and are reported in
+/// `bad`. The server's clock times every entry, so instances with skewed clocks share one
+/// timeline. KEYS: the sequence, the sums (a field per span), then one set per window; ARGV:
+/// the weight, then each window's span (µs) and limit.
 const ADMIT: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local weight = tonumber(ARGV[1])
-local windows = tonumber(ARGV[2])
-local longest = 0
-for i = 0, windows - 1 do
-  local span = tonumber(ARGV[3 + 2 * i])
-  if span > longest then longest = span end
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - longest)
-local wait = 0
+local windows = #KEYS - 2
 local bad = 0
-for i = 0, windows - 1 do
-  local span = tonumber(ARGV[3 + 2 * i])
-  local limit = tonumber(ARGV[4 + 2 * i])
-  local entries = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (now - span), '+inf', 'WITHSCORES')
-  local sum = 0
-  for j = 1, #entries, 2 do
-    local w = tonumber(string.match(entries[j], '^%d+:(%d+)$'))
-    if w then sum = sum + w else bad = bad + 1 end
+local function weight_of(member, count)
+  local w = tonumber(string.match(member, '^%d+:(%d+)$'))
+  if not w and count then bad = bad + 1 end
+  return w or 0
+end
+local longest, wait, sums = 0, 0, {}
+for i = 1, windows do
+  local set = KEYS[2 + i]
+  local span = tonumber(ARGV[2 * i])
+  local limit = tonumber(ARGV[2 * i + 1])
+  if span > longest then longest = span end
+  local cutoff = string.format('%d', now - span)
+  local sum = tonumber(redis.call('HGET', KEYS[2], ARGV[2 * i]))
+  if sum then
+    for _, member in ipairs(redis.call('ZRANGEBYSCORE', set, '-inf', cutoff)) do
+      sum = sum - weight_of(member, true)
+    end
   end
+  redis.call('ZREMRANGEBYSCORE', set, '-inf', cutoff)
+  if not sum or sum < 0 then
+    sum = 0
+    for _, member in ipairs(redis.call('ZRANGE', set, 0, -1)) do
+      sum = sum + weight_of(member, true)
+    end
+  end
+  sums[i] = sum
   if sum + weight > limit then
     if weight > limit then return {-1, bad} end
-    local over = sum + weight - limit
-    for j = 1, #entries, 2 do
-      local w = tonumber(string.match(entries[j], '^%d+:(%d+)$'))
-      if w then
-        over = over - w
+    local over, offset = sum + weight - limit, 0
+    while over > 0 do
+      local chunk = redis.call('ZRANGE', set, offset, offset + 99, 'WITHSCORES')
+      if #chunk == 0 then break end
+      for j = 1, #chunk, 2 do
+        over = over - weight_of(chunk[j], false)
         if over <= 0 then
-          local free = tonumber(entries[j + 1]) + span - now
+          local free = tonumber(chunk[j + 1]) + span - now
           if free < 1 then free = 1 end
           if free > wait then wait = free end
           break
         end
       end
+      offset = offset + 100
     end
   end
 end
+for i = 1, windows do redis.call('HSET', KEYS[2], ARGV[2 * i], sums[i]) end
 if wait > 0 then return {wait, bad} end
-local sequence = redis.call('INCR', KEYS[2])
-redis.call('ZADD', KEYS[1], now, sequence .. ':' .. weight)
+local member = redis.call('INCR', KEYS[1]) .. ':' .. weight
+local score = string.format('%d', now)
+for i = 1, windows do
+  redis.call('ZADD', KEYS[2 + i], score, member)
+  redis.call('HINCRBY', KEYS[2], ARGV[2 * i], weight)
+end
 local keep = math.floor(longest / 1000) + 1000
-redis.call('PEXPIRE', KEYS[1], keep)
-redis.call('PEXPIRE', KEYS[2], keep)
+for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], keep) end
 return {0, bad}
 ";
 
@@ -85,8 +106,11 @@ return {0, bad}
 pub struct SharedRateLimiter {
     store: SharedStore,
     name: &'static str,
-    keys: [String; 2],
+    /// The sequence, the sums, then one set per window.
+    keys: Vec<String>,
     limits: Vec<RateLimit>,
+    /// What the script checks: each window's span (µs) and limit, in the order of `keys`' sets.
+    windows: Vec<(u64, u32)>,
     local: WeightedLimiter,
     script: redis::Script,
 }
@@ -100,14 +124,30 @@ impl SharedRateLimiter {
         limits: &[RateLimit],
     ) -> Result<SharedRateLimiter, ConfigError> {
         let local = WeightedLimiter::new(name, limits, crate::clock::Clock::system())?;
+        // Spans are distinct: the local limiter refuses two windows of one span.
+        let windows: Vec<(u64, u32)> = limits
+            .iter()
+            .map(|limit| {
+                let span = u64::try_from(limit.window.as_micros()).unwrap_or(u64::MAX);
+                (span, limit.limit)
+            })
+            .collect();
         Ok(SharedRateLimiter {
             store: store.clone(),
             name: intern(name),
-            // One hash tag: both keys on one node of a cluster.
+            // One hash tag: every key on one node of a cluster.
             keys: [
-                format!("reliable:{{{name}}}:limit"),
                 format!("reliable:{{{name}}}:sequence"),
-            ],
+                format!("reliable:{{{name}}}:sums"),
+            ]
+            .into_iter()
+            .chain(
+                windows
+                    .iter()
+                    .map(|(span, _)| format!("reliable:{{{name}}}:window:{span}")),
+            )
+            .collect(),
+            windows,
             limits: limits.to_vec(),
             local,
             script: redis::Script::new(ADMIT),
@@ -152,15 +192,12 @@ impl SharedRateLimiter {
             return Ok(());
         }
         let mut invocation = self.script.prepare_invoke();
-        invocation
-            .key(&self.keys[0])
-            .key(&self.keys[1])
-            .arg(weight)
-            .arg(self.limits.len());
-        for limit in &self.limits {
-            invocation
-                .arg(u64::try_from(limit.window.as_micros()).unwrap_or(u64::MAX))
-                .arg(limit.limit);
+        for key in &self.keys {
+            invocation.key(key);
+        }
+        invocation.arg(weight);
+        for (span, limit) in &self.windows {
+            invocation.arg(span).arg(limit);
         }
         let answer = self
             .store
