@@ -128,6 +128,76 @@ async fn a_window_frees_what_leaves_it_and_recounts_lost_sums() {
     assert_eq!(store.snapshot().fallbacks, 0);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policies_of_two_instances_share_one_limit() {
+    use reliable_runtime::Policy;
+    let server = RedisServer::start();
+    // Two instances, each its own store, limiter and policy, one limit name.
+    let instance = |i: usize, limit: &str, per_second: u32, waits: bool| {
+        let store = SharedStore::with_timeout(
+            &format!("policy_{limit}_{i}"),
+            &server.url(),
+            Duration::from_secs(2),
+        )
+        .unwrap();
+        let limiter = Arc::new(
+            SharedRateLimiter::new(&store, limit, &[RateLimit::per_second(per_second)]).unwrap(),
+        );
+        let builder = Policy::builder(format!("{limit}_{i}")).shared_rate_limit(limiter, 1);
+        let builder = if waits {
+            builder.wait_for_rate_limit()
+        } else {
+            builder
+        };
+        builder.build().unwrap()
+    };
+    let refusing = [
+        instance(0, "policy_refuses", 3, false),
+        instance(1, "policy_refuses", 3, false),
+    ];
+    let mut admitted = 0;
+    for i in 0..6 {
+        match refusing[i % 2]
+            .call(|| async { Ok::<_, Rejected>(()) })
+            .await
+        {
+            Ok(()) => admitted += 1,
+            Err(Rejected::RateLimited { .. }) => {}
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(admitted, 3, "the two policies together admitted the limit");
+
+    // Waiting: the third call of a limit of 2 a second waits for the first to leave it.
+    let waiting = [
+        instance(0, "policy_waits", 2, true),
+        instance(1, "policy_waits", 2, true),
+    ];
+    let start = Instant::now();
+    for i in 0..3 {
+        waiting[i % 2]
+            .call(|| async { Ok::<_, Rejected>(()) })
+            .await
+            .unwrap();
+    }
+    assert!(
+        start.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        start.elapsed()
+    );
+
+    // A weight that could never be admitted is refused when the policy is built.
+    let store = SharedStore::new("policy_weight", &server.url()).unwrap();
+    let limiter = Arc::new(
+        SharedRateLimiter::new(&store, "policy_weight", &[RateLimit::per_second(3)]).unwrap(),
+    );
+    let error = Policy::builder("policy_weight")
+        .shared_rate_limit(limiter, 4)
+        .build()
+        .unwrap_err();
+    assert_eq!(error.field(), "weight");
+}
+
 #[tokio::test]
 async fn a_dead_redis_is_not_waited_for_and_state_returns_to_it() {
     let mut server = RedisServer::start();

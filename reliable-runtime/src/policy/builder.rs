@@ -148,6 +148,8 @@ pub struct PolicyBuilder {
     wait_for_rate_limit: bool,
     #[cfg(feature = "limit")]
     weighted_limit: Option<(Arc<WeightedLimiter>, u32)>,
+    #[cfg(feature = "redis")]
+    shared_limit: Option<(Arc<crate::shared::SharedRateLimiter>, u32)>,
     #[cfg(feature = "limit")]
     bulkhead: Option<LayerSpec<BulkheadConfig>>,
     timeout: Option<LayerSpec<TimeoutConfig>>,
@@ -195,6 +197,8 @@ impl PolicyBuilder {
             wait_for_rate_limit: false,
             #[cfg(feature = "limit")]
             weighted_limit: None,
+            #[cfg(feature = "redis")]
+            shared_limit: None,
             #[cfg(feature = "limit")]
             bulkhead: None,
             timeout: None,
@@ -371,6 +375,41 @@ impl PolicyBuilder {
     #[cfg_attr(docsrs, doc(cfg(feature = "limit")))]
     pub fn weighted_limit(mut self, limiter: Arc<WeightedLimiter>, weight: u32) -> Self {
         self.weighted_limit = Some((limiter, weight));
+        self
+    }
+
+    /// Each call takes `weight` of a limit shared by every instance of the service through
+    /// Redis (see [`SharedRateLimiter`](crate::shared::SharedRateLimiter)): ten replicas
+    /// together stay within an exchange's limit. Refused with `Rejected::RateLimited` unless
+    /// [`wait_for_rate_limit`](Self::wait_for_rate_limit) (then it waits, within the call's
+    /// deadline, what the server says). Answered locally within the store's timeout when Redis
+    /// is unavailable; a blocking call (`call_blocking`) always takes from the local share.
+    ///
+    /// ```no_run
+    /// use reliable_runtime::limit::RateLimit;
+    /// use reliable_runtime::shared::{SharedRateLimiter, SharedStore};
+    /// use reliable_runtime::Policy;
+    /// use std::sync::Arc;
+    ///
+    /// # fn main() -> Result<(), reliable_runtime::ConfigError> {
+    /// let store = SharedStore::new("ingest", "redis://127.0.0.1:6379/")?;
+    /// let weight = SharedRateLimiter::new(&store, "binance_weight", &[RateLimit::per_minute(1200)])?;
+    /// let depth = Policy::builder("binance_depth")
+    ///     .shared_rate_limit(Arc::new(weight), 10)
+    ///     .wait_for_rate_limit()
+    ///     .build()?;
+    /// # let _ = depth;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn shared_rate_limit(
+        mut self,
+        limiter: Arc<crate::shared::SharedRateLimiter>,
+        weight: u32,
+    ) -> Self {
+        self.shared_limit = Some((limiter, weight));
         self
     }
 
@@ -583,6 +622,18 @@ impl PolicyBuilder {
                 ));
             }
         }
+        #[cfg(feature = "redis")]
+        if let Some((limiter, weight)) = &self.shared_limit {
+            if !limiter.fits(*weight) {
+                return Err(ConfigError::new(
+                    "weight",
+                    format!(
+                        "{weight} is above a window's whole limit of `{}`: no call could ever be admitted",
+                        limiter.name()
+                    ),
+                ));
+            }
+        }
         let preset = self.preset.unwrap_or_else(|| PresetValues::of(DEFAULT));
         let name = self.name.as_str();
         let conflicts = Conflicts {
@@ -731,6 +782,8 @@ impl PolicyBuilder {
             limiter_waits: self.wait_for_rate_limit,
             #[cfg(feature = "limit")]
             weighted: self.weighted_limit,
+            #[cfg(feature = "redis")]
+            shared_limit: self.shared_limit,
             #[cfg(feature = "limit")]
             bulkhead: bulkhead.map(Pending::register),
             monitor: monitor.map(Pending::register),

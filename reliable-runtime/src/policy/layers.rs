@@ -51,6 +51,10 @@ pub(crate) struct Layers {
     /// (its lock is no place for the fast path), so a policy with one always takes that path.
     #[cfg(feature = "limit")]
     pub(crate) weighted: Option<(Arc<WeightedLimiter>, u32)>,
+    /// A limit shared by every instance through Redis, and the weight of one call: admitted
+    /// on the path that may wait (it asks the server).
+    #[cfg(feature = "redis")]
+    pub(crate) shared_limit: Option<(Arc<crate::shared::SharedRateLimiter>, u32)>,
     /// The bulkhead.
     #[cfg(feature = "limit")]
     pub(crate) bulkhead: Option<Arc<Bulkhead>>,
@@ -84,6 +88,8 @@ impl Layers {
         limiter_waits: false,
         #[cfg(feature = "limit")]
         weighted: None,
+        #[cfg(feature = "redis")]
+        shared_limit: None,
         #[cfg(feature = "limit")]
         bulkhead: None,
         monitor: None,
@@ -96,6 +102,13 @@ impl Layers {
         call_flags: 0,
     };
 
+    fn has_shared_limit(&self) -> bool {
+        #[cfg(feature = "redis")]
+        return self.shared_limit.is_some();
+        #[cfg(not(feature = "redis"))]
+        false
+    }
+
     /// The layers with the facts derived from them filled in (done once per call site).
     pub(crate) fn ready(mut self) -> Self {
         self.shared_clock = match (&self.breaker, &self.monitor) {
@@ -106,6 +119,7 @@ impl Layers {
         {
             self.waits = (self.limiter.is_some() && self.limiter_waits)
                 || self.weighted.is_some()
+                || self.has_shared_limit()
                 || self
                     .bulkhead
                     .as_ref()
@@ -272,6 +286,13 @@ impl<'a> AttemptState<'a> {
                 return Err(self.refuse(rejected));
             }
         }
+        // A blocking call cannot wait on the server: it takes from the local share.
+        #[cfg(feature = "redis")]
+        if let Some((limiter, weight)) = &self.layers.shared_limit {
+            if let Err(rejected) = limiter.try_acquire_locally(*weight) {
+                return Err(self.refuse(rejected));
+            }
+        }
         #[cfg(feature = "limit")]
         if let Some(bulkhead) = self.layers.bulkhead.as_deref() {
             match bulkhead.try_take() {
@@ -303,6 +324,17 @@ impl<'a> AttemptState<'a> {
                 limiter.acquire(*weight).await
             } else {
                 limiter.try_acquire(*weight)
+            };
+            if let Err(rejected) = admitted {
+                return Err(self.refuse(rejected));
+            }
+        }
+        #[cfg(feature = "redis")]
+        if let Some((limiter, weight)) = &self.layers.shared_limit {
+            let admitted = if self.layers.limiter_waits {
+                limiter.acquire(*weight).await
+            } else {
+                limiter.try_acquire(*weight).await
             };
             if let Err(rejected) = admitted {
                 return Err(self.refuse(rejected));

@@ -226,6 +226,35 @@ impl SharedRateLimiter {
         }
     }
 
+    /// Admits a call of `weight`, waiting as long as the server says it must (answered
+    /// locally while Redis is unavailable). Refuses at once a weight above a window's whole
+    /// limit, which could never be admitted.
+    pub async fn acquire(&self, weight: u32) -> Result<(), Rejected> {
+        if !self.fits(weight) {
+            return Err(self.limited(self.longest()));
+        }
+        loop {
+            match self.try_acquire(weight).await {
+                Err(Rejected::RateLimited { retry_after, .. }) => {
+                    tokio::time::sleep(retry_after.max(Duration::from_micros(100))).await;
+                }
+                admitted => return admitted,
+            }
+        }
+    }
+
+    /// Admits a call of `weight` from the local share alone, asking nothing of Redis (a
+    /// blocking caller, which cannot wait on the server). Counted as a fallback.
+    pub fn try_acquire_locally(&self, weight: u32) -> Result<(), Rejected> {
+        self.store.fell_back();
+        self.local.try_acquire(weight)
+    }
+
+    /// Whether a call of `weight` fits every window's limit at all.
+    pub fn fits(&self, weight: u32) -> bool {
+        self.limits.iter().all(|limit| weight <= limit.limit)
+    }
+
     fn longest(&self) -> Duration {
         self.limits
             .iter()
