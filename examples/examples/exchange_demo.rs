@@ -13,7 +13,10 @@
 //! rate, cache hit rate, stale serves, fallbacks and alerts. The summary at the end compares
 //! the calls the app made with the requests that reached the exchange.
 //!
-//! The logic is in `exchange_demo/`, which `tests/demo.rs` runs too.
+//! With `--replicas 2`, two client processes (this program again, with `--join`) poll the one
+//! exchange, sharing its limit through Redis; the summary shows the exchange's busiest second.
+//!
+//! The logic is in `exchange_demo/`, which `tests/demo.rs` and `tests/replicas.rs` run too.
 
 #[path = "exchange_demo/mod.rs"]
 mod demo;

@@ -85,6 +85,30 @@ fn command_line_parses_flags_and_explains_bad_input() {
             symbols: vec!["BTCUSDT".to_owned(), "DOGEUSDT".to_owned()],
             quiet: true,
             serve: Some("127.0.0.1:8080".parse().unwrap()),
+            ..Options::default()
+        }))
+    );
+    assert_eq!(
+        run(&[
+            "--replicas",
+            "2",
+            "--redis",
+            "redis://127.0.0.1:6379/",
+            "--join=http://127.0.0.1:9000/",
+        ]),
+        Ok(Command::Run(Options {
+            replicas: 2,
+            redis: Some("redis://127.0.0.1:6379/".to_owned()),
+            join: Some("http://127.0.0.1:9000".to_owned()),
+            ..Options::default()
+        }))
+    );
+    assert_eq!(
+        run(&["--replicas", "3", "--unshared"]),
+        Ok(Command::Run(Options {
+            replicas: 3,
+            unshared: true,
+            ..Options::default()
         }))
     );
     assert_eq!(run(&["--help"]), Ok(Command::Help));
@@ -95,6 +119,10 @@ fn command_line_parses_flags_and_explains_bad_input() {
         "--symbols",
         "--quiet",
         "--serve",
+        "--replicas",
+        "--redis",
+        "--unshared",
+        "--join",
         "--help",
         "DOGEUSDT",
     ] {
@@ -125,4 +153,20 @@ fn command_line_parses_flags_and_explains_bad_input() {
         &["--serve", "127.0.0.1:8080", "localhost"],
     );
     says(&["--serve"], &["needs a value"]);
+    says(&["--replicas", "0"], &["--replicas", "1 to 8", "`0`"]);
+    says(&["--replicas", "many"], &["--replicas", "`many`"]);
+    says(&["--unshared"], &["--unshared", "--replicas"]);
+    says(&["--unshared=yes"], &["takes no value"]);
+    says(
+        &["--redis", "redis://127.0.0.1:6379/"],
+        &["--redis", "--replicas"],
+    );
+    says(
+        &["--replicas", "2", "--redis", "localhost:6379"],
+        &["redis://", "localhost:6379"],
+    );
+    says(
+        &["--join", "127.0.0.1:9000"],
+        &["--join", "http://", "127.0.0.1:9000"],
+    );
 }

@@ -12,6 +12,8 @@
 use reliable_runtime::breaker::{BreakerConfig, BreakerWindow};
 use reliable_runtime::degrade::degradation_registry;
 use reliable_runtime::http::{Client, HttpError, Profile};
+use reliable_runtime::limit::RateLimit;
+use reliable_runtime::shared::SharedRateLimiter;
 use reliable_runtime::sla::{SlaThresholds, SlaWindow};
 use reliable_runtime::{cached, graceful_degradation, Failure, Rejected};
 use serde::de::DeserializeOwned;
@@ -19,7 +21,7 @@ use serde::Deserialize;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// The client's profile of both endpoints, with the demo's timings, short enough that a 30 s
@@ -32,8 +34,10 @@ use std::time::{Duration, Instant};
 ///   it for 1 s, doubling on each failed probe up to 4 s, so a long outage raises a few alerts,
 ///   not one a second;
 /// - monitor: p95 250 ms, p99 800 ms over the last 10 s, so the table follows the exchange;
-/// - no client-side rate limit: the exchange's own 429s are part of the show.
-fn demo_profile() -> Profile {
+/// - no client-side rate limit alone (the exchange's own 429s are part of the show); with
+///   replicas, the exchange's limit kept by each or shared through Redis ([`ClientLimit`]),
+///   waited for within the call's deadline.
+fn demo_profile(limit: ClientLimit) -> Profile {
     Profile::default()
         .base_timeout(Duration::from_millis(800))
         .max_timeout(Duration::from_millis(800))
@@ -44,8 +48,8 @@ fn demo_profile() -> Profile {
         .rate_limit_per_minute(None)
         .breaker(EXCHANGE_BREAKER)
         .group("binance")
-        .customize(|builder, source| {
-            builder
+        .customize(move |builder, source| {
+            let builder = builder
                 .monitor(source, |_| {
                     SlaThresholds::cex()
                         .max_latency_p95(Duration::from_millis(250))
@@ -62,9 +66,34 @@ fn demo_profile() -> Profile {
                         .max_timeout(Duration::from_secs(4))
                         .success_threshold(2)
                 })
-                .monitor_window(SlaWindow::Time(Duration::from_secs(10)))
+                .monitor_window(SlaWindow::Time(Duration::from_secs(10)));
+            match &limit {
+                ClientLimit::None => builder,
+                // One limiter, by name, for both endpoints.
+                ClientLimit::Local(per_second) => builder
+                    .rate_limit(LOCAL_LIMIT, RateLimit::per_second(*per_second))
+                    .wait_for_rate_limit(),
+                ClientLimit::Shared(limiter) => builder
+                    .shared_rate_limit(Arc::clone(limiter), 1)
+                    .wait_for_rate_limit(),
+            }
         })
 }
+
+/// The limit this process keeps on its requests to the exchange.
+#[derive(Clone)]
+pub(crate) enum ClientLimit {
+    /// None: the exchange's 429s do the limiting (one process).
+    None,
+    /// Requests a second for this process alone (replicas that do not share: together they
+    /// send as many times it as there are replicas).
+    Local(u32),
+    /// One limit for every replica, through Redis.
+    Shared(Arc<SharedRateLimiter>),
+}
+
+/// The local limiter's name, when each replica keeps the limit alone.
+const LOCAL_LIMIT: &str = "binance_requests";
 
 /// The one breaker of the exchange, which both endpoints name (`breaker = "binance_api"`): when
 /// the exchange goes down, the first endpoint to see it cuts both off. Each endpoint keeps its
@@ -193,8 +222,11 @@ pub(crate) struct BinanceClient {
 impl BinanceClient {
     /// A client for the exchange at `base_url` (`http://host:port`): each endpoint a source
     /// named as its cache and fallback are ([`Source::registry_name`]).
-    pub(crate) fn new(base_url: String) -> Result<Self, reliable_runtime::ConfigError> {
-        let profile = demo_profile();
+    pub(crate) fn new(
+        base_url: String,
+        limit: ClientLimit,
+    ) -> Result<Self, reliable_runtime::ConfigError> {
+        let profile = demo_profile(limit);
         let http = Client::builder()
             .source_with(
                 Source::OrderBook.registry_name(),

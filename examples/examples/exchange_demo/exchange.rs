@@ -35,6 +35,11 @@ pub(crate) const LISTINGS: [(&str, f64); 6] = [
     ("DOGEUSDT", 0.32),
 ];
 
+/// The request rate the exchange publishes for all of one API key's clients together: a real
+/// exchange bans the key past it. This one does not refuse; it counts what went over, in each
+/// second of the run.
+pub(crate) const LIMIT_PER_SECOND: u64 = 12;
+
 /// What the 429s tell the client: come back in a second (Binance sends whole seconds).
 const RETRY_AFTER_SECONDS: u64 = 1;
 
@@ -176,6 +181,10 @@ pub(crate) struct ExchangeStats {
     pub(crate) client_errors: u64,
     /// Requests received in each phase, in [`Phase::ALL`] order.
     pub(crate) per_phase: [u64; 6],
+    /// The most requests received in one second of the run.
+    pub(crate) peak_per_second: u64,
+    /// Requests beyond [`LIMIT_PER_SECOND`] in their second, summed over the run.
+    pub(crate) over_limit: u64,
 }
 
 #[derive(Default)]
@@ -187,6 +196,8 @@ struct Counters {
     unavailable: AtomicU64,
     client_errors: AtomicU64,
     per_phase: [AtomicU64; 6],
+    /// Requests received in each second of the run.
+    per_second: Mutex<Vec<u64>>,
 }
 
 impl Counters {
@@ -201,7 +212,28 @@ impl Counters {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    fn arrived(&self, second: usize) {
+        let mut per_second = self.per_second();
+        if per_second.len() <= second {
+            per_second.resize(second + 1, 0);
+        }
+        per_second[second] += 1;
+    }
+
+    fn per_second(&self) -> std::sync::MutexGuard<'_, Vec<u64>> {
+        self.per_second
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn snapshot(&self) -> ExchangeStats {
+        let (peak_per_second, over_limit) = {
+            let per_second = self.per_second();
+            let over = per_second
+                .iter()
+                .map(|&count| count.saturating_sub(LIMIT_PER_SECOND));
+            (per_second.iter().copied().max().unwrap_or(0), over.sum())
+        };
         let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         ExchangeStats {
             requests: read(&self.requests),
@@ -211,6 +243,8 @@ impl Counters {
             unavailable: read(&self.unavailable),
             client_errors: read(&self.client_errors),
             per_phase: self.per_phase.each_ref().map(read),
+            peak_per_second,
+            over_limit,
         }
     }
 }
@@ -300,6 +334,7 @@ async fn answer(
     let counters = &state.counters;
     counters.requests.fetch_add(1, Ordering::Relaxed);
     counters.per_phase[phase.index()].fetch_add(1, Ordering::Relaxed);
+    counters.arrived(state.timeline.elapsed().as_secs() as usize);
 
     let (latency, verdict, jitter) = state.draw(phase);
     tokio::time::sleep(latency).await;

@@ -4,12 +4,14 @@
 //! - `exchange`: the simulated exchange and its fault script;
 //! - `client`: the app's client, reliable through attributes, with its fallbacks;
 //! - `dashboard`: alerts, the table printed each second;
-//! - `options`: the command line.
+//! - `options`: the command line;
+//! - `replicas`: several client processes sharing the exchange's limit through Redis.
 
 mod client;
 mod dashboard;
 mod exchange;
 mod options;
+mod replicas;
 
 pub(crate) use options::{parse_args, usage, Command, Options};
 
@@ -69,6 +71,8 @@ pub(crate) struct Summary {
     pub(crate) critical_alerts: u64,
     /// The `binance` group's degradation score at the end (0 healthy .. 1).
     pub(crate) degradation_score: f64,
+    /// The other replicas' summaries (`--replicas`), as they printed them.
+    pub(crate) replicas: Vec<String>,
 }
 
 /// Runs the demo: starts the exchange, polls it for `options.duration`, and returns what
@@ -91,9 +95,35 @@ pub(crate) async fn run_serving(
     // goes uncounted.
     let events = event::subscribe();
     reliable_runtime::alert::alert_manager();
+    // Replicas without a Redis named: one started for the run (before the clock starts: on a
+    // fresh machine it is installed first).
+    let redis = match (options.replicas > 1, &options.redis, &options.join) {
+        (true, None, None) if !options.unshared => Some(replicas::RedisProcess::start()?),
+        _ => None,
+    };
+    let redis_url = redis.as_ref().map(|redis| redis.url().to_owned());
     let timeline = Timeline::start(options.duration);
-    let exchange = Exchange::start(timeline, options.seed).await?;
-    let client = Arc::new(BinanceClient::new(exchange.base_url())?);
+    // The exchange: this process's own, or the one it joins as a replica.
+    let (exchange, base_url) = match &options.join {
+        None => {
+            let exchange = Exchange::start(timeline, options.seed).await?;
+            let url = exchange.base_url();
+            (Some(exchange), url)
+        }
+        Some(url) => (None, url.clone()),
+    };
+    let limit = replicas::client_limit(options, redis_url.as_deref())?;
+    let client = Arc::new(BinanceClient::new(base_url.clone(), limit)?);
+    let others = match (&exchange, options.replicas > 1) {
+        (Some(_), true) => Some(replicas::Replicas::start(
+            options,
+            &base_url,
+            redis_url.as_deref().or(options.redis.as_deref()),
+            options.duration.saturating_sub(timeline.elapsed()),
+        )?),
+        _ => None,
+    };
+    let exchange_stats = || exchange.as_ref().map(Exchange::stats).unwrap_or_default();
     let alerts = Arc::new(Alerts::default());
     let (stop_watching, stop) = oneshot::channel();
     let watcher = tokio::spawn(watch_breakers(
@@ -104,7 +134,7 @@ pub(crate) async fn run_serving(
         stop,
     ));
     if !options.quiet {
-        print_intro(options, &exchange, &timeline);
+        print_intro(options, &base_url, &timeline);
     }
     let (stop_serving, server) = match options.serve {
         Some(address) => {
@@ -136,10 +166,10 @@ pub(crate) async fn run_serving(
         }
     }
 
-    let table = |exchange: &Exchange| Table {
+    let table = || Table {
         timeline: &timeline,
         client: &client,
-        exchange: exchange.stats(),
+        exchange: exchange_stats(),
         alerts: &alerts,
         board: &board,
         symbols: &options.symbols,
@@ -162,7 +192,7 @@ pub(crate) async fn run_serving(
                 std::future::pending::<()>().await;
             }
             if !options.quiet {
-                println!("{}", table(&exchange));
+                println!("{}", table());
             }
         }
     };
@@ -181,19 +211,21 @@ pub(crate) async fn run_serving(
     let _ = stop_watching.send(());
     watcher.await?;
     if !options.quiet {
-        println!("{}", table(&exchange));
+        println!("{}", table());
     }
     if let (Some(stop), Some(server)) = (stop_serving, server) {
         let _ = stop.send(());
         server.await??;
     }
-    Ok(summarize(
-        options,
-        elapsed,
-        &client,
-        exchange.stats(),
-        &alerts,
-    ))
+    // The exchange answers until every replica is done.
+    let replicas = match others {
+        Some(others) => others.finish().await,
+        None => Vec::new(),
+    };
+    let mut summary = summarize(options, elapsed, &client, exchange_stats(), &alerts);
+    summary.replicas = replicas;
+    drop(redis);
+    Ok(summary)
 }
 
 /// Serves the runtime's health router (endpoints and dashboard) at `address` until the sender
@@ -248,13 +280,25 @@ async fn poll(
     }
 }
 
-fn print_intro(options: &Options, exchange: &Exchange, timeline: &Timeline) {
+fn print_intro(options: &Options, base_url: &str, timeline: &Timeline) {
     println!(
-        "exchange_demo: simulated exchange at {}, {:.1} s, seed {}",
-        exchange.base_url(),
+        "exchange_demo: simulated exchange at {base_url}, {:.1} s, seed {}",
         options.duration.as_secs_f64(),
         options.seed
     );
+    if options.replicas > 1 {
+        println!(
+            "{} client processes, {} {} requests a second (the exchange's limit: {})",
+            options.replicas,
+            if options.unshared {
+                "each keeping alone"
+            } else {
+                "sharing through Redis"
+            },
+            replicas::CLIENT_LIMIT_PER_SECOND,
+            exchange::LIMIT_PER_SECOND
+        );
+    }
     println!(
         "polling {} with {CONSUMERS_PER_SYMBOL} consumers each, every {} ms (order book + ticker)",
         options.symbols.join(", "),
@@ -311,6 +355,7 @@ fn summarize(
             .per_exchange_degradation
             .get("binance")
             .map_or(0.0, |group| group.degradation_score),
+        replicas: Vec::new(),
     };
     for source in Source::ALL {
         let name = source.registry_name();
@@ -331,10 +376,14 @@ fn summarize(
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let exchange = &self.exchange;
+        let replica = if self.options.join.is_some() {
+            " of a replica"
+        } else {
+            ""
+        };
         writeln!(
             f,
-            "summary: {:.1} s, seed {}, {}",
+            "summary{replica}: {:.1} s, seed {}, {}",
             self.elapsed.as_secs_f64(),
             self.options.seed,
             self.options.symbols.join(", ")
@@ -344,25 +393,10 @@ impl fmt::Display for Summary {
             "  calls made by the app            {:>7}",
             self.app_calls
         )?;
-        writeln!(
-            f,
-            "  requests that reached exchange   {:>7}   200: {}, 429: {}, 5xx: {}, 503 in the outage: {}{}",
-            exchange.requests,
-            exchange.ok,
-            exchange.throttled,
-            exchange.server_errors,
-            exchange.unavailable,
-            match exchange.client_errors {
-                0 => String::new(),
-                n => format!(", 4xx: {n}"),
-            }
-        )?;
-        let per_phase: Vec<String> = Phase::ALL
-            .into_iter()
-            .zip(exchange.per_phase)
-            .map(|(phase, requests)| format!("{} {requests}", phase.name()))
-            .collect();
-        writeln!(f, "    by phase: {}", per_phase.join(", "))?;
+        // A replica runs no exchange: what reached it is the first process's to say.
+        if self.options.join.is_none() {
+            self.fmt_exchange(f)?;
+        }
         writeln!(
             f,
             "  served from cache (fresh)        {:>7}",
@@ -395,6 +429,46 @@ impl fmt::Display for Summary {
             f,
             "\n  critical alerts (alert manager)  {:>7}\n  binance degradation score at the end  {:.2}",
             self.critical_alerts, self.degradation_score
-        )
+        )?;
+        for (index, replica) in self.replicas.iter().enumerate() {
+            write!(f, "\n\nreplica {}: {replica}", index + 2)?;
+        }
+        Ok(())
+    }
+}
+
+impl Summary {
+    /// What the exchange counted: every replica's requests together.
+    fn fmt_exchange(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let exchange = &self.exchange;
+        writeln!(
+            f,
+            "  requests that reached exchange   {:>7}   200: {}, 429: {}, 5xx: {}, 503 in the outage: {}{}",
+            exchange.requests,
+            exchange.ok,
+            exchange.throttled,
+            exchange.server_errors,
+            exchange.unavailable,
+            match exchange.client_errors {
+                0 => String::new(),
+                n => format!(", 4xx: {n}"),
+            }
+        )?;
+        let per_phase: Vec<String> = Phase::ALL
+            .into_iter()
+            .zip(exchange.per_phase)
+            .map(|(phase, requests)| format!("{} {requests}", phase.name()))
+            .collect();
+        writeln!(f, "    by phase: {}", per_phase.join(", "))?;
+        if self.options.replicas > 1 {
+            writeln!(
+                f,
+                "  busiest second at the exchange   {:>7}   its limit: {} a second; requests over it: {}",
+                exchange.peak_per_second,
+                exchange::LIMIT_PER_SECOND,
+                exchange.over_limit
+            )?;
+        }
+        Ok(())
     }
 }

@@ -22,10 +22,18 @@ options:
                          listed: {}
   --serve <ADDR>         serve the health endpoints and a live dashboard at this address
                          while the demo runs, e.g. 127.0.0.1:8080 (port 0 picks one)
+  --replicas <N>         run N client processes (1 to 8) against the one exchange, sharing
+                         its limit of {limit} requests a second through Redis [default: 1]
+  --redis <URL>          the Redis the replicas share, e.g. redis://127.0.0.1:6379/
+                         [default: one started on a free loopback port]
+  --unshared             with --replicas: each replica keeps the limit alone instead (the
+                         exchange then sees N times it)
+  --join <URL>           run as a replica of the exchange at URL (what --replicas starts)
   --quiet                print only the summary
   --help                 print this and exit
 ",
-        listed.join(" ")
+        listed.join(" "),
+        limit = super::exchange::LIMIT_PER_SECOND,
     )
 }
 
@@ -42,6 +50,14 @@ pub(crate) struct Options {
     pub(crate) quiet: bool,
     /// Where to serve the health endpoints and the dashboard while the demo runs.
     pub(crate) serve: Option<SocketAddr>,
+    /// Client processes against the one exchange (this one and `replicas - 1` started).
+    pub(crate) replicas: u32,
+    /// The Redis the replicas share their limit through (`None`: start one).
+    pub(crate) redis: Option<String>,
+    /// Each replica keeps the exchange's limit alone (the problem sharing solves).
+    pub(crate) unshared: bool,
+    /// Run as a replica of the exchange at this base URL: no exchange of its own.
+    pub(crate) join: Option<String>,
 }
 
 impl Default for Options {
@@ -52,6 +68,10 @@ impl Default for Options {
             symbols: ["BTCUSDT", "ETHUSDT", "SOLUSDT"].map(String::from).to_vec(),
             quiet: false,
             serve: None,
+            replicas: 1,
+            redis: None,
+            unshared: false,
+            join: None,
         }
     }
 }
@@ -105,14 +125,56 @@ pub(crate) fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Comma
                     )
                 })?);
             }
+            "--replicas" => {
+                let raw = value("--replicas")?;
+                options.replicas = raw
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_REPLICAS).contains(n))
+                    .ok_or_else(|| {
+                        format!("`--replicas` takes a number from 1 to {MAX_REPLICAS}, not `{raw}`")
+                    })?;
+            }
+            "--redis" => {
+                let raw = value("--redis")?;
+                if !raw.starts_with("redis://") {
+                    return Err(format!(
+                        "`--redis` takes a URL like `redis://127.0.0.1:6379/`, not `{raw}`"
+                    ));
+                }
+                options.redis = Some(raw);
+            }
+            "--join" => {
+                let raw = value("--join")?;
+                if !raw.starts_with("http://") {
+                    return Err(format!(
+                        "`--join` takes the exchange's URL, like `http://127.0.0.1:8081`, not `{raw}`"
+                    ));
+                }
+                options.join = Some(raw.trim_end_matches('/').to_owned());
+            }
+            "--unshared" if inline.is_none() => options.unshared = true,
             "--quiet" | "-q" if inline.is_none() => options.quiet = true,
             "--help" | "-h" if inline.is_none() => return Ok(Command::Help),
-            "--quiet" | "-q" | "--help" | "-h" => return Err(format!("`{flag}` takes no value")),
+            "--quiet" | "-q" | "--help" | "-h" | "--unshared" => {
+                return Err(format!("`{flag}` takes no value"))
+            }
             other => return Err(format!("unknown argument `{other}` (see --help)")),
+        }
+    }
+    if options.replicas == 1 && options.join.is_none() {
+        if options.unshared {
+            return Err("`--unshared` needs `--replicas` above 1".to_owned());
+        }
+        if options.redis.is_some() {
+            return Err("`--redis` needs `--replicas` above 1".to_owned());
         }
     }
     Ok(Command::Run(options))
 }
+
+/// The most replicas the demo starts: each is a process polling the exchange.
+const MAX_REPLICAS: u32 = 8;
 
 fn parse_duration(raw: &str) -> Result<Duration, String> {
     let seconds: f64 = raw
