@@ -21,8 +21,10 @@ fn main() {
 
 /// What the demo's `main` does for a replica: run, print the summary.
 fn replica(args: Vec<String>) {
-    let Ok(Command::Run(options)) = demo::parse_args(args) else {
-        panic!("a replica's arguments parse");
+    let options = match demo::parse_args(args) {
+        Ok(Command::Run(options)) => options,
+        Ok(Command::Help) => return print!("{}", demo::usage()),
+        Err(error) => panic!("a replica's arguments: {error}"),
     };
     let summary = runtime()
         .block_on(demo::run(&options))
