@@ -353,6 +353,8 @@ async fn a_trip_in_one_instance_opens_the_others_within_the_sync_delay() {
     use reliable_runtime::registry::breaker_registry;
     use reliable_runtime::shared::SharedBreaker;
     let mut server = RedisServer::start();
+    // Alerts from the first change on: a dead Redis is one (its store's breaker opening).
+    reliable_runtime::alert::alert_manager();
     let config = || {
         BreakerConfig::default()
             .failure_threshold(3)
@@ -366,7 +368,7 @@ async fn a_trip_in_one_instance_opens_the_others_within_the_sync_delay() {
                 SharedStore::with_timeout(name, &server.url(), Duration::from_secs(2)).unwrap();
             let breaker = breaker_registry().get_or_create(name, config()).unwrap();
             let shared = SharedBreaker::start(&store, "fleet", Arc::clone(&breaker));
-            (breaker, shared)
+            (breaker, shared, store)
         })
         .collect();
     let (a, b) = (&instances[0].0, &instances[1].0);
@@ -413,6 +415,39 @@ async fn a_trip_in_one_instance_opens_the_others_within_the_sync_delay() {
     assert_eq!(a.state(), BreakerState::Open);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(b.state(), BreakerState::Closed);
+    // Each store's breaker opened on the failed reads, and said so: a critical alert.
+    eventually(
+        Duration::from_secs(3),
+        "an alert for the dead Redis",
+        || {
+            reliable_runtime::alert::alert_manager()
+                .history()
+                .iter()
+                .any(|alert| {
+                    alert.source == "redis:fleet_b"
+                        && alert.severity == reliable_runtime::alert::Severity::Critical
+                })
+        },
+    )
+    .await;
+
+    // Redis back: once each store's breaker has probed it, trips are shared again.
+    server.restart();
+    a.reset();
+    let stores = [&instances[0].2, &instances[1].2];
+    eventually(Duration::from_secs(5), "the stores back on Redis", || {
+        stores
+            .iter()
+            .all(|store| store.breaker().state() == BreakerState::Closed)
+    })
+    .await;
+    for _ in 0..3 {
+        a.try_acquire().unwrap().failure();
+    }
+    eventually(Duration::from_secs(2), "b open again with a", || {
+        b.state() == BreakerState::Open
+    })
+    .await;
 }
 
 /// Polls `done` every 5 ms until it holds, failing after `limit`.
