@@ -102,6 +102,7 @@ impl Layers {
         call_flags: 0,
     };
 
+    #[cfg(feature = "limit")]
     fn has_shared_limit(&self) -> bool {
         #[cfg(feature = "redis")]
         return self.shared_limit.is_some();
