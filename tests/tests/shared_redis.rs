@@ -450,6 +450,56 @@ async fn a_trip_in_one_instance_opens_the_others_within_the_sync_delay() {
     .await;
 }
 
+#[tokio::test]
+async fn a_corrupt_fleet_record_is_counted_and_the_breaker_goes_on_alone() {
+    use reliable_runtime::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
+    use reliable_runtime::shared::SharedBreaker;
+    let server = RedisServer::start();
+    let mut connection = raw(&server).await;
+    // Another version's record: a hash without the fields this one reads.
+    let _: () = redis::cmd("HSET")
+        .arg("reliable:{corrupt_fleet}:breaker")
+        .arg(&["state", "tripped", "until", "soon"])
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let store =
+        SharedStore::with_timeout("corrupt_fleet", &server.url(), Duration::from_secs(2)).unwrap();
+    let breaker = Arc::new(
+        CircuitBreaker::new(
+            "corrupt_fleet",
+            BreakerConfig::default().failure_threshold(1),
+        )
+        .unwrap(),
+    );
+    let _shared = SharedBreaker::options(&store, "corrupt_fleet", Arc::clone(&breaker))
+        .sync_every(Duration::from_millis(20))
+        .start()
+        .unwrap();
+    eventually(Duration::from_secs(2), "the record counted as bad", || {
+        store.snapshot().bad_data > 0
+    })
+    .await;
+    assert_eq!(breaker.state(), BreakerState::Closed, "not opened by it");
+    // Its own trip replaces the record with a good one.
+    breaker.try_acquire().unwrap().failure();
+    let start = Instant::now();
+    loop {
+        let state: String = redis::cmd("HGET")
+            .arg("reliable:{corrupt_fleet}:breaker")
+            .arg("state")
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        if state == "open" {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(2), "state {state}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(store.snapshot().fallbacks, 0);
+}
+
 /// Polls `done` every 5 ms until it holds, failing after `limit`.
 async fn eventually(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
