@@ -644,6 +644,27 @@ mod second_level {
         vec![(97_000.5, 1.25), (97_001.0, 0.5)]
     }
 
+    /// Waits until the server holds `key` (values are stored in the background), up to 3 s.
+    async fn until_stored(server: &RedisServer, key: &str) {
+        let mut connection = raw(server).await;
+        let start = Instant::now();
+        loop {
+            let stored: bool = redis::cmd("EXISTS")
+                .arg(key)
+                .query_async(&mut connection)
+                .await
+                .unwrap();
+            if stored {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(3),
+                "{key} never stored"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     #[tokio::test]
     async fn one_instance_load_serves_the_others_for_what_is_left_of_its_ttl() {
         let server = RedisServer::start();
@@ -659,6 +680,7 @@ mod second_level {
             a.get_or_load("BTC".to_string(), load).await.unwrap(),
             book()
         );
+        until_stored(&server, "reliable:cache:{books:\"BTC\"}").await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         let served =
             reliable_runtime::served::observe(b.get_or_load("BTC".to_string(), load)).await;
@@ -673,6 +695,49 @@ mod second_level {
         // A key not loaded anywhere loads here.
         b.get_or_load("ETH".to_string(), load).await.unwrap();
         assert_eq!(loads.load(Ordering::Relaxed), 2);
+    }
+
+    static ATTRIBUTE_LOADS: AtomicU32 = AtomicU32::new(0);
+
+    /// A `#[cached]` fn whose cache (registered by name first) has the second level.
+    #[reliable_runtime::cached(name = "attribute_books", ttl = 60, key = symbol.to_string())]
+    async fn attribute_book(symbol: &str) -> Result<Book, String> {
+        let _ = symbol;
+        ATTRIBUTE_LOADS.fetch_add(1, Ordering::Relaxed);
+        Ok(vec![(1.0, 1.0)])
+    }
+
+    #[tokio::test]
+    async fn a_cached_fn_takes_another_instance_load() {
+        use reliable_runtime::registry::cache_registry;
+        let server = RedisServer::start();
+        let config = || CacheConfig::default().ttl(Duration::from_secs(60));
+        // This instance: the fn's cache, registered before its first call, and shared.
+        let store =
+            SharedStore::with_timeout("attribute", &server.url(), Duration::from_secs(2)).unwrap();
+        let registered = cache_registry()
+            .get_or_create::<String, Book>("attribute_books", config())
+            .unwrap()
+            .expect("no cache of that name with other types");
+        SharedCache::new(&store).attach(&registered).unwrap();
+        // Another instance loads BTC first.
+        let (other, _) = instance(
+            &server,
+            "attribute_books",
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+        );
+        other
+            .get_or_load("BTC".to_string(), || async { Ok::<_, String>(book()) })
+            .await
+            .unwrap();
+        until_stored(&server, "reliable:cache:{attribute_books:\"BTC\"}").await;
+        // The fn's miss is answered by the other instance's load: its body does not run.
+        assert_eq!(attribute_book("BTC").await.unwrap(), book());
+        assert_eq!(ATTRIBUTE_LOADS.load(Ordering::Relaxed), 0);
+        // A key nobody loaded runs the body.
+        assert_eq!(attribute_book("ETH").await.unwrap(), vec![(1.0, 1.0)]);
+        assert_eq!(ATTRIBUTE_LOADS.load(Ordering::Relaxed), 1);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -784,7 +849,24 @@ mod second_level {
         );
         assert_eq!(store.snapshot().bad_data, 2);
         // Each replaced by the load: another instance now takes it.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        for key in ["BTC", "ETH"] {
+            let key = format!("reliable:cache:{{corrupt:\"{key}\"}}");
+            let mut connection = raw(&server).await;
+            let start = Instant::now();
+            loop {
+                let value: Option<String> = redis::cmd("HGET")
+                    .arg(&key)
+                    .arg("value")
+                    .query_async(&mut connection)
+                    .await
+                    .unwrap_or(None);
+                if value == Some(serde_json::to_string(&book()).unwrap()) {
+                    break;
+                }
+                assert!(start.elapsed() < Duration::from_secs(3), "{key}: {value:?}");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
         let (other, other_store) = instance(
             &server,
             "corrupt",
@@ -826,22 +908,31 @@ mod second_level {
             );
         }
         assert!(store.snapshot().fallbacks >= 5);
-        // Back: the next misses are shared again once the store's breaker probes.
+        // Back: misses are shared again once the store's breaker has probed Redis (a second
+        // after it opened, or two after a probe that came too early).
         server.restart();
-        tokio::time::sleep(Duration::from_millis(1_100)).await;
-        let fallbacks = store.snapshot().fallbacks;
-        cache
-            .get_or_load("after".to_string(), || async { Ok::<_, String>(book()) })
-            .await
-            .unwrap();
-        tokio::time::sleep(Duration::from_millis(100)).await;
         let mut connection = raw(&server).await;
-        let stored: bool = redis::cmd("EXISTS")
-            .arg("reliable:cache:{dead:\"after\"}")
-            .query_async(&mut connection)
-            .await
-            .unwrap();
-        assert!(stored, "stored on the server again");
-        assert_eq!(store.snapshot().fallbacks, fallbacks);
+        let start = Instant::now();
+        for attempt in 0.. {
+            let key = format!("after{attempt}");
+            cache
+                .get_or_load(key.clone(), || async { Ok::<_, String>(book()) })
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let stored: bool = redis::cmd("EXISTS")
+                .arg(format!("reliable:cache:{{dead:\"{key}\"}}"))
+                .query_async(&mut connection)
+                .await
+                .unwrap();
+            if stored {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(6),
+                "never shared again"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
