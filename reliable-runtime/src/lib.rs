@@ -105,6 +105,9 @@
 //!   by default).
 //! - [`served`]: where a value came from (fresh, cache hit, stale with its age, fallback with
 //!   its cause), for the callers that ask.
+//! - `shared` (feature `redis`): state shared by the replicas of a service through Redis (a
+//!   limit exact across them, breakers that trip and recover together, a cache's second level,
+//!   a deduplication store), each falling back to local state when Redis is down or slow.
 //! - `testing`: each test in its own scope of instances and clock (feature `testing`).
 //! - [`sla`]: the [`SlaMonitor`](sla::SlaMonitor), its percentiles and status rules.
 

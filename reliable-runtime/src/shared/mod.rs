@@ -1,6 +1,7 @@
 //! State shared by several instances of a service through a Redis server (feature `redis`):
-//! a sliding-window limit exact across every instance ([`SharedRateLimiter`]), breakers whose
-//! trips open every instance's ([`SharedBreaker`]) and a deduplication store ([`DedupStore`]).
+//! a sliding-window limit exact across every instance ([`SharedRateLimiter`], alone or a
+//! policy's layer), breakers that trip, probe and recover as one fleet ([`SharedBreaker`]), a
+//! cache's second level ([`SharedCache`]) and a deduplication store ([`DedupStore`]).
 //!
 //! Redis is a dependency like any other, and is called like one: every command has a timeout
 //! (50 ms by default) and goes through a circuit breaker of its own (named `redis:<store>`,
