@@ -199,6 +199,58 @@ async fn policies_of_two_instances_share_one_limit() {
 }
 
 #[tokio::test]
+async fn a_sum_its_entries_do_not_back_is_recounted_never_trusted() {
+    let server = RedisServer::start();
+    let store = SharedStore::with_timeout("backed", &server.url(), Duration::from_secs(2)).unwrap();
+    let limiter =
+        SharedRateLimiter::new(&store, "shared_backed", &[RateLimit::per_minute(10)]).unwrap();
+    assert!(limiter.try_acquire(1).await.is_ok());
+    // A sum above what the window holds (written by hand, or left by a failure): 9 of 10.
+    let mut connection = raw(&server).await;
+    let _: () = redis::cmd("HSET")
+        .arg("reliable:{shared_backed}:sums")
+        .arg("60000000")
+        .arg(9)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    // 9 + 5 > 10, but the entries hold 1: recounted, the call fits, and the sum is right.
+    assert!(limiter.try_acquire(5).await.is_ok());
+    let sum: u64 = redis::cmd("HGET")
+        .arg("reliable:{shared_backed}:sums")
+        .arg("60000000")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(sum, 6);
+    // A weight above the limit is refused without touching the window.
+    assert!(limiter.try_acquire(11).await.is_err());
+    assert!(limiter.try_acquire(4).await.is_ok());
+    assert!(limiter.try_acquire(1).await.is_err(), "10 of 10 used");
+}
+
+#[tokio::test]
+async fn a_wait_on_a_dead_redis_beyond_the_local_share_is_refused_at_once() {
+    let mut server = RedisServer::start();
+    let store = SharedStore::new("share_dies", &server.url()).unwrap();
+    let limiter = SharedRateLimiter::new(&store, "shared_share", &[RateLimit::per_minute(100)])
+        .unwrap()
+        .local_share(0.1)
+        .unwrap();
+    server.kill();
+    let start = Instant::now();
+    // 20 fits the shared 100, not the local 10: refused, not waited a minute for.
+    assert!(limiter.acquire(20).await.is_err());
+    assert!(
+        start.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        start.elapsed()
+    );
+    // Within the local share, the wait is answered locally.
+    assert!(limiter.acquire(5).await.is_ok());
+}
+
+#[tokio::test]
 async fn a_dead_redis_is_not_waited_for_and_state_returns_to_it() {
     let mut server = RedisServer::start();
     let store = SharedStore::new("dies", &server.url()).unwrap();
@@ -766,6 +818,33 @@ mod second_level {
             loads.load(Ordering::Relaxed),
             1,
             "one load for three instances"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_load_gives_up_its_claim() {
+        let server = RedisServer::start();
+        let ttl = Duration::from_secs(10);
+        let (a, _) = instance(&server, "cancelled", ttl, ttl);
+        let (b, _) = instance(&server, "cancelled", ttl, ttl);
+        // a claims BTC's load, and its caller gives up before it ends.
+        let hung = a.get_or_load("BTC".to_string(), || {
+            std::future::pending::<Result<Book, String>>()
+        });
+        assert!(tokio::time::timeout(Duration::from_millis(200), hung)
+            .await
+            .is_err());
+        // b does not wait out the claim's lease (5 s): the claim went with the caller.
+        let start = Instant::now();
+        let value = b
+            .get_or_load("BTC".to_string(), || async { Ok::<_, String>(book()) })
+            .await
+            .unwrap();
+        assert_eq!(value, book());
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
         );
     }
 

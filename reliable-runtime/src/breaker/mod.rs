@@ -946,6 +946,28 @@ impl CircuitBreaker {
                 >= Timestamp::from_nanos(self.open_until.load(Ordering::Acquire))
     }
 
+    /// The breaker's state word now: which transition it is at (see
+    /// [`close_if_unchanged`](Self::close_if_unchanged)).
+    #[cfg(feature = "redis")]
+    pub(crate) fn epoch(&self) -> u64 {
+        self.load().0
+    }
+
+    /// Closes an open or half-open breaker with `reason`, if no transition was made since
+    /// `epoch` was read (its own probe failing meanwhile, say); `false` otherwise.
+    #[cfg(feature = "redis")]
+    pub(crate) fn close_if_unchanged(&self, epoch: u64, reason: &'static str) -> bool {
+        let mut transitions = self.transitions.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.load();
+        if !current.same_epoch(Word(epoch))
+            || !matches!(current.state(), BreakerState::Open | BreakerState::HalfOpen)
+        {
+            return false;
+        }
+        self.enter(current, BreakerState::Closed, reason, &mut transitions);
+        true
+    }
+
     /// Opens a closed breaker for `remaining` (what is left of the fleet's open period), with
     /// `reason`. Does nothing in any other state. Counts a trip, like any opening.
     #[cfg(feature = "redis")]

@@ -667,8 +667,15 @@ where
             };
             // The level shared with other instances, if any: its value, or who loads.
             #[cfg(feature = "redis")]
-            let (second_level, claimed, remote_stale) = match self.second_level.get() {
-                None => (None, false, None),
+            // (Its commands need tokio's timers: under another executor, it is left out.)
+            #[cfg(feature = "redis")]
+            let level = self
+                .second_level
+                .get()
+                .filter(|_| tokio::runtime::Handle::try_current().is_ok());
+            #[cfg(feature = "redis")]
+            let (second_level, mut claim, remote_stale) = match level {
+                None => (None, second_level::Claimed::none(), None),
                 Some(level) => {
                     let mut remote_stale = None;
                     match self
@@ -682,9 +689,13 @@ where
                             crate::served::record(|| crate::served::Source::Cached);
                             return Ok(value);
                         }
-                        second_level::Consulted::Load { claimed } => {
-                            (Some(level), claimed, remote_stale)
-                        }
+                        // A claim is given up if this load ends without a value (fails, or is
+                        // cancelled), so the other instances do not wait out its lease.
+                        second_level::Consulted::Load { claimed } => (
+                            Some(level),
+                            second_level::Claimed::new(claimed.then(|| level.release(&key))),
+                            remote_stale,
+                        ),
                     }
                 }
             };
@@ -709,6 +720,8 @@ where
                     }
                     #[cfg(feature = "redis")]
                     if let Some(send) = stored {
+                        // Storing the value ends the claim.
+                        claim.disarm();
                         second_level::in_background(send).await;
                     }
                     Ok(value)
@@ -719,8 +732,8 @@ where
                         leader.finish(Outcome::Failed(S::keep(&error)));
                     }
                     #[cfg(feature = "redis")]
-                    if let (Some(level), true) = (second_level, claimed) {
-                        second_level::in_background(level.release(&key)).await;
+                    if let Some(release) = claim.disarm() {
+                        second_level::in_background(release).await;
                     }
                     match stale {
                         Some((value, age)) => {

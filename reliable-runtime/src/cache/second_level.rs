@@ -70,6 +70,35 @@ pub(crate) enum Consulted<V> {
     Load { claimed: bool },
 }
 
+/// This instance's claim on a load, given up when dropped still armed (the load failed, or
+/// its caller was cancelled): the release runs in the background.
+pub(crate) struct Claimed(Option<BoxFuture<'static, ()>>);
+
+impl Claimed {
+    pub(crate) fn none() -> Claimed {
+        Claimed(None)
+    }
+
+    /// `release` is how to give the claim up (`None`: no claim).
+    pub(crate) fn new(release: Option<BoxFuture<'static, ()>>) -> Claimed {
+        Claimed(release)
+    }
+
+    /// The release, which the claim's holder now runs or drops itself.
+    pub(crate) fn disarm(&mut self) -> Option<BoxFuture<'static, ()>> {
+        self.0.take()
+    }
+}
+
+impl Drop for Claimed {
+    fn drop(&mut self) {
+        if let (Some(release), Ok(runtime)) = (self.0.take(), tokio::runtime::Handle::try_current())
+        {
+            runtime.spawn(release);
+        }
+    }
+}
+
 /// Runs `send` in the background when there is a tokio runtime, else here.
 pub(crate) async fn in_background(send: BoxFuture<'static, ()>) {
     match tokio::runtime::Handle::try_current() {

@@ -381,9 +381,11 @@ impl PolicyBuilder {
     /// Each call takes `weight` of a limit shared by every instance of the service through
     /// Redis (see [`SharedRateLimiter`](crate::shared::SharedRateLimiter)): ten replicas
     /// together stay within an exchange's limit. Refused with `Rejected::RateLimited` unless
-    /// [`wait_for_rate_limit`](Self::wait_for_rate_limit) (then it waits, within the call's
-    /// deadline, what the server says). Answered locally within the store's timeout when Redis
-    /// is unavailable; a blocking call (`call_blocking`) always takes from the local share.
+    /// [`wait_for_rate_limit`](Self::wait_for_rate_limit) (then it waits what the server says,
+    /// asking again at least each second; the admission comes before the call's timeouts
+    /// start, as a bulkhead's wait does). Answered locally within the store's timeout when
+    /// Redis is unavailable; a blocking call (`call_blocking`) always takes from the local
+    /// share.
     ///
     /// ```no_run
     /// use reliable_runtime::limit::RateLimit;

@@ -15,6 +15,9 @@ const SET_BY_HAND: &str = "set by hand";
 /// The reason a breaker opens because another instance's did (not published again either).
 const OPENED_BY_FLEET: &str = "another instance's breaker opened";
 
+/// The reason a breaker closes because another instance's probes found the service back.
+const CLOSED_BY_FLEET: &str = "another instance's probes succeeded";
+
 /// How long the server keeps a record nobody updates: an opening for its open period plus
 /// this, a recovery for this (long enough for every instance's next read).
 const KEEP_MS: u64 = 60_000;
@@ -289,11 +292,14 @@ impl Sync {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                // This breaker's own changes first: a read must not act on a state older than
+                // a change already announced.
+                biased;
                 event = self.events.recv() => match event {
                     Ok(Event::BreakerStateChanged(change))
                         if change.breaker == self.breaker.name()
-                            && change.reason != SET_BY_HAND
-                            && change.reason != OPENED_BY_FLEET =>
+                            && ![SET_BY_HAND, OPENED_BY_FLEET, CLOSED_BY_FLEET]
+                                .contains(&change.reason) =>
                     {
                         match change.to {
                             BreakerState::Open => self.trip().await,
@@ -301,7 +307,14 @@ impl Sync {
                             _ => {}
                         }
                     }
-                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Ok(_) => {}
+                    // Events were lost (the bus is shared, and busy in an outage): a trip
+                    // among them is shared from the breaker's state instead.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        if self.breaker.state() == BreakerState::Open && !self.with_fleet {
+                            self.trip().await;
+                        }
+                    }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                 },
                 _ = tick.tick() => self.follow().await,
@@ -334,8 +347,8 @@ impl Sync {
             .await;
         // Like every instance, it then probes only with a slot (the next read holds it).
         self.with_fleet = outcome.is_ok();
-        if outcome.is_err() {
-            self.alone("a trip could not be shared");
+        if let Err(unavailable) = outcome {
+            self.unread(unavailable, "a trip could not be shared");
         }
     }
 
@@ -356,13 +369,16 @@ impl Sync {
                     .await
             })
             .await;
-        if outcome.is_err() {
-            self.alone("a recovery could not be shared");
+        if let Err(unavailable) = outcome {
+            self.unread(unavailable, "a recovery could not be shared");
         }
     }
 
     /// Reads the fleet's state and brings this instance's breaker in line with it.
     async fn follow(&mut self) {
+        // The breaker as it was when read: the fleet's answer applies only if it has not
+        // changed meanwhile (its own probe failing, say).
+        let epoch = self.breaker.epoch();
         let state = self.breaker.state();
         // Open with the fleet, it asks whatever its own timer says: the hold keeps it from
         // half-opening before it has a slot.
@@ -370,7 +386,9 @@ impl Sync {
             || (state == BreakerState::Open && (self.with_fleet || self.breaker.open_elapsed()));
         let fleet = match self.status(wants_probe).await {
             Ok(fleet) => fleet,
-            Err(_) => return self.alone("the fleet's breaker state could not be read"),
+            Err(unavailable) => {
+                return self.unread(unavailable, "the fleet's breaker state could not be read")
+            }
         };
         match fleet {
             Fleet::Unknown => {
@@ -384,12 +402,14 @@ impl Sync {
             }
             Fleet::Recovered => {
                 self.let_go();
-                if self.with_fleet && matches!(state, BreakerState::Open | BreakerState::HalfOpen) {
+                if self.with_fleet
+                    && matches!(state, BreakerState::Open | BreakerState::HalfOpen)
+                    && self.breaker.close_if_unchanged(epoch, CLOSED_BY_FLEET)
+                {
                     tracing::info!(
                         breaker = self.breaker.name(),
                         "closed: another instance's probes found the service back"
                     );
-                    self.breaker.set_state(BreakerState::Closed);
                 }
                 self.with_fleet = false;
             }
@@ -407,8 +427,13 @@ impl Sync {
 
     /// Holds the breaker open for `beyond` and a margin of three reads more.
     fn hold(&mut self, beyond: Duration) {
-        self.breaker
-            .hold_open(beyond.saturating_add(self.options.sync_every.saturating_mul(3)));
+        // Three reads, and at least one read plus two slow answers: one late answer must not
+        // let the breaker half-open without a slot.
+        let every = self.options.sync_every;
+        let margin = every
+            .saturating_mul(3)
+            .max(every.saturating_add(self.store.timeout().saturating_mul(2)));
+        self.breaker.hold_open(beyond.saturating_add(margin));
         self.holding = true;
     }
 
@@ -463,10 +488,19 @@ impl Sync {
         })
     }
 
-    /// Redis is unavailable: the breaker works on its own until it is back.
-    fn alone(&mut self, what: &'static str) {
-        self.let_go();
+    /// Redis did not answer: the breaker works on its own until it does. A hold ends by itself
+    /// within its margin, or at once when the store's breaker is open (Redis gone, not one
+    /// slow answer).
+    fn unread(&mut self, unavailable: Unavailable, what: &'static str) {
+        if matches!(unavailable, Unavailable::Open) {
+            self.let_go();
+        }
         self.store.fell_back();
-        tracing::debug!(breaker = self.breaker.name(), what, "Redis is unavailable");
+        tracing::debug!(
+            breaker = self.breaker.name(),
+            what,
+            ?unavailable,
+            "Redis did not answer"
+        );
     }
 }

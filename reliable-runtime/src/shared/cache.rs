@@ -38,6 +38,8 @@ elseif kind ~= 'none' then
   bad = 1
 end
 if fresh > 0 or ARGV[2] ~= '1' then return {value, fresh, age, 0, bad} end
+kind = redis.call('TYPE', KEYS[2]).ok
+if kind ~= 'string' and kind ~= 'none' then redis.call('DEL', KEYS[2]) end
 local claim = 2
 if redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[4]) then
   claim = 1

@@ -148,6 +148,11 @@ impl SharedStore {
         &self.inner.name
     }
 
+    /// Each command's timeout.
+    pub fn timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
     /// The breaker its commands go through.
     pub fn breaker(&self) -> &Arc<CircuitBreaker> {
         &self.inner.breaker

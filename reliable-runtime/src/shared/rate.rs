@@ -9,75 +9,100 @@ use std::time::Duration;
 /// The admission, atomic on the server. Each window is a sorted set of the calls within it
 /// (members `<sequence>:<weight>`, scored by the server's clock in microseconds) and its
 /// running sum of weights in one hash: a call expires the entries leaving each window (their
-/// weights subtracted) and compares the sum, so an admission costs the same whatever the
-/// window holds (a recount only when the sums were lost). Answers `{0, bad}` (admitted),
-/// `{wait, bad}` (microseconds until the weight fits) or `{-1, bad}` (it never fits); members
-/// that do not parse (another version's, a corrupt one) count nothing and are reported in
-/// `bad`. The server's clock times every entry, so instances with skewed clocks share one
-/// timeline. KEYS: the sequence, the sums (a field per span), then one set per window; ARGV:
-/// the weight, then each window's span (µs) and limit.
+/// weights subtracted, the sum written back at once) and compares the sum, so an admission
+/// costs the same whatever the window holds. A sum that cannot be right (lost, negative, above
+/// an empty set, or not covered by the set's entries) is recounted from the set; a call is
+/// never admitted on a sum the entries do not back. Answers `{0, bad}` (admitted), `{wait,
+/// bad}` (microseconds until the weight fits), `{-1, bad}` (it never fits: checked before
+/// anything is written) or `{-2, bad}` (a key holds another type: answered locally, the keys
+/// left alone). Members that do not parse (another version's, a corrupt one) count nothing and
+/// are reported in `bad`. The server's clock times every entry, so instances with skewed
+/// clocks share one timeline. KEYS: the sequence, the sums (a field per span), then one set
+/// per window; ARGV: the weight, then each window's span (µs) and limit.
 const ADMIT: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local weight = tonumber(ARGV[1])
 local windows = #KEYS - 2
 local bad = 0
+local function kind(key) return redis.call('TYPE', key).ok end
+local k = kind(KEYS[1])
+if k ~= 'string' and k ~= 'none' then return {-2, 1} end
+k = kind(KEYS[2])
+if k ~= 'hash' and k ~= 'none' then return {-2, 1} end
+local longest = 0
+for i = 1, windows do
+  local span, limit = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
+  if weight > limit then return {-1, 0} end
+  if span > longest then longest = span end
+  k = kind(KEYS[2 + i])
+  if k ~= 'zset' and k ~= 'none' then return {-2, 1} end
+end
 local function weight_of(member, count)
   local w = tonumber(string.match(member, '^%d+:(%d+)$'))
   if not w and count then bad = bad + 1 end
   return w or 0
 end
-local longest, wait, sums = 0, 0, {}
+local function recount(set)
+  local sum = 0
+  for _, member in ipairs(redis.call('ZRANGE', set, 0, -1)) do
+    sum = sum + weight_of(member, true)
+  end
+  return sum
+end
+local wait = 0
 for i = 1, windows do
-  local set = KEYS[2 + i]
-  local span = tonumber(ARGV[2 * i])
-  local limit = tonumber(ARGV[2 * i + 1])
-  if span > longest then longest = span end
+  local set, field = KEYS[2 + i], ARGV[2 * i]
+  local span, limit = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
   local cutoff = string.format('%d', now - span)
-  local sum = tonumber(redis.call('HGET', KEYS[2], ARGV[2 * i]))
+  local sum = tonumber(redis.call('HGET', KEYS[2], field))
   if sum then
     for _, member in ipairs(redis.call('ZRANGEBYSCORE', set, '-inf', cutoff)) do
       sum = sum - weight_of(member, true)
     end
   end
   redis.call('ZREMRANGEBYSCORE', set, '-inf', cutoff)
-  if not sum or sum < 0 then
-    sum = 0
-    for _, member in ipairs(redis.call('ZRANGE', set, 0, -1)) do
-      sum = sum + weight_of(member, true)
-    end
+  if not sum or sum < 0 or (sum > 0 and redis.call('ZCARD', set) == 0) then
+    sum = recount(set)
   end
-  sums[i] = sum
+  redis.call('HSET', KEYS[2], field, sum)
   if sum + weight > limit then
-    if weight > limit then return {-1, bad} end
-    local over, offset = sum + weight - limit, 0
-    while over > 0 do
+    local over, offset, free = sum + weight - limit, 0, nil
+    while over > 0 and not free do
       local chunk = redis.call('ZRANGE', set, offset, offset + 99, 'WITHSCORES')
       if #chunk == 0 then break end
       for j = 1, #chunk, 2 do
         over = over - weight_of(chunk[j], false)
         if over <= 0 then
-          local free = tonumber(chunk[j + 1]) + span - now
-          if free < 1 then free = 1 end
-          if free > wait then wait = free end
+          free = tonumber(chunk[j + 1]) + span - now
           break
         end
       end
       offset = offset + 100
     end
+    if not free then
+      -- The entries do not back the sum: recount, and refuse for the window if still over.
+      sum = recount(set)
+      redis.call('HSET', KEYS[2], field, sum)
+      if sum + weight > limit then free = span end
+    end
+    if free then
+      if free < 1 then free = 1 end
+      if free > wait then wait = free end
+    end
   end
 end
-for i = 1, windows do redis.call('HSET', KEYS[2], ARGV[2 * i], sums[i]) end
-if wait > 0 then return {wait, bad} end
-local member = redis.call('INCR', KEYS[1]) .. ':' .. weight
-local score = string.format('%d', now)
-for i = 1, windows do
-  redis.call('ZADD', KEYS[2 + i], score, member)
-  redis.call('HINCRBY', KEYS[2], ARGV[2 * i], weight)
-end
 local keep = math.floor(longest / 1000) + 1000
+if wait == 0 then
+  local member = redis.call('INCR', KEYS[1]) .. ':' .. weight
+  local score = string.format('%d', now)
+  for i = 1, windows do
+    redis.call('ZADD', KEYS[2 + i], score, member)
+    redis.call('HINCRBY', KEYS[2], ARGV[2 * i], weight)
+  end
+end
 for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], keep) end
-return {0, bad}
+return {wait, bad}
 ";
 
 /// A weighted limit over several sliding windows, exact across every instance that names it
@@ -188,8 +213,16 @@ impl SharedRateLimiter {
     /// `Rejected::RateLimited { retry_after }`. Answered by Redis, or locally within the
     /// store's timeout when Redis cannot answer.
     pub async fn try_acquire(&self, weight: u32) -> Result<(), Rejected> {
+        self.answer(weight).await.0
+    }
+
+    /// [`try_acquire`](Self::try_acquire)'s answer, and whether it was given locally.
+    async fn answer(&self, weight: u32) -> (Result<(), Rejected>, bool) {
         if weight == 0 {
-            return Ok(());
+            return (Ok(()), false);
+        }
+        if !self.fits(weight) {
+            return (Err(self.limited(self.longest())), false);
         }
         let mut invocation = self.script.prepare_invoke();
         for key in &self.keys {
@@ -211,9 +244,16 @@ impl SharedRateLimiter {
                     self.store.bad_data("a rate-limit entry");
                 }
                 match result {
-                    0 => Ok(()),
-                    wait if wait > 0 => Err(self.limited(Duration::from_micros(wait as u64))),
-                    _ => Err(self.limited(self.longest())),
+                    0 => (Ok(()), false),
+                    wait if wait > 0 => {
+                        (Err(self.limited(Duration::from_micros(wait as u64))), false)
+                    }
+                    -1 => (Err(self.limited(self.longest())), false),
+                    // A key of another type: answered locally, not a failure of Redis.
+                    _ => {
+                        self.store.fell_back();
+                        (self.local.try_acquire(weight), true)
+                    }
                 }
             }
             Err(unavailable) => {
@@ -221,32 +261,36 @@ impl SharedRateLimiter {
                     tracing::debug!(limit = self.name, ?unavailable, "answered locally");
                 }
                 self.store.fell_back();
-                self.local.try_acquire(weight)
+                (self.local.try_acquire(weight), true)
             }
         }
     }
 
-    /// Admits a call of `weight`, waiting as long as the server says it must (answered
-    /// locally while Redis is unavailable). Refuses at once a weight above a window's whole
-    /// limit, which could never be admitted.
+    /// Admits a call of `weight`, waiting as long as the server says it must, a second at most
+    /// between two asks (so a wait that began on the local share goes back to Redis once it
+    /// answers). Refuses at once a weight above a window's whole limit, which could never be
+    /// admitted, and, while Redis is unavailable, a weight above the local share's.
     pub async fn acquire(&self, weight: u32) -> Result<(), Rejected> {
-        if !self.fits(weight) {
-            return Err(self.limited(self.longest()));
-        }
         loop {
-            match self.try_acquire(weight).await {
-                Err(Rejected::RateLimited { retry_after, .. }) => {
-                    tokio::time::sleep(retry_after.max(Duration::from_micros(100))).await;
+            match self.answer(weight).await {
+                (Err(refused), locally)
+                    if !self.fits(weight) || (locally && !self.local.fits(weight)) =>
+                {
+                    return Err(refused)
                 }
-                admitted => return admitted,
+                (Err(Rejected::RateLimited { retry_after, .. }), _) => {
+                    let wait =
+                        retry_after.clamp(Duration::from_micros(100), Duration::from_secs(1));
+                    tokio::time::sleep(wait).await;
+                }
+                (admitted, _) => return admitted,
             }
         }
     }
 
     /// Admits a call of `weight` from the local share alone, asking nothing of Redis (a
-    /// blocking caller, which cannot wait on the server). Counted as a fallback.
+    /// blocking caller, which cannot wait on the server).
     pub fn try_acquire_locally(&self, weight: u32) -> Result<(), Rejected> {
-        self.store.fell_back();
         self.local.try_acquire(weight)
     }
 
