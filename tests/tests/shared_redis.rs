@@ -186,6 +186,18 @@ async fn policies_of_two_instances_share_one_limit() {
         start.elapsed()
     );
 
+    // A blocking call takes from the local share (it cannot wait on the server): the limit
+    // holds for it too.
+    let blocking = instance(0, "policy_blocking", 3, false);
+    let admitted = tokio::task::spawn_blocking(move || {
+        (0..5)
+            .filter(|_| blocking.call_blocking(|| Ok::<_, Rejected>(())).is_ok())
+            .count()
+    })
+    .await
+    .unwrap();
+    assert_eq!(admitted, 3);
+
     // A weight that could never be admitted is refused when the policy is built.
     let store = SharedStore::new("policy_weight", &server.url()).unwrap();
     let limiter = Arc::new(

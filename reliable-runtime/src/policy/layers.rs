@@ -51,10 +51,6 @@ pub(crate) struct Layers {
     /// (its lock is no place for the fast path), so a policy with one always takes that path.
     #[cfg(feature = "limit")]
     pub(crate) weighted: Option<(Arc<WeightedLimiter>, u32)>,
-    /// A limit shared by every instance through Redis, and the weight of one call: admitted
-    /// on the path that may wait (it asks the server).
-    #[cfg(feature = "redis")]
-    pub(crate) shared_limit: Option<(Arc<crate::shared::SharedRateLimiter>, u32)>,
     /// The bulkhead.
     #[cfg(feature = "limit")]
     pub(crate) bulkhead: Option<Arc<Bulkhead>>,
@@ -75,6 +71,11 @@ pub(crate) struct Layers {
     pub(crate) waits: bool,
     /// The flags a call through these layers starts with; set by [`Layers::ready`].
     pub(crate) call_flags: u16,
+    /// A limit shared by every instance through Redis, and the weight of one call: admitted
+    /// on the path that may wait (it asks the server). Last: the fields every call reads keep
+    /// their places.
+    #[cfg(feature = "redis")]
+    pub(crate) shared_limit: Option<(Arc<crate::shared::SharedRateLimiter>, u32)>,
 }
 
 impl Layers {
@@ -88,8 +89,6 @@ impl Layers {
         limiter_waits: false,
         #[cfg(feature = "limit")]
         weighted: None,
-        #[cfg(feature = "redis")]
-        shared_limit: None,
         #[cfg(feature = "limit")]
         bulkhead: None,
         monitor: None,
@@ -100,6 +99,8 @@ impl Layers {
         hooks: ErrorHooks::NONE,
         waits: false,
         call_flags: 0,
+        #[cfg(feature = "redis")]
+        shared_limit: None,
     };
 
     #[cfg(feature = "limit")]
@@ -287,13 +288,6 @@ impl<'a> AttemptState<'a> {
                 return Err(self.refuse(rejected));
             }
         }
-        // A blocking call cannot wait on the server: it takes from the local share.
-        #[cfg(feature = "redis")]
-        if let Some((limiter, weight)) = &self.layers.shared_limit {
-            if let Err(rejected) = limiter.try_acquire_locally(*weight) {
-                return Err(self.refuse(rejected));
-            }
-        }
         #[cfg(feature = "limit")]
         if let Some(bulkhead) = self.layers.bulkhead.as_deref() {
             match bulkhead.try_take() {
@@ -330,13 +324,19 @@ impl<'a> AttemptState<'a> {
                 return Err(self.refuse(rejected));
             }
         }
+        // Boxed: the server's answer is a large future, which would otherwise grow every
+        // call's future (and its moves) for the policies that never ask it.
         #[cfg(feature = "redis")]
         if let Some((limiter, weight)) = &self.layers.shared_limit {
-            let admitted = if self.layers.limiter_waits {
-                limiter.acquire(*weight).await
-            } else {
-                limiter.try_acquire(*weight).await
-            };
+            let waits = self.layers.limiter_waits;
+            let admitted = Box::pin(async move {
+                if waits {
+                    limiter.acquire(*weight).await
+                } else {
+                    limiter.try_acquire(*weight).await
+                }
+            })
+            .await;
             if let Err(rejected) = admitted {
                 return Err(self.refuse(rejected));
             }
@@ -383,6 +383,13 @@ impl<'a> AttemptState<'a> {
                     }
                     Err(rejected) => return Err(self.refuse(rejected)),
                 }
+            }
+        }
+        // A blocking call cannot wait on the server: it takes from the local share.
+        #[cfg(feature = "redis")]
+        if let Some((limiter, weight)) = &self.layers.shared_limit {
+            if let Err(rejected) = limiter.try_acquire_locally(*weight) {
+                return Err(self.refuse(rejected));
             }
         }
         #[cfg(feature = "limit")]
