@@ -283,7 +283,8 @@ pub(crate) fn wrap(
         };
         setup.extend(prelude);
         let call = call.expr();
-        let key = quote_spanned!(key_span=> __reliable_key,);
+        // Through the key probe: a key that cannot be one is reported by the check above only.
+        let key = quote_spanned!(key_span=> #private::probe::miss_key!(__reliable_key),);
         let load = call_at(
             at,
             quote_spanned!(at=> load_cached_blocking),
@@ -327,8 +328,10 @@ pub(crate) fn wrap(
             quote!(::core::convert::identity),
         ),
     };
+    // Through the key probe: a key that cannot be one is reported by the lookup (or the
+    // check) at the user's key only, not again by the load.
     let owned = respan(quote!(#private::Cached::owned_key), key_span);
-    let key = quote_spanned!(key_span=> #owned(__reliable_key),);
+    let key = quote_spanned!(key_span=> #private::probe::key!(#owned(__reliable_key)),);
     let load_cached = call_at(
         at,
         respan(quote!(#private::Cached::load), at),

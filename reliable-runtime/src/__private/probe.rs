@@ -11,6 +11,8 @@ use crate::policy::{ErrorHooks, Hooks};
 use std::marker::PhantomData;
 
 #[cfg(feature = "cache")]
+mod key;
+#[cfg(feature = "cache")]
 mod share;
 
 /// The callbacks an attribute's fn returning `$output` takes when none is written: its error
@@ -127,6 +129,8 @@ impl<E: Classify> Hooks<E> for Classified<E> {
     fn on_retry(&self, _: &ErrorHooks, _: u32, _: std::time::Duration, _: &Failure<E>) {}
 }
 
+#[cfg(feature = "cache")]
+pub use key::*;
 #[cfg(feature = "cache")]
 pub use share::*;
 
