@@ -6,7 +6,7 @@ use crate::__private::bounds::CacheKey;
 use crate::__private::cached::OwnedKey;
 use std::cell::Cell;
 
-/// `$key` as the cache's key when its type is a [`CacheKey`], else [`UnfitKey`]'s stand-in.
+/// `$key` as the cache's key when its type is a `CacheKey`, else [`UnfitKey`]'s stand-in.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __reliable_miss_key {
@@ -19,7 +19,7 @@ macro_rules! __reliable_miss_key {
 pub use crate::__reliable_miss_key as miss_key;
 
 /// Picks what a miss hands the cache, by autoref specialization on the key's type `K`:
-/// `(&KeyProbe::new(key)).__reliable_key()` is the key itself when `K` is a [`CacheKey`]
+/// `(&KeyProbe::new(key)).__reliable_key()` is the key itself when `K` is a `CacheKey`
 /// ([`FitKey`]), and [`Unfit`] otherwise ([`UnfitKey`]).
 ///
 /// Only a program that does not compile ever picks [`Unfit`]: every key is also checked by a
@@ -52,7 +52,7 @@ impl<K: CacheKey> FitKey<K> for KeyProbe<K> {
     }
 }
 
-/// The fallback of [`KeyProbe`], for a key that is not a [`CacheKey`]: the stand-in.
+/// The fallback of [`KeyProbe`], for a key that is not a `CacheKey`: the stand-in.
 pub trait UnfitKey {
     /// [`Unfit`].
     fn __reliable_key(&self) -> Unfit;
@@ -70,7 +70,7 @@ impl<K> UnfitKey for &KeyProbe<K> {
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub struct Unfit;
 
-/// [`miss_key!`] for an async fn's miss, whose key is already an [`OwnedKey`] (made at the
+/// [`miss_key!`] for an async fn's miss, whose key is already an `OwnedKey` (made at the
 /// user's key, where a borrowed key's lifetime is reported). Named short: the expansion a
 /// reader sees keeps the key on one line.
 #[doc(hidden)]
@@ -84,7 +84,7 @@ macro_rules! __reliable_owned_miss_key {
 }
 pub use crate::__reliable_owned_miss_key as key;
 
-/// [`KeyProbe`] for an [`OwnedKey`].
+/// [`KeyProbe`] for an `OwnedKey`.
 pub struct OwnedKeyProbe<K>(Cell<Option<OwnedKey<K>>>);
 
 impl<K> OwnedKeyProbe<K> {
