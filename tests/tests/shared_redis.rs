@@ -289,6 +289,16 @@ async fn a_dead_redis_is_not_waited_for_and_state_returns_to_it() {
     }
     let during = store.snapshot();
     assert_eq!(during.fallbacks - before.fallbacks, 20);
+    // Health shows the store's counters, and Prometheus too.
+    let health = reliable_runtime::get_system_health();
+    assert_eq!(health.shared_stores["dies"], during);
+    assert!(health.circuit_breakers.contains_key("redis:dies"));
+    let metrics = reliable_runtime::health::prometheus_text(&health);
+    let line = format!(
+        "reliable_shared_store_operations_total{{store=\"dies\",kind=\"local\"}} {}",
+        during.fallbacks
+    );
+    assert!(metrics.contains(&line), "{line} in\n{metrics}");
     assert!(store.breaker().state() != reliable_runtime::breaker::BreakerState::Closed);
     // Back: within the breaker's second, calls go to Redis again.
     server.restart();

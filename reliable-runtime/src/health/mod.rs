@@ -100,6 +100,13 @@ pub struct SystemHealth {
     /// state and degradation score ([`GroupHealth`]). Ungrouped sources and breakers are left
     /// out.
     pub per_exchange_degradation: BTreeMap<String, GroupHealth>,
+    /// Per Redis store the shared states use (feature `redis`): commands that failed or timed
+    /// out, operations answered locally, entries that did not parse
+    /// ([`StoreSnapshot`](crate::shared::StoreSnapshot)). The store's breaker is in
+    /// `circuit_breakers`, as `redis:<store>`.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub shared_stores: BTreeMap<String, crate::shared::StoreSnapshot>,
 }
 
 impl SystemHealth {
@@ -156,6 +163,8 @@ pub fn get_system_health() -> SystemHealth {
             .map(|site| (site.name().to_owned(), site.snapshot()))
             .collect(),
         per_exchange_degradation,
+        #[cfg(feature = "redis")]
+        shared_stores: crate::shared::store_snapshots(),
     }
 }
 

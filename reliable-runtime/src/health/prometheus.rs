@@ -205,6 +205,20 @@ pub fn prometheus_text(health: &SystemHealth) -> String {
         out.sample(&[("name", name), ("kind", "all")], timeout.attempts);
     }
 
+    #[cfg(feature = "redis")]
+    {
+        out.family(
+            "reliable_shared_store_operations_total",
+            "counter",
+            "Operations of a Redis store the shared states use that did not go as asked, by kind: failed (an error or the timeout), local (answered locally), bad_data (an entry that did not parse)",
+        );
+        for (name, store) in &health.shared_stores {
+            out.sample(&[("store", name), ("kind", "failed")], store.failures);
+            out.sample(&[("store", name), ("kind", "local")], store.fallbacks);
+            out.sample(&[("store", name), ("kind", "bad_data")], store.bad_data);
+        }
+    }
+
     #[cfg(feature = "cache")]
     {
         out.family("cache_gets_total", "counter", "Cache lookups, by result");

@@ -42,7 +42,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 /// A connection to one Redis server, with its timeout and breaker, shared by the shared
@@ -87,8 +87,9 @@ pub(crate) enum Unavailable {
     Failed,
 }
 
-/// A store's counters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A store's counters, as `get_system_health()` shows them (`shared_stores`), from the store's
+/// creation on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct StoreSnapshot {
     /// Commands that failed or timed out.
     pub failures: u64,
@@ -128,7 +129,7 @@ impl SharedStore {
                 .timeout(Duration::from_secs(1))
                 .success_threshold(1),
         )?;
-        Ok(SharedStore {
+        let store = SharedStore {
             inner: Arc::new(Store {
                 name: name.to_owned(),
                 client,
@@ -140,7 +141,11 @@ impl SharedStore {
                 fallbacks: AtomicU64::new(0),
                 bad_data: AtomicU64::new(0),
             }),
-        })
+        };
+        let mut stores = STORES.lock().unwrap_or_else(PoisonError::into_inner);
+        stores.retain(|(_, store)| store.strong_count() > 0);
+        stores.push((name.to_owned(), Arc::downgrade(&store.inner)));
+        Ok(store)
     }
 
     /// The store's name.
@@ -231,6 +236,22 @@ impl SharedStore {
         self.inner.bad_data.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(store = %self.inner.name, what, "an entry in Redis did not parse; skipped");
     }
+}
+
+/// The stores alive, for health: by name (the newest of a name wins), held weakly so that a
+/// dropped store leaves.
+static STORES: Mutex<Vec<(String, Weak<Store>)>> = Mutex::new(Vec::new());
+
+/// Every live store's counters, by name.
+pub(crate) fn store_snapshots() -> std::collections::BTreeMap<String, StoreSnapshot> {
+    let stores = STORES.lock().unwrap_or_else(PoisonError::into_inner);
+    stores
+        .iter()
+        .filter_map(|(name, store)| {
+            let inner = store.upgrade()?;
+            Some((name.clone(), SharedStore { inner }.snapshot()))
+        })
+        .collect()
 }
 
 impl Store {
