@@ -614,27 +614,11 @@ impl PolicyBuilder {
         }
         #[cfg(feature = "limit")]
         if let Some((limiter, weight)) = &self.weighted_limit {
-            if !limiter.fits(*weight) {
-                return Err(ConfigError::new(
-                    "weight",
-                    format!(
-                        "{weight} is above a window's whole limit of `{}`: no call could ever be admitted",
-                        limiter.name()
-                    ),
-                ));
-            }
+            weight_fits(limiter.fits(*weight), *weight, limiter.name())?;
         }
         #[cfg(feature = "redis")]
         if let Some((limiter, weight)) = &self.shared_limit {
-            if !limiter.fits(*weight) {
-                return Err(ConfigError::new(
-                    "weight",
-                    format!(
-                        "{weight} is above a window's whole limit of `{}`: no call could ever be admitted",
-                        limiter.name()
-                    ),
-                ));
-            }
+            weight_fits(limiter.fits(*weight), *weight, limiter.name())?;
         }
         let preset = self.preset.unwrap_or_else(|| PresetValues::of(DEFAULT));
         let name = self.name.as_str();
@@ -808,6 +792,18 @@ impl PolicyBuilder {
             fallback: FallbackLayer::new(self.fallback.as_deref().unwrap_or(name)),
         })
     }
+}
+
+/// A call's weight against its limiter: one that could never fit is an error naming `weight`.
+#[cfg(feature = "limit")]
+fn weight_fits(fits: bool, weight: u32, limiter: &str) -> Result<(), ConfigError> {
+    if fits {
+        return Ok(());
+    }
+    Err(ConfigError::new(
+        "weight",
+        format!("{weight} is above a window's whole limit of `{limiter}`: no call could ever be admitted"),
+    ))
 }
 
 /// A layer's instance: the registered one, or a new one to register once every layer is valid.

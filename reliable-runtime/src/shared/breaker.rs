@@ -330,21 +330,14 @@ impl Sync {
             .open_remaining
             .map_or(self.breaker.config().timeout, Duration::from_secs_f64);
         let script = redis::Script::new(TRIP);
-        let (state_key, probers_key, instance) =
-            (&self.state_key, &self.probers_key, &self.instance);
-        let outcome = self
-            .store
-            .run(|mut connection| async move {
-                script
-                    .key(state_key)
-                    .key(probers_key)
-                    .arg(millis(open_for))
-                    .arg(instance)
-                    .arg(KEEP_MS)
-                    .invoke_async::<i64>(&mut connection)
-                    .await
-            })
-            .await;
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .key(&self.state_key)
+            .key(&self.probers_key)
+            .arg(millis(open_for))
+            .arg(&self.instance)
+            .arg(KEEP_MS);
+        let outcome = self.store.invoke(invocation).await;
         // Like every instance, it then probes only with a slot (the next read holds it).
         self.with_fleet = outcome.is_ok();
         if let Err(unavailable) = outcome {
@@ -357,18 +350,12 @@ impl Sync {
         self.with_fleet = false;
         self.holding = false;
         let script = redis::Script::new(RECOVER);
-        let (state_key, probers_key) = (&self.state_key, &self.probers_key);
-        let outcome = self
-            .store
-            .run(|mut connection| async move {
-                script
-                    .key(state_key)
-                    .key(probers_key)
-                    .arg(KEEP_MS)
-                    .invoke_async::<i64>(&mut connection)
-                    .await
-            })
-            .await;
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .key(&self.state_key)
+            .key(&self.probers_key)
+            .arg(KEEP_MS);
+        let outcome = self.store.invoke(invocation).await;
         if let Err(unavailable) = outcome {
             self.unread(unavailable, "a recovery could not be shared");
         }

@@ -283,14 +283,7 @@ where
                 .arg(json)
                 .arg(millis(fresh_for))
                 .arg(millis(stale_for));
-            let sent = store
-                .run(|mut connection| async move {
-                    invocation.invoke_async::<i64>(&mut connection).await
-                })
-                .await;
-            if sent.is_err() {
-                store.fell_back();
-            }
+            store.send(invocation).await;
         }))
     }
 
@@ -306,14 +299,7 @@ where
         Box::pin(async move {
             let mut invocation = script.prepare_invoke();
             invocation.key(claim_key).arg(instance);
-            let sent = store
-                .run(|mut connection| async move {
-                    invocation.invoke_async::<i64>(&mut connection).await
-                })
-                .await;
-            if sent.is_err() {
-                store.fell_back();
-            }
+            store.send(invocation).await;
         })
     }
 

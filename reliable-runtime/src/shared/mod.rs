@@ -207,6 +207,23 @@ impl SharedStore {
         }
     }
 
+    /// Runs a script through [`run`](Self::run): its integer answer, or why there is none.
+    pub(crate) async fn invoke(
+        &self,
+        invocation: redis::ScriptInvocation<'_>,
+    ) -> Result<i64, Unavailable> {
+        self.run(|mut connection| async move { invocation.invoke_async(&mut connection).await })
+            .await
+    }
+
+    /// [`invoke`](Self::invoke) whose answer only matters as sent or not: a failure is counted
+    /// as answered locally.
+    pub(crate) async fn send(&self, invocation: redis::ScriptInvocation<'_>) {
+        if self.invoke(invocation).await.is_err() {
+            self.fell_back();
+        }
+    }
+
     /// The connection, made on first use: one caller connects, the others wait for it.
     async fn connection(&self) -> redis::RedisResult<ConnectionManager> {
         let store = &self.inner;
