@@ -262,6 +262,58 @@ async fn a_wait_on_a_dead_redis_beyond_the_local_share_is_refused_at_once() {
     assert!(limiter.acquire(5).await.is_ok());
 }
 
+/// A loopback HTTP server answering every request `200 {"ok":true}`; counts them.
+async fn answering_server() -> (String, Arc<AtomicU32>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let seen = Arc::new(AtomicU32::new(0));
+    let counted = Arc::clone(&seen);
+    let app = axum::Router::new().fallback(move || {
+        counted.fetch_add(1, Ordering::Relaxed);
+        async { r#"{"ok":true}"# }
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_clients_of_two_instances_share_a_weight_limit() {
+    use reliable_runtime::http::{Client, HttpError, Profile};
+    let server = RedisServer::start();
+    let (url, seen) = answering_server().await;
+    let client = |i: usize| {
+        let store =
+            SharedStore::with_timeout(&format!("http_{i}"), &server.url(), Duration::from_secs(2))
+                .unwrap();
+        let weight =
+            SharedRateLimiter::new(&store, "http_weight", &[RateLimit::per_minute(10)]).unwrap();
+        let profile = Profile::default()
+            .rate_limit_per_minute(None)
+            .max_retries(0)
+            .shared_weight_limit(Arc::new(weight));
+        Client::builder()
+            .profile(profile)
+            .configure_reqwest(|reqwest| reqwest.no_proxy())
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (client(0), client(1));
+    a.get(&url).weight(6).send().await.unwrap();
+    // 6 of 10 used by the other instance: 6 more does not fit, and is not sent.
+    let refused = b.get(&url).weight(6).send().await.unwrap_err();
+    assert!(
+        matches!(refused, HttpError::Rejected(Rejected::RateLimited { .. })),
+        "{refused:?}"
+    );
+    b.get(&url).weight(4).send().await.unwrap();
+    assert_eq!(seen.load(Ordering::Relaxed), 2);
+    // A weight above the whole limit is never sent.
+    match a.get(&url).weight(11).send().await {
+        Err(HttpError::Config(error)) => assert_eq!(error.field(), "weight"),
+        other => panic!("{other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn a_dead_redis_is_not_waited_for_and_state_returns_to_it() {
     let mut server = RedisServer::start();

@@ -435,15 +435,11 @@ impl Client {
             )));
         }
         if let Some(limiter) = &profile.weight_limit {
-            if !limiter.fits(weight) {
-                return Err(HttpError::Config(ConfigError::new(
-                    "weight",
-                    format!(
-                        "{weight} is above a window's whole limit of `{}`: never sent",
-                        limiter.name()
-                    ),
-                )));
-            }
+            never_fits(limiter.fits(weight), weight, limiter.name())?;
+        }
+        #[cfg(feature = "redis")]
+        if let Some(limiter) = &profile.shared_weight_limit {
+            never_fits(limiter.fits(weight), weight, limiter.name())?;
         }
         let policy = self
             .policy_with(&name, profile)
@@ -499,6 +495,10 @@ impl Client {
     ) -> Result<reqwest::Response, HttpError> {
         if let Some(limiter) = &profile.weight_limit {
             limiter.try_acquire(weight)?;
+        }
+        #[cfg(feature = "redis")]
+        if let Some(limiter) = &profile.shared_weight_limit {
+            limiter.try_acquire(weight).await?;
         }
         let url = request.url().clone();
         let response = self
@@ -715,4 +715,15 @@ mod tests {
             &url("https://api.binance.com")
         ));
     }
+}
+
+/// A request's weight against its source's limiter: one that could never fit is never sent.
+fn never_fits(fits: bool, weight: u32, limiter: &str) -> Result<(), HttpError> {
+    if fits {
+        return Ok(());
+    }
+    Err(HttpError::Config(ConfigError::new(
+        "weight",
+        format!("{weight} is above a window's whole limit of `{limiter}`: never sent"),
+    )))
 }

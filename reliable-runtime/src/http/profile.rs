@@ -74,6 +74,12 @@ pub struct Profile {
     /// The response header in which the server reports the weight used in a window (Binance:
     /// `x-mbx-used-weight-1m` for the minute), which corrects `weight_limit`.
     pub used_weight_header: Option<(::http::HeaderName, Duration)>,
+    /// A request weight limit shared by every instance of the service through Redis (feature
+    /// `redis`): each attempt takes its weight from it too, so ten replicas together stay
+    /// within an exchange's weight limit. A refusal waits its hint like a 429.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub shared_weight_limit: Option<Arc<crate::shared::SharedRateLimiter>>,
     /// Changes to the source's policy after the profile's layers (see
     /// [`customize`](Self::customize)).
     pub customize: Option<Customize>,
@@ -114,6 +120,8 @@ impl Default for Profile {
             group: None,
             weight_limit: None,
             used_weight_header: None,
+            #[cfg(feature = "redis")]
+            shared_weight_limit: None,
             customize: None,
         }
     }
@@ -323,6 +331,32 @@ impl Profile {
     #[must_use]
     pub fn weight_limit(mut self, limiter: Arc<WeightedLimiter>) -> Self {
         self.weight_limit = Some(limiter);
+        self
+    }
+
+    /// With each attempt taking its request weight from `limiter`, a limit shared by every
+    /// instance through Redis (beside a local [`weight_limit`](Self::weight_limit), both
+    /// must admit it).
+    ///
+    /// ```no_run
+    /// use reliable_runtime::http::Profile;
+    /// use reliable_runtime::limit::RateLimit;
+    /// use reliable_runtime::shared::{SharedRateLimiter, SharedStore};
+    /// use std::sync::Arc;
+    ///
+    /// # fn main() -> Result<(), reliable_runtime::ConfigError> {
+    /// let store = SharedStore::new("ingest", "redis://127.0.0.1:6379/")?;
+    /// let weight = SharedRateLimiter::new(&store, "binance_weight", &[RateLimit::per_minute(1200)])?;
+    /// let binance = Profile::conservative().shared_weight_limit(Arc::new(weight));
+    /// # let _ = binance;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    #[must_use]
+    pub fn shared_weight_limit(mut self, limiter: Arc<crate::shared::SharedRateLimiter>) -> Self {
+        self.shared_weight_limit = Some(limiter);
         self
     }
 
