@@ -686,6 +686,17 @@ fn under(url: &reqwest::Url, prefix: &reqwest::Url) -> bool {
         && (base.ends_with('/') || path.len() == base.len() || path[base.len()..].starts_with('/'))
 }
 
+/// A request's weight against its source's limiter: one that could never fit is never sent.
+fn never_fits(fits: bool, weight: u32, limiter: &str) -> Result<(), HttpError> {
+    if fits {
+        return Ok(());
+    }
+    Err(HttpError::Config(ConfigError::new(
+        "weight",
+        format!("{weight} is above a window's whole limit of `{limiter}`: never sent"),
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::under;
@@ -715,15 +726,4 @@ mod tests {
             &url("https://api.binance.com")
         ));
     }
-}
-
-/// A request's weight against its source's limiter: one that could never fit is never sent.
-fn never_fits(fits: bool, weight: u32, limiter: &str) -> Result<(), HttpError> {
-    if fits {
-        return Ok(());
-    }
-    Err(HttpError::Config(ConfigError::new(
-        "weight",
-        format!("{weight} is above a window's whole limit of `{limiter}`: never sent"),
-    )))
 }
