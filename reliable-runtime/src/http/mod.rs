@@ -496,9 +496,14 @@ impl Client {
         if let Some(limiter) = &profile.weight_limit {
             limiter.try_acquire(weight)?;
         }
+        // Boxed as a trait object: the server's answer is a deep future type, which would
+        // otherwise deepen every request's past what a caller's `Send` check can follow.
         #[cfg(feature = "redis")]
         if let Some(limiter) = &profile.shared_weight_limit {
-            limiter.try_acquire(weight).await?;
+            let admitted: std::pin::Pin<
+                Box<dyn std::future::Future<Output = Result<(), crate::Rejected>> + Send + '_>,
+            > = Box::pin(limiter.try_acquire(weight));
+            admitted.await?;
         }
         let url = request.url().clone();
         let response = self

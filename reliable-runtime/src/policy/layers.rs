@@ -324,19 +324,22 @@ impl<'a> AttemptState<'a> {
                 return Err(self.refuse(rejected));
             }
         }
-        // Boxed: the server's answer is a large future, which would otherwise grow every
-        // call's future (and its moves) for the policies that never ask it.
+        // Boxed as a trait object: the server's answer is a large, deep future, which would
+        // otherwise grow every call's future (and its moves) and deepen its type past what a
+        // caller's `Send` check can follow.
         #[cfg(feature = "redis")]
         if let Some((limiter, weight)) = &self.layers.shared_limit {
             let waits = self.layers.limiter_waits;
-            let admitted = Box::pin(async move {
+            let admission: std::pin::Pin<
+                Box<dyn Future<Output = Result<(), Rejected>> + Send + '_>,
+            > = Box::pin(async move {
                 if waits {
                     limiter.acquire(*weight).await
                 } else {
                     limiter.try_acquire(*weight).await
                 }
-            })
-            .await;
+            });
+            let admitted = admission.await;
             if let Err(rejected) = admitted {
                 return Err(self.refuse(rejected));
             }
