@@ -542,15 +542,17 @@ async fn a_trip_in_one_instance_opens_the_others_within_the_sync_delay() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(b.state(), BreakerState::Closed);
     // Each store's breaker opened on the failed reads, and said so: a critical alert.
+    // (Three failed reads: each refused at once, or cut by the store's 2 s timeout while the
+    // connection manager tries to reconnect.)
     eventually(
-        Duration::from_secs(3),
+        Duration::from_secs(10),
         "an alert for the dead Redis",
         || {
             reliable_runtime::alert::alert_manager()
                 .history()
                 .iter()
                 .any(|alert| {
-                    alert.source == "redis:fleet_b"
+                    alert.source.starts_with("redis:fleet_")
                         && alert.severity == reliable_runtime::alert::Severity::Critical
                 })
         },
@@ -561,7 +563,7 @@ async fn a_trip_in_one_instance_opens_the_others_within_the_sync_delay() {
     server.restart();
     a.reset();
     let stores = [&instances[0].2, &instances[1].2];
-    eventually(Duration::from_secs(5), "the stores back on Redis", || {
+    eventually(Duration::from_secs(8), "the stores back on Redis", || {
         stores
             .iter()
             .all(|store| store.breaker().state() == BreakerState::Closed)
