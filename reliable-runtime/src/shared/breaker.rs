@@ -188,7 +188,7 @@ impl SharedBreakerOptions {
         if self.probe_lease < Duration::from_millis(1) {
             return Err(ConfigError::new("probe_lease", "must be 1 ms or more"));
         }
-        let task = tokio::spawn(Sync::new(self).run());
+        let task = tokio::spawn(FleetSync::new(self).run());
         Ok(SharedBreaker { task })
     }
 }
@@ -251,7 +251,7 @@ enum Fleet {
 }
 
 /// The syncing task's state.
-struct Sync {
+struct FleetSync {
     events: tokio::sync::broadcast::Receiver<Event>,
     store: SharedStore,
     breaker: Arc<CircuitBreaker>,
@@ -269,12 +269,12 @@ struct Sync {
     holding: bool,
 }
 
-impl Sync {
+impl FleetSync {
     /// Subscribes to the breaker's events at once, before the task first runs: a trip in
     /// between would be missed.
-    fn new(options: SharedBreakerOptions) -> Sync {
+    fn new(options: SharedBreakerOptions) -> FleetSync {
         let name = &options.name;
-        Sync {
+        FleetSync {
             events: crate::event::subscribe(),
             store: options.store.clone(),
             breaker: Arc::clone(&options.breaker),
