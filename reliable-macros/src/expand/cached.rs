@@ -283,8 +283,11 @@ pub(crate) fn wrap(
         };
         setup.extend(prelude);
         let call = call.expr();
-        // Through the key probe: a key that cannot be one is reported by the check above only.
-        let key = quote_spanned!(key_span=> #private::probe::miss_key!(__reliable_key),);
+        // Through the key probe, as an async fn's: a key that cannot be one is reported by the
+        // check above only.
+        let owned = respan(quote!(#private::Cached::owned_key), key_span);
+        let key =
+            quote_spanned!(key_span=> #private::probe::key!(#owned(__reliable_key)).into_inner(),);
         let load = call_at(
             at,
             quote_spanned!(at=> load_cached_blocking),

@@ -13,6 +13,14 @@ pub struct Cached;
 /// A miss's owned key: see [`Cached::owned_key`].
 pub struct OwnedKey<K>(K);
 
+impl<K> OwnedKey<K> {
+    /// The key, for a blocking fn's miss.
+    #[inline(always)]
+    pub fn into_inner(self) -> K {
+        self.0
+    }
+}
+
 /// The type of a cache key, as a value: see [`Cached::key_type`].
 pub struct KeyType<K>(PhantomData<fn() -> K>);
 

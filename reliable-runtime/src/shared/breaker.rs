@@ -259,6 +259,10 @@ struct FleetSync {
     probers_key: String,
     /// Which instance this is, among the probe slots' holders.
     instance: String,
+    /// The scripts, hashed once (each is sent by its hash).
+    trip: redis::Script,
+    recover: redis::Script,
+    status: redis::Script,
     options: SharedBreakerOptions,
     /// Whether the breaker's open state is the fleet's (its own published trip, or one it
     /// followed): such a breaker closes when the fleet recovers.
@@ -280,7 +284,10 @@ impl FleetSync {
             breaker: Arc::clone(&options.breaker),
             state_key: format!("reliable:{{{name}}}:breaker"),
             probers_key: format!("reliable:{{{name}}}:breaker:probers"),
-            instance: format!("{}:{:016x}", std::process::id(), rand::random::<u64>()),
+            instance: super::instance_id(),
+            trip: redis::Script::new(TRIP),
+            recover: redis::Script::new(RECOVER),
+            status: redis::Script::new(STATUS),
             options,
             with_fleet: false,
             holding: false,
@@ -329,15 +336,14 @@ impl FleetSync {
             .snapshot()
             .open_remaining
             .map_or(self.breaker.config().timeout, Duration::from_secs_f64);
-        let script = redis::Script::new(TRIP);
-        let mut invocation = script.prepare_invoke();
+        let mut invocation = self.trip.prepare_invoke();
         invocation
             .key(&self.state_key)
             .key(&self.probers_key)
             .arg(millis(open_for))
             .arg(&self.instance)
             .arg(KEEP_MS);
-        let outcome = self.store.invoke(invocation).await;
+        let outcome = self.store.invoke::<i64>(invocation).await;
         // Like every instance, it then probes only with a slot (the next read holds it).
         self.with_fleet = outcome.is_ok();
         if let Err(unavailable) = outcome {
@@ -349,13 +355,12 @@ impl FleetSync {
     async fn recover(&mut self) {
         self.with_fleet = false;
         self.holding = false;
-        let script = redis::Script::new(RECOVER);
-        let mut invocation = script.prepare_invoke();
+        let mut invocation = self.recover.prepare_invoke();
         invocation
             .key(&self.state_key)
             .key(&self.probers_key)
             .arg(KEEP_MS);
-        let outcome = self.store.invoke(invocation).await;
+        let outcome = self.store.invoke::<i64>(invocation).await;
         if let Err(unavailable) = outcome {
             self.unread(unavailable, "a recovery could not be shared");
         }
@@ -446,25 +451,15 @@ impl FleetSync {
     }
 
     async fn status(&self, wants_probe: bool) -> Result<Fleet, Unavailable> {
-        let script = redis::Script::new(STATUS);
-        let (state_key, probers_key, instance) =
-            (&self.state_key, &self.probers_key, &self.instance);
-        let probers = self.options.probing_instances;
-        let lease = millis(self.options.probe_lease);
-        let (code, left): (i64, i64) = self
-            .store
-            .run(|mut connection| async move {
-                script
-                    .key(state_key)
-                    .key(probers_key)
-                    .arg(instance)
-                    .arg(u8::from(wants_probe))
-                    .arg(probers)
-                    .arg(lease)
-                    .invoke_async(&mut connection)
-                    .await
-            })
-            .await?;
+        let mut invocation = self.status.prepare_invoke();
+        invocation
+            .key(&self.state_key)
+            .key(&self.probers_key)
+            .arg(&self.instance)
+            .arg(u8::from(wants_probe))
+            .arg(self.options.probing_instances)
+            .arg(millis(self.options.probe_lease));
+        let (code, left): (i64, i64) = self.store.invoke(invocation).await?;
         Ok(match code {
             -1 => Fleet::Unknown,
             0 => Fleet::Recovered,

@@ -145,7 +145,7 @@ impl SharedCache {
             cache: cache.name(),
             lease_millis: millis(self.load_lease),
             lease: self.load_lease,
-            instance: format!("{}:{:016x}", std::process::id(), rand::random::<u64>()),
+            instance: super::instance_id(),
             lookup: redis::Script::new(LOOKUP),
             store_script: redis::Script::new(STORE),
             release: redis::Script::new(RELEASE),
@@ -218,14 +218,7 @@ where
                 .arg(u8::from(claim))
                 .arg(&self.instance)
                 .arg(self.lease_millis);
-            let answer = self
-                .store
-                .run(|mut connection| async move {
-                    invocation
-                        .invoke_async::<(String, u64, u64, u8, u8)>(&mut connection)
-                        .await
-                })
-                .await;
+            let answer: Result<(String, u64, u64, u8, u8), _> = self.store.invoke(invocation).await;
             let Ok((json, fresh, age, claimed, bad)) = answer else {
                 self.store.fell_back();
                 return alone();

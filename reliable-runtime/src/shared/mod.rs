@@ -207,11 +207,11 @@ impl SharedStore {
         }
     }
 
-    /// Runs a script through [`run`](Self::run): its integer answer, or why there is none.
-    pub(crate) async fn invoke(
+    /// Runs a script through [`run`](Self::run): its answer, or why there is none.
+    pub(crate) async fn invoke<T: redis::FromRedisValue>(
         &self,
         invocation: redis::ScriptInvocation<'_>,
-    ) -> Result<i64, Unavailable> {
+    ) -> Result<T, Unavailable> {
         self.run(|mut connection| async move { invocation.invoke_async(&mut connection).await })
             .await
     }
@@ -219,7 +219,7 @@ impl SharedStore {
     /// [`invoke`](Self::invoke) whose answer only matters as sent or not: a failure is counted
     /// as answered locally.
     pub(crate) async fn send(&self, invocation: redis::ScriptInvocation<'_>) {
-        if self.invoke(invocation).await.is_err() {
+        if self.invoke::<i64>(invocation).await.is_err() {
             self.fell_back();
         }
     }
@@ -284,4 +284,10 @@ pub(crate) fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis())
         .unwrap_or(u64::MAX)
         .max(1)
+}
+
+/// Which instance holds a claim or a probe slot: this process and a random part, so that two
+/// holders in one process (two stores, two caches) differ too.
+pub(crate) fn instance_id() -> String {
+    format!("{}:{:016x}", std::process::id(), rand::random::<u64>())
 }

@@ -232,13 +232,7 @@ impl SharedRateLimiter {
         for (span, limit) in &self.windows {
             invocation.arg(span).arg(limit);
         }
-        let answer = self
-            .store
-            .run(|mut connection| async move {
-                invocation.invoke_async::<(i64, i64)>(&mut connection).await
-            })
-            .await;
-        match answer {
+        match self.store.invoke::<(i64, i64)>(invocation).await {
             Ok((result, bad)) => {
                 if bad > 0 {
                     self.store.bad_data("a rate-limit entry");
