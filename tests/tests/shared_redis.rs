@@ -628,6 +628,79 @@ async fn a_corrupt_fleet_record_is_counted_and_the_breaker_goes_on_alone() {
     assert_eq!(store.snapshot().fallbacks, 0);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn instances_racing_for_the_probe_slot_get_one_each_round() {
+    use reliable_runtime::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
+    use reliable_runtime::shared::SharedBreaker;
+    use std::collections::BTreeSet;
+    let server = RedisServer::start();
+    let open_for = Duration::from_millis(200);
+    // Six instances, more tasks than cores, one shared name.
+    let instances: Vec<_> = (0..6)
+        .map(|i| {
+            let store = SharedStore::with_timeout(
+                &format!("race_{i}"),
+                &server.url(),
+                Duration::from_secs(2),
+            )
+            .unwrap();
+            let breaker = Arc::new(
+                CircuitBreaker::new(
+                    format!("racing_{i}"),
+                    BreakerConfig::default()
+                        .failure_threshold(1)
+                        .timeout(open_for)
+                        .half_open_max_calls(1),
+                )
+                .unwrap(),
+            );
+            let shared = SharedBreaker::options(&store, "racing", Arc::clone(&breaker))
+                .sync_every(Duration::from_millis(10))
+                .start()
+                .unwrap();
+            (breaker, shared)
+        })
+        .collect();
+    let breakers: Vec<Arc<CircuitBreaker>> = instances.iter().map(|(b, _)| Arc::clone(b)).collect();
+    for round in 0..3 {
+        // A trip (the first round's, or the last prober's failure) opens every instance.
+        let all_open = || breakers.iter().all(|b| b.state() == BreakerState::Open);
+        eventually(Duration::from_secs(2), "every instance open", || {
+            if round == 0 && breakers[0].state() == BreakerState::Closed {
+                breakers[0].try_acquire().unwrap().failure();
+            }
+            all_open()
+        })
+        .await;
+        // Every instance tries at once, each on its own task, through the open period's end.
+        let tasks: Vec<_> = breakers
+            .iter()
+            .enumerate()
+            .map(|(i, breaker)| {
+                let breaker = Arc::clone(breaker);
+                tokio::spawn(async move {
+                    let until = Instant::now() + open_for * 4;
+                    while Instant::now() < until {
+                        if breaker.try_acquire().is_ok() {
+                            return Some(i);
+                        }
+                        tokio::task::yield_now().await;
+                    }
+                    None
+                })
+            })
+            .collect();
+        let mut probers = BTreeSet::new();
+        for task in tasks {
+            probers.extend(task.await.unwrap());
+        }
+        assert_eq!(probers.len(), 1, "round {round}: {probers:?} probed");
+        // The prober fails: the fleet opens again for the next round.
+        let prober = *probers.first().unwrap();
+        breakers[prober].try_acquire().unwrap().failure();
+    }
+}
+
 /// Polls `done` every 5 ms until it holds, failing after `limit`.
 async fn eventually(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
