@@ -55,28 +55,20 @@
 //! assert_eq!(file.apply().unwrap().registered.len(), 0);
 //! ```
 
-use crate::breaker::{BreakerConfig, CircuitBreaker};
-use crate::common::registry::{Registered, Registry};
+use crate::common::settings::settings_of;
 use crate::error::ConfigError;
-#[cfg(feature = "limit")]
-use crate::limit::{Bulkhead, BulkheadConfig, RateLimit, RateLimiter, RateLimiterConfig};
-use crate::limit::{TimeoutConfig, TimeoutPolicy};
-use crate::policy::conflict::{settings_of, ConfigConflict, Settings, TimeoutSettings};
+use crate::layer::{for_each_layer, Layer, LayerVisitor};
+use crate::policy::conflict::ConfigConflict;
 use crate::preset::{declare_preset, preset_values, PresetValues};
-use crate::registry::{breaker_registry, sla_registry, timeout_registry};
-#[cfg(feature = "limit")]
-use crate::registry::{bulkhead_registry, rate_limiter_registry};
-use crate::sla::{SlaMonitor, SlaThresholds};
-#[cfg(feature = "retry")]
-use crate::{
-    registry::retry_registry,
-    retry::{RetryConfig, RetryPolicy},
-};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::marker::PhantomData;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Duration;
 use toml::Spanned;
 
@@ -89,21 +81,109 @@ pub struct ConfigFile {
 }
 
 /// The file's tables, each entry with where it is in the file.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Default)]
 struct Sections {
-    breakers: BTreeMap<String, Spanned<BreakerConfig>>,
-    monitors: BTreeMap<String, Spanned<SlaThresholds>>,
-    #[cfg(feature = "retry")]
-    retries: BTreeMap<String, Spanned<RetryConfig>>,
-    #[cfg(feature = "limit")]
-    rate_limits: BTreeMap<String, Spanned<RateLimit>>,
-    #[cfg(feature = "limit")]
-    bulkheads: BTreeMap<String, Spanned<BulkheadConfig>>,
-    timeouts: BTreeMap<String, Spanned<TimeoutConfig>>,
+    /// Each kind of layer's entries (a `BTreeMap<String, Spanned<T::FileEntry>>` for the layer
+    /// `T` whose `FILE_SECTION` is the key): the layer table says which sections exist.
+    layers: BTreeMap<&'static str, AnyEntries>,
     presets: BTreeMap<String, Spanned<PresetEntry>>,
     #[cfg(feature = "cache")]
     caches: BTreeMap<String, Spanned<crate::cache::CacheConfig>>,
+}
+
+/// One kind of layer's entries in a file.
+type Entries<T> = BTreeMap<String, Spanned<<T as Layer>::FileEntry>>;
+
+/// Some kind of layer's [`Entries`].
+type AnyEntries = Box<dyn Any + Send + Sync>;
+
+impl fmt::Debug for Sections {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sections")
+            .field("layers", &self.layers.keys().collect::<Vec<_>>())
+            .field("presets", &self.presets)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'de> Deserialize<'de> for Sections {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(SectionsVisitor)
+    }
+}
+
+/// Reads the file's tables: `presets`, `caches`, and one per kind of layer.
+struct SectionsVisitor;
+
+impl<'de> Visitor<'de> for SectionsVisitor {
+    type Value = Sections;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a configuration file's tables")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Sections, A::Error> {
+        let mut sections = Sections::default();
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "presets" => sections.presets = map.next_value()?,
+                #[cfg(feature = "cache")]
+                "caches" => sections.caches = map.next_value()?,
+                _ => {
+                    let mut reader = ReadSection {
+                        key: &key,
+                        map: &mut map,
+                        read: None,
+                        of: PhantomData,
+                    };
+                    for_each_layer(&mut reader);
+                    let (section, entries) = reader
+                        .read
+                        .ok_or_else(|| de::Error::unknown_field(&key, section_names()))??;
+                    sections.layers.insert(section, entries);
+                }
+            }
+        }
+        Ok(sections)
+    }
+}
+
+/// Reads the value of `key` as the entries of the kind of layer whose section it is.
+struct ReadSection<'de, 'k, 'm, A: MapAccess<'de>> {
+    key: &'k str,
+    map: &'m mut A,
+    read: Option<Result<(&'static str, AnyEntries), A::Error>>,
+    of: PhantomData<&'de ()>,
+}
+
+impl<'de, A: MapAccess<'de>> LayerVisitor for ReadSection<'de, '_, '_, A> {
+    fn visit<T: Layer>(&mut self) {
+        if self.read.is_none() && self.key == T::FILE_SECTION {
+            self.read = Some(self.map.next_value::<Entries<T>>().map(|entries| {
+                let entries: AnyEntries = Box::new(entries);
+                (T::FILE_SECTION, entries)
+            }));
+        }
+    }
+}
+
+/// Every table a file may have, for the error naming one it may not.
+fn section_names() -> &'static [&'static str] {
+    struct Names(Vec<&'static str>);
+    impl LayerVisitor for Names {
+        fn visit<T: Layer>(&mut self) {
+            self.0.push(T::FILE_SECTION);
+        }
+    }
+    static NAMES: OnceLock<Vec<&'static str>> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        let mut names = Names(Vec::new());
+        for_each_layer(&mut names);
+        names.0.push("presets");
+        #[cfg(feature = "cache")]
+        names.0.push("caches");
+        names.0
+    })
 }
 
 /// A `[presets.name]` entry: a base preset and the fields each layer changes from it.
@@ -228,45 +308,13 @@ impl ConfigFile {
             changes: Vec::new(),
             applied: Applied::default(),
         };
-        staging.section(
-            breaker_registry(),
-            ("breakers", "breaker"),
-            &sections.breakers,
-            |config| (config.clone(), settings_of(config)),
-        )?;
-        staging.section(
-            sla_registry(),
-            ("monitors", "monitor"),
-            &sections.monitors,
-            |thresholds| (*thresholds, settings_of(thresholds)),
-        )?;
-        #[cfg(feature = "retry")]
-        staging.section(
-            retry_registry(),
-            ("retries", "retry"),
-            &sections.retries,
-            |config| (config.clone(), settings_of(config)),
-        )?;
-        #[cfg(feature = "limit")]
-        staging.section(
-            rate_limiter_registry(),
-            ("rate_limits", "rate limit"),
-            &sections.rate_limits,
-            |limit| (RateLimiterConfig::new(*limit), settings_of(limit)),
-        )?;
-        #[cfg(feature = "limit")]
-        staging.section(
-            bulkhead_registry(),
-            ("bulkheads", "bulkhead"),
-            &sections.bulkheads,
-            |config| (*config, settings_of(config)),
-        )?;
-        staging.section(
-            timeout_registry(),
-            ("timeouts", "timeout"),
-            &sections.timeouts,
-            |config| (*config, settings_of(&TimeoutSettings::of(config))),
-        )?;
+        let mut layers = StageLayers {
+            staging: &mut staging,
+            sections,
+            staged: Ok(()),
+        };
+        for_each_layer(&mut layers);
+        layers.staged?;
         staging.presets(&sections.presets)?;
         #[cfg(feature = "cache")]
         staging.caches(&sections.caches)?;
@@ -402,76 +450,34 @@ struct Staging<'a> {
     applied: Applied,
 }
 
-/// A registered layer a file's entry (a `V`) can change in place.
-trait Reconfigure<V> {
-    /// Reconfigures the instance to `value` (`commit`), or only checks that it would.
-    fn reconfigure_to(&self, value: &V, commit: bool) -> Result<(), ConfigError>;
+/// Stages each kind of layer's section, in the layer table's order, until one fails.
+struct StageLayers<'s, 'a> {
+    staging: &'s mut Staging<'a>,
+    sections: &'a Sections,
+    staged: Result<(), ConfigFileError>,
 }
 
-/// `Reconfigure` for layers whose `reconfigure` and `check_reconfigure` take a change of their
-/// configuration: the change is "the file's value".
-macro_rules! reconfigure_to_value {
-    ($($layer:ty => $value:ty),* $(,)?) => {$(
-        impl Reconfigure<$value> for $layer {
-            fn reconfigure_to(&self, value: &$value, commit: bool) -> Result<(), ConfigError> {
-                let change = |_| value.clone();
-                if commit {
-                    self.reconfigure(change)
-                } else {
-                    self.check_reconfigure(change)
+impl LayerVisitor for StageLayers<'_, '_> {
+    fn visit<T: Layer>(&mut self) {
+        if self.staged.is_ok() {
+            if let Some(entries) = self.sections.layers.get(T::FILE_SECTION) {
+                if let Some(entries) = entries.downcast_ref::<Entries<T>>() {
+                    self.staged = self.staging.section::<T>(entries);
                 }
             }
-        }
-    )*};
-}
-
-reconfigure_to_value! {
-    CircuitBreaker => BreakerConfig,
-    SlaMonitor => SlaThresholds,
-}
-
-#[cfg(feature = "retry")]
-reconfigure_to_value! {
-    RetryPolicy => RetryConfig,
-}
-
-#[cfg(feature = "limit")]
-reconfigure_to_value! {
-    RateLimiter => RateLimit,
-    Bulkhead => BulkheadConfig,
-}
-
-impl Reconfigure<TimeoutConfig> for TimeoutPolicy {
-    fn reconfigure_to(&self, config: &TimeoutConfig, commit: bool) -> Result<(), ConfigError> {
-        if commit {
-            self.reconfigure_with(*config)
-        } else {
-            self.check_reconfigure(config)
         }
     }
 }
 
 impl<'a> Staging<'a> {
-    /// Stages every entry of the table `section` (layers of `kind`): `make` gives an entry's
-    /// instance configuration and the settings it asks for.
-    fn section<T, V>(
-        &mut self,
-        registry: &'static Registry<T>,
-        (section, kind): (&str, &'static str),
-        entries: &'a BTreeMap<String, Spanned<V>>,
-        make: impl Fn(&V) -> (T::Config, serde_json::Value),
-    ) -> Result<(), ConfigFileError>
-    where
-        T: Registered + Settings + Reconfigure<V> + Send + Sync + 'static,
-    {
+    /// Stages every entry of the kind of layer `T`'s table.
+    fn section<T: Layer>(&mut self, entries: &'a Entries<T>) -> Result<(), ConfigFileError> {
         for (name, entry) in entries {
-            let (config, settings) = make(entry.get_ref());
             let value = entry.get_ref();
             self.stage(
-                registry,
-                (section, kind, name),
+                (T::FILE_SECTION, name),
                 entry.span(),
-                (config, settings),
+                T::from_file(value),
                 move |instance: &T, commit| instance.reconfigure_to(value, commit),
             )?;
         }
@@ -480,16 +486,16 @@ impl<'a> Staging<'a> {
 
     /// Checks the entry `section.name` (its instance made from `config`, its settings against a
     /// registered one) and keeps its registration for later.
-    fn stage<T: Registered + Settings + Send + Sync + 'static>(
+    fn stage<T: Layer>(
         &mut self,
-        registry: &'static Registry<T>,
-        (section, kind, name): (&str, &'static str, &str),
+        (section, name): (&str, &str),
         span: Range<usize>,
         (config, requested): (T::Config, serde_json::Value),
         reconfigure: impl Fn(&T, bool) -> Result<(), ConfigError> + 'a,
     ) -> Result<(), ConfigFileError> {
         let key = format!("{section}.{name}");
         let file = self.file;
+        let (registry, kind) = (T::registry(), T::KIND);
         if let Some(registered) = registry.get(name) {
             let origin = format!("the configuration file's `{key}`");
             return match ConfigConflict::between(

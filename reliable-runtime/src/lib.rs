@@ -133,6 +133,7 @@ pub mod health;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
+mod layer;
 pub mod limit;
 pub mod policy;
 pub mod preset;

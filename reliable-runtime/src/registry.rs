@@ -19,56 +19,26 @@
 //! assert!(std::sync::Arc::ptr_eq(&breaker, &same));
 //! ```
 
-use crate::breaker::{BreakerConfig, CircuitBreaker};
 #[cfg(feature = "cache")]
 use crate::cache::{CacheSnapshot, CacheStats};
 pub use crate::common::registry::{Registered, Registry};
 #[cfg(feature = "cache")]
 use crate::common::scope;
 pub use crate::degrade::degradation_registry;
+#[cfg(feature = "cache")]
 use crate::error::ConfigError;
-use crate::limit::TimeoutPolicy;
-#[cfg(feature = "limit")]
-use crate::limit::{Bulkhead, BulkheadConfig, RateLimiter, RateLimiterConfig};
-#[cfg(feature = "retry")]
-use crate::retry::{RetryConfig, RetryPolicy};
-use crate::sla::{SlaMonitor, SlaStatus, SlaThresholds};
+/// One accessor per kind of layer kept by name (made from the layer table).
+pub use crate::layer::registries::*;
+#[cfg(feature = "testing")]
+use crate::layer::{for_each_layer, Layer, LayerVisitor};
+use crate::sla::{SlaMonitor, SlaStatus};
 #[cfg(feature = "cache")]
 use dashmap::DashMap;
 #[cfg(feature = "cache")]
 use std::fmt;
-use std::sync::{Arc, OnceLock};
-
-macro_rules! registered {
-    ($($kind:ty => $config:ty),* $(,)?) => {$(
-        impl Registered for $kind {
-            type Config = $config;
-            fn name(&self) -> &str {
-                <$kind>::name(self)
-            }
-            fn create(name: &str, config: $config) -> Result<Self, ConfigError> {
-                <$kind>::new(name, config)
-            }
-        }
-    )*};
-}
-
-registered! {
-    CircuitBreaker => BreakerConfig,
-    SlaMonitor => SlaThresholds,
-    TimeoutPolicy => crate::limit::TimeoutConfig,
-}
-
-#[cfg(feature = "retry")]
-registered! {
-    RetryPolicy => RetryConfig,
-}
-
-#[cfg(feature = "limit")]
-registered! {
-    RateLimiter => RateLimiterConfig,
-    Bulkhead => BulkheadConfig,
-}
+use std::sync::Arc;
+#[cfg(feature = "cache")]
+use std::sync::OnceLock;
 
 impl Registry<SlaMonitor> {
     /// Sources whose status is not HEALTHY, with their status, sorted by name.
@@ -92,12 +62,6 @@ impl Registry<SlaMonitor> {
             .filter(|(_, status)| *status != SlaStatus::Healthy)
             .collect()
     }
-}
-
-/// The registry of circuit breakers.
-pub fn breaker_registry() -> &'static Registry<CircuitBreaker> {
-    static REGISTRY: OnceLock<Registry<CircuitBreaker>> = OnceLock::new();
-    REGISTRY.get_or_init(Registry::new)
 }
 
 #[cfg(feature = "cache")]
@@ -265,15 +229,13 @@ impl CacheRegistry {
 /// Keeps, in every registry, the entries whose key `keep` accepts (a test scope's end).
 #[cfg(feature = "testing")]
 pub(crate) fn retain_keys(keep: &dyn Fn(&str) -> bool) {
-    breaker_registry().retain_keys(keep);
-    sla_registry().retain_keys(keep);
-    #[cfg(feature = "retry")]
-    retry_registry().retain_keys(keep);
-    #[cfg(feature = "limit")]
-    rate_limiter_registry().retain_keys(keep);
-    #[cfg(feature = "limit")]
-    bulkhead_registry().retain_keys(keep);
-    timeout_registry().retain_keys(keep);
+    struct Retain<'a>(&'a dyn Fn(&str) -> bool);
+    impl LayerVisitor for Retain<'_> {
+        fn visit<T: Layer>(&mut self) {
+            T::registry().retain_keys(self.0);
+        }
+    }
+    for_each_layer(&mut Retain(keep));
     degradation_registry().retain_keys(keep);
     #[cfg(feature = "cache")]
     cache_registry().caches.retain(|key, _| keep(key));
@@ -287,45 +249,10 @@ pub fn cache_registry() -> &'static CacheRegistry {
     REGISTRY.get_or_init(CacheRegistry::default)
 }
 
-/// The registry of per-attempt timeouts.
-pub fn timeout_registry() -> &'static Registry<TimeoutPolicy> {
-    static REGISTRY: OnceLock<Registry<TimeoutPolicy>> = OnceLock::new();
-    REGISTRY.get_or_init(Registry::new)
-}
-
-#[cfg(feature = "limit")]
-#[cfg_attr(docsrs, doc(cfg(feature = "limit")))]
-/// The registry of rate limiters.
-pub fn rate_limiter_registry() -> &'static Registry<RateLimiter> {
-    static REGISTRY: OnceLock<Registry<RateLimiter>> = OnceLock::new();
-    REGISTRY.get_or_init(Registry::new)
-}
-
-#[cfg(feature = "limit")]
-#[cfg_attr(docsrs, doc(cfg(feature = "limit")))]
-/// The registry of bulkheads.
-pub fn bulkhead_registry() -> &'static Registry<Bulkhead> {
-    static REGISTRY: OnceLock<Registry<Bulkhead>> = OnceLock::new();
-    REGISTRY.get_or_init(Registry::new)
-}
-
-/// The registry of retry policies.
-#[cfg(feature = "retry")]
-#[cfg_attr(docsrs, doc(cfg(feature = "retry")))]
-pub fn retry_registry() -> &'static Registry<RetryPolicy> {
-    static REGISTRY: OnceLock<Registry<RetryPolicy>> = OnceLock::new();
-    REGISTRY.get_or_init(Registry::new)
-}
-
-/// The registry of SLA monitors.
-pub fn sla_registry() -> &'static Registry<SlaMonitor> {
-    static REGISTRY: OnceLock<Registry<SlaMonitor>> = OnceLock::new();
-    REGISTRY.get_or_init(Registry::new)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::breaker::BreakerConfig;
 
     #[test]
     fn first_registration_wins() {

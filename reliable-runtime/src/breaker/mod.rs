@@ -49,10 +49,12 @@ use crate::common::shard::ShardedCounter;
 use crate::common::window::{OutcomeWindow, WindowCounts};
 use crate::error::{catch_callback, ConfigError, Failure, Rejected};
 use crate::event::{self, Event};
+use crate::health::Exposition;
 use crate::sync::{AtomicU32, AtomicU64, Mutex};
 use crossbeam_utils::CachePadded;
 use serde::Serialize;
 use state::{Word, ONE_PROBE};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicU32 as StdAtomicU32, AtomicU64 as StdAtomicU64, Ordering};
@@ -1040,6 +1042,47 @@ const NO_RETRY_AFTER: u64 = u64::MAX;
 /// 32 bits of it: a period is never confused with one 2^32 transitions away) and no successes.
 fn successes_tag(word: Word) -> u64 {
     (word.generation() & SUCCESS_COUNT_MASK) << 32
+}
+
+/// The breakers' Prometheus families (resilience4j's names).
+pub(crate) fn write_metrics(breakers: &BTreeMap<String, BreakerSnapshot>, out: &mut Exposition) {
+    let states = ["closed", "open", "half_open", "forced_open", "disabled"];
+    out.family(
+        "resilience4j_circuitbreaker_state",
+        "gauge",
+        "The states of the circuit breaker (1 for the current one)",
+    );
+    for (name, breaker) in breakers {
+        let current = breaker.state.as_str();
+        for state in states {
+            out.sample(
+                &[("name", name), ("state", state)],
+                u8::from(current.eq_ignore_ascii_case(state)),
+            );
+        }
+    }
+    out.family(
+        "resilience4j_circuitbreaker_not_permitted_calls_total",
+        "counter",
+        "Calls the circuit breaker refused",
+    );
+    for (name, breaker) in breakers {
+        out.sample(&[("name", name)], breaker.not_permitted_calls);
+    }
+    out.family("resilience4j_circuitbreaker_failure_rate", "gauge", "The failure rate of the circuit breaker's window, in percent (absent until the window has its minimum of calls)");
+    for (name, breaker) in breakers {
+        if let Some(rate) = breaker.failure_rate {
+            out.sample(&[("name", name)], rate * 100.0);
+        }
+    }
+    out.family(
+        "reliable_circuitbreaker_trips_total",
+        "counter",
+        "Times the circuit breaker opened",
+    );
+    for (name, breaker) in breakers {
+        out.sample(&[("name", name)], breaker.trips);
+    }
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@
 use crate::alert::alert_manager;
 use crate::alert::time::rfc3339;
 use crate::common::recency;
+use crate::layer::{for_each_layer, snapshots, Layer, LayerVisitor};
 use crate::limit::{RateLimit, RateLimiter, RateLimiterConfig};
 use crate::sla::SlaStatus;
 use crate::{get_system_health, ConfigError, Rejected};
@@ -327,11 +328,7 @@ async fn metrics() -> Response {
 
 /// The breakers alone (a whole health read would judge every source's window too).
 async fn breakers() -> Json<Value> {
-    use crate::breaker::CircuitBreaker;
-    let breakers = super::snapshots(
-        crate::registry::breaker_registry(),
-        CircuitBreaker::snapshot,
-    );
+    let breakers = snapshots::<crate::breaker::CircuitBreaker>();
     Json(json!({ "circuit_breakers": breakers, "timestamp": now() }))
 }
 
@@ -344,17 +341,22 @@ async fn caches() -> Json<Value> {
     Json(json!({ "cache_stats": caches, "timestamp": now() }))
 }
 
-/// The limits alone (a whole health read would judge every source's window too).
+/// The limits alone (a whole health read would judge every source's window too): each kind of
+/// layer the layer table puts on this route.
 async fn limits() -> Json<Value> {
-    use super::snapshots;
-    use crate::limit::{Bulkhead, RateLimiter, TimeoutPolicy};
-    use crate::registry::{bulkhead_registry, rate_limiter_registry, timeout_registry};
-    Json(json!({
-        "rate_limiters": snapshots(rate_limiter_registry(), RateLimiter::snapshot),
-        "bulkheads": snapshots(bulkhead_registry(), Bulkhead::snapshot),
-        "timeouts": snapshots(timeout_registry(), TimeoutPolicy::snapshot),
-        "timestamp": now(),
-    }))
+    struct Limits(serde_json::Map<String, Value>);
+    impl LayerVisitor for Limits {
+        fn visit<T: Layer>(&mut self) {
+            if T::ON_LIMITS_ROUTE {
+                let section = serde_json::to_value(snapshots::<T>()).unwrap_or_else(|_| json!({}));
+                self.0.insert(T::HEALTH_FIELD.to_owned(), section);
+            }
+        }
+    }
+    let mut limits = Limits(serde_json::Map::new());
+    for_each_layer(&mut limits);
+    limits.0.insert("timestamp".to_owned(), json!(now()));
+    Json(Value::Object(limits.0))
 }
 
 #[cfg(test)]

@@ -13,19 +13,17 @@ pub use groups::{group_health, DegradationLevel, GroupHealth, GroupSource};
 #[cfg_attr(docsrs, doc(cfg(feature = "http-health")))]
 pub use http::{router, HealthEndpoints};
 pub use prometheus::prometheus_text;
+pub(crate) use prometheus::Exposition;
 
 use crate::breaker::{BreakerSnapshot, BreakerState, CircuitBreaker};
 #[cfg(feature = "cache")]
 use crate::cache::CacheSnapshot;
 use crate::degrade::{degradation_registry, DegradationSnapshot};
+use crate::layer::snapshots;
 #[cfg(feature = "limit")]
 use crate::limit::{Bulkhead, BulkheadSnapshot, RateLimiter, RateLimiterSnapshot};
 use crate::limit::{TimeoutPolicy, TimeoutSnapshot};
-#[cfg(feature = "retry")]
-use crate::registry::retry_registry;
-use crate::registry::{breaker_registry, sla_registry, timeout_registry, Registered, Registry};
-#[cfg(feature = "limit")]
-use crate::registry::{bulkhead_registry, rate_limiter_registry};
+use crate::registry::sla_registry;
 #[cfg(feature = "retry")]
 use crate::retry::{RetryPolicy, RetrySnapshot};
 use crate::sla::{SlaMetrics, SlaStatus};
@@ -127,7 +125,7 @@ impl SystemHealth {
 pub fn get_system_health() -> SystemHealth {
     let monitors = sla_registry().all();
     let metrics: Vec<SlaMetrics> = monitors.iter().map(|monitor| monitor.metrics()).collect();
-    let circuit_breakers = snapshots(breaker_registry(), CircuitBreaker::snapshot);
+    let circuit_breakers = snapshots::<CircuitBreaker>();
     let per_exchange_degradation = group_health(
         monitors
             .iter()
@@ -151,12 +149,12 @@ pub fn get_system_health() -> SystemHealth {
         #[cfg(feature = "cache")]
         cache_stats: crate::registry::cache_registry().snapshots(),
         #[cfg(feature = "retry")]
-        retries: snapshots(retry_registry(), RetryPolicy::snapshot),
+        retries: snapshots::<RetryPolicy>(),
         #[cfg(feature = "limit")]
-        rate_limiters: snapshots(rate_limiter_registry(), RateLimiter::snapshot),
+        rate_limiters: snapshots::<RateLimiter>(),
         #[cfg(feature = "limit")]
-        bulkheads: snapshots(bulkhead_registry(), Bulkhead::snapshot),
-        timeouts: snapshots(timeout_registry(), TimeoutPolicy::snapshot),
+        bulkheads: snapshots::<Bulkhead>(),
+        timeouts: snapshots::<TimeoutPolicy>(),
         degradation: degradation_registry()
             .all()
             .iter()
@@ -166,18 +164,6 @@ pub fn get_system_health() -> SystemHealth {
         #[cfg(feature = "redis")]
         shared_stores: crate::shared::store_snapshots(),
     }
-}
-
-/// Each instance of `registry` (in the caller's scope) by name, with its `snapshot`.
-pub(crate) fn snapshots<T: Registered, S>(
-    registry: &Registry<T>,
-    snapshot: impl Fn(&T) -> S,
-) -> BTreeMap<String, S> {
-    registry
-        .all()
-        .iter()
-        .map(|instance| (instance.name().to_owned(), snapshot(instance)))
-        .collect()
 }
 
 fn overall_status(

@@ -5,6 +5,7 @@
 //! rest (sources' SLA, timeouts, fallbacks).
 
 use super::SystemHealth;
+use crate::layer::{Layer, LayerVisitor};
 use std::fmt::Write;
 
 /// The health in Prometheus' text format: what the `/metrics` route serves.
@@ -22,188 +23,10 @@ use std::fmt::Write;
 pub fn prometheus_text(health: &SystemHealth) -> String {
     let mut out = Exposition::default();
 
-    let states = ["closed", "open", "half_open", "forced_open", "disabled"];
-    out.family(
-        "resilience4j_circuitbreaker_state",
-        "gauge",
-        "The states of the circuit breaker (1 for the current one)",
-    );
-    for (name, breaker) in &health.circuit_breakers {
-        let current = breaker.state.as_str();
-        for state in states {
-            out.sample(
-                &[("name", name), ("state", state)],
-                u8::from(current.eq_ignore_ascii_case(state)),
-            );
-        }
-    }
-    out.family(
-        "resilience4j_circuitbreaker_not_permitted_calls_total",
-        "counter",
-        "Calls the circuit breaker refused",
-    );
-    for (name, breaker) in &health.circuit_breakers {
-        out.sample(&[("name", name)], breaker.not_permitted_calls);
-    }
-    out.family("resilience4j_circuitbreaker_failure_rate", "gauge", "The failure rate of the circuit breaker's window, in percent (absent until the window has its minimum of calls)");
-    for (name, breaker) in &health.circuit_breakers {
-        if let Some(rate) = breaker.failure_rate {
-            out.sample(&[("name", name)], rate * 100.0);
-        }
-    }
-    out.family(
-        "reliable_circuitbreaker_trips_total",
-        "counter",
-        "Times the circuit breaker opened",
-    );
-    for (name, breaker) in &health.circuit_breakers {
-        out.sample(&[("name", name)], breaker.trips);
-    }
-
-    out.family(
-        "reliable_source_status",
-        "gauge",
-        "The SLA status of the monitored source (1 for the current one)",
-    );
-    for (source, metrics) in &health.data_sources {
-        let current = metrics.status.as_str();
-        for status in ["healthy", "degraded", "failed"] {
-            out.sample(
-                &[("source", source), ("status", status)],
-                u8::from(current.eq_ignore_ascii_case(status)),
-            );
-        }
-    }
-    // No `_sum` and `_count`: Prometheus reads those as counters (`rate()` over them), and
-    // the window's calls and their total time go down as calls leave it. The calls since the
-    // monitor was created are `reliable_source_calls_total`; the window's are a gauge.
-    out.family(
-        "reliable_source_latency_seconds",
-        "summary",
-        "Latency percentiles over the source's SLA window",
-    );
-    for (source, metrics) in &health.data_sources {
-        for (quantile, value) in [
-            ("0.5", metrics.latency_p50),
-            ("0.95", metrics.latency_p95),
-            ("0.99", metrics.latency_p99),
-        ] {
-            out.sample(&[("source", source), ("quantile", quantile)], value);
-        }
-    }
-    out.family(
-        "reliable_source_window_calls",
-        "gauge",
-        "Calls in the source's SLA window",
-    );
-    for (source, metrics) in &health.data_sources {
-        out.sample(&[("source", source)], metrics.window_calls);
-    }
-    out.family(
-        "reliable_source_success_rate",
-        "gauge",
-        "Success rate over the source's SLA window (0 to 1)",
-    );
-    for (source, metrics) in &health.data_sources {
-        out.sample(&[("source", source)], metrics.success_rate);
-    }
-    out.family(
-        "reliable_source_calls_total",
-        "counter",
-        "Calls recorded for the source since it was created, by outcome",
-    );
-    for (source, metrics) in &health.data_sources {
-        let failed = metrics.total_failures;
-        out.sample(
-            &[("source", source), ("outcome", "success")],
-            metrics.total_calls.saturating_sub(failed),
-        );
-        out.sample(&[("source", source), ("outcome", "failure")], failed);
-    }
-
-    #[cfg(feature = "retry")]
-    {
-        out.family(
-            "resilience4j_retry_calls_total",
-            "counter",
-            "Calls through the retry policy, by kind",
-        );
-        for (name, retry) in &health.retries {
-            out.sample(&[("name", name), ("kind", "gave_up")], retry.gave_up);
-            out.sample(&[("name", name), ("kind", "all")], retry.calls);
-        }
-        out.family("reliable_retry_retries_total", "counter", "Retries made");
-        for (name, retry) in &health.retries {
-            out.sample(&[("name", name)], retry.retries);
-        }
-        out.family(
-            "reliable_retry_budget_exhausted_total",
-            "counter",
-            "Retries the retry budget refused",
-        );
-        for (name, retry) in &health.retries {
-            out.sample(&[("name", name)], retry.budget_exhausted);
-        }
-    }
-
-    #[cfg(feature = "limit")]
-    {
-        out.family(
-            "resilience4j_ratelimiter_limit",
-            "gauge",
-            "Calls the rate limiter admits per window",
-        );
-        for (name, limiter) in &health.rate_limiters {
-            out.sample(&[("name", name)], limiter.limit);
-        }
-        out.family(
-            "reliable_ratelimiter_calls_total",
-            "counter",
-            "Calls the rate limiter judged, by outcome",
-        );
-        for (name, limiter) in &health.rate_limiters {
-            out.sample(&[("name", name), ("kind", "admitted")], limiter.admitted);
-            out.sample(&[("name", name), ("kind", "limited")], limiter.limited);
-        }
-        out.family(
-            "resilience4j_bulkhead_available_concurrent_calls",
-            "gauge",
-            "Calls the bulkhead would admit now",
-        );
-        for (name, bulkhead) in &health.bulkheads {
-            out.sample(
-                &[("name", name)],
-                bulkhead.max_concurrent.saturating_sub(bulkhead.in_flight),
-            );
-        }
-        out.family(
-            "resilience4j_bulkhead_max_allowed_concurrent_calls",
-            "gauge",
-            "The bulkhead's size",
-        );
-        for (name, bulkhead) in &health.bulkheads {
-            out.sample(&[("name", name)], bulkhead.max_concurrent);
-        }
-        out.family(
-            "reliable_bulkhead_calls_total",
-            "counter",
-            "Calls the bulkhead judged, by outcome",
-        );
-        for (name, bulkhead) in &health.bulkheads {
-            out.sample(&[("name", name), ("kind", "admitted")], bulkhead.admitted);
-            out.sample(&[("name", name), ("kind", "rejected")], bulkhead.rejected);
-        }
-    }
-
-    out.family(
-        "reliable_timeout_attempts_total",
-        "counter",
-        "Attempts given a deadline, by outcome",
-    );
-    for (name, timeout) in &health.timeouts {
-        out.sample(&[("name", name), ("kind", "timed_out")], timeout.timeouts);
-        out.sample(&[("name", name), ("kind", "all")], timeout.attempts);
-    }
+    crate::layer::for_each_layer(&mut Sections {
+        health,
+        out: &mut out,
+    });
 
     #[cfg(feature = "redis")]
     {
@@ -242,21 +65,34 @@ pub fn prometheus_text(health: &SystemHealth) -> String {
     out.text
 }
 
-/// The text being written, and the family whose samples follow.
+/// Writes each kind of layer's families from its section of the health.
+struct Sections<'a> {
+    health: &'a SystemHealth,
+    out: &'a mut Exposition,
+}
+
+impl LayerVisitor for Sections<'_> {
+    fn visit<T: Layer>(&mut self) {
+        T::write_metrics(T::health_section(self.health), self.out);
+    }
+}
+
+/// The text being written, and the family whose samples follow: each kind of layer writes its
+/// families (its `write_metrics`, named in the layer table).
 #[derive(Default)]
-struct Exposition {
+pub(crate) struct Exposition {
     text: String,
     family: &'static str,
 }
 
 impl Exposition {
-    fn family(&mut self, name: &'static str, kind: &str, help: &str) {
+    pub(crate) fn family(&mut self, name: &'static str, kind: &str, help: &str) {
         let _ = writeln!(self.text, "# HELP {name} {help}\n# TYPE {name} {kind}");
         self.family = name;
     }
 
     /// A sample of the family.
-    fn sample(&mut self, labels: &[(&str, &str)], value: impl Into<Value>) {
+    pub(crate) fn sample(&mut self, labels: &[(&str, &str)], value: impl Into<Value>) {
         self.text.push_str(self.family);
         self.text.push('{');
         for (index, (label, value)) in labels.iter().enumerate() {
@@ -289,7 +125,7 @@ impl Exposition {
 /// A sample's value, written as the format wants it (without allocating: `/metrics` writes
 /// several per source).
 #[derive(Clone, Copy)]
-enum Value {
+pub(crate) enum Value {
     Integer(u64),
     Float(f64),
 }

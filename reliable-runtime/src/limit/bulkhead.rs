@@ -8,8 +8,10 @@ use crate::common::live::Live;
 use crate::common::shard::ShardedCounter;
 use crate::common::throttle::Throttle;
 use crate::error::{ConfigError, Rejected};
+use crate::health::Exposition;
 use crate::sync::{AtomicU32, Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::Ordering;
 use std::sync::PoisonError;
@@ -414,6 +416,38 @@ crate::common::setters::setters! { BulkheadConfig {
     max_concurrent: u32,
     max_wait: Duration,
 }}
+
+/// The bulkheads' Prometheus families (resilience4j's names).
+pub(crate) fn write_metrics(bulkheads: &BTreeMap<String, BulkheadSnapshot>, out: &mut Exposition) {
+    out.family(
+        "resilience4j_bulkhead_available_concurrent_calls",
+        "gauge",
+        "Calls the bulkhead would admit now",
+    );
+    for (name, bulkhead) in bulkheads {
+        out.sample(
+            &[("name", name)],
+            bulkhead.max_concurrent.saturating_sub(bulkhead.in_flight),
+        );
+    }
+    out.family(
+        "resilience4j_bulkhead_max_allowed_concurrent_calls",
+        "gauge",
+        "The bulkhead's size",
+    );
+    for (name, bulkhead) in bulkheads {
+        out.sample(&[("name", name)], bulkhead.max_concurrent);
+    }
+    out.family(
+        "reliable_bulkhead_calls_total",
+        "counter",
+        "Calls the bulkhead judged, by outcome",
+    );
+    for (name, bulkhead) in bulkheads {
+        out.sample(&[("name", name), ("kind", "admitted")], bulkhead.admitted);
+        out.sample(&[("name", name), ("kind", "rejected")], bulkhead.rejected);
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -2,11 +2,11 @@
 //! on by default), and per-attempt timeouts.
 
 #[cfg(feature = "limit")]
-mod bulkhead;
+pub(crate) mod bulkhead;
 #[cfg(feature = "limit")]
-mod rate;
+pub(crate) mod rate;
 pub(crate) mod refused;
-mod timeout;
+pub(crate) mod timeout;
 #[cfg(feature = "limit")]
 mod weighted;
 

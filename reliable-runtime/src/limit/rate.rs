@@ -16,9 +16,11 @@ use crate::common::shard::ShardedCounter;
 use crate::common::throttle::Throttle;
 use crate::error::{ConfigError, Rejected};
 use crate::event::{Event, LimitReached};
+use crate::health::Exposition;
 use crate::sync::AtomicU64;
 use crossbeam_utils::CachePadded;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -110,6 +112,22 @@ impl RateLimiterConfig {
             limit,
             clock: Clock::system(),
         }
+    }
+}
+
+/// A limit on the system clock: what `rate_limiter_registry().get_or_create(name, limit)` and a
+/// configuration file's `[rate_limits.name]` make a limiter from.
+///
+/// ```
+/// use reliable_runtime::limit::RateLimit;
+/// use reliable_runtime::registry::rate_limiter_registry;
+///
+/// let limiter = rate_limiter_registry().get_or_create("from_limit_doc", RateLimit::per_second(5)).unwrap();
+/// assert_eq!(limiter.limit(), RateLimit::per_second(5));
+/// ```
+impl From<RateLimit> for RateLimiterConfig {
+    fn from(limit: RateLimit) -> Self {
+        RateLimiterConfig::new(limit)
     }
 }
 
@@ -746,6 +764,30 @@ impl RateLimiter {
             limited: self.limited.sum(),
             next_slot_in: wait.as_secs_f64(),
         }
+    }
+}
+
+/// The rate limiters' Prometheus families (resilience4j's names).
+pub(crate) fn write_metrics(
+    limiters: &BTreeMap<String, RateLimiterSnapshot>,
+    out: &mut Exposition,
+) {
+    out.family(
+        "resilience4j_ratelimiter_limit",
+        "gauge",
+        "Calls the rate limiter admits per window",
+    );
+    for (name, limiter) in limiters {
+        out.sample(&[("name", name)], limiter.limit);
+    }
+    out.family(
+        "reliable_ratelimiter_calls_total",
+        "counter",
+        "Calls the rate limiter judged, by outcome",
+    );
+    for (name, limiter) in limiters {
+        out.sample(&[("name", name), ("kind", "admitted")], limiter.admitted);
+        out.sample(&[("name", name), ("kind", "limited")], limiter.limited);
     }
 }
 

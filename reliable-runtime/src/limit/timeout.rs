@@ -7,8 +7,9 @@ use crate::common::settings::reconfigured;
 use crate::common::shard::ShardedCounter;
 use crate::common::throttle::Throttle;
 use crate::error::ConfigError;
-use crate::policy::conflict::TimeoutSettings;
+use crate::health::Exposition;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -392,18 +393,25 @@ impl TimeoutPolicy {
         check(&config)?;
         let before = self.config();
         self.config.store(std::sync::Arc::new(config));
-        reconfigured(
-            "timeout",
-            self.name,
-            &TimeoutSettings::of(&before),
-            &TimeoutSettings::of(&config),
-        );
+        reconfigured("timeout", self.name, &before, &config);
         Ok(())
     }
 
-    /// [`reconfigure_with`](Self::reconfigure_with)'s checks, changing nothing.
-    pub(crate) fn check_reconfigure(&self, config: &TimeoutConfig) -> Result<(), ConfigError> {
-        check(config)
+    /// Changes the configuration by `change` (a configuration file's reload).
+    pub(crate) fn reconfigure_by(
+        &self,
+        change: impl FnOnce(TimeoutConfig) -> TimeoutConfig,
+    ) -> Result<(), ConfigError> {
+        let _one = self.changing.lock().unwrap_or_else(PoisonError::into_inner);
+        self.change_to(change(self.config()))
+    }
+
+    /// [`reconfigure_by`](Self::reconfigure_by)'s checks, changing nothing.
+    pub(crate) fn check_reconfigure(
+        &self,
+        change: impl FnOnce(TimeoutConfig) -> TimeoutConfig,
+    ) -> Result<(), ConfigError> {
+        check(&change(self.config()))
     }
 
     /// The timeout of attempt `attempt` (1 for the first) and the call's deadline, as
@@ -463,4 +471,17 @@ impl TimeoutPolicy {
 fn check(config: &TimeoutConfig) -> Result<(), ConfigError> {
     ConfigError::check("timeout", reliable_rules::limit::timeout(config.after))?;
     config.validate()
+}
+
+/// The timeouts' Prometheus families.
+pub(crate) fn write_metrics(timeouts: &BTreeMap<String, TimeoutSnapshot>, out: &mut Exposition) {
+    out.family(
+        "reliable_timeout_attempts_total",
+        "counter",
+        "Attempts given a deadline, by outcome",
+    );
+    for (name, timeout) in timeouts {
+        out.sample(&[("name", name), ("kind", "timed_out")], timeout.timeouts);
+        out.sample(&[("name", name), ("kind", "all")], timeout.attempts);
+    }
 }

@@ -2,7 +2,7 @@
 
 #[cfg(feature = "cache")]
 use super::cached::CacheLayer;
-use super::conflict::{settings_of, ConfigConflict, OnConflict, Settings, TimeoutSettings};
+use super::conflict::{settings_of, ConfigConflict, OnConflict};
 use super::ErrorHooks;
 use super::{FallbackLayer, Policy};
 use crate::breaker::{BreakerConfig, CircuitBreaker};
@@ -13,6 +13,7 @@ use crate::common::intern::intern;
 use crate::error::ConfigError;
 #[cfg(feature = "retry")]
 use crate::error::Failure;
+use crate::layer::Layer;
 #[cfg(feature = "limit")]
 use crate::limit::{
     Bulkhead, BulkheadConfig, RateLimit, RateLimiter, RateLimiterConfig, WeightedLimiter,
@@ -20,15 +21,10 @@ use crate::limit::{
 use crate::limit::{TimeoutConfig, TimeoutPolicy};
 use crate::policy::layers::Layers;
 use crate::preset::{IntoPreset, PresetValues, DEFAULT};
-use crate::registry::{breaker_registry, sla_registry, timeout_registry, Registered, Registry};
-#[cfg(feature = "limit")]
-use crate::registry::{bulkhead_registry, rate_limiter_registry};
-use crate::sla::{SlaMonitor, SlaThresholds, SlaWindow};
+use crate::registry::{Registered, Registry};
 #[cfg(feature = "retry")]
-use crate::{
-    registry::retry_registry,
-    retry::{RetryConfig, RetryPolicy},
-};
+use crate::retry::{RetryConfig, RetryPolicy};
+use crate::sla::{SlaMonitor, SlaThresholds, SlaWindow};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -642,7 +638,7 @@ impl PolicyBuilder {
             .map(|spec| {
                 let (layer, thresholds, asks) = spec.resolve(name, preset.sla);
                 let asked = asks.for_settings(&thresholds);
-                pending(sla_registry(), "monitor", &layer, asked, conflicts, || {
+                pending(&layer, asked, conflicts, || {
                     let mut builder = SlaMonitor::builder(layer.as_str())
                         .thresholds(thresholds)
                         .window(self.monitor_window);
@@ -663,20 +659,13 @@ impl PolicyBuilder {
                 with_clock(&mut start.clock);
                 let (layer, config, asks) = spec.resolve(name, start);
                 let asked = asks.for_settings(&config);
-                pending(
-                    breaker_registry(),
-                    "breaker",
-                    &layer,
-                    asked,
-                    conflicts,
-                    || {
-                        let breaker = CircuitBreaker::new(layer.as_str(), config)?;
-                        Ok(match &self.group {
-                            Some(group) => breaker.with_group(Arc::clone(group)),
-                            None => breaker,
-                        })
-                    },
-                )
+                pending(&layer, asked, conflicts, || {
+                    let breaker = CircuitBreaker::new(layer.as_str(), config)?;
+                    Ok(match &self.group {
+                        Some(group) => breaker.with_group(Arc::clone(group)),
+                        None => breaker,
+                    })
+                })
             })
             .transpose()?;
         #[cfg(feature = "retry")]
@@ -690,7 +679,7 @@ impl PolicyBuilder {
                 with_clock(&mut start.clock);
                 let (layer, config, asks) = spec.resolve(name, start);
                 let asked = asks.for_settings(&config);
-                pending(retry_registry(), "retry", &layer, asked, conflicts, || {
+                pending(&layer, asked, conflicts, || {
                     RetryPolicy::new(layer.as_str(), config)
                 })
             })
@@ -703,14 +692,9 @@ impl PolicyBuilder {
                 let mut config = RateLimiterConfig::new(limit);
                 with_clock(&mut config.clock);
                 let asked = Asks::Settings.for_settings(&limit);
-                pending(
-                    rate_limiter_registry(),
-                    "rate limit",
-                    &layer,
-                    asked,
-                    conflicts,
-                    || RateLimiter::new(layer.as_str(), config),
-                )
+                pending(&layer, asked, conflicts, || {
+                    RateLimiter::new(layer.as_str(), config)
+                })
             })
             .transpose()?;
         #[cfg(feature = "limit")]
@@ -719,29 +703,19 @@ impl PolicyBuilder {
             .map(|spec| {
                 let (layer, config, asks) = spec.resolve(name, BulkheadConfig::default());
                 let asked = asks.for_settings(&config);
-                pending(
-                    bulkhead_registry(),
-                    "bulkhead",
-                    &layer,
-                    asked,
-                    conflicts,
-                    || Bulkhead::new(layer.as_str(), config),
-                )
+                pending(&layer, asked, conflicts, || {
+                    Bulkhead::new(layer.as_str(), config)
+                })
             })
             .transpose()?;
         let timeout = self
             .timeout
             .map(|spec| {
                 let (layer, config, asks) = spec.resolve(name, preset.timeout);
-                let asked = asks.for_settings(&TimeoutSettings::of(&config));
-                pending(
-                    timeout_registry(),
-                    "timeout",
-                    &layer,
-                    asked,
-                    conflicts,
-                    || TimeoutPolicy::new(layer.as_str(), config),
-                )
+                let asked = asks.for_settings(&config);
+                pending(&layer, asked, conflicts, || {
+                    TimeoutPolicy::new(layer.as_str(), config)
+                })
             })
             .transpose()?;
         #[cfg(feature = "cache")]
@@ -838,16 +812,15 @@ struct Conflicts<'a> {
     on_conflict: OnConflict,
 }
 
-/// The instance `name` of `registry`, or a new one from `create` (validated, not registered).
+/// The instance `name` of `T`'s registry, or a new one from `create` (validated, not registered).
 /// A registered instance whose settings differ from `asked` is a conflict.
-fn pending<T: Registered + Settings + 'static>(
-    registry: &'static Registry<T>,
-    kind: &'static str,
+fn pending<T: Layer>(
     name: &str,
     asked: Option<serde_json::Value>,
     conflicts: Conflicts<'_>,
     create: impl FnOnce() -> Result<T, ConfigError>,
 ) -> Result<Pending<T>, ConfigError> {
+    let (registry, kind) = (T::registry(), T::KIND);
     if let Some(existing) = registry.get(name) {
         let conflict = asked.and_then(|asked| {
             ConfigConflict::between(kind, name, conflicts.policy, &existing.settings(), &asked)

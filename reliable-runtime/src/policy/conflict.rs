@@ -7,64 +7,14 @@
 //! way and the error can name the first field that differs (durations as `"30s"`); clocks are
 //! not settings (they are not serialised).
 
-use crate::breaker::CircuitBreaker;
 use crate::common::intern::intern;
 use crate::common::settings::differences;
 pub(crate) use crate::common::settings::settings_of;
 use crate::error::ConfigError;
 use crate::event::{self, Event};
-use crate::limit::TimeoutPolicy;
-#[cfg(feature = "limit")]
-use crate::limit::{Bulkhead, RateLimiter};
-#[cfg(feature = "retry")]
-use crate::retry::RetryPolicy;
-use crate::sla::SlaMonitor;
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::Arc;
-
-/// What a registered instance was configured with, as the builder would ask for it.
-pub(crate) trait Settings {
-    fn settings(&self) -> Value;
-}
-
-macro_rules! settings {
-    ($($kind:ty => |$instance:ident| $settings:expr),* $(,)?) => {$(
-        impl Settings for $kind {
-            fn settings(&self) -> Value {
-                let $instance = self;
-                settings_of($settings)
-            }
-        }
-    )*};
-}
-
-settings! {
-    CircuitBreaker => |breaker| &*breaker.config(),
-    SlaMonitor => |monitor| &monitor.thresholds(),
-    TimeoutPolicy => |timeout| &TimeoutSettings::of(&timeout.config()),
-}
-
-#[cfg(feature = "retry")]
-settings! {
-    RetryPolicy => |retry| &*retry.config(),
-}
-
-#[cfg(feature = "limit")]
-settings! {
-    RateLimiter => |limiter| &limiter.limit(),
-    Bulkhead => |bulkhead| &bulkhead.config(),
-}
-
-/// A timeout's settings, so that a conflict names the field (`after = "2s"`).
-#[derive(Serialize)]
-pub(crate) struct TimeoutSettings<'a>(&'a crate::limit::TimeoutConfig);
-
-impl<'a> TimeoutSettings<'a> {
-    pub(crate) fn of(config: &'a crate::limit::TimeoutConfig) -> Self {
-        TimeoutSettings(config)
-    }
-}
 
 /// What [`PolicyBuilder::build`](super::PolicyBuilder::build) does when a layer's name is
 /// registered with other settings than it asks for.

@@ -31,7 +31,7 @@ mod budget;
 #[cfg(feature = "retry")]
 pub(crate) mod events;
 #[cfg(feature = "retry")]
-mod policy;
+pub(crate) mod policy;
 
 pub use crate::served::GaveUp;
 pub use backoff::{BackoffConfig, Jitter};

@@ -9,9 +9,11 @@ use crate::common::live::Live;
 use crate::common::shard::ShardedCounter;
 use crate::error::{catch_callback, ConfigError, Failure, Rejected};
 use crate::event::{self, Event};
+use crate::health::Exposition;
 use crate::served::GaveUp;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -427,6 +429,31 @@ impl RetryState<'_> {
             }
             Failure::Rejected(_) => self.after_failure(false, None),
         }
+    }
+}
+
+/// The retry policies' Prometheus families (resilience4j's names).
+pub(crate) fn write_metrics(retries: &BTreeMap<String, RetrySnapshot>, out: &mut Exposition) {
+    out.family(
+        "resilience4j_retry_calls_total",
+        "counter",
+        "Calls through the retry policy, by kind",
+    );
+    for (name, retry) in retries {
+        out.sample(&[("name", name), ("kind", "gave_up")], retry.gave_up);
+        out.sample(&[("name", name), ("kind", "all")], retry.calls);
+    }
+    out.family("reliable_retry_retries_total", "counter", "Retries made");
+    for (name, retry) in retries {
+        out.sample(&[("name", name)], retry.retries);
+    }
+    out.family(
+        "reliable_retry_budget_exhausted_total",
+        "counter",
+        "Retries the retry budget refused",
+    );
+    for (name, retry) in retries {
+        out.sample(&[("name", name)], retry.budget_exhausted);
     }
 }
 
