@@ -64,7 +64,7 @@ pub enum GaveUp {
     /// The error is not worth another attempt (`retry_if`, or its `Classify`), or a layer
     /// refused the call.
     NotRetryable,
-    /// Every attempt of `max_attempts` failed (seed 001's `BackoffExhausted`).
+    /// Every attempt of `max_attempts` failed.
     AttemptsExhausted,
     /// The retry budget is spent.
     BudgetSpent,

@@ -1,5 +1,5 @@
 //! A hardened HTTP client (feature `http`): every request goes through its source's
-//! [`Policy`] (seed 004's discipline).
+//! [`Policy`]: timeouts, retries, a breaker and a rate limit per source.
 //!
 //! - **A source per host** (`host:port` when the URL names a port), or per URL prefix you map
 //!   to a name ([`ClientBuilder::source`]), each with its own [`Profile`]: a timeout on every
@@ -287,7 +287,9 @@ impl ClientBuilder {
 }
 
 impl Client {
-    /// A client with seed 004's [`Profile::default`] for every source.
+    /// A client with [`Profile::default`] for every source: attempts timed out at 10 s growing
+    /// to 30 s, a 2 min deadline, 3 attempts, a breaker opening for 60 s after 5 failures, and
+    /// 60 requests a minute.
     pub fn new() -> Result<Client, ConfigError> {
         Client::builder().build()
     }
