@@ -87,6 +87,14 @@ impl Rejected {
     }
 
     /// How long to wait before a retry could succeed, if known.
+    ///
+    /// ```
+    /// use reliable_runtime::Rejected;
+    /// use std::time::Duration;
+    ///
+    /// let open = Rejected::CircuitOpen { breaker: "binance_api", retry_after: Some(Duration::from_secs(20)) };
+    /// assert_eq!(open.retry_after(), Some(Duration::from_secs(20)));
+    /// ```
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Rejected::CircuitOpen { retry_after, .. } => *retry_after,
@@ -167,11 +175,30 @@ impl<E> From<Rejected> for Failure<E> {
 
 impl<E> Failure<E> {
     /// Whether the call was refused without running.
+    ///
+    /// ```
+    /// use reliable_runtime::{Failure, Rejected};
+    /// use std::time::Duration;
+    ///
+    /// let failed: Failure<std::io::Error> = Failure::Inner(std::io::Error::other("down"));
+    /// let refused: Failure<std::io::Error> = Failure::Rejected(Rejected::Timeout { after: Duration::from_secs(2) });
+    /// assert!(!failed.is_rejected() && refused.is_rejected());
+    /// ```
     pub fn is_rejected(&self) -> bool {
         matches!(self, Failure::Rejected(_))
     }
 
     /// The call's own error, if it ran.
+    ///
+    /// ```
+    /// use reliable_runtime::{Failure, Rejected};
+    /// use std::time::Duration;
+    ///
+    /// let failed: Failure<std::io::Error> = Failure::Inner(std::io::Error::other("down"));
+    /// let refused: Failure<std::io::Error> = Failure::Rejected(Rejected::Timeout { after: Duration::from_secs(2) });
+    /// assert_eq!(failed.into_inner().unwrap().to_string(), "down");
+    /// assert!(refused.into_inner().is_none());
+    /// ```
     pub fn into_inner(self) -> Option<E> {
         match self {
             Failure::Inner(error) => Some(error),
@@ -180,6 +207,16 @@ impl<E> Failure<E> {
     }
 
     /// The call's own error, if it ran, by reference.
+    ///
+    /// ```
+    /// use reliable_runtime::{Failure, Rejected};
+    /// use std::time::Duration;
+    ///
+    /// let failed: Failure<std::io::Error> = Failure::Inner(std::io::Error::other("down"));
+    /// let refused: Failure<std::io::Error> = Failure::Rejected(Rejected::Timeout { after: Duration::from_secs(2) });
+    /// assert_eq!(failed.inner().unwrap().to_string(), "down");
+    /// assert!(refused.inner().is_none());
+    /// ```
     pub fn inner(&self) -> Option<&E> {
         match self {
             Failure::Inner(error) => Some(error),
@@ -188,6 +225,16 @@ impl<E> Failure<E> {
     }
 
     /// The rejection, if the call was refused.
+    ///
+    /// ```
+    /// use reliable_runtime::{Failure, Rejected};
+    /// use std::time::Duration;
+    ///
+    /// let failed: Failure<std::io::Error> = Failure::Inner(std::io::Error::other("down"));
+    /// let refused: Failure<std::io::Error> = Failure::Rejected(Rejected::Timeout { after: Duration::from_secs(2) });
+    /// assert!(failed.rejected().is_none());
+    /// assert_eq!(refused.rejected(), Some(&Rejected::Timeout { after: Duration::from_secs(2) }));
+    /// ```
     pub fn rejected(&self) -> Option<&Rejected> {
         match self {
             Failure::Rejected(rejected) => Some(rejected),

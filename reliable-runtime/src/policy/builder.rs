@@ -218,6 +218,16 @@ impl PolicyBuilder {
     /// preset stands for: the monitor, the breaker and retries (with the `retry` feature),
     /// named after the policy unless named otherwise. The cache takes the preset's
     /// configuration when [`cache`](Self::cache) turns it on.
+    ///
+    /// ```
+    /// use reliable_runtime::preset::DEX;
+    /// use reliable_runtime::Policy;
+    ///
+    /// let policy = Policy::builder("preset_doc").preset(DEX).build().unwrap();
+    /// assert_eq!(policy.monitor().unwrap().thresholds().max_latency_p95.as_secs(), 3);
+    /// assert_eq!(policy.breaker().unwrap().name(), "preset_doc");
+    /// assert!(policy.timeout().is_some());
+    /// ```
     pub fn preset(mut self, preset: impl IntoPreset) -> Self {
         self.preset = Some(preset.into_values());
         self.monitor.get_or_insert_with(LayerSpec::defaults);
@@ -229,6 +239,18 @@ impl PolicyBuilder {
     }
 
     /// The SLA monitor `name`: its thresholds, from the preset's or the defaults.
+    ///
+    /// ```
+    /// use reliable_runtime::Policy;
+    /// use std::time::Duration;
+    ///
+    /// let policy = Policy::builder("monitor_doc_depth")
+    ///     .monitor("monitor_doc", |sla| sla.max_latency_p95(Duration::from_millis(800)))
+    ///     .build()
+    ///     .unwrap();
+    /// let monitor = policy.monitor().unwrap();
+    /// assert_eq!((monitor.name(), monitor.thresholds().max_latency_p95), ("monitor_doc", Duration::from_millis(800)));
+    /// ```
     pub fn monitor(
         mut self,
         name: impl Into<String>,
@@ -239,12 +261,32 @@ impl PolicyBuilder {
     }
 
     /// The monitor's window (default: the last 100 calls).
+    ///
+    /// ```
+    /// use reliable_runtime::sla::SlaWindow;
+    /// use reliable_runtime::Policy;
+    /// use std::time::Duration;
+    ///
+    /// let policy = Policy::builder("monitor_window_doc").monitor("monitor_window_doc", |sla| sla).monitor_window(SlaWindow::Time(Duration::from_secs(300))).build().unwrap();
+    /// assert_eq!(policy.monitor().unwrap().window(), SlaWindow::Time(Duration::from_secs(300)));
+    /// ```
     pub fn monitor_window(mut self, window: SlaWindow) -> Self {
         self.monitor_window = window;
         self
     }
 
     /// The circuit breaker `name`, shared with every policy and attribute naming it.
+    ///
+    /// ```
+    /// use reliable_runtime::Policy;
+    /// use std::time::Duration;
+    ///
+    /// let policy = Policy::builder("breaker_doc_depth")
+    ///     .breaker("breaker_doc", |breaker| breaker.failure_threshold(3).timeout(Duration::from_secs(30)))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(policy.breaker().unwrap().config().failure_threshold, 3);
+    /// ```
     pub fn breaker(
         mut self,
         name: impl Into<String>,
@@ -327,6 +369,35 @@ impl PolicyBuilder {
     /// [`retry_if`](Self::retry_if) says otherwise; rejections are not, timeouts are.
     #[cfg(feature = "retry")]
     #[cfg_attr(docsrs, doc(cfg(feature = "retry")))]
+    ///
+    /// ```
+    /// use reliable_runtime::{Policy, Rejected};
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::time::Duration;
+    ///
+    /// #[derive(Debug, PartialEq)]
+    /// enum ApiError { Unavailable, Rejected(Rejected) }
+    /// impl From<Rejected> for ApiError {
+    ///     fn from(rejected: Rejected) -> Self { ApiError::Rejected(rejected) }
+    /// }
+    ///
+    /// let policy = Policy::builder("retry_doc")
+    ///     .retry("retry_doc", |retry| retry.max_attempts(3).initial_delay(Duration::from_millis(1)))
+    ///     .build()
+    ///     .unwrap();
+    /// let attempts = AtomicU32::new(0);
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let answer = policy
+    ///     .call(|| async {
+    ///         match attempts.fetch_add(1, Ordering::SeqCst) {
+    ///             0 | 1 => Err(ApiError::Unavailable),
+    ///             _ => Ok(7),
+    ///         }
+    ///     })
+    ///     .await;
+    /// assert_eq!((answer, attempts.load(Ordering::SeqCst)), (Ok(7), 3));
+    /// # });
+    /// ```
     pub fn retry(
         mut self,
         name: impl Into<String>,
@@ -340,6 +411,19 @@ impl PolicyBuilder {
     /// `Rejected::RateLimited` unless [`wait_for_rate_limit`](Self::wait_for_rate_limit).
     #[cfg(feature = "limit")]
     #[cfg_attr(docsrs, doc(cfg(feature = "limit")))]
+    ///
+    /// ```
+    /// use reliable_runtime::limit::RateLimit;
+    /// use reliable_runtime::{Policy, Rejected};
+    ///
+    /// let policy = Policy::builder("rate_limit_doc").rate_limit("rate_limit_doc", RateLimit::per_second(2)).build().unwrap();
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// for _ in 0..2 {
+    ///     assert_eq!(policy.call(|| async { Ok::<_, Rejected>(1) }).await, Ok(1));
+    /// }
+    /// assert!(matches!(policy.call(|| async { Ok::<_, Rejected>(1) }).await, Err(Rejected::RateLimited { .. })));
+    /// # });
+    /// ```
     pub fn rate_limit(mut self, name: impl Into<String>, limit: RateLimit) -> Self {
         self.rate_limit = Some((Some(name.into()), limit));
         self
@@ -414,6 +498,24 @@ impl PolicyBuilder {
     /// Waits for a rate-limit slot instead of refusing (async calls; a blocking call sleeps).
     #[cfg(feature = "limit")]
     #[cfg_attr(docsrs, doc(cfg(feature = "limit")))]
+    ///
+    /// ```
+    /// use reliable_runtime::limit::RateLimit;
+    /// use reliable_runtime::{Policy, Rejected};
+    ///
+    /// let policy = Policy::builder("wait_doc")
+    ///     .rate_limit("wait_doc", RateLimit::per_second(1))
+    ///     .wait_for_rate_limit()
+    ///     .build()
+    ///     .unwrap();
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+    /// let started = tokio::time::Instant::now();
+    /// for _ in 0..2 {
+    ///     assert_eq!(policy.call(|| async { Ok::<_, Rejected>(1) }).await, Ok(1));
+    /// }
+    /// assert!(started.elapsed() >= std::time::Duration::from_millis(900), "the second waited its slot");
+    /// # });
+    /// ```
     pub fn wait_for_rate_limit(mut self) -> Self {
         self.wait_for_rate_limit = true;
         self
@@ -423,6 +525,14 @@ impl PolicyBuilder {
     /// `max_wait` (default: none, refused at once with `Rejected::BulkheadFull`).
     #[cfg(feature = "limit")]
     #[cfg_attr(docsrs, doc(cfg(feature = "limit")))]
+    ///
+    /// ```
+    /// use reliable_runtime::Policy;
+    ///
+    /// let policy = Policy::builder("bulkhead_doc").bulkhead("bulkhead_doc", |bulkhead| bulkhead.max_concurrent(4)).build().unwrap();
+    /// let bulkhead = policy.bulkhead().unwrap();
+    /// assert_eq!((bulkhead.config().max_concurrent, bulkhead.snapshot().in_flight), (4, 0));
+    /// ```
     pub fn bulkhead(
         mut self,
         name: impl Into<String>,
@@ -434,12 +544,34 @@ impl PolicyBuilder {
 
     /// A per-attempt timeout (named after the policy): a slower attempt is dropped and fails
     /// with `Rejected::Timeout`. Blocking calls cannot be stopped midway and ignore it.
+    ///
+    /// ```
+    /// use reliable_runtime::{Policy, Rejected};
+    /// use std::time::Duration;
+    ///
+    /// let policy = Policy::builder("timeout_doc").timeout(Duration::from_millis(100)).build().unwrap();
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+    /// let slow = policy.call(|| async {
+    ///     tokio::time::sleep(Duration::from_secs(5)).await;
+    ///     Ok::<_, Rejected>(1)
+    /// });
+    /// assert_eq!(slow.await, Err(Rejected::Timeout { after: Duration::from_millis(100) }));
+    /// # });
+    /// ```
     pub fn timeout(mut self, after: Duration) -> Self {
         self.timeout = Some(LayerSpec::named(None, move |_| TimeoutConfig::new(after)));
         self
     }
 
     /// [`timeout`](Self::timeout) under its own name.
+    ///
+    /// ```
+    /// use reliable_runtime::Policy;
+    /// use std::time::Duration;
+    ///
+    /// let policy = Policy::builder("named_timeout_doc_depth").named_timeout("named_timeout_doc", Duration::from_secs(2)).build().unwrap();
+    /// assert_eq!(policy.timeout().unwrap().name(), "named_timeout_doc");
+    /// ```
     pub fn named_timeout(mut self, name: impl Into<String>, after: Duration) -> Self {
         self.timeout = Some(LayerSpec::named(Some(name.into()), move |_| {
             TimeoutConfig::new(after)
@@ -478,6 +610,18 @@ impl PolicyBuilder {
     /// A cache `name` for [`Policy::cached`]: keys and values are typed by the calls.
     #[cfg(feature = "cache")]
     #[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
+    ///
+    /// ```
+    /// use reliable_runtime::{Policy, Rejected};
+    /// use std::time::Duration;
+    ///
+    /// let policy = Policy::builder("cache_doc").cache("cache_doc", |cache| cache.ttl(Duration::from_secs(5))).build().unwrap();
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let first = policy.cached("BTC", || async { Ok::<_, Rejected>(97_000.0) }).await;
+    /// let second = policy.cached("BTC", || async { Ok::<_, Rejected>(0.0) }).await;
+    /// assert_eq!((first, second), (Ok(97_000.0), Ok(97_000.0)), "the second is a hit");
+    /// # });
+    /// ```
     pub fn cache(
         mut self,
         name: impl Into<String>,
@@ -489,12 +633,40 @@ impl PolicyBuilder {
 
     /// The name the fallback counters of [`Policy::call_or_else`] are registered under
     /// (default: the policy's).
+    ///
+    /// ```
+    /// use reliable_runtime::degrade::degradation_registry;
+    /// use reliable_runtime::{Policy, Rejected};
+    ///
+    /// #[derive(Debug, PartialEq)]
+    /// enum ApiError { Unavailable, Rejected(Rejected) }
+    /// impl From<Rejected> for ApiError {
+    ///     fn from(rejected: Rejected) -> Self { ApiError::Rejected(rejected) }
+    /// }
+    ///
+    /// let policy = Policy::builder("fallback_doc_depth").fallback("fallback_doc").build().unwrap();
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let answer = policy
+    ///     .call_or_else(|| async { Err::<u32, _>(ApiError::Unavailable) }, |_cause| async { Ok(0) })
+    ///     .await;
+    /// assert_eq!(answer, Ok(0));
+    /// assert_eq!(degradation_registry().get("fallback_doc").unwrap().snapshot().fallbacks, 1);
+    /// # });
+    /// ```
     pub fn fallback(mut self, name: impl Into<String>) -> Self {
         self.fallback = Some(name.into());
         self
     }
 
     /// The health group of the monitor and the breaker.
+    ///
+    /// ```
+    /// use reliable_runtime::{get_system_health, preset::CEX, Policy};
+    ///
+    /// let _policy = Policy::builder("group_doc_depth").preset(CEX).group("group_doc").build().unwrap();
+    /// let group = &get_system_health().per_exchange_degradation["group_doc"];
+    /// assert_eq!(group.sources[0].name, "group_doc_depth");
+    /// ```
     pub fn group(mut self, group: impl Into<Arc<str>>) -> Self {
         self.group = Some(group.into());
         self
@@ -601,6 +773,14 @@ impl PolicyBuilder {
 
     /// Validates every layer, then registers the new ones; an invalid layer is an `Err`
     /// naming it and its field, and nothing is registered.
+    ///
+    /// ```
+    /// use reliable_runtime::Policy;
+    ///
+    /// let error = Policy::builder("build_doc").breaker("build_doc", |breaker| breaker.failure_threshold(0)).build().unwrap_err();
+    /// assert_eq!((error.field(), error.layer()), ("failure_threshold", Some("breaker `build_doc`")));
+    /// assert!(reliable_runtime::registry::breaker_registry().get("build_doc").is_none(), "nothing registered");
+    /// ```
     pub fn build(self) -> Result<Policy, ConfigError> {
         if self.name.is_empty() {
             return Err(ConfigError::new("name", "a policy needs a name"));

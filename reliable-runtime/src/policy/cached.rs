@@ -181,6 +181,16 @@ impl Policy {
     }
 
     /// [`cached`](Self::cached) for a blocking call.
+    ///
+    /// ```
+    /// use reliable_runtime::{Policy, Rejected};
+    /// use std::time::Duration;
+    ///
+    /// let policy = Policy::builder("cached_blocking_doc").cache("cached_blocking_doc", |cache| cache.ttl(Duration::from_secs(5))).build().unwrap();
+    /// let first = policy.cached_blocking("ETH", || Ok::<_, Rejected>(3_400.0));
+    /// let second = policy.cached_blocking("ETH", || Ok::<_, Rejected>(0.0));
+    /// assert_eq!((first, second), (Ok(3_400.0), Ok(3_400.0)), "the second is a hit");
+    /// ```
     pub fn cached_blocking<K, V, E>(
         &self,
         key: K,

@@ -780,6 +780,18 @@ impl Policy {
 
     /// [`call`](Self::call) for a body that can run only once (it moves what it captures):
     /// one attempt, not retried.
+    ///
+    /// ```
+    /// use reliable_runtime::{Policy, Rejected};
+    ///
+    /// let policy = Policy::builder("call_once_doc").build().unwrap();
+    /// let order = String::from("BTCUSDT buy 0.1");
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// // The body moves `order` into the request: it could not run twice.
+    /// let sent = policy.call_once(|| async move { Ok::<_, Rejected>(order.len()) }).await;
+    /// assert_eq!(sent, Ok(15));
+    /// # });
+    /// ```
     #[inline]
     pub fn call_once<'a, T, E, F, Fut>(&'a self, call: F) -> impl Future<Output = Result<T, E>> + 'a
     where
@@ -793,6 +805,17 @@ impl Policy {
     }
 
     /// [`call_once`](Self::call_once) for any error type.
+    ///
+    /// ```
+    /// use reliable_runtime::{Failure, Policy};
+    ///
+    /// let policy = Policy::builder("try_call_once_doc").build().unwrap();
+    /// let order = String::from("BTCUSDT sell 0.1");
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let sent = policy.try_call_once(|| async move { Err::<(), _>(std::io::Error::other(order)) }).await;
+    /// assert!(matches!(sent, Err(Failure::Inner(error)) if error.to_string() == "BTCUSDT sell 0.1"));
+    /// # });
+    /// ```
     #[inline]
     pub fn try_call_once<'a, T, E, F, Fut>(
         &'a self,
@@ -828,6 +851,16 @@ impl Policy {
     }
 
     /// [`call_blocking`](Self::call_blocking) for any error type.
+    ///
+    /// ```
+    /// use reliable_runtime::{Failure, Policy};
+    ///
+    /// let policy = Policy::builder("try_call_blocking_doc").breaker("try_call_blocking_doc", |b| b.failure_threshold(1)).build().unwrap();
+    /// let failed = policy.try_call_blocking(|| Err::<(), _>(std::io::Error::other("down")));
+    /// assert!(matches!(failed, Err(Failure::Inner(_))));
+    /// let refused = policy.try_call_blocking(|| Ok::<_, std::io::Error>(()));
+    /// assert!(matches!(refused, Err(Failure::Rejected(_))), "the breaker opened");
+    /// ```
     pub fn try_call_blocking<T, E>(
         &self,
         mut call: impl FnMut() -> Result<T, E>,
@@ -856,6 +889,15 @@ impl Policy {
 
     /// [`call_blocking`](Self::call_blocking) for a body that can run only once: one
     /// attempt, not retried.
+    ///
+    /// ```
+    /// use reliable_runtime::{Policy, Rejected};
+    ///
+    /// let policy = Policy::builder("call_once_blocking_doc").build().unwrap();
+    /// let report = vec![1u8, 2, 3];
+    /// let written = policy.call_once_blocking(move || Ok::<_, Rejected>(report.into_iter().count()));
+    /// assert_eq!(written, Ok(3));
+    /// ```
     pub fn call_once_blocking<T, E>(&self, call: impl FnOnce() -> Result<T, E>) -> Result<T, E>
     where
         E: From<Rejected> + 'static,
@@ -865,6 +907,15 @@ impl Policy {
     }
 
     /// [`call_once_blocking`](Self::call_once_blocking) for any error type.
+    ///
+    /// ```
+    /// use reliable_runtime::Policy;
+    ///
+    /// let policy = Policy::builder("try_call_once_blocking_doc").build().unwrap();
+    /// let report = vec![1u8, 2, 3];
+    /// let written = policy.try_call_once_blocking(move || Ok::<_, std::io::Error>(report.len()));
+    /// assert_eq!(written.unwrap(), 3);
+    /// ```
     pub fn try_call_once_blocking<T, E>(
         &self,
         call: impl FnOnce() -> Result<T, E>,
@@ -950,6 +1001,21 @@ impl Policy {
     }
 
     /// [`call_or_else`](Self::call_or_else) for any error type.
+    ///
+    /// ```
+    /// use reliable_runtime::{Failure, Policy};
+    ///
+    /// let policy = Policy::builder("try_call_or_else_doc").build().unwrap();
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let price = policy
+    ///     .try_call_or_else(
+    ///         || async { Err::<f64, _>(std::io::Error::other("down")) },
+    ///         |_cause: &Failure<std::io::Error>| async { Ok(96_500.0) },
+    ///     )
+    ///     .await;
+    /// assert_eq!(price.unwrap(), 96_500.0);
+    /// # });
+    /// ```
     pub async fn try_call_or_else<T, E, F, Fut, Fallback, Answer>(
         &self,
         call: F,
@@ -970,6 +1036,15 @@ impl Policy {
     }
 
     /// [`fall_back`](Self::fall_back) for a blocking call.
+    ///
+    /// ```
+    /// use reliable_runtime::Policy;
+    ///
+    /// let policy = Policy::builder("fall_back_blocking_doc").build().unwrap();
+    /// let failure = policy.try_call_blocking(|| Err::<u32, _>(std::io::Error::other("down"))).unwrap_err();
+    /// assert_eq!(policy.fall_back_blocking(failure, |_cause| Ok(0)).unwrap(), 0);
+    /// assert_eq!(policy.degradation().unwrap().snapshot().fallbacks, 1);
+    /// ```
     pub fn fall_back_blocking<T, E>(
         &self,
         failure: Failure<E>,
@@ -983,6 +1058,18 @@ impl Policy {
     /// The fallback's answer for a call that failed with `failure`, counted by the policy's
     /// fallback counters; `failure` itself if the fallback panicked (while it was made or
     /// polled). [`call_or_else`](Self::call_or_else) is [`try_call`](Self::try_call) and this.
+    ///
+    /// ```
+    /// use reliable_runtime::Policy;
+    ///
+    /// let policy = Policy::builder("fall_back_doc").build().unwrap();
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let failure = policy.try_call(|| async { Err::<u32, _>(std::io::Error::other("down")) }).await.unwrap_err();
+    /// // A fallback that panics gives the original failure back.
+    /// let answer: Result<u32, _> = policy.fall_back(failure, |_cause| async { panic!("no last price") }).await;
+    /// assert!(answer.unwrap_err().inner().is_some());
+    /// # });
+    /// ```
     pub async fn fall_back<T, E, Fallback, Answer>(
         &self,
         failure: Failure<E>,
@@ -1044,6 +1131,15 @@ impl Policy {
     }
 
     /// [`measure`](Self::measure) for a blocking call.
+    ///
+    /// ```
+    /// use reliable_runtime::Policy;
+    ///
+    /// let policy = Policy::builder("measure_blocking_doc").monitor("measure_blocking_doc", |sla| sla).build().unwrap();
+    /// let rows = policy.measure_blocking(|| vec!["BTC", "ETH"], |rows| rows.is_empty());
+    /// assert_eq!(rows.len(), 2);
+    /// assert_eq!(policy.monitor().unwrap().metrics().total_calls, 1);
+    /// ```
     pub fn measure_blocking<R>(
         &self,
         call: impl FnOnce() -> R,

@@ -143,21 +143,49 @@ impl Policy {
     }
 
     /// A builder for the policy `name` (also the default name of each layer).
+    ///
+    /// ```
+    /// use reliable_runtime::Policy;
+    ///
+    /// let policy = Policy::builder("policy_builder_doc").breaker("policy_builder_doc_api", |b| b).build().unwrap();
+    /// assert_eq!((policy.name(), policy.breaker().unwrap().name()), ("policy_builder_doc", "policy_builder_doc_api"));
+    /// ```
     pub fn builder(name: impl Into<String>) -> PolicyBuilder {
         PolicyBuilder::new(name)
     }
 
     /// The policy's name.
+    ///
+    /// ```
+    /// use reliable_runtime::{preset::CEX, Policy};
+    ///
+    /// let policy = Policy::builder("policy_layers_doc").preset(CEX).build().unwrap();
+    /// assert_eq!(policy.name(), "policy_layers_doc");
+    /// ```
     pub fn name(&self) -> &'static str {
         self.layers.name
     }
 
     /// The circuit breaker, if the policy has one.
+    ///
+    /// ```
+    /// use reliable_runtime::{preset::CEX, Policy};
+    ///
+    /// let policy = Policy::builder("policy_layers_doc").preset(CEX).build().unwrap();
+    /// assert_eq!(policy.breaker().unwrap().config().failure_threshold, 5, "CEX's");
+    /// ```
     pub fn breaker(&self) -> Option<&Arc<CircuitBreaker>> {
         self.layers.breaker.as_ref()
     }
 
     /// The SLA monitor, if any.
+    ///
+    /// ```
+    /// use reliable_runtime::{preset::CEX, Policy};
+    ///
+    /// let policy = Policy::builder("policy_layers_doc").preset(CEX).build().unwrap();
+    /// assert_eq!(policy.monitor().unwrap().thresholds().max_latency_p95.as_secs(), 1);
+    /// ```
     pub fn monitor(&self) -> Option<&Arc<SlaMonitor>> {
         self.layers.monitor.as_ref()
     }
@@ -165,6 +193,13 @@ impl Policy {
     /// The retry policy, if any.
     #[cfg(feature = "retry")]
     #[cfg_attr(docsrs, doc(cfg(feature = "retry")))]
+    ///
+    /// ```
+    /// use reliable_runtime::{preset::CEX, Policy};
+    ///
+    /// let policy = Policy::builder("policy_layers_doc").preset(CEX).build().unwrap();
+    /// assert_eq!(policy.retry().unwrap().config().backoff.max_attempts, 3);
+    /// ```
     pub fn retry(&self) -> Option<&Arc<RetryPolicy>> {
         self.layers.retry.as_ref()
     }
@@ -172,6 +207,13 @@ impl Policy {
     /// The rate limiter, if any.
     #[cfg(feature = "limit")]
     #[cfg_attr(docsrs, doc(cfg(feature = "limit")))]
+    ///
+    /// ```
+    /// use reliable_runtime::{limit::RateLimit, Policy};
+    ///
+    /// let policy = Policy::builder("policy_limiter_doc").rate_limit("policy_limiter_doc", RateLimit::per_second(10)).build().unwrap();
+    /// assert_eq!(policy.rate_limiter().unwrap().limit(), RateLimit::per_second(10));
+    /// ```
     pub fn rate_limiter(&self) -> Option<&Arc<RateLimiter>> {
         self.layers.limiter.as_ref()
     }
@@ -179,22 +221,53 @@ impl Policy {
     /// The bulkhead, if any.
     #[cfg(feature = "limit")]
     #[cfg_attr(docsrs, doc(cfg(feature = "limit")))]
+    ///
+    /// ```
+    /// use reliable_runtime::Policy;
+    ///
+    /// let policy = Policy::builder("policy_bulkhead_doc").bulkhead("policy_bulkhead_doc", |b| b.max_concurrent(3)).build().unwrap();
+    /// assert_eq!(policy.bulkhead().unwrap().config().max_concurrent, 3);
+    /// ```
     pub fn bulkhead(&self) -> Option<&Arc<Bulkhead>> {
         self.layers.bulkhead.as_ref()
     }
 
     /// The per-attempt timeout, if any.
+    ///
+    /// ```
+    /// use reliable_runtime::{preset::CEX, Policy};
+    ///
+    /// let policy = Policy::builder("policy_layers_doc").preset(CEX).build().unwrap();
+    /// assert_eq!(policy.timeout().unwrap().after().as_secs(), 2);
+    /// ```
     pub fn timeout(&self) -> Option<&Arc<TimeoutPolicy>> {
         self.layers.timeout.as_ref()
     }
 
     /// The fallback counters (registered on the first fallback of
     /// [`call_or_else`](Self::call_or_else)).
+    ///
+    /// ```
+    /// use reliable_runtime::{Policy, Rejected};
+    ///
+    /// let policy = Policy::builder("policy_degradation_doc").build().unwrap();
+    /// assert!(policy.degradation().is_none(), "no fallback yet");
+    /// let answer = policy.try_call_blocking(|| Err::<u32, _>(Rejected::Timeout { after: Default::default() }));
+    /// policy.fall_back_blocking(answer.unwrap_err(), |_cause| Ok(0)).unwrap();
+    /// assert_eq!(policy.degradation().unwrap().snapshot().fallbacks, 1);
+    /// ```
     pub fn degradation(&self) -> Option<&Arc<Degradation>> {
         self.fallback.counters.get()
     }
 
     /// Whether the policy has a cache (see [`cached`](Self::cached)).
+    ///
+    /// ```
+    /// use reliable_runtime::{preset::CEX, Policy};
+    ///
+    /// assert!(!Policy::builder("has_cache_doc").preset(CEX).build().unwrap().has_cache());
+    /// assert!(Policy::builder("has_cache_doc_cached").cache("has_cache_doc_cached", |c| c).build().unwrap().has_cache());
+    /// ```
     pub fn has_cache(&self) -> bool {
         #[cfg(feature = "cache")]
         return self.cache.is_some();
@@ -203,6 +276,13 @@ impl Policy {
     }
 
     /// Whether a layer can refuse a call (its error type must then hold a `Rejected`).
+    ///
+    /// ```
+    /// use reliable_runtime::Policy;
+    ///
+    /// assert!(!Policy::builder("rejects_doc").monitor("rejects_doc", |sla| sla).build().unwrap().rejects());
+    /// assert!(Policy::builder("rejects_doc_breaker").breaker("rejects_doc_breaker", |b| b).build().unwrap().rejects());
+    /// ```
     pub fn rejects(&self) -> bool {
         #[cfg(feature = "limit")]
         if self.layers.limiter.is_some() || self.layers.bulkhead.is_some() {
