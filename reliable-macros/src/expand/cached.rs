@@ -306,9 +306,9 @@ pub(crate) fn wrap(
     };
     let share = match (item.return_type(), item.returns_impl_trait()) {
         (Some(return_type), false) if rejects => {
-            quote!(#private::share_failure!(#return_type, rejected))
+            quote!(#private::probe::share_failure!(#return_type, rejected))
         }
-        (Some(return_type), false) => quote!(#private::share_failure!(#return_type)),
+        (Some(return_type), false) => quote!(#private::probe::share_failure!(#return_type)),
         _ => otherwise,
     };
     let capture = if degrading {

@@ -25,8 +25,6 @@ pub use cached::Cached;
 pub use cell::PolicyCell;
 pub use fallback::{AsyncFallback, Fallback};
 pub use hooks::{FnHooks, NoHooks};
-#[cfg(feature = "cache")]
-pub use probe::share_failure;
 #[cfg(feature = "retry")]
 pub use retries::Retries;
 pub use run::Run;
