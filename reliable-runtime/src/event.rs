@@ -9,10 +9,10 @@
 pub use crate::breaker::state::BreakerTransition;
 #[cfg(feature = "cache")]
 pub use crate::cache::events::StaleServed;
-pub use crate::common::settings::{Reconfigured, SettingChange};
+use crate::common::settings::{differences, settings_of};
+pub use crate::common::settings::{ConfigConflict, Reconfigured, SettingChange};
 use crate::common::throttle::Throttle;
 pub use crate::limit::refused::LimitReached;
-pub use crate::policy::ConfigConflict;
 #[cfg(feature = "retry")]
 pub use crate::retry::events::{RetryAttempted, RetryBudgetExhausted};
 pub use crate::sla::status::SlaStatusChange;
@@ -103,6 +103,25 @@ pub(crate) fn publish_throttled(throttle: &Throttle, event: impl FnOnce() -> Eve
     if throttle.admit() {
         publish(event());
     }
+}
+
+/// Logs and publishes a reconfiguration of `layer` `name` from `before` to `after`.
+pub(crate) fn publish_reconfigured(
+    layer: &'static str,
+    name: &'static str,
+    before: &impl Serialize,
+    after: &impl Serialize,
+) {
+    let changes = differences(&settings_of(before), &settings_of(after));
+    for change in &changes {
+        tracing::info!(layer, name, field = %change.field, from = %change.from, to = %change.to, "reconfigured");
+    }
+    publish(Event::Reconfigured(Reconfigured {
+        layer,
+        name,
+        changes,
+        at: std::time::SystemTime::now(),
+    }));
 }
 
 /// Publishes an event; a no-op when nobody listens.

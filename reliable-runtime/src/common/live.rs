@@ -59,7 +59,7 @@ impl<T: Clone + Serialize> Live<T> {
         check(&current, &mut next)?;
         let next = Arc::new(next);
         self.current.store(Arc::clone(&next));
-        super::settings::reconfigured(layer, name, &*current, &*next);
+        crate::event::publish_reconfigured(layer, name, &*current, &*next);
         Ok(next)
     }
 }

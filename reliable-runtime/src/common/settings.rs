@@ -2,8 +2,10 @@
 //! name, a live reconfiguration), named by dotted paths (`failure_threshold`,
 //! `backoff.max_attempts`), durations as `"30s"`. Clocks are not settings (not serialised).
 
+use crate::common::intern::intern;
 use serde::Serialize;
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 /// `value`'s serde form (`Null` if it cannot be serialised, which no configuration type does).
@@ -75,23 +77,68 @@ pub struct Reconfigured {
     pub at: SystemTime,
 }
 
-/// Logs and publishes a reconfiguration of `layer` `name` from `before` to `after`.
-pub(crate) fn reconfigured(
-    layer: &'static str,
-    name: &'static str,
-    before: &impl Serialize,
-    after: &impl Serialize,
-) {
-    let changes = differences(&settings_of(before), &settings_of(after));
-    for change in &changes {
-        tracing::info!(layer, name, field = %change.field, from = %change.from, to = %change.to, "reconfigured");
+/// A layer registered under one name with other settings than a policy asked for.
+///
+/// ```
+/// use reliable_runtime::breaker::BreakerConfig;
+/// use reliable_runtime::event::{subscribe, Event};
+/// use reliable_runtime::registry::breaker_registry;
+/// use reliable_runtime::{circuit_breaker, Rejected};
+///
+/// #[derive(Debug)]
+/// struct ApiError;
+/// impl From<Rejected> for ApiError {
+///     fn from(_: Rejected) -> Self { ApiError }
+/// }
+///
+/// #[circuit_breaker(name = "conflict_doc", failure_threshold = 2)]
+/// async fn ticker() -> Result<u32, ApiError> { Ok(1) }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// // Declared elsewhere with 4 failures.
+/// breaker_registry().get_or_create("conflict_doc", BreakerConfig::default().failure_threshold(4)).unwrap();
+/// let mut events = subscribe();
+/// ticker().await.unwrap(); // runs with the declared breaker, and says so
+/// let Ok(Event::ConfigConflict(conflict)) = events.try_recv() else { panic!("no conflict event") };
+/// assert_eq!((conflict.layer, conflict.field), ("breaker", "failure_threshold"));
+/// assert_eq!((conflict.registered.as_str(), conflict.requested.as_str()), ("4", "2"));
+/// # }
+/// ```
+#[derive(Clone, Debug, Serialize)]
+pub struct ConfigConflict {
+    /// The layer's kind: "breaker", "monitor", "retry", "rate limit", "bulkhead", "timeout".
+    pub layer: &'static str,
+    /// The registered name both configurations use.
+    pub name: Arc<str>,
+    /// The policy that asked (an attribute's is its fn's path).
+    pub policy: Arc<str>,
+    /// The first setting that differs, as a dotted path (`failure_threshold`, `backoff.max_attempts`).
+    pub field: &'static str,
+    /// Its registered value (JSON).
+    pub registered: String,
+    /// The value the policy asked for (JSON).
+    pub requested: String,
+}
+
+impl ConfigConflict {
+    /// The conflict between `registered` and `requested`, if they differ.
+    pub(crate) fn between(
+        layer: &'static str,
+        name: &str,
+        policy: &str,
+        registered: &Value,
+        requested: &Value,
+    ) -> Option<ConfigConflict> {
+        let first = differences(registered, requested).into_iter().next()?;
+        Some(ConfigConflict {
+            layer,
+            name: name.into(),
+            policy: policy.into(),
+            field: intern(&first.field),
+            registered: first.from,
+            requested: first.to,
+        })
     }
-    crate::event::publish(crate::event::Event::Reconfigured(Reconfigured {
-        layer,
-        name,
-        changes,
-        at: SystemTime::now(),
-    }));
 }
 
 #[cfg(test)]

@@ -3,10 +3,10 @@
 //! counting its timeouts for health.
 
 use crate::common::intern::intern;
-use crate::common::settings::reconfigured;
 use crate::common::shard::ShardedCounter;
 use crate::common::throttle::Throttle;
 use crate::error::ConfigError;
+use crate::event::publish_reconfigured;
 use crate::health::Exposition;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -393,7 +393,7 @@ impl TimeoutPolicy {
         check(&config)?;
         let before = self.config();
         self.config.store(std::sync::Arc::new(config));
-        reconfigured("timeout", self.name, &before, &config);
+        publish_reconfigured("timeout", self.name, &before, &config);
         Ok(())
     }
 

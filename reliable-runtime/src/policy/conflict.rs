@@ -7,14 +7,10 @@
 //! way and the error can name the first field that differs (durations as `"30s"`); clocks are
 //! not settings (they are not serialised).
 
-use crate::common::intern::intern;
-use crate::common::settings::differences;
 pub(crate) use crate::common::settings::settings_of;
+pub use crate::common::settings::ConfigConflict;
 use crate::error::ConfigError;
 use crate::event::{self, Event};
-use serde::Serialize;
-use serde_json::Value;
-use std::sync::Arc;
 
 /// What [`PolicyBuilder::build`](super::PolicyBuilder::build) does when a layer's name is
 /// registered with other settings than it asks for.
@@ -26,69 +22,7 @@ pub(crate) enum OnConflict {
     TakeRegistered,
 }
 
-/// A layer registered under one name with other settings than a policy asked for.
-///
-/// ```
-/// use reliable_runtime::breaker::BreakerConfig;
-/// use reliable_runtime::event::{subscribe, Event};
-/// use reliable_runtime::registry::breaker_registry;
-/// use reliable_runtime::{circuit_breaker, Rejected};
-///
-/// #[derive(Debug)]
-/// struct ApiError;
-/// impl From<Rejected> for ApiError {
-///     fn from(_: Rejected) -> Self { ApiError }
-/// }
-///
-/// #[circuit_breaker(name = "conflict_doc", failure_threshold = 2)]
-/// async fn ticker() -> Result<u32, ApiError> { Ok(1) }
-///
-/// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// // Declared elsewhere with 4 failures.
-/// breaker_registry().get_or_create("conflict_doc", BreakerConfig::default().failure_threshold(4)).unwrap();
-/// let mut events = subscribe();
-/// ticker().await.unwrap(); // runs with the declared breaker, and says so
-/// let Ok(Event::ConfigConflict(conflict)) = events.try_recv() else { panic!("no conflict event") };
-/// assert_eq!((conflict.layer, conflict.field), ("breaker", "failure_threshold"));
-/// assert_eq!((conflict.registered.as_str(), conflict.requested.as_str()), ("4", "2"));
-/// # }
-/// ```
-#[derive(Clone, Debug, Serialize)]
-pub struct ConfigConflict {
-    /// The layer's kind: "breaker", "monitor", "retry", "rate limit", "bulkhead", "timeout".
-    pub layer: &'static str,
-    /// The registered name both configurations use.
-    pub name: Arc<str>,
-    /// The policy that asked (an attribute's is its fn's path).
-    pub policy: Arc<str>,
-    /// The first setting that differs, as a dotted path (`failure_threshold`, `backoff.max_attempts`).
-    pub field: &'static str,
-    /// Its registered value (JSON).
-    pub registered: String,
-    /// The value the policy asked for (JSON).
-    pub requested: String,
-}
-
 impl ConfigConflict {
-    /// The conflict between `registered` and `requested`, if they differ.
-    pub(crate) fn between(
-        layer: &'static str,
-        name: &str,
-        policy: &str,
-        registered: &Value,
-        requested: &Value,
-    ) -> Option<ConfigConflict> {
-        let first = differences(registered, requested).into_iter().next()?;
-        Some(ConfigConflict {
-            layer,
-            name: name.into(),
-            policy: policy.into(),
-            field: intern(&first.field),
-            registered: first.from,
-            requested: first.to,
-        })
-    }
-
     /// The error `build` returns for it.
     pub(crate) fn into_error(self) -> ConfigError {
         ConfigError::new(
