@@ -1047,42 +1047,49 @@ fn successes_tag(word: Word) -> u64 {
 /// The breakers' Prometheus families (resilience4j's names).
 pub(crate) fn write_metrics(breakers: &BTreeMap<String, BreakerSnapshot>, out: &mut Exposition) {
     let states = ["closed", "open", "half_open", "forced_open", "disabled"];
-    out.family(
-        "resilience4j_circuitbreaker_state",
-        "gauge",
-        "The states of the circuit breaker (1 for the current one)",
+    out.per_instance_by(
+        (
+            "resilience4j_circuitbreaker_state",
+            "gauge",
+            "The states of the circuit breaker (1 for the current one)",
+        ),
+        ("name", "state"),
+        breakers,
+        |breaker| {
+            states.map(|state| {
+                (
+                    state,
+                    u8::from(breaker.state.as_str().eq_ignore_ascii_case(state)),
+                )
+            })
+        },
     );
-    for (name, breaker) in breakers {
-        let current = breaker.state.as_str();
-        for state in states {
-            out.sample(
-                &[("name", name), ("state", state)],
-                u8::from(current.eq_ignore_ascii_case(state)),
-            );
-        }
-    }
-    out.family(
-        "resilience4j_circuitbreaker_not_permitted_calls_total",
-        "counter",
-        "Calls the circuit breaker refused",
+    out.per_instance(
+        (
+            "resilience4j_circuitbreaker_not_permitted_calls_total",
+            "counter",
+            "Calls the circuit breaker refused",
+        ),
+        "name",
+        breakers,
+        |breaker| breaker.not_permitted_calls,
     );
-    for (name, breaker) in breakers {
-        out.sample(&[("name", name)], breaker.not_permitted_calls);
-    }
     out.family("resilience4j_circuitbreaker_failure_rate", "gauge", "The failure rate of the circuit breaker's window, in percent (absent until the window has its minimum of calls)");
     for (name, breaker) in breakers {
         if let Some(rate) = breaker.failure_rate {
             out.sample(&[("name", name)], rate * 100.0);
         }
     }
-    out.family(
-        "reliable_circuitbreaker_trips_total",
-        "counter",
-        "Times the circuit breaker opened",
+    out.per_instance(
+        (
+            "reliable_circuitbreaker_trips_total",
+            "counter",
+            "Times the circuit breaker opened",
+        ),
+        "name",
+        breakers,
+        |breaker| breaker.trips,
     );
-    for (name, breaker) in breakers {
-        out.sample(&[("name", name)], breaker.trips);
-    }
 }
 
 #[cfg(test)]

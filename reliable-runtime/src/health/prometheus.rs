@@ -6,6 +6,7 @@
 
 use super::SystemHealth;
 use crate::layer::{Layer, LayerVisitor};
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// The health in Prometheus' text format: what the `/metrics` route serves.
@@ -29,38 +30,38 @@ pub fn prometheus_text(health: &SystemHealth) -> String {
     });
 
     #[cfg(feature = "redis")]
-    {
-        out.family(
-            "reliable_shared_store_operations_total",
-            "counter",
-            "Operations of a Redis store the shared states use that did not go as asked, by kind: failed (an error or the timeout), local (answered locally), bad_data (an entry that did not parse)",
-        );
-        for (name, store) in &health.shared_stores {
-            out.sample(&[("store", name), ("kind", "failed")], store.failures);
-            out.sample(&[("store", name), ("kind", "local")], store.fallbacks);
-            out.sample(&[("store", name), ("kind", "bad_data")], store.bad_data);
-        }
-    }
+    out.per_instance_by(
+        ("reliable_shared_store_operations_total", "counter", "Operations of a Redis store the shared states use that did not go as asked, by kind: failed (an error or the timeout), local (answered locally), bad_data (an entry that did not parse)"),
+        ("store", "kind"),
+        &health.shared_stores,
+        |store| [("failed", store.failures), ("local", store.fallbacks), ("bad_data", store.bad_data)],
+    );
 
     #[cfg(feature = "cache")]
     {
-        out.family("cache_gets_total", "counter", "Cache lookups, by result");
-        for (name, cache) in &health.cache_stats {
-            out.sample(&[("cache", name), ("result", "hit")], cache.hits);
-            out.sample(&[("cache", name), ("result", "miss")], cache.misses);
-        }
-        out.family(
-            "cache_evictions_total",
-            "counter",
-            "Entries the cache evicted",
+        let caches = &health.cache_stats;
+        out.per_instance_by(
+            ("cache_gets_total", "counter", "Cache lookups, by result"),
+            ("cache", "result"),
+            caches,
+            |cache| [("hit", cache.hits), ("miss", cache.misses)],
         );
-        for (name, cache) in &health.cache_stats {
-            out.sample(&[("cache", name)], cache.evictions);
-        }
-        out.family("cache_size", "gauge", "Entries the cache holds");
-        for (name, cache) in &health.cache_stats {
-            out.sample(&[("cache", name)], cache.size);
-        }
+        out.per_instance(
+            (
+                "cache_evictions_total",
+                "counter",
+                "Entries the cache evicted",
+            ),
+            "cache",
+            caches,
+            |cache| cache.evictions,
+        );
+        out.per_instance(
+            ("cache_size", "gauge", "Entries the cache holds"),
+            "cache",
+            caches,
+            |cache| cache.size,
+        );
     }
     out.text
 }
@@ -89,6 +90,38 @@ impl Exposition {
     pub(crate) fn family(&mut self, name: &'static str, kind: &str, help: &str) {
         let _ = writeln!(self.text, "# HELP {name} {help}\n# TYPE {name} {kind}");
         self.family = name;
+    }
+
+    /// The family `(name, type, help)` with one sample per instance, labelled
+    /// `label="<instance>"`.
+    pub(crate) fn per_instance<S, V: Into<Value>>(
+        &mut self,
+        (name, kind, help): (&'static str, &str, &str),
+        label: &str,
+        instances: &BTreeMap<String, S>,
+        value: impl Fn(&S) -> V,
+    ) {
+        self.family(name, kind, help);
+        for (instance, snapshot) in instances {
+            self.sample(&[(label, instance)], value(snapshot));
+        }
+    }
+
+    /// The family `(name, type, help)` with, per instance, one sample for each
+    /// `(value of by, value)` that `values` gives: `label="<instance>",by="<value of by>"`.
+    pub(crate) fn per_instance_by<S, V: Into<Value>, const N: usize>(
+        &mut self,
+        (name, kind, help): (&'static str, &str, &str),
+        (label, by): (&str, &str),
+        instances: &BTreeMap<String, S>,
+        values: impl Fn(&S) -> [(&'static str, V); N],
+    ) {
+        self.family(name, kind, help);
+        for (instance, snapshot) in instances {
+            for (by_value, value) in values(snapshot) {
+                self.sample(&[(label, instance), (by, by_value)], value);
+            }
+        }
     }
 
     /// A sample of the family.

@@ -419,34 +419,41 @@ crate::common::setters::setters! { BulkheadConfig {
 
 /// The bulkheads' Prometheus families (resilience4j's names).
 pub(crate) fn write_metrics(bulkheads: &BTreeMap<String, BulkheadSnapshot>, out: &mut Exposition) {
-    out.family(
-        "resilience4j_bulkhead_available_concurrent_calls",
-        "gauge",
-        "Calls the bulkhead would admit now",
+    out.per_instance(
+        (
+            "resilience4j_bulkhead_available_concurrent_calls",
+            "gauge",
+            "Calls the bulkhead would admit now",
+        ),
+        "name",
+        bulkheads,
+        |bulkhead| bulkhead.max_concurrent.saturating_sub(bulkhead.in_flight),
     );
-    for (name, bulkhead) in bulkheads {
-        out.sample(
-            &[("name", name)],
-            bulkhead.max_concurrent.saturating_sub(bulkhead.in_flight),
-        );
-    }
-    out.family(
-        "resilience4j_bulkhead_max_allowed_concurrent_calls",
-        "gauge",
-        "The bulkhead's size",
+    out.per_instance(
+        (
+            "resilience4j_bulkhead_max_allowed_concurrent_calls",
+            "gauge",
+            "The bulkhead's size",
+        ),
+        "name",
+        bulkheads,
+        |bulkhead| bulkhead.max_concurrent,
     );
-    for (name, bulkhead) in bulkheads {
-        out.sample(&[("name", name)], bulkhead.max_concurrent);
-    }
-    out.family(
-        "reliable_bulkhead_calls_total",
-        "counter",
-        "Calls the bulkhead judged, by outcome",
+    out.per_instance_by(
+        (
+            "reliable_bulkhead_calls_total",
+            "counter",
+            "Calls the bulkhead judged, by outcome",
+        ),
+        ("name", "kind"),
+        bulkheads,
+        |bulkhead| {
+            [
+                ("admitted", bulkhead.admitted),
+                ("rejected", bulkhead.rejected),
+            ]
+        },
     );
-    for (name, bulkhead) in bulkheads {
-        out.sample(&[("name", name), ("kind", "admitted")], bulkhead.admitted);
-        out.sample(&[("name", name), ("kind", "rejected")], bulkhead.rejected);
-    }
 }
 
 #[cfg(test)]

@@ -772,23 +772,26 @@ pub(crate) fn write_metrics(
     limiters: &BTreeMap<String, RateLimiterSnapshot>,
     out: &mut Exposition,
 ) {
-    out.family(
-        "resilience4j_ratelimiter_limit",
-        "gauge",
-        "Calls the rate limiter admits per window",
+    out.per_instance(
+        (
+            "resilience4j_ratelimiter_limit",
+            "gauge",
+            "Calls the rate limiter admits per window",
+        ),
+        "name",
+        limiters,
+        |limiter| limiter.limit,
     );
-    for (name, limiter) in limiters {
-        out.sample(&[("name", name)], limiter.limit);
-    }
-    out.family(
-        "reliable_ratelimiter_calls_total",
-        "counter",
-        "Calls the rate limiter judged, by outcome",
+    out.per_instance_by(
+        (
+            "reliable_ratelimiter_calls_total",
+            "counter",
+            "Calls the rate limiter judged, by outcome",
+        ),
+        ("name", "kind"),
+        limiters,
+        |limiter| [("admitted", limiter.admitted), ("limited", limiter.limited)],
     );
-    for (name, limiter) in limiters {
-        out.sample(&[("name", name), ("kind", "admitted")], limiter.admitted);
-        out.sample(&[("name", name), ("kind", "limited")], limiter.limited);
-    }
 }
 
 #[cfg(test)]

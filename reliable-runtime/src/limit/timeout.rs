@@ -475,13 +475,14 @@ fn check(config: &TimeoutConfig) -> Result<(), ConfigError> {
 
 /// The timeouts' Prometheus families.
 pub(crate) fn write_metrics(timeouts: &BTreeMap<String, TimeoutSnapshot>, out: &mut Exposition) {
-    out.family(
-        "reliable_timeout_attempts_total",
-        "counter",
-        "Attempts given a deadline, by outcome",
+    out.per_instance_by(
+        (
+            "reliable_timeout_attempts_total",
+            "counter",
+            "Attempts given a deadline, by outcome",
+        ),
+        ("name", "kind"),
+        timeouts,
+        |timeout| [("timed_out", timeout.timeouts), ("all", timeout.attempts)],
     );
-    for (name, timeout) in timeouts {
-        out.sample(&[("name", name), ("kind", "timed_out")], timeout.timeouts);
-        out.sample(&[("name", name), ("kind", "all")], timeout.attempts);
-    }
 }

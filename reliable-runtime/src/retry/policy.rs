@@ -434,27 +434,32 @@ impl RetryState<'_> {
 
 /// The retry policies' Prometheus families (resilience4j's names).
 pub(crate) fn write_metrics(retries: &BTreeMap<String, RetrySnapshot>, out: &mut Exposition) {
-    out.family(
-        "resilience4j_retry_calls_total",
-        "counter",
-        "Calls through the retry policy, by kind",
+    out.per_instance_by(
+        (
+            "resilience4j_retry_calls_total",
+            "counter",
+            "Calls through the retry policy, by kind",
+        ),
+        ("name", "kind"),
+        retries,
+        |retry| [("gave_up", retry.gave_up), ("all", retry.calls)],
     );
-    for (name, retry) in retries {
-        out.sample(&[("name", name), ("kind", "gave_up")], retry.gave_up);
-        out.sample(&[("name", name), ("kind", "all")], retry.calls);
-    }
-    out.family("reliable_retry_retries_total", "counter", "Retries made");
-    for (name, retry) in retries {
-        out.sample(&[("name", name)], retry.retries);
-    }
-    out.family(
-        "reliable_retry_budget_exhausted_total",
-        "counter",
-        "Retries the retry budget refused",
+    out.per_instance(
+        ("reliable_retry_retries_total", "counter", "Retries made"),
+        "name",
+        retries,
+        |retry| retry.retries,
     );
-    for (name, retry) in retries {
-        out.sample(&[("name", name)], retry.budget_exhausted);
-    }
+    out.per_instance(
+        (
+            "reliable_retry_budget_exhausted_total",
+            "counter",
+            "Retries the retry budget refused",
+        ),
+        "name",
+        retries,
+        |retry| retry.budget_exhausted,
+    );
 }
 
 #[cfg(test)]

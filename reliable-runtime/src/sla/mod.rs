@@ -547,66 +547,80 @@ impl SlaMonitor {
 
 /// The sources' Prometheus families.
 pub(crate) fn write_metrics(sources: &BTreeMap<String, SlaMetrics>, out: &mut Exposition) {
-    out.family(
-        "reliable_source_status",
-        "gauge",
-        "The SLA status of the monitored source (1 for the current one)",
+    out.per_instance_by(
+        (
+            "reliable_source_status",
+            "gauge",
+            "The SLA status of the monitored source (1 for the current one)",
+        ),
+        ("source", "status"),
+        sources,
+        |metrics| {
+            ["healthy", "degraded", "failed"].map(|status| {
+                (
+                    status,
+                    u8::from(metrics.status.as_str().eq_ignore_ascii_case(status)),
+                )
+            })
+        },
     );
-    for (source, metrics) in sources {
-        let current = metrics.status.as_str();
-        for status in ["healthy", "degraded", "failed"] {
-            out.sample(
-                &[("source", source), ("status", status)],
-                u8::from(current.eq_ignore_ascii_case(status)),
-            );
-        }
-    }
     // No `_sum` and `_count`: Prometheus reads those as counters (`rate()` over them), and
     // the window's calls and their total time go down as calls leave it. The calls since the
     // monitor was created are `reliable_source_calls_total`; the window's are a gauge.
-    out.family(
-        "reliable_source_latency_seconds",
-        "summary",
-        "Latency percentiles over the source's SLA window",
+    out.per_instance_by(
+        (
+            "reliable_source_latency_seconds",
+            "summary",
+            "Latency percentiles over the source's SLA window",
+        ),
+        ("source", "quantile"),
+        sources,
+        |metrics| {
+            [
+                ("0.5", metrics.latency_p50),
+                ("0.95", metrics.latency_p95),
+                ("0.99", metrics.latency_p99),
+            ]
+        },
     );
-    for (source, metrics) in sources {
-        for (quantile, value) in [
-            ("0.5", metrics.latency_p50),
-            ("0.95", metrics.latency_p95),
-            ("0.99", metrics.latency_p99),
-        ] {
-            out.sample(&[("source", source), ("quantile", quantile)], value);
-        }
-    }
-    out.family(
-        "reliable_source_window_calls",
-        "gauge",
-        "Calls in the source's SLA window",
+    out.per_instance(
+        (
+            "reliable_source_window_calls",
+            "gauge",
+            "Calls in the source's SLA window",
+        ),
+        "source",
+        sources,
+        |metrics| metrics.window_calls,
     );
-    for (source, metrics) in sources {
-        out.sample(&[("source", source)], metrics.window_calls);
-    }
-    out.family(
-        "reliable_source_success_rate",
-        "gauge",
-        "Success rate over the source's SLA window (0 to 1)",
+    out.per_instance(
+        (
+            "reliable_source_success_rate",
+            "gauge",
+            "Success rate over the source's SLA window (0 to 1)",
+        ),
+        "source",
+        sources,
+        |metrics| metrics.success_rate,
     );
-    for (source, metrics) in sources {
-        out.sample(&[("source", source)], metrics.success_rate);
-    }
-    out.family(
-        "reliable_source_calls_total",
-        "counter",
-        "Calls recorded for the source since it was created, by outcome",
+    out.per_instance_by(
+        (
+            "reliable_source_calls_total",
+            "counter",
+            "Calls recorded for the source since it was created, by outcome",
+        ),
+        ("source", "outcome"),
+        sources,
+        |metrics| {
+            [
+                (
+                    "success",
+                    metrics.total_calls.saturating_sub(metrics.total_failures),
+                ),
+                ("failure", metrics.total_failures),
+            ]
+        },
     );
-    for (source, metrics) in sources {
-        let failed = metrics.total_failures;
-        out.sample(
-            &[("source", source), ("outcome", "success")],
-            metrics.total_calls.saturating_sub(failed),
-        );
-        out.sample(&[("source", source), ("outcome", "failure")], failed);
-    }
 }
 
 #[cfg(test)]
