@@ -5,7 +5,9 @@ mod redis_support;
 
 use redis_support::RedisServer;
 use reliable_runtime::limit::RateLimit;
-use reliable_runtime::shared::{DedupStore, SharedRateLimiter, SharedStore};
+use reliable_runtime::shared::{
+    DedupStore, SharedBreaker, SharedBreakerOptions, SharedRateLimiter, SharedStore,
+};
 use reliable_runtime::Rejected;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -477,7 +479,6 @@ async fn an_id_is_seen_first_by_exactly_one_instance() {
 async fn a_trip_in_one_instance_opens_the_others_within_the_sync_delay() {
     use reliable_runtime::breaker::{BreakerConfig, BreakerState};
     use reliable_runtime::registry::breaker_registry;
-    use reliable_runtime::shared::SharedBreaker;
     let mut server = RedisServer::start();
     // Alerts from the first change on: a dead Redis is one (its store's breaker opening).
     reliable_runtime::alert::alert_manager();
@@ -581,7 +582,6 @@ async fn a_trip_in_one_instance_opens_the_others_within_the_sync_delay() {
 #[tokio::test]
 async fn a_corrupt_fleet_record_is_counted_and_the_breaker_goes_on_alone() {
     use reliable_runtime::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
-    use reliable_runtime::shared::SharedBreaker;
     let server = RedisServer::start();
     let mut connection = raw(&server).await;
     // Another version's record: a hash without the fields this one reads.
@@ -631,36 +631,17 @@ async fn a_corrupt_fleet_record_is_counted_and_the_breaker_goes_on_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn instances_racing_for_the_probe_slot_get_one_each_round() {
     use reliable_runtime::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
-    use reliable_runtime::shared::SharedBreaker;
     use std::collections::BTreeSet;
     let server = RedisServer::start();
     let open_for = Duration::from_millis(200);
     // Six instances, more tasks than cores, one shared name.
-    let instances: Vec<_> = (0..6)
-        .map(|i| {
-            let store = SharedStore::with_timeout(
-                &format!("race_{i}"),
-                &server.url(),
-                Duration::from_secs(2),
-            )
-            .unwrap();
-            let breaker = Arc::new(
-                CircuitBreaker::new(
-                    format!("racing_{i}"),
-                    BreakerConfig::default()
-                        .failure_threshold(1)
-                        .timeout(open_for)
-                        .half_open_max_calls(1),
-                )
-                .unwrap(),
-            );
-            let shared = SharedBreaker::options(&store, "racing", Arc::clone(&breaker))
-                .sync_every(Duration::from_millis(10))
-                .start()
-                .unwrap();
-            (breaker, shared)
-        })
-        .collect();
+    let config = BreakerConfig::default()
+        .failure_threshold(1)
+        .timeout(open_for)
+        .half_open_max_calls(1);
+    let instances = fleet(&server, "racing", 6, config, |options| {
+        options.sync_every(Duration::from_millis(10))
+    });
     let breakers: Vec<Arc<CircuitBreaker>> = instances.iter().map(|(b, _)| Arc::clone(b)).collect();
     for round in 0..3 {
         // A trip (the first round's, or the last prober's failure) opens every instance.
@@ -702,6 +683,41 @@ async fn instances_racing_for_the_probe_slot_get_one_each_round() {
 }
 
 /// Polls `done` every 5 ms until it holds, failing after `limit`.
+/// `count` instances of the fleet breaker `fleet`, each with its own store (a 2 s timeout) and
+/// local breaker (`config`), synced as `options` says.
+fn fleet(
+    server: &RedisServer,
+    fleet: &str,
+    count: usize,
+    config: reliable_runtime::breaker::BreakerConfig,
+    options: impl Fn(SharedBreakerOptions) -> SharedBreakerOptions,
+) -> Vec<(
+    Arc<reliable_runtime::breaker::CircuitBreaker>,
+    SharedBreaker,
+)> {
+    (0..count)
+        .map(|i| {
+            let store = SharedStore::with_timeout(
+                &format!("{fleet}_store_{i}"),
+                &server.url(),
+                Duration::from_secs(2),
+            )
+            .unwrap();
+            let breaker = Arc::new(
+                reliable_runtime::breaker::CircuitBreaker::new(
+                    format!("{fleet}_{i}"),
+                    config.clone(),
+                )
+                .unwrap(),
+            );
+            let shared = options(SharedBreaker::options(&store, fleet, Arc::clone(&breaker)))
+                .start()
+                .unwrap();
+            (breaker, shared)
+        })
+        .collect()
+}
+
 async fn eventually(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
     while !done() {
@@ -713,37 +729,22 @@ async fn eventually(limit: Duration, what: &str, mut done: impl FnMut() -> bool)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_fleet_probes_through_one_instance_and_recovers_together() {
     use reliable_runtime::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
-    use reliable_runtime::shared::SharedBreaker;
     let server = RedisServer::start();
     let open_for = Duration::from_millis(300);
     // Three instances: each its own store and local breaker, one shared name.
-    let mut instances: Vec<_> = (0..3)
-        .map(|i| {
-            let store = SharedStore::with_timeout(
-                &format!("probe_{i}"),
-                &server.url(),
-                Duration::from_secs(2),
-            )
-            .unwrap();
-            let breaker = Arc::new(
-                CircuitBreaker::new(
-                    format!("probing_{i}"),
-                    BreakerConfig::default()
-                        .failure_threshold(1)
-                        .timeout(open_for)
-                        .success_threshold(1)
-                        .half_open_max_calls(1),
-                )
-                .unwrap(),
-            );
-            let shared = SharedBreaker::options(&store, "probing", Arc::clone(&breaker))
-                .sync_every(Duration::from_millis(20))
-                .probe_lease(Duration::from_millis(300))
-                .start()
-                .unwrap();
-            (breaker, Some(shared))
-        })
-        .collect();
+    let config = BreakerConfig::default()
+        .failure_threshold(1)
+        .timeout(open_for)
+        .success_threshold(1)
+        .half_open_max_calls(1);
+    let mut instances: Vec<_> = fleet(&server, "probing", 3, config, |options| {
+        options
+            .sync_every(Duration::from_millis(20))
+            .probe_lease(Duration::from_millis(300))
+    })
+    .into_iter()
+    .map(|(breaker, shared)| (breaker, Some(shared)))
+    .collect();
     let breakers: Vec<Arc<CircuitBreaker>> = instances.iter().map(|(b, _)| Arc::clone(b)).collect();
     let all_open = || breakers.iter().all(|b| b.state() == BreakerState::Open);
     breakers[0].try_acquire().unwrap().failure();
